@@ -1,0 +1,365 @@
+"""Binary classification metrics, score histograms and report highlights in plain numpy."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+HISTOGRAM_BINS = 20
+HIGHLIGHT_TEXT_CHARS = 1000
+LOG_LOSS_EPS = 1e-7
+
+
+def _as_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
+    labels = np.asarray(y_true)
+    if labels.ndim != 1:
+        labels = labels.reshape(-1)
+    if labels.size and not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"{name} must contain only 0 and 1")
+    return labels.astype(np.int64, copy=False)
+
+
+def _as_scores(y_score: Any, name: str = "y_score") -> np.ndarray:
+    scores = np.asarray(y_score)
+    if scores.ndim != 1:
+        scores = scores.reshape(-1)
+    if not np.issubdtype(scores.dtype, np.number) and scores.dtype != np.bool_:
+        raise ValueError(f"{name} must be numeric, got dtype {scores.dtype}")
+    if scores.size and not np.isfinite(scores).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return scores
+
+
+def _check_lengths(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"length mismatch: {a.shape[0]} labels but {b.shape[0]} scores")
+
+
+def confusion_matrix(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Return the 2x2 int64 matrix [[tn, fp], [fn, tp]] for 0/1 labels and 0/1 predictions."""
+    labels = _as_labels(y_true)
+    preds = _as_labels(y_pred, "y_pred")
+    _check_lengths(labels, preds)
+    # index = 2 * true + pred maps (0,0),(0,1),(1,0),(1,1) onto tn, fp, fn, tp
+    counts = np.bincount(2 * labels + preds, minlength=4)
+    return counts.astype(np.int64).reshape(2, 2)
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of `values`, tied values sharing the mean of the ranks they span."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts).astype(np.float64)  # rank of the last member of each tie group
+    group_ranks = ends - (counts - 1) / 2.0
+    return group_ranks[inverse.reshape(-1)]
+
+
+def roc_auc(y_true: Any, y_score: Any) -> float | None:
+    """Area under the ROC curve via the Mann-Whitney U statistic (ties count one half).
+
+    Returns None when only one class is present, since the curve is then undefined.
+    """
+    labels = _as_labels(y_true)
+    scores = _as_scores(y_score)
+    _check_lengths(labels, scores)
+    n_pos = int(labels.sum())
+    n_neg = int(labels.size - n_pos)
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = _average_ranks(scores.astype(np.float64, copy=False))
+    rank_sum = float(ranks[labels == 1].sum())
+    u_statistic = rank_sum - n_pos * (n_pos + 1) / 2.0
+    return float(u_statistic / (n_pos * n_neg))
+
+
+def log_loss(y_true: Any, y_score: Any, eps: float = LOG_LOSS_EPS) -> float:
+    """Mean binary cross-entropy, with scores clipped to [eps, 1 - eps] as Keras does."""
+    labels = _as_labels(y_true)
+    scores = _as_scores(y_score)
+    _check_lengths(labels, scores)
+    if labels.size == 0:
+        raise ValueError("log_loss needs at least one labeled score")
+    # float64 so that 1 - eps is representable (it rounds to 1.0 in float32 for small eps)
+    probs = np.clip(scores.astype(np.float64), eps, 1.0 - eps)
+    losses = np.where(labels == 1, -np.log(probs), -np.log1p(-probs))
+    return float(losses.mean())
+
+
+def _safe_ratio(numerator: int, denominator: int) -> float:
+    return float(numerator / denominator) if denominator else 0.0
+
+
+def binary_metrics(
+    y_true: Any,
+    y_score: Any,
+    *,
+    threshold: float = 0.5,
+    loss: float | None = None,
+) -> dict[str, Any]:
+    """Return the contract's metrics dict for 0/1 labels and scores in [0, 1].
+
+    A score >= threshold counts as a positive prediction. `loss` is reported as given; when it
+    is None the mean binary cross-entropy of the scores is computed instead. Precision, recall
+    and F1 are 0.0 (never NaN) when their denominator is zero. All values are plain Python
+    numbers, so the dict is JSON-serialisable as it stands.
+    """
+    labels = _as_labels(y_true)
+    scores = _as_scores(y_score)
+    _check_lengths(labels, scores)
+    if labels.size == 0:
+        raise ValueError("binary_metrics needs at least one labeled score")
+    preds = (scores >= threshold).astype(np.int64)
+    matrix = confusion_matrix(labels, preds)
+    tn, fp, fn, tp = (int(v) for v in matrix.ravel())
+    precision = _safe_ratio(tp, tp + fp)
+    recall = _safe_ratio(tp, tp + fn)
+    f1 = _safe_ratio(2 * tp, 2 * tp + fp + fn)
+    return {
+        "n": int(labels.size),
+        "accuracy": float((tp + tn) / labels.size),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": roc_auc(labels, scores),
+        "loss": float(loss) if loss is not None else log_loss(labels, scores),
+        "threshold": float(threshold),
+        "confusion": [[tn, fp], [fn, tp]],
+    }
+
+
+def histogram_edges(bins: int = HISTOGRAM_BINS) -> list[float]:
+    """Return bins + 1 evenly spaced edges over [0, 1] as plain floats (rounded for display)."""
+    if bins < 1:
+        raise ValueError("bins must be at least 1")
+    return [round(float(edge), 12) for edge in np.linspace(0.0, 1.0, bins + 1)]
+
+
+def _histogram_counts(scores: np.ndarray, bins: int) -> np.ndarray:
+    # Clipping keeps every score counted even if a caller passes a value a hair outside [0, 1];
+    # np.histogram puts a score of exactly 1.0 into the last bin.
+    clipped = np.clip(scores.astype(np.float64, copy=False), 0.0, 1.0)
+    counts, _ = np.histogram(clipped, bins=bins, range=(0.0, 1.0))
+    return counts.astype(np.int64)
+
+
+def score_histogram(scores: Any, bins: int = HISTOGRAM_BINS) -> dict[str, list]:
+    """Count scores in `bins` equal bins over [0, 1]; the last bin includes 1.0.
+
+    Returns {"edges": [bins + 1 floats], "counts": [bins ints]}.
+    """
+    values = _as_scores(scores, "scores")
+    edges = histogram_edges(bins)
+    return {"edges": edges, "counts": [int(c) for c in _histogram_counts(values, bins)]}
+
+
+class StreamingMetrics:
+    """Accumulate counts, a histogram and metrics for a file that is scored chunk by chunk.
+
+    The histogram and the counters use constant memory. Exact ROC AUC needs every labeled
+    score, so the scores and labels of rows that are both scored and labeled are kept, in
+    compact arrays (float32 scores + int8 labels, 5 bytes a row). Scores are compared with the
+    threshold at float32 precision, the precision the model produces them in, so `n_positive`
+    agrees with the confusion matrix of `result()`.
+    """
+
+    def __init__(self, threshold: float = 0.5, *, bins: int = HISTOGRAM_BINS) -> None:
+        """Start empty; `threshold` decides which scores count as positive."""
+        self.threshold = float(threshold)
+        self.bins = int(bins)
+        self.n_rows = 0
+        self.n_scored = 0
+        self.n_positive = 0
+        self._counts = np.zeros(self.bins, dtype=np.int64)
+        self._labeled_scores: list[np.ndarray] = []
+        self._labeled_labels: list[np.ndarray] = []
+
+    @property
+    def n_negative(self) -> int:
+        """Scored rows whose score is below the threshold."""
+        return self.n_scored - self.n_positive
+
+    @property
+    def n_labeled(self) -> int:
+        """Rows seen so far that are both scored and labeled."""
+        return int(sum(part.size for part in self._labeled_labels))
+
+    def update(self, labels: Any, scores: Any, scored_mask: Any) -> None:
+        """Add one chunk: labels (int8, -1 = unknown), scores, and which rows were scored.
+
+        Scores of rows outside `scored_mask` are ignored (they may be NaN).
+        """
+        mask = np.asarray(scored_mask, dtype=bool).reshape(-1)
+        all_scores = np.asarray(scores).reshape(-1)
+        all_labels = np.asarray(labels).reshape(-1)
+        if not (mask.size == all_scores.size == all_labels.size):
+            raise ValueError(
+                f"chunk length mismatch: {all_labels.size} labels, {all_scores.size} scores, "
+                f"{mask.size} mask entries"
+            )
+        self.n_rows += int(mask.size)
+        chunk_scores = _as_scores(all_scores[mask], "scores").astype(np.float32)
+        chunk_labels = all_labels[mask]
+        if chunk_labels.size and not np.isin(chunk_labels, (-1, 0, 1)).all():
+            raise ValueError("labels must contain only -1 (unknown), 0 and 1")
+        self.n_scored += int(chunk_scores.size)
+        self.n_positive += int(np.count_nonzero(chunk_scores >= np.float32(self.threshold)))
+        self._counts += _histogram_counts(chunk_scores, self.bins)
+        known = chunk_labels >= 0
+        if known.any():
+            self._labeled_scores.append(chunk_scores[known])
+            self._labeled_labels.append(chunk_labels[known].astype(np.int8))
+
+    def histogram(self) -> dict[str, list]:
+        """Return the histogram of every scored row so far, shaped like score_histogram()."""
+        return {"edges": histogram_edges(self.bins), "counts": [int(c) for c in self._counts]}
+
+    def result(self, threshold: float | None = None) -> dict[str, Any] | None:
+        """Return binary_metrics over rows both scored and labeled, or None when there are none.
+
+        `threshold` defaults to the one given at construction.
+        """
+        if not self._labeled_labels:
+            return None
+        scores = np.concatenate(self._labeled_scores)
+        labels = np.concatenate(self._labeled_labels)
+        # Keep the chunks merged so repeated calls do not concatenate again.
+        self._labeled_scores, self._labeled_labels = [scores], [labels]
+        chosen = self.threshold if threshold is None else float(threshold)
+        # a float32 threshold matches update()'s comparison exactly
+        metrics = binary_metrics(labels, scores, threshold=np.float32(chosen))
+        metrics["threshold"] = chosen
+        return metrics
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    # pandas' NA / NaT markers, recognised without importing pandas here
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
+def _clean_text(text: Any) -> str:
+    return "" if _is_missing(text) else str(text)[:HIGHLIGHT_TEXT_CHARS]
+
+
+def _clean_id(value: Any) -> str | None:
+    if _is_missing(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    return str(value)
+
+
+_LABEL_NAMES = {1: "positive", 0: "negative"}
+
+
+class HighlightTracker:
+    """Keep the k most positive, k most negative and k least certain scored rows, in O(k) memory.
+
+    "Least certain" means closest to 0.5. Ties are broken by row number, earlier rows first, so
+    the result does not depend on how the file was split into chunks. Rows come back as the
+    contract's row dicts (status "ok"; sentiment from `threshold`; text cut to 1000 characters).
+    """
+
+    CATEGORIES = ("positive", "negative", "uncertain")
+
+    def __init__(self, k: int = 5, *, threshold: float = 0.5) -> None:
+        """Track up to `k` rows per category; `threshold` sets each row's sentiment."""
+        if k < 0:
+            raise ValueError("k must not be negative")
+        self.k = int(k)
+        self.threshold = float(threshold)
+        # Min-heaps of (key, -row, row dict): the root is the weakest kept candidate, and a
+        # larger key means a better one. Rows are unique, so the dicts are never compared.
+        self._heaps: dict[str, list[tuple[float, int, dict[str, Any]]]] = {
+            name: [] for name in self.CATEGORIES
+        }
+
+    @staticmethod
+    def _keys(scores: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "positive": scores,
+            "negative": -scores,
+            "uncertain": -np.abs(scores - 0.5),
+        }
+
+    def update(
+        self,
+        rows: Any,
+        scores: Any,
+        texts: Sequence[Any],
+        ids: Sequence[Any] | None = None,
+        labels: Any = None,
+    ) -> None:
+        """Offer a chunk of scored rows (row numbers, scores, texts, optional ids and labels).
+
+        Labels are 1/0, or -1 for unknown. Rows with a non-finite score are skipped.
+        """
+        row_numbers = np.asarray(rows, dtype=np.int64).reshape(-1)
+        values = np.asarray(scores, dtype=np.float64).reshape(-1)
+        n = row_numbers.size
+        # object arrays so that positions, not a pandas index, pick the items
+        texts = np.asarray(texts, dtype=object).reshape(-1)
+        ids = None if ids is None else np.asarray(ids, dtype=object).reshape(-1)
+        label_values = None if labels is None else np.asarray(labels).reshape(-1)
+        if values.size != n or texts.size != n:
+            raise ValueError(
+                f"chunk length mismatch: {n} rows, {values.size} scores, {texts.size} texts"
+            )
+        if ids is not None and ids.size != n:
+            raise ValueError(f"chunk length mismatch: {n} rows but {ids.size} ids")
+        if label_values is not None and label_values.size != n:
+            raise ValueError(f"chunk length mismatch: {n} rows but {label_values.size} labels")
+        if self.k == 0 or n == 0:
+            return
+        finite = np.flatnonzero(np.isfinite(values))
+        if finite.size == 0:
+            return
+        for name, keys in self._keys(values[finite]).items():
+            # Only this chunk's best k can enter the heap: pick them with one exact sort
+            # (best key first, then earliest row) instead of pushing every row.
+            order = np.lexsort((row_numbers[finite], -keys))[: self.k]
+            heap = self._heaps[name]
+            for position in order:
+                index = int(finite[position])
+                entry_key = (float(keys[position]), -int(row_numbers[index]))
+                if len(heap) >= self.k and entry_key <= heap[0][:2]:
+                    # chunk candidates are sorted best first, so the rest are weaker still
+                    break
+                row = self._row_dict(index, row_numbers, values, texts, ids, label_values)
+                entry = (*entry_key, row)
+                if len(heap) < self.k:
+                    heapq.heappush(heap, entry)
+                else:
+                    heapq.heapreplace(heap, entry)
+
+    def _row_dict(
+        self,
+        index: int,
+        rows: np.ndarray,
+        scores: np.ndarray,
+        texts: np.ndarray,
+        ids: np.ndarray | None,
+        labels: np.ndarray | None,
+    ) -> dict[str, Any]:
+        score = float(scores[index])
+        label = None if labels is None else _LABEL_NAMES.get(int(labels[index]))
+        return {
+            "row": int(rows[index]),
+            "id": None if ids is None else _clean_id(ids[index]),
+            "text": _clean_text(texts[index]),
+            "sentiment": "positive" if score >= self.threshold else "negative",
+            "score": score,
+            "status": "ok",
+            "label": label,
+        }
+
+    def result(self) -> dict[str, list[dict[str, Any]]]:
+        """Return {"positive", "negative", "uncertain"} row lists, the strongest candidate first."""
+        return {
+            name: [dict(entry[2]) for entry in sorted(heap, key=lambda e: e[:2], reverse=True)]
+            for name, heap in self._heaps.items()
+        }
