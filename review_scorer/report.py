@@ -1,0 +1,470 @@
+"""Render the self-contained HTML report (score or train) from a plain context dict."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import importlib.resources
+import json
+import logging
+import math
+import os
+import re
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from review_scorer import plots
+from review_scorer.errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_ROWS = 20000
+# Characters of review text shown before the "more" toggle (table) or the details box (highlights).
+PREVIEW_CHARS = 300
+# Upper bound on the review text bytes embedded in one page; keeps a 20k-row page well under 30 MB
+# even when reviews are long. Longer texts are cut evenly; the predictions file keeps them whole.
+TEXT_BUDGET_BYTES = 22_000_000
+
+_TEMPLATES = {"score": "score.html", "train": "train.html"}
+_SCRIPT_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_SCRIPT_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+_BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_SENTIMENT_CODES = {"positive": 1, "negative": 0}
+
+_env = None
+
+
+def _template_root():
+    """The templates folder: the installed package resource, else the checkout's templates/."""
+    try:
+        root = importlib.resources.files("review_scorer.templates")
+        if root.joinpath("base.html").is_file():
+            return root
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def _environment():
+    """The one jinja2 Environment, created on first use (importing jinja2 lazily)."""
+    global _env
+    if _env is None:
+        import jinja2
+
+        root = _template_root()
+
+        def load(name: str) -> tuple[str, None, Any]:
+            resource = root.joinpath(name)
+            if not resource.is_file():
+                raise jinja2.TemplateNotFound(name)
+            return resource.read_text(encoding="utf-8"), None, lambda: True
+
+        _env = jinja2.Environment(
+            loader=jinja2.FunctionLoader(load),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    return _env
+
+
+def script_json(value: Any) -> str:
+    """JSON that is safe inside a <script> element: no '<', '>', '&', U+2028 or U+2029 survive."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _SCRIPT_ESCAPE_RE.sub(lambda m: _SCRIPT_ESCAPES[m.group(0)], text)
+
+
+def _display_text(text: str) -> str:
+    """Review text as people read it: HTML line breaks (common in scraped text) become newlines."""
+    # U+2028/U+2029 are line breaks too, and some tools mishandle them raw.
+    return _BR_RE.sub("\n", text).replace("\u2028", "\n").replace("\u2029", "\n")
+
+
+def _preview(text: str, limit: int = PREVIEW_CHARS) -> tuple[str, bool]:
+    text = _display_text(text)
+    if len(text) <= limit:
+        return text, False
+    return text[:limit].rstrip() + "…", True
+
+
+def _fmt_int(value: Any) -> str:
+    return "–" if value is None else f"{int(value):,}"
+
+
+def _fmt_num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{float(value):.{digits}f}"
+
+
+def _fmt_pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{float(value):.1%}"
+
+
+def _fmt_seconds(seconds: Any) -> str:
+    if seconds is None:
+        return "–"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _fmt_time(value: Any) -> str:
+    if not value:
+        return "unknown"
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(value)
+
+
+def _fmt_config_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:g}"
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _metrics_rows(columns: list[dict | None]) -> list[dict]:
+    """Rows of the metrics table, one value per column (a column may be None: no metrics)."""
+    spec = [
+        ("accuracy", "Accuracy", _fmt_num),
+        ("precision", "Precision", _fmt_num),
+        ("recall", "Recall", _fmt_num),
+        ("f1", "F1", _fmt_num),
+        ("roc_auc", "ROC AUC", _fmt_num),
+        ("loss", "Loss (log loss)", _fmt_num),
+        ("n", "Reviews", _fmt_int),
+        ("threshold", "Threshold", lambda v: _fmt_num(v, 2)),
+    ]
+    out = []
+    for key, name, fmt in spec:
+        values = [fmt(col.get(key)) if col else "–" for col in columns]
+        out.append({"name": name, "values": values})
+    return out
+
+
+def _confusion_or_none(metrics: dict | None, title: str) -> str | None:
+    if not metrics or not metrics.get("confusion"):
+        return None
+    return plots.confusion_matrix_svg(metrics["confusion"], title)
+
+
+def _model_view(model: dict) -> dict:
+    test = model.get("test_metrics")
+    history = model.get("history") or {}
+    epochs = max((len(v) for v in history.values() if isinstance(v, list)), default=0)
+    sizes = model.get("sizes") or {}
+    return {
+        "name": model.get("name") or "unnamed model",
+        "path": model.get("path") or "",
+        "trained_at": _fmt_time(model.get("trained_at")),
+        "data_source": model.get("data_source") or "unknown",
+        "device": model.get("device") or "unknown",
+        "train_time": _fmt_seconds(model.get("train_seconds")),
+        "epochs": epochs,
+        "best_epoch": model.get("best_epoch"),
+        "test_accuracy": _fmt_pct(test.get("accuracy")) if test else "not evaluated",
+        "test_roc_auc": _fmt_num(test.get("roc_auc")) if test else "n/a",
+        "has_test_metrics": bool(test),
+        "test_metrics_rows": _metrics_rows([test]) if test else [],
+        "curves_svg": _markup(plots.training_curves_svg(history, model.get("best_epoch"))),
+        "test_confusion_svg": _markup(_confusion_or_none(test, "IMDB test set")),
+        "sizes": [
+            {"name": name, "value": _fmt_int(sizes.get(key))}
+            for key, name in (("train", "Train"), ("validation", "Validation"), ("test", "Test"))
+            if key in sizes
+        ],
+        "config": [
+            {"key": str(k), "value": _fmt_config_value(v)}
+            for k, v in (model.get("config") or {}).items()
+        ],
+    }
+
+
+def _markup(html: str | None) -> Markup | None:
+    return None if html is None else Markup(html)
+
+
+def _highlight_view(rows: list[dict]) -> list[dict]:
+    out = []
+    for row in rows or []:
+        preview, shortened = _preview(row.get("text") or "")
+        out.append(
+            {
+                "row": _fmt_int(row.get("row")),
+                "id": row.get("id"),
+                "score": _fmt_num(row.get("score")),
+                "sentiment": row.get("sentiment") or "not scored",
+                "css": {"positive": "pos", "negative": "neg"}.get(row.get("sentiment"), "none"),
+                "preview": preview,
+                "full": _display_text(row.get("text") or "") if shortened else None,
+            }
+        )
+    return out
+
+
+def _text_caps(texts: list[str], budget: int) -> int | None:
+    """Largest per-text byte cap so that the capped texts fit the budget (None: no cap needed)."""
+    sizes = sorted(len(t.encode("utf-8", "replace")) for t in texts)
+    if sum(sizes) <= budget:
+        return None
+    remaining = budget
+    n = len(sizes)
+    for i, size in enumerate(sizes):
+        share = remaining // (n - i)
+        if size > share:
+            return max(PREVIEW_CHARS, share)
+        remaining -= size
+    return None
+
+
+def _cut_text(text: str, cap: int) -> str:
+    data = text.encode("utf-8", "replace")
+    if len(data) <= cap:
+        return text
+    return data[:cap].decode("utf-8", "ignore").rstrip() + "…"
+
+
+def _rows_payload(rows: list[dict]) -> tuple[dict, int]:
+    """Compact row arrays for the page script, and how many texts were cut to fit the budget.
+
+    Each row is [row, id, text, sentiment (1/0/null), score, status index, label (1/0/null),
+    cut (1 if the text was shortened for the page)].
+    """
+    statuses: list[str] = []
+    index: dict[str, int] = {}
+    for status in sorted({r.get("status") or "" for r in rows}, key=lambda s: (s != "ok", s)):
+        index[status] = len(statuses)
+        statuses.append(status)
+    cap = _text_caps([str(r.get("text") or "") for r in rows], TEXT_BUDGET_BYTES)
+    cut_count = 0
+    packed = []
+    for r in rows:
+        text = r.get("text")
+        text = "" if text is None else str(text)
+        row_id = r.get("id")
+        cut = 0
+        if cap is not None:
+            shortened = _cut_text(text, cap)
+            if shortened is not text:
+                text, cut = shortened, 1
+                cut_count += 1
+        score = r.get("score")
+        if score is not None:
+            score = float(score)
+            score = round(score, 4) if math.isfinite(score) else None
+        packed.append(
+            [
+                int(r["row"]),
+                None if row_id is None or row_id == "" else str(row_id),
+                text,
+                _SENTIMENT_CODES.get(r.get("sentiment") or ""),
+                score,
+                index[r.get("status") or ""],
+                _SENTIMENT_CODES.get(r.get("label") or ""),
+                cut,
+            ]
+        )
+    payload = {
+        "statuses": statuses,
+        "has_id": any(r.get("id") not in (None, "") for r in rows),
+        "has_label": any(r.get("label") for r in rows),
+        "preview_chars": PREVIEW_CHARS,
+        "rows": packed,
+    }
+    return payload, cut_count
+
+
+def _require(context: dict, *keys: str) -> None:
+    missing = [k for k in keys if k not in context or context[k] is None]
+    if missing:
+        raise ValueError(f"report context: missing {', '.join(missing)}")
+
+
+def _score_view(context: dict) -> dict:
+    _require(context, "summary", "rows")
+    summary = context["summary"]
+    max_rows = context.get("max_rows")
+    max_rows = DEFAULT_MAX_ROWS if max_rows is None else max(0, int(max_rows))
+    rows = list(context["rows"])[:max_rows]
+    rows_total = max(int(context.get("rows_total") or 0), len(rows))
+    payload, cut_count = _rows_payload(rows)
+    file_metrics = context.get("file_metrics")
+    test_metrics = (context.get("model") or {}).get("test_metrics")
+    threshold = float(summary.get("threshold", 0.5))
+    hist = context.get("score_histogram") or {}
+    highlights = context.get("highlights") or {}
+    scored = int(summary.get("scored") or 0)
+    positive = int(summary.get("positive") or 0)
+    negative = int(summary.get("negative") or 0)
+    reasons = summary.get("not_scored_reasons") or {}
+    return {
+        "file": summary.get("file") or "",
+        "path": summary.get("path") or "",
+        "rows": _fmt_int(summary.get("rows")),
+        "scored": _fmt_int(scored),
+        "not_scored": _fmt_int(summary.get("not_scored")),
+        "any_scored": scored > 0,
+        "any_not_scored": bool(summary.get("not_scored")),
+        "not_scored_reasons": [
+            {"status": k, "count": _fmt_int(v)} for k, v in reasons.items() if v
+        ],
+        "positive": _fmt_int(positive),
+        "negative": _fmt_int(negative),
+        "positive_share": _fmt_pct(summary.get("positive_share")),
+        "negative_share": _fmt_pct(negative / scored) if scored else "n/a",
+        # Widths of the split bar, in percent of the scored reviews.
+        "positive_width": f"{100 * positive / scored:.2f}" if scored else "0",
+        "negative_width": f"{100 * negative / scored:.2f}" if scored else "0",
+        "threshold": _fmt_num(threshold, 2),
+        "device": summary.get("device") or "unknown",
+        "seconds": _fmt_seconds(summary.get("seconds")),
+        "rows_per_second": _fmt_int(round(summary["rows_per_second"]))
+        if summary.get("rows_per_second")
+        else "–",
+        "text_column": summary.get("text_column") or "",
+        "label_column": summary.get("label_column"),
+        "notes": list(summary.get("notes") or []),
+        "histogram_svg": _markup(plots.score_histogram_svg(hist, threshold)),
+        "file_metrics": bool(file_metrics),
+        "file_confusion_svg": _markup(_confusion_or_none(file_metrics, "this file")),
+        "compare_rows": _metrics_rows([test_metrics, file_metrics]) if file_metrics else [],
+        "has_test_metrics": bool(test_metrics),
+        "highlights": [
+            {"key": key, "title": title, "items": _highlight_view(highlights.get(key) or [])}
+            for key, title in (
+                ("positive", "Most confident positive"),
+                ("negative", "Most confident negative"),
+                ("uncertain", "Least certain"),
+            )
+        ],
+        "statuses": payload["statuses"],
+        "has_id": payload["has_id"],
+        "has_label": payload["has_label"],
+        "rows_json": _markup(script_json(payload)),
+        "shown": _fmt_int(len(rows)),
+        "rows_total": _fmt_int(rows_total),
+        "truncated": rows_total > len(rows),
+        "cut_count": _fmt_int(cut_count) if cut_count else None,
+        "empty": not rows,
+    }
+
+
+def _page_title(context: dict) -> str:
+    title = str(context.get("title") or "").strip()
+    if context["kind"] == "score":
+        name = str((context.get("summary") or {}).get("file") or "")
+        if not title:
+            return f"{name} — sentiment report"
+    else:
+        name = str((context.get("model") or {}).get("name") or "")
+        if not title:
+            return f"{name} — training report"
+    # The browser tab must say which file (or model) this is, whatever title the caller chose.
+    return title if name in title else f"{name} — {title}"
+
+
+def build_report_html(context: dict) -> str:
+    """Render the report page for a context whose "kind" is "score" or "train"."""
+    kind = context.get("kind")
+    if kind not in _TEMPLATES:
+        raise ValueError(f"report context: kind must be 'score' or 'train', not {kind!r}")
+    _require(context, "model")
+    env = _environment()
+    css = env.loader.get_source(env, "report.css")[0]
+    js = env.loader.get_source(env, "report.js")[0] if kind == "score" else ""
+    script_hash = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
+    # Only our own script may run, even if some text ever slipped through escaping.
+    csp = (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{script_hash}'; base-uri 'none'; form-action 'none'"
+    )
+    page = {
+        "kind": kind,
+        "title": _page_title(context),
+        "generated_at": _fmt_time(context.get("generated_at")),
+        "package_version": str(context.get("package_version") or ""),
+        "css": _markup(css),
+        "js": _markup(js),
+        "csp": Markup(csp),  # our constant, no data: keep the quotes readable
+        "model": _model_view(context["model"]),
+        "score": _score_view(context) if kind == "score" else None,
+    }
+    return env.get_template(_TEMPLATES[kind]).render(page=page)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Persist the rename itself; not possible on every platform, so best effort."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_report(context: dict, out_path: Path, *, overwrite: bool = False) -> Path:
+    """Render the report and write it atomically to out_path; returns the path written.
+
+    Raises OutputError when the file exists (and overwrite is False) or cannot be written.
+    """
+    out_path = Path(out_path)
+    if out_path.is_dir():
+        raise OutputError(f"{out_path}: is a directory; give a file name for the report")
+    if out_path.exists() and not overwrite:
+        raise OutputError(
+            f"{out_path}: report already exists; pass --overwrite to replace it "
+            "or choose another report path"
+        )
+    data = build_report_html(context).encode("utf-8", "replace")
+    directory = out_path.parent
+    tmp_name = None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp_name = directory / f".{out_path.name}.{secrets.token_hex(4)}.tmp"
+        # os.open with 0o666 honours the umask, unlike mkstemp's private 0o600.
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if out_path.exists() and not overwrite:
+            raise OutputError(
+                f"{out_path}: report appeared while writing; pass --overwrite to replace it "
+                "or choose another report path"
+            )
+        os.replace(tmp_name, out_path)
+        tmp_name = None
+        _fsync_directory(directory)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise OutputError(
+            f"{out_path}: cannot write the report ({reason}); choose a writable location"
+        ) from exc
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+    logger.info("wrote report %s (%d bytes)", out_path, len(data))
+    return out_path

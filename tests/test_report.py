@@ -1,0 +1,590 @@
+"""Tests for report.py and plots.py: the HTML report is self-contained, safe and complete."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from review_scorer import plots, report
+from review_scorer.errors import OutputError
+from review_scorer.report import DEFAULT_MAX_ROWS, build_report_html, write_report
+
+# ---------------------------------------------------------------- fixtures / helpers
+
+SAMPLE_TEXTS = [
+    "A warm, funny film with a cast that clearly enjoyed every scene. I would watch it again.",
+    "Two hours I will never get back. The plot wanders and the ending makes no sense at all.",
+    "Beautiful photography, but the script is thin.<br /><br />Still, the lead is wonderful.",
+    "Not great, not terrible. The second half drags, yet the music carries it along.",
+    "An instant favourite: clever, tender and surprisingly tense in the last act.",
+    "The dialogue felt like it was written by a committee that never met.",
+]
+
+MALICIOUS_TEXTS = [
+    "<script>window.__pwned = 1; alert(1)</script>",
+    "<img src=x onerror=\"window.__pwned = 2; alert(1)\">",
+    "</script><script>window.__pwned = 3; alert(2)</script>",
+    "</textarea><b>bold?</b> 'single' \"double\" & ampersand",
+    "{{ 7*7 }} {% if true %}jinja{% endif %}",
+    "line\u2028separator and\u2029paragraph",
+    "<!-- comment opener <svg onload=alert(3)>",
+]
+
+STATUSES = ["ok", "ok", "ok", "empty text", "ok", "no words", "ok"]
+
+
+def make_row(i: int, text: str, *, labeled: bool, status: str = "ok") -> dict:
+    """One report row the way score.py builds it."""
+    scored = status == "ok"
+    score = round((i * 37 % 101) / 100, 4) if scored else None
+    sentiment = ("positive" if score >= 0.5 else "negative") if scored else ""
+    label = None
+    if labeled:
+        label = "positive" if (i % 3) else "negative"
+    return {
+        "row": i + 1,
+        "id": f"r{i + 1:05d}",
+        "text": text if scored else ("" if status == "empty text" else "!!! ???"),
+        "sentiment": sentiment,
+        "score": score,
+        "status": status,
+        "label": label,
+    }
+
+
+def make_metrics(n: int = 200, acc: float = 0.86) -> dict:
+    tp = tn = round(n * acc / 2)
+    fp = fn = (n - tp - tn) // 2
+    return {
+        "n": tp + tn + fp + fn,
+        "accuracy": acc,
+        "precision": 0.85,
+        "recall": 0.87,
+        "f1": 0.86,
+        "roc_auc": 0.93,
+        "loss": 0.34,
+        "threshold": 0.5,
+        "confusion": [[tn, fp], [fn, tp]],
+    }
+
+
+def make_model(*, epochs: int = 4, history: bool = True, tested: bool = True) -> dict:
+    return {
+        "name": "imdb-lstm",
+        "path": "/models/imdb-lstm",
+        "trained_at": "2025-11-20T18:04:11+01:00",
+        "data_source": "aclImdb_v1.tar.gz",
+        "device": "CPU",
+        "config": {"vocab_size": 20000, "max_len": 400, "bidirectional": True, "l2": 1e-05},
+        "history": {
+            "loss": [0.62 - 0.1 * e for e in range(epochs)],
+            "val_loss": [0.55 - 0.05 * e for e in range(epochs)],
+            "accuracy": [0.68 + 0.05 * e for e in range(epochs)],
+            "val_accuracy": [0.72 + 0.03 * e for e in range(epochs)],
+        }
+        if history
+        else {},
+        "best_epoch": epochs if history else None,
+        "test_metrics": make_metrics() if tested else None,
+        "sizes": {"train": 22500, "validation": 2500, "test": 25000},
+        "train_seconds": 431.2,
+    }
+
+
+def make_context(
+    n_rows: int = 60,
+    kind: str = "score",
+    labeled: bool = True,
+    *,
+    texts: list[str] | None = None,
+    rows_total: int | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> dict:
+    """A realistic report context as score.py / train.py build it."""
+    context = {
+        "kind": kind,
+        "title": "reviews.csv — sentiment report" if kind == "score" else "imdb-lstm — training",
+        "generated_at": "2025-11-21T09:30:00+01:00",
+        "package_version": "0.1.0",
+        "model": make_model(),
+    }
+    if kind == "train":
+        return context
+    pool = texts if texts is not None else SAMPLE_TEXTS + MALICIOUS_TEXTS
+    rows = [
+        make_row(i, pool[i % len(pool)], labeled=labeled, status=STATUSES[i % len(STATUSES)])
+        for i in range(n_rows)
+    ]
+    scored = [r for r in rows if r["status"] == "ok"]
+    positive = sum(r["sentiment"] == "positive" for r in scored)
+    reasons: dict[str, int] = {}
+    for r in rows:
+        if r["status"] != "ok":
+            reasons[r["status"]] = reasons.get(r["status"], 0) + 1
+    counts = [0] * 20
+    for r in scored:
+        counts[min(19, int(r["score"] * 20))] += 1
+    by_score = sorted(scored, key=lambda r: r["score"])
+    context.update(
+        {
+            "summary": {
+                "file": "reviews.csv",
+                "path": "/data/in/reviews.csv",
+                "rows": rows_total or n_rows,
+                "scored": len(scored),
+                "not_scored": n_rows - len(scored),
+                "not_scored_reasons": reasons,
+                "positive": positive,
+                "negative": len(scored) - positive,
+                "positive_share": positive / len(scored) if scored else None,
+                "threshold": 0.5,
+                "device": "CPU",
+                "seconds": 3.21,
+                "rows_per_second": n_rows / 3.21,
+                "text_column": "review",
+                "label_column": "label" if labeled else None,
+                "notes": ["read as cp1252"],
+            },
+            "file_metrics": make_metrics(len(scored), 0.8) if labeled and scored else None,
+            "score_histogram": {"edges": [i / 20 for i in range(21)], "counts": counts},
+            "highlights": {
+                "positive": by_score[::-1][:5],
+                "negative": by_score[:5],
+                "uncertain": sorted(scored, key=lambda r: abs(r["score"] - 0.5))[:5],
+            },
+            "rows": rows[:max_rows],
+            "rows_total": rows_total or n_rows,
+            "max_rows": max_rows,
+        }
+    )
+    return context
+
+
+def rows_island(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="rows-data">(.*?)</script>', html, re.S)
+    assert m, "rows-data island missing"
+    return json.loads(m.group(1))
+
+
+class _Collector(HTMLParser):
+    """Collects tags with their attributes and the text of script elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+        if self._in_script:
+            self.scripts.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
+
+
+def parse(html: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(html)
+    collector.close()
+    return collector
+
+
+@pytest.fixture(scope="module")
+def score_html() -> str:
+    return build_report_html(make_context())
+
+
+# ---------------------------------------------------------------- report structure
+
+
+def test_report_score_sections_in_order(score_html):
+    ids = [a.get("id") for tag, a in parse(score_html).tags if tag == "section"]
+    assert ids == ["summary", "model", "file-metrics", "highlights", "reviews"]
+
+
+def test_report_title_names_the_file(score_html):
+    title = re.search(r"<title>(.*?)</title>", score_html, re.S).group(1)
+    assert "reviews.csv" in title
+
+
+def test_report_title_gets_file_name_even_when_caller_title_lacks_it():
+    context = make_context(n_rows=5)
+    context["title"] = "Sentiment report"
+    html = build_report_html(context)
+    assert "reviews.csv" in re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+
+
+def test_report_controls_and_table_ids_present(score_html):
+    ids = {a.get("id") for _, a in parse(score_html).tags}
+    for needed in (
+        "search",
+        "filter-sentiment",
+        "filter-status",
+        "sort",
+        "page-size",
+        "prev-page",
+        "next-page",
+        "page-info",
+        "match-count",
+        "rows-body",
+        "rows-data",
+    ):
+        assert needed in ids, needed
+
+
+def test_report_status_filter_lists_each_status_present(score_html):
+    block = re.search(r'<select id="filter-status">(.*?)</select>', score_html, re.S).group(1)
+    values = re.findall(r'<option value="([^"]*)"', block)
+    assert values == ["all", "ok", "empty text", "no words"]
+
+
+def test_report_makes_no_external_references(score_html):
+    parsed = parse(score_html)
+    for tag, attrs in parsed.tags:
+        for name in ("src", "href", "xlink:href", "action", "poster", "data"):
+            value = (attrs.get(name) or "").strip().lower()
+            assert not re.match(r"^(https?:)?//", value), (tag, name, value)
+            assert not value.startswith(("http:", "https:", "ftp:")), (tag, name, value)
+    # Also the raw text, including inline SVG and CSS.
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", score_html, re.I)
+    assert not re.search(r"url\(\s*['\"]?\s*(https?:)?//", score_html, re.I)
+    assert "@import" not in score_html
+    assert '<link rel="icon" href="data:,">' in score_html
+
+
+def test_report_has_content_security_policy_with_script_hash(score_html):
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', score_html)
+    assert csp and "default-src 'none'" in csp.group(1)
+    assert "'unsafe-inline'" not in csp.group(1).split("script-src")[1].split(";")[0]
+    # The hash is of our script exactly, so the browser runs it and nothing else.
+    script = parse(score_html).scripts[1]
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    assert f"'sha256-{digest}'" in csp.group(1)
+
+
+def test_report_template_loader_finds_checkout_templates():
+    root = report._template_root()
+    assert root.joinpath("base.html").is_file()
+    assert root.joinpath("report.js").is_file()
+
+
+# ---------------------------------------------------------------- escaping
+
+
+def test_report_malicious_text_is_not_rendered_as_markup(score_html):
+    parsed = parse(score_html)
+    tag_names = [t for t, _ in parsed.tags]
+    # Exactly two scripts: the JSON island and our own code; no injected img/textarea/b.
+    assert tag_names.count("script") == 2
+    assert "img" not in tag_names and "textarea" not in tag_names and "b" not in tag_names
+    for _, attrs in parsed.tags:
+        assert not any(name.startswith("on") for name in attrs), attrs
+    for payload in MALICIOUS_TEXTS[:4]:
+        assert payload not in score_html
+    assert "<svg onload" not in score_html
+    assert "\u2028" not in score_html and "\u2029" not in score_html
+    # Only the JSON island holds review text, and it holds it escaped.
+    island = parsed.scripts[0]
+    assert "<" not in island and ">" not in island and "&" not in island
+
+
+def test_report_json_island_round_trips_the_texts():
+    context = make_context(n_rows=len(SAMPLE_TEXTS + MALICIOUS_TEXTS) * 2)
+    island = rows_island(build_report_html(context))
+    by_row = {r[0]: r for r in island["rows"]}
+    for row in context["rows"]:
+        packed = by_row[row["row"]]
+        assert packed[1] == row["id"]
+        assert packed[2] == row["text"]
+        assert packed[4] == row["score"]
+        assert island["statuses"][packed[5]] == row["status"]
+
+
+def test_report_script_json_escapes_everything_that_could_end_a_script():
+    text = report.script_json(["</script><!-- & \u2028 \u2029 >"])
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert "\u2028" not in text and "\u2029" not in text
+    assert json.loads(text) == ["</script><!-- & \u2028 \u2029 >"]
+
+
+def test_report_highlights_escape_text_and_template_syntax():
+    text = "{{ 7*7 }} <img src=x onerror=alert(1)> " + "long " * 100
+    context = make_context(n_rows=3, texts=[text])
+    html = build_report_html(context)
+    highlights = html.split('id="highlights"')[1].split('id="reviews"')[0]
+    assert "{{ 7*7 }}" in highlights  # shown literally, not evaluated to 49
+    assert "&lt;img src=x onerror=alert(1)&gt;" in highlights
+    assert "<img" not in highlights
+    assert "<details>" in highlights  # long text: shortened, full text behind details
+
+
+# ---------------------------------------------------------------- truncation and size
+
+
+def test_report_truncation_note_when_rows_are_capped():
+    context = make_context(n_rows=30, rows_total=1000, max_rows=30)
+    html = build_report_html(context)
+    assert "showing the first 30 of 1,000 rows; the predictions file has them all" in html
+    assert len(rows_island(html)["rows"]) == 30
+
+
+def test_report_no_truncation_note_when_all_rows_fit(score_html):
+    assert "showing the first" not in score_html
+
+
+def test_report_caps_rows_to_max_rows_even_if_given_more():
+    context = make_context(n_rows=40, max_rows=40)
+    context["max_rows"] = 10
+    html = build_report_html(context)
+    assert len(rows_island(html)["rows"]) == 10
+    assert "showing the first 10 of 40 rows" in html
+
+
+def test_report_zero_max_rows_shows_no_rows_and_says_so():
+    context = make_context(n_rows=8)
+    context["max_rows"] = 0
+    context["rows"] = []
+    html = build_report_html(context)
+    assert rows_island(html)["rows"] == []
+    assert "showing the first 0 of 8 rows" in html
+
+
+@pytest.mark.slow
+def test_report_100k_rows_page_stays_under_30_mb(tmp_path):
+    base = (
+        "This film takes its time, but the patience pays off in a final half hour that is "
+        "moving & sharp. <br /><br />The cast is uniformly good. "
+    )
+    texts = [(f"Review {i}: " + base * 12)[:1000] for i in range(97)]
+    context = make_context(
+        n_rows=DEFAULT_MAX_ROWS, texts=texts, rows_total=100_000, max_rows=DEFAULT_MAX_ROWS
+    )
+    out = write_report(context, tmp_path / "big.html")
+    size = out.stat().st_size
+    assert size < 30_000_000, size
+    html = out.read_text(encoding="utf-8")
+    assert "showing the first 20,000 of 100,000 rows; the predictions file has them all" in html
+    island = rows_island(html)
+    assert len(island["rows"]) == DEFAULT_MAX_ROWS
+    assert all(not r[7] for r in island["rows"])  # 1000-char texts fit whole
+
+
+def test_report_very_long_texts_are_cut_to_keep_the_page_small(monkeypatch):
+    monkeypatch.setattr(report, "TEXT_BUDGET_BYTES", 20_000)
+    texts = ["short and sweet", "x" * 30_000, "y" * 5_000]
+    context = make_context(n_rows=3, texts=texts)
+    context["rows"][1]["status"] = "ok"
+    html = build_report_html(context)
+    island = rows_island(html)
+    sizes = [len(r[2].encode()) for r in island["rows"]]
+    assert sum(sizes) <= 20_000 + 10
+    assert island["rows"][0][2] == context["rows"][0]["text"] and island["rows"][0][7] == 0
+    assert island["rows"][1][7] == 1
+    assert "long reviews are cut short" in html
+
+
+# ---------------------------------------------------------------- kinds and edge cases
+
+
+def test_report_training_report_has_no_per_file_sections():
+    html = build_report_html(make_context(kind="train"))
+    ids = [a.get("id") for tag, a in parse(html).tags if tag == "section"]
+    assert ids == ["summary", "model"]
+    assert "rows-data" not in html and "<script>" not in html
+    assert "imdb-lstm" in re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert 'id="curve-loss-train"' in html
+
+
+def test_report_without_history_or_test_metrics_still_renders():
+    context = make_context(kind="train")
+    context["model"] = make_model(history=False, tested=False)
+    html = build_report_html(context)
+    assert "No training history recorded" in html
+    assert "not evaluated" in html
+    assert "<svg" not in html
+
+
+def test_report_without_labels_has_no_file_confusion_matrix():
+    html = build_report_html(make_context(n_rows=20, labeled=False))
+    section = html.split('id="file-metrics"')[1].split('id="highlights"')[0]
+    assert "no label column" in section
+    assert 'class="plot plot-hist"' in section and "plot-cm-" not in section
+    assert rows_island(html)["has_label"] is False
+
+
+def test_report_with_labels_shows_file_confusion_matrix(score_html):
+    section = score_html.split('id="file-metrics"')[1].split('id="highlights"')[0]
+    assert 'class="plot plot-cm-this-file"' in section
+    assert "this file" in section
+
+
+def test_report_with_zero_scored_rows():
+    context = make_context(n_rows=6)
+    for row in context["rows"]:
+        row.update(status="empty text", score=None, sentiment="", text="")
+    context["summary"].update(
+        scored=0, positive=0, negative=0, positive_share=None, not_scored=6,
+        not_scored_reasons={"empty text": 6},
+    )
+    context["file_metrics"] = None
+    context["highlights"] = {"positive": [], "negative": [], "uncertain": []}
+    context["score_histogram"] = {"edges": [i / 20 for i in range(21)], "counts": [0] * 20}
+    html = build_report_html(context)
+    assert "no scored reviews" in html
+    assert "n/a" in html.split('id="summary"')[1].split('id="model"')[0]
+    assert rows_island(html)["statuses"] == ["empty text"]
+
+
+def test_report_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="kind"):
+        build_report_html({"kind": "other", "model": make_model()})
+
+
+# ---------------------------------------------------------------- write_report
+
+
+def test_report_write_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "reviews.html"
+    out.write_text("keep me", encoding="utf-8")
+    with pytest.raises(OutputError) as info:
+        write_report(make_context(n_rows=3), out)
+    message = str(info.value)
+    assert "\n" not in message and str(out) in message and "--overwrite" in message
+    assert out.read_text(encoding="utf-8") == "keep me"
+
+
+def test_report_write_overwrite_replaces_atomically(tmp_path):
+    out = tmp_path / "reviews.html"
+    out.write_text("old", encoding="utf-8")
+    assert write_report(make_context(n_rows=3), out, overwrite=True) == out
+    assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reviews.html"]
+
+
+def test_report_write_creates_missing_parent_and_leaves_no_temp_files(tmp_path):
+    out = tmp_path / "reports" / "reviews.html"
+    write_report(make_context(n_rows=3), out)
+    assert [p.name for p in out.parent.iterdir()] == ["reviews.html"]
+
+
+def test_report_write_into_unwritable_place_is_output_error(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("", encoding="utf-8")
+    with pytest.raises(OutputError, match="cannot write the report"):
+        write_report(make_context(n_rows=3), blocker / "reviews.html")
+    with pytest.raises(OutputError, match="is a directory"):
+        write_report(make_context(n_rows=3), tmp_path)
+
+
+def test_report_write_cleans_up_temp_file_when_replace_fails(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(report.os, "replace", fail)
+    with pytest.raises(OutputError, match="Permission denied"):
+        write_report(make_context(n_rows=3), tmp_path / "reviews.html")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _svg_ok(svg: str) -> None:
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert "<?xml" not in svg and "<!DOCTYPE" not in svg
+    assert 'role="img"' in svg and "aria-label=" in svg and "<title>" in svg
+    assert "<image" not in svg  # vector only, no embedded bitmaps
+    assert len(svg) < 60_000
+
+
+def test_plots_training_curves_have_four_series_and_best_epoch():
+    svg = plots.training_curves_svg(make_model()["history"], 3)
+    _svg_ok(svg)
+    series = re.findall(r'id="(curve-[a-z]+-[a-z]+)"', svg)
+    assert sorted(series) == sorted(
+        [
+            "curve-loss-train",
+            "curve-loss-validation",
+            "curve-accuracy-train",
+            "curve-accuracy-validation",
+        ]
+    )
+    assert "best epoch 3" in svg
+    assert "<text" in svg  # text kept as text (svg.fonttype none)
+
+
+def test_plots_training_curves_one_epoch_and_missing_validation():
+    svg = plots.training_curves_svg({"loss": [0.5], "accuracy": [0.8]}, 1)
+    _svg_ok(svg)
+    assert re.findall(r'id="(curve-[a-z]+-[a-z]+)"', svg) == [
+        "curve-loss-train",
+        "curve-accuracy-train",
+    ]
+
+
+def test_plots_training_curves_empty_history_is_none():
+    assert plots.training_curves_svg({}, None) is None
+    assert plots.training_curves_svg({"loss": [], "val_loss": []}, None) is None
+
+
+def test_plots_confusion_matrix_counts_and_row_percentages():
+    svg = plots.confusion_matrix_svg([[90, 10], [30, 70]], "IMDB test set")
+    _svg_ok(svg)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    # Cells in reading order: tn, fp, fn, tp, each count then its share of the true class.
+    cells = [t for t in texts if re.fullmatch(r"[\d,]+|[\d.]+%", t)]
+    assert cells == ["90", "90.0%", "10", "10.0%", "30", "30.0%", "70", "70.0%"]
+    for word in ("true", "predicted", "negative", "positive", "IMDB test set"):
+        assert word in texts
+    assert "true positive, predicted negative: 30 (30.0%)" in svg  # in the aria-label
+
+
+def test_plots_confusion_matrix_all_zero_counts():
+    svg = plots.confusion_matrix_svg([[0, 0], [0, 0]], "empty")
+    _svg_ok(svg)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert texts.count("0") == 4 and texts.count("–") == 4
+    assert "nan" not in " ".join(texts).lower()
+
+
+def test_plots_confusion_matrix_title_is_not_parsed_as_math_or_markup():
+    svg = plots.confusion_matrix_svg([[1, 0], [0, 1]], "$x$ <b>file</b>")
+    assert "$x$" in svg and "<b>" not in svg
+
+
+def test_plots_histogram_has_one_bar_per_bin_and_threshold():
+    hist = {"edges": [i / 20 for i in range(21)], "counts": list(range(20))}
+    svg = plots.score_histogram_svg(hist, 0.5)
+    _svg_ok(svg)
+    assert len(re.findall(r'id="hist-bar-\d+"', svg)) == 20
+    assert "threshold 0.50" in svg
+
+
+def test_plots_histogram_all_zero_counts():
+    svg = plots.score_histogram_svg({"edges": [i / 20 for i in range(21)], "counts": [0] * 20}, 0.5)
+    _svg_ok(svg)
+    assert "no scored reviews" in svg
+
+
+def test_plots_ids_are_unique_across_one_page(score_html):
+    ids = re.findall(r'\sid="([^"]+)"', score_html)
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    assert not duplicates
+
+
+def test_plots_svg_output_is_deterministic():
+    history = make_model()["history"]
+    assert plots.training_curves_svg(history, 2) == plots.training_curves_svg(history, 2)

@@ -1,0 +1,339 @@
+"""Browser tests for the HTML report: headless Debian chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# make_context lives in test_report.py until the fixtures move to conftest.py.
+from test_report import MALICIOUS_TEXTS, make_context
+
+from review_scorer.report import write_report
+
+pytestmark = pytest.mark.browser
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LAPTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def _unavailable(reason: str):
+    # In CI a missing browser is a broken setup, not a reason to skip silently.
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install playwright)")
+    executable = shutil.which("chromium")
+    if executable is None:
+        _unavailable("no 'chromium' on PATH (apt-get install chromium); Playwright never downloads")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("browser") / "reviews.html"
+    long_text = "A slow start, then a lovely film about two sisters and a bakery. " * 12
+    context = make_context(n_rows=137)
+    context["rows"][7]["text"] = long_text
+    return write_report(context, out)
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory) -> Path:
+    return write_report(make_context(kind="train"), tmp_path_factory.mktemp("train") / "t.html")
+
+
+class Watched:
+    """A page plus everything it asked for or complained about."""
+
+    def __init__(self, page):
+        self.page = page
+        self.requests: list[str] = []
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.dialogs: list[str] = []
+        page.on("request", lambda req: self.requests.append(req.url))
+        page.on(
+            "console",
+            lambda msg: self.console_errors.append(msg.text) if msg.type == "error" else None,
+        )
+        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+
+        def on_dialog(dialog):
+            self.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+
+    def assert_clean(self) -> None:
+        assert self.console_errors == []
+        assert self.page_errors == []
+        assert self.dialogs == []
+        outside = [u for u in self.requests if not u.startswith(("file://", "data:"))]
+        assert outside == [], outside
+
+
+def _open(browser, path: Path, *, viewport=LAPTOP, javascript: bool = True) -> Watched:
+    context = browser.new_context(viewport=viewport, java_script_enabled=javascript)
+    context.set_default_timeout(15_000)
+    watched = Watched(context.new_page())
+    watched.page.goto(path.as_uri())
+    watched.page.wait_for_load_state("load")
+    return watched
+
+
+@pytest.fixture
+def opened(browser, report_file):
+    watched = _open(browser, report_file)
+    watched.page.wait_for_selector("#rows-body tr[data-row]")
+    yield watched
+    watched.page.context.close()
+
+
+def _screenshot(page, tmp_path: Path, name: str) -> None:
+    """Save to the test's tmp dir and to test-artifacts/ (git-ignored) for a human to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for folder in (tmp_path, ARTIFACTS):
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def _visible_rows(page) -> list[dict]:
+    return page.eval_on_selector_all(
+        "#rows-body tr[data-row]",
+        """trs => trs.map(tr => ({
+            row: Number(tr.dataset.row),
+            sentiment: tr.dataset.sentiment,
+            status: tr.dataset.status,
+            score: tr.dataset.score === undefined ? null : Number(tr.dataset.score),
+            text: tr.querySelector('.review-text').textContent,
+            id: tr.querySelector('.col-id') ? tr.querySelector('.col-id').textContent : null,
+        }))""",
+    )
+
+
+def _match_count(page) -> int:
+    return int(page.get_attribute("#match-count", "data-count"))
+
+
+def _search(page, query: str) -> None:
+    page.fill("#search", query)
+    # The search is debounced: wait until the table has been redrawn for this query.
+    page.wait_for_function(
+        "q => document.getElementById('match-count').dataset.query === q",
+        arg=query.strip().lower(),
+    )
+
+
+# ---------------------------------------------------------------- loading
+
+
+def test_report_browser_loads_without_errors_or_network(opened, tmp_path):
+    page = opened.page
+    for section in ("summary", "model", "file-metrics", "highlights", "reviews"):
+        assert page.is_visible(f"section#{section}"), section
+    assert "reviews.csv" in page.title()
+    _screenshot(page, tmp_path, "score-report-laptop")
+    opened.assert_clean()
+    assert opened.requests and opened.requests[0].startswith("file://")
+
+
+def test_report_browser_plots_have_size(opened):
+    page = opened.page
+    boxes = page.eval_on_selector_all(
+        "svg",
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; })",
+    )
+    assert len(boxes) == 4  # curves, test confusion matrix, histogram, file confusion matrix
+    assert all(w > 50 and h > 50 for w, h in boxes), boxes
+    widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+    assert all(w > 0 for w in widths)
+
+
+def test_report_browser_first_page_shows_rows_in_order(opened):
+    page = opened.page
+    rows = _visible_rows(page)
+    assert [r["row"] for r in rows] == list(range(1, 51))
+    assert _match_count(page) == 137
+    assert page.inner_text("#page-info") == "page 1 of 3"
+
+
+# ---------------------------------------------------------------- controls
+
+
+def test_report_browser_search_narrows_rows(opened):
+    page = opened.page
+    _search(page, "WARM, FUNNY")
+    rows = _visible_rows(page)
+    assert rows and all("warm, funny" in r["text"].lower() for r in rows)
+    assert _match_count(page) == len(rows) < 137
+    _search(page, "r00042")  # ids are searched too
+    assert [r["row"] for r in _visible_rows(page)] == [42]
+    _search(page, "no review says this")
+    assert _visible_rows(page) == []
+    assert "No reviews match" in page.inner_text("#rows-body")
+    _search(page, "")
+    assert _match_count(page) == 137
+
+
+def test_report_browser_sentiment_and_status_filters(opened):
+    page = opened.page
+    page.select_option("#page-size", "250")
+    for value, expected in (("positive", "positive"), ("negative", "negative"), ("none", "none")):
+        page.select_option("#filter-sentiment", value)
+        rows = _visible_rows(page)
+        assert rows, value
+        assert {r["sentiment"] for r in rows} == {expected}
+        assert _match_count(page) == len(rows)
+    page.select_option("#filter-sentiment", "all")
+    statuses = page.eval_on_selector_all("#filter-status option", "os => os.map(o => o.value)")
+    assert statuses == ["all", "ok", "empty text", "no words"]
+    for status in statuses[1:]:
+        page.select_option("#filter-status", status)
+        rows = _visible_rows(page)
+        assert rows and {r["status"] for r in rows} == {status}
+    page.select_option("#filter-status", "no words")
+    page.select_option("#filter-sentiment", "positive")
+    assert _visible_rows(page) == [] and _match_count(page) == 0
+
+
+def test_report_browser_sort_by_score_is_monotone(opened):
+    page = opened.page
+    page.select_option("#page-size", "250")
+    page.select_option("#sort", "score-desc")
+    scores = [r["score"] for r in _visible_rows(page)]
+    known = [s for s in scores if s is not None]
+    assert known == sorted(known, reverse=True) and len(known) > 10
+    assert scores[: len(known)] == known  # unscored rows last
+    page.select_option("#sort", "score-asc")
+    known = [r["score"] for r in _visible_rows(page) if r["score"] is not None]
+    assert known == sorted(known)
+    page.select_option("#sort", "row")
+    assert [r["row"] for r in _visible_rows(page)] == list(range(1, 138))
+
+
+def test_report_browser_paging(opened):
+    page = opened.page
+    page.select_option("#page-size", "25")
+    assert page.inner_text("#page-info") == "page 1 of 6"
+    assert page.is_disabled("#prev-page")
+    page.click("#next-page")
+    assert [r["row"] for r in _visible_rows(page)] == list(range(26, 51))
+    assert page.inner_text("#page-info") == "page 2 of 6"
+    for _ in range(4):
+        page.click("#next-page")
+    assert page.inner_text("#page-info") == "page 6 of 6"
+    assert [r["row"] for r in _visible_rows(page)] == list(range(126, 138))
+    assert page.is_disabled("#next-page")
+    page.click("#prev-page")
+    assert page.inner_text("#page-info") == "page 5 of 6"
+
+
+def test_report_browser_more_toggle_expands_long_text(opened):
+    page = opened.page
+    row = page.locator('#rows-body tr[data-row="8"]')
+    short = row.locator(".review-text").inner_text()
+    assert short.endswith("…") and len(short) <= 302
+    row.locator("button.more").click()
+    full = row.locator(".review-text").inner_text()
+    assert len(full) > 700 and not full.endswith("…")
+    assert row.locator("button.more").inner_text() == "less"
+
+
+# ---------------------------------------------------------------- safety and layout
+
+
+def test_report_browser_malicious_reviews_do_not_execute(opened, tmp_path):
+    page = opened.page
+    page.select_option("#page-size", "250")
+    # Expand every long text too, so each payload has been put into the DOM.
+    for button in page.query_selector_all("button.more"):
+        button.click()
+    page.wait_for_timeout(200)
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    texts = [r["text"] for r in _visible_rows(page)]
+    for payload in MALICIOUS_TEXTS[:5]:
+        assert payload in texts, payload  # shown literally, as text
+    assert page.locator("#highlights img, #reviews img, #rows-body script").count() == 0
+    _search(page, "__pwned")
+    _screenshot(page, tmp_path, "score-report-malicious")
+    opened.assert_clean()
+
+
+def test_report_browser_phone_width_has_no_horizontal_overflow(browser, report_file, tmp_path):
+    watched = _open(browser, report_file, viewport=PHONE)
+    page = watched.page
+    try:
+        page.wait_for_selector("#rows-body tr[data-row]")
+        overflow = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert overflow[0] <= overflow[1], overflow
+        wide = page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                .filter(e => !e.closest('.table-scroll'))
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                .map(e => e.tagName + '#' + e.id + '.' + e.className)"""
+        )
+        assert wide == []
+        scroller = page.evaluate(
+            "() => { const s = document.querySelector('.table-scroll');"
+            " return [s.scrollWidth, s.clientWidth]; }"
+        )
+        assert scroller[0] > scroller[1]  # the table scrolls inside its own box
+        _screenshot(page, tmp_path, "score-report-phone")
+        watched.assert_clean()
+    finally:
+        page.context.close()
+
+
+def test_report_browser_without_javascript_shows_summary_and_plots(browser, report_file):
+    watched = _open(browser, report_file, javascript=False)
+    page = watched.page
+    try:
+        assert page.is_visible("section#summary") and page.is_visible("section#model")
+        assert page.locator("svg.plot").count() == 4
+        assert page.is_hidden("#controls")
+        assert "needs JavaScript" in page.inner_text("section#reviews")
+        assert "Positive" in page.inner_text("section#summary")
+        watched.assert_clean()
+    finally:
+        page.context.close()
+
+
+def test_report_browser_training_report(browser, train_file, tmp_path):
+    watched = _open(browser, train_file)
+    page = watched.page
+    try:
+        ids = page.eval_on_selector_all("section", "ss => ss.map(s => s.id)")
+        assert ids == ["summary", "model"]
+        assert "imdb-lstm" in page.title()
+        boxes = page.eval_on_selector_all(
+            "svg.plot", "els => els.map(e => e.getBoundingClientRect().width)"
+        )
+        assert len(boxes) == 2 and min(boxes) > 50
+        _screenshot(page, tmp_path, "train-report-laptop")
+        watched.assert_clean()
+    finally:
+        page.context.close()
