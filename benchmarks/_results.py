@@ -1,0 +1,59 @@
+"""Shared by the benchmark scripts: machine description and RESULTS.md section updates."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import shlex
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def machine() -> str:
+    """One line: CPU model, cores, memory, Python, TensorFlow when loaded."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    tf = sys.modules.get("tensorflow")
+    tf_part = f", TensorFlow {tf.__version__}" if tf else ""
+    return f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}{tf_part}"
+
+
+def command() -> str:
+    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) the section between this benchmark's markers in RESULTS.md."""
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    stamp = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    block = (f"{begin}\n{body.rstrip()}\n\n- machine: {machine()}\n- date: {stamp}\n"
+             f"- command: `{command()}`\n{end}")
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,264 @@
+"""The model directory contract: file names, atomic save, meta.json written last, load + validate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from review_scorer import __version__
+from review_scorer.config import TrainConfig
+from review_scorer.errors import ArtifactError, ConfigError, OutputError
+from review_scorer.text import Vocabulary
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.keras"
+VOCAB_FILE = "vocab.txt"
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.json"
+METRICS_FILE = "metrics.json"
+META_FILE = "meta.json"
+REPORT_FILE = "report.html"
+# Files whose checksums meta.json records; the report is informative and may be regenerated.
+CHECKED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE)
+MODEL_DIR_ENV = "REVIEW_SCORER_MODEL_DIR"
+DEFAULT_MODEL_DIR = Path("models") / "imdb-lstm"
+
+
+@dataclass
+class ModelBundle:
+    """A loaded, validated model directory."""
+
+    path: Path
+    model: Any  # keras.Model
+    vocab: Vocabulary
+    config: TrainConfig
+    meta: dict[str, Any]
+    history: dict[str, list[float]]
+    metrics: dict[str, Any] | None
+    name: str = field(default="")
+
+    @property
+    def trained_at(self) -> str:
+        return str(self.meta.get("created_at", ""))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_target(model_dir: str | Path, *, overwrite: bool) -> Path:
+    """Refuse early (before any training) when model_dir holds something and overwrite is off."""
+    model_dir = Path(model_dir)
+    if model_dir.exists() and not model_dir.is_dir():
+        raise OutputError(f"{model_dir} exists and is not a directory; choose another --model-dir")
+    if model_dir.is_dir() and any(model_dir.iterdir()) and not overwrite:
+        raise OutputError(
+            f"{model_dir} already holds files; pass --overwrite to replace it or choose another --model-dir"
+        )
+    parent = model_dir.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=parent, prefix=".review-scorer-probe-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{parent}: cannot write the model directory here ({exc.strerror})") from None
+    return model_dir
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def save_model_dir(
+    model_dir: str | Path,
+    *,
+    model: Any,
+    vocab: Vocabulary,
+    config: TrainConfig,
+    history: dict[str, list[float]],
+    metrics: dict[str, Any] | None,
+    meta: dict[str, Any],
+    report_html: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write every file into a temporary sibling directory, meta.json last, then swap it in.
+
+    A directory without meta.json never loads, and the swap is a rename, so an interrupted save
+    leaves either the old model or nothing under model_dir, never a mix.
+    """
+    model_dir = Path(model_dir)
+    check_target(model_dir, overwrite=overwrite)
+    parent = model_dir.resolve().parent
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{model_dir.name}.tmp-"))
+    old: Path | None = None
+    try:
+        model.save(tmp / MODEL_FILE)
+        vocab.save(tmp / VOCAB_FILE)
+        _write_json(tmp / CONFIG_FILE, config.to_dict())
+        _write_json(tmp / HISTORY_FILE, history)
+        _write_json(tmp / METRICS_FILE, metrics)
+        if report_html is not None:
+            (tmp / REPORT_FILE).write_text(report_html, encoding="utf-8")
+        full_meta = {
+            **meta,
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "files": {name: sha256_file(tmp / name) for name in CHECKED_FILES},
+        }
+        _write_json(tmp / META_FILE, full_meta)
+        if model_dir.exists():
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{model_dir.name}.old-"))
+            os.rmdir(old)
+            os.replace(model_dir, old)
+        os.replace(tmp, model_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not model_dir.exists():
+            os.replace(old, model_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return model_dir
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path.parent}: {what} ({path.name}) is missing; retrain the model") from None
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: {what} is corrupt ({exc}); retrain the model") from None
+
+
+def read_meta(model_dir: str | Path) -> dict[str, Any]:
+    """Read and check meta.json without loading TensorFlow."""
+    model_dir = Path(model_dir)
+    if not model_dir.exists():
+        raise ArtifactError(
+            f"{model_dir}: no model directory here; run 'review-scorer train' or pass --model-dir"
+        )
+    if not model_dir.is_dir():
+        raise ArtifactError(f"{model_dir}: not a directory; pass the model directory to --model-dir")
+    if not (model_dir / META_FILE).exists():
+        raise ArtifactError(
+            f"{model_dir}: not a complete model directory (no {META_FILE}); "
+            "it may be from an interrupted run: retrain the model"
+        )
+    meta = _read_json(model_dir / META_FILE, "model metadata")
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise ArtifactError(f"{model_dir / META_FILE}: not review-scorer metadata; retrain the model")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{model_dir}: model format {meta['format_version']} is not supported by review-scorer "
+            f"{__version__} (format {FORMAT_VERSION}); retrain the model with this version"
+        )
+    return meta
+
+
+def load_model_dir(model_dir: str | Path) -> ModelBundle:
+    """Load and validate a model directory. Every problem is an ArtifactError with one line."""
+    model_dir = Path(model_dir)
+    meta = read_meta(model_dir)
+    recorded = meta.get("files") or {}
+    for name in CHECKED_FILES:
+        path = model_dir / name
+        if not path.is_file():
+            raise ArtifactError(f"{model_dir}: {name} is missing; retrain the model")
+        if recorded.get(name) != sha256_file(path):
+            raise ArtifactError(
+                f"{path}: checksum does not match {META_FILE} (the file was changed or corrupted); "
+                "retrain the model"
+            )
+    try:
+        config = TrainConfig.from_dict(_read_json(model_dir / CONFIG_FILE, "training config"),
+                                       source=str(model_dir / CONFIG_FILE))
+    except ConfigError as exc:
+        raise ArtifactError(f"{exc}; retrain the model") from None
+    vocab = Vocabulary.load(model_dir / VOCAB_FILE)
+    history = _read_json(model_dir / HISTORY_FILE, "training history")
+    metrics = _read_json(model_dir / METRICS_FILE, "test metrics")
+    model = _load_keras_model(model_dir / MODEL_FILE)
+    embedding_rows = _embedding_rows(model)
+    if embedding_rows is not None and embedding_rows != len(vocab):
+        raise ArtifactError(
+            f"{model_dir}: the model expects {embedding_rows} vocabulary ids but {VOCAB_FILE} has "
+            f"{len(vocab)}; the files do not belong together: retrain the model"
+        )
+    name = str(meta.get("name") or model_dir.name)
+    return ModelBundle(model_dir, model, vocab, config, meta, history, metrics, name)
+
+
+def _load_keras_model(path: Path) -> Any:
+    import keras
+
+    import review_scorer.model  # noqa: F401  (registers MaskedPooling for deserialisation)
+
+    try:
+        # safe_mode refuses Lambda layers and any pickled Python code inside the archive.
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a bad archive
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(
+            f"{path}: cannot load the Keras model ({first[:200]}); retrain the model"
+        ) from None
+    shape = tuple(model.output_shape) if hasattr(model, "output_shape") else ()
+    if len(model.inputs) != 1 or shape[-1:] != (1,):
+        raise ArtifactError(f"{path}: not a review-scorer sentiment model; retrain the model")
+    return model
+
+
+def _embedding_rows(model: Any) -> int | None:
+    for layer in model.layers:
+        if layer.__class__.__name__ == "Embedding":
+            return int(layer.input_dim)
+    return None
+
+
+def packaged_model_dir() -> Path:
+    """The default model shipped inside the package."""
+    return Path(__file__).resolve().parent / "default_model"
+
+
+def resolve_model_dir(model_dir: str | Path | None) -> Path:
+    """--model-dir, else $REVIEW_SCORER_MODEL_DIR, else ./models/imdb-lstm if present, else shipped."""
+    if model_dir:
+        return Path(model_dir)
+    env = os.environ.get(MODEL_DIR_ENV)
+    if env:
+        return Path(env)
+    if (DEFAULT_MODEL_DIR / META_FILE).exists():
+        return DEFAULT_MODEL_DIR
+    shipped = packaged_model_dir()
+    if (shipped / META_FILE).exists():
+        return shipped
+    raise ArtifactError(
+        "no model found: pass --model-dir, set REVIEW_SCORER_MODEL_DIR, or run 'review-scorer train'"
+    )
+
+
+def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dict,
+                  history: dict, metrics: dict | None) -> dict[str, Any]:
+    """The "model" part of a report context (shared by training and scoring reports)."""
+    return {
+        "name": name,
+        "path": path,
+        "trained_at": meta.get("created_at", ""),
+        "data_source": meta.get("data_source", ""),
+        "device": meta.get("device", ""),
+        "config": config.to_dict() if isinstance(config, TrainConfig) else dict(config),
+        "history": {k: history.get(k, []) for k in ("loss", "val_loss", "accuracy", "val_accuracy")},
+        "best_epoch": int(meta.get("best_epoch") or 0) or None,
+        "test_metrics": metrics,
+        "sizes": meta.get("sizes", {}),
+        "train_seconds": float(meta.get("train_seconds") or 0.0),
+    }

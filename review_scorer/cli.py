@@ -1,0 +1,272 @@
+"""Command line: parse options, call one core function, print a summary, map errors to exit codes.
+
+TensorFlow is imported only inside the commands that need it, so --help and --version stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from review_scorer import __version__
+from review_scorer.errors import EXIT_RUNTIME, ReviewScorerError
+
+log = logging.getLogger("review_scorer")
+EXIT_INTERRUPTED = 130
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow and probe its devices with file descriptor 2 silenced.
+
+    TensorFlow's C++ start-up messages (CUDA probing on a machine without a GPU, among others)
+    are written before its log settings apply; for a CLI user they bury the one line that
+    matters. --verbose skips this and shows them.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _run(ctx: click.Context, func, *args, **kwargs):
+    """Call a core function, turning its errors into one line and an exit code."""
+    verbose = ctx.obj.get("verbose", False) if ctx.obj else False
+    try:
+        if not verbose and getattr(func, "__module__", "").startswith(("review_scorer.train",
+                                                                        "review_scorer.score")):
+            _quiet_tensorflow()
+        return func(*args, **kwargs)
+    except ReviewScorerError as exc:
+        if verbose:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing half-written was left behind", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except MemoryError:
+        _fail("out of memory; lower --batch-size", EXIT_RUNTIME)
+    except Exception as exc:  # an unexpected failure: one line unless --verbose
+        if verbose:
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _fail(f"unexpected {type(exc).__name__}: {detail[:300]} (run with --verbose for details)",
+              EXIT_RUNTIME)
+
+
+class _Progress:
+    """A single self-updating stderr line (rows, rows/s); silent when stderr is not a terminal."""
+
+    def __init__(self, label: str, enabled: bool | None = None, total: int | None = None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.label, self.total, self.done = label, total, 0
+        self.started = self.last = time.monotonic()
+
+    def rows(self, n: int) -> None:
+        self.done += n
+        self._draw()
+
+    def bytes(self, done: int, total: int | None) -> None:
+        self.done, self.total = done, total
+        self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.2 and not force):
+            return
+        self.last = now
+        rate = self.done / max(now - self.started, 1e-9)
+        if self.label == "download":
+            mb = self.done / 1e6
+            tail = f" of {self.total / 1e6:.1f} MB" if self.total else " MB"
+            line = f"downloading {mb:.1f}{tail} ({rate / 1e6:.1f} MB/s)"
+        else:
+            line = f"{self.label}: {self.done:,} rows ({rate:,.0f} rows/s)"
+        click.echo("\r" + line.ljust(60), err=True, nl=False)
+
+    def close(self) -> None:
+        if self.enabled and self.done:
+            self._draw(force=True)
+            click.echo("", err=True)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="review-scorer")
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logging and full tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Score files of written reviews for sentiment and write an HTML report.
+
+    \b
+    review-scorer train                  train the LSTM classifier (IMDB by default)
+    review-scorer score reviews.csv      score every review: predictions + HTML report
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--data", "data_source", default="imdb", show_default=True, metavar="SOURCE",
+              help="'imdb' (download once into the cache), a URL, an aclImdb directory or "
+                   ".tar.gz archive, or a labeled CSV/TSV/XLSX file.")
+@click.option("--model-dir", type=click.Path(path_type=Path), default=Path("models/imdb-lstm"),
+              show_default=True, help="Where to save the model directory.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="TOML or JSON file of training settings (see README); flags override it.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Most epochs (early stopping may end sooner).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Training batch size.")
+@click.option("--max-len", type=click.IntRange(min=1), help="Tokens kept per review.")
+@click.option("--vocab-size", type=click.IntRange(min=3), help="Vocabulary size, incl. 2 reserved ids.")
+@click.option("--seed", type=int, help="Random seed (same seed + data + machine = same model).")
+@click.option("--limit", type=click.IntRange(min=4), metavar="N",
+              help="Use at most N training and N test reviews (stratified): a quick try.")
+@click.option("--text-column", help="Text column of a labeled CSV/XLSX file.")
+@click.option("--label-column", help="Label column of a labeled CSV/XLSX file.")
+@click.option("--cache-dir", type=click.Path(path_type=Path),
+              help="Download cache (default: $REVIEW_SCORER_CACHE or ~/.cache/review-scorer).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.pass_context
+def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len, vocab_size, seed,
+          limit, text_column, label_column, cache_dir, overwrite, as_json):
+    """Train the sentiment classifier, evaluate it on the test split and save it."""
+    from review_scorer.config import TrainConfig, load_config_file
+
+    def build_config():
+        base = TrainConfig()
+        if config_file is not None:
+            base = TrainConfig.from_dict({**base.to_dict(), **load_config_file(config_file)},
+                                         source=str(config_file))
+        return base.replace(epochs=epochs, batch_size=batch_size, max_len=max_len,
+                            vocab_size=vocab_size, seed=seed)
+
+    config = _run(ctx, build_config)
+    from review_scorer.artifacts import check_target
+
+    _run(ctx, check_target, model_dir, overwrite=overwrite)  # refuse before a long run
+    from review_scorer.train import run_training
+
+    progress = _Progress("download")
+    result = _run(
+        ctx, run_training, config, data_source=data_source, model_dir=model_dir,
+        overwrite=overwrite, limit=limit, cache_dir=cache_dir, text_column=text_column,
+        label_column=label_column, verbose=1 if sys.stderr.isatty() else 2,
+        download_progress=progress.bytes,
+    )
+    progress.close()
+    m = result.test_metrics
+    summary = {
+        "model_dir": str(result.model_dir), "report": str(result.report_path),
+        "data_source": result.data_source, "sizes": result.sizes, "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 1),
+        "device": result.device, "test_metrics": m,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"saved model: {result.model_dir}  (report: {result.report_path})")
+    click.echo(f"data: {result.data_source}  train {result.sizes['train']:,} / validation "
+               f"{result.sizes['validation']:,} / test {result.sizes['test']:,}")
+    click.echo(f"epochs: {result.epochs_run} (best {result.best_epoch}), "
+               f"{result.train_seconds:.0f} s on {result.device}")
+    auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
+    click.echo(f"test: accuracy {m['accuracy']:.2%}  precision {m['precision']:.3f}  "
+               f"recall {m['recall']:.3f}  F1 {m['f1']:.3f}  ROC AUC {auc}")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--model-dir", type=click.Path(path_type=Path),
+              help="Model directory (default: $REVIEW_SCORER_MODEL_DIR, else models/imdb-lstm "
+                   "if present, else the model shipped with the package).")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=Path("reports"),
+              show_default=True, help="Where predictions and reports are written.")
+@click.option("--text-column", help="Column holding the review text (default: detected).")
+@click.option("--label-column", help="Column holding true labels, for accuracy (default: detected).")
+@click.option("--id-column", help="Column identifying each review (default: detected).")
+@click.option("--sheet", help="Excel sheet to read (default: the first).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Reviews per model batch.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.5, show_default=True, help="Score at or above which a review is positive.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "jsonl"]), default="csv",
+              show_default=True, help="Predictions file format.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto",
+              show_default=True, help="Where the model runs.")
+@click.option("--max-report-rows", type=click.IntRange(min=0), default=20000, show_default=True,
+              help="Reviews listed in the HTML page (the predictions file always has all).")
+@click.option("--no-report", is_flag=True, help="Write the predictions only.")
+@click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON summary.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.pass_context
+def score(ctx, files, model_dir, out_dir, text_column, label_column, id_column, sheet, batch_size,
+          threshold, fmt, device, max_report_rows, no_report, as_json, overwrite):
+    """Score every review in FILES (CSV, TSV, XLSX) and write predictions and an HTML report."""
+    from review_scorer.score import score_files
+
+    progress = _Progress("scoring")
+    result = _run(
+        ctx, score_files, list(files), model_dir=model_dir, out_dir=out_dir,
+        text_column=text_column, label_column=label_column, id_column=id_column, sheet=sheet,
+        batch_size=batch_size, threshold=threshold, fmt=fmt, device=device, overwrite=overwrite,
+        report=not no_report, max_report_rows=max_report_rows, progress=progress.rows,
+    )
+    progress.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        acc = result.model_test_accuracy
+        click.echo(f"model: {result.model_name} ({result.model_path})"
+                   + (f", test accuracy {acc:.2%}" if acc is not None else "")
+                   + f"; device: {result.device}")
+        for f in result.files:
+            if not f.ok:
+                continue
+            share = "n/a" if f.positive_share is None else f"{f.positive_share:.1%}"
+            line = (f"{f.path}: {f.rows:,} rows, {f.scored:,} scored, "
+                    f"{f.rows - f.scored:,} not scored, {share} positive")
+            if f.metrics:
+                line += f", accuracy {f.metrics['accuracy']:.2%} vs labels"
+            click.echo(line)
+            click.echo(f"  predictions: {f.predictions_path}")
+            if f.report_path:
+                click.echo(f"  report:      {f.report_path}")
+            for note in f.notes:
+                click.echo(f"  note: {note}")
+    for f in result.failed:
+        click.echo(f"error: {f.error}", err=True)
+    if result.failed:
+        sys.exit(max(f.exit_code for f in result.failed))
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="review-scorer")
+
+
+if __name__ == "__main__":
+    main()

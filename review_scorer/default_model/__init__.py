@@ -1,0 +1,1 @@
+"""The default model shipped with the package (model files only; see README)."""

@@ -1,0 +1,118 @@
+"""Build the Keras sentiment model from a TrainConfig; no I/O."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from review_scorer.config import TrainConfig
+
+CUSTOM_OBJECTS_PACKAGE = "review_scorer"
+
+
+@keras.saving.register_keras_serializable(package=CUSTOM_OBJECTS_PACKAGE)
+class MaskedPooling(layers.Layer):
+    """Max and/or mean over the valid (unmasked) time steps of a sequence.
+
+    Keras' GlobalMaxPooling1D ignores the mask, so padded steps would take part in the max;
+    here they are pushed to a large negative value before the max and left out of the mean.
+    """
+
+    def __init__(self, mode: str = "max_mean", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("max", "mean", "max_mean"):
+            raise ValueError(f"unknown pooling mode {mode!r}")
+        self.mode = mode
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        weights = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        pooled = []
+        if self.mode in ("max", "max_mean"):
+            pooled.append(ops.max(inputs + (weights - 1.0) * 1e9, axis=1))
+        if self.mode in ("mean", "max_mean"):
+            total = ops.sum(inputs * weights, axis=1)
+            pooled.append(total / ops.maximum(ops.sum(weights, axis=1), 1.0))
+        return pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        width = input_shape[-1] * (2 if self.mode == "max_mean" else 1)
+        return (input_shape[0], width)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def build_model(config: TrainConfig, vocab_size: int) -> keras.Model:
+    """Embedding -> (Bi)LSTM -> pooling -> Dense -> Dense(1, sigmoid), compiled.
+
+    Inputs are right-padded int32 id matrices; id 0 is padding and is masked, which keeps the
+    LSTM eligible for the cuDNN kernel on GPU (tanh/sigmoid, no recurrent dropout, right padding).
+    """
+    reg = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+    ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = layers.Embedding(
+        vocab_size, config.embedding_dim, mask_zero=True, embeddings_regularizer=None,
+        name="embedding",
+    )(ids)
+    if config.embedding_dropout > 0:
+        x = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
+    lstm = layers.LSTM(
+        config.lstm_units,
+        return_sequences=config.pooling != "last",
+        recurrent_dropout=config.recurrent_dropout,
+        kernel_regularizer=reg,
+        name="lstm",
+    )
+    x = layers.Bidirectional(lstm, name="bilstm")(x) if config.bidirectional else lstm(x)
+    if config.pooling != "last":
+        x = MaskedPooling(config.pooling, name="pooling")(x)
+    if config.dropout > 0:
+        x = layers.Dropout(config.dropout, name="dropout")(x)
+    if config.dense_units > 0:
+        x = layers.Dense(config.dense_units, activation="relu", kernel_regularizer=reg, name="dense")(x)
+        if config.dropout > 0:
+            x = layers.Dropout(config.dropout, name="dense_dropout")(x)
+    out = layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="sentiment")(x)
+    model = keras.Model(ids, out, name="review_scorer_lstm")
+    optimizer = keras.optimizers.Adam(
+        learning_rate=config.learning_rate, clipnorm=config.clipnorm or None
+    )
+    # Keywords on purpose: in Keras 3 the third positional argument of compile is loss_weights.
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def compile_inference(model: keras.Model):
+    """A traced inference function for right-padded int32 batches of any shape (one trace)."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True)
+    def infer(ids):
+        return tf.reshape(model(ids, training=False), [-1])
+
+    return infer
+
+
+def predict_sequences(model: keras.Model, sequences, *, batch_size: int = 256, infer=None):
+    """Probabilities for id sequences, batched by length and returned in the input order.
+
+    Every sequence must hold at least one id: an all-padding row has no valid step to read.
+    """
+    import numpy as np
+
+    from review_scorer.text import length_bucketed_batches, pad_batch
+
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    if len(lengths) and lengths.min() == 0:
+        raise ValueError("empty sequences cannot be scored")
+    infer = infer or compile_inference(model)
+    out = np.empty(len(lengths), dtype=np.float32)
+    for batch in length_bucketed_batches(lengths, batch_size):
+        out[batch] = infer(pad_batch([sequences[i] for i in batch])).numpy()
+    return out

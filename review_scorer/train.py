@@ -1,0 +1,256 @@
+"""run_training: labeled reviews in, a validated model directory (and its report) out."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from review_scorer import __version__
+from review_scorer.artifacts import model_context
+from review_scorer.config import TrainConfig
+from review_scorer.errors import InputError
+from review_scorer.text import (
+    Vocabulary,
+    clean_text,
+    encode_cleaned,
+    length_bucketed_batches,
+    pad_batch,
+)
+
+if TYPE_CHECKING:
+    from review_scorer.data import LabeledReviews
+
+log = logging.getLogger(__name__)
+POOL_BATCHES = 50  # batches per length-sorting pool when shuffling training data
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_dir: Path
+    config: TrainConfig
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    test_metrics: dict[str, Any]
+    sizes: dict[str, int]
+    train_seconds: float
+    device: str
+    data_source: str
+    report_path: Path | None
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held_out): held_out takes `fraction` of each class, chosen by seed."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        k = round(len(members) * fraction)
+        if len(members) > 1:
+            k = min(max(k, 1), len(members) - 1)
+        else:
+            k = 0
+        held.append(rng.choice(members, size=k, replace=False))
+    held_out = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
+    kept = np.setdiff1d(np.arange(len(labels)), held_out)
+    return kept, held_out
+
+
+def stratified_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """At most `size` indices keeping the class balance, in their original order."""
+    if size >= len(labels):
+        return np.arange(len(labels))
+    _, picked = stratified_split(labels, size / len(labels), seed)
+    return picked
+
+
+def describe_device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return f"GPU ({', '.join(g.name for g in gpus)})"
+    return f"CPU ({platform.processor() or platform.machine()})"
+
+
+def _dataset(sequences, labels, batch_size: int, *, seed: int | None):
+    """tf.data over length-bucketed, per-batch padded batches; reshuffled every epoch when seeded."""
+    import tensorflow as tf
+
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    labels = np.asarray(labels, dtype=np.float32)
+    epoch = [0]
+
+    def batches():
+        rng = np.random.default_rng([seed, epoch[0]]) if seed is not None else None
+        epoch[0] += 1
+        for idx in length_bucketed_batches(lengths, batch_size, rng=rng, pool_batches=POOL_BATCHES):
+            yield pad_batch([sequences[i] for i in idx]), labels[idx]
+
+    spec = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=spec)
+    # Declaring the batch count lets Keras size its progress bar and skip the "ran out of data"
+    # warning that generator datasets otherwise trigger after the first epoch.
+    pool = batch_size * POOL_BATCHES
+    n_batches = sum(-(-min(pool, len(lengths) - s) // batch_size) for s in range(0, len(lengths), pool))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
+    return dataset.prefetch(2)
+
+
+def run_training(
+    config: TrainConfig,
+    *,
+    data_source: str | LabeledReviews,
+    model_dir: str | Path,
+    overwrite: bool = False,
+    limit: int | None = None,
+    cache_dir: str | Path | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    verbose: int = 2,
+    download_progress=None,
+    write_report: bool = True,
+) -> TrainResult:
+    """Train, evaluate on the test split, and save the model directory atomically.
+
+    data_source is anything load_labeled reads, or already loaded LabeledReviews. Without a
+    "test" split (a labeled CSV, or train-only data) a seeded stratified slice is held out.
+    """
+    from review_scorer.artifacts import check_target
+    from review_scorer.data import LabeledReviews, load_labeled
+
+    model_dir = check_target(model_dir, overwrite=overwrite)
+    if isinstance(data_source, LabeledReviews):
+        reviews = data_source
+    else:
+        reviews = load_labeled(
+            data_source, text_column=text_column, label_column=label_column,
+            cache_dir=cache_dir, progress=download_progress,
+        )
+    texts = list(reviews.texts)
+    labels = np.asarray(reviews.labels, dtype=np.int8)
+    splits = np.asarray(reviews.splits).astype(str)
+    train_idx = np.flatnonzero(splits == "train")
+    test_idx = np.flatnonzero(splits == "test")
+    if len(test_idx) == 0:
+        # A labeled file without a split column: hold out a seeded, stratified test slice.
+        keep, held = stratified_split(labels[train_idx], config.test_fraction, config.seed + 1)
+        train_idx, test_idx = train_idx[keep], train_idx[held]
+    if limit is not None:
+        train_idx = train_idx[stratified_sample(labels[train_idx], limit, config.seed + 2)]
+        test_idx = test_idx[stratified_sample(labels[test_idx], limit, config.seed + 3)]
+    fit_pos, val_pos = stratified_split(labels[train_idx], config.validation_fraction, config.seed)
+    fit_idx, val_idx = train_idx[fit_pos], train_idx[val_pos]
+    for name, idx in (("training", fit_idx), ("validation", val_idx), ("test", test_idx)):
+        if len(idx) == 0 or len(np.unique(labels[idx])) < 2:
+            raise InputError(
+                f"{reviews.source}: the {name} split needs reviews of both classes "
+                f"(it has {len(idx)}); use more labeled data or a larger --limit"
+            )
+
+    cleaned = {i: clean_text(texts[i]) for i in np.concatenate([fit_idx, val_idx, test_idx])}
+    vocab = Vocabulary.build((cleaned[i] for i in fit_idx), max_size=config.vocab_size,
+                             min_count=config.min_count)
+
+    def encode(idx: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        seqs = [encode_cleaned(cleaned[i], vocab, max_len=config.max_len,
+                               truncating=config.truncating) for i in idx]
+        # A review with no words has nothing for the LSTM to read: leave it out of training
+        # and evaluation (scoring reports such rows as "no words").
+        keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
+        return [s for s, k in zip(seqs, keep) if k], idx[keep]
+
+    fit_seqs, fit_idx = encode(fit_idx)
+    val_seqs, val_idx = encode(val_idx)
+    test_seqs, test_idx = encode(test_idx)
+
+    import keras
+    import tensorflow as tf
+
+    from review_scorer.metrics import binary_metrics, log_loss
+    from review_scorer.model import build_model, predict_sequences
+
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    device = describe_device()
+    model = build_model(config, len(vocab))
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.patience, restore_best_weights=True
+    )
+    started = time.perf_counter()
+    fit = model.fit(
+        _dataset(fit_seqs, labels[fit_idx], config.batch_size, seed=config.seed),
+        validation_data=_dataset(val_seqs, labels[val_idx], 256, seed=None),
+        epochs=config.epochs,
+        callbacks=[stopper],
+        shuffle=False,  # the dataset reshuffles itself each epoch, within length buckets
+        verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - started
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    best_epoch = int(np.argmin(history["val_loss"])) + 1
+
+    scores = predict_sequences(model, test_seqs)
+    y_test = labels[test_idx]
+    test_metrics = binary_metrics(y_test, scores, threshold=0.5, loss=log_loss(y_test, scores))
+    sizes = {"train": len(fit_idx), "validation": len(val_idx), "test": len(test_idx)}
+    meta = {
+        "name": model_dir.name,
+        "created_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "data_source": reviews.source,
+        "data_fingerprint": reviews.fingerprint,
+        "limit": limit,
+        "seed": config.seed,
+        "sizes": sizes,
+        "epochs_run": len(history["loss"]),
+        "best_epoch": best_epoch,
+        "train_seconds": round(train_seconds, 2),
+        "device": device,
+        "versions": {
+            "review_scorer": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
+    }
+    report_html = None
+    if write_report:
+        from review_scorer.report import build_report_html
+
+        report_html = build_report_html(training_report_context(
+            name=model_dir.name, path=str(model_dir), meta=meta, config=config,
+            history=history, metrics=test_metrics,
+        ))
+    from review_scorer.artifacts import REPORT_FILE, save_model_dir
+
+    save_model_dir(
+        model_dir, model=model, vocab=vocab, config=config, history=history,
+        metrics=test_metrics, meta=meta, report_html=report_html, overwrite=overwrite,
+    )
+    log.info("saved model to %s", model_dir)
+    return TrainResult(
+        model_dir=model_dir, config=config, history=history, best_epoch=best_epoch,
+        epochs_run=len(history["loss"]), test_metrics=test_metrics, sizes=sizes,
+        train_seconds=train_seconds, device=device, data_source=reviews.source,
+        report_path=model_dir / REPORT_FILE if report_html is not None else None,
+    )
+
+
+def training_report_context(*, name: str, path: str, meta: dict, config: TrainConfig,
+                            history: dict, metrics: dict | None) -> dict[str, Any]:
+    return {
+        "kind": "train",
+        "title": f"{name} — training report",
+        "generated_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "package_version": __version__,
+        "model": model_context(name=name, path=path, meta=meta, config=config,
+                               history=history, metrics=metrics),
+    }

@@ -1,0 +1,68 @@
+"""Shared fixtures: tiny configs, the sample data, and one tiny trained model per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DATA = REPO / "sample_data"
+MINI_IMDB = SAMPLE_DATA / "mini_aclImdb"
+
+# A model small enough to train in seconds on the mini aclImdb.
+TINY_SETTINGS = {
+    "vocab_size": 300,
+    "min_count": 1,
+    "max_len": 40,
+    "embedding_dim": 8,
+    "embedding_dropout": 0.0,
+    "lstm_units": 4,
+    "dense_units": 4,
+    "dropout": 0.0,
+    "epochs": 2,
+    "batch_size": 8,
+    "patience": 1,
+    "learning_rate": 0.01,
+    "validation_fraction": 0.25,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from review_scorer.config import TrainConfig
+
+    return TrainConfig.from_dict(TINY_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def tiny_config_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "tiny.toml"
+    lines = ["[train]"]
+    for key, value in TINY_SETTINGS.items():
+        lines.append(f"{key} = {str(value).lower() if isinstance(value, bool) else value}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory, tiny_config):
+    """One tiny model trained on the mini aclImdb, shared by every test that only reads it."""
+    from review_scorer.train import run_training
+
+    model_dir = tmp_path_factory.mktemp("models") / "tiny"
+    result = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=model_dir, verbose=0)
+    return result
+
+
+@pytest.fixture()
+def model_dir_copy(trained_model, tmp_path) -> Path:
+    """A private copy of the tiny model directory, for tests that damage it."""
+    import shutil
+
+    target = tmp_path / "model-copy"
+    shutil.copytree(trained_model.model_dir, target)
+    return target

@@ -1,0 +1,141 @@
+"""End-to-end tests of the command line (in-process with click's runner, and as a real process)."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from review_scorer import __version__
+from review_scorer.cli import cli
+from tests.conftest import MINI_IMDB, REPO
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _no_tensorflow(code: str) -> subprocess.CompletedProcess:
+    probe = f"import sys\n{code}\nassert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["train", "--help"], ["score", "--help"], ["--version"]])
+def test_cli_help_and_version_do_not_import_tensorflow(args):
+    code = (
+        "from review_scorer.cli import cli\n"
+        "try:\n"
+        f"    cli({args!r}, prog_name='review-scorer')\n"
+        "except SystemExit as exc:\n"
+        f"    assert exc.code in ((0, None, 2) if {args!r} == [] else (0, None)), exc.code\n"
+    )
+    proc = _no_tensorflow(code)
+    assert proc.returncode == 0, proc.stderr
+    assert "review-scorer" in proc.stdout + proc.stderr or "Usage" in proc.stdout + proc.stderr
+
+
+def test_cli_version_via_python_dash_m():
+    proc = subprocess.run([sys.executable, "-m", "review_scorer", "--version"], capture_output=True,
+                          text=True, cwd=REPO)
+    assert proc.returncode == 0
+    assert __version__ in proc.stdout
+
+
+def test_cli_train_then_score_end_to_end(tmp_path, tiny_config_file):
+    model_dir = tmp_path / "model"
+    trained = _run("train", "--data", MINI_IMDB, "--model-dir", model_dir, "--config", tiny_config_file,
+                   "--epochs", "1")
+    assert trained.exit_code == 0, trained.output
+    assert "saved model" in trained.output and "test: accuracy" in trained.output
+    assert json.loads((model_dir / "history.json").read_text())["loss"].__len__() == 1
+
+    out = tmp_path / "reports"
+    scored = _run("score", REPO / "sample_data/reviews.csv", REPO / "sample_data/reviews.xlsx",
+                  "--model-dir", model_dir, "--out-dir", out)
+    assert scored.exit_code == 0, scored.output
+    # Two inputs share the stem "reviews": each keeps its own outputs.
+    for name in ("reviews.csv", "reviews.xlsx"):
+        assert (out / f"{name}.predictions.csv").is_file() and (out / f"{name}.html").is_file()
+    source = pd.read_csv(REPO / "sample_data/reviews.csv", dtype=str, keep_default_na=False)
+    preds = pd.read_csv(out / "reviews.csv.predictions.csv", dtype=str, keep_default_na=False)
+    assert len(preds) == len(source)
+    assert preds["id"].tolist() == source["id"].tolist()
+    assert str(model_dir) in scored.output
+
+
+def test_cli_train_refuses_existing_model_dir(trained_model):
+    result = _run("train", "--data", MINI_IMDB, "--model-dir", trained_model.model_dir)
+    assert result.exit_code == 2
+    assert "--overwrite" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_train_rejects_unknown_config_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("lstm_unitz = 3\n", encoding="utf-8")
+    result = _run("train", "--data", MINI_IMDB, "--model-dir", tmp_path / "m", "--config", bad)
+    assert result.exit_code == 2
+    assert "lstm_unitz" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_score_json_summary_parses_and_matches_files(trained_model, tmp_path):
+    result = _run("score", REPO / "sample_data/unlabeled.csv", "--model-dir", trained_model.model_dir,
+                  "--out-dir", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    (f,) = summary["files"]
+    preds = pd.read_csv(f["predictions"], dtype=str, keep_default_na=False)
+    assert len(preds) == f["rows"] == summary["rows"]
+    assert (preds["status"] != "ok").sum() == summary["not_scored"] >= 1
+    assert summary["model"]["path"] == str(trained_model.model_dir)
+    assert summary["device"] and summary["rows_per_second"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["missing.csv"], "missing.csv"),
+        (["sample_data/reviews.csv", "--text-column", "nope"], "nope"),
+        (["sample_data/reviews.csv", "--device", "gpu"], "GPU"),
+    ],
+)
+def test_cli_score_bad_input_is_one_line_exit_2(trained_model, tmp_path, args, expected):
+    import tensorflow as tf
+
+    if "gpu" in args and tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    result = CliRunner().invoke(cli, ["score", *args, "--model-dir", str(trained_model.model_dir),
+                                      "--out-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("error:") and expected in lines[-1]
+    assert "Traceback" not in result.output
+
+
+def test_cli_score_missing_model_dir(tmp_path):
+    result = CliRunner().invoke(cli, ["score", "sample_data/reviews.csv", "--model-dir",
+                                      str(tmp_path / "none"), "--out-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no model directory" in result.output
+
+
+def test_cli_score_one_bad_file_among_good_ones(trained_model, tmp_path):
+    result = CliRunner().invoke(cli, ["score", "sample_data/unlabeled.csv", str(tmp_path / "gone.csv"),
+                                      "--model-dir", str(trained_model.model_dir), "--out-dir",
+                                      str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert (tmp_path / "o" / "unlabeled.predictions.csv").is_file()
+    assert "gone.csv" in result.output
+
+
+def test_cli_real_process_error_has_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "review_scorer", "score", str(tmp_path / "nothing.csv"),
+         "--model-dir", str(tmp_path / "no-model")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1

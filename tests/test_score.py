@@ -1,0 +1,180 @@
+"""Tests for streamed, batched scoring."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from review_scorer.errors import DeviceError, OutputError
+
+WORDS = ["great", "awful", "wonderful", "boring", "brilliant", "dull", "moving", "terrible", "fun", "waste"]
+
+
+def _write_csv(path, n, *, seed=0, extra=None):
+    rng = np.random.default_rng(seed)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(1, 30))) for _ in range(n)]
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "review": texts})
+    if extra:
+        for row, value in extra.items():
+            frame.loc[row, "review"] = value
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def _score(paths, model_dir, out_dir, **kw):
+    from review_scorer.score import score_files
+
+    return score_files([str(p) for p in paths], model_dir=model_dir, out_dir=out_dir, **kw)
+
+
+def test_score_keeps_every_row_in_order_across_chunks(trained_model, tmp_path):
+    src = tmp_path / "many.csv"
+    frame = _write_csv(src, 53, extra={4: "", 10: "   ", 20: "... --- ***"})
+    result = _score([src], trained_model.model_dir, tmp_path / "out", chunk_rows=7, batch_size=4)
+    (file_result,) = result.files
+    assert file_result.ok, file_result.error
+    out = pd.read_csv(file_result.predictions_path, dtype=str, keep_default_na=False)
+    assert out["row"].astype(int).tolist() == list(range(1, 54))
+    assert out["id"].tolist() == frame["id"].tolist()
+    assert out.loc[4, "status"] == "empty text" and out.loc[10, "status"] == "empty text"
+    assert out.loc[20, "status"] == "no words"
+    assert out.loc[4, "sentiment"] == "" and out.loc[4, "score"] == ""
+    ok = out["status"] == "ok"
+    assert ok.sum() == 50 == file_result.scored
+    assert set(out.loc[ok, "sentiment"]) <= {"positive", "negative"}
+    assert file_result.not_scored == {"empty text": 2, "no words": 1}
+    assert list(out.columns) == ["id", "review", "row", "sentiment", "score", "status"]
+
+
+def test_score_bucketed_scores_equal_one_by_one_scores(trained_model, tmp_path):
+    from review_scorer.artifacts import load_model_dir
+    from review_scorer.text import texts_to_sequences
+
+    src = tmp_path / "b.csv"
+    frame = _write_csv(src, 40, seed=3)
+    result = _score([src], trained_model.model_dir, tmp_path / "out", chunk_rows=9, batch_size=5)
+    out = pd.read_csv(result.files[0].predictions_path)
+    bundle = load_model_dir(trained_model.model_dir)
+    seqs = texts_to_sequences(frame["review"], bundle.vocab, max_len=bundle.config.max_len,
+                              truncating=bundle.config.truncating)
+    one_by_one = [float(bundle.model(s[None, :], training=False).numpy()[0, 0]) for s in seqs]
+    np.testing.assert_allclose(out["score"].to_numpy(), one_by_one, atol=1e-5)
+
+
+def test_score_labeled_file_reports_metrics_that_match_the_predictions(trained_model, tmp_path):
+    from review_scorer.metrics import binary_metrics
+
+    result = _score(["sample_data/reviews.csv"], trained_model.model_dir, tmp_path, fmt="jsonl")
+    (f,) = result.files
+    assert f.ok, f.error
+    lines = [json.loads(line) for line in f.predictions_path.read_text(encoding="utf-8").splitlines()]
+    scored = [r for r in lines if r["status"] == "ok"]
+    # The input's own "sentiment" column is kept under a new name beside the predicted one.
+    assert f.label_column == "sentiment"
+    labels = np.array([1 if r["sentiment_original"] == "positive" else 0 for r in scored])
+    expected = binary_metrics(labels, np.array([r["score"] for r in scored]))
+    assert f.metrics["confusion"] == expected["confusion"]
+    assert f.report_path.is_file()
+
+
+def test_score_xlsx_in_and_out(trained_model, tmp_path):
+    import openpyxl
+
+    result = _score(["sample_data/reviews.xlsx"], trained_model.model_dir, tmp_path, fmt="xlsx")
+    (f,) = result.files
+    assert f.ok, f.error
+    sheet = openpyxl.load_workbook(f.predictions_path, read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header = list(rows[0])
+    assert header[-4:] == ["row", "sentiment", "score", "status"]
+    assert [r[header.index("row")] for r in rows[1:]] == list(range(1, len(rows)))
+    assert f.rows == len(rows) - 1
+
+
+def test_score_renames_clashing_input_columns(trained_model, tmp_path):
+    src = tmp_path / "clash.csv"
+    pd.DataFrame({"review": ["great fun", "awful waste"], "score": ["9", "2"]}).to_csv(src, index=False)
+    (f,) = _score([src], trained_model.model_dir, tmp_path / "o").files
+    out = pd.read_csv(f.predictions_path, dtype=str, keep_default_na=False)
+    assert out["score_original"].tolist() == ["9", "2"]
+    assert any("score -> score_original" in note for note in f.notes)
+
+
+def test_score_one_bad_file_does_not_stop_the_others(trained_model, tmp_path):
+    good = tmp_path / "good.csv"
+    _write_csv(good, 5)
+    result = _score([tmp_path / "missing.csv", good], trained_model.model_dir, tmp_path / "o")
+    bad, ok = result.files
+    assert not bad.ok and "missing.csv" in bad.error and bad.exit_code == 2
+    assert ok.ok and ok.predictions_path.is_file()
+
+
+def test_score_error_mid_file_leaves_no_output(trained_model, tmp_path):
+    src = tmp_path / "late.csv"
+    rows = [{"review": "great fun", "label": "pos"} for _ in range(30)]
+    rows[25]["label"] = "maybe"
+    pd.DataFrame(rows).to_csv(src, index=False)
+    (f,) = _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=5).files
+    assert not f.ok and "maybe" in f.error and "26" in f.error
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_score_refuses_existing_outputs_without_overwrite(trained_model, tmp_path):
+    src = tmp_path / "x.csv"
+    _write_csv(src, 3)
+    first = _score([src], trained_model.model_dir, tmp_path / "o").files[0]
+    before = first.predictions_path.read_bytes()
+    again = _score([src], trained_model.model_dir, tmp_path / "o").files[0]
+    assert not again.ok and "--overwrite" in again.error
+    assert first.predictions_path.read_bytes() == before
+    assert _score([src], trained_model.model_dir, tmp_path / "o", overwrite=True).files[0].ok
+
+
+def test_score_interrupt_leaves_no_partial_files(trained_model, tmp_path, monkeypatch):
+    from review_scorer import score as score_module
+
+    src = tmp_path / "x.csv"
+    _write_csv(src, 40)
+    calls = {"n": 0}
+    real = score_module._Pipeline.record
+
+    def record_then_interrupt(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(score_module._Pipeline, "record", record_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=5, batch_size=2)
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_score_gpu_request_without_gpu_fails_clearly(trained_model, tmp_path):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(DeviceError, match="no GPU"):
+        _score(["sample_data/reviews.csv"], trained_model.model_dir, tmp_path, device="gpu")
+
+
+def test_score_unwritable_output_dir(trained_model, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError):
+        _score(["sample_data/reviews.csv"], trained_model.model_dir, blocker / "sub")
+
+
+def test_score_summary_json_matches_files(trained_model, tmp_path):
+    result = _score(["sample_data/reviews.csv", "sample_data/unlabeled.csv"],
+                    trained_model.model_dir, tmp_path)
+    summary = json.loads(json.dumps(result.to_dict()))
+    assert summary["rows"] == sum(f["rows"] for f in summary["files"])
+    for f in summary["files"]:
+        out = pd.read_csv(f["predictions"], dtype=str, keep_default_na=False)
+        assert len(out) == f["rows"]
+        assert (out["status"] == "ok").sum() == f["scored"]
+        assert (out["sentiment"] == "positive").sum() == f["positive"]
+    assert summary["device"] == "CPU" or summary["device"].startswith("GPU")

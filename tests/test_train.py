@@ -1,0 +1,167 @@
+"""Tests for training and the model directory contract."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from review_scorer import artifacts
+from review_scorer.errors import ArtifactError, InputError, OutputError
+from tests.conftest import MINI_IMDB
+
+
+def test_train_writes_a_complete_model_directory(trained_model):
+    model_dir = trained_model.model_dir
+    for name in (*artifacts.CHECKED_FILES, artifacts.META_FILE, artifacts.REPORT_FILE):
+        assert (model_dir / name).is_file(), name
+    meta = json.loads((model_dir / artifacts.META_FILE).read_text())
+    for key in ("format_version", "package_version", "versions", "data_source", "data_fingerprint",
+                "seed", "sizes", "train_seconds", "device", "created_at", "best_epoch", "files"):
+        assert key in meta, key
+    assert set(meta["versions"]) >= {"tensorflow", "keras", "review_scorer"}
+    assert meta["sizes"]["train"] + meta["sizes"]["validation"] == 24  # mini aclImdb train/pos+neg
+    history = json.loads((model_dir / artifacts.HISTORY_FILE).read_text())
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history["loss"]) == trained_model.epochs_run >= 1
+    metrics = json.loads((model_dir / artifacts.METRICS_FILE).read_text())
+    assert set(metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc", "loss", "confusion"}
+    assert sum(map(sum, metrics["confusion"])) == meta["sizes"]["test"]
+    assert not list(model_dir.parent.glob(".tiny.*")), "temporary directories left behind"
+
+
+def test_train_reloaded_model_reproduces_recorded_test_metrics(trained_model):
+    from review_scorer.data import load_labeled
+    from review_scorer.metrics import binary_metrics
+    from review_scorer.model import predict_sequences
+    from review_scorer.text import texts_to_sequences
+
+    bundle = artifacts.load_model_dir(trained_model.model_dir)
+    reviews = load_labeled(str(MINI_IMDB))
+    test = reviews.split("test")
+    seqs = texts_to_sequences(test.texts, bundle.vocab, max_len=bundle.config.max_len,
+                              truncating=bundle.config.truncating)
+    scores = predict_sequences(bundle.model, seqs)
+    again = binary_metrics(test.labels, scores)
+    assert again["confusion"] == bundle.metrics["confusion"]
+    assert again["accuracy"] == pytest.approx(bundle.metrics["accuracy"])
+
+
+def test_train_refuses_to_overwrite_without_flag(trained_model, tiny_config):
+    from review_scorer.train import run_training
+
+    before = (trained_model.model_dir / artifacts.META_FILE).read_bytes()
+    with pytest.raises(OutputError, match="--overwrite"):
+        run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=trained_model.model_dir)
+    assert (trained_model.model_dir / artifacts.META_FILE).read_bytes() == before
+
+
+def test_train_same_seed_same_model(tmp_path, tiny_config, trained_model):
+    from review_scorer.train import run_training
+
+    again = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=tmp_path / "again", verbose=0)
+    assert again.history == trained_model.history
+    a = artifacts.load_model_dir(trained_model.model_dir).model.get_weights()
+    b = artifacts.load_model_dir(again.model_dir).model.get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    vocab_file = artifacts.VOCAB_FILE
+    assert (again.model_dir / vocab_file).read_bytes() == (trained_model.model_dir / vocab_file).read_bytes()
+
+
+def test_train_on_labeled_csv_carves_a_test_split(tmp_path, tiny_config):
+    from review_scorer.train import run_training
+
+    result = run_training(tiny_config, data_source="sample_data/reviews.csv",
+                          model_dir=tmp_path / "csv-model", verbose=0)
+    assert result.sizes["test"] > 0 and result.sizes["validation"] > 0
+    assert "reviews.csv" in result.data_source
+
+
+def test_train_needs_both_classes(tmp_path, tiny_config):
+    from review_scorer.train import run_training
+
+    one_class = tmp_path / "happy.csv"
+    one_class.write_text("review,label\n" + "".join(f"lovely film {i},pos\n" for i in range(20)))
+    with pytest.raises(InputError, match="both classes"):
+        run_training(tiny_config, data_source=str(one_class), model_dir=tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_limit_takes_a_stratified_subset(tmp_path, tiny_config):
+    from review_scorer.train import run_training
+
+    result = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=tmp_path / "m", limit=8,
+                          verbose=0)
+    assert result.sizes["train"] + result.sizes["validation"] == 8
+    assert result.sizes["test"] == 8
+
+
+def test_train_interrupted_save_keeps_the_previous_model(model_dir_copy, monkeypatch, tiny_config):
+    from review_scorer.text import Vocabulary
+    from review_scorer.train import run_training
+
+    before = (model_dir_copy / artifacts.META_FILE).read_bytes()
+
+    def interrupted(self, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Vocabulary, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=model_dir_copy,
+                     overwrite=True, verbose=0)
+    assert (model_dir_copy / artifacts.META_FILE).read_bytes() == before
+    artifacts.load_model_dir(model_dir_copy)
+    assert [p.name for p in model_dir_copy.parent.iterdir()] == [model_dir_copy.name]
+
+
+def test_artifacts_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(ArtifactError, match="no model directory"):
+        artifacts.load_model_dir(tmp_path / "nothing-here")
+
+
+def test_artifacts_directory_without_meta_never_loads(model_dir_copy):
+    (model_dir_copy / artifacts.META_FILE).unlink()
+    with pytest.raises(ArtifactError, match="not a complete model directory"):
+        artifacts.load_model_dir(model_dir_copy)
+
+
+def test_artifacts_changed_file_fails_its_checksum(model_dir_copy):
+    with open(model_dir_copy / artifacts.VOCAB_FILE, "a", encoding="utf-8") as fh:
+        fh.write("extra\n")
+    with pytest.raises(ArtifactError, match="checksum"):
+        artifacts.load_model_dir(model_dir_copy)
+
+
+def test_artifacts_corrupt_model_file_is_a_clear_error(model_dir_copy):
+    model_file = model_dir_copy / artifacts.MODEL_FILE
+    model_file.write_bytes(model_file.read_bytes()[:500])
+    meta = json.loads((model_dir_copy / artifacts.META_FILE).read_text())
+    meta["files"][artifacts.MODEL_FILE] = artifacts.sha256_file(model_file)
+    (model_dir_copy / artifacts.META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="cannot load the Keras model"):
+        artifacts.load_model_dir(model_dir_copy)
+
+
+def test_artifacts_incompatible_format_version(model_dir_copy):
+    meta = json.loads((model_dir_copy / artifacts.META_FILE).read_text())
+    meta["format_version"] = 99
+    (model_dir_copy / artifacts.META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="format 99 is not supported"):
+        artifacts.load_model_dir(model_dir_copy)
+
+
+def test_artifacts_missing_file_is_named(model_dir_copy):
+    (model_dir_copy / artifacts.HISTORY_FILE).unlink()
+    with pytest.raises(ArtifactError, match=r"history\.json is missing"):
+        artifacts.load_model_dir(model_dir_copy)
+
+
+def test_artifacts_resolve_order(tmp_path, monkeypatch, trained_model):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(artifacts.MODEL_DIR_ENV, raising=False)
+    assert artifacts.resolve_model_dir("explicit") == artifacts.Path("explicit")
+    monkeypatch.setenv(artifacts.MODEL_DIR_ENV, "from-env")
+    assert artifacts.resolve_model_dir(None) == artifacts.Path("from-env")
+    monkeypatch.delenv(artifacts.MODEL_DIR_ENV)
+    shutil.copytree(trained_model.model_dir, tmp_path / "models" / "imdb-lstm")
+    assert artifacts.resolve_model_dir(None) == artifacts.DEFAULT_MODEL_DIR
