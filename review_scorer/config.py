@@ -14,6 +14,7 @@ from review_scorer.errors import ConfigError
 
 TRUNCATING_CHOICES = ("pre", "post", "head_tail")
 POOLING_CHOICES = ("last", "max", "mean", "max_mean")
+EMBEDDING_INIT_CHOICES = ("svd", "random")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ class TrainConfig:
     truncating: str = "head_tail"
     # network
     embedding_dim: int = 64
+    # "svd": start from PPMI+SVD word vectors of the training + unlabeled reviews (embeddings.py);
+    # "random": Keras' default uniform initialisation.
+    embedding_init: str = "svd"
+    svd_window: int = 5
+    freeze_embeddings: bool = False
     embedding_dropout: float = 0.2
     lstm_units: int = 64
     bidirectional: bool = True
@@ -49,6 +55,10 @@ class TrainConfig:
         problems = []
         if self.truncating not in TRUNCATING_CHOICES:
             problems.append(f"truncating must be one of {', '.join(TRUNCATING_CHOICES)}")
+        if self.embedding_init not in EMBEDDING_INIT_CHOICES:
+            problems.append(f"embedding_init must be one of {', '.join(EMBEDDING_INIT_CHOICES)}")
+        if self.svd_window < 1:
+            problems.append("svd_window must be at least 1")
         if self.pooling not in POOLING_CHOICES:
             problems.append(f"pooling must be one of {', '.join(POOLING_CHOICES)}")
         for name in ("vocab_size", "max_len", "embedding_dim", "lstm_units", "batch_size",

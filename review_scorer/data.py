@@ -17,7 +17,7 @@ import tarfile
 import warnings
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,8 @@ _SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1 << 20
 _ACL_MEMBER_RE = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+\.txt)$")
 _ACL_NAME_RE = re.compile(r"^(\d+)_(\d+)\.txt$")
+# Unlabeled reviews (train/unsup): never labeled rows; kept apart for unsupervised word vectors.
+_ACL_UNSUP_RE = re.compile(r"(?:^|/)train/unsup/([^/]+\.txt)$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,6 +88,9 @@ class LabeledReviews:
     source: str
     fingerprint: str  # labeled_fingerprint(texts, labels, splits)
     skipped_empty: int = 0  # rows of the source skipped because their text was empty
+    # Unlabeled texts that came with the data (aclImdb train/unsup). They never become rows;
+    # training may use them to learn word vectors.
+    unlabeled: list[str] = field(default_factory=list)
 
     @classmethod
     def from_lists(
@@ -97,6 +102,7 @@ class LabeledReviews:
         *,
         source: str = "in memory",
         skipped_empty: int = 0,
+        unlabeled: Sequence[str] | None = None,
     ) -> LabeledReviews:
         """Build from plain lists (splits default to "train", ratings to -1) with its fingerprint."""
         texts = list(texts)
@@ -118,6 +124,7 @@ class LabeledReviews:
             source=source,
             fingerprint=labeled_fingerprint(texts, label_arr, split_arr),
             skipped_empty=skipped_empty,
+            unlabeled=list(unlabeled or []),
         )
 
     def __len__(self) -> int:
@@ -143,6 +150,7 @@ class LabeledReviews:
             source=self.source,
             fingerprint=labeled_fingerprint(texts, labels, splits),
             skipped_empty=self.skipped_empty,
+            unlabeled=self.unlabeled,
         )
 
     def split(self, name: str) -> LabeledReviews:
@@ -229,7 +237,8 @@ def _acl_rating(filename: str) -> int:
 
 
 def _build_acl(
-    groups: dict[tuple[str, str], list[tuple[str, bytes]]], source: str
+    groups: dict[tuple[str, str], list[tuple[str, bytes]]], source: str,
+    unsup: list[tuple[str, bytes]] | None = None,
 ) -> LabeledReviews:
     """Order the (split, label dir) groups and decode; skip empty texts."""
     texts: list[str] = []
@@ -250,8 +259,13 @@ def _build_acl(
                 labels.append(label)
                 splits.append(split)
                 ratings.append(_acl_rating(filename))
+    unlabeled = []
+    for _, raw in sorted(unsup or [], key=lambda item: _acl_sort_key(item[0])):
+        text = raw.decode("utf-8", errors="replace")
+        if text.strip():
+            unlabeled.append(text)
     return LabeledReviews.from_lists(texts, labels, splits, ratings, source=source,
-                                     skipped_empty=skipped)
+                                     skipped_empty=skipped, unlabeled=unlabeled)
 
 
 def _safe_member_name(name: str) -> bool:
@@ -262,6 +276,7 @@ def _safe_member_name(name: str) -> bool:
 def _load_aclimdb_archive(path: Path, source: str) -> LabeledReviews:
     """Read the labeled reviews of an aclImdb archive in one streaming pass (nothing extracted)."""
     groups: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
+    unsup: list[tuple[str, bytes]] = []
     roots: set[str] = set()
     try:
         with tarfile.open(path, mode="r|*") as archive:
@@ -277,6 +292,10 @@ def _load_aclimdb_archive(path: Path, source: str) -> LabeledReviews:
                     name = name[2:]
                 match = _ACL_MEMBER_RE.search(name)
                 if not match:
+                    unsup_match = _ACL_UNSUP_RE.search(name)
+                    handle = archive.extractfile(member) if unsup_match else None
+                    if unsup_match and handle is not None:
+                        unsup.append((unsup_match.group(1), handle.read()))
                     continue
                 handle = archive.extractfile(member)
                 if handle is None:
@@ -296,7 +315,7 @@ def _load_aclimdb_archive(path: Path, source: str) -> LabeledReviews:
         )
     if not groups:
         raise InputError(f"{path}: no labeled reviews in this archive; expected {ACLIMDB_LAYOUT}")
-    return _build_acl(groups, source)
+    return _build_acl(groups, source, unsup)
 
 
 def _load_aclimdb_dir(path: Path) -> LabeledReviews:
@@ -323,7 +342,13 @@ def _load_aclimdb_dir(path: Path) -> LabeledReviews:
                 groups[(split, label_dir)] = files
     if not groups:
         raise InputError(f"{path}: no labeled reviews in this folder; expected {ACLIMDB_LAYOUT}")
-    return _build_acl(groups, f"aclImdb folder {root}")
+    unsup = []
+    unsup_dir = root / "train" / "unsup"
+    if unsup_dir.is_dir():
+        for entry in sorted(unsup_dir.glob("*.txt")):
+            if entry.is_file() and not entry.is_symlink():
+                unsup.append((entry.name, entry.read_bytes()))
+    return _build_acl(groups, f"aclImdb folder {root}", unsup)
 
 
 def _load_labeled_file(

@@ -48,8 +48,11 @@ class MaskedPooling(layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def build_model(config: TrainConfig, vocab_size: int) -> keras.Model:
+def build_model(config: TrainConfig, vocab_size: int, embedding_weights=None) -> keras.Model:
     """Embedding -> (Bi)LSTM -> pooling -> Dense -> Dense(1, sigmoid), compiled.
+
+    embedding_weights, a (vocab_size, embedding_dim) array, replaces the random initial vectors
+    (they are set as weights, not as an initializer, so they are not copied into the config).
 
     Inputs are right-padded int32 id matrices; id 0 is padding and is masked, which keeps the
     LSTM eligible for the cuDNN kernel on GPU (tanh/sigmoid, no recurrent dropout, right padding).
@@ -57,8 +60,8 @@ def build_model(config: TrainConfig, vocab_size: int) -> keras.Model:
     reg = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = layers.Embedding(
-        vocab_size, config.embedding_dim, mask_zero=True, embeddings_regularizer=None,
-        name="embedding",
+        vocab_size, config.embedding_dim, mask_zero=True,
+        trainable=not config.freeze_embeddings, name="embedding",
     )(ids)
     if config.embedding_dropout > 0:
         x = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
@@ -80,6 +83,8 @@ def build_model(config: TrainConfig, vocab_size: int) -> keras.Model:
             x = layers.Dropout(config.dropout, name="dense_dropout")(x)
     out = layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="sentiment")(x)
     model = keras.Model(ids, out, name="review_scorer_lstm")
+    if embedding_weights is not None:
+        model.get_layer("embedding").set_weights([embedding_weights])
     optimizer = keras.optimizers.Adam(
         learning_rate=config.learning_rate, clipnorm=config.clipnorm or None
     )

@@ -167,6 +167,22 @@ def run_training(
         keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
         return [s for s, k in zip(seqs, keep) if k], idx[keep]
 
+    embedding_weights, embedding_meta = None, {"method": "random"}
+    if config.embedding_init == "svd":
+        from review_scorer.embeddings import ppmi_svd_embeddings
+
+        svd_started = time.perf_counter()
+        # Unsupervised: the training part's words plus any unlabeled reviews that came with the
+        # data; never the validation or test texts.
+        corpus = [vocab.encode(cleaned[i]) for i in fit_idx]
+        corpus += [vocab.encode(clean_text(t)) for t in reviews.unlabeled]
+        embedding_weights = ppmi_svd_embeddings(corpus, len(vocab), config.embedding_dim,
+                                                window=config.svd_window, seed=config.seed)
+        embedding_meta = {"method": "ppmi_svd", "reviews": len(corpus),
+                          "unlabeled_reviews": len(reviews.unlabeled),
+                          "seconds": round(time.perf_counter() - svd_started, 2)}
+        del corpus
+
     fit_seqs, fit_idx = encode(fit_idx)
     val_seqs, val_idx = encode(val_idx)
     test_seqs, test_idx = encode(test_idx)
@@ -180,7 +196,7 @@ def run_training(
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     device = describe_device()
-    model = build_model(config, len(vocab))
+    model = build_model(config, len(vocab), embedding_weights)
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.patience, restore_best_weights=True
     )
@@ -207,6 +223,7 @@ def run_training(
         "data_source": reviews.source,
         "data_fingerprint": reviews.fingerprint,
         "limit": limit,
+        "embedding_init": embedding_meta,
         "seed": config.seed,
         "sizes": sizes,
         "epochs_run": len(history["loss"]),

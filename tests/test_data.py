@@ -107,6 +107,9 @@ def _assert_acl(reviews: LabeledReviews) -> None:
     assert got == ACL_EXPECTED
     assert reviews.labels.dtype == np.int8 and reviews.ratings.dtype == np.int16
     assert not any("unsup" in t for t in reviews.texts)
+    # Unlabeled reviews are kept apart (for word vectors), in file-id order, never as rows.
+    assert reviews.unlabeled == [UNSUP_TEXT, "unsup: another unlabeled one"]
+    assert reviews.split("train").unlabeled == reviews.unlabeled
 
 
 # ---- aclImdb folders and archives ----------------------------------------------------------
@@ -631,4 +634,5 @@ def test_data_sample_mini_aclimdb():
         assert set(part.ratings[part.labels == 0].tolist()) <= {1, 2, 3, 4}
     unsup = {p.read_text() for p in (root / "train" / "unsup").glob("*.txt")}
     assert len(unsup) == 3 and not unsup & set(reviews.texts)
+    assert set(reviews.unlabeled) == unsup
     assert os.path.isfile(root / "README")

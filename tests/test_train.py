@@ -165,3 +165,29 @@ def test_artifacts_resolve_order(tmp_path, monkeypatch, trained_model):
     monkeypatch.delenv(artifacts.MODEL_DIR_ENV)
     shutil.copytree(trained_model.model_dir, tmp_path / "models" / "imdb-lstm")
     assert artifacts.resolve_model_dir(None) == artifacts.DEFAULT_MODEL_DIR
+
+
+def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_config):
+    from review_scorer.data import load_labeled
+    from review_scorer.embeddings import ppmi_svd_embeddings
+    from review_scorer.text import clean_text
+    from review_scorer.train import run_training
+
+    config = tiny_config.replace(freeze_embeddings=True, embedding_init="svd")
+    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "m", verbose=0)
+    bundle = artifacts.load_model_dir(result.model_dir)
+    assert bundle.meta["embedding_init"]["method"] == "ppmi_svd"
+    reviews = load_labeled(str(MINI_IMDB))
+    assert bundle.meta["embedding_init"]["unlabeled_reviews"] == len(reviews.unlabeled) == 3
+    assert bundle.meta["embedding_init"]["reviews"] == bundle.meta["sizes"]["train"] + 3
+    # Frozen, the saved embedding is exactly the SVD vectors of the training + unlabeled texts.
+    train_part = reviews.split("train")
+    from review_scorer.train import stratified_split
+
+    fit, _ = stratified_split(train_part.labels, config.validation_fraction, config.seed)
+    corpus = [bundle.vocab.encode(clean_text(train_part.texts[i])) for i in fit]
+    corpus += [bundle.vocab.encode(clean_text(t)) for t in reviews.unlabeled]
+    expected = ppmi_svd_embeddings(corpus, len(bundle.vocab), config.embedding_dim,
+                                   window=config.svd_window, seed=config.seed)
+    saved = bundle.model.get_layer("embedding").get_weights()[0]
+    np.testing.assert_allclose(saved, expected, atol=1e-6)
