@@ -1,0 +1,63 @@
+"""The wheel carries everything the program needs at run time (templates, default model)."""
+
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+         "--wheel-dir", str(out), str(REPO)],
+        check=True, capture_output=True, text=True,
+    )
+    (path,) = out.glob("review_scorer-*.whl")
+    return path
+
+
+def test_packaging_wheel_contains_templates_and_default_model(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for template in ("base.html", "score.html", "train.html", "report.css", "report.js"):
+        assert f"review_scorer/templates/{template}" in names, template
+    assert "review_scorer/cli.py" in names
+    assert not any(n.startswith(("tests/", "benchmarks/", "sample_data/")) for n in names)
+
+
+@pytest.mark.slow
+def test_packaging_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
+    env_dir = tmp_path / "venv"
+    # System site-packages provide the heavy dependencies (already installed); the package
+    # itself comes only from the wheel.
+    venv.create(env_dir, with_pip=True, system_site_packages=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
+                   check=True, capture_output=True, text=True)
+    clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([env_dir / "bin" / "review-scorer", "--help"], capture_output=True, text=True,
+                          cwd=tmp_path, env=clean_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "score" in proc.stdout and "train" in proc.stdout
+    probe = (
+        "import review_scorer, review_scorer.report as r, review_scorer.artifacts as a\n"
+        "print(review_scorer.__file__)\n"
+        "html = r.build_report_html({'kind': 'train', 'title': 'm', 'generated_at': 'now',\n"
+        "    'package_version': '0', 'model': {'name': 'm', 'path': 'p', 'trained_at': '',\n"
+        "    'data_source': '', 'device': '', 'config': {}, 'history': {}, 'best_epoch': None,\n"
+        "    'test_metrics': None, 'sizes': {}, 'train_seconds': 0.0}})\n"
+        "assert '<html' in html\n"
+        "print((a.packaged_model_dir() / 'meta.json').exists())\n"
+    )
+    proc = subprocess.run([python, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+                          env=clean_env)
+    assert proc.returncode == 0, proc.stderr
+    installed_at, shipped_model = proc.stdout.split()
+    assert installed_at.startswith(str(env_dir)), "imported the source tree, not the wheel"
+    assert shipped_model == str((REPO / "review_scorer/default_model/meta.json").exists())
