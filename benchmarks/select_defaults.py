@@ -1,8 +1,9 @@
 """Choose the default preset by held-out accuracy inside the IMDB *train* split (never the test set).
 
 Each candidate trains on 72% of the official train split, early-stops on 8%, and is scored on a
-held-out 20% of train. Results accumulate in benchmarks/select_defaults.jsonl so candidates can be
-run one at a time; the table of all of them goes to RESULTS.md.
+held-out 20% of train; both held-out parts are whole movies (aclImdb's urls files), as the test
+set's movies are disjoint from train's. Results accumulate in benchmarks/select_defaults.jsonl
+so candidates can be run one at a time; the table of all of them goes to RESULTS.md.
 
     python benchmarks/select_defaults.py --data ../shared/data/aclImdb_v1.tar.gz default last_pooling
 """
@@ -77,8 +78,9 @@ def main() -> None:
           f"{r['epochs_run']} ({r['best_epoch']})", f"{r['seconds_per_epoch']:.0f}"] for r in rows],
     )
     write_section("select_defaults", "## Choosing the default preset (IMDB train split only)\n\n"
-                  "Train on 18k of the 25k training reviews, early-stop on 2k, score a held-out 5k "
-                  "slice of train. The official test set is not used to choose.\n\n" + table)
+                  "Train on ~18k of the 25k training reviews, early-stop on ~2k, score a held-out "
+                  "~5k slice of train; both held-out parts are whole movies, disjoint from the "
+                  "training movies. The official test set is not used to choose.\n\n" + table)
     print(table)
 
 

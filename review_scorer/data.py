@@ -70,6 +70,11 @@ _ACL_MEMBER_RE = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+\.txt)$")
 _ACL_NAME_RE = re.compile(r"^(\d+)_(\d+)\.txt$")
 # Unlabeled reviews (train/unsup): never labeled rows; kept apart for unsupervised word vectors.
 _ACL_UNSUP_RE = re.compile(r"(?:^|/)train/unsup/([^/]+\.txt)$")
+# urls_pos.txt / urls_neg.txt: line N is the movie page of review id N. Reviews of one movie share
+# names and plot words, so training keeps whole movies out of validation (the test set's movies
+# are disjoint from train's too).
+_ACL_URLS_RE = re.compile(r"(?:^|/)(train|test)/urls_(pos|neg)\.txt$")
+_MOVIE_ID_RE = re.compile(r"/title/(tt\d+)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,6 +96,9 @@ class LabeledReviews:
     # Unlabeled texts that came with the data (aclImdb train/unsup). They never become rows;
     # training may use them to learn word vectors.
     unlabeled: list[str] = field(default_factory=list)
+    # The movie each review is about ("" unknown), from aclImdb's urls files; None when the
+    # source has no such information.
+    groups: np.ndarray | None = None
 
     @classmethod
     def from_lists(
@@ -103,6 +111,7 @@ class LabeledReviews:
         source: str = "in memory",
         skipped_empty: int = 0,
         unlabeled: Sequence[str] | None = None,
+        groups: Iterable[str] | None = None,
     ) -> LabeledReviews:
         """Build from plain lists (splits default to "train", ratings to -1) with its fingerprint."""
         texts = list(texts)
@@ -110,8 +119,11 @@ class LabeledReviews:
         label_arr = np.asarray(list(labels), dtype=np.int8)
         split_arr = np.asarray(["train"] * n if splits is None else list(splits), dtype="<U5")
         rating_arr = np.asarray([-1] * n if ratings is None else list(ratings), dtype=np.int16)
+        group_arr = None if groups is None else np.asarray(list(groups), dtype=object)
         if not len(label_arr) == len(split_arr) == len(rating_arr) == n:
             raise ValueError("texts, labels, splits and ratings must have the same length")
+        if group_arr is not None and len(group_arr) != n:
+            raise ValueError("groups must have one entry per text")
         if n and not np.isin(label_arr, (0, 1)).all():
             raise ValueError("labels must be 0 or 1")
         if n and not np.isin(split_arr, SPLITS).all():
@@ -125,6 +137,7 @@ class LabeledReviews:
             fingerprint=labeled_fingerprint(texts, label_arr, split_arr),
             skipped_empty=skipped_empty,
             unlabeled=list(unlabeled or []),
+            groups=group_arr,
         )
 
     def __len__(self) -> int:
@@ -151,6 +164,7 @@ class LabeledReviews:
             fingerprint=labeled_fingerprint(texts, labels, splits),
             skipped_empty=self.skipped_empty,
             unlabeled=self.unlabeled,
+            groups=None if self.groups is None else self.groups[index],
         )
 
     def split(self, name: str) -> LabeledReviews:
@@ -239,17 +253,20 @@ def _acl_rating(filename: str) -> int:
 def _build_acl(
     groups: dict[tuple[str, str], list[tuple[str, bytes]]], source: str,
     unsup: list[tuple[str, bytes]] | None = None,
+    urls: dict[tuple[str, str], bytes] | None = None,
 ) -> LabeledReviews:
     """Order the (split, label dir) groups and decode; skip empty texts."""
     texts: list[str] = []
     labels: list[int] = []
     splits: list[str] = []
     ratings: list[int] = []
+    movies: list[str] = []
     skipped = 0
     for split in SPLITS:
         for label_dir, label in (("neg", 0), ("pos", 1)):
             files = groups.get((split, label_dir), [])
             files.sort(key=lambda item: _acl_sort_key(item[0]))
+            movie_of = _movie_ids((urls or {}).get((split, label_dir), b""))
             for filename, raw in files:
                 text = raw.decode("utf-8", errors="replace")
                 if not text.strip():
@@ -259,13 +276,26 @@ def _build_acl(
                 labels.append(label)
                 splits.append(split)
                 ratings.append(_acl_rating(filename))
+                match = _ACL_NAME_RE.match(filename)
+                number = int(match.group(1)) if match else -1
+                movies.append(movie_of[number] if 0 <= number < len(movie_of) else "")
     unlabeled = []
     for _, raw in sorted(unsup or [], key=lambda item: _acl_sort_key(item[0])):
         text = raw.decode("utf-8", errors="replace")
         if text.strip():
             unlabeled.append(text)
     return LabeledReviews.from_lists(texts, labels, splits, ratings, source=source,
-                                     skipped_empty=skipped, unlabeled=unlabeled)
+                                     skipped_empty=skipped, unlabeled=unlabeled,
+                                     groups=movies if any(movies) else None)
+
+
+def _movie_ids(raw: bytes) -> list[str]:
+    """Line N of a urls file -> the movie id of review N (the IMDB title id when present)."""
+    out = []
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        match = _MOVIE_ID_RE.search(line)
+        out.append(match.group(1) if match else line.strip())
+    return out
 
 
 def _safe_member_name(name: str) -> bool:
@@ -277,6 +307,7 @@ def _load_aclimdb_archive(path: Path, source: str) -> LabeledReviews:
     """Read the labeled reviews of an aclImdb archive in one streaming pass (nothing extracted)."""
     groups: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
     unsup: list[tuple[str, bytes]] = []
+    urls: dict[tuple[str, str], bytes] = {}
     roots: set[str] = set()
     try:
         with tarfile.open(path, mode="r|*") as archive:
@@ -291,6 +322,12 @@ def _load_aclimdb_archive(path: Path, source: str) -> LabeledReviews:
                 while name.startswith("./"):
                     name = name[2:]
                 match = _ACL_MEMBER_RE.search(name)
+                urls_match = None if match else _ACL_URLS_RE.search(name)
+                if urls_match:
+                    handle = archive.extractfile(member)
+                    if handle is not None:
+                        urls[(urls_match.group(1), urls_match.group(2))] = handle.read()
+                    continue
                 if not match:
                     unsup_match = _ACL_UNSUP_RE.search(name)
                     handle = archive.extractfile(member) if unsup_match else None
@@ -315,7 +352,7 @@ def _load_aclimdb_archive(path: Path, source: str) -> LabeledReviews:
         )
     if not groups:
         raise InputError(f"{path}: no labeled reviews in this archive; expected {ACLIMDB_LAYOUT}")
-    return _build_acl(groups, source, unsup)
+    return _build_acl(groups, source, unsup, urls)
 
 
 def _load_aclimdb_dir(path: Path) -> LabeledReviews:
@@ -348,7 +385,13 @@ def _load_aclimdb_dir(path: Path) -> LabeledReviews:
         for entry in sorted(unsup_dir.glob("*.txt")):
             if entry.is_file() and not entry.is_symlink():
                 unsup.append((entry.name, entry.read_bytes()))
-    return _build_acl(groups, f"aclImdb folder {root}", unsup)
+    urls = {}
+    for split in SPLITS:
+        for label_dir in ("neg", "pos"):
+            urls_file = root / split / f"urls_{label_dir}.txt"
+            if urls_file.is_file() and not urls_file.is_symlink():
+                urls[(split, label_dir)] = urls_file.read_bytes()
+    return _build_acl(groups, f"aclImdb folder {root}", unsup, urls)
 
 
 def _load_labeled_file(

@@ -63,6 +63,48 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return kept, held_out
 
 
+def grouped_split(
+    labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int, *, tries: int = 50
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Indices (kept, held_out) with whole groups (movies) held out, about `fraction` of rows.
+
+    Whole movies are drawn in a seeded random order until the held-out part is large enough; a
+    draw that leaves either side without both classes is redrawn. None when no draw works (for
+    example a handful of one-sided movies): the caller falls back to a stratified split.
+    """
+    labels = np.asarray(labels)
+    unique, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    sizes = np.bincount(inverse, minlength=len(unique))
+    target = max(1, round(len(labels) * fraction))
+    rng = np.random.default_rng(seed)
+    for _ in range(tries):
+        order = rng.permutation(len(unique))
+        take = order[: int(np.searchsorted(np.cumsum(sizes[order]), target)) + 1]
+        held_mask = np.isin(inverse, take)
+        held, kept = np.flatnonzero(held_mask), np.flatnonzero(~held_mask)
+        if len(np.unique(labels[held])) == 2 and len(np.unique(labels[kept])) == 2:
+            return kept, held
+    return None
+
+
+def validation_split(reviews, train_idx: np.ndarray, config: TrainConfig):
+    """(fit indices, validation indices, kind) carved from train_idx.
+
+    Movie-disjoint when the data says which movie each review is about (IMDB's test movies are
+    disjoint from train's, so a validation set sharing movies with training overstates accuracy
+    and favours memorising names); otherwise a stratified random slice.
+    """
+    labels = np.asarray(reviews.labels)[train_idx]
+    groups = reviews.groups
+    split = None
+    if groups is not None and all(groups[train_idx]):
+        split = grouped_split(labels, groups[train_idx], config.validation_fraction, config.seed)
+    kind = "movie-disjoint" if split is not None else "stratified random"
+    if split is None:
+        split = stratified_split(labels, config.validation_fraction, config.seed)
+    return train_idx[split[0]], train_idx[split[1]], kind
+
+
 def stratified_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     """At most `size` indices keeping the class balance, in their original order."""
     if size >= len(labels):
@@ -140,14 +182,19 @@ def run_training(
     train_idx = np.flatnonzero(splits == "train")
     test_idx = np.flatnonzero(splits == "test")
     if len(test_idx) == 0:
-        # A labeled file without a split column: hold out a seeded, stratified test slice.
-        keep, held = stratified_split(labels[train_idx], config.test_fraction, config.seed + 1)
-        train_idx, test_idx = train_idx[keep], train_idx[held]
+        # No test split (a labeled file, or train-only data): hold out a seeded slice, whole
+        # movies when the data says which movie a review is about.
+        split = None
+        if reviews.groups is not None and all(reviews.groups[train_idx]):
+            split = grouped_split(labels[train_idx], reviews.groups[train_idx], config.test_fraction,
+                                  config.seed + 1)
+        if split is None:
+            split = stratified_split(labels[train_idx], config.test_fraction, config.seed + 1)
+        train_idx, test_idx = train_idx[split[0]], train_idx[split[1]]
     if limit is not None:
         train_idx = train_idx[stratified_sample(labels[train_idx], limit, config.seed + 2)]
         test_idx = test_idx[stratified_sample(labels[test_idx], limit, config.seed + 3)]
-    fit_pos, val_pos = stratified_split(labels[train_idx], config.validation_fraction, config.seed)
-    fit_idx, val_idx = train_idx[fit_pos], train_idx[val_pos]
+    fit_idx, val_idx, validation_kind = validation_split(reviews, train_idx, config)
     for name, idx in (("training", fit_idx), ("validation", val_idx), ("test", test_idx)):
         if len(idx) == 0 or len(np.unique(labels[idx])) < 2:
             raise InputError(
@@ -224,6 +271,7 @@ def run_training(
         "data_fingerprint": reviews.fingerprint,
         "limit": limit,
         "embedding_init": embedding_meta,
+        "validation_split": validation_kind,
         "seed": config.seed,
         "sizes": sizes,
         "epochs_run": len(history["loss"]),

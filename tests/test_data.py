@@ -636,3 +636,20 @@ def test_data_sample_mini_aclimdb():
     assert len(unsup) == 3 and not unsup & set(reviews.texts)
     assert set(reviews.unlabeled) == unsup
     assert os.path.isfile(root / "README")
+
+
+def test_data_aclimdb_movie_ids_come_from_the_urls_files(tmp_path):
+    root = SAMPLE_DATA / "mini_aclImdb"
+    from_dir = load_labeled(root)
+    archive = tmp_path / "mini.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="aclImdb")
+    from_archive = load_labeled(archive)
+    assert from_dir.groups is not None
+    assert from_dir.groups.tolist() == from_archive.groups.tolist()
+    # Review <id>_<rating>.txt belongs to the movie on line <id> of urls_<label>.txt.
+    lines = (root / "train" / "urls_pos.txt").read_text().splitlines()
+    train = from_dir.split("train")
+    first_pos = int(np.flatnonzero(train.labels == 1)[0])
+    assert lines[0].split("/title/")[1].startswith(train.groups[first_pos])
+    assert from_dir.split("test").groups.tolist()[:3] == [from_dir.split("test").groups[0]] * 3

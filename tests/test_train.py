@@ -181,13 +181,40 @@ def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_con
     assert bundle.meta["embedding_init"]["unlabeled_reviews"] == len(reviews.unlabeled) == 3
     assert bundle.meta["embedding_init"]["reviews"] == bundle.meta["sizes"]["train"] + 3
     # Frozen, the saved embedding is exactly the SVD vectors of the training + unlabeled texts.
-    train_part = reviews.split("train")
-    from review_scorer.train import stratified_split
+    from review_scorer.train import validation_split
 
-    fit, _ = stratified_split(train_part.labels, config.validation_fraction, config.seed)
-    corpus = [bundle.vocab.encode(clean_text(train_part.texts[i])) for i in fit]
+    fit, _, kind = validation_split(reviews, np.flatnonzero(reviews.splits == "train"), config)
+    assert kind == bundle.meta["validation_split"] == "movie-disjoint"
+    corpus = [bundle.vocab.encode(clean_text(reviews.texts[i])) for i in fit]
     corpus += [bundle.vocab.encode(clean_text(t)) for t in reviews.unlabeled]
     expected = ppmi_svd_embeddings(corpus, len(bundle.vocab), config.embedding_dim,
                                    window=config.svd_window, seed=config.seed)
     saved = bundle.model.get_layer("embedding").get_weights()[0]
     np.testing.assert_allclose(saved, expected, atol=1e-6)
+
+
+def test_train_grouped_split_keeps_movies_apart_and_both_classes():
+    from review_scorer.train import grouped_split
+
+    rng = np.random.default_rng(0)
+    groups = np.array([f"tt{g}" for g in rng.integers(0, 60, size=600)])
+    labels = rng.integers(0, 2, size=600)
+    kept, held = grouped_split(labels, groups, 0.1, seed=3)
+    assert not set(groups[kept]) & set(groups[held])
+    assert sorted(np.concatenate([kept, held]).tolist()) == list(range(600))
+    assert 60 <= len(held) <= 60 + np.bincount(np.unique(groups, return_inverse=True)[1]).max()
+    assert set(labels[held]) == {0, 1} and set(labels[kept]) == {0, 1}
+    again = grouped_split(labels, groups, 0.1, seed=3)
+    assert np.array_equal(again[1], held)
+    # One-sided movies that cannot be split with both classes on each side: no grouped split.
+    assert grouped_split(np.array([0, 0, 1, 1]), np.array(["a", "a", "b", "b"]), 0.5, seed=0) is None
+
+
+def test_train_validation_is_stratified_without_movie_information(tmp_path, tiny_config):
+    from review_scorer.data import load_labeled
+    from review_scorer.train import validation_split
+
+    reviews = load_labeled("sample_data/reviews.csv")
+    assert reviews.groups is None
+    fit, val, kind = validation_split(reviews, np.arange(len(reviews)), tiny_config)
+    assert kind == "stratified random" and len(val) > 0 and not set(fit) & set(val)
