@@ -358,8 +358,15 @@ class HighlightTracker:
         }
 
     def result(self) -> dict[str, list[dict[str, Any]]]:
-        """Return {"positive", "negative", "uncertain"} row lists, the strongest candidate first."""
-        return {
+        """Return {"positive", "negative", "uncertain"} row lists, the strongest candidate first.
+
+        "positive" and "negative" only hold rows on their side of the threshold: a file with two
+        negative reviews lists two, not the two plus its least positive ones.
+        """
+        out = {
             name: [dict(entry[2]) for entry in sorted(heap, key=lambda e: e[:2], reverse=True)]
             for name, heap in self._heaps.items()
         }
+        out["positive"] = [r for r in out["positive"] if r["score"] >= self.threshold]
+        out["negative"] = [r for r in out["negative"] if r["score"] < self.threshold]
+        return out

@@ -189,7 +189,7 @@ def _model_view(model: dict) -> dict:
         "has_test_metrics": bool(test),
         "test_metrics_rows": _metrics_rows([test]) if test else [],
         "curves_svg": _markup(plots.training_curves_svg(history, model.get("best_epoch"))),
-        "test_confusion_svg": _markup(_confusion_or_none(test, "IMDB test set")),
+        "test_confusion_svg": _markup(_confusion_or_none(test, "Model test set")),
         "sizes": [
             {"name": name, "value": _fmt_int(sizes.get(key))}
             for key, name in (("train", "Train"), ("validation", "Validation"), ("test", "Test"))

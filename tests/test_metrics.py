@@ -222,8 +222,8 @@ def _brute_force_highlights(rows, scores, k):
     order_neg = sorted(range(len(rows)), key=lambda i: (scores[i], rows[i]))
     order_unc = sorted(range(len(rows)), key=lambda i: (abs(scores[i] - 0.5), rows[i]))
     return {
-        "positive": [rows[i] for i in order_pos[:k]],
-        "negative": [rows[i] for i in order_neg[:k]],
+        "positive": [rows[i] for i in order_pos[:k] if scores[i] >= 0.5],
+        "negative": [rows[i] for i in order_neg[:k] if scores[i] < 0.5],
         "uncertain": [rows[i] for i in order_unc[:k]],
     }
 
@@ -275,7 +275,8 @@ def test_metrics_highlights_row_fields_and_truncation():
         labels=np.array([1, -1, 0], dtype=np.int8),
     )
     result = tracker.result()
-    first, second = result["positive"]
+    (first,) = result["positive"]
+    (second,) = result["negative"]  # 0.55 is below the 0.6 threshold: not a positive highlight
     assert first == {
         "row": 8, "id": None, "text": "great", "sentiment": "positive", "score": 0.95,
         "status": "ok", "label": None,
@@ -293,5 +294,16 @@ def test_metrics_highlights_empty_and_small():
     assert tracker.result() == {"positive": [], "negative": [], "uncertain": []}
     tracker.update(np.array([1, 2]), np.array([0.2, 0.8]), ["a", "b"])
     result = tracker.result()
-    assert [r["row"] for r in result["positive"]] == [2, 1]
-    assert [r["row"] for r in result["negative"]] == [1, 2]
+    assert [r["row"] for r in result["positive"]] == [2]
+    assert [r["row"] for r in result["negative"]] == [1]
+
+
+def test_metrics_highlights_keep_each_side_of_the_threshold():
+    tracker = HighlightTracker(k=5, threshold=0.5)
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.55, 0.2], dtype=np.float32)
+    rows = np.arange(1, 7)
+    tracker.update(rows, scores, [f"t{i}" for i in rows], [None] * 6, np.full(6, -1, np.int8))
+    result = tracker.result()
+    assert [r["row"] for r in result["negative"]] == [6]
+    assert all(r["score"] >= 0.5 for r in result["positive"])
+    assert len(result["uncertain"]) == 5
