@@ -44,6 +44,9 @@ class TrainConfig:
     # optimisation
     learning_rate: float = 2e-3
     clipnorm: float = 1.0
+    # Polyak averaging: validate, early-stop and save the exponential moving average of the
+    # weights (0 turns it off).
+    ema_momentum: float = 0.0
     batch_size: int = 64
     epochs: int = 8
     patience: int = 2
@@ -67,7 +70,7 @@ class TrainConfig:
                 problems.append(f"{name} must be at least 1")
         if self.vocab_size < 3:
             problems.append("vocab_size must be at least 3 (padding and unknown ids are reserved)")
-        for name in ("dropout", "recurrent_dropout", "embedding_dropout"):
+        for name in ("dropout", "recurrent_dropout", "embedding_dropout", "ema_momentum"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 problems.append(f"{name} must be in [0, 1)")
         for name in ("validation_fraction", "test_fraction"):

@@ -86,7 +86,8 @@ def build_model(config: TrainConfig, vocab_size: int, embedding_weights=None) ->
     if embedding_weights is not None:
         model.get_layer("embedding").set_weights([embedding_weights])
     optimizer = keras.optimizers.Adam(
-        learning_rate=config.learning_rate, clipnorm=config.clipnorm or None
+        learning_rate=config.learning_rate, clipnorm=config.clipnorm or None,
+        use_ema=config.ema_momentum > 0, ema_momentum=config.ema_momentum or 0.99,
     )
     # Keywords on purpose: in Keras 3 the third positional argument of compile is loss_weights.
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])

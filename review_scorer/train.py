@@ -244,15 +244,19 @@ def run_training(
     tf.config.experimental.enable_op_determinism()
     device = describe_device()
     model = build_model(config, len(vocab), embedding_weights)
-    stopper = keras.callbacks.EarlyStopping(
+    callbacks = []
+    if config.ema_momentum > 0:
+        # Before EarlyStopping: validation and the saved "best weights" are the averaged ones.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks.append(keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.patience, restore_best_weights=True
-    )
+    ))
     started = time.perf_counter()
     fit = model.fit(
         _dataset(fit_seqs, labels[fit_idx], config.batch_size, seed=config.seed),
         validation_data=_dataset(val_seqs, labels[val_idx], 256, seed=None),
         epochs=config.epochs,
-        callbacks=[stopper],
+        callbacks=callbacks,
         shuffle=False,  # the dataset reshuffles itself each epoch, within length buckets
         verbose=verbose,
     )

@@ -218,3 +218,27 @@ def test_train_validation_is_stratified_without_movie_information(tmp_path, tiny
     assert reviews.groups is None
     fit, val, kind = validation_split(reviews, np.arange(len(reviews)), tiny_config)
     assert kind == "stratified random" and len(val) > 0 and not set(fit) & set(val)
+
+
+def test_train_with_weight_averaging_saves_a_loadable_model(tmp_path, tiny_config):
+    from review_scorer.train import run_training
+
+    config = tiny_config.replace(ema_momentum=0.9, epochs=3, patience=3)
+    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "ema", verbose=0)
+    bundle = artifacts.load_model_dir(result.model_dir)
+    assert bundle.config.ema_momentum == 0.9
+    assert len(result.history["val_loss"]) == 3
+    # The saved weights are the averaged ones that early stopping validated: re-evaluating the
+    # saved model on the validation split reproduces the best recorded validation loss.
+    from review_scorer.data import load_labeled
+    from review_scorer.metrics import log_loss
+    from review_scorer.model import predict_sequences
+    from review_scorer.text import texts_to_sequences
+    from review_scorer.train import validation_split
+
+    reviews = load_labeled(str(MINI_IMDB))
+    _, val, _ = validation_split(reviews, np.flatnonzero(reviews.splits == "train"), config)
+    seqs = texts_to_sequences([reviews.texts[i] for i in val], bundle.vocab, max_len=config.max_len,
+                              truncating=config.truncating)
+    loss = log_loss(reviews.labels[val], predict_sequences(bundle.model, seqs))
+    assert loss == pytest.approx(min(result.history["val_loss"]), abs=2e-3)
