@@ -58,7 +58,7 @@ def main() -> None:
         target = args.save_model or Path(tmp) / "imdb-lstm"
         started = time.perf_counter()
         result = run_training(TrainConfig(), data_source=reviews, model_dir=target,
-                              overwrite=args.overwrite, verbose=2)
+                              overwrite=args.overwrite, verbose=2, name="imdb-lstm")
         wall = time.perf_counter() - started
         size_mb = sum(p.stat().st_size for p in Path(result.model_dir).iterdir()) / 1e6
     lstm = result.test_metrics

@@ -159,6 +159,7 @@ def run_training(
     verbose: int = 2,
     download_progress=None,
     write_report: bool = True,
+    name: str | None = None,
 ) -> TrainResult:
     """Train, evaluate on the test split, and save the model directory atomically.
 
@@ -269,7 +270,7 @@ def run_training(
     test_metrics = binary_metrics(y_test, scores, threshold=0.5, loss=log_loss(y_test, scores))
     sizes = {"train": len(fit_idx), "validation": len(val_idx), "test": len(test_idx)}
     meta = {
-        "name": model_dir.name,
+        "name": name or model_dir.name,
         "created_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "data_source": reviews.source,
         "data_fingerprint": reviews.fingerprint,
@@ -295,7 +296,7 @@ def run_training(
         from review_scorer.report import build_report_html
 
         report_html = build_report_html(training_report_context(
-            name=model_dir.name, path=str(model_dir), meta=meta, config=config,
+            name=meta["name"], path=str(model_dir), meta=meta, config=config,
             history=history, metrics=test_metrics,
         ))
     from review_scorer.artifacts import REPORT_FILE, save_model_dir

@@ -139,3 +139,31 @@ def test_cli_real_process_error_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_train_download_failure_is_one_line_exit_1(tmp_path):
+    # Port 9 on loopback: nothing listens there, so the connection is refused at once.
+    result = CliRunner().invoke(cli, ["train", "--data", "http://127.0.0.1:9/aclImdb_v1.tar.gz",
+                                      "--model-dir", str(tmp_path / "m"), "--cache-dir",
+                                      str(tmp_path / "cache")])
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error:") and "127.0.0.1:9" in line
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_cli_score_uses_the_shipped_model_by_default(tmp_path, monkeypatch):
+    from review_scorer.artifacts import MODEL_DIR_ENV, packaged_model_dir
+
+    monkeypatch.chdir(tmp_path)  # no models/imdb-lstm here
+    monkeypatch.delenv(MODEL_DIR_ENV, raising=False)
+    result = _run("score", REPO / "sample_data/reviews.csv", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["model"]["path"] == str(packaged_model_dir())
+    assert summary["model"]["test_accuracy"] >= 0.88
+    (f,) = summary["files"]
+    # The hand-written sample reviews are unambiguous: the shipped model must get nearly all.
+    assert f["metrics"]["accuracy"] >= 0.85, f["metrics"]
+    assert (tmp_path / "reports" / "reviews.html").is_file()
