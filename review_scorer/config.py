@@ -34,6 +34,7 @@ class TrainConfig:
     svd_window: int = 5
     freeze_embeddings: bool = False
     embedding_dropout: float = 0.2
+    word_dropout: float = 0.0  # share of word ids replaced by the unknown id while training
     lstm_units: int = 64
     bidirectional: bool = True
     pooling: str = "max_mean"
@@ -70,7 +71,8 @@ class TrainConfig:
                 problems.append(f"{name} must be at least 1")
         if self.vocab_size < 3:
             problems.append("vocab_size must be at least 3 (padding and unknown ids are reserved)")
-        for name in ("dropout", "recurrent_dropout", "embedding_dropout", "ema_momentum"):
+        for name in ("dropout", "recurrent_dropout", "embedding_dropout", "ema_momentum",
+                     "word_dropout"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 problems.append(f"{name} must be in [0, 1)")
         for name in ("validation_fraction", "test_fraction"):

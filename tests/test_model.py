@@ -78,3 +78,28 @@ def test_model_predict_sequences_keeps_input_order(small_model):
     np.testing.assert_allclose(batched, one_by_one, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="empty"):
         predict_sequences(small_model, [np.array([], dtype=np.int32)])
+
+
+def test_model_word_dropout_replaces_words_only_while_training():
+    from review_scorer.model import WordDropout
+
+    layer = WordDropout(0.5, seed=3)
+    ids = np.array([[5, 6, 7, 8, 9, 10, 11, 12, 0, 0]] * 50, dtype=np.int32)
+    assert np.array_equal(np.asarray(layer(ids, training=False)), ids)
+    dropped = np.asarray(layer(ids, training=True))
+    assert set(np.unique(dropped[:, :8])) <= {1, 5, 6, 7, 8, 9, 10, 11, 12}
+    assert np.all(dropped[:, 8:] == 0), "padding must stay padding"
+    share = (dropped[:, :8] == 1).mean()
+    assert 0.4 < share < 0.6
+
+
+def test_model_with_word_dropout_round_trips_through_keras_safe_mode(tmp_path):
+    import keras
+
+    from review_scorer.model import build_model
+
+    model = build_model(TrainConfig(vocab_size=30, embedding_dim=4, lstm_units=3, word_dropout=0.2), 30)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True, compile=False)
+    x = np.array([[3, 4, 5, 0]], dtype=np.int32)
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)

@@ -242,3 +242,26 @@ def test_train_with_weight_averaging_saves_a_loadable_model(tmp_path, tiny_confi
                               truncating=config.truncating)
     loss = log_loss(reviews.labels[val], predict_sequences(bundle.model, seqs))
     assert loss == pytest.approx(min(result.history["val_loss"]), abs=2e-3)
+
+
+def test_artifacts_model_file_holds_no_optimizer_state(trained_model, tmp_path):
+    import zipfile
+
+    import h5py
+
+    def stored_groups(keras_file):
+        with zipfile.ZipFile(keras_file) as archive:
+            archive.extract("model.weights.h5", tmp_path / keras_file.stem)
+        with h5py.File(tmp_path / keras_file.stem / "model.weights.h5", "r") as h5:
+            return set(h5.keys())
+
+    # Adam's two moment estimates per weight would triple the file; scoring never needs them.
+    assert "optimizer" not in stored_groups(trained_model.model_dir / artifacts.MODEL_FILE)
+    # The check can fail: a plainly saved, trained model does store them.
+    from review_scorer.model import build_model
+
+    bundle = artifacts.load_model_dir(trained_model.model_dir)
+    plain = build_model(bundle.config, len(bundle.vocab))
+    plain.fit(np.array([[2, 3, 4]], dtype=np.int32), np.array([1.0]), verbose=0)
+    plain.save(tmp_path / "plain.keras")
+    assert "optimizer" in stored_groups(tmp_path / "plain.keras")
