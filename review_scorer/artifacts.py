@@ -232,9 +232,14 @@ def _load_keras_model(path: Path) -> Any:
 
 
 def _embedding_rows(model: Any) -> int | None:
+    """Rows of the (first) embedding layer, looking inside nested ensemble members."""
     for layer in model.layers:
         if layer.__class__.__name__ == "Embedding":
             return int(layer.input_dim)
+        if hasattr(layer, "layers"):
+            rows = _embedding_rows(layer)
+            if rows is not None:
+                return rows
     return None
 
 

@@ -24,7 +24,7 @@ class TrainConfig:
     # text -> integers
     vocab_size: int = 20000
     min_count: int = 2
-    max_len: int = 400
+    max_len: int = 600
     truncating: str = "head_tail"
     # network
     embedding_dim: int = 64
@@ -34,7 +34,7 @@ class TrainConfig:
     svd_window: int = 5
     freeze_embeddings: bool = False
     embedding_dropout: float = 0.2
-    word_dropout: float = 0.0  # share of word ids replaced by the unknown id while training
+    word_dropout: float = 0.1  # share of word ids replaced by the unknown id while training
     lstm_units: int = 64
     bidirectional: bool = True
     pooling: str = "max_mean"
@@ -47,13 +47,15 @@ class TrainConfig:
     clipnorm: float = 1.0
     # Polyak averaging: validate, early-stop and save the exponential moving average of the
     # weights (0 turns it off).
-    ema_momentum: float = 0.0
+    ema_momentum: float = 0.99
     batch_size: int = 64
-    epochs: int = 8
+    epochs: int = 6
     patience: int = 2
     validation_fraction: float = 0.1
     test_fraction: float = 0.2
     seed: int = 1337
+    # Independently trained networks (seeds seed, seed+1000, ...) whose probabilities are averaged.
+    ensemble_size: int = 2
 
     def __post_init__(self) -> None:
         problems = []
@@ -66,7 +68,7 @@ class TrainConfig:
         if self.pooling not in POOLING_CHOICES:
             problems.append(f"pooling must be one of {', '.join(POOLING_CHOICES)}")
         for name in ("vocab_size", "max_len", "embedding_dim", "lstm_units", "batch_size",
-                     "epochs", "min_count"):
+                     "epochs", "min_count", "ensemble_size"):
             if int(getattr(self, name)) < 1:
                 problems.append(f"{name} must be at least 1")
         if self.vocab_size < 3:

@@ -80,7 +80,9 @@ class WordDropout(layers.Layer):
                 "seed": self.seed}
 
 
-def build_model(config: TrainConfig, vocab_size: int, embedding_weights=None) -> keras.Model:
+def build_model(
+    config: TrainConfig, vocab_size: int, embedding_weights=None, *, name: str | None = None
+) -> keras.Model:
     """Embedding -> (Bi)LSTM -> pooling -> Dense -> Dense(1, sigmoid), compiled.
 
     embedding_weights, a (vocab_size, embedding_dim) array, replaces the random initial vectors
@@ -116,7 +118,7 @@ def build_model(config: TrainConfig, vocab_size: int, embedding_weights=None) ->
         if config.dropout > 0:
             x = layers.Dropout(config.dropout, name="dense_dropout")(x)
     out = layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="sentiment")(x)
-    model = keras.Model(ids, out, name="review_scorer_lstm")
+    model = keras.Model(ids, out, name=name or "review_scorer_lstm")
     if embedding_weights is not None:
         model.get_layer("embedding").set_weights([embedding_weights])
     optimizer = keras.optimizers.Adam(
@@ -126,6 +128,13 @@ def build_model(config: TrainConfig, vocab_size: int, embedding_weights=None) ->
     # Keywords on purpose: in Keras 3 the third positional argument of compile is loss_weights.
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     return model
+
+
+def average_members(members: list[keras.Model]) -> keras.Model:
+    """One model whose output is the mean probability of independently trained members."""
+    ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    out = layers.Average(name="ensemble_mean")([member(ids) for member in members])
+    return keras.Model(ids, out, name="review_scorer_lstm_ensemble")
 
 
 def compile_inference(model: keras.Model):

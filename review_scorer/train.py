@@ -42,6 +42,7 @@ class TrainResult:
     sizes: dict[str, int]
     train_seconds: float
     device: str
+    validation_metrics: dict[str, Any]
     data_source: str
     report_path: Path | None
 
@@ -239,32 +240,48 @@ def run_training(
     import tensorflow as tf
 
     from review_scorer.metrics import binary_metrics, log_loss
-    from review_scorer.model import build_model, predict_sequences
+    from review_scorer.model import average_members, build_model, predict_sequences
 
-    keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     device = describe_device()
-    model = build_model(config, len(vocab), embedding_weights)
-    callbacks = []
-    if config.ema_momentum > 0:
-        # Before EarlyStopping: validation and the saved "best weights" are the averaged ones.
-        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    callbacks.append(keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.patience, restore_best_weights=True
-    ))
     started = time.perf_counter()
-    fit = model.fit(
-        _dataset(fit_seqs, labels[fit_idx], config.batch_size, seed=config.seed),
-        validation_data=_dataset(val_seqs, labels[val_idx], 256, seed=None),
-        epochs=config.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # the dataset reshuffles itself each epoch, within length buckets
-        verbose=verbose,
-    )
+    members, histories = [], []
+    for member in range(config.ensemble_size):
+        # Each member has its own seed: initial weights, dropout and batch order differ.
+        seed = config.seed + 1000 * member
+        keras.utils.set_random_seed(seed)
+        model = build_model(config, len(vocab), embedding_weights,
+                            name=f"member_{member + 1}" if config.ensemble_size > 1 else None)
+        callbacks = []
+        if config.ema_momentum > 0:
+            # Before EarlyStopping: validation and the saved "best weights" are the averaged ones.
+            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True
+        ))
+        fit = model.fit(
+            _dataset(fit_seqs, labels[fit_idx], config.batch_size, seed=seed),
+            validation_data=_dataset(val_seqs, labels[val_idx], 256, seed=None),
+            epochs=config.epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset reshuffles itself each epoch, within length buckets
+            verbose=verbose,
+        )
+        members.append(model)
+        histories.append({k: [float(v) for v in vals] for k, vals in fit.history.items()})
+    model = members[0] if len(members) == 1 else average_members(members)
     train_seconds = time.perf_counter() - started
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    # The report's curves show the first member; every member's history is kept.
+    history = dict(histories[0])
+    if len(histories) > 1:
+        history["members"] = histories
     best_epoch = int(np.argmin(history["val_loss"])) + 1
 
+    # The saved model's own validation score (for an ensemble: of the averaged members), the
+    # number to compare presets by; the test set is only reported.
+    val_scores = predict_sequences(model, val_seqs)
+    y_val = labels[val_idx]
+    validation_metrics = binary_metrics(y_val, val_scores, loss=log_loss(y_val, val_scores))
     scores = predict_sequences(model, test_seqs)
     y_test = labels[test_idx]
     test_metrics = binary_metrics(y_test, scores, threshold=0.5, loss=log_loss(y_test, scores))
@@ -277,9 +294,11 @@ def run_training(
         "limit": limit,
         "embedding_init": embedding_meta,
         "validation_split": validation_kind,
+        "validation_metrics": validation_metrics,
         "seed": config.seed,
         "sizes": sizes,
         "epochs_run": len(history["loss"]),
+        "ensemble_size": config.ensemble_size,
         "best_epoch": best_epoch,
         "train_seconds": round(train_seconds, 2),
         "device": device,
@@ -310,6 +329,7 @@ def run_training(
         model_dir=model_dir, config=config, history=history, best_epoch=best_epoch,
         epochs_run=len(history["loss"]), test_metrics=test_metrics, sizes=sizes,
         train_seconds=train_seconds, device=device, data_source=reviews.source,
+        validation_metrics=validation_metrics,
         report_path=model_dir / REPORT_FILE if report_html is not None else None,
     )
 

@@ -28,6 +28,7 @@ TINY_SETTINGS = {
     "patience": 1,
     "learning_rate": 0.01,
     "validation_fraction": 0.25,
+    "ensemble_size": 1,
 }
 
 

@@ -265,3 +265,28 @@ def test_artifacts_model_file_holds_no_optimizer_state(trained_model, tmp_path):
     plain.fit(np.array([[2, 3, 4]], dtype=np.int32), np.array([1.0]), verbose=0)
     plain.save(tmp_path / "plain.keras")
     assert "optimizer" in stored_groups(tmp_path / "plain.keras")
+
+
+def test_train_ensemble_averages_independent_members(tmp_path, tiny_config):
+    from review_scorer.data import load_labeled
+    from review_scorer.model import predict_sequences
+    from review_scorer.text import texts_to_sequences
+    from review_scorer.train import run_training
+
+    config = tiny_config.replace(ensemble_size=2)
+    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "ens", verbose=0)
+    bundle = artifacts.load_model_dir(result.model_dir)
+    assert bundle.meta["ensemble_size"] == 2
+    assert len(result.history["members"]) == 2
+    assert result.history["members"][0]["loss"] == result.history["loss"]
+    members = [layer for layer in bundle.model.layers if hasattr(layer, "layers")]
+    assert len(members) == 2
+    w0 = members[0].get_layer("bilstm").get_weights()[0]
+    w1 = members[1].get_layer("bilstm").get_weights()[0]
+    assert not np.allclose(w0, w1), "members must be trained independently"
+    test = load_labeled(str(MINI_IMDB)).split("test")
+    seqs = texts_to_sequences(test.texts, bundle.vocab, max_len=config.max_len,
+                              truncating=config.truncating)
+    averaged = predict_sequences(bundle.model, seqs)
+    each = [predict_sequences(member, seqs) for member in members]
+    np.testing.assert_allclose(averaged, (each[0] + each[1]) / 2, atol=1e-6)

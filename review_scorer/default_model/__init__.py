@@ -1,1 +1,0 @@
-"""The default model shipped with the package (model files only; see README)."""
