@@ -93,6 +93,8 @@ def save_model_dir(
 ) -> Path:
     """Write every file into a temporary sibling directory, meta.json last, then swap it in.
 
+    `model` is saved as given: pass model.export_model(trained) (uncompiled, compact).
+
     A directory without meta.json never loads, and the swap is a rename, so an interrupted save
     leaves either the old model or nothing under model_dir, never a mix.
     """
@@ -102,7 +104,7 @@ def save_model_dir(
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{model_dir.name}.tmp-"))
     old: Path | None = None
     try:
-        _inference_copy(model).save(tmp / MODEL_FILE)
+        model.save(tmp / MODEL_FILE)
         vocab.save(tmp / VOCAB_FILE)
         _write_json(tmp / CONFIG_FILE, config.to_dict())
         _write_json(tmp / HISTORY_FILE, history)
@@ -129,20 +131,6 @@ def save_model_dir(
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return model_dir
-
-
-def _inference_copy(model: Any) -> Any:
-    """The same network and weights without the optimizer: Adam's two moment estimates (and any
-    weight averages) would triple the file, and scoring never needs them."""
-    import keras
-
-    import review_scorer.model  # noqa: F401  (registers the custom layers for from_config)
-
-    # from_config rebuilds the layers only: no compile settings, no optimizer (clone_model would
-    # carry the compiled optimizer along).
-    copy = keras.Model.from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def _read_json(path: Path, what: str) -> Any:

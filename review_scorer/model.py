@@ -130,6 +130,34 @@ def build_model(
     return model
 
 
+STORED_EMBEDDING_DTYPE = "float16"
+
+
+def _export_config(config):
+    """Walk a model config: no compile settings anywhere, embedding tables in half precision."""
+    if isinstance(config, list):
+        return [_export_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: _export_config(v) for k, v in config.items() if k != "compile_config"}
+    if out.get("class_name") == "Embedding" and isinstance(out.get("config"), dict):
+        out["config"]["dtype"] = STORED_EMBEDDING_DTYPE
+    return out
+
+
+def export_model(model: keras.Model) -> keras.Model:
+    """The copy that is saved and scored: same network and weights, uncompiled (no optimizer
+    state, which with Adam's two moments and the EMA copy would quadruple the file), and the
+    embedding tables, nearly all of the weights, stored as float16 (half the size; the next
+    layer computes in float32 again). Its metrics are measured on this copy, not the original.
+    """
+    import review_scorer.model  # noqa: F401  (custom layers registered for from_config)
+
+    copy = keras.Model.from_config(_export_config(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def average_members(members: list[keras.Model]) -> keras.Model:
     """One model whose output is the mean probability of independently trained members."""
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")

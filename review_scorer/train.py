@@ -240,7 +240,7 @@ def run_training(
     import tensorflow as tf
 
     from review_scorer.metrics import binary_metrics, log_loss
-    from review_scorer.model import average_members, build_model, predict_sequences
+    from review_scorer.model import average_members, build_model, export_model, predict_sequences
 
     tf.config.experimental.enable_op_determinism()
     device = describe_device()
@@ -269,7 +269,7 @@ def run_training(
         )
         members.append(model)
         histories.append({k: [float(v) for v in vals] for k, vals in fit.history.items()})
-    model = members[0] if len(members) == 1 else average_members(members)
+    model = export_model(members[0] if len(members) == 1 else average_members(members))
     train_seconds = time.perf_counter() - started
     # The report's curves show the first member; every member's history is kept.
     history = dict(histories[0])

@@ -190,7 +190,8 @@ def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_con
     expected = ppmi_svd_embeddings(corpus, len(bundle.vocab), config.embedding_dim,
                                    window=config.svd_window, seed=config.seed)
     saved = bundle.model.get_layer("embedding").get_weights()[0]
-    np.testing.assert_allclose(saved, expected, atol=1e-6)
+    assert saved.dtype == np.float16  # stored at half precision (export_model)
+    np.testing.assert_allclose(saved.astype(np.float32), expected, atol=1e-3)
 
 
 def test_train_grouped_split_keeps_movies_apart_and_both_classes():
