@@ -197,10 +197,10 @@ def run_training(
         train_idx = train_idx[stratified_sample(labels[train_idx], limit, config.seed + 2)]
         test_idx = test_idx[stratified_sample(labels[test_idx], limit, config.seed + 3)]
     fit_idx, val_idx, validation_kind = validation_split(reviews, train_idx, config)
-    for name, idx in (("training", fit_idx), ("validation", val_idx), ("test", test_idx)):
+    for part, idx in (("training", fit_idx), ("validation", val_idx), ("test", test_idx)):
         if len(idx) == 0 or len(np.unique(labels[idx])) < 2:
             raise InputError(
-                f"{reviews.source}: the {name} split needs reviews of both classes "
+                f"{reviews.source}: the {part} split needs reviews of both classes "
                 f"(it has {len(idx)}); use more labeled data or a larger --limit"
             )
 

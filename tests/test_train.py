@@ -20,6 +20,8 @@ def test_train_writes_a_complete_model_directory(trained_model):
                 "seed", "sizes", "train_seconds", "device", "created_at", "best_epoch", "files"):
         assert key in meta, key
     assert set(meta["versions"]) >= {"tensorflow", "keras", "review_scorer"}
+    assert meta["name"] == model_dir.name == "tiny"
+    assert "<title>tiny" in (model_dir / artifacts.REPORT_FILE).read_text(encoding="utf-8")
     assert meta["sizes"]["train"] + meta["sizes"]["validation"] == 24  # mini aclImdb train/pos+neg
     history = json.loads((model_dir / artifacts.HISTORY_FILE).read_text())
     assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
