@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,6 +12,7 @@ from typing import Any
 
 from review_scorer import __version__
 from review_scorer.config import TrainConfig
+from review_scorer.download import sha256_file
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
 from review_scorer.text import Vocabulary
 
@@ -46,14 +46,6 @@ class ModelBundle:
     @property
     def trained_at(self) -> str:
         return str(self.meta.get("created_at", ""))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_target(model_dir: str | Path, *, overwrite: bool) -> Path:
