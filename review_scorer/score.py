@@ -304,6 +304,7 @@ def _score_one(path: Path, stem: str, *, bundle, infer, out_dir: Path, text_colu
     result = FileResult(path=path, ok=False)
     started = time.perf_counter()
     predictions_path, report_path = output_paths(stem, out_dir, fmt)
+    review_file = None
     try:
         if not overwrite:
             for target in (predictions_path, report_path if report else None):
@@ -392,6 +393,9 @@ def _score_one(path: Path, stem: str, *, bundle, infer, out_dir: Path, text_colu
         if result.predictions_path is not None:
             _remove_partial(result.predictions_path)
             result.predictions_path = None
+    finally:
+        if review_file is not None:
+            review_file.close()  # openpyxl's read-only workbook holds the file open
     result.seconds = time.perf_counter() - started
     return result
 
