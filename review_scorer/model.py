@@ -151,8 +151,6 @@ def export_model(model: keras.Model) -> keras.Model:
     embedding tables, nearly all of the weights, stored as float16 (half the size; the next
     layer computes in float32 again). Its metrics are measured on this copy, not the original.
     """
-    import review_scorer.model  # noqa: F401  (custom layers registered for from_config)
-
     copy = keras.Model.from_config(_export_config(model.get_config()))
     copy.set_weights(model.get_weights())
     return copy

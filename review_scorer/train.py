@@ -88,22 +88,27 @@ def grouped_split(
     return None
 
 
-def validation_split(reviews, train_idx: np.ndarray, config: TrainConfig):
-    """(fit indices, validation indices, kind) carved from train_idx.
+def holdout_split(reviews, idx: np.ndarray, fraction: float, seed: int):
+    """(kept indices, held-out indices, kind) carved from idx.
 
     Movie-disjoint when the data says which movie each review is about (IMDB's test movies are
-    disjoint from train's, so a validation set sharing movies with training overstates accuracy
+    disjoint from train's, so a held-out part sharing movies with training overstates accuracy
     and favours memorising names); otherwise a stratified random slice.
     """
-    labels = np.asarray(reviews.labels)[train_idx]
+    labels = np.asarray(reviews.labels)[idx]
     groups = reviews.groups
     split = None
-    if groups is not None and all(groups[train_idx]):
-        split = grouped_split(labels, groups[train_idx], config.validation_fraction, config.seed)
+    if groups is not None and all(groups[idx]):
+        split = grouped_split(labels, groups[idx], fraction, seed)
     kind = "movie-disjoint" if split is not None else "stratified random"
     if split is None:
-        split = stratified_split(labels, config.validation_fraction, config.seed)
-    return train_idx[split[0]], train_idx[split[1]], kind
+        split = stratified_split(labels, fraction, seed)
+    return idx[split[0]], idx[split[1]], kind
+
+
+def validation_split(reviews, train_idx: np.ndarray, config: TrainConfig):
+    """(fit indices, validation indices, kind) carved from train_idx (see holdout_split)."""
+    return holdout_split(reviews, train_idx, config.validation_fraction, config.seed)
 
 
 def stratified_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -184,15 +189,9 @@ def run_training(
     train_idx = np.flatnonzero(splits == "train")
     test_idx = np.flatnonzero(splits == "test")
     if len(test_idx) == 0:
-        # No test split (a labeled file, or train-only data): hold out a seeded slice, whole
-        # movies when the data says which movie a review is about.
-        split = None
-        if reviews.groups is not None and all(reviews.groups[train_idx]):
-            split = grouped_split(labels[train_idx], reviews.groups[train_idx], config.test_fraction,
-                                  config.seed + 1)
-        if split is None:
-            split = stratified_split(labels[train_idx], config.test_fraction, config.seed + 1)
-        train_idx, test_idx = train_idx[split[0]], train_idx[split[1]]
+        # No test split (a labeled file, or train-only data): hold out a seeded slice.
+        train_idx, test_idx, _ = holdout_split(reviews, train_idx, config.test_fraction,
+                                               config.seed + 1)
     if limit is not None:
         train_idx = train_idx[stratified_sample(labels[train_idx], limit, config.seed + 2)]
         test_idx = test_idx[stratified_sample(labels[test_idx], limit, config.seed + 3)]
