@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import importlib.resources
 import json
 import logging
 import math
@@ -45,33 +44,18 @@ _SENTIMENT_CODES = {"positive": 1, "negative": 0}
 _env = None
 
 
-def _template_root():
-    """The templates folder: the installed package resource, else the checkout's templates/."""
-    try:
-        root = importlib.resources.files("review_scorer.templates")
-        if root.joinpath("base.html").is_file():
-            return root
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "templates"
-
-
 def _environment():
-    """The one jinja2 Environment, created on first use (importing jinja2 lazily)."""
+    """The one jinja2 Environment, created on first use (importing jinja2 lazily).
+
+    Templates live inside the package (review_scorer/templates), so a checkout and an installed
+    wheel load them the same way.
+    """
     global _env
     if _env is None:
         import jinja2
 
-        root = _template_root()
-
-        def load(name: str) -> tuple[str, None, Any]:
-            resource = root.joinpath(name)
-            if not resource.is_file():
-                raise jinja2.TemplateNotFound(name)
-            return resource.read_text(encoding="utf-8"), None, lambda: True
-
         _env = jinja2.Environment(
-            loader=jinja2.FunctionLoader(load),
+            loader=jinja2.PackageLoader("review_scorer", "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,

@@ -275,10 +275,10 @@ def test_report_has_content_security_policy_with_script_hash(score_html):
     assert f"'sha256-{digest}'" in csp.group(1)
 
 
-def test_report_template_loader_finds_checkout_templates():
-    root = report._template_root()
-    assert root.joinpath("base.html").is_file()
-    assert root.joinpath("report.js").is_file()
+def test_report_template_loader_finds_package_templates():
+    env = report._environment()
+    for name in ("base.html", "score.html", "train.html", "report.js", "report.css"):
+        assert env.loader.get_source(env, name)[0].strip(), name
 
 
 # ---------------------------------------------------------------- escaping
