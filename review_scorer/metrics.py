@@ -1,4 +1,4 @@
-"""Binary classification metrics, score histograms and report highlights in plain numpy."""
+"""Binary classification metrics (scikit-learn underneath), score histograms and report highlights."""
 
 from __future__ import annotations
 
@@ -41,38 +41,25 @@ def _check_lengths(a: np.ndarray, b: np.ndarray) -> None:
 
 def confusion_matrix(y_true: Any, y_pred: Any) -> np.ndarray:
     """Return the 2x2 int64 matrix [[tn, fp], [fn, tp]] for 0/1 labels and 0/1 predictions."""
+    from sklearn import metrics as skm
+
     labels = _as_labels(y_true)
     preds = _as_labels(y_pred, "y_pred")
     _check_lengths(labels, preds)
-    # index = 2 * true + pred maps (0,0),(0,1),(1,0),(1,1) onto tn, fp, fn, tp
-    counts = np.bincount(2 * labels + preds, minlength=4)
-    return counts.astype(np.int64).reshape(2, 2)
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks of `values`, tied values sharing the mean of the ranks they span."""
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts).astype(np.float64)  # rank of the last member of each tie group
-    group_ranks = ends - (counts - 1) / 2.0
-    return group_ranks[inverse.reshape(-1)]
+    return skm.confusion_matrix(labels, preds, labels=[0, 1]).astype(np.int64)
 
 
 def roc_auc(y_true: Any, y_score: Any) -> float | None:
-    """Area under the ROC curve via the Mann-Whitney U statistic (ties count one half).
+    """Area under the ROC curve (ties count one half); None when only one class is present,
+    since the curve is then undefined."""
+    from sklearn import metrics as skm
 
-    Returns None when only one class is present, since the curve is then undefined.
-    """
     labels = _as_labels(y_true)
     scores = _as_scores(y_score)
     _check_lengths(labels, scores)
-    n_pos = int(labels.sum())
-    n_neg = int(labels.size - n_pos)
-    if n_pos == 0 or n_neg == 0:
+    if labels.size == 0 or labels.min() == labels.max():
         return None
-    ranks = _average_ranks(scores.astype(np.float64, copy=False))
-    rank_sum = float(ranks[labels == 1].sum())
-    u_statistic = rank_sum - n_pos * (n_pos + 1) / 2.0
-    return float(u_statistic / (n_pos * n_neg))
+    return float(skm.roc_auc_score(labels, scores.astype(np.float64, copy=False)))
 
 
 def log_loss(y_true: Any, y_score: Any, eps: float = LOG_LOSS_EPS) -> float:
@@ -86,10 +73,6 @@ def log_loss(y_true: Any, y_score: Any, eps: float = LOG_LOSS_EPS) -> float:
     probs = np.clip(scores.astype(np.float64), eps, 1.0 - eps)
     losses = np.where(labels == 1, -np.log(probs), -np.log1p(-probs))
     return float(losses.mean())
-
-
-def _safe_ratio(numerator: int, denominator: int) -> float:
-    return float(numerator / denominator) if denominator else 0.0
 
 
 def binary_metrics(
@@ -111,18 +94,19 @@ def binary_metrics(
     _check_lengths(labels, scores)
     if labels.size == 0:
         raise ValueError("binary_metrics needs at least one labeled score")
+    from sklearn import metrics as skm
+
     preds = (scores >= threshold).astype(np.int64)
-    matrix = confusion_matrix(labels, preds)
-    tn, fp, fn, tp = (int(v) for v in matrix.ravel())
-    precision = _safe_ratio(tp, tp + fp)
-    recall = _safe_ratio(tp, tp + fn)
-    f1 = _safe_ratio(2 * tp, 2 * tp + fp + fn)
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, preds).ravel())
+    # zero_division=0: precision/recall/F1 are 0.0, never NaN, when nothing was predicted.
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        labels, preds, average="binary", pos_label=1, zero_division=0)
     return {
         "n": int(labels.size),
         "accuracy": float((tp + tn) / labels.size),
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
         "roc_auc": roc_auc(labels, scores),
         "loss": float(loss) if loss is not None else log_loss(labels, scores),
         "threshold": float(threshold),
