@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,45 @@ from review_scorer.errors import ConfigError
 TRUNCATING_CHOICES = ("pre", "post", "head_tail")
 POOLING_CHOICES = ("last", "max", "mean", "max_mean")
 EMBEDDING_INIT_CHOICES = ("svd", "random")
+SOFTMAX_CHOICES = ("sampled", "tied")
+
+
+class _Settings:
+    """Shared behaviour of the frozen settings dataclasses: strict dict round trip, replace."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config"):
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown key(s) {', '.join(unknown)}; "
+                f"known keys are {', '.join(known)}"
+            )
+        values = {}
+        for name, value in data.items():
+            default = known[name].default
+            values[name] = _coerce(name, value, type(default), source)
+        return cls(**values)
+
+    def replace(self, **changes: Any):
+        given = {k: v for k, v in changes.items() if v is not None}
+        return type(self).from_dict({**self.to_dict(), **given}, source="options")
+
+
+def _non_finite(settings: Any) -> list[str]:
+    """Names of float settings holding NaN or an infinity (comparisons with NaN are all False,
+    so every range check below would let it through)."""
+    return [f.name for f in fields(settings)
+            if isinstance(getattr(settings, f.name), float)
+            and not math.isfinite(getattr(settings, f.name))]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Settings):
     """Everything that decides what model comes out of `train`; saved beside the model."""
 
     # text -> integers
@@ -56,9 +92,15 @@ class TrainConfig:
     seed: int = 1337
     # Independently trained networks (seeds seed, seed+1000, ...) whose probabilities are averaged.
     ensemble_size: int = 2
+    # Fine-tuning from a pretrained encoder (train --encoder): first this many epochs train only
+    # the layers above the LSTM (encoder frozen, so the random head cannot wreck the pretrained
+    # weights), then everything, with the embedding and LSTM at learning_rate times
+    # encoder_lr_multiplier (discriminative learning rates, Howard & Ruder 2018, ULMFiT).
+    finetune_head_epochs: int = 1
+    encoder_lr_multiplier: float = 0.5
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = [f"{name} must be a finite number" for name in _non_finite(self)]
         if self.truncating not in TRUNCATING_CHOICES:
             problems.append(f"truncating must be one of {', '.join(TRUNCATING_CHOICES)}")
         if self.embedding_init not in EMBEDDING_INIT_CHOICES:
@@ -82,32 +124,71 @@ class TrainConfig:
                 problems.append(f"{name} must be between 0 and 1")
         if self.dense_units < 0 or self.patience < 0 or self.l2 < 0 or self.clipnorm < 0:
             problems.append("dense_units, patience, l2 and clipnorm must not be negative")
-        if self.learning_rate <= 0:
+        if not self.learning_rate > 0:
             problems.append("learning_rate must be positive")
+        if self.finetune_head_epochs < 0:
+            problems.append("finetune_head_epochs must not be negative")
+        if not self.encoder_lr_multiplier > 0:
+            problems.append("encoder_lr_multiplier must be positive")
         if problems:
             raise ConfigError("invalid training config: " + "; ".join(problems))
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> TrainConfig:
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"{source}: unknown key(s) {', '.join(unknown)}; "
-                f"known keys are {', '.join(known)}"
-            )
-        values = {}
-        for name, value in data.items():
-            default = known[name].default
-            values[name] = _coerce(name, value, type(default), source)
-        return cls(**values)
+@dataclass(frozen=True)
+class PretrainConfig(_Settings):
+    """Everything that decides what encoder comes out of `pretrain`; saved beside the encoder.
 
-    def replace(self, **changes: Any) -> TrainConfig:
-        given = {k: v for k, v in changes.items() if v is not None}
-        return TrainConfig.from_dict({**self.to_dict(), **given}, source="options")
+    The encoder is the classifier's embedding and bidirectional LSTM, trained as a forward and a
+    backward language model; embedding_dim and lstm_units fix the classifier it can start.
+    """
+
+    vocab_size: int = 20000
+    min_count: int = 2
+    embedding_dim: int = 64
+    lstm_units: int = 64
+    # Training windows: contiguous runs of bptt tokens over the concatenated reviews (a
+    # separator id between reviews), so no padding and no mask: the LSTM stays cuDNN-eligible.
+    bptt: int = 80
+    batch_size: int = 64
+    epochs: int = 2
+    learning_rate: float = 2e-3
+    clipnorm: float = 1.0
+    dropout: float = 0.1  # on the LSTM outputs, before the softmax
+    # "sampled": sampled softmax over num_sampled log-uniform candidates (the vocabulary is
+    # frequency-sorted, so log-uniform approximates the word distribution); "tied": a full
+    # softmax whose output matrix is the embedding (needs lstm_units == embedding_dim).
+    softmax: str = "sampled"
+    num_sampled: int = 1024
+    # Share of the pretraining reviews kept aside to measure held-out perplexity.
+    heldout_fraction: float = 0.01
+    # The classifier's validation slice is left out of pretraining: seed and validation_fraction
+    # must equal the TrainConfig ones of the models fine-tuned from this encoder.
+    seed: int = 1337
+    validation_fraction: float = 0.1
+    checkpoint_minutes: float = 10.0
+
+    def __post_init__(self) -> None:
+        problems = [f"{name} must be a finite number" for name in _non_finite(self)]
+        for name in ("vocab_size", "min_count", "embedding_dim", "lstm_units", "bptt",
+                     "batch_size", "epochs", "num_sampled"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name} must be at least 1")
+        if self.vocab_size < 3:
+            problems.append("vocab_size must be at least 3 (padding and unknown ids are reserved)")
+        if self.softmax not in SOFTMAX_CHOICES:
+            problems.append(f"softmax must be one of {', '.join(SOFTMAX_CHOICES)}")
+        if self.softmax == "tied" and self.lstm_units != self.embedding_dim:
+            problems.append("softmax = tied needs lstm_units equal to embedding_dim")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append("dropout must be in [0, 1)")
+        for name in ("heldout_fraction", "validation_fraction"):
+            if not 0.0 < float(getattr(self, name)) < 1.0:
+                problems.append(f"{name} must be between 0 and 1")
+        if not self.learning_rate > 0 or self.clipnorm < 0 or not self.checkpoint_minutes > 0:
+            problems.append("learning_rate and checkpoint_minutes must be positive, clipnorm "
+                            "not negative")
+        if problems:
+            raise ConfigError("invalid pretraining config: " + "; ".join(problems))
 
 
 def _coerce(name: str, value: Any, kind: type, source: str) -> Any:
@@ -122,6 +203,8 @@ def _coerce(name: str, value: Any, kind: type, source: str) -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: {name} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{source}: {name} must be a finite number, got {value!r}")
         return float(value)
     if kind is str and not isinstance(value, str):
         raise ConfigError(f"{source}: {name} must be text, got {value!r}")
@@ -148,4 +231,12 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     # Allow either a flat file or one with a [train] table.
     if set(data) == {"train"} and isinstance(data["train"], dict):
         data = data["train"]
+    return data
+
+
+def load_pretrain_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or JSON file of pretraining settings (flat, or a [pretrain] table)."""
+    data = load_config_file(path)
+    if "pretrain" in data and isinstance(data["pretrain"], dict):
+        data = data["pretrain"]
     return data

@@ -49,3 +49,46 @@ def test_config_file_errors_are_one_line(tmp_path):
     bad.write_text("epochs = = 3", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config_file(bad)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_config_rejects_non_finite_floats_in_one_line(value):
+    from dataclasses import fields
+
+    float_names = [f.name for f in fields(TrainConfig) if isinstance(f.default, float)]
+    assert "learning_rate" in float_names
+    for name in float_names:
+        with pytest.raises(ConfigError, match=f"{name} must be a finite number") as info:
+            TrainConfig.from_dict({name: value})
+        assert "\n" not in str(info.value)
+        with pytest.raises(ConfigError, match=f"{name} must be a finite number"):
+            TrainConfig(**{name: value})
+
+
+def test_config_file_with_nan_learning_rate_is_refused(tmp_path):
+    path = tmp_path / "nan.toml"
+    path.write_text("[train]\nlearning_rate = nan\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="learning_rate must be a finite number"):
+        TrainConfig.from_dict(load_config_file(path), source=str(path))
+    assert TrainConfig().replace(learning_rate=None).learning_rate == TrainConfig().learning_rate
+    with pytest.raises(ConfigError, match="finite"):
+        TrainConfig().replace(l2=float("nan"))
+
+
+def test_pretrain_config_is_strict_and_checks_its_ranges(tmp_path):
+    from review_scorer.config import PretrainConfig, load_pretrain_config_file
+
+    with pytest.raises(ConfigError, match="unknown key"):
+        PretrainConfig.from_dict({"bptt_len": 70})
+    with pytest.raises(ConfigError, match="learning_rate must be a finite number"):
+        PretrainConfig.from_dict({"learning_rate": float("nan")})
+    with pytest.raises(ConfigError, match="tied needs lstm_units"):
+        PretrainConfig(softmax="tied", lstm_units=32, embedding_dim=64)
+    with pytest.raises(ConfigError, match="softmax must be one of"):
+        PretrainConfig(softmax="adaptive")
+    path = tmp_path / "p.toml"
+    path.write_text("[pretrain]\nbptt = 50\nepochs = 1\n", encoding="utf-8")
+    config = PretrainConfig.from_dict(load_pretrain_config_file(path))
+    assert (config.bptt, config.epochs) == (50, 1)
+    assert PretrainConfig.from_dict(config.to_dict()) == config
+    assert config.replace(bptt=None, seed=7) == PretrainConfig(bptt=50, epochs=1, seed=7)
