@@ -196,6 +196,24 @@ class StreamingMetrics:
             self._labeled_scores.append(chunk_scores[known])
             self._labeled_labels.append(chunk_labels[known].astype(np.int8))
 
+    def merge(self, other: StreamingMetrics) -> StreamingMetrics:
+        """Add another accumulator's rows to this one (partitions reduced on one machine); returns self.
+
+        Counts and the histogram add up and the labeled scores are kept, so the merged result
+        equals what one accumulator fed every chunk would give.
+        """
+        if not isinstance(other, StreamingMetrics):
+            raise TypeError(f"cannot merge {type(other).__name__} into StreamingMetrics")
+        if other.threshold != self.threshold or other.bins != self.bins:
+            raise ValueError("cannot merge accumulators with different thresholds or bins")
+        self.n_rows += other.n_rows
+        self.n_scored += other.n_scored
+        self.n_positive += other.n_positive
+        self._counts = self._counts + other._counts
+        self._labeled_scores.extend(other._labeled_scores)
+        self._labeled_labels.extend(other._labeled_labels)
+        return self
+
     def histogram(self) -> dict[str, list]:
         """Return the histogram of every scored row so far, shaped like score_histogram()."""
         return {"edges": histogram_edges(self.bins), "counts": [int(c) for c in self._counts]}
@@ -243,9 +261,11 @@ _LABEL_NAMES = {1: "positive", 0: "negative"}
 class HighlightTracker:
     """Keep the k most positive, k most negative and k least certain scored rows, in O(k) memory.
 
-    "Least certain" means closest to 0.5. Ties are broken by row number, earlier rows first, so
-    the result does not depend on how the file was split into chunks. Rows come back as the
-    contract's row dicts (status "ok"; sentiment from `threshold`; text cut to 1000 characters).
+    "Least certain" means closest to 0.5. Ties are broken by source rank then row number,
+    earlier first, so the result depends neither on how the rows were split into chunks nor on
+    the order in which partitions are merged. Rows come back as the contract's row dicts
+    (status "ok"; sentiment from `threshold`; text cut to 1000 characters), with "source_file"
+    added when the rows were offered with a `source`.
     """
 
     CATEGORIES = ("positive", "negative", "uncertain")
@@ -256,9 +276,10 @@ class HighlightTracker:
             raise ValueError("k must not be negative")
         self.k = int(k)
         self.threshold = float(threshold)
-        # Min-heaps of (key, -row, row dict): the root is the weakest kept candidate, and a
-        # larger key means a better one. Rows are unique, so the dicts are never compared.
-        self._heaps: dict[str, list[tuple[float, int, dict[str, Any]]]] = {
+        # Min-heaps of (key, -source rank, -row, row dict): the root is the weakest kept
+        # candidate, and a larger key means a better one. (source, row) pairs are unique, so
+        # the dicts are never compared.
+        self._heaps: dict[str, list[tuple[float, int, int, dict[str, Any]]]] = {
             name: [] for name in self.CATEGORIES
         }
 
@@ -277,10 +298,15 @@ class HighlightTracker:
         texts: Sequence[Any],
         ids: Sequence[Any] | None = None,
         labels: Any = None,
+        *,
+        source: str | None = None,
+        source_rank: int = 0,
     ) -> None:
         """Offer a chunk of scored rows (row numbers, scores, texts, optional ids and labels).
 
-        Labels are 1/0, or -1 for unknown. Rows with a non-finite score are skipped.
+        Labels are 1/0, or -1 for unknown. Rows with a non-finite score are skipped. With
+        several input files, pass each file's name as `source` and its position as
+        `source_rank` (ties go to the earlier file).
         """
         row_numbers = np.asarray(rows, dtype=np.int64).reshape(-1)
         values = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -289,36 +315,55 @@ class HighlightTracker:
         texts = np.asarray(texts, dtype=object).reshape(-1)
         ids = None if ids is None else np.asarray(ids, dtype=object).reshape(-1)
         label_values = None if labels is None else np.asarray(labels).reshape(-1)
-        if values.size != n or texts.size != n:
-            raise ValueError(
-                f"chunk length mismatch: {n} rows, {values.size} scores, {texts.size} texts"
-            )
-        if ids is not None and ids.size != n:
-            raise ValueError(f"chunk length mismatch: {n} rows but {ids.size} ids")
-        if label_values is not None and label_values.size != n:
-            raise ValueError(f"chunk length mismatch: {n} rows but {label_values.size} labels")
+        _check_chunk(n, values, texts, ids, label_values)
         if self.k == 0 or n == 0:
             return
         finite = np.flatnonzero(np.isfinite(values))
         if finite.size == 0:
             return
+        rank = -int(source_rank)
         for name, keys in self._keys(values[finite]).items():
             # Only this chunk's best k can enter the heap: pick them with one exact sort
             # (best key first, then earliest row) instead of pushing every row.
             order = np.lexsort((row_numbers[finite], -keys))[: self.k]
-            heap = self._heaps[name]
             for position in order:
                 index = int(finite[position])
-                entry_key = (float(keys[position]), -int(row_numbers[index]))
-                if len(heap) >= self.k and entry_key <= heap[0][:2]:
+                entry_key = (float(keys[position]), rank, -int(row_numbers[index]))
+                if not self._admits(name, entry_key):
                     # chunk candidates are sorted best first, so the rest are weaker still
                     break
                 row = self._row_dict(index, row_numbers, values, texts, ids, label_values)
-                entry = (*entry_key, row)
-                if len(heap) < self.k:
-                    heapq.heappush(heap, entry)
-                else:
-                    heapq.heapreplace(heap, entry)
+                if source is not None:
+                    row["source_file"] = str(source)
+                self._push(name, (*entry_key, row))
+
+    def _admits(self, name: str, entry_key: tuple[float, int, int]) -> bool:
+        heap = self._heaps[name]
+        return len(heap) < self.k or entry_key > heap[0][:3]
+
+    def _push(self, name: str, entry: tuple[float, int, int, dict[str, Any]]) -> None:
+        heap = self._heaps[name]
+        if len(heap) < self.k:
+            heapq.heappush(heap, entry)
+        else:
+            heapq.heapreplace(heap, entry)
+
+    def merge(self, other: HighlightTracker) -> HighlightTracker:
+        """Take in another tracker's candidates (one partition's); returns self.
+
+        The result equals one tracker fed every row, as long as no (source, row) pair was
+        offered to both.
+        """
+        if not isinstance(other, HighlightTracker):
+            raise TypeError(f"cannot merge {type(other).__name__} into HighlightTracker")
+        if other.k != self.k or other.threshold != self.threshold:
+            raise ValueError("cannot merge trackers with different k or thresholds")
+        for name, heap in other._heaps.items():
+            for entry in sorted(heap, key=lambda e: e[:3], reverse=True):
+                if not self._admits(name, entry[:3]):
+                    break
+                self._push(name, (*entry[:3], dict(entry[3])))
+        return self
 
     def _row_dict(
         self,
@@ -348,9 +393,103 @@ class HighlightTracker:
         negative reviews lists two, not the two plus its least positive ones.
         """
         out = {
-            name: [dict(entry[2]) for entry in sorted(heap, key=lambda e: e[:2], reverse=True)]
+            name: [dict(entry[3]) for entry in sorted(heap, key=lambda e: e[:3], reverse=True)]
             for name, heap in self._heaps.items()
         }
         out["positive"] = [r for r in out["positive"] if r["score"] >= self.threshold]
         out["negative"] = [r for r in out["negative"] if r["score"] < self.threshold]
         return out
+
+
+def _check_chunk(n: int, values: np.ndarray, texts: np.ndarray, ids: np.ndarray | None,
+                 labels: np.ndarray | None) -> None:
+    if values.size != n or texts.size != n:
+        raise ValueError(f"chunk length mismatch: {n} rows, {values.size} scores, {texts.size} texts")
+    if ids is not None and ids.size != n:
+        raise ValueError(f"chunk length mismatch: {n} rows but {ids.size} ids")
+    if labels is not None and labels.size != n:
+        raise ValueError(f"chunk length mismatch: {n} rows but {labels.size} labels")
+
+
+_U64 = np.uint64
+
+
+def _mix64(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a fast, well-spread hash of uint64 values (wraps on purpose)."""
+    with np.errstate(over="ignore"):
+        z = values.astype(_U64, copy=True)
+        z ^= z >> _U64(30)
+        z *= _U64(0xBF58476D1CE4E5B9)
+        z ^= z >> _U64(27)
+        z *= _U64(0x94D049BB133111EB)
+        z ^= z >> _U64(31)
+    return z
+
+
+def sample_priorities(seed: int, source_rank: int, rows: Any) -> np.ndarray:
+    """Seeded pseudo-random uint64 priorities of (source, row) pairs, the same in any process."""
+    row_numbers = np.asarray(rows, dtype=np.int64).reshape(-1).astype(_U64)
+    with np.errstate(over="ignore"):
+        base = _mix64(np.asarray([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=_U64))[0]
+        base = _mix64(np.asarray([base ^ _U64(int(source_rank) & 0xFFFFFFFFFFFFFFFF)]))[0]
+        return _mix64(row_numbers * _U64(0x9E3779B97F4A7C15) ^ base)
+
+
+class RowSample:
+    """A seeded uniform sample of at most k rows, kept as (priority, source rank, row, label).
+
+    Each row gets a pseudo-random priority from (seed, source rank, row) and the sample is the
+    k rows with the smallest priorities ("bottom-k" sampling). Unlike a reservoir, that set does
+    not depend on the order the rows arrive in or on how they were partitioned, and two samples
+    merge by keeping the k smallest of both. Only these small keys are kept; the caller fetches
+    the rows' texts afterwards.
+    """
+
+    def __init__(self, k: int, *, seed: int = 0) -> None:
+        """Keep at most `k` rows; `seed` fixes which ones."""
+        if k < 0:
+            raise ValueError("k must not be negative")
+        self.k = int(k)
+        self.seed = int(seed)
+        self.n_seen = 0
+        self._keys = np.zeros((0, 3), dtype=np.uint64)  # priority, source rank, row
+        self._labels = np.zeros(0, dtype=np.int8)
+
+    def __len__(self) -> int:
+        return int(self._labels.size)
+
+    def update(self, rows: Any, *, source_rank: int = 0, labels: Any = None) -> None:
+        """Offer a chunk of rows of one source (row numbers and optional int8 labels, -1 unknown)."""
+        row_numbers = np.asarray(rows, dtype=np.int64).reshape(-1)
+        n = row_numbers.size
+        label_values = (np.full(n, -1, np.int8) if labels is None
+                        else np.asarray(labels, dtype=np.int8).reshape(-1))
+        if label_values.size != n:
+            raise ValueError(f"chunk length mismatch: {n} rows but {label_values.size} labels")
+        self.n_seen += n
+        keys = np.empty((n, 3), dtype=np.uint64)
+        keys[:, 0] = sample_priorities(self.seed, source_rank, row_numbers)
+        keys[:, 1] = np.uint64(source_rank)
+        keys[:, 2] = row_numbers.astype(np.uint64)
+        self._keep(np.concatenate([self._keys, keys]), np.concatenate([self._labels, label_values]))
+
+    def merge(self, other: RowSample) -> RowSample:
+        """Take in another sample of the same seed and size; returns self."""
+        if not isinstance(other, RowSample):
+            raise TypeError(f"cannot merge {type(other).__name__} into RowSample")
+        if other.k != self.k or other.seed != self.seed:
+            raise ValueError("cannot merge samples with different sizes or seeds")
+        self.n_seen += other.n_seen
+        self._keep(np.concatenate([self._keys, other._keys]),
+                   np.concatenate([self._labels, other._labels]))
+        return self
+
+    def _keep(self, keys: np.ndarray, labels: np.ndarray) -> None:
+        # lexsort: the last key is the primary one; rank and row break (unlikely) priority ties
+        order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))[: self.k]
+        self._keys, self._labels = keys[order], labels[order]
+
+    def rows(self) -> list[tuple[int, int, int]]:
+        """The sampled (source rank, row, label) triples, ordered by source rank then row."""
+        order = np.lexsort((self._keys[:, 2], self._keys[:, 1]))
+        return [(int(self._keys[i, 1]), int(self._keys[i, 2]), int(self._labels[i])) for i in order]
