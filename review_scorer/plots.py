@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from html import escape
 
 import matplotlib
+import matplotlib.ticker
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -159,9 +160,7 @@ def confusion_matrix_svg(confusion: Sequence[Sequence[int]], title: str) -> str:
     counts = [[int(confusion[r][c]) for c in range(2)] for r in range(2)]
     names = ("negative", "positive")
     row_sums = [sum(row) for row in counts]
-    shares = [
-        [counts[r][c] / row_sums[r] if row_sums[r] else 0.0 for c in range(2)] for r in range(2)
-    ]
+    shares = [[counts[r][c] / row_sums[r] if row_sums[r] else 0.0 for c in range(2)] for r in range(2)]
     described = []
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(3.5, 3.1), layout="constrained")
@@ -252,9 +251,7 @@ def score_histogram_svg(hist: dict, threshold: float) -> str:
             fontsize=8.5,
         )
         if total == 0:
-            ax.text(
-                0.5, 0.5, "no scored reviews", transform=ax.transAxes, ha="center", color=GREY
-            )
+            ax.text(0.5, 0.5, "no scored reviews", transform=ax.transAxes, ha="center", color=GREY)
             ax.set_ylim(0, 1)
         ax.set_xlim(edges[0], edges[-1])
         ax.set_xlabel("score (probability of positive)")
@@ -269,3 +266,205 @@ def score_histogram_svg(hist: dict, threshold: float) -> str:
             f"{total - below:,} at or above the threshold {threshold:.2f}"
         )
         return _figure_to_svg(fig, key="hist", label=label, keep_ids=keep)
+
+
+def _plain_text(text: str, limit: int = 40) -> str:
+    """A label shown literally: shortened, and with no mathtext (a '$' in a name stays a '$')."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _tick_label(start: str, granularity: str | None) -> str:
+    year, month, day = start.split("-")
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    name = months[int(month) - 1]
+    if granularity == "year":
+        return year
+    if granularity == "month":
+        return f"{name} {year}"
+    return f"{int(day)} {name}"
+
+
+def timeline_svg(timeline: dict, threshold: float = 0.5) -> str | None:
+    """Positive share and mean score per bucket (lines, left axis) over review counts (bars, right).
+
+    Series get ids ``timeline-share``, ``timeline-mean`` and ``timeline-count-<i>``; None when no
+    bucket holds a review.
+    """
+    buckets = timeline.get("buckets") or []
+    if not any(b.get("reviews") for b in buckets):
+        return None
+    granularity = timeline.get("granularity")
+    xs = list(range(len(buckets)))
+    keep = ["timeline-share", "timeline-mean"]
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7.6, 3.0), layout="constrained")
+        ax = fig.add_subplot()
+        counts_ax = ax.twinx()
+        # Lines in front of the count bars: the share is what the plot is about.
+        ax.set_zorder(counts_ax.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        bars = counts_ax.bar(xs, [b["reviews"] for b in buckets], width=0.7, color="#d4dbe1", label="reviews")
+        for i, patch in enumerate(bars):
+            patch.set_gid(f"timeline-count-{i}")
+            keep.append(f"timeline-count-{i}")
+        share = [_nan(b.get("positive_share")) for b in buckets]
+        mean = [_nan(b.get("mean_score")) for b in buckets]
+        marker = 4.5 if len(buckets) <= 40 else 0
+        (line,) = ax.plot(
+            xs, share, color=BLUE, marker="o", markersize=marker, linewidth=1.9, label="positive share"
+        )
+        line.set_gid("timeline-share")
+        (line,) = ax.plot(
+            xs,
+            mean,
+            color=VERMILLION,
+            linestyle="--",
+            marker="s",
+            markersize=marker,
+            linewidth=1.6,
+            label="mean score",
+        )
+        line.set_gid("timeline-mean")
+        ax.axhline(threshold, color=GREY, linestyle=":", linewidth=1, zorder=0)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("share / score")
+        counts_ax.set_ylabel("reviews", color=GREY)
+        counts_ax.spines["right"].set_visible(True)
+        counts_ax.yaxis.get_major_locator().set_params(integer=True)
+        step = max(1, math.ceil(len(buckets) / 12))
+        ax.set_xticks(xs[::step], [_tick_label(b["start"], granularity) for b in buckets[::step]])
+        ax.set_xlim(-0.6, len(buckets) - 0.4)
+        ax.grid(True, axis="y", color="#e4e4e4", linewidth=0.6)
+        handles = ax.get_legend_handles_labels()[0] + [bars]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 1.16), ncols=3, fontsize=8.5)
+        per = granularity or "period"
+        label = (
+            f"Sentiment per {per}, {len(buckets)} {per}s "
+            f"from {buckets[0]['start']} to {buckets[-1]['start']}: "
+            "positive share (solid line), mean score (dashed line), reviews (bars)"
+        )
+        return _figure_to_svg(fig, key="timeline", label=label, keep_ids=keep)
+
+
+def groups_svg(groups: dict, overall_share: float | None = None, max_groups: int = 30) -> str | None:
+    """Positive share per group with Wilson 95% error bars, sorted; the most reviewed groups only.
+
+    Points get ids ``group-point-<i>`` in plotted order (lowest share first); None without groups.
+    """
+    items = [
+        g for g in groups.get("items") or [] if g.get("positive_share") is not None and not g.get("other")
+    ]
+    if not items:
+        return None
+    items = sorted(items, key=lambda g: -g["reviews"])[:max_groups]
+    items.sort(key=lambda g: (g["positive_share"], g["name"]), reverse=True)
+    ys = list(range(len(items)))
+    keep = []
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7.6, 1.1 + 0.28 * len(items)), layout="constrained")
+        ax = fig.add_subplot()
+        for y, g in zip(ys, items, strict=True):
+            share = g["positive_share"]
+            low = g.get("ci_low") if g.get("ci_low") is not None else share
+            high = g.get("ci_high") if g.get("ci_high") is not None else share
+            ax.plot([low, high], [y, y], color=GREY, linewidth=1.6, solid_capstyle="butt")
+            ax.plot([low, low], [y - 0.18, y + 0.18], color=GREY, linewidth=1.2)
+            ax.plot([high, high], [y - 0.18, y + 0.18], color=GREY, linewidth=1.2)
+            below = overall_share is not None and high < overall_share
+            (point,) = ax.plot(
+                share,
+                y,
+                marker="D" if below else "o",
+                markersize=6.5,
+                color=VERMILLION if below else BLUE,
+                linestyle="none",
+            )
+            point.set_gid(f"group-point-{y}")
+            keep.append(f"group-point-{y}")
+        if overall_share is not None:
+            ax.axvline(overall_share, color="#1a1a1a", linestyle="--", linewidth=1.1, zorder=0)
+            ax.annotate(
+                f"all reviews {overall_share:.0%}",
+                xy=(overall_share, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8.5,
+            )
+        labels = [f"{_plain_text(g['name'], 32)} ({g['scored']:,})" for g in items]
+        ax.set_yticks(ys, labels)
+        for tick in ax.get_yticklabels():
+            tick.set_parse_math(False)
+        ax.set_ylim(len(items) - 0.5, -0.5)
+        ax.set_xlim(0, 1)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        ax.set_xlabel("positive share with 95% interval (scored reviews in brackets)")
+        ax.grid(True, axis="x", color="#e4e4e4", linewidth=0.6)
+        ax.set_axisbelow(True)
+        worst = items[-1]
+        label = (
+            f"Positive share for {len(items)} groups with 95% Wilson intervals; lowest: "
+            f"{_plain_text(worst['name'])} at {worst['positive_share']:.0%}"
+        )
+        return _figure_to_svg(fig, key="groups", label=label, keep_ids=keep)
+
+
+_SIDE_STYLE = {"positive": (BLUE, "o"), "negative": (VERMILLION, "s"), "neutral": (GREY, "D")}
+
+
+def rating_scores_svg(ratings: dict, threshold: float = 0.5) -> str | None:
+    """Score against star rating: the middle half of scores (bar), the mean (marker), the median (tick).
+
+    Means get ids ``rating-mean-<i>``; None when no rating has a scored review.
+    """
+    values = [v for v in ratings.get("values") or [] if v.get("mean_score") is not None]
+    if not values:
+        return None
+    keep = []
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(6.4, 2.9), layout="constrained")
+        ax = fig.add_subplot()
+        xs = list(range(len(values)))
+        for x, v in zip(xs, values, strict=True):
+            colour, marker = _SIDE_STYLE.get(v.get("side"), _SIDE_STYLE["neutral"])
+            if v.get("q1") is not None and v.get("q3") is not None:
+                ax.bar(
+                    x,
+                    v["q3"] - v["q1"],
+                    bottom=v["q1"],
+                    width=0.45,
+                    color=colour,
+                    alpha=0.22,
+                    edgecolor=colour,
+                    linewidth=1,
+                )
+            if v.get("median") is not None:
+                ax.plot([x - 0.22, x + 0.22], [v["median"]] * 2, color="#1a1a1a", linewidth=1.4)
+            (point,) = ax.plot(
+                x, v["mean_score"], marker=marker, markersize=7, color=colour, linestyle="none"
+            )
+            point.set_gid(f"rating-mean-{x}")
+            keep.append(f"rating-mean-{x}")
+        ax.axhline(threshold, color=GREY, linestyle=":", linewidth=1.1, zorder=0)
+        ax.set_xticks(xs, [f"{v['label']}\n{v['scored']:,}" for v in values])
+        ax.set_xlim(-0.6, len(values) - 0.4)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(f"{_plain_text(ratings.get('column') or 'rating', 24)} (scored reviews below)")
+        for tick in ax.get_xticklabels():
+            tick.set_parse_math(False)
+        ax.xaxis.label.set_parse_math(False)
+        ax.set_ylabel("score")
+        ax.grid(True, axis="y", color="#e4e4e4", linewidth=0.6)
+        ax.set_axisbelow(True)
+        described = "; ".join(f"{v['label']}: mean {v['mean_score']:.2f}" for v in values)
+        label = (
+            f"Model score per rating (box: middle half of scores, line: median, marker: mean). {described}"
+        )
+        return _figure_to_svg(fig, key="ratings", label=label, keep_ids=keep)
