@@ -1,4 +1,4 @@
-"""Tests for review_scorer.data: aclImdb folders and archives, labeled files, review files."""
+"""Tests for review_scorer.io: aclImdb folders and archives, labeled files, review files."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import numpy as np
 import openpyxl
 import pytest
 
-from review_scorer import data
-from review_scorer.data import LabeledReviews, load_labeled, open_reviews
 from review_scorer.errors import InputError
+from review_scorer.io import LabeledReviews, load_labeled, open_reviews, training_data
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -102,10 +101,9 @@ def read_all(path: Path, **kwargs):
 
 def _assert_acl(reviews: LabeledReviews) -> None:
     assert len(reviews) == len(ACL_EXPECTED)
-    got = list(zip(reviews.splits.tolist(), reviews.labels.tolist(), reviews.ratings.tolist(),
-                   reviews.texts, strict=True))
-    assert got == ACL_EXPECTED
-    assert reviews.labels.dtype == np.int8 and reviews.ratings.dtype == np.int16
+    got = list(zip(reviews.splits.tolist(), reviews.labels.tolist(), reviews.texts, strict=True))
+    assert got == [(split, label, text) for split, label, _, text in ACL_EXPECTED]
+    assert reviews.labels.dtype == np.int8
     assert not any("unsup" in t for t in reviews.texts)
     # Unlabeled reviews are kept apart (for word vectors), in file-id order, never as rows.
     assert reviews.unlabeled == [UNSUP_TEXT, "unsup: another unlabeled one"]
@@ -200,10 +198,10 @@ def test_data_load_labeled_imdb_keyword_and_url_use_fetch_archive(tmp_path, monk
         fetched.append((url, cache_dir))
         return archive
 
-    monkeypatch.setattr(data, "fetch_archive", fake_fetch)
+    monkeypatch.setattr(training_data, "fetch_archive", fake_fetch)
     _assert_acl(load_labeled("IMDB", cache_dir=tmp_path / "cache"))
     _assert_acl(load_labeled("https://example.org/mirror/aclImdb_v1.tar.gz"))
-    assert fetched == [(data.IMDB_URL, tmp_path / "cache"),
+    assert fetched == [(training_data.IMDB_URL, tmp_path / "cache"),
                        ("https://example.org/mirror/aclImdb_v1.tar.gz", None)]
 
 
@@ -233,7 +231,6 @@ def test_data_labeled_csv_accepts_every_label_spelling(tmp_path):
     reviews = load_labeled(path)
     assert reviews.labels.tolist() == [want for _, want in LABEL_SPELLINGS]
     assert reviews.splits.tolist() == ["train"] * len(LABEL_SPELLINGS)
-    assert reviews.ratings.tolist() == [-1] * len(LABEL_SPELLINGS)
     assert "labeled.csv" in reviews.source and reviews.skipped_empty == 0
 
 
@@ -299,19 +296,15 @@ def test_data_labeled_given_and_missing_label_column(tmp_path):
         load_labeled(path, label_column="stars")
 
 
-def test_data_labeled_subset_and_split_recompute_fingerprint():
+def test_data_labeled_split_recomputes_fingerprint():
     reviews = LabeledReviews.from_lists(["a", "b", "c", "d"], [1, 0, 1, 0],
                                         ["train", "train", "test", "test"], source="mem")
-    part = reviews.subset([2, 0])
-    assert part.texts == ["c", "a"] and part.labels.tolist() == [1, 1]
-    assert part.splits.tolist() == ["test", "train"] and part.source == "mem"
-    assert part.fingerprint != reviews.fingerprint
-    assert part.fingerprint == LabeledReviews.from_lists(["c", "a"], [1, 1],
-                                                         ["test", "train"]).fingerprint
-    masked = reviews.subset(reviews.labels == 1)
-    assert masked.texts == ["a", "c"]
+    part = reviews.split("test")
+    assert part.texts == ["c", "d"] and part.labels.tolist() == [1, 0]
+    assert part.source == "mem" and part.fingerprint != reviews.fingerprint
+    assert part.fingerprint == LabeledReviews.from_lists(["c", "d"], [1, 0],
+                                                         ["test", "test"]).fingerprint
     assert reviews.split("train").texts == ["a", "b"]
-    assert reviews.subset([]).fingerprint == LabeledReviews.from_lists([], []).fingerprint
     flipped = LabeledReviews.from_lists(["a", "b", "c", "d"], [0, 0, 1, 0],
                                         ["train", "train", "test", "test"])
     assert flipped.fingerprint != reviews.fingerprint  # labels are part of the fingerprint
@@ -467,13 +460,18 @@ def test_data_reviews_auto_label_column_without_labels_is_ignored(tmp_path):
     assert info.label_column is None and chunks[0].labels is None
 
 
-def test_data_reviews_bad_label_in_later_chunk_names_row(tmp_path):
+def test_data_reviews_bad_label_in_later_chunk_is_per_row_with_note(tmp_path):
+    # Issue 9 #12: a value that is not a label at row 7 (after the first chunk) used to fail
+    # the whole file after scoring; now the row gets -1, is flagged, and a note counts it.
     path = tmp_path / "late.csv"
     path.write_text("review,label\n" + "fine,pos\n" * 6 + "odd,meh\n")
     review_file = open_reviews(path, chunk_rows=3)
     assert review_file.info.label_column == "label"
-    with pytest.raises(InputError, match=r"late.csv: row 7: label 'meh'"):
-        list(review_file.chunks())
+    chunks = list(review_file.chunks())
+    assert [int(v) for c in chunks for v in c.labels] == [1] * 6 + [-1]
+    assert [bool(v) for c in chunks for v in c.unknown_label] == [False] * 6 + [True]
+    assert any("'label': 1 rows hold values that are not labels (row 7)" in n
+               for n in review_file.notes)
 
 
 def test_data_reviews_duplicate_header_names_made_unique(tmp_path):
@@ -507,8 +505,9 @@ def test_data_reviews_chunking_keeps_order(tmp_path):
     assert [int(r) for c in chunks for r in c.rows] == list(range(1, 13))
     assert [t for c in chunks for t in c.texts] == [f"review number {i}" for i in range(1, 13)]
     assert chunks[1].rows.dtype == np.int64 and list(chunks[2].frame.index) == [0, 1]
-    # A second pass reads the file again from the start.
-    assert [int(r) for c in review_file.chunks() for r in c.rows] == list(range(1, 13))
+    # The file is read once: a second pass is refused instead of silently yielding nothing.
+    with pytest.raises(RuntimeError, match="once"):
+        review_file.chunks()
 
 
 def test_data_reviews_header_only_file_has_no_rows(tmp_path):
@@ -630,8 +629,6 @@ def test_data_sample_mini_aclimdb():
     for split in ("train", "test"):
         part = reviews.split(split)
         assert part.labels.tolist() == [0] * 12 + [1] * 12
-        assert set(part.ratings[part.labels == 1].tolist()) <= {7, 8, 9, 10}
-        assert set(part.ratings[part.labels == 0].tolist()) <= {1, 2, 3, 4}
     unsup = {p.read_text() for p in (root / "train" / "unsup").glob("*.txt")}
     assert len(unsup) == 3 and not unsup & set(reviews.texts)
     assert set(reviews.unlabeled) == unsup
