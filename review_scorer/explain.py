@@ -1,0 +1,697 @@
+"""Word attributions: how much each word the model read pushed a review's score up or down."""
+
+# Method (chosen by measurement, benchmarks/explain_faithfulness.py, numbers in RESULTS.md):
+#
+# "pooling" (the default for this package's LSTM models): run the model up to the BiLSTM
+# outputs H (T steps x D channels) once, take the gradient g of the output logit with respect to
+# the pooled vector (only the small dense head is differentiated), and credit every time step with
+# its share of the pooled vector, gradient x input at the pooling layer:
+#   max half:  channel c goes to the step that won the max, weight g_max[c] * H[t*, c]
+#   mean half: every valid step t gets g_mean . H[t] / T
+# The weights of a review add up to g . pooled, a first-order account of the logit. It costs one
+# forward pass (the same work as scoring, which it also returns) plus a backward pass through the
+# dense head only.
+#
+# "grad_input": gradient x input on the embedding outputs. Works for any single-input token-id
+# Keras model (the fallback when the architecture is not embedding -> RNN -> MaskedPooling -> dense),
+# at the price of a backward pass through the recurrent layers (about 3x scoring).
+#
+# "integrated_gradients" (Sundararajan et al., 2017, "Axiomatic Attribution for Deep Networks"):
+# gradients averaged along the straight path from an all-zero embedding to the review's
+# embeddings, times the embeddings; `steps` forward+backward passes. Used as a reference in the
+# benchmark, too slow for reports.
+#
+# Weights are in logit units (log-odds of "positive"): comparable across reviews, positive pushes
+# towards positive sentiment. For an ensemble that averages member probabilities the explained
+# quantity is the logit of that average.
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from review_scorer.text import (
+    _APOSTROPHES,
+    _TAG_RE,
+    _TOKEN_RE,
+    OOV_ID,
+    clean_text,
+    length_bucketed_batches,
+    pad_batch,
+    truncate,
+)
+
+METHODS = ("pooling", "grad_input", "integrated_gradients")
+DEFAULT_BATCH_SIZE = 256
+# Same pattern as CPython's html.unescape (Lib/html/__init__.py), so each match decodes exactly
+# as it does inside clean_text.
+_CHARREF_RE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+
+
+@dataclass
+class Attribution:
+    """One review's attribution: the tokens the model read (after truncation) and their weights.
+
+    tokens: cleaned tokens in reading order; ids: their vocabulary ids (OOV_ID for unknown words);
+    weights: float32 signed weights in logit units (positive pushes towards positive);
+    starts/ends: character offsets of each token in the ORIGINAL review text, or None when the
+    cleaned tokens could not be aligned with the text (then no span is offered rather than a
+    wrong one); score: the model's probability of positive for the review.
+    """
+
+    score: float
+    tokens: list[str]
+    ids: np.ndarray
+    weights: np.ndarray
+    starts: np.ndarray | None
+    ends: np.ndarray | None
+    positions: np.ndarray  # index of each read token in the review's full token sequence
+
+    @property
+    def spans(self) -> list[tuple[int, int, float]]:
+        """(start, end, weight) per read token, offsets into the original text; [] if unaligned."""
+        if self.starts is None or self.ends is None:
+            return []
+        return [(int(s), int(e), float(w)) for s, e, w in zip(self.starts, self.ends, self.weights)]
+
+
+# ------------------------------------------------------------------------------ text -> spans
+
+
+def _normalise_piece(piece: str) -> str:
+    """The per-character steps of clean_text after entity decoding: NFKC, lowercase, apostrophes."""
+    return unicodedata.normalize("NFKC", piece).lower().translate(_APOSTROPHES)
+
+
+def _plain_pieces(text: str, start: int, end: int) -> Iterable[tuple[str, int, int]]:
+    """Normalised pieces of text[start:end] (no entities in it), each with its source range."""
+    segment = text[start:end]
+    out = _normalise_piece(segment)
+    if len(out) == len(segment):
+        yield out, start, end
+        return
+    # Length changed (a ligature, a composed accent, a dotted capital I): normalise per base
+    # character with its combining marks, so only those few characters map coarsely.
+    i = 0
+    while i < len(segment):
+        j = i + 1
+        while j < len(segment) and unicodedata.combining(segment[j]):
+            j += 1
+        yield _normalise_piece(segment[i:j]), start + i, start + j
+        i = j
+
+
+def _normalised_pieces(text: str) -> list[tuple[str, int, int]]:
+    """clean_text's transformations before tokenising, as (output, src_start, src_end) pieces."""
+    # A tag becomes spaces of its own length: the same separator for the tokeniser, and 1:1.
+    spaced = _TAG_RE.sub(lambda m: " " * len(m.group()), text)
+    pieces: list[tuple[str, int, int]] = []
+    pos = 0
+    if "&" in spaced:
+        for m in _CHARREF_RE.finditer(spaced):
+            pieces.extend(_plain_pieces(spaced, pos, m.start()))
+            pieces.append((_normalise_piece(html.unescape(m.group())), m.start(), m.end()))
+            pos = m.end()
+    pieces.extend(_plain_pieces(spaced, pos, len(spaced)))
+    return pieces
+
+
+def token_offsets(text: str, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Start and end offsets in `text` of each of its cleaned tokens, or None if they don't align.
+
+    Replays clean_text with a record of where each output character came from, tokenises with
+    the same regex and checks the tokens are exactly `tokens` (clean_text(text).split()).
+    """
+    pieces = _normalised_pieces(text)
+    src_start = np.concatenate([
+        np.arange(a, b) if len(out) == b - a else np.full(len(out), a) for out, a, b in pieces
+    ] or [np.zeros(0, np.int64)]).astype(np.int64)
+    src_end = np.concatenate([
+        np.arange(a + 1, b + 1) if len(out) == b - a else np.full(len(out), b) for out, a, b in pieces
+    ] or [np.zeros(0, np.int64)]).astype(np.int64)
+    normalised = "".join(out for out, _, _ in pieces)
+    found, starts, ends = [], [], []
+    for m in _TOKEN_RE.finditer(normalised):
+        found.append(m.group())
+        starts.append(m.start())
+        ends.append(m.end() - 1)
+    if found != list(tokens):
+        return None
+    return src_start[starts].astype(np.int32), src_end[ends].astype(np.int32)
+
+
+# ------------------------------------------------------------------------------ model structure
+
+
+@dataclass
+class _Member:
+    """One pooled recurrent classifier: embedding -> encoder layers -> MaskedPooling -> dense head."""
+
+    embedding: Any
+    encoder: list
+    pooling_mode: str
+    head: list  # hidden Dense layers after pooling
+    output: Any  # the final Dense(1, sigmoid)
+
+
+_SKIPPED_AT_INFERENCE = ("InputLayer", "WordDropout", "Dropout", "SpatialDropout1D")
+_ENCODER_TYPES = ("Bidirectional", "LSTM", "GRU", "SimpleRNN")
+
+
+def _member_of(model) -> _Member | None:
+    """Read a member's layer chain; None if it is not the shape the pooling method understands."""
+    embedding, encoder, mode, head, stage = None, [], None, [], "input"
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in _SKIPPED_AT_INFERENCE:
+            continue
+        if stage == "input" and kind == "Embedding":
+            embedding, stage = layer, "encoder"
+        elif stage == "encoder" and kind in _ENCODER_TYPES:
+            encoder.append(layer)
+        elif stage == "encoder" and kind == "MaskedPooling" and encoder:
+            mode, stage = layer.mode, "head"
+        elif stage == "head" and kind == "Dense":
+            head.append(layer)
+        else:
+            return None
+    if mode is None or not head:
+        return None
+    output = head.pop()
+    activation = getattr(output.activation, "__name__", "")
+    if output.units != 1 or activation != "sigmoid" or any(
+            getattr(h.activation, "__name__", "") not in ("relu", "linear", "tanh") for h in head):
+        return None
+    return _Member(embedding, encoder, mode, head, output)
+
+
+def find_members(model) -> list[_Member] | None:
+    """The pooled recurrent members of a model (itself, or the members an Average layer joins)."""
+    single = _member_of(model)
+    if single is not None:
+        return [single]
+    kinds = [type(layer).__name__ for layer in model.layers]
+    nested = [layer for layer in model.layers if hasattr(layer, "layers")]
+    if not nested or kinds[-1] != "Average" or len(kinds) != len(nested) + 2:
+        return None
+    members = [_member_of(layer) for layer in nested]
+    return None if any(m is None for m in members) else members
+
+
+def embedding_layers(model) -> list:
+    """Every Embedding layer of a model, looking inside nested models."""
+    found = []
+    for layer in model.layers:
+        if type(layer).__name__ == "Embedding":
+            found.append(layer)
+        elif hasattr(layer, "layers"):
+            found.extend(embedding_layers(layer))
+    return found
+
+
+# ------------------------------------------------------------------------------ TensorFlow parts
+
+
+def _pool(h, maskf, mode):
+    """MaskedPooling's arithmetic, on float32 encoder outputs h (B, T, D) and a (B, T, 1) mask."""
+    import tensorflow as tf
+
+    parts = []
+    if mode in ("max", "max_mean"):
+        parts.append(tf.reduce_max(h + (maskf - 1.0) * 1e9, axis=1))
+    if mode in ("mean", "max_mean"):
+        parts.append(tf.reduce_sum(h * maskf, axis=1) / tf.maximum(tf.reduce_sum(maskf, axis=1), 1.0))
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+
+def _encode(member: _Member, x, mask):
+    """Encoder outputs for embedded inputs x (float32), the mask passed explicitly."""
+    for layer in member.encoder:
+        x = layer(x, mask=mask, training=False)
+    return x
+
+
+def _member_logit(member: _Member, pooled):
+    """The member's pre-sigmoid output for pooled features."""
+    import tensorflow as tf
+
+    # The dense layers are applied by hand so the final sigmoid can be left off.
+    x = pooled
+    for layer in member.head:
+        x = layer.activation(_affine(layer, x))
+    return tf.reshape(_affine(member.output, x), [-1])
+
+
+def _affine(layer, x):
+    import tensorflow as tf
+
+    y = tf.matmul(x, tf.convert_to_tensor(layer.kernel))
+    return y + tf.convert_to_tensor(layer.bias) if layer.use_bias else y
+
+
+def _joint_logit(logits):
+    """Logit of the mean member probability (the Average ensemble's output), computed stably."""
+    import tensorflow as tf
+
+    if len(logits) == 1:
+        return logits[0]
+    z = tf.stack(logits, axis=0)
+    log_p = tf.reduce_logsumexp(tf.math.log_sigmoid(z), axis=0)
+    log_q = tf.reduce_logsumexp(tf.math.log_sigmoid(-z), axis=0)
+    return log_p - log_q  # the log(n) of both means cancels
+
+
+def _embed(member: _Member, ids):
+    import tensorflow as tf
+
+    return tf.cast(member.embedding(ids), tf.float32)
+
+
+def _max_credit(h, g_max, maskf):
+    """Max half: each channel's g * max value goes to the time step that won that channel."""
+    import tensorflow as tf
+
+    masked = h + (maskf - 1.0) * 1e9
+    winner = tf.argmax(masked, axis=1, output_type=tf.int32)  # (B, D)
+    contrib = g_max * tf.reduce_max(masked, axis=1)
+    batch, steps = tf.shape(h)[0], tf.shape(h)[1]
+    segment = tf.range(batch)[:, None] * steps + winner
+    flat = tf.math.unsorted_segment_sum(tf.reshape(contrib, [-1]), tf.reshape(segment, [-1]), batch * steps)
+    return tf.reshape(flat, [batch, steps])
+
+
+def _pooling_credit(h, g, maskf, mode):
+    """Gradient x input at the pooling layer, spread back over the time steps (B, T)."""
+    import tensorflow as tf
+
+    width = tf.shape(h)[-1]
+    w = tf.zeros(tf.shape(h)[:2], tf.float32)
+    if mode in ("max", "max_mean"):
+        w += _max_credit(h, g[:, :width], maskf)
+    if mode in ("mean", "max_mean"):
+        g_mean = g[:, width:] if mode == "max_mean" else g
+        count = tf.maximum(tf.reduce_sum(maskf, axis=[1, 2]), 1.0)
+        w += tf.einsum("btd,bd->bt", h, g_mean) * maskf[..., 0] / count[:, None]
+    return w
+
+
+def _pooling_fn(members: list[_Member]):
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True)
+    def run(ids):
+        mask = tf.not_equal(ids, 0)
+        maskf = tf.cast(mask, tf.float32)[..., None]
+        hs = [_encode(m, _embed(m, ids), mask) for m in members]
+        pooled = [_pool(h, maskf, m.pooling_mode) for h, m in zip(hs, members)]
+        with tf.GradientTape() as tape:
+            tape.watch(pooled)
+            logit = _joint_logit([_member_logit(m, p) for m, p in zip(members, pooled)])
+            total = tf.reduce_sum(logit)  # rows are independent: each row's gradient is its own
+        grads = tape.gradient(total, pooled)
+        w = tf.add_n([_pooling_credit(h, g, maskf, m.pooling_mode)
+                      for h, g, m in zip(hs, grads, members)])
+        return tf.sigmoid(logit), w
+
+    return run
+
+
+def _embedding_gradient_fn(members: list[_Member]):
+    """(ids, alpha) -> (probability at alpha, grad(alpha * emb) . emb per step): grad x input at 1."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.float32)],
+                 reduce_retracing=True)
+    def run(ids, alpha):
+        mask = tf.not_equal(ids, 0)
+        maskf = tf.cast(mask, tf.float32)[..., None]
+        embs = [_embed(m, ids) for m in members]
+        scaled = [alpha * e for e in embs]
+        with tf.GradientTape() as tape:
+            tape.watch(scaled)
+            logits = [_member_logit(m, _pool(_encode(m, x, mask), maskf, m.pooling_mode))
+                      for m, x in zip(members, scaled)]
+            logit = _joint_logit(logits)
+            total = tf.reduce_sum(logit)
+        grads = tape.gradient(total, scaled)
+        w = tf.add_n([tf.reduce_sum(g * e, axis=-1) for g, e in zip(grads, embs)])
+        return tf.sigmoid(logit), w * maskf[..., 0]
+
+    return run
+
+
+def _generic_gradient_fn(model):
+    """Gradient x input on the embedding outputs of any single-input token-id model.
+
+    The gradient of a gather with respect to the table arrives as IndexedSlices whose rows are
+    the gradients at each looked-up position, in the order of the ids: exactly the gradient with
+    respect to the embedding layer's output, without rebuilding the model.
+    """
+    import tensorflow as tf
+
+    layers = embedding_layers(model)
+    if not layers:
+        raise ValueError("the model has no Embedding layer to attribute to")
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True)
+    def run(ids):
+        flat = tf.reshape(ids, [-1])
+        # The backend tf.Variable under each Keras variable is what the tape can watch.
+        tables = [getattr(layer.embeddings, "value", layer.embeddings) for layer in layers]
+        with tf.GradientTape() as tape:
+            tape.watch(tables)
+            prob = tf.reshape(tf.cast(model(ids, training=False), tf.float32), [-1])
+            p = tf.clip_by_value(prob, 1e-7, 1.0 - 1e-7)
+            total = tf.reduce_sum(tf.math.log(p) - tf.math.log1p(-p))
+        grads = tape.gradient(total, tables)
+        w = tf.zeros(tf.shape(flat), tf.float32)
+        for table, g in zip(tables, grads):
+            values = g.values if isinstance(g, tf.IndexedSlices) else tf.gather(g, flat)
+            x = tf.cast(tf.gather(tf.convert_to_tensor(table), flat), tf.float32)
+            w += tf.reduce_sum(tf.cast(values, tf.float32) * x, axis=-1)
+        return prob, tf.reshape(w, tf.shape(ids)) * tf.cast(tf.not_equal(ids, 0), tf.float32)
+
+    return run
+
+
+# ------------------------------------------------------------------------------ the explainer
+
+
+def _model_parts(model) -> tuple[Any, Any, Any]:
+    """(keras model, vocabulary, config) of a SentimentModel or a loaded model-directory bundle."""
+    keras_model = getattr(model, "keras_model", None)
+    if keras_model is None:
+        keras_model = model.model
+    return keras_model, model.vocab, model.config
+
+
+class Explainer:
+    """Word attributions for a sentiment model (a SentimentModel or artifacts.ModelBundle).
+
+    method "auto" picks "pooling" when the model is this package's pooled recurrent classifier
+    (or an average of them) and "grad_input" otherwise. `steps` is used by integrated gradients.
+    """
+
+    def __init__(self, model, *, method: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
+                 steps: int = 16):
+        self.keras_model, self.vocab, self.config = _model_parts(model)
+        self.members = find_members(self.keras_model)
+        if method == "auto":
+            method = "pooling" if self.members else "grad_input"
+        if method not in METHODS:
+            raise ValueError(f"unknown attribution method {method!r}; choose one of {METHODS}")
+        if method != "grad_input" and not self.members:
+            raise ValueError(f"method {method!r} needs an embedding -> RNN -> MaskedPooling model")
+        self.method, self.batch_size, self.steps = method, batch_size, steps
+        if method == "pooling":
+            self._run = _pooling_fn(self.members)
+        elif self.members:
+            self._run = _embedding_gradient_fn(self.members)
+        else:
+            self._run = _generic_gradient_fn(self.keras_model)
+
+    def _batch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (B,) and weights (B, T) for one right-padded batch."""
+        if self.method == "pooling" or not self.members:
+            prob, w = self._run(ids)
+            return prob.numpy(), w.numpy()
+        if self.method == "grad_input":
+            prob, w = self._run(ids, np.float32(1.0))
+            return prob.numpy(), w.numpy()
+        total = np.zeros(ids.shape, np.float32)
+        for k in range(self.steps):  # midpoint Riemann sum over the path from zero embeddings
+            _, w = self._run(ids, np.float32((k + 0.5) / self.steps))
+            total += w.numpy()
+        prob, _ = self._run(ids, np.float32(1.0))
+        return prob.numpy(), total / self.steps
+
+    def explain_ids(self, sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Scores and per-token weights for non-empty id sequences, in the given order."""
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        if len(lengths) and lengths.min() == 0:
+            raise ValueError("empty sequences cannot be explained")
+        scores = np.empty(len(lengths), dtype=np.float32)
+        weights: list[np.ndarray] = [np.zeros(0, np.float32)] * len(lengths)
+        for batch in length_bucketed_batches(lengths, self.batch_size):
+            prob, w = self._batch(pad_batch([sequences[i] for i in batch]))
+            scores[batch] = prob
+            for row, i in enumerate(batch):
+                weights[i] = w[row, : lengths[i]].astype(np.float32)
+        return scores, weights
+
+    def _prepare(self, text: Any) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+        """(all cleaned tokens, read ids, read positions) of one review; None when no word."""
+        cleaned = clean_text(text) if isinstance(text, str) else ""
+        tokens = cleaned.split()
+        if not tokens:
+            return None
+        positions = truncate(np.arange(len(tokens)), self.config.max_len, self.config.truncating)
+        return tokens, self.vocab.encode(cleaned)[positions], positions
+
+    def explain(self, texts: Sequence[str | None]) -> list[Attribution | None]:
+        """One Attribution per text, in order; None for an empty review or one with no word."""
+        prepared = [self._prepare(t) for t in texts]
+        kept = [i for i, p in enumerate(prepared) if p is not None]
+        scores, weights = self.explain_ids([prepared[i][1] for i in kept])
+        out: list[Attribution | None] = [None] * len(prepared)
+        for j, i in enumerate(kept):
+            tokens, ids, positions = prepared[i]
+            offsets = token_offsets(texts[i], tokens)
+            starts, ends = (None, None) if offsets is None else (offsets[0][positions],
+                                                                   offsets[1][positions])
+            out[i] = Attribution(float(scores[j]), [tokens[p] for p in positions], ids, weights[j],
+                                 starts, ends, positions)
+        return out
+
+
+# ------------------------------------------------------------------------------ per-review outputs
+
+
+def top_terms(attribution: Attribution | None, k: int = 5) -> list[tuple[str, float]]:
+    """The k words with the largest |weight| in one review, as (word, weight), strongest first.
+
+    A word read several times gets the sum of its weights. Weights are in logit units, so they
+    compare across reviews: +0.4 moved the log-odds of "positive" up by about 0.4 in any review.
+    """
+    if attribution is None or k <= 0:
+        return []
+    totals: dict[str, float] = {}
+    for token, weight in zip(attribution.tokens, attribution.weights.tolist()):
+        totals[token] = totals.get(token, 0.0) + weight
+    ranked = sorted(totals.items(), key=lambda item: -abs(item[1]))
+    return [(token, weight) for token, weight in ranked[:k]]
+
+
+def format_top_terms(attribution: Attribution | None, k: int = 5) -> str:
+    """The predictions file's `top_words` value: "great +0.41; boring -0.33" ("" when none).
+
+    Entries are "<word> <signed weight, 2 decimals>" joined by "; ", strongest |weight| first;
+    words never hold spaces or semicolons, so the value splits back unambiguously. Weights are
+    in logit units (see top_terms); words whose weight rounds to zero are left out.
+    """
+    return "; ".join(f"{term} {weight:+.2f}" for term, weight in top_terms(attribution, k)
+                     if round(weight, 2) != 0)
+
+
+def row_spans(attribution: Attribution | None, limit: int = 12) -> list[list]:
+    """The report row's highlights: [[start, end, weight], ...] sorted by start.
+
+    The `limit` tokens with the largest |weight|, character offsets into the row's original
+    text, weights divided by the review's largest |weight| (so in [-1, 1], rounded to 3
+    decimals). [] when the review has no spans (no words, or the text could not be aligned).
+    """
+    if attribution is None or attribution.starts is None or not len(attribution.weights):
+        return []
+    weights = attribution.weights.astype(np.float64)
+    scale = float(np.max(np.abs(weights)))
+    if scale <= 0:
+        return []
+    chosen = np.argsort(-np.abs(weights), kind="stable")[:limit]
+    chosen = chosen[np.argsort(attribution.starts[chosen], kind="stable")]
+    out: list[list] = []
+    for i in chosen:
+        start, end = int(attribution.starts[i]), int(attribution.ends[i])
+        if out and start < out[-1][1]:
+            continue  # two tokens from one source character (e.g. "½"): highlight it once
+        out.append([start, end, round(float(weights[i]) / scale, 3)])
+    return out
+
+
+# ------------------------------------------------------------------------------ drivers
+
+
+# Function words that say nothing about why a review leans one way. Negations are left out on
+# purpose: "not", "no" and "never" are real drivers.
+_STOP_WORDS_TEXT = """
+a about above after again against all am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has
+have having he he's her here hers herself him himself his how i i'd i'll i'm i've if in into is it
+it's its itself just let's me more most my myself of off on once only or other our ours ourselves
+out over own same she she's should so some such than that that's the their theirs them themselves
+then there there's these they they're this those through to too under until up was we we're were
+what when where which while who whom why will with would you you're your yours yourself
+"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+_PAIR_SHIFT = 1 << 24  # pair key = first id * 2^24 + second id (vocabularies stay below 16M ids)
+_REVIEW_SHIFT = 1 << 48  # per-review grouping key = review * 2^48 + term key
+_BLOCK = 4096  # reviews per vectorised block, so review * 2^48 fits in int64
+MIN_DRIVER_REVIEWS = 3
+MIN_DRIVER_SHARE = 0.005
+
+
+def _per_review(review: np.ndarray, keys: np.ndarray, weights: np.ndarray):
+    """Sum weights per (review, key): each review counts once per term, with its total weight."""
+    uniq, inverse = np.unique(review * _REVIEW_SHIFT + keys, return_inverse=True)
+    return uniq % _REVIEW_SHIFT, np.bincount(inverse.ravel(), weights=weights, minlength=len(uniq))
+
+
+def _merge_sparse(keys, sums, counts, new_keys, new_sums, new_counts):
+    """Add (key, sum, count) rows into sorted unique-key arrays."""
+    all_keys = np.concatenate([keys, new_keys])
+    uniq, inverse = np.unique(all_keys, return_inverse=True)
+    inverse = inverse.ravel()
+    return (uniq, np.bincount(inverse, np.concatenate([sums, new_sums]), len(uniq)),
+            np.bincount(inverse, np.concatenate([counts, new_counts]), len(uniq)).astype(np.int64))
+
+
+def _is_word(term: str) -> bool:
+    return any(ch.isalnum() for ch in term)
+
+
+class DriverAccumulator:
+    """Streams attributions into per-term totals: which words and word pairs pushed reviews
+    positive or negative across a whole file. Mergeable (partitions) and picklable.
+
+    A term's weight in a review is the sum of its weights there (logit units); across reviews
+    the accumulator keeps the sum and the number of reviews holding the term. Known-word pairs
+    adjacent in the text the model read are the phrases. Unknown words count as words, not in
+    phrases. Memory: dense arrays over the vocabulary for words; phrases and unknown words are
+    kept exactly up to `max_terms` distinct entries, then those seen in only one review so far
+    are dropped (they could only rank after many more reviews; results past that point are
+    approximate and can depend on the order of merging).
+    """
+
+    def __init__(self, *, max_terms: int = 2_000_000):
+        self.max_terms = max_terms
+        self.reviews = 0
+        self._word_sum = np.zeros(0, np.float64)
+        self._word_count = np.zeros(0, np.int64)
+        self._pair_keys = np.zeros(0, np.int64)
+        self._pair_sum = np.zeros(0, np.float64)
+        self._pair_count = np.zeros(0, np.int64)
+        self._unknown: dict[str, list] = {}  # unknown word -> [sum, reviews]
+        self._names: dict[int, str] = {}  # vocabulary id -> token, for the ids seen
+
+    def update(self, attributions: Iterable[Attribution | None]) -> None:
+        """Add one chunk's attributions (None entries, reviews without words, are skipped)."""
+        kept = [a for a in attributions if a is not None and len(a.weights)]
+        for start in range(0, len(kept), _BLOCK):
+            self._update_block(kept[start : start + _BLOCK])
+
+    def _update_block(self, block: list[Attribution]) -> None:
+        self.reviews += len(block)
+        review = np.repeat(np.arange(len(block), dtype=np.int64), [len(a.ids) for a in block])
+        ids = np.concatenate([a.ids for a in block]).astype(np.int64)
+        weights = np.concatenate([a.weights for a in block]).astype(np.float64)
+        positions = np.concatenate([a.positions for a in block]).astype(np.int64)
+        tokens = [t for a in block for t in a.tokens]
+        known = ids > OOV_ID
+        uniq, first = np.unique(ids, return_index=True)
+        for i, f in zip(uniq.tolist(), first.tolist()):
+            if i > OOV_ID and i not in self._names:
+                self._names[i] = tokens[f]
+        self._add_words(*_per_review(review[known], ids[known], weights[known]))
+        self._add_unknown(review, ids, weights, tokens)
+        pair = ((review[1:] == review[:-1]) & (positions[1:] == positions[:-1] + 1)
+                & known[1:] & known[:-1])
+        keys = ids[:-1][pair] * _PAIR_SHIFT + ids[1:][pair]
+        pair_keys, pair_sums = _per_review(review[1:][pair], keys, (weights[:-1] + weights[1:])[pair])
+        self._add_pairs(pair_keys, pair_sums, np.ones(len(pair_keys), np.int64))
+
+    def _add_words(self, ids: np.ndarray, sums: np.ndarray, counts: np.ndarray | None = None) -> None:
+        size = max(len(self._word_sum), int(ids.max()) + 1 if len(ids) else 0)
+        if size > len(self._word_sum):
+            self._word_sum = np.pad(self._word_sum, (0, size - len(self._word_sum)))
+            self._word_count = np.pad(self._word_count, (0, size - len(self._word_count)))
+        self._word_sum += np.bincount(ids, sums, size)
+        self._word_count += np.bincount(ids, counts, size).astype(np.int64) if counts is not None \
+            else np.bincount(ids, minlength=size)
+
+    def _add_unknown(self, review, ids, weights, tokens) -> None:
+        per_review: dict[tuple[int, str], float] = {}
+        for i in np.flatnonzero(ids == OOV_ID).tolist():
+            key = (int(review[i]), tokens[i])
+            per_review[key] = per_review.get(key, 0.0) + float(weights[i])
+        for (_, word), weight in per_review.items():
+            entry = self._unknown.setdefault(word, [0.0, 0])
+            entry[0] += weight
+            entry[1] += 1
+        if len(self._unknown) > self.max_terms:
+            self._unknown = {w: e for w, e in self._unknown.items() if e[1] > 1}
+
+    def _add_pairs(self, keys, sums, counts) -> None:
+        self._pair_keys, self._pair_sum, self._pair_count = _merge_sparse(
+            self._pair_keys, self._pair_sum, self._pair_count, keys, sums, counts)
+        if len(self._pair_keys) > self.max_terms:
+            keep = self._pair_count > 1
+            self._pair_keys, self._pair_sum, self._pair_count = (
+                self._pair_keys[keep], self._pair_sum[keep], self._pair_count[keep])
+
+    def merge(self, other: DriverAccumulator) -> DriverAccumulator:
+        """Add another accumulator's totals into this one (returns self)."""
+        self.reviews += other.reviews
+        self._names.update(other._names)
+        seen = np.flatnonzero(other._word_count)
+        self._add_words(seen, other._word_sum[seen], other._word_count[seen])
+        self._add_pairs(other._pair_keys, other._pair_sum, other._pair_count)
+        for word, (weight, count) in other._unknown.items():
+            entry = self._unknown.setdefault(word, [0.0, 0])
+            entry[0] += weight
+            entry[1] += count
+        return self
+
+    def min_reviews(self) -> int:
+        """Reviews a term must appear in to be listed: max(3, 0.5% of the reviews explained)."""
+        return max(MIN_DRIVER_REVIEWS, math.ceil(MIN_DRIVER_SHARE * self.reviews))
+
+    def _candidates(self) -> Iterator[tuple[str, float, int]]:
+        """(term, summed weight, reviews) for every term that passes the listing rules."""
+        need = self.min_reviews()
+        for i in np.flatnonzero(self._word_count >= need).tolist():
+            name = self._names[i]
+            if name not in STOP_WORDS and _is_word(name):
+                yield name, float(self._word_sum[i]), int(self._word_count[i])
+        for word, (total, count) in self._unknown.items():
+            if count >= need and word not in STOP_WORDS and _is_word(word):
+                yield word, total, count
+        for j in np.flatnonzero(self._pair_count >= need).tolist():
+            key = int(self._pair_keys[j])
+            first, second = self._names[key // _PAIR_SHIFT], self._names[key % _PAIR_SHIFT]
+            if _is_word(first) and _is_word(second) and not (first in STOP_WORDS and second in STOP_WORDS):
+                yield f"{first} {second}", float(self._pair_sum[j]), int(self._pair_count[j])
+
+    def result(self, k: int = 15) -> dict[str, Any]:
+        """The top drivers: {"positive": [...], "negative": [...], "reviews_explained": n}.
+
+        Each entry is {"term", "weight", "reviews"}: weight is the mean per-review weight (logit
+        units) over the reviews holding the term. Terms are ranked by their total push over the
+        file (mean x reviews); only terms held by at least min_reviews() reviews are listed, and
+        stop words (alone, or as both words of a pair) never are.
+        """
+        terms = list(self._candidates())
+        positive = sorted((t for t in terms if t[1] > 0), key=lambda t: (-t[1], t[0]))[:k]
+        negative = sorted((t for t in terms if t[1] < 0), key=lambda t: (t[1], t[0]))[:k]
+
+        def entries(rows):
+            return [{"term": term, "weight": round(total / count, 4), "reviews": count}
+                    for term, total, count in rows]
+
+        return {"positive": entries(positive), "negative": entries(negative),
+                "reviews_explained": self.reviews}
