@@ -44,7 +44,7 @@ GROUP_COLUMN_NAMES = (
 )  # fmt: skip
 SPLIT_COLUMN_NAMES = ("split",)
 
-_LABEL_SHARE = 0.8  # an auto-found label column must hold labels in this share of filled cells
+_LABEL_SHARE = 0.6  # an auto-found label column must hold labels in most of its filled cells
 _DATE_SHARE = 0.6  # ... and a date column dates in this share
 
 

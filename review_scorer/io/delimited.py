@@ -260,7 +260,7 @@ class _SwallowGuard:
         self.width = len(layout.columns)
         self.next_line = layout.skip_lines + layout.header_lines + 1
         self.next_row = 1
-        self.kinds: list[str | None] | None = None
+        self.sample: pd.DataFrame | None = None
 
     def check(self, frame: pd.DataFrame) -> None:
         """Raise InputError for a swallowing field in ``frame``; advance the line count."""
@@ -273,21 +273,26 @@ class _SwallowGuard:
                 suspect_columns.append(position)
         if suspect_columns and self.width > 1:
             self._examine(frame, breaks, suspect_columns)
+        elif len(frame):
+            self.sample = frame.iloc[:50]  # clean records, to learn the shape of the next chunk
         self.next_line += int(len(frame) + breaks.sum())
         self.next_row += len(frame)
 
     def _examine(self, frame: pd.DataFrame, breaks: np.ndarray, columns: list[int]) -> None:
         clean = frame.iloc[np.flatnonzero(breaks == 0)]
-        if len(clean) >= 2:
-            self.kinds = [_kind(clean.iloc[:, i].tolist()) for i in range(self.width)]
-        if not self.kinds or not any(self.kinds):
+        if len(clean) < 20 and self.sample is not None:
+            clean = pd.concat([self.sample, clean])
+        if len(clean) < 2:
+            return
+        kinds = [_kind(clean.iloc[:, i].tolist()) for i in range(self.width)]
+        if not any(kinds):
             return
         starts = self.next_line + np.concatenate(([0], np.cumsum(1 + breaks)[:-1]))
         cells = frame.to_numpy()
         for i in np.flatnonzero(breaks):
             for c in columns:
                 cell = cells[i, c]
-                if "\n" in cell and self._swallows(cell.split("\n")[1:]):
+                if "\n" in cell and self._swallows(cell.split("\n")[1:], kinds):
                     first, last = int(starts[i]), int(starts[i] + breaks[i])
                     raise InputError(
                         f"{self.path}: row {self.next_row + int(i)} (line {first}) opens a quote "
@@ -295,12 +300,12 @@ class _SwallowGuard:
                         f"quote (a quote inside a field is written twice: \"\")"
                     )
 
-    def _swallows(self, lines: Sequence[str]) -> bool:
+    def _swallows(self, lines: Sequence[str], kinds: list[str | None]) -> bool:
         shaped = 0
         for line in lines:
             fields = next(csv.reader([line.rstrip("\r")], delimiter=self.delimiter), [])
             if len(fields) == self.width and all(
-                    _fits(v, k) for v, k in zip(fields, self.kinds or [], strict=True)):
+                    _fits(v, k) for v, k in zip(fields, kinds, strict=True)):
                 shaped += 1
         return shaped >= 1 and shaped * 2 >= len(lines)
 
