@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,8 +191,14 @@ def looks_like_dates(values: Sequence[object]) -> bool:
     total = len(_filled(values)[:200])
     if not filled or len(filled) < _DATE_SHARE * total:
         return False
-    parsed = pd.to_datetime(pd.Series(filled), errors="coerce", format="mixed")
-    return int(parsed.notna().sum()) >= _DATE_SHARE * total
+    return sum(_is_date(v) for v in filled) >= _DATE_SHARE * total
+
+
+def _is_date(value: str) -> bool:
+    try:
+        return not pd.isna(pd.to_datetime(value, utc=True, format="mixed"))
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 def _detect_date(first: pd.DataFrame, columns: Sequence[str], taken: set,
@@ -268,7 +273,3 @@ def guess_text_column(path: Path, first: pd.DataFrame, candidates: Sequence[str]
         f"{column_list(list(first.columns))}); pass --text-column NAME"
     )
 
-
-def is_date_like_name(name: str) -> bool:
-    """True when a column name reads as a date/time column."""
-    return bool(re.search(r"date|time|created|posted", name, re.IGNORECASE))

@@ -248,8 +248,10 @@ def open_review_file(path: Path, request: ColumnRequest, *, sheet: str | None = 
         text_column=roles.text, label_column=roles.label, id_column=roles.id,
         text_column_guessed=roles.text_guessed, rating_column=roles.rating,
         rating_scale=roles.rating_scale, label_from_rating=roles.label_from_rating,
-        date_column=roles.date, group_column=roles.group, notes=source.notes + roles.notes,
+        date_column=roles.date, group_column=roles.group, notes=source.notes,
     )
+    # The same list: a reader adds notes while rows stream (keys first seen late, ...).
+    info.notes.extend(roles.notes)
     if info.encoding_fallback:
         info.notes.insert(0, f"not valid UTF-8: read as {info.encoding}")
     return ReviewFile(info, roles, first, source.blocks)

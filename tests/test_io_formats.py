@@ -1,0 +1,103 @@
+"""JSON Lines and Parquet review files, streamed in chunks, for scoring and for training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from review_scorer.errors import InputError
+from review_scorer.io import load_labeled, open_reviews
+
+RECORDS = [
+    {"id": 1, "review": "A lovely film, truly", "sentiment": "pos", "stars": 5},
+    {"id": 2, "review": "Dull, slow and long", "sentiment": "neg", "stars": 1},
+    {"id": 3, "review": None, "sentiment": "pos", "stars": 4.5},
+    {"id": 4, "review": "Line one\nline two", "sentiment": "neg", "stars": None},
+    {"id": 5, "review": "", "sentiment": "", "stars": 3, "extra": {"a": [1, 2]}},
+]
+
+
+def read_all(path: Path, **kwargs):
+    review_file = open_reviews(path, **kwargs)
+    chunks = list(review_file.chunks())
+    return review_file, chunks
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".ndjson"])
+def test_io_jsonl_streams_records_in_chunks(tmp_path, suffix):
+    path = tmp_path / f"reviews{suffix}"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS[:4]) + "\n\n"
+                    + json.dumps(RECORDS[4]) + "\n")
+    review_file, chunks = read_all(path, chunk_rows=2)
+    info = review_file.info
+    assert info.format == "jsonl" and info.columns == ("id", "review", "sentiment", "stars")
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    assert [int(r) for c in chunks for r in c.rows] == [1, 2, 3, 4, 5]
+    texts = [t for c in chunks for t in c.texts]
+    assert texts == ["A lovely film, truly", "Dull, slow and long", None, "Line one\nline two", ""]
+    assert chunks[0].frame["id"].tolist() == ["1", "2"]  # numbers as text, like CSV cells
+    assert chunks[1].frame["stars"].tolist() == ["4.5", ""]
+    assert [int(v) for c in chunks for v in c.labels] == [1, 0, 1, 0, -1]
+    assert info.rating_column == "stars" and info.rating_scale == 5
+    assert any("'extra' (line 6)" in n for n in review_file.notes)  # a key the first chunk lacked
+
+
+@pytest.mark.parametrize(("content", "pattern"), [
+    ('{"review": "ok"}\n{"review": "broken\n', r"line 2 is not valid JSON"),
+    ('{"review": "ok"}\n["a", "list"]\n', r"line 2 holds a JSON list, not an object"),
+])
+def test_io_jsonl_bad_line_is_named(tmp_path, content, pattern):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(InputError, match=pattern) as err:
+        list(open_reviews(path, chunk_rows=1).chunks())
+    assert "bad.jsonl" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_io_parquet_streams_batches_and_turns_values_to_text(tmp_path):
+    table = pa.table({
+        "id": pa.array([1, 2, 3, 4, 5], pa.int64()),
+        "review": ["A lovely film, truly", "Dull, slow and long", None, "Line one\nline two", ""],
+        "stars": pa.array([5.0, 1.0, 4.5, None, 3.0]),
+        "liked": pa.array([True, False, True, False, None]),
+    })
+    path = tmp_path / "reviews.parquet"
+    pq.write_table(table, path, row_group_size=2)
+    review_file, chunks = read_all(path, chunk_rows=2)
+    info = review_file.info
+    assert info.format == "parquet" and info.columns == ("id", "review", "stars", "liked")
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    assert [t for c in chunks for t in c.texts] == [
+        "A lovely film, truly", "Dull, slow and long", None, "Line one\nline two", ""]
+    assert [v for c in chunks for v in c.frame["id"].tolist()] == ["1", "2", "3", "4", "5"]
+    assert [v for c in chunks for v in c.frame["liked"].tolist()] == [
+        "TRUE", "FALSE", "TRUE", "FALSE", ""]
+    assert info.label_column == "liked" and info.rating_column == "stars"
+    assert [int(v) for c in chunks for v in c.labels] == [1, 0, 1, 0, -1]
+    ratings = np.concatenate([c.ratings for c in chunks])
+    assert np.allclose(ratings, [5, 1, 4.5, np.nan, 3], equal_nan=True)
+
+
+def test_io_damaged_parquet_is_an_input_error(tmp_path):
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"PAR1 this is not parquet at all PAR1")
+    with pytest.raises(InputError, match=r"bad\.parquet: not a readable Parquet file"):
+        open_reviews(path)
+
+
+def test_io_labeled_jsonl_and_parquet_train_the_same_rows(tmp_path):
+    rows = [("a lovely film", "pos"), ("a dull film", "neg"), ("", "pos"), ("great fun", "1")]
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
+    parquet = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"text": [t for t, _ in rows], "label": [lab for _, lab in rows]}),
+                   parquet)
+    from_jsonl, from_parquet = load_labeled(jsonl), load_labeled(parquet)
+    assert from_jsonl.texts == ["a lovely film", "a dull film", "great fun"]
+    assert from_jsonl.labels.tolist() == [1, 0, 1] and from_jsonl.skipped_empty == 1
+    assert from_parquet.fingerprint == from_jsonl.fingerprint
