@@ -1,5 +1,16 @@
 """Render the self-contained HTML report (score or train) from a plain context dict."""
 
+# The score context, as score.py builds it. Required: "kind", "model", "summary", "rows".
+# Optional (each section appears only when its key holds data):
+#   "file_metrics", "score_histogram", "highlights": {"positive"|"negative"|"uncertain": [row]}
+#   "drivers":  {"positive": [{"term", "weight", "reviews"}], "negative": [...],
+#                "reviews_explained": int}                       (explain.DriverAccumulator.result)
+#   "timeline", "groups", "ratings": insights.FileInsights.context()'s three keys, as they are.
+# A row (in "rows", in highlights and in ratings' disagreement lists) is a dict with
+#   "row", "id", "text", "sentiment", "score", "status", "label", and optionally
+#   "spans": [[start, end, weight], ...] (explain.row_spans: offsets into the original text,
+#            weight in [-1, 1]), "group": the row's group value, "rating": its star rating.
+
 from __future__ import annotations
 
 import base64
@@ -19,6 +30,7 @@ from markupsafe import Markup
 
 from review_scorer import plots
 from review_scorer.errors import OutputError
+from review_scorer.insights import NONE_GROUP
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +86,6 @@ def _display_text(text: str) -> str:
     """Review text as people read it: HTML line breaks (common in scraped text) become newlines."""
     # U+2028/U+2029 are line breaks too, and some tools mishandle them raw.
     return _BR_RE.sub("\n", text).replace("\u2028", "\n").replace("\u2029", "\n")
-
-
-def _preview(text: str, limit: int = PREVIEW_CHARS) -> tuple[str, bool]:
-    text = _display_text(text)
-    if len(text) <= limit:
-        return text, False
-    return text[:limit].rstrip() + "…", True
 
 
 def _fmt_int(value: Any) -> str:
@@ -190,10 +195,78 @@ def _markup(html: str | None) -> Markup | None:
     return None if html is None else Markup(html)
 
 
+def _weight_level(weight: float) -> int:
+    """Four intensity steps by |weight|, so the page needs no per-word inline style."""
+    return min(4, max(1, math.ceil(abs(weight) * 4)))
+
+
+def _clean_spans(spans: Any, length: int) -> list[tuple[int, int, float]]:
+    """Valid, non-overlapping spans in text order; anything malformed is dropped, not trusted."""
+    out: list[tuple[int, int, float]] = []
+    for item in spans or []:
+        try:
+            start, end, weight = int(item[0]), int(item[1]), float(item[2])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if 0 <= start < end <= length and math.isfinite(weight) and weight != 0:
+            out.append((start, end, max(-1.0, min(1.0, weight))))
+    out.sort()
+    kept: list[tuple[int, int, float]] = []
+    for span in out:
+        if not kept or span[0] >= kept[-1][1]:
+            kept.append(span)
+    return kept
+
+
+def _cut_point(text: str, limit: int) -> int:
+    """Where to cut the original text for a preview: never inside an HTML line-break tag."""
+    if len(text) <= limit:
+        return len(text)
+    tag = text.rfind("<", max(0, limit - 6), limit)
+    return tag if tag != -1 and ">" not in text[tag:limit] else limit
+
+
+def text_segments(text: str, spans: Any, limit: int | None = None) -> tuple[list[dict], bool]:
+    """The review text as display segments, highlighted where a span says so; and whether it was cut.
+
+    Spans are offsets into the original text, so they are applied before the display transform
+    (``<br>`` to a newline), which then runs on each segment alone.
+    """
+    stop = len(text) if limit is None else _cut_point(text, limit)
+    kept = _clean_spans(spans, len(text))
+    # A preview never cuts a highlighted word in half: it stops before it.
+    stop = next((start for start, end, _ in kept if start < stop < end), stop)
+    segments: list[dict] = []
+    position = 0
+    for start, end, weight in kept:
+        if start >= stop:
+            break
+        if start > position:
+            segments.append({"text": _display_text(text[position:start]), "css": None})
+        side = "pos" if weight > 0 else "neg"
+        segments.append(
+            {
+                "text": _display_text(text[start : min(end, stop)]),
+                "css": f"hl {side} w{_weight_level(weight)}",
+                "title": f"{weight:+.2f}: pushes {'positive' if weight > 0 else 'negative'}",
+            }
+        )
+        position = min(end, stop)
+    cut = stop < len(text)
+    tail = _display_text(text[position:stop])
+    if cut:
+        tail = tail.rstrip() + "…"
+    if tail:
+        segments.append({"text": tail, "css": None})
+    return segments, cut
+
+
 def _highlight_view(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows or []:
-        preview, shortened = _preview(row.get("text") or "")
+        text = str(row.get("text") or "")
+        preview, shortened = text_segments(text, row.get("spans"), PREVIEW_CHARS)
+        rating = row.get("rating")
         out.append(
             {
                 "row": _fmt_int(row.get("row")),
@@ -202,7 +275,9 @@ def _highlight_view(rows: list[dict]) -> list[dict]:
                 "sentiment": row.get("sentiment") or "not scored",
                 "css": {"positive": "pos", "negative": "neg"}.get(row.get("sentiment"), "none"),
                 "preview": preview,
-                "full": _display_text(row.get("text") or "") if shortened else None,
+                "full": text_segments(text, row.get("spans"))[0] if shortened else None,
+                "rating": None if rating is None else f"{float(rating):g}",
+                "has_spans": bool(row.get("spans")),
             }
         )
     return out
@@ -230,54 +305,84 @@ def _cut_text(text: str, cap: int) -> str:
     return data[:cap].decode("utf-8", "ignore").rstrip() + "…"
 
 
+def _group_name(value: Any) -> str:
+    """A row's group as the groups section names it: empty values are "(none)"."""
+    text = "" if value is None else str(value).strip()
+    return text or NONE_GROUP
+
+
+def _packed_spans(spans: Any, length: int) -> list[list] | None:
+    kept = _clean_spans(spans, length)
+    return [[start, end, round(weight, 3)] for start, end, weight in kept] or None
+
+
 def _rows_payload(rows: list[dict]) -> tuple[dict, int]:
     """Compact row arrays for the page script, and how many texts were cut to fit the budget.
 
     Each row is [row, id, text, sentiment (1/0/null), score, status index, label (1/0/null),
-    cut (1 if the text was shortened for the page)].
+    cut (1 if the text was shortened for the page), spans ([[start, end, weight]] or null),
+    group index (into "groups", or null), rating (or null)].
     """
     statuses: list[str] = []
     index: dict[str, int] = {}
     for status in sorted({r.get("status") or "" for r in rows}, key=lambda s: (s != "ok", s)):
         index[status] = len(statuses)
         statuses.append(status)
+    has_group = any("group" in r for r in rows)
+    groups = sorted({_group_name(r.get("group")) for r in rows}) if has_group else []
+    group_index = {name: i for i, name in enumerate(groups)}
     cap = _text_caps([str(r.get("text") or "") for r in rows], TEXT_BUDGET_BYTES)
     cut_count = 0
     packed = []
     for r in rows:
         text = r.get("text")
         text = "" if text is None else str(text)
-        row_id = r.get("id")
         cut = 0
         if cap is not None:
             shortened = _cut_text(text, cap)
             if shortened is not text:
                 text, cut = shortened, 1
                 cut_count += 1
-        score = r.get("score")
-        if score is not None:
-            score = float(score)
-            score = round(score, 4) if math.isfinite(score) else None
-        packed.append(
-            [
-                int(r["row"]),
-                None if row_id is None or row_id == "" else str(row_id),
-                text,
-                _SENTIMENT_CODES.get(r.get("sentiment") or ""),
-                score,
-                index[r.get("status") or ""],
-                _SENTIMENT_CODES.get(r.get("label") or ""),
-                cut,
-            ]
-        )
+        packed.append(_packed_row(r, text, cut, index, group_index if has_group else None))
     payload = {
         "statuses": statuses,
+        "groups": groups,
         "has_id": any(r.get("id") not in (None, "") for r in rows),
         "has_label": any(r.get("label") for r in rows),
+        "has_spans": any(p[8] for p in packed),
+        "has_rating": any(p[10] is not None for p in packed),
         "preview_chars": PREVIEW_CHARS,
         "rows": packed,
     }
     return payload, cut_count
+
+
+def _finite_or_none(value: Any, digits: int) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return round(number, digits) if math.isfinite(number) else None
+
+
+def _packed_row(r: dict, text: str, cut: int, status_index: dict, group_index: dict | None) -> list:
+    row_id = r.get("id")
+    return [
+        int(r["row"]),
+        None if row_id is None or row_id == "" else str(row_id),
+        text,
+        _SENTIMENT_CODES.get(r.get("sentiment") or ""),
+        _finite_or_none(r.get("score"), 4),
+        status_index[r.get("status") or ""],
+        _SENTIMENT_CODES.get(r.get("label") or ""),
+        cut,
+        # A text cut for the page keeps only the spans that still fit in it.
+        _packed_spans(r.get("spans"), len(text)),
+        None if group_index is None else group_index[_group_name(r.get("group"))],
+        _finite_or_none(r.get("rating"), 2),
+    ]
 
 
 def _require(context: dict, *keys: str) -> None:
@@ -286,19 +391,147 @@ def _require(context: dict, *keys: str) -> None:
         raise ValueError(f"report context: missing {', '.join(missing)}")
 
 
-def _score_view(context: dict) -> dict:
-    _require(context, "summary", "rows")
-    summary = context["summary"]
-    max_rows = context.get("max_rows")
-    max_rows = DEFAULT_MAX_ROWS if max_rows is None else max(0, int(max_rows))
-    rows = list(context["rows"])[:max_rows]
-    rows_total = max(int(context.get("rows_total") or 0), len(rows))
-    payload, cut_count = _rows_payload(rows)
-    file_metrics = context.get("file_metrics")
-    test_metrics = (context.get("model") or {}).get("test_metrics")
-    threshold = float(summary.get("threshold", 0.5))
-    hist = context.get("score_histogram") or {}
-    highlights = context.get("highlights") or {}
+def _drivers_view(drivers: dict | None) -> dict | None:
+    """Two term lists with bar widths relative to the strongest term on the page."""
+    if not drivers or not (drivers.get("positive") or drivers.get("negative")):
+        return None
+    sides = {key: list(drivers.get(key) or []) for key in ("positive", "negative")}
+    strongest = max((abs(float(t.get("weight") or 0)) for ts in sides.values() for t in ts), default=0)
+    view = {"reviews_explained": _fmt_int(drivers.get("reviews_explained") or 0)}
+    for key, terms in sides.items():
+        view[key] = [
+            {
+                "term": str(t.get("term") or ""),
+                "weight": f"{float(t.get('weight') or 0):+.2f}",
+                "reviews": _fmt_int(t.get("reviews") or 0),
+                "width": f"{100 * abs(float(t.get('weight') or 0)) / strongest:.1f}" if strongest else "0",
+            }
+            for t in terms
+        ]
+    return view
+
+
+def _timeline_view(timeline: dict | None, threshold: float) -> dict | None:
+    if not timeline or not timeline.get("column"):
+        return None
+    buckets = timeline.get("buckets") or []
+    return {
+        "column": str(timeline["column"]),
+        "granularity": timeline.get("granularity") or "period",
+        "first": timeline.get("first") or "",
+        "last": timeline.get("last") or "",
+        "dated": _fmt_int(timeline.get("dated") or 0),
+        "missing": int(timeline.get("missing") or 0),
+        "unreadable": int(timeline.get("unreadable") or 0),
+        "examples": [
+            {"row": _fmt_int(e.get("row")), "value": str(e.get("value") or "")}
+            for e in timeline.get("unreadable_examples") or []
+        ],
+        "ambiguous": bool(timeline.get("day_month_ambiguous")),
+        "day_first": "%d" in str(timeline.get("date_format") or "").split("%m")[0],
+        "svg": _markup(plots.timeline_svg(timeline, threshold)),
+        "buckets": [
+            {
+                "label": b.get("label") or b.get("start") or "",
+                "reviews": _fmt_int(b.get("reviews")),
+                "positive_share": _fmt_pct(b.get("positive_share")),
+                "mean_score": _fmt_num(b.get("mean_score")),
+            }
+            for b in buckets
+        ],
+    }
+
+
+def _sort_value(value: Any) -> str:
+    """A number for the table's sort attribute; missing values sort as -1 (first when ascending)."""
+    return "-1" if value is None else f"{float(value):.6f}"
+
+
+def _groups_view(groups: dict | None, overall_share: float | None) -> dict | None:
+    if not groups or not groups.get("items"):
+        return None
+    items = [
+        {
+            "name": str(g.get("name") or NONE_GROUP),
+            "filterable": not g.get("other"),
+            "missing": bool(g.get("missing")),
+            "other": bool(g.get("other")),
+            "reviews": _fmt_int(g.get("reviews")),
+            "scored": _fmt_int(g.get("scored")),
+            "positive_share": _fmt_pct(g.get("positive_share")),
+            "interval": (
+                f"{_fmt_pct(g.get('ci_low'))} – {_fmt_pct(g.get('ci_high'))}"
+                if g.get("ci_low") is not None
+                else "n/a"
+            ),
+            "mean_score": _fmt_num(g.get("mean_score")),
+            "sort": {
+                "reviews": _sort_value(g.get("reviews")),
+                "scored": _sort_value(g.get("scored")),
+                "share": _sort_value(g.get("positive_share")),
+                "mean": _sort_value(g.get("mean_score")),
+            },
+        }
+        for g in groups["items"]
+    ]
+    return {
+        "column": str(groups.get("column") or ""),
+        "total": _fmt_int(groups.get("total_groups") or len(items)),
+        "shown": int(groups.get("shown") or len(items)),
+        "other_groups": _fmt_int(groups.get("other_groups")) if groups.get("other_groups") else None,
+        "capped": bool(groups.get("capped")),
+        "svg": _markup(plots.groups_svg(groups, overall_share)),
+        "items": items,
+    }
+
+
+def _disagreement_rows(items: list[dict], threshold: float) -> list[dict]:
+    rows = []
+    for item in items or []:
+        score = item.get("score")
+        sentiment = None if score is None else ("positive" if score >= threshold else "negative")
+        rows.append({**item, "sentiment": sentiment})
+    return _highlight_view(rows)
+
+
+def _ratings_view(ratings: dict | None, threshold: float) -> dict | None:
+    if not ratings or not ratings.get("column"):
+        return None
+    scale = int(ratings.get("scale") or 5)
+    high, low = (7, 4) if scale == 10 else (4, 2)
+    values = ratings.get("values") or []
+    return {
+        "column": str(ratings["column"]),
+        "scale": scale,
+        "rule": f"{high} or more of {scale} counts as positive, {low} or less as negative",
+        "positive": _fmt_int(ratings.get("positive") or 0),
+        "negative": _fmt_int(ratings.get("negative") or 0),
+        "neutral": _fmt_int(ratings.get("neutral") or 0),
+        "missing": int(ratings.get("missing") or 0),
+        "agreement": _fmt_pct(ratings.get("agreement")),
+        "compared": _fmt_int(ratings.get("compared") or 0),
+        "svg": _markup(plots.rating_scores_svg(ratings, threshold)),
+        "values": [
+            {
+                "label": str(v.get("label") or v.get("rating")),
+                "side": v.get("side") or "neutral",
+                "reviews": _fmt_int(v.get("reviews")),
+                "positive_share": _fmt_pct(v.get("positive_share")),
+                "mean_score": _fmt_num(v.get("mean_score")),
+                "middle": (
+                    f"{_fmt_num(v.get('q1'), 2)} – {_fmt_num(v.get('q3'), 2)}"
+                    if v.get("q1") is not None
+                    else "n/a"
+                ),
+            }
+            for v in values
+        ],
+        "high_rating_negative": _disagreement_rows(ratings.get("high_rating_negative"), threshold),
+        "low_rating_positive": _disagreement_rows(ratings.get("low_rating_positive"), threshold),
+    }
+
+
+def _summary_view(summary: dict, threshold: float) -> dict:
     scored = int(summary.get("scored") or 0)
     positive = int(summary.get("positive") or 0)
     negative = int(summary.get("negative") or 0)
@@ -311,9 +544,7 @@ def _score_view(context: dict) -> dict:
         "not_scored": _fmt_int(summary.get("not_scored")),
         "any_scored": scored > 0,
         "any_not_scored": bool(summary.get("not_scored")),
-        "not_scored_reasons": [
-            {"status": k, "count": _fmt_int(v)} for k, v in reasons.items() if v
-        ],
+        "not_scored_reasons": [{"status": k, "count": _fmt_int(v)} for k, v in reasons.items() if v],
         "positive": _fmt_int(positive),
         "negative": _fmt_int(negative),
         "positive_share": _fmt_pct(summary.get("positive_share")),
@@ -324,13 +555,47 @@ def _score_view(context: dict) -> dict:
         "threshold": _fmt_num(threshold, 2),
         "device": summary.get("device") or "unknown",
         "seconds": _fmt_seconds(summary.get("seconds")),
-        "rows_per_second": _fmt_int(round(summary["rows_per_second"]))
-        if summary.get("rows_per_second")
-        else "–",
+        "rows_per_second": (
+            _fmt_int(round(summary["rows_per_second"])) if summary.get("rows_per_second") else "–"
+        ),
         "text_column": summary.get("text_column") or "",
         "label_column": summary.get("label_column"),
         "notes": list(summary.get("notes") or []),
-        "histogram_svg": _markup(plots.score_histogram_svg(hist, threshold)),
+    }
+
+
+def _table_view(context: dict) -> dict:
+    max_rows = context.get("max_rows")
+    max_rows = DEFAULT_MAX_ROWS if max_rows is None else max(0, int(max_rows))
+    rows = list(context["rows"])[:max_rows]
+    rows_total = max(int(context.get("rows_total") or 0), len(rows))
+    payload, cut_count = _rows_payload(rows)
+    return {
+        "statuses": payload["statuses"],
+        "group_names": payload["groups"],
+        "has_id": payload["has_id"],
+        "has_label": payload["has_label"],
+        "has_rating": payload["has_rating"],
+        "rows_json": _markup(script_json(payload)),
+        "shown": _fmt_int(len(rows)),
+        "rows_total": _fmt_int(rows_total),
+        "truncated": rows_total > len(rows),
+        "cut_count": _fmt_int(cut_count) if cut_count else None,
+        "empty": not rows,
+    }
+
+
+def _score_view(context: dict) -> dict:
+    _require(context, "summary", "rows")
+    summary = context["summary"]
+    file_metrics = context.get("file_metrics")
+    test_metrics = (context.get("model") or {}).get("test_metrics")
+    threshold = float(summary.get("threshold", 0.5))
+    highlights = context.get("highlights") or {}
+    return {
+        **_summary_view(summary, threshold),
+        **_table_view(context),
+        "histogram_svg": _markup(plots.score_histogram_svg(context.get("score_histogram") or {}, threshold)),
         "file_metrics": bool(file_metrics),
         "file_confusion_svg": _markup(_confusion_or_none(file_metrics, "this file")),
         "compare_rows": _metrics_rows([test_metrics, file_metrics]) if file_metrics else [],
@@ -343,15 +608,10 @@ def _score_view(context: dict) -> dict:
                 ("uncertain", "Least certain"),
             )
         ],
-        "statuses": payload["statuses"],
-        "has_id": payload["has_id"],
-        "has_label": payload["has_label"],
-        "rows_json": _markup(script_json(payload)),
-        "shown": _fmt_int(len(rows)),
-        "rows_total": _fmt_int(rows_total),
-        "truncated": rows_total > len(rows),
-        "cut_count": _fmt_int(cut_count) if cut_count else None,
-        "empty": not rows,
+        "drivers": _drivers_view(context.get("drivers")),
+        "timeline": _timeline_view(context.get("timeline"), threshold),
+        "groups": _groups_view(context.get("groups"), summary.get("positive_share")),
+        "ratings": _ratings_view(context.get("ratings"), threshold),
     }
 
 

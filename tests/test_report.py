@@ -165,6 +165,84 @@ def make_context(
     return context
 
 
+# Words the stand-in explainer highlights, with their weights (B1's explainer gives real ones).
+WORD_WEIGHTS = {
+    "warm": 0.7, "funny": 0.55, "favourite": 0.9, "clever": 0.5, "wonderful": 0.8, "beautiful": 0.45,
+    "never": -0.6, "wanders": -0.5, "thin": -0.35, "drags": -0.4, "committee": -0.3, "back": -0.25,
+}
+GROUPS = ["Kettle", "Lamp", "<img src=x onerror=\"window.__pwned = 4\">", "", "{{ 7*7 }} $x$"]
+DATES = ["2025-01-0{}", "2025-02-1{}", "2025-03-2{}"]
+BAD_DATES = ["<svg onload=alert(5)>", "yesterday"]
+DRIVER_TERMS = {
+    "positive": ["warm", "funny", "favourite", "<b>bold</b> term"],
+    "negative": ["never", "wanders", "never get", "</script><script>window.__pwned=6</script>"],
+}
+
+
+def word_spans(text: str) -> list[list]:
+    """[[start, end, weight]] for the known words in text, the shape explain.row_spans gives."""
+    return [
+        [m.start(), m.end(), WORD_WEIGHTS.get(m.group(0).lower(), 0.0)]
+        for m in re.finditer(r"[A-Za-z']+", text)
+        if m.group(0).lower() in WORD_WEIGHTS
+    ]
+
+
+def make_drivers(rows: list[dict]) -> dict:
+    out: dict = {"reviews_explained": sum(1 for r in rows if r.get("spans"))}
+    for side, terms in DRIVER_TERMS.items():
+        out[side] = [
+            {
+                "term": term,
+                "weight": sum(WORD_WEIGHTS.get(w, 0.1) for w in term.split()) * 3,
+                "reviews": sum(term in (r.get("text") or "").lower() for r in rows),
+            }
+            for term in terms
+        ]
+    return out
+
+
+def add_insights(context: dict) -> dict:
+    """Give a score context the new sections, computed by the real insights accumulators."""
+    import numpy as np
+    import pandas as pd
+
+    from review_scorer.insights import FileInsights
+
+    rows = context["rows"]
+    for i, row in enumerate(rows):
+        row["spans"] = word_spans(row["text"] or "") if row["status"] == "ok" else None
+        row["group"] = GROUPS[i % len(GROUPS)]
+        row["rating"] = float(1 + (i * 7) % 5) if i % 9 else None
+        row["date"] = BAD_DATES[i % 2] if i % 17 == 5 else DATES[i % 3].format(i % 10)
+    frame = pd.DataFrame(
+        {
+            "id": [r["id"] for r in rows],
+            "date": [r["date"] for r in rows],
+            "product": [r["group"] for r in rows],
+            "text": [r["text"] for r in rows],
+        }
+    )
+    acc = FileInsights("date", "product", "stars", 5, 0.5, id_column="id")
+    for start in range(0, len(rows), 25):
+        part = rows[start : start + 25]
+        chunk = type("Chunk", (), {})()
+        chunk.frame = frame.iloc[start : start + 25].reset_index(drop=True)
+        chunk.rows = np.array([r["row"] for r in part])
+        chunk.texts = [r["text"] for r in part]
+        chunk.ratings = np.array([np.nan if r["rating"] is None else r["rating"] for r in part])
+        chunk.status = np.array([r["status"] for r in part], dtype=object)
+        chunk.scores = np.array([np.nan if r["score"] is None else r["score"] for r in part])
+        chunk.spans = [r["spans"] for r in part]
+        acc.update(chunk)
+    context.update(acc.context())
+    context["drivers"] = make_drivers(rows)
+    for items in context["highlights"].values():
+        for item in items:
+            item["spans"] = word_spans(item["text"] or "")
+    return context
+
+
 def rows_island(html: str) -> dict:
     m = re.search(r'<script type="application/json" id="rows-data">(.*?)</script>', html, re.S)
     assert m, "rows-data island missing"
@@ -210,9 +288,25 @@ def score_html() -> str:
 # ---------------------------------------------------------------- report structure
 
 
+@pytest.fixture(scope="module")
+def insight_html() -> str:
+    return build_report_html(add_insights(make_context(n_rows=90)))
+
+
 def test_report_score_sections_in_order(score_html):
     ids = [a.get("id") for tag, a in parse(score_html).tags if tag == "section"]
-    assert ids == ["summary", "model", "file-metrics", "highlights", "reviews"]
+    # The file's own results first, the model's training details after them.
+    assert ids == ["summary", "file-metrics", "highlights", "reviews", "model"]
+
+
+def test_report_new_sections_appear_in_order_when_their_data_exists(insight_html):
+    ids = [a.get("id") for tag, a in parse(insight_html).tags if tag == "section"]
+    assert ids == [
+        "summary", "drivers", "timeline", "groups", "ratings",
+        "file-metrics", "highlights", "reviews", "model",
+    ]
+    toc = insight_html.split('class="toc"')[1].split("</nav>")[0]
+    assert re.findall(r'href="#([a-z-]+)"', toc) == ids
 
 
 def test_report_title_names_the_file(score_html):
@@ -588,3 +682,160 @@ def test_plots_ids_are_unique_across_one_page(score_html):
 def test_plots_svg_output_is_deterministic():
     history = make_model()["history"]
     assert plots.training_curves_svg(history, 2) == plots.training_curves_svg(history, 2)
+
+
+# ---------------------------------------------------------------- why, when and where (issue 12)
+
+
+def _section(html: str, name: str) -> str:
+    return html.split(f'<section id="{name}"')[1].split("</section>")[0]
+
+
+def test_report_text_segments_apply_spans_to_the_original_text():
+    text = "Warm and<br /><br />funny, never dull."
+    segments, cut = report.text_segments(text, word_spans(text))
+    assert not cut
+    assert "".join(seg["text"] for seg in segments) == "Warm and\n\nfunny, never dull."
+    marked = [(seg["text"], seg["css"]) for seg in segments if seg["css"]]
+    assert marked == [("Warm", "hl pos w3"), ("funny", "hl pos w3"), ("never", "hl neg w3")]
+    assert next(seg["title"] for seg in segments if seg["css"]) == "+0.70: pushes positive"
+
+
+def test_report_text_segments_cut_previews_and_drop_bad_spans():
+    text = "never " * 80 + "funny"
+    segments, cut = report.text_segments(text, word_spans(text), 40)
+    assert cut and segments[-1]["text"].endswith("…") and not segments[-1]["css"]
+    assert sum(len(seg["text"]) for seg in segments) <= 41
+    marked = [seg["text"] for seg in segments if seg["css"]]
+    assert marked == ["never"] * 6  # the seventh would be cut in half, so the preview stops before it
+    bad = [[5, 2, 0.5], [-1, 3, 0.5], [0, 999, 0.5], ["x", 1, 0.2], [0, 4, float("nan")], [0, 4]]
+    segments, _ = report.text_segments("abcdef", [*bad, [0, 3, 2.5], [1, 4, -0.5]])
+    # Only [0, 3] survives (weight clipped to 1); the overlapping [1, 4] is dropped.
+    assert [(seg["text"], seg["css"]) for seg in segments] == [("abc", "hl pos w4"), ("def", None)]
+    # A preview never ends inside an HTML line break.
+    segments, cut = report.text_segments("a" * 38 + "<br />tail", None, 40)
+    assert cut and "<" not in "".join(seg["text"] for seg in segments)
+
+
+def test_report_rows_payload_carries_spans_groups_and_ratings(insight_html):
+    island = rows_island(insight_html)
+    assert island["has_spans"] and island["has_rating"]
+    assert island["groups"] == sorted({g or "(none)" for g in GROUPS})
+    context = add_insights(make_context(n_rows=90))
+    for row, packed in zip(context["rows"], island["rows"], strict=True):
+        assert packed[8] == (row["spans"] or None)
+        assert island["groups"][packed[9]] == (row["group"] or "(none)")
+        assert packed[10] == row["rating"]
+
+
+def test_report_cut_texts_keep_only_spans_that_fit(monkeypatch):
+    monkeypatch.setattr(report, "TEXT_BUDGET_BYTES", 2_000)
+    text = "never " * 1000 + "funny"
+    context = make_context(n_rows=1, texts=[text])
+    context["rows"][0]["spans"] = word_spans(text)
+    packed = rows_island(build_report_html(context))["rows"][0]
+    assert packed[7] == 1 and packed[8]
+    assert max(end for _, end, _ in packed[8]) <= len(packed[2])
+
+
+def test_report_drivers_section_lists_terms_as_buttons(insight_html):
+    section = _section(insight_html, "drivers")
+    terms = re.findall(r'<button type="button" class="term (pos|neg)" data-term="([^"]*)"', section)
+    assert [t for side, t in terms if side == "pos"][:3] == ["warm", "funny", "favourite"]
+    assert ("neg", "never get") in terms
+    # Weights are signed, counts say how many reviews hold the term.
+    assert f"{WORD_WEIGHTS['warm'] * 3:+.2f}</span>" in section and " reviews</span>" in section
+
+
+def test_report_timeline_section_plots_tables_and_lists_unreadable_dates(insight_html):
+    section = _section(insight_html, "timeline")
+    assert 'class="plot plot-timeline"' in section
+    assert len(re.findall(r"<tr><th scope=\"row\">", section)) >= 3
+    assert "could not be read" in section and "row 6:" in section
+    assert "&lt;svg onload=alert(5)&gt;" in section and "<svg onload" not in section
+
+
+def test_report_groups_section_is_sortable_and_escapes_names(insight_html):
+    section = _section(insight_html, "groups")
+    assert 'id="groups-table"' in section and section.count('class="sort"') == 5
+    names = re.findall(r'<tr data-name="([^"]*)"', section)
+    assert len(names) == len(GROUPS) and "(none)" in names
+    assert "&lt;img src=x onerror=" in section and "<img" not in section
+    assert "{{ 7*7 }}" in section  # shown literally, not evaluated
+    assert 'class="plot plot-groups"' in section
+
+
+def test_report_ratings_section_shows_neutral_and_disagreements(insight_html):
+    section = _section(insight_html, "ratings")
+    context = add_insights(make_context(n_rows=90))
+    neutral = sum(1 for r in context["rows"] if r["rating"] == 3.0)
+    assert f"{neutral} neutral" in section
+    assert 'class="plot plot-ratings"' in section
+    high = context["ratings"]["high_rating_negative"]
+    assert high and f"row {high[0]['row']}" in section
+    assert 'id="disagree-high-rating-negative"' in section
+    assert 'id="disagree-low-rating-positive"' in section
+
+
+def test_report_new_places_with_text_never_render_markup(insight_html):
+    parsed = parse(insight_html)
+    tag_names = [t for t, _ in parsed.tags]
+    assert tag_names.count("script") == 2
+    assert "img" not in tag_names and "b" not in tag_names
+    for _, attrs in parsed.tags:
+        assert not any(name.startswith("on") for name in attrs), attrs
+    assert "<svg onload" not in insight_html and "__pwned = 4\">" not in insight_html
+    island = parsed.scripts[0]
+    assert "<" not in island and ">" not in island
+
+
+def test_report_highlights_mark_words_in_text_order(insight_html):
+    section = _section(insight_html, "highlights")
+    marks = re.findall(r'<mark class="hl (pos|neg) w\d" title="[^"]*">([^<]*)</mark>', section)
+    assert ("pos", "warm") in marks or ("pos", "favourite") in marks
+    assert all((side == "pos") == (WORD_WEIGHTS[word.lower()] > 0) for side, word in marks)
+
+
+def test_report_group_filter_lists_every_group(insight_html):
+    block = re.search(r'<select id="filter-group">(.*?)</select>', insight_html, re.S).group(1)
+    labels = re.findall(r"<option value=\"[^\"]*\">([^<]*)</option>", block)
+    assert labels[0] == "all" and len(labels) == len(GROUPS) + 1
+
+
+def test_report_sections_absent_without_data(score_html):
+    for name in ("drivers", "timeline", "groups", "ratings"):
+        assert f'id="{name}"' not in score_html
+    assert 'id="filter-group"' not in score_html
+
+
+def test_report_timeline_without_readable_dates_says_so():
+    context = make_context(n_rows=5)
+    context["timeline"] = {
+        "column": "when", "buckets": [], "dated": 0, "missing": 1, "unreadable": 4,
+        "unreadable_examples": [{"row": 1, "value": "soon"}],
+    }
+    section = _section(build_report_html(context), "timeline")
+    assert "No date in column" in section and "4 dates could not be read" in section
+
+
+def test_plots_timeline_groups_and_ratings():
+    context = add_insights(make_context(n_rows=90))
+    svg = plots.timeline_svg(context["timeline"])
+    _svg_ok(svg)
+    assert 'id="timeline-share"' in svg and 'id="timeline-mean"' in svg
+    buckets = context["timeline"]["buckets"]
+    assert len(re.findall(r'id="timeline-count-\d+"', svg)) == len(buckets)
+    svg = plots.groups_svg(context["groups"], 0.5)
+    _svg_ok(svg)
+    assert len(re.findall(r'id="group-point-\d+"', svg)) == len(GROUPS)
+    assert "$x$" in svg and "<img" not in svg  # names literal: no mathtext, escaped
+    svg = plots.rating_scores_svg(context["ratings"])
+    _svg_ok(svg)
+    assert len(re.findall(r'id="rating-mean-\d+"', svg)) == len(context["ratings"]["values"])
+
+
+def test_plots_new_plots_without_data_are_none():
+    assert plots.timeline_svg({"buckets": []}) is None
+    assert plots.timeline_svg({"buckets": [{"start": "2025-01-01", "reviews": 0}]}) is None
+    assert plots.groups_svg({"items": [{"name": "a", "positive_share": None, "reviews": 3}]}) is None
+    assert plots.rating_scores_svg({"values": []}) is None

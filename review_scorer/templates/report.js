@@ -5,11 +5,15 @@
   var body = document.getElementById("rows-body");
   if (!island || !body) { return; }
   var data = JSON.parse(island.textContent);
-  // Each row: [row, id, text, sentiment 1/0/null, score, status index, label 1/0/null, cut 0/1]
+  // Each row: [row, id, text, sentiment 1/0/null, score, status index, label 1/0/null, cut 0/1,
+  //            spans [[start, end, weight]] or null, group index or null, rating or null]
   var rows = data.rows;
   var statuses = data.statuses;
+  var groups = data.groups || [];
   var hasId = data.has_id;
   var hasLabel = data.has_label;
+  var hasRating = data.has_rating;
+  document.documentElement.classList.add("js");
   var previewChars = data.preview_chars;
   var SENT = { 1: "positive", 0: "negative" };
   var SENT_CSS = { 1: "pos", 0: "neg" };
@@ -18,6 +22,10 @@
   var search = el("search");
   var fSentiment = el("filter-sentiment");
   var fStatus = el("filter-status");
+  var fGroup = el("filter-group");
+  var termBox = el("term-filter");
+  var termLabel = el("term-filter-label");
+  var termButtons = Array.prototype.slice.call(document.querySelectorAll("button.term[data-term]"));
   var sortSel = el("sort");
   var sizeSel = el("page-size");
   var prev = el("prev-page");
@@ -30,7 +38,10 @@
   var haystack = null;
   var matches = [];
   var page = 0;
-  var columns = 5 + (hasId ? 1 : 0) + (hasLabel ? 1 : 0);
+  var columns = 5 + (hasId ? 1 : 0) + (hasLabel ? 1 : 0) + (hasRating ? 1 : 0);
+  var term = null;
+  var termWords = null;
+  var spanWords = new Array(rows.length);
 
   function thousands(n) {
     return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
@@ -41,12 +52,83 @@
     return text.replace(/<br\s*\/?>|[\u2028\u2029]/gi, "\n");
   }
 
-  function preview(text) {
-    if (text.length <= previewChars) { return null; }
-    var end = previewChars;
+  function cutPoint(text, limit) {
+    // Where a preview of the original text ends: never inside a surrogate pair or a <br> tag.
+    if (text.length <= limit) { return text.length; }
+    var end = limit;
     var code = text.charCodeAt(end - 1);
     if (code >= 0xd800 && code <= 0xdbff) { end -= 1; }
-    return text.slice(0, end).replace(/\s+$/, "") + "…";
+    var tag = text.lastIndexOf("<", end);
+    if (tag !== -1 && tag > end - 6 && text.indexOf(">", tag) >= end) { end = tag; }
+    return end;
+  }
+
+  function level(weight) {
+    return Math.min(4, Math.max(1, Math.ceil(Math.abs(weight) * 4)));
+  }
+
+  function mark(text, weight) {
+    // Review text goes in as a text node only: never innerHTML.
+    var m = document.createElement("mark");
+    var side = weight > 0 ? "pos" : "neg";
+    m.className = "hl " + side + " w" + level(weight);
+    m.title = (weight > 0 ? "+" : "") + weight.toFixed(2) + ": pushes " + (weight > 0 ? "positive" : "negative");
+    m.textContent = text;
+    return m;
+  }
+
+  // Fills target with the text up to limit characters of the original, highlighted by spans.
+  // Spans index the original text, so the <br> -> newline change runs on each piece alone.
+  // Returns true when the text was cut.
+  function fillText(target, text, spans, limit) {
+    var stop = cutPoint(text, limit);
+    var list = spans || [];
+    for (var j = 0; j < list.length; j++) {
+      // A preview never cuts a highlighted word in half: it stops before it.
+      if (list[j][0] < stop && stop < list[j][1]) { stop = list[j][0]; break; }
+    }
+    var frag = document.createDocumentFragment();
+    var pos = 0;
+    for (var k = 0; k < list.length && list[k][0] < stop; k++) {
+      var start = list[k][0];
+      var end = Math.min(list[k][1], stop);
+      if (start < pos || end <= start) { continue; }
+      if (start > pos) { frag.appendChild(document.createTextNode(readable(text.slice(pos, start)))); }
+      frag.appendChild(mark(readable(text.slice(start, end)), list[k][2]));
+      pos = end;
+    }
+    var cut = stop < text.length;
+    var tail = readable(text.slice(pos, stop));
+    if (cut) { tail = tail.replace(/\s+$/, "") + "…"; }
+    if (tail) { frag.appendChild(document.createTextNode(tail)); }
+    target.replaceChildren(frag);
+    return cut;
+  }
+
+  function normalWord(text) {
+    return text.normalize("NFKC").toLowerCase().replace(/[\u2019\u2018\u02bc`\u00b4]/g, "'");
+  }
+
+  // True when the row's highlighted words hold the term: one word, or adjacent highlighted words
+  // with nothing but spaces and punctuation between them.
+  function hasTerm(i) {
+    var r = rows[i];
+    var spans = r[8];
+    if (!spans) { return false; }
+    var words = spanWords[i];
+    if (!words) {
+      words = spans.map(function (sp) { return normalWord(r[2].slice(sp[0], sp[1])); });
+      spanWords[i] = words;
+    }
+    for (var a = 0; a + termWords.length <= words.length; a++) {
+      var ok = true;
+      for (var b = 0; b < termWords.length && ok; b++) {
+        ok = words[a + b] === termWords[b] &&
+          (b === 0 || !/[\p{L}\p{N}]/u.test(r[2].slice(spans[a + b - 1][1], spans[a + b][0])));
+      }
+      if (ok) { return true; }
+    }
+    return false;
   }
 
   function buildHaystack() {
@@ -63,6 +145,7 @@
     var status = fStatus.value;
     var statusIndex = status === "all" ? -1 : statuses.indexOf(status);
     var wantSent = sentiment === "positive" ? 1 : sentiment === "negative" ? 0 : null;
+    var group = fGroup && fGroup.value !== "all" ? parseInt(fGroup.value, 10) : -1;
     if (query && haystack === null) { buildHaystack(); }
     var out = [];
     for (var i = 0; i < rows.length; i++) {
@@ -74,6 +157,8 @@
       }
       if (statusIndex !== -1 && r[5] !== statusIndex) { continue; }
       if (status !== "all" && statusIndex === -1) { continue; }
+      if (group !== -1 && r[9] !== group) { continue; }
+      if (termWords && !hasTerm(i)) { continue; }
       if (query && haystack[i].indexOf(query) === -1) { continue; }
       out.push(i);
     }
@@ -93,6 +178,8 @@
     }
     matches = out;
     matchCount.dataset.query = query;
+    matchCount.dataset.term = term || "";
+    matchCount.dataset.group = group === -1 ? "" : groups[group];
     page = 0;
     render();
   }
@@ -107,17 +194,13 @@
 
   function textCell(tr, r) {
     var td = cell(tr, "col-text");
-    var full = readable(r[2]);
-    var short = preview(full);
     var span = document.createElement("span");
     span.className = "review-text";
-    span.textContent = short === null ? full : short;
-    if (full === "") {
+    td.appendChild(span);
+    if (r[2] === "") {
       span.className = "review-text empty-text";
       span.textContent = "(empty)";
-    }
-    td.appendChild(span);
-    if (short !== null) {
+    } else if (fillText(span, r[2], r[8], previewChars)) {
       var button = document.createElement("button");
       button.type = "button";
       button.className = "more";
@@ -170,6 +253,7 @@
       tr.dataset.sentiment = r[3] === null ? "none" : SENT[r[3]];
       tr.dataset.status = statuses[r[5]];
       if (r[4] !== null) { tr.dataset.score = String(r[4]); }
+      if (r[9] !== null && r[9] !== undefined) { tr.dataset.group = groups[r[9]]; }
       cell(tr, "num", thousands(r[0]));
       if (hasId) { cell(tr, "col-id", r[1] === null ? "" : String(r[1])); }
       textCell(tr, r);
@@ -190,6 +274,7 @@
           lab.appendChild(miss);
         }
       }
+      if (hasRating) { cell(tr, "num col-rating", r[10] === null ? "" : String(r[10])); }
       frag.appendChild(tr);
     }
     if (stop === start) {
@@ -217,8 +302,8 @@
     clearTimeout(timer);
     timer = setTimeout(compute, rows.length > 5000 ? 150 : 30);
   });
-  [fSentiment, fStatus, sortSel].forEach(function (select) {
-    select.addEventListener("change", compute);
+  [fSentiment, fStatus, sortSel, fGroup].forEach(function (select) {
+    if (select) { select.addEventListener("change", compute); }
   });
   sizeSel.addEventListener("change", function () { page = 0; render(); });
   prev.addEventListener("click", function () { page -= 1; render(); });
@@ -230,10 +315,79 @@
     var r = rows[parseInt(tr.dataset.index, 10)];
     var span = button.parentNode.querySelector(".review-text");
     var expanded = button.getAttribute("aria-expanded") === "true";
-    var full = readable(r[2]);
-    span.textContent = expanded ? preview(full) : full;
+    fillText(span, r[2], r[8], expanded ? previewChars : Infinity);
     button.textContent = expanded ? "more" : "less";
     button.setAttribute("aria-expanded", expanded ? "false" : "true");
   });
+
+  function setTerm(value) {
+    term = value;
+    termWords = value ? value.split(/\s+/).filter(Boolean).map(normalWord) : null;
+    termButtons.forEach(function (b) {
+      b.setAttribute("aria-pressed", b.dataset.term === value ? "true" : "false");
+    });
+    termBox.hidden = !value;
+    termLabel.textContent = value ? "highlighted word: \u201c" + value + "\u201d" : "";
+    compute();
+  }
+
+  function showReviews() {
+    var section = el("reviews");
+    if (section && section.scrollIntoView) { section.scrollIntoView({ block: "start" }); }
+  }
+
+  termButtons.forEach(function (b) {
+    b.addEventListener("click", function () {
+      var value = b.dataset.term;
+      setTerm(term === value ? null : value);
+      if (term) { showReviews(); }
+    });
+  });
+  el("term-filter-clear").addEventListener("click", function () { setTerm(null); });
+
+  Array.prototype.forEach.call(document.querySelectorAll("button.group-link[data-group]"), function (b) {
+    b.addEventListener("click", function () {
+      var index = groups.indexOf(b.dataset.group);
+      if (!fGroup || index === -1) { return; }
+      fGroup.value = String(index);
+      compute();
+      showReviews();
+    });
+  });
+
   compute();
+  compute();
+})();
+
+(function () {
+  "use strict";
+  // The groups table sorts by any column with a button in its header.
+  var table = document.getElementById("groups-table");
+  if (table) {
+    var tbody = table.tBodies[0];
+    var heads = Array.prototype.slice.call(table.querySelectorAll("th[data-key]"));
+    heads.forEach(function (th) {
+      th.querySelector("button").addEventListener("click", function () {
+        var key = th.dataset.key;
+        var ascending = th.getAttribute("aria-sort") === "descending" ||
+          (th.getAttribute("aria-sort") === "none" && key === "name");
+        var trs = Array.prototype.slice.call(tbody.rows);
+        trs.sort(function (a, b) {
+          // The merged "other groups" row stays last, whatever the order.
+          if (a.dataset.other !== b.dataset.other) { return a.dataset.other ? 1 : -1; }
+          var d = key === "name"
+            ? a.dataset.name.localeCompare(b.dataset.name)
+            : parseFloat(a.dataset[key]) - parseFloat(b.dataset[key]);
+          return ascending ? d : -d;
+        });
+        heads.forEach(function (h) { h.setAttribute("aria-sort", "none"); });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        trs.forEach(function (tr) { tbody.appendChild(tr); });
+      });
+    });
+  }
+  // Printing shows every collapsed full text.
+  window.addEventListener("beforeprint", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) { d.open = true; });
+  });
 })();
