@@ -191,3 +191,70 @@ def predict_sequences(model: keras.Model, sequences, *, batch_size: int = 256, i
     for batch in length_bucketed_batches(lengths, batch_size):
         out[batch] = infer(pad_batch([sequences[i] for i in batch])).numpy()
     return out
+
+
+ENCODER_LAYERS = ("embedding", "bilstm")  # the classifier layers a pretrained encoder fills
+
+
+def copy_encoder_weights(model: keras.Model, weights: dict) -> None:
+    """Start a classifier from a pretrained encoder: its embedding and both LSTM directions.
+
+    `weights` uses the encoder directory's names (review_scorer.encoder.weight_shapes). The
+    classifier must be bidirectional with the encoder's vocabulary, embedding_dim and lstm_units;
+    a shape that differs raises ValueError naming the weight.
+    """
+    try:
+        bilstm = model.get_layer("bilstm")
+    except ValueError:
+        raise ValueError("only a bidirectional classifier can start from a pretrained encoder") from None
+    targets = {"embedding": model.get_layer("embedding").embeddings}
+    for direction, layer in (("forward", bilstm.forward_layer), ("backward", bilstm.backward_layer)):
+        for part in ("kernel", "recurrent_kernel", "bias"):
+            targets[f"{direction}/{part}"] = getattr(layer.cell, part)
+    for name, variable in targets.items():
+        value = weights[name]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"encoder weight {name} has shape {tuple(value.shape)}, the classifier "
+                             f"needs {tuple(variable.shape)}")
+        variable.assign(value.astype(variable.dtype))
+
+
+def set_encoder_trainable(model: keras.Model, trainable: bool) -> None:
+    """Freeze or unfreeze the encoder part (embedding + LSTM) of a classifier; recompile after."""
+    for name in ENCODER_LAYERS:
+        model.get_layer(name).trainable = trainable
+
+
+@keras.saving.register_keras_serializable(package=CUSTOM_OBJECTS_PACKAGE)
+class DiscriminativeAdam(keras.optimizers.Adam):
+    """Adam that moves the encoder's variables (embedding, LSTM) at learning_rate times
+    encoder_multiplier and the rest at the full rate: ULMFiT's discriminative fine-tuning
+    (Howard & Ruder 2018), lower rates for the pretrained layers than for the new head.
+    """
+
+    def __init__(self, *args, encoder_multiplier: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.encoder_multiplier = float(encoder_multiplier)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.encoder_multiplier != 1.0:
+            # The TensorFlow backend passes the raw tf.Variable here; its Keras variable (which
+            # knows its layer path) sits at the same index in the optimizer's list.
+            tracked = self._trainable_variables[self._get_variable_index(variable)]
+            if any(name in str(tracked.path).split("/") for name in ENCODER_LAYERS):
+                learning_rate = ops.multiply(learning_rate, self.encoder_multiplier)
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "encoder_multiplier": self.encoder_multiplier}
+
+
+def compile_classifier(model: keras.Model, config: TrainConfig, *, encoder_multiplier: float = 1.0):
+    """(Re)compile a classifier with the config's optimizer settings (after freezing/unfreezing)."""
+    optimizer = DiscriminativeAdam(
+        learning_rate=config.learning_rate, clipnorm=config.clipnorm or None,
+        use_ema=config.ema_momentum > 0, ema_momentum=config.ema_momentum or 0.99,
+        encoder_multiplier=encoder_multiplier,
+    )
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    return model
