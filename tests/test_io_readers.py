@@ -650,3 +650,13 @@ def test_data_aclimdb_movie_ids_come_from_the_urls_files(tmp_path):
     first_pos = int(np.flatnonzero(train.labels == 1)[0])
     assert lines[0].split("/title/")[1].startswith(train.groups[first_pos])
     assert from_dir.split("test").groups.tolist()[:3] == [from_dir.split("test").groups[0]] * 3
+
+
+def test_data_reviews_trailing_blank_lines_across_a_chunk_boundary_are_dropped(tmp_path):
+    # Found by the fuzz test: blank lines at the end that start in one chunk and end in the
+    # next used to leave empty rows behind in the first chunk.
+    path = tmp_path / "tail.csv"
+    path.write_text("review\n" + "".join(f"review {i}\n" for i in range(1, 6)) + "\n\n\n\n")
+    _, chunks, texts, rows = read_all(path, chunk_rows=3)
+    assert texts == [f"review {i}" for i in range(1, 6)] and rows == [1, 2, 3, 4, 5]
+    assert [len(c) for c in chunks] == [3, 2]

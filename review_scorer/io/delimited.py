@@ -201,8 +201,9 @@ def _iter_frames(path: Path, layout: _Layout, encoding: str,
     """Blocks of str cells, chunk_rows records each; at least one block (maybe empty)."""
     reader = _read_csv(path, layout, encoding, chunk_rows)
     guard = _SwallowGuard(path, layout)
+    pending: pd.DataFrame | None = None  # all-empty rows, kept only if a record follows
+    yielded = False
     with reader:
-        previous: pd.DataFrame | None = None
         while True:
             try:
                 with warnings.catch_warnings():
@@ -213,14 +214,16 @@ def _iter_frames(path: Path, layout: _Layout, encoding: str,
             except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error,
                     UnicodeError) as exc:
                 raise malformed(path, exc) from exc
-            if previous is not None:
-                yield Block(previous)
             guard.check(frame)
-            previous = frame
-    if previous is None:
+            if pending is not None and len(pending):
+                frame = pd.concat([pending, frame], ignore_index=True)
+            keep = _records_end(frame)
+            pending = frame.iloc[keep:]
+            if keep:
+                yielded = True
+                yield Block(frame.iloc[:keep])
+    if not yielded:
         yield Block(pd.DataFrame({c: pd.Series(dtype=object) for c in layout.columns}))
-        return
-    yield Block(drop_trailing_empty(previous))
 
 
 def malformed(path: Path, exc: BaseException) -> InputError:
@@ -234,14 +237,14 @@ def malformed(path: Path, exc: BaseException) -> InputError:
     )
 
 
-def drop_trailing_empty(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop all-empty rows at the end (blank lines after the last record)."""
+def _records_end(frame: pd.DataFrame) -> int:
+    """The number of rows up to the last one with a filled cell (blank lines after it may be
+    the end of the file)."""
     if frame.empty:
-        return frame
-    filled = frame.fillna("").astype(str).to_numpy()
-    nonempty = np.flatnonzero((filled != "").any(axis=1))
-    keep = int(nonempty[-1]) + 1 if len(nonempty) else 0
-    return frame.iloc[:keep] if keep < len(frame) else frame
+        return 0
+    filled = (frame.to_numpy() != "").any(axis=1)
+    nonempty = np.flatnonzero(filled)
+    return int(nonempty[-1]) + 1 if len(nonempty) else 0
 
 
 class _SwallowGuard:

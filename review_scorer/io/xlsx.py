@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import warnings
 import zipfile
-import zlib
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ def check_zip(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except Exception as exc:  # zipfile raises BadZipFile, NotImplementedError, ValueError, ...
         raise InputError(f"{path}: not a readable .xlsx workbook ({one_line(exc)}); save it again "
                          f"from Excel as .xlsx, or export it as CSV") from exc
     for info in infos:
@@ -258,10 +257,9 @@ def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_r
         _header_notes(sheet, header_row, header, columns, notes)
         yield from _chunked(path, sheet, columns, itertools.chain(first, data),
                             max(1, min(chunk_rows, _CHUNK_CELLS // max(width, 1))))
-    except (InputError, GeneratorExit):
+    except InputError:
         raise
-    except (OSError, zlib.error, zipfile.BadZipFile, EOFError, KeyError, IndexError, ValueError,
-            TypeError, AttributeError, SyntaxError) as exc:  # SyntaxError: XML parse errors
+    except Exception as exc:  # damage shows as zip, zlib, XML (SyntaxError), index, value errors
         raise _damaged(path, sheet, exc) from exc
     finally:
         with contextlib.suppress(Exception):
