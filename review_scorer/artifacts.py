@@ -228,8 +228,12 @@ def packaged_model_dir() -> Path:
     return Path(__file__).resolve().parent / "default_model"
 
 
-def resolve_model_dir(model_dir: str | Path | None) -> Path:
-    """--model-dir, else $REVIEW_SCORER_MODEL_DIR, else ./models/imdb-lstm if present, else shipped."""
+def resolve_model_dir(model_dir: str | Path | None, *, notes: list[str] | None = None) -> Path:
+    """--model-dir, else $REVIEW_SCORER_MODEL_DIR, else ./models/imdb-lstm if present, else shipped.
+
+    When ./models/imdb-lstm exists but is not a complete model directory (an interrupted
+    training run), the shipped model is used and a note appended to `notes` says so.
+    """
     if model_dir:
         return Path(model_dir)
     env = os.environ.get(MODEL_DIR_ENV)
@@ -237,6 +241,9 @@ def resolve_model_dir(model_dir: str | Path | None) -> Path:
         return Path(env)
     if (DEFAULT_MODEL_DIR / META_FILE).exists():
         return DEFAULT_MODEL_DIR
+    if DEFAULT_MODEL_DIR.exists() and notes is not None:
+        notes.append(f"{DEFAULT_MODEL_DIR} is not a complete model directory (no {META_FILE}; "
+                     "an interrupted training run?): using the model shipped in the package")
     shipped = packaged_model_dir()
     if (shipped / META_FILE).exists():
         return shipped

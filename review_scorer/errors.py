@@ -19,6 +19,12 @@ class InputError(ReviewScorerError):
     exit_code = EXIT_BAD_INPUT
 
 
+class UsageError(ReviewScorerError):
+    """A bad option value (a threshold outside (0, 1), a batch size below 1, ...)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class ConfigError(ReviewScorerError):
     """A bad configuration file, key or value."""
 

@@ -20,12 +20,14 @@ from review_scorer.errors import OutputError
 
 logger = logging.getLogger(__name__)
 
-PREDICTION_FORMATS = ("csv", "jsonl", "xlsx")
+PREDICTION_FORMATS = ("csv", "jsonl", "xlsx", "parquet")
 PREDICTION_SUFFIX = {
     "csv": ".predictions.csv",
     "jsonl": ".predictions.jsonl",
     "xlsx": ".predictions.xlsx",
+    "parquet": ".predictions.parquet",
 }
+XLSX_MAX_COLUMNS = 16_384  # Excel's column limit (XFD)
 
 XLSX_CELL_CHARS = 32_767  # Excel's limit for one cell, counted in UTF-16 code units
 XLSX_MAX_DATA_ROWS = 1_048_575  # 1,048,576 sheet rows minus the header
@@ -80,11 +82,15 @@ def _write_error(path: Path, exc: OSError) -> OutputError:
     return OutputError(f"cannot write {path}: {detail}; check free space and permissions")
 
 
-def _check_target(path: Path, overwrite: bool) -> None:
+def check_output_target(path: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an output path that is a folder or exists without overwrite."""
     if path.is_dir():
-        raise OutputError(f"{path} is a directory; give a file name for the output")
+        raise OutputError(f"{path} is a directory; move it away or choose another --out-dir")
     if not overwrite and (path.exists() or path.is_symlink()):
         raise _exists_error(path)
+
+
+_check_target = check_output_target
 
 
 def _create_temp(path: Path) -> tuple[int, Path]:
@@ -147,6 +153,82 @@ def _publish(temp: Path, path: Path, overwrite: bool) -> None:
         else:
             os.unlink(temp)
     _fsync_directory(_parent_of(path))
+
+
+def write_temp_beside(path: Path, data: bytes) -> Path:
+    """Write data, synced, to a new hidden temp file in path's folder; return the temp path.
+
+    The caller publishes it (publish_together) or removes it.
+    """
+    try:
+        fd, temp = _create_temp(path)
+    except OSError as exc:
+        raise _directory_error(path, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException as exc:
+        _remove_quietly(temp)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
+        raise
+    return temp
+
+
+def publish_together(pairs: list[tuple[Path, Path]], *, overwrite: bool) -> None:
+    """Move finished temp files onto their targets as one step: all of them, or none.
+
+    Existing targets (with overwrite) are first set aside under hidden names; if any move fails,
+    or the run is interrupted meanwhile, the new files are removed and the old ones put back,
+    so a failed run never loses what was there before. Temp files left unpublished are removed.
+    """
+    published: list[tuple[Path, Path | None]] = []  # (target, its previous file set aside)
+    current: list[Path | None] = [None]  # the backup of the target being published right now
+    try:
+        for temp, target in pairs:
+            check_output_target(target, overwrite)
+            if overwrite and (target.exists() or target.is_symlink()):
+                current[0] = _set_aside(target)
+            try:
+                _publish(temp, target, overwrite=False)
+            except BaseException:
+                if current[0] is not None and not (target.exists() or target.is_symlink()):
+                    os.rename(current[0], target)
+                current[0] = None
+                raise
+            published.append((target, current[0]))
+            current[0] = None
+    except BaseException as exc:
+        for target, backup in reversed(published):
+            _restore(target, backup)
+        for temp, _ in pairs:
+            _remove_quietly(temp)
+        if isinstance(exc, OSError):
+            raise _write_error(pairs[len(published)][1], exc) from exc
+        raise
+    for _, backup in published:
+        _remove_quietly(backup)
+
+
+def _set_aside(target: Path) -> Path:
+    parent = _parent_of(target)
+    for _ in range(_TEMP_ATTEMPTS):
+        backup = parent / f".{target.name}.{secrets.token_hex(4)}.old"
+        if not (backup.exists() or backup.is_symlink()):
+            os.rename(target, backup)
+            return backup
+    raise FileExistsError(f"could not find a free backup name in {parent}")
+
+
+def _restore(target: Path, backup: Path | None) -> None:
+    """Undo one publish step: remove the new file and put the old one back."""
+    with contextlib.suppress(OSError):
+        os.unlink(target)
+    if backup is not None:
+        with contextlib.suppress(OSError):
+            os.rename(backup, target)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
@@ -216,6 +298,34 @@ def ensure_output_dir(path: str | os.PathLike) -> Path:
     return directory
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_xlsx_width(path: Path, columns: int) -> None:
+    if columns > XLSX_MAX_COLUMNS:
+        raise OutputError(
+            f"{path}: the predictions have {columns:,} columns but an .xlsx sheet holds at most "
+            f"{XLSX_MAX_COLUMNS:,}; use --format csv, jsonl or parquet"
+        )
+
+
+def _neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe (--excel-safe-csv)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            values = out[column]
+            risky = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_TRIGGERS))
+            if risky.any():
+                out.loc[risky, column] = "'" + values[risky]
+    return out
+
+
 def _json_value(value: Any) -> Any:
     """Turn a cell value into something json.dumps writes faithfully (NaN and NA -> null)."""
     if value is None or isinstance(value, (str, bool, int)):
@@ -272,11 +382,17 @@ class PredictionWriter:
         *,
         overwrite: bool = False,
         sheet_name: str = "predictions",
+        excel_safe: bool = False,
+        expected_columns: int | None = None,
     ) -> None:
         """Check the target and create the temp file now, so problems show before any work."""
         self.path = Path(path)
         self.fmt = format_from_name(fmt)
         self.overwrite = overwrite
+        self.excel_safe = excel_safe
+        if self.fmt == "xlsx" and expected_columns is not None:
+            _check_xlsx_width(self.path, expected_columns)
+        self._parquet: Any = None
         self.rows_written = 0
         self.columns: list[Any] | None = None
         self.truncated_cells = 0
@@ -292,7 +408,9 @@ class PredictionWriter:
         except OSError as exc:
             raise _directory_error(self.path, exc) from exc
         try:
-            if self.fmt == "xlsx":
+            if self.fmt == "parquet":
+                os.close(fd)
+            elif self.fmt == "xlsx":
                 os.close(fd)
                 from openpyxl import Workbook  # imported here to keep the module cheap to load
 
@@ -343,6 +461,8 @@ class PredictionWriter:
         if self.columns is None:
             if len(set(columns)) != len(columns):
                 raise ValueError(f"duplicate column names in predictions: {columns}")
+            if self.fmt == "xlsx":
+                _check_xlsx_width(self.path, len(columns))
             self.columns = columns
             return frame
         if columns == self.columns:
@@ -368,6 +488,8 @@ class PredictionWriter:
         try:
             if self.fmt == "csv":
                 self._write_csv(frame, first)
+            elif self.fmt == "parquet":
+                self._write_parquet(frame)
             elif self.fmt == "jsonl":
                 self._write_jsonl(frame)
             else:
@@ -377,8 +499,20 @@ class PredictionWriter:
             raise _write_error(self.path, exc) from exc
         self.rows_written += len(frame)
 
+    def _write_parquet(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        # Input columns are text; the score is float64 and row int64, as in the other formats.
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self._temp, table.schema)
+        self._parquet.write_table(table.cast(self._parquet.schema))
+
     def _write_csv(self, frame: pd.DataFrame, first: bool) -> None:
         assert self._handle is not None
+        if self.excel_safe:
+            frame = _neutralise_formulas(frame)
         # CRLF (RFC 4180) because the csv module quotes a field only for characters of the line
         # terminator: with "\n" alone, a review holding a bare "\r" would go out unquoted.
         frame.to_csv(self._handle, header=first, index=False, lineterminator="\r\n")
@@ -453,8 +587,11 @@ class PredictionWriter:
             return None
         return self._xlsx_value(str(value))
 
-    def commit(self) -> Path:
-        """Finish the file and move it onto `path`; returns the path. Call once."""
+    def finish(self) -> Path:
+        """Complete and sync the temp file without publishing it; returns the temp path.
+
+        The caller publishes it (outputs.publish_together) or calls abort().
+        """
         self._require_open()
         try:
             if self._handle is not None:
@@ -463,13 +600,25 @@ class PredictionWriter:
                 self._handle.close()
                 self._handle = None
             else:
-                self._workbook.save(self._temp)
-                fd = os.open(self._temp, os.O_RDWR)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            _publish(self._temp, self.path, self.overwrite)
+                if self._parquet is not None:
+                    self._parquet.close()
+                    self._parquet = None
+                elif self._workbook is not None:
+                    self._workbook.save(self._temp)
+                _fsync_file(self._temp)
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise _write_error(self.path, exc) from exc
+            raise
+        self._state = "finished"
+        return self._temp
+
+    def commit(self) -> Path:
+        """Finish the file and move it onto `path`; returns the path. Call once."""
+        temp = self.finish()
+        try:
+            _publish(temp, self.path, self.overwrite)
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError):
@@ -480,9 +629,13 @@ class PredictionWriter:
 
     def abort(self) -> None:
         """Drop everything written so far: close and delete the temp file. Safe to repeat."""
-        if self._state != "open":
+        if self._state not in ("open", "finished"):
             return
         self._state = "aborted"
+        if self._parquet is not None:
+            with contextlib.suppress(Exception):
+                self._parquet.close()
+            self._parquet = None
         if self._handle is not None:
             with contextlib.suppress(OSError):
                 self._handle.close()

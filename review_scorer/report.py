@@ -14,14 +14,11 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import logging
 import math
-import os
 import re
-import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -658,57 +655,22 @@ def build_report_html(context: dict) -> str:
     return env.get_template(_TEMPLATES[kind]).render(page=page)
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename itself; not possible on every platform, so best effort."""
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def write_report(context: dict, out_path: Path, *, overwrite: bool = False) -> Path:
     """Render the report and write it atomically to out_path; returns the path written.
 
     Raises OutputError when the file exists (and overwrite is False) or cannot be written.
     """
+    from review_scorer.outputs import atomic_write_bytes
+
     out_path = Path(out_path)
     if out_path.is_dir():
         raise OutputError(f"{out_path}: is a directory; give a file name for the report")
-    if out_path.exists() and not overwrite:
-        raise OutputError(
-            f"{out_path}: report already exists; pass --overwrite to replace it "
-            "or choose another report path"
-        )
     data = build_report_html(context).encode("utf-8", "replace")
-    directory = out_path.parent
-    tmp_name = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp_name = directory / f".{out_path.name}.{secrets.token_hex(4)}.tmp"
-        # os.open with 0o666 honours the umask, unlike mkstemp's private 0o600.
-        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if out_path.exists() and not overwrite:
-            raise OutputError(
-                f"{out_path}: report appeared while writing; pass --overwrite to replace it "
-                "or choose another report path"
-            )
-        os.replace(tmp_name, out_path)
-        tmp_name = None
-        _fsync_directory(directory)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        reason = exc.strerror or exc.__class__.__name__
-        raise OutputError(
-            f"{out_path}: cannot write the report ({reason}); choose a writable location"
-        ) from exc
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
+        raise OutputError(f"{out_path}: cannot write the report ({exc.strerror or exc}); "
+                          "choose a writable location") from None
+    atomic_write_bytes(out_path, data, overwrite=overwrite)
     logger.info("wrote report %s (%d bytes)", out_path, len(data))
-    return out_path
+    return Path(out_path)

@@ -1,11 +1,15 @@
-"""score_files: stream review files through the model; every row out, in order, with a status."""
+"""score_files: stream review files through the model; every row out, in order, with a status.
+
+Scoring is a generator of scored chunks (``iter_scored_chunks``); what consumes them are sinks:
+the predictions writer (``PredictionSink``) and the report accumulator (``ReportAccumulator``).
+A file's predictions and report are published together or not at all.
+"""
 
 from __future__ import annotations
 
-import datetime as _dt
+import dataclasses
 import logging
-import os
-import threading
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -15,20 +19,95 @@ from typing import Any
 
 import numpy as np
 
-from review_scorer import __version__
-from review_scorer.errors import DeviceError, OutputError, ReviewScorerError
-from review_scorer.text import encode_text, length_bucketed_batches, pad_batch
+from review_scorer.errors import ReviewScorerError, UsageError
+from review_scorer.sentiment import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_THRESHOLD,
+    DEVICE_CHOICES,
+    STATUS_EMPTY,
+    STATUS_NO_WORDS,
+    STATUS_OK,
+    SentimentModel,
+    rounded_scores,
+    select_device,
+    sentiment_labels,
+)
 
 log = logging.getLogger(__name__)
 
-STATUS_OK = "ok"
-STATUS_EMPTY = "empty text"
-STATUS_NO_WORDS = "no words"
+__all__ = ["STATUS_EMPTY", "STATUS_FORMULA", "STATUS_NO_WORDS", "STATUS_OK", "FileResult",
+           "ReportAccumulator", "ScoreOptions", "ScoreResult", "ScoredChunk", "iter_scored_chunks",
+           "score_files"]
+
+# A spreadsheet formula whose value was never computed (files written by scripts store none).
+STATUS_FORMULA = "formula without value"
 OUTPUT_COLUMNS = ("row", "sentiment", "score", "status")
-DEVICE_CHOICES = ("auto", "cpu", "gpu")
-DEFAULT_BATCH_SIZE = 256
-DEFAULT_THRESHOLD = 0.5
-REPORT_TEXT_LIMIT = 20000  # characters of one review kept for the report page
+TOP_WORDS_COLUMN = "top_words"
+DEFAULT_MAX_REPORT_ROWS = 20000
+DEFAULT_CHUNK_ROWS = 5000
+FORMAT_CHOICES = ("csv", "xlsx", "jsonl", "parquet")
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """Every setting of a `score` run; the CLI builds one, so its defaults are these."""
+
+    text_column: str | None = None
+    label_column: str | None = None  # "" turns label detection off
+    id_column: str | None = None
+    rating_column: str | None = None
+    date_column: str | None = None
+    group_column: str | None = None
+    sheet: str | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    threshold: float = DEFAULT_THRESHOLD
+    fmt: str = "csv"
+    device: str = "auto"
+    overwrite: bool = False
+    report: bool = True
+    max_report_rows: int = DEFAULT_MAX_REPORT_ROWS
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    explain: bool = False
+    excel_safe_csv: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold)
+                and 0.0 < self.threshold < 1.0):
+            raise UsageError(f"--threshold must be a number between 0 and 1 (exclusive), "
+                             f"not {self.threshold!r}")
+        for name in ("batch_size", "chunk_rows"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be a whole number of at least 1")
+        if not isinstance(self.max_report_rows, int) or self.max_report_rows < 0:
+            raise UsageError("--max-report-rows must be a whole number of at least 0")
+        if self.fmt not in FORMAT_CHOICES:
+            raise UsageError(f"--format must be one of {', '.join(FORMAT_CHOICES)}, not {self.fmt!r}")
+        if self.device not in DEVICE_CHOICES:
+            raise UsageError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, not {self.device!r}")
+
+    def replace(self, **changes: Any) -> ScoreOptions:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class ScoredChunk:
+    """Consecutive input rows with their statuses and scores, in input order."""
+
+    frame: Any  # pandas DataFrame: every original column (str values), index 0..n-1
+    rows: np.ndarray  # int64 1-based record numbers in the source file
+    texts: list[str | None]
+    labels: np.ndarray | None  # int8 1 / 0 / -1 (none, unknown or neutral)
+    ratings: np.ndarray | None  # float64 star ratings when a rating column is used
+    status: np.ndarray  # object array of status strings
+    scores: np.ndarray  # float32, NaN where not scored
+    attributions: list | None = None  # per row: explain.Attribution or None (when explained)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def scored(self) -> np.ndarray:
+        return self.status == STATUS_OK
 
 
 @dataclass
@@ -50,6 +129,7 @@ class FileResult:
     seconds: float = 0.0
     text_column: str | None = None
     label_column: str | None = None
+    sheet: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -58,22 +138,16 @@ class FileResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": str(self.path),
-            "ok": self.ok,
-            "error": self.error,
+            "file": str(self.path), "ok": self.ok, "error": self.error,
             "predictions": str(self.predictions_path) if self.predictions_path else None,
             "report": str(self.report_path) if self.report_path else None,
-            "rows": self.rows,
-            "scored": self.scored,
+            "rows": self.rows, "scored": self.scored,
             "not_scored": sum(self.not_scored.values()),
             "not_scored_reasons": dict(self.not_scored),
-            "positive": self.positive,
-            "negative": self.negative,
-            "positive_share": self.positive_share,
-            "metrics": self.metrics,
-            "text_column": self.text_column,
-            "label_column": self.label_column,
-            "notes": list(self.notes),
+            "positive": self.positive, "negative": self.negative,
+            "positive_share": self.positive_share, "metrics": self.metrics,
+            "text_column": self.text_column, "label_column": self.label_column,
+            "sheet": self.sheet, "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows / self.seconds, 1) if self.seconds > 0 else None,
         }
@@ -90,6 +164,7 @@ class ScoreResult:
     device: str
     threshold: float
     seconds: float
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[FileResult]:
@@ -103,59 +178,42 @@ class ScoreResult:
         for f in self.files:
             reasons.update(f.not_scored)
         return {
-            "files": [f.to_dict() for f in self.files],
-            "rows": rows,
-            "scored": scored,
-            "not_scored": sum(reasons.values()),
-            "not_scored_reasons": dict(reasons),
+            "files": [f.to_dict() for f in self.files], "rows": rows, "scored": scored,
+            "not_scored": sum(reasons.values()), "not_scored_reasons": dict(reasons),
             "positive_share": positive / scored if scored else None,
             "failed_files": len(self.failed),
             "model": {"name": self.model_name, "path": str(self.model_path),
                       "test_accuracy": self.model_test_accuracy},
-            "device": self.device,
-            "threshold": self.threshold,
+            "device": self.device, "threshold": self.threshold, "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(rows / self.seconds, 1) if self.seconds > 0 else None,
         }
 
 
-def select_device(device: str) -> str:
-    """Apply --device before TensorFlow places any op; return a description of what runs."""
-    import tensorflow as tf
-
-    if device not in DEVICE_CHOICES:
-        raise DeviceError(f"unknown device {device!r}; use one of {', '.join(DEVICE_CHOICES)}")
-    gpus = tf.config.list_physical_devices("GPU")
-    if device == "gpu" and not gpus:
-        raise DeviceError(
-            "--device gpu: TensorFlow sees no GPU on this machine; install the 'gpu' extra with "
-            "NVIDIA drivers present, or use --device auto/cpu"
-        )
-    if device == "cpu" and gpus:
-        try:
-            tf.config.set_visible_devices([], "GPU")
-        except RuntimeError:  # TensorFlow already initialised its devices in this process
-            raise DeviceError("--device cpu must be chosen before TensorFlow starts") from None
-        gpus = []
-    if gpus:
-        names = []
-        for gpu in gpus:
-            details = tf.config.experimental.get_device_details(gpu)
-            names.append(details.get("device_name", gpu.name))
-        return "GPU: " + ", ".join(names)
-    return "CPU"
+# ------------------------------------------------------------------------------ output names
 
 
 def output_stems(paths: Sequence[Path]) -> list[str]:
-    """Output base names: the input's stem, or its full name when two inputs share a stem
-    (reviews.csv and reviews.xlsx), with -2, -3... when even the names collide."""
-    stems = [p.stem for p in paths]
-    names = [p.stem if stems.count(p.stem) == 1 else p.name for p in paths]
-    seen: Counter[str] = Counter()
+    """Output base names, unique within the run (case-insensitively, for macOS/Windows disks).
+
+    The input's stem, or its full name when two inputs share a stem (reviews.csv and
+    reviews.xlsx); inputs whose names still collide get -2, -3... skipping any name that another
+    input has on its own (so dup/a/reviews.csv, dup/b/reviews.csv and reviews.csv-2.csv never
+    share outputs).
+    """
+    stems = Counter(p.stem.casefold() for p in paths)
+    natural = [p.stem if stems[p.stem.casefold()] == 1 else p.name for p in paths]
+    counts = Counter(n.casefold() for n in natural)
+    taken = {n.casefold() for n in natural if counts[n.casefold()] == 1}
     out = []
-    for name in names:
-        seen[name] += 1
-        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    for name in natural:
+        candidate, k = name, 1
+        if counts[name.casefold()] > 1:
+            while candidate.casefold() in taken:
+                k += 1
+                candidate = f"{name}-{k}"
+            taken.add(candidate.casefold())
+        out.append(candidate)
     return out
 
 
@@ -165,290 +223,304 @@ def output_paths(stem: str, out_dir: Path, fmt: str) -> tuple[Path, Path]:
     return out_dir / f"{stem}{PREDICTION_SUFFIX[fmt]}", out_dir / f"{stem}.html"
 
 
-class _Pipeline:
-    """Prepares batches ahead of the model (in tf.data's prefetch thread) and reassembles chunks.
+# ------------------------------------------------------------------------------ the core
 
-    Each chunk is cleaned, vectorised and split into length-sorted batches; the model scores the
-    batches in that order, and a chunk is released, in input order again, once all its batches
-    are back. Memory holds a few chunks at most, whatever the file size.
+
+def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOptions
+                       ) -> Iterator[ScoredChunk]:
+    """Every row of an opened review file, scored, in input order, a chunk at a time."""
+    stream = model.predict_stream(review_file.chunks(), lambda c: c.texts,
+                                  batch_size=options.batch_size)
+    for chunk, status, scores in stream:
+        formula = getattr(chunk, "formula", None)
+        if formula is not None and np.any(formula):
+            # The cell holds a formula whose result was never stored: say so, don't call it empty.
+            status = np.where(np.asarray(formula, dtype=bool) & (status != STATUS_OK),
+                              STATUS_FORMULA, status).astype(object)
+        yield ScoredChunk(frame=chunk.frame, rows=chunk.rows, texts=chunk.texts,
+                          labels=chunk.labels, ratings=getattr(chunk, "ratings", None),
+                          status=status, scores=scores)
+
+
+def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = None,
+                model_dir: str | Path | None = None, out_dir: str | Path = "reports",
+                options: ScoreOptions | None = None,
+                progress: Callable[[int], None] | None = None, **settings: Any) -> ScoreResult:
+    """Score every file; a file that fails is recorded as failed and the others are still scored.
+
+    `settings` are ScoreOptions fields (batch_size=..., fmt=...) applied over `options`.
     """
-
-    def __init__(self, review_file, bundle, batch_size: int):
-        self.review_file = review_file
-        self.vocab = bundle.vocab
-        self.max_len = bundle.config.max_len
-        self.truncating = bundle.config.truncating
-        self.batch_size = batch_size
-        self.chunks: dict[int, dict[str, Any]] = {}
-        self.lock = threading.Lock()  # the producer runs in tf.data's prefetch thread
-        self.error: BaseException | None = None
-
-    def _prepare(self, chunk) -> dict[str, Any]:
-        n = len(chunk.rows)
-        status = np.full(n, STATUS_OK, dtype=object)
-        seqs: list[np.ndarray] = []
-        positions = []
-        for i, text in enumerate(chunk.texts):
-            if text is None or not str(text).strip():
-                status[i] = STATUS_EMPTY
-                continue
-            ids = encode_text(str(text), self.vocab, max_len=self.max_len, truncating=self.truncating)
-            if len(ids) == 0:
-                status[i] = STATUS_NO_WORDS
-                continue
-            seqs.append(ids)
-            positions.append(i)
-        positions_arr = np.asarray(positions, dtype=np.int64)
-        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-        batches = length_bucketed_batches(lengths, self.batch_size)
-        return {"chunk": chunk, "status": status, "scores": np.full(n, np.nan, dtype=np.float32),
-                "positions": positions_arr, "seqs": seqs, "pending": len(batches),
-                "batches": batches}
-
-    def batches(self) -> Iterator[tuple[np.int64, np.ndarray, np.ndarray]]:
-        try:
-            for number, chunk in enumerate(self.review_file.chunks()):
-                state = self._prepare(chunk)
-                batches = state.pop("batches")
-                with self.lock:
-                    self.chunks[number] = state
-                for batch in batches:
-                    padded = pad_batch([state["seqs"][i] for i in batch])
-                    yield np.int64(number), batch.astype(np.int64), padded
-        except BaseException as exc:  # surfaced by the consumer with its own type and message
-            self.error = exc
-
-    def dataset(self):
-        import tensorflow as tf
-
-        spec = (tf.TensorSpec((), tf.int64), tf.TensorSpec((None,), tf.int64),
-                tf.TensorSpec((None, None), tf.int32))
-        return tf.data.Dataset.from_generator(self.batches, output_signature=spec).prefetch(4)
-
-    def record(self, number: int, batch: np.ndarray, scores: np.ndarray) -> None:
-        with self.lock:
-            state = self.chunks[number]
-        state["scores"][state["positions"][batch]] = scores
-        state["pending"] -= 1
-
-    def pop_ready(self) -> Iterator[dict[str, Any]]:
-        """Chunks whose every batch is scored, oldest first, stopping at the first incomplete one."""
-        while True:
-            with self.lock:
-                if not self.chunks:
-                    return
-                first = min(self.chunks)
-                if self.chunks[first]["pending"] > 0:
-                    return
-                state = self.chunks.pop(first)
-            yield state
-
-
-def score_files(
-    paths: Sequence[str | Path],
-    *,
-    model_dir: str | Path | None = None,
-    out_dir: str | Path = "reports",
-    text_column: str | None = None,
-    label_column: str | None = None,
-    id_column: str | None = None,
-    sheet: str | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    threshold: float = DEFAULT_THRESHOLD,
-    fmt: str = "csv",
-    device: str = "auto",
-    overwrite: bool = False,
-    report: bool = True,
-    max_report_rows: int | None = None,
-    chunk_rows: int = 5000,
-    progress: Callable[[int], None] | None = None,
-) -> ScoreResult:
-    """Score every file; a bad file is recorded as failed and the others are still scored."""
-    from review_scorer.artifacts import load_model_dir, resolve_model_dir
     from review_scorer.outputs import ensure_output_dir
 
-    if not 0.0 < threshold < 1.0:
-        raise ReviewScorerError("--threshold must be between 0 and 1 (exclusive)")
-    if batch_size < 1:
-        raise ReviewScorerError("--batch-size must be at least 1")
+    options = (options or ScoreOptions()).replace(**settings) if settings else (options or ScoreOptions())
     started = time.perf_counter()
-    device_name = select_device(device)
-    bundle = load_model_dir(resolve_model_dir(model_dir))
-    out = ensure_output_dir(Path(out_dir))
-    from review_scorer.model import compile_inference
+    device_name = select_device(options.device)
+    notes: list[str] = []
+    if model is None:
+        from review_scorer.artifacts import resolve_model_dir
 
-    infer = compile_inference(bundle.model)
+        model = SentimentModel.load(resolve_model_dir(model_dir, notes=notes))
+    out = ensure_output_dir(Path(out_dir))
     results = []
     paths = [Path(p) for p in paths]
     for path, stem in zip(paths, output_stems(paths)):
-        results.append(_score_one(
-            path, stem, bundle=bundle, infer=infer, out_dir=out, text_column=text_column,
-            label_column=label_column, id_column=id_column, sheet=sheet, batch_size=batch_size,
-            threshold=threshold, fmt=fmt, overwrite=overwrite, report=report,
-            max_report_rows=max_report_rows, chunk_rows=chunk_rows, progress=progress,
-            device_name=device_name,
-        ))
-    test_acc = (bundle.metrics or {}).get("accuracy")
-    return ScoreResult(results, bundle.name, bundle.path, test_acc, device_name, threshold,
-                       time.perf_counter() - started)
+        scorer = _FileScorer(path, stem, model=model, out_dir=out, options=options,
+                             progress=progress, device_name=device_name)
+        results.append(scorer.run())
+    test_acc = (model.metrics or {}).get("accuracy")
+    return ScoreResult(results, model.name, model.path, test_acc, device_name, options.threshold,
+                       time.perf_counter() - started, notes)
 
 
-def _score_one(path: Path, stem: str, *, bundle, infer, out_dir: Path, text_column, label_column, id_column,
-               sheet, batch_size: int, threshold: float, fmt: str, overwrite: bool, report: bool,
-               max_report_rows, chunk_rows: int, progress, device_name: str) -> FileResult:
-    from review_scorer.data import open_reviews
-    from review_scorer.metrics import HighlightTracker, StreamingMetrics
-    from review_scorer.outputs import PredictionWriter
-    from review_scorer.report import DEFAULT_MAX_ROWS, write_report
+class _FileScorer:
+    """Scores one file: open it, stream its chunks into the sinks, publish the outputs."""
 
-    result = FileResult(path=path, ok=False)
-    started = time.perf_counter()
-    predictions_path, report_path = output_paths(stem, out_dir, fmt)
-    review_file = None
-    try:
-        if not overwrite:
-            for target in (predictions_path, report_path if report else None):
-                if target is not None and target.exists():
-                    raise OutputError(
-                        f"{target} already exists; pass --overwrite to replace it or use --out-dir"
-                    )
-        review_file = open_reviews(path, text_column=text_column, label_column=label_column,
-                                   id_column=id_column, sheet=sheet, chunk_rows=chunk_rows)
+    def __init__(self, path: Path, stem: str, *, model: SentimentModel, out_dir: Path,
+                 options: ScoreOptions, progress, device_name: str):
+        self.path, self.model, self.options = path, model, options
+        self.progress, self.device_name = progress, device_name
+        self.predictions_path, self.report_path = output_paths(stem, out_dir, options.fmt)
+        self.result = FileResult(path=path, ok=False)
+        self.started = time.perf_counter()
+
+    def run(self) -> FileResult:
+        review_file = None
+        try:
+            self._check_targets()
+            review_file = self._open()
+            self._score(review_file)
+            self.result.ok = True
+        except ReviewScorerError as exc:
+            self.result.error, self.result.exit_code = str(exc), exc.exit_code
+        except (MemoryError, RecursionError) as exc:
+            self.result.error, self.result.exit_code = f"{self.path}: {type(exc).__name__}", 1
+        except Exception as exc:  # one file's unexpected failure must not end the whole run
+            log.debug("unexpected failure on %s", self.path, exc_info=True)
+            detail = (str(exc).strip().splitlines() or [""])[0][:300]
+            self.result.error = (f"{self.path}: unexpected {type(exc).__name__}: {detail} "
+                                 "(run with --verbose for details)")
+            self.result.exit_code = 1
+        finally:
+            if review_file is not None:
+                review_file.close()  # openpyxl's read-only workbook holds the file open
+            self.result.seconds = time.perf_counter() - self.started
+        if not self.result.ok:
+            self.result.predictions_path = self.result.report_path = None
+        return self.result
+
+    def _check_targets(self) -> None:
+        from review_scorer.outputs import check_output_target
+
+        targets = [self.predictions_path] + ([self.report_path] if self.options.report else [])
+        for target in targets:
+            check_output_target(target, self.options.overwrite)
+
+    def _open(self):
+        from review_scorer.data import open_reviews
+
+        o = self.options
+        extra = {k: v for k, v in (("rating_column", o.rating_column), ("date_column", o.date_column),
+                                   ("group_column", o.group_column)) if v is not None}
+        review_file = open_reviews(self.path, text_column=o.text_column, label_column=o.label_column,
+                                   id_column=o.id_column, sheet=o.sheet, chunk_rows=o.chunk_rows,
+                                   **extra)
         info = review_file.info
-        result.text_column, result.label_column = info.text_column, info.label_column
+        self.result.text_column, self.result.label_column = info.text_column, info.label_column
+        self.result.sheet = info.sheet
         if info.encoding_fallback:
-            result.notes.append(f"not valid UTF-8: read as {info.encoding}")
+            self.result.notes.append(f"not valid UTF-8: read as {info.encoding}")
         if info.text_column_guessed:
-            result.notes.append(f"text column '{info.text_column}' chosen by its content")
-        rename = {c: f"{c}_original" for c in info.columns if c in OUTPUT_COLUMNS}
-        if rename:
-            result.notes.append(
-                "input columns renamed to keep them: "
-                + ", ".join(f"{a} -> {b}" for a, b in rename.items())
-            )
-        limit = DEFAULT_MAX_ROWS if max_report_rows is None else max_report_rows
-        streaming = StreamingMetrics(threshold=threshold)
-        highlights = HighlightTracker(k=5, threshold=threshold)
-        report_rows: list[dict[str, Any]] = []
-        reasons: Counter[str] = Counter()
-        pipeline = _Pipeline(review_file, bundle, batch_size)
-        with PredictionWriter(predictions_path, fmt, overwrite=overwrite) as writer:
-            def flush(state: dict[str, Any]) -> None:
-                chunk, status, scores = state["chunk"], state["status"], state["scores"]
-                scored = status == STATUS_OK
-                sentiment = np.where(scored, np.where(scores >= threshold, "positive", "negative"), "")
-                frame = chunk.frame.rename(columns=rename).copy()
-                frame["row"] = chunk.rows
-                frame["sentiment"] = sentiment
-                frame["score"] = np.where(scored, np.round(scores.astype(np.float64), 6), np.nan)
-                frame["status"] = status
-                writer.write(frame)
-                labels = chunk.labels if chunk.labels is not None else np.full(len(scored), -1, np.int8)
-                streaming.update(labels, np.nan_to_num(scores, nan=0.0), scored)
-                ids = (chunk.frame[info.id_column].tolist() if info.id_column
-                       else [None] * len(chunk.rows))
-                texts = ["" if t is None else str(t) for t in chunk.texts]
-                pos = np.flatnonzero(scored)
-                highlights.update(chunk.rows[pos], scores[pos], [texts[i] for i in pos],
-                                  [ids[i] for i in pos], labels[pos])
-                reasons.update(str(s) for s in status[~scored])
-                result.rows += len(scored)
-                result.scored += int(scored.sum())
-                result.positive += int((scores[scored] >= threshold).sum())
-                room = limit - len(report_rows)
-                for i in range(min(room, len(scored))):
-                    report_rows.append(_report_row(chunk.rows[i], ids[i], texts[i], sentiment[i],
-                                                   scores[i] if scored[i] else None, status[i],
-                                                   labels[i]))
-                if progress is not None:
-                    progress(len(scored))
+            self.result.notes.append(f"text column '{info.text_column}' chosen by its content")
+        self.result.notes.extend(getattr(info, "notes", ()) or ())
+        return review_file
 
-            for number, batch, ids in pipeline.dataset():
-                pipeline.record(int(number), batch.numpy(), infer(ids).numpy())
-                for state in pipeline.pop_ready():
-                    flush(state)
-            if pipeline.error is not None:
-                raise pipeline.error
-            for state in pipeline.pop_ready():
-                flush(state)
-            writer.commit()
-            result.notes.extend(writer.notes)
-        result.predictions_path = predictions_path
-        result.negative = result.scored - result.positive
-        result.not_scored = dict(reasons)
-        result.metrics = streaming.result(threshold) if info.label_column else None
-        result.seconds = time.perf_counter() - started
-        if report:
-            context = score_report_context(
-                result, bundle=bundle, device_name=device_name, threshold=threshold,
-                histogram=streaming.histogram(), highlights=highlights.result(),
-                rows=report_rows, max_rows=limit,
-            )
-            write_report(context, report_path, overwrite=overwrite)
-            result.report_path = report_path
-        result.ok = True
-    except ReviewScorerError as exc:
-        result.error = str(exc)
-        result.exit_code = exc.exit_code
-        if result.predictions_path is not None:
-            _remove_partial(result.predictions_path)
-            result.predictions_path = None
-    finally:
-        if review_file is not None:
-            review_file.close()  # openpyxl's read-only workbook holds the file open
-    result.seconds = time.perf_counter() - started
-    return result
+    def _score(self, review_file) -> None:
+        from review_scorer.outputs import publish_together
+
+        info, o = review_file.info, self.options
+        sink = PredictionSink(self.predictions_path, info.columns, o)
+        report = ReportAccumulator(info, o if o.report else o.replace(max_report_rows=0))
+        with sink:
+            for chunk in iter_scored_chunks(review_file, self.model, o):
+                sink.write(chunk)
+                if report is not None:
+                    report.update(chunk)
+                self._count(chunk)
+            self.result.notes.extend(getattr(review_file, "notes", ()) or ())
+            temps = [(sink.finish(), self.predictions_path)]
+            self.result.notes.extend(sink.notes)
+            self._finish_counts(report)
+            if o.report:
+                context = report.context(self.result, model=self.model, device_name=self.device_name)
+                temps.append((report.render_to_temp(context, self.report_path), self.report_path))
+            publish_together(temps, overwrite=o.overwrite)
+        self.result.predictions_path = self.predictions_path
+        self.result.report_path = self.report_path if o.report else None
+
+    def _count(self, chunk: ScoredChunk) -> None:
+        scored = chunk.scored
+        self.result.rows += len(chunk)
+        self.result.scored += int(scored.sum())
+        self.result.positive += int((chunk.scores[scored] >= self.options.threshold).sum())
+        for status, n in Counter(chunk.status[~scored].tolist()).items():
+            self.result.not_scored[str(status)] = self.result.not_scored.get(str(status), 0) + n
+        if self.progress is not None:
+            self.progress(len(chunk))
+
+    def _finish_counts(self, report: ReportAccumulator) -> None:
+        self.result.negative = self.result.scored - self.result.positive
+        self.result.seconds = time.perf_counter() - self.started
+        self.result.metrics = report.metrics()
 
 
-def _remove_partial(path: Path | None) -> None:
-    # The predictions file was committed but its report failed: keep outputs consistent.
-    if path is not None and path.exists():
-        os.unlink(path)
+# ------------------------------------------------------------------------------ sinks
 
 
-def _report_row(row, id_, text, sentiment, score, status, label) -> dict[str, Any]:
-    return {
-        "row": int(row),
-        "id": None if id_ is None or id_ == "" else str(id_),
-        "text": text[:REPORT_TEXT_LIMIT],
-        "sentiment": str(sentiment),
-        "score": None if score is None else round(float(score), 4),
-        "status": str(status),
-        "label": {1: "positive", 0: "negative"}.get(int(label)),
-    }
+class PredictionSink:
+    """Writes scored chunks to the predictions file (a hidden temp file until published)."""
+
+    def __init__(self, path: Path, columns: Sequence[str], options: ScoreOptions):
+        from review_scorer.outputs import PredictionWriter
+
+        self.rename = {c: f"{c}_original" for c in columns if c in (*OUTPUT_COLUMNS, TOP_WORDS_COLUMN)}
+        self.columns = [self.rename.get(c, c) for c in columns] + list(OUTPUT_COLUMNS)
+        if options.explain:
+            self.columns.append(TOP_WORDS_COLUMN)
+        self.options = options
+        self.writer = PredictionWriter(path, options.fmt, overwrite=options.overwrite,
+                                       excel_safe=options.excel_safe_csv,
+                                       expected_columns=len(self.columns))
+
+    def __enter__(self) -> PredictionSink:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.writer.abort()  # no-op once finished and published; drops the temp file otherwise
+
+    @property
+    def notes(self) -> list[str]:
+        notes = list(self.writer.notes)
+        if self.rename:
+            notes.insert(0, "input columns renamed to keep them: "
+                         + ", ".join(f"{a} -> {b}" for a, b in self.rename.items()))
+        return notes
+
+    def write(self, chunk: ScoredChunk) -> None:
+        frame = chunk.frame.rename(columns=self.rename).copy()
+        frame["row"] = chunk.rows
+        frame["sentiment"] = sentiment_labels(chunk.scores, chunk.status, self.options.threshold)
+        frame["score"] = rounded_scores(chunk.scores, chunk.status)
+        frame["status"] = chunk.status
+        if self.options.explain:
+            frame[TOP_WORDS_COLUMN] = _top_words_column(chunk)
+        self.writer.write(frame)
+
+    def finish(self) -> Path:
+        """Close the temp file (with a header even when the input had no rows); return it."""
+        if self.writer.rows_written == 0:
+            import pandas as pd
+
+            self.writer.write(pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns}))
+        return self.writer.finish()
 
 
-def score_report_context(result: FileResult, *, bundle, device_name: str, threshold: float,
-                         histogram: dict, highlights: dict, rows: list, max_rows: int) -> dict:
+def _top_words_column(chunk: ScoredChunk) -> list[str]:
+    from review_scorer.explain import format_top_terms
+
+    attributions = chunk.attributions or [None] * len(chunk)
+    return [format_top_terms(a, t) if a is not None else ""
+            for a, t in zip(attributions, chunk.texts)]
+
+
+class ReportAccumulator:
+    """Consumes scored chunks and keeps what the report needs: exact counts, streaming metrics,
+    the score histogram, highlights and the first rows for the table."""
+
+    def __init__(self, info: Any, options: ScoreOptions, *, text_limit: int = 20000):
+        from review_scorer.metrics import HighlightTracker, StreamingMetrics
+
+        self.info, self.options, self.text_limit = info, options, text_limit
+        self.streaming = StreamingMetrics(threshold=options.threshold)
+        self.highlights = HighlightTracker(k=5, threshold=options.threshold)
+        self.rows: list[dict[str, Any]] = []
+
+    def update(self, chunk: ScoredChunk) -> None:
+        scored = chunk.scored
+        labels = chunk.labels if chunk.labels is not None else np.full(len(chunk), -1, np.int8)
+        self.streaming.update(labels, np.nan_to_num(chunk.scores, nan=0.0), scored)
+        ids = self._ids(chunk)
+        texts = ["" if t is None else str(t) for t in chunk.texts]
+        pos = np.flatnonzero(scored)
+        self.highlights.update(chunk.rows[pos], chunk.scores[pos], [texts[i] for i in pos],
+                               [ids[i] for i in pos], labels[pos])
+        room = self.options.max_report_rows - len(self.rows)
+        sentiment = sentiment_labels(chunk.scores, chunk.status, self.options.threshold)
+        for i in range(min(max(room, 0), len(chunk))):
+            self.rows.append(self._row(chunk, i, ids[i], texts[i], sentiment[i], labels[i]))
+
+    def _ids(self, chunk: ScoredChunk) -> list:
+        if self.info.id_column:
+            return chunk.frame[self.info.id_column].tolist()
+        return [None] * len(chunk)
+
+    def _row(self, chunk: ScoredChunk, i: int, id_: Any, text: str, sentiment: str,
+             label: int) -> dict[str, Any]:
+        score = chunk.scores[i] if chunk.status[i] == STATUS_OK else None
+        return {
+            "row": int(chunk.rows[i]),
+            "id": None if id_ is None or id_ == "" else str(id_),
+            "text": text[: self.text_limit],
+            "sentiment": str(sentiment),
+            "score": None if score is None else round(float(score), 4),
+            "status": str(chunk.status[i]),
+            "label": {1: "positive", 0: "negative"}.get(int(label)),
+        }
+
+    def metrics(self) -> dict[str, Any] | None:
+        return self.streaming.result(self.options.threshold) if self.info.label_column else None
+
+    def context(self, result: FileResult, *, model: SentimentModel, device_name: str) -> dict:
+        return score_report_context(result, model=model, device_name=device_name,
+                                    threshold=self.options.threshold,
+                                    histogram=self.streaming.histogram(),
+                                    highlights=self.highlights.result(), rows=self.rows,
+                                    max_rows=self.options.max_report_rows)
+
+    @staticmethod
+    def render_to_temp(context: dict, report_path: Path) -> Path:
+        from review_scorer.outputs import write_temp_beside
+        from review_scorer.report import build_report_html
+
+        return write_temp_beside(report_path, build_report_html(context).encode("utf-8", "replace"))
+
+
+def score_report_context(result: FileResult, *, model: SentimentModel, device_name: str,
+                         threshold: float, histogram: dict, highlights: dict, rows: list,
+                         max_rows: int) -> dict:
+    """The plain-data context of one file's HTML report."""
+    import datetime as _dt
+
+    from review_scorer import __version__
     from review_scorer.artifacts import model_context
 
     rows_per_second = result.rows / result.seconds if result.seconds > 0 else 0.0
+    summary = {
+        "file": result.path.name, "path": str(result.path), "rows": result.rows,
+        "scored": result.scored, "not_scored": result.rows - result.scored,
+        "not_scored_reasons": dict(result.not_scored), "positive": result.positive,
+        "negative": result.negative, "positive_share": result.positive_share,
+        "threshold": threshold, "device": device_name, "seconds": round(result.seconds, 3),
+        "rows_per_second": round(rows_per_second, 1), "text_column": result.text_column,
+        "label_column": result.label_column, "notes": list(result.notes),
+    }
     return {
         "kind": "score",
         "title": f"{result.path.name} — sentiment report",
         "generated_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "package_version": __version__,
-        "model": model_context(name=bundle.name, path=str(bundle.path), meta=bundle.meta,
-                               config=bundle.config, history=bundle.history,
-                               metrics=bundle.metrics),
-        "summary": {
-            "file": result.path.name,
-            "path": str(result.path),
-            "rows": result.rows,
-            "scored": result.scored,
-            "not_scored": result.rows - result.scored,
-            "not_scored_reasons": dict(result.not_scored),
-            "positive": result.positive,
-            "negative": result.negative,
-            "positive_share": result.positive_share,
-            "threshold": threshold,
-            "device": device_name,
-            "seconds": round(result.seconds, 3),
-            "rows_per_second": round(rows_per_second, 1),
-            "text_column": result.text_column,
-            "label_column": result.label_column,
-            "notes": list(result.notes),
-        },
+        "model": model_context(name=model.name, path=str(model.path), meta=model.meta,
+                               config=model.config, history=model.history, metrics=model.metrics),
+        "summary": summary,
         "file_metrics": result.metrics,
         "score_histogram": histogram,
         "highlights": highlights,
@@ -456,4 +528,3 @@ def score_report_context(result: FileResult, *, bundle, device_name: str, thresh
         "rows_total": result.rows,
         "max_rows": max_rows,
     }
-

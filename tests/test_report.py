@@ -174,7 +174,7 @@ GROUPS = ["Kettle", "Lamp", "<img src=x onerror=\"window.__pwned = 4\">", "", "{
 DATES = ["2025-01-0{}", "2025-02-1{}", "2025-03-2{}"]
 BAD_DATES = ["<svg onload=alert(5)>", "yesterday"]
 DRIVER_TERMS = {
-    "positive": ["warm", "funny", "favourite", "<b>bold</b> term"],
+    "positive": ["warm", "funny", "favourite", "warm funny", "<b>bold</b> term"],
     "negative": ["never", "wanders", "never get", "</script><script>window.__pwned=6</script>"],
 }
 
@@ -587,7 +587,10 @@ def test_report_write_cleans_up_temp_file_when_replace_fails(tmp_path, monkeypat
     def fail(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(report.os, "replace", fail)
+    from review_scorer import outputs
+
+    monkeypatch.setattr(outputs.os, "replace", fail)
+    monkeypatch.setattr(outputs.os, "link", fail)
     with pytest.raises(OutputError, match="Permission denied"):
         write_report(make_context(n_rows=3), tmp_path / "reviews.html")
     assert list(tmp_path.iterdir()) == []

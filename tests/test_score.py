@@ -112,12 +112,21 @@ def test_score_one_bad_file_does_not_stop_the_others(trained_model, tmp_path):
 
 def test_score_error_mid_file_leaves_no_output(trained_model, tmp_path):
     src = tmp_path / "late.csv"
+    lines = ["review,label"] + ["great fun,pos"] * 25 + ["great, fun,too,many,pos"] + ["fun,pos"] * 4
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (f,) = _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=5).files
+    assert not f.ok and "line 27" in f.error and "late.csv" in f.error
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_score_unknown_label_values_are_kept_per_row_not_a_file_failure(trained_model, tmp_path):
+    src = tmp_path / "late.csv"
     rows = [{"review": "great fun", "label": "pos"} for _ in range(30)]
     rows[25]["label"] = "maybe"
     pd.DataFrame(rows).to_csv(src, index=False)
     (f,) = _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=5).files
-    assert not f.ok and "maybe" in f.error and "26" in f.error
-    assert list((tmp_path / "o").iterdir()) == []
+    assert f.ok and f.rows == 30 and f.metrics["n"] == 29
+    assert any("row 26" in note for note in f.notes)
 
 
 def test_score_refuses_existing_outputs_without_overwrite(trained_model, tmp_path):
@@ -132,12 +141,12 @@ def test_score_refuses_existing_outputs_without_overwrite(trained_model, tmp_pat
 
 
 def test_score_interrupt_leaves_no_partial_files(trained_model, tmp_path, monkeypatch):
-    from review_scorer import score as score_module
+    from review_scorer import sentiment
 
     src = tmp_path / "x.csv"
     _write_csv(src, 40)
     calls = {"n": 0}
-    real = score_module._Pipeline.record
+    real = sentiment._StreamPipeline.record
 
     def record_then_interrupt(self, *args):
         calls["n"] += 1
@@ -145,7 +154,7 @@ def test_score_interrupt_leaves_no_partial_files(trained_model, tmp_path, monkey
             raise KeyboardInterrupt
         return real(self, *args)
 
-    monkeypatch.setattr(score_module._Pipeline, "record", record_then_interrupt)
+    monkeypatch.setattr(sentiment._StreamPipeline, "record", record_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=5, batch_size=2)
     assert list((tmp_path / "o").iterdir()) == []
