@@ -15,7 +15,13 @@ import numpy as np
 from review_scorer import __version__
 from review_scorer.artifacts import model_context
 from review_scorer.config import TrainConfig
-from review_scorer.errors import InputError
+from review_scorer.splits import (  # noqa: F401  (re-exported for callers of the old names)
+    Splits,
+    holdout_split,
+    make_splits,
+    stratified_sample,
+    validation_split,
+)
 from review_scorer.text import (
     Vocabulary,
     clean_text,
@@ -45,78 +51,7 @@ class TrainResult:
     validation_metrics: dict[str, Any]
     data_source: str
     report_path: Path | None
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, held_out): held_out takes `fraction` of each class, chosen by seed."""
-    rng = np.random.default_rng(seed)
-    held = []
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        k = round(len(members) * fraction)
-        if len(members) > 1:
-            k = min(max(k, 1), len(members) - 1)
-        else:
-            k = 0
-        held.append(rng.choice(members, size=k, replace=False))
-    held_out = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
-    kept = np.setdiff1d(np.arange(len(labels)), held_out)
-    return kept, held_out
-
-
-def grouped_split(
-    labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int, *, tries: int = 50
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Indices (kept, held_out) with whole groups (movies) held out, about `fraction` of rows.
-
-    Whole movies are drawn in a seeded random order until the held-out part is large enough; a
-    draw that leaves either side without both classes is redrawn. None when no draw works (for
-    example a handful of one-sided movies): the caller falls back to a stratified split.
-    """
-    labels = np.asarray(labels)
-    unique, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    sizes = np.bincount(inverse, minlength=len(unique))
-    target = max(1, round(len(labels) * fraction))
-    rng = np.random.default_rng(seed)
-    for _ in range(tries):
-        order = rng.permutation(len(unique))
-        take = order[: int(np.searchsorted(np.cumsum(sizes[order]), target)) + 1]
-        held_mask = np.isin(inverse, take)
-        held, kept = np.flatnonzero(held_mask), np.flatnonzero(~held_mask)
-        if len(np.unique(labels[held])) == 2 and len(np.unique(labels[kept])) == 2:
-            return kept, held
-    return None
-
-
-def holdout_split(reviews, idx: np.ndarray, fraction: float, seed: int):
-    """(kept indices, held-out indices, kind) carved from idx.
-
-    Movie-disjoint when the data says which movie each review is about (IMDB's test movies are
-    disjoint from train's, so a held-out part sharing movies with training overstates accuracy
-    and favours memorising names); otherwise a stratified random slice.
-    """
-    labels = np.asarray(reviews.labels)[idx]
-    groups = reviews.groups
-    split = None
-    if groups is not None and all(groups[idx]):
-        split = grouped_split(labels, groups[idx], fraction, seed)
-    kind = "movie-disjoint" if split is not None else "stratified random"
-    if split is None:
-        split = stratified_split(labels, fraction, seed)
-    return idx[split[0]], idx[split[1]], kind
-
-
-def validation_split(reviews, train_idx: np.ndarray, config: TrainConfig):
-    """(fit indices, validation indices, kind) carved from train_idx (see holdout_split)."""
-    return holdout_split(reviews, train_idx, config.validation_fraction, config.seed)
-
-
-def stratified_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """At most `size` indices keeping the class balance, in their original order."""
-    if size >= len(labels):
-        return np.arange(len(labels))
-    _, picked = stratified_split(labels, size / len(labels), seed)
-    return picked
+    model: Any = None  # the trained SentimentModel
 
 
 def describe_device() -> str:
@@ -152,6 +87,27 @@ def _dataset(sequences, labels, batch_size: int, *, seed: int | None):
     return dataset.prefetch(2)
 
 
+@dataclass
+class PreparedData:
+    """Labeled reviews turned into what the network reads, per split."""
+
+    vocab: Vocabulary
+    labels: np.ndarray
+    fit: tuple[list[np.ndarray], np.ndarray]  # (id sequences, their row indices)
+    validation: tuple[list[np.ndarray], np.ndarray]
+    test: tuple[list[np.ndarray], np.ndarray]
+    embedding_weights: np.ndarray | None
+    embedding_meta: dict[str, Any]
+
+
+@dataclass
+class FittedMembers:
+    model: Any  # the exported keras.Model (one member, or the averaged ensemble)
+    history: dict[str, Any]
+    seconds: float
+    device: str
+
+
 def run_training(
     config: TrainConfig,
     *,
@@ -162,49 +118,73 @@ def run_training(
     cache_dir: str | Path | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
-    verbose: int = 2,
     download_progress=None,
+    epoch_progress=None,
     write_report: bool = True,
     name: str | None = None,
 ) -> TrainResult:
     """Train, evaluate on the test split, and save the model directory atomically.
 
-    data_source is anything load_labeled reads, or already loaded LabeledReviews. Without a
-    "test" split (a labeled CSV, or train-only data) a seeded stratified slice is held out.
+    Stages: load the data, split it, prepare the text, fit the members, evaluate, save.
+    data_source is anything load_labeled reads, or already loaded LabeledReviews.
+    epoch_progress, if given, is called with a dict after every epoch (stage, member, epoch,
+    logs, seconds); nothing here prints.
     """
     from review_scorer.artifacts import check_target
-    from review_scorer.data import LabeledReviews, load_labeled
 
     model_dir = check_target(model_dir, overwrite=overwrite)
-    if isinstance(data_source, LabeledReviews):
-        reviews = data_source
-    else:
-        reviews = load_labeled(
-            data_source, text_column=text_column, label_column=label_column,
-            cache_dir=cache_dir, progress=download_progress,
-        )
-    texts = list(reviews.texts)
-    labels = np.asarray(reviews.labels, dtype=np.int8)
-    splits = np.asarray(reviews.splits).astype(str)
-    train_idx = np.flatnonzero(splits == "train")
-    test_idx = np.flatnonzero(splits == "test")
-    if len(test_idx) == 0:
-        # No test split (a labeled file, or train-only data): hold out a seeded slice.
-        train_idx, test_idx, _ = holdout_split(reviews, train_idx, config.test_fraction,
-                                               config.seed + 1)
-    if limit is not None:
-        train_idx = train_idx[stratified_sample(labels[train_idx], limit, config.seed + 2)]
-        test_idx = test_idx[stratified_sample(labels[test_idx], limit, config.seed + 3)]
-    fit_idx, val_idx, validation_kind = validation_split(reviews, train_idx, config)
-    for part, idx in (("training", fit_idx), ("validation", val_idx), ("test", test_idx)):
-        if len(idx) == 0 or len(np.unique(labels[idx])) < 2:
-            raise InputError(
-                f"{reviews.source}: the {part} split needs reviews of both classes "
-                f"(it has {len(idx)}); use more labeled data or a larger --limit"
-            )
+    reviews = _load_reviews(data_source, text_column=text_column, label_column=label_column,
+                            cache_dir=cache_dir, download_progress=download_progress)
+    splits = make_splits(reviews, config, limit=limit)
+    data = prepare_data(reviews, splits, config)
+    fitted = fit_members(config, data, epoch_progress=epoch_progress)
+    from review_scorer.sentiment import SentimentModel
 
-    cleaned = {i: clean_text(texts[i]) for i in np.concatenate([fit_idx, val_idx, test_idx])}
-    vocab = Vocabulary.build((cleaned[i] for i in fit_idx), max_size=config.vocab_size,
+    model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history,
+                           name=name or model_dir.name)
+    validation_metrics, test_metrics = evaluate(model, data)
+    model.metrics = test_metrics
+    model.meta = training_meta(model, reviews=reviews, splits=splits, data=data, fitted=fitted,
+                               limit=limit, validation_metrics=validation_metrics)
+    report_html = None
+    if write_report:
+        from review_scorer.report import build_report_html
+
+        report_html = build_report_html(training_report_context(
+            name=model.name, path=str(model_dir), meta=model.meta, config=config,
+            history=model.history, metrics=test_metrics,
+        ))
+    model.save(model_dir, overwrite=overwrite, report_html=report_html)
+    model.path = model_dir
+    log.info("saved model to %s", model_dir)
+    from review_scorer.artifacts import REPORT_FILE
+
+    return TrainResult(
+        model_dir=model_dir, config=config, history=model.history,
+        best_epoch=model.meta["best_epoch"], epochs_run=model.meta["epochs_run"],
+        test_metrics=test_metrics, sizes=splits.sizes(), train_seconds=fitted.seconds,
+        device=fitted.device, data_source=reviews.source, validation_metrics=validation_metrics,
+        report_path=model_dir / REPORT_FILE if report_html is not None else None, model=model,
+    )
+
+
+def _load_reviews(data_source, *, text_column, label_column, cache_dir, download_progress):
+    from review_scorer.data import LabeledReviews, load_labeled
+
+    if isinstance(data_source, LabeledReviews):
+        return data_source
+    return load_labeled(data_source, text_column=text_column, label_column=label_column,
+                        cache_dir=cache_dir, progress=download_progress)
+
+
+def prepare_data(reviews, splits: Splits, config: TrainConfig) -> PreparedData:
+    """Clean the texts once, build the vocabulary from the fit part, encode every split, and
+    learn the starting word vectors (training + unlabeled reviews only, never validation/test)."""
+    texts = reviews.texts
+    labels = np.asarray(reviews.labels, dtype=np.int8)
+    cleaned = {i: clean_text(texts[i]) for i in np.concatenate([splits.fit, splits.validation,
+                                                                 splits.test])}
+    vocab = Vocabulary.build((cleaned[i] for i in splits.fit), max_size=config.vocab_size,
                              min_count=config.min_count)
 
     def encode(idx: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -215,122 +195,136 @@ def run_training(
         keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
         return [s for s, k in zip(seqs, keep) if k], idx[keep]
 
-    embedding_weights, embedding_meta = None, {"method": "random"}
+    weights, meta = None, {"method": "random"}
     if config.embedding_init == "svd":
-        from review_scorer.embeddings import ppmi_svd_embeddings
+        weights, meta = _svd_embeddings(config, vocab, [cleaned[i] for i in splits.fit],
+                                        reviews.unlabeled)
+    return PreparedData(vocab, labels, encode(splits.fit), encode(splits.validation),
+                        encode(splits.test), weights, meta)
 
-        svd_started = time.perf_counter()
-        # Unsupervised: the training part's words plus any unlabeled reviews that came with the
-        # data; never the validation or test texts.
-        corpus = [vocab.encode(cleaned[i]) for i in fit_idx]
-        corpus += [vocab.encode(clean_text(t)) for t in reviews.unlabeled]
-        embedding_weights = ppmi_svd_embeddings(corpus, len(vocab), config.embedding_dim,
-                                                window=config.svd_window, seed=config.seed)
-        embedding_meta = {"method": "ppmi_svd", "reviews": len(corpus),
-                          "unlabeled_reviews": len(reviews.unlabeled),
-                          "seconds": round(time.perf_counter() - svd_started, 2)}
-        del corpus
 
-    fit_seqs, fit_idx = encode(fit_idx)
-    val_seqs, val_idx = encode(val_idx)
-    test_seqs, test_idx = encode(test_idx)
+def _svd_embeddings(config: TrainConfig, vocab: Vocabulary, fit_cleaned: list[str], unlabeled):
+    from review_scorer.embeddings import ppmi_svd_embeddings
 
+    started = time.perf_counter()
+    corpus = [vocab.encode(c) for c in fit_cleaned]
+    corpus += [vocab.encode(clean_text(t)) for t in unlabeled]
+    weights = ppmi_svd_embeddings(corpus, len(vocab), config.embedding_dim,
+                                  window=config.svd_window, seed=config.seed)
+    meta = {"method": "ppmi_svd", "reviews": len(corpus), "unlabeled_reviews": len(unlabeled),
+            "seconds": round(time.perf_counter() - started, 2)}
+    return weights, meta
+
+
+def _epoch_reporter(progress, *, stage: str, member: int, members: int, epochs: int):
+    """A Keras callback that hands each finished epoch to the caller's progress function."""
     import keras
+
+    class EpochReporter(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            progress({"stage": stage, "member": member, "members": members, "epoch": epoch + 1,
+                      "epochs": epochs, "logs": {k: float(v) for k, v in (logs or {}).items()},
+                      "seconds": time.perf_counter() - self.started})
+
+    return EpochReporter()
+
+
+def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None) -> FittedMembers:
+    """Train config.ensemble_size networks with their own seeds; export one scoring model."""
     import tensorflow as tf
 
-    from review_scorer.metrics import binary_metrics, log_loss
-    from review_scorer.model import average_members, build_model, export_model, predict_sequences
+    from review_scorer.model import average_members, export_model
 
     tf.config.experimental.enable_op_determinism()
     device = describe_device()
     started = time.perf_counter()
     members, histories = [], []
     for member in range(config.ensemble_size):
-        # Each member has its own seed: initial weights, dropout and batch order differ.
-        seed = config.seed + 1000 * member
-        keras.utils.set_random_seed(seed)
-        model = build_model(config, len(vocab), embedding_weights,
-                            name=f"member_{member + 1}" if config.ensemble_size > 1 else None)
-        callbacks = []
-        if config.ema_momentum > 0:
-            # Before EarlyStopping: validation and the saved "best weights" are the averaged ones.
-            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True
-        ))
-        fit = model.fit(
-            _dataset(fit_seqs, labels[fit_idx], config.batch_size, seed=seed),
-            validation_data=_dataset(val_seqs, labels[val_idx], 256, seed=None),
-            epochs=config.epochs,
-            callbacks=callbacks,
-            shuffle=False,  # the dataset reshuffles itself each epoch, within length buckets
-            verbose=verbose,
-        )
+        model, history = _fit_one(config, data, member, epoch_progress)
         members.append(model)
-        histories.append({k: [float(v) for v in vals] for k, vals in fit.history.items()})
+        histories.append(history)
     model = export_model(members[0] if len(members) == 1 else average_members(members))
-    train_seconds = time.perf_counter() - started
     # The report's curves show the first member; every member's history is kept.
     history = dict(histories[0])
     if len(histories) > 1:
         history["members"] = histories
-    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    return FittedMembers(model, history, time.perf_counter() - started, device)
 
-    # The saved model's own validation score (for an ensemble: of the averaged members), the
-    # number to compare presets by; the test set is only reported.
-    val_scores = predict_sequences(model, val_seqs)
-    y_val = labels[val_idx]
-    validation_metrics = binary_metrics(y_val, val_scores, loss=log_loss(y_val, val_scores))
-    scores = predict_sequences(model, test_seqs)
-    y_test = labels[test_idx]
-    test_metrics = binary_metrics(y_test, scores, threshold=0.5, loss=log_loss(y_test, scores))
-    sizes = {"train": len(fit_idx), "validation": len(val_idx), "test": len(test_idx)}
-    meta = {
-        "name": name or model_dir.name,
+
+def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progress):
+    import keras
+
+    from review_scorer.model import build_model
+
+    # Each member has its own seed: initial weights, dropout and batch order differ.
+    seed = config.seed + 1000 * member
+    keras.utils.set_random_seed(seed)
+    model = build_model(config, len(data.vocab), data.embedding_weights,
+                        name=f"member_{member + 1}" if config.ensemble_size > 1 else None)
+    callbacks = []
+    if config.ema_momentum > 0:
+        # Before EarlyStopping: validation and the saved "best weights" are the averaged ones.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks.append(keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.patience, restore_best_weights=True))
+    if epoch_progress is not None:
+        callbacks.append(_epoch_reporter(epoch_progress, stage="fit", member=member + 1,
+                                        members=config.ensemble_size, epochs=config.epochs))
+    (fit_seqs, fit_idx), (val_seqs, val_idx) = data.fit, data.validation
+    fit = model.fit(
+        _dataset(fit_seqs, data.labels[fit_idx], config.batch_size, seed=seed),
+        validation_data=_dataset(val_seqs, data.labels[val_idx], 256, seed=None),
+        epochs=config.epochs, callbacks=callbacks,
+        shuffle=False,  # the dataset reshuffles itself each epoch, within length buckets
+        verbose=0,
+    )
+    return model, {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+
+
+def evaluate(model, data: PreparedData) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(validation metrics, test metrics) of the saved model itself (for an ensemble: of the
+    averaged members). Presets are compared by validation; the test set is only reported."""
+    from review_scorer.metrics import binary_metrics, log_loss
+
+    out = []
+    for seqs, idx in (data.validation, data.test):
+        scores = model.predict_ids(seqs)
+        y = data.labels[idx]
+        out.append(binary_metrics(y, scores, threshold=0.5, loss=log_loss(y, scores)))
+    return out[0], out[1]
+
+
+def training_meta(model, *, reviews, splits: Splits, data: PreparedData, fitted: FittedMembers,
+                  limit: int | None, validation_metrics: dict) -> dict[str, Any]:
+    """Everything meta.json records about how the model was made."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "name": model.name,
         "created_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "data_source": reviews.source,
         "data_fingerprint": reviews.fingerprint,
         "limit": limit,
-        "embedding_init": embedding_meta,
-        "validation_split": validation_kind,
+        "embedding_init": data.embedding_meta,
+        "validation_split": splits.validation_kind,
         "validation_metrics": validation_metrics,
-        "seed": config.seed,
-        "sizes": sizes,
-        "epochs_run": len(history["loss"]),
-        "ensemble_size": config.ensemble_size,
-        "best_epoch": best_epoch,
-        "train_seconds": round(train_seconds, 2),
-        "device": device,
+        "seed": model.config.seed,
+        "sizes": splits.sizes(),
+        "epochs_run": len(fitted.history["loss"]),
+        "ensemble_size": model.config.ensemble_size,
+        "best_epoch": int(np.argmin(fitted.history["val_loss"])) + 1,
+        "train_seconds": round(fitted.seconds, 2),
+        "device": fitted.device,
         "versions": {
-            "review_scorer": __version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
+            "review_scorer": __version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "python": platform.python_version(),
             "numpy": np.__version__,
         },
     }
-    report_html = None
-    if write_report:
-        from review_scorer.report import build_report_html
-
-        report_html = build_report_html(training_report_context(
-            name=meta["name"], path=str(model_dir), meta=meta, config=config,
-            history=history, metrics=test_metrics,
-        ))
-    from review_scorer.artifacts import REPORT_FILE, save_model_dir
-
-    save_model_dir(
-        model_dir, model=model, vocab=vocab, config=config, history=history,
-        metrics=test_metrics, meta=meta, report_html=report_html, overwrite=overwrite,
-    )
-    log.info("saved model to %s", model_dir)
-    return TrainResult(
-        model_dir=model_dir, config=config, history=history, best_epoch=best_epoch,
-        epochs_run=len(history["loss"]), test_metrics=test_metrics, sizes=sizes,
-        train_seconds=train_seconds, device=device, data_source=reviews.source,
-        validation_metrics=validation_metrics,
-        report_path=model_dir / REPORT_FILE if report_html is not None else None,
-    )
 
 
 def training_report_context(*, name: str, path: str, meta: dict, config: TrainConfig,

@@ -55,7 +55,7 @@ def trained_model(tmp_path_factory, tiny_config):
     from review_scorer.train import run_training
 
     model_dir = tmp_path_factory.mktemp("models") / "tiny"
-    result = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=model_dir, verbose=0)
+    result = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=model_dir)
     return result
 
 

@@ -61,7 +61,7 @@ def test_train_refuses_to_overwrite_without_flag(trained_model, tiny_config):
 def test_train_same_seed_same_model(tmp_path, tiny_config, trained_model):
     from review_scorer.train import run_training
 
-    again = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=tmp_path / "again", verbose=0)
+    again = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=tmp_path / "again")
     assert again.history == trained_model.history
     a = artifacts.load_model_dir(trained_model.model_dir).model.get_weights()
     b = artifacts.load_model_dir(again.model_dir).model.get_weights()
@@ -74,7 +74,7 @@ def test_train_on_labeled_csv_carves_a_test_split(tmp_path, tiny_config):
     from review_scorer.train import run_training
 
     result = run_training(tiny_config, data_source="sample_data/reviews.csv",
-                          model_dir=tmp_path / "csv-model", verbose=0)
+                          model_dir=tmp_path / "csv-model")
     assert result.sizes["test"] > 0 and result.sizes["validation"] > 0
     assert "reviews.csv" in result.data_source
 
@@ -92,8 +92,7 @@ def test_train_needs_both_classes(tmp_path, tiny_config):
 def test_train_limit_takes_a_stratified_subset(tmp_path, tiny_config):
     from review_scorer.train import run_training
 
-    result = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=tmp_path / "m", limit=8,
-                          verbose=0)
+    result = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=tmp_path / "m", limit=8)
     assert result.sizes["train"] + result.sizes["validation"] == 8
     assert result.sizes["test"] == 8
 
@@ -110,7 +109,7 @@ def test_train_interrupted_save_keeps_the_previous_model(model_dir_copy, monkeyp
     monkeypatch.setattr(Vocabulary, "save", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=model_dir_copy,
-                     overwrite=True, verbose=0)
+                     overwrite=True)
     assert (model_dir_copy / artifacts.META_FILE).read_bytes() == before
     artifacts.load_model_dir(model_dir_copy)
     assert [p.name for p in model_dir_copy.parent.iterdir()] == [model_dir_copy.name]
@@ -176,14 +175,14 @@ def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_con
     from review_scorer.train import run_training
 
     config = tiny_config.replace(freeze_embeddings=True, embedding_init="svd")
-    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "m", verbose=0)
+    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "m")
     bundle = artifacts.load_model_dir(result.model_dir)
     assert bundle.meta["embedding_init"]["method"] == "ppmi_svd"
     reviews = load_labeled(str(MINI_IMDB))
     assert bundle.meta["embedding_init"]["unlabeled_reviews"] == len(reviews.unlabeled) == 3
     assert bundle.meta["embedding_init"]["reviews"] == bundle.meta["sizes"]["train"] + 3
     # Frozen, the saved embedding is exactly the SVD vectors of the training + unlabeled texts.
-    from review_scorer.train import validation_split
+    from review_scorer.splits import validation_split
 
     fit, _, kind = validation_split(reviews, np.flatnonzero(reviews.splits == "train"), config)
     assert kind == bundle.meta["validation_split"] == "movie-disjoint"
@@ -197,7 +196,7 @@ def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_con
 
 
 def test_train_grouped_split_keeps_movies_apart_and_both_classes():
-    from review_scorer.train import grouped_split
+    from review_scorer.splits import grouped_split
 
     rng = np.random.default_rng(0)
     groups = np.array([f"tt{g}" for g in rng.integers(0, 60, size=600)])
@@ -215,7 +214,7 @@ def test_train_grouped_split_keeps_movies_apart_and_both_classes():
 
 def test_train_validation_is_stratified_without_movie_information(tmp_path, tiny_config):
     from review_scorer.data import load_labeled
-    from review_scorer.train import validation_split
+    from review_scorer.splits import validation_split
 
     reviews = load_labeled("sample_data/reviews.csv")
     assert reviews.groups is None
@@ -227,7 +226,7 @@ def test_train_with_weight_averaging_saves_a_loadable_model(tmp_path, tiny_confi
     from review_scorer.train import run_training
 
     config = tiny_config.replace(ema_momentum=0.9, epochs=3, patience=3)
-    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "ema", verbose=0)
+    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "ema")
     bundle = artifacts.load_model_dir(result.model_dir)
     assert bundle.config.ema_momentum == 0.9
     assert len(result.history["val_loss"]) == 3
@@ -237,7 +236,7 @@ def test_train_with_weight_averaging_saves_a_loadable_model(tmp_path, tiny_confi
     from review_scorer.metrics import log_loss
     from review_scorer.model import predict_sequences
     from review_scorer.text import texts_to_sequences
-    from review_scorer.train import validation_split
+    from review_scorer.splits import validation_split
 
     reviews = load_labeled(str(MINI_IMDB))
     _, val, _ = validation_split(reviews, np.flatnonzero(reviews.splits == "train"), config)
@@ -265,7 +264,7 @@ def test_artifacts_model_file_holds_no_optimizer_state(trained_model, tmp_path):
 
     bundle = artifacts.load_model_dir(trained_model.model_dir)
     plain = build_model(bundle.config, len(bundle.vocab))
-    plain.fit(np.array([[2, 3, 4]], dtype=np.int32), np.array([1.0]), verbose=0)
+    plain.fit(np.array([[2, 3, 4]], dtype=np.int32), np.array([1.0]))
     plain.save(tmp_path / "plain.keras")
     assert "optimizer" in stored_groups(tmp_path / "plain.keras")
 
@@ -277,7 +276,7 @@ def test_train_ensemble_averages_independent_members(tmp_path, tiny_config):
     from review_scorer.train import run_training
 
     config = tiny_config.replace(ensemble_size=2)
-    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "ens", verbose=0)
+    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "ens")
     bundle = artifacts.load_model_dir(result.model_dir)
     assert bundle.meta["ensemble_size"] == 2
     assert len(result.history["members"]) == 2
