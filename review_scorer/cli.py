@@ -5,9 +5,11 @@ TensorFlow is imported only inside the commands that need it, so --help and --ve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -15,35 +17,66 @@ from pathlib import Path
 import click
 
 from review_scorer import __version__
-from review_scorer.errors import EXIT_RUNTIME, ReviewScorerError
+from review_scorer.errors import EXIT_RUNTIME, ReviewScorerError, UsageError
+from review_scorer.score import FORMAT_CHOICES, ScoreOptions
+from review_scorer.sentiment import DEVICE_CHOICES
 
 log = logging.getLogger("review_scorer")
 EXIT_INTERRUPTED = 130
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _quiet_tensorflow() -> None:
-    """Import TensorFlow and probe its devices with file descriptor 2 silenced.
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so every temp file is removed on the way out."""
 
-    TensorFlow's C++ start-up messages (CUDA probing on a machine without a GPU, among others)
-    are written before its log settings apply; for a CLI user they bury the one line that
-    matters. --verbose skips this and shows them.
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame) -> None:
+    raise _Terminated(signum)
+
+
+def _handle_termination_signals() -> None:
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            with contextlib.suppress(ValueError):  # not the main thread (embedded use)
+                signal.signal(getattr(signal, name), _raise_terminated)
+
+
+def _silence_native_stderr(ctx: click.Context) -> None:
+    """Send what native libraries write to file descriptor 2 (TensorFlow's C++ start-up and
+    oneDNN lines) to /dev/null for this command, while our own messages still reach the user.
+
+    Python's sys.stderr moves to a duplicate of the original descriptor, so click, logging and
+    warnings keep working. --verbose skips this. Undone when the command ends.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
+    try:
+        uses_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        uses_fd2 = False  # a test runner's captured stream: leave it as it is
     sys.stderr.flush()
     saved = os.dup(2)
+    old_stream = sys.stderr
+    if uses_fd2:
+        sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=old_stream.encoding or "utf-8",  # noqa: SIM115 (closed by restore)
+                          errors="backslashreplace", closefd=True)
     devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
-        tf.config.list_physical_devices("GPU")
-    finally:
+    def restore() -> None:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
         os.dup2(saved, 2)
-        os.close(devnull)
         os.close(saved)
+        if uses_fd2:
+            sys.stderr.close()
+            sys.stderr = old_stream
+
+    ctx.call_on_close(restore)
 
 
 def _fail(message: str, code: int) -> None:
@@ -51,18 +84,19 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def _run(ctx: click.Context, func, *args, **kwargs):
-    """Call a core function, turning its errors into one line and an exit code."""
-    verbose = ctx.obj.get("verbose", False) if ctx.obj else False
+@contextlib.contextmanager
+def _errors(ctx: click.Context):
+    """Map everything a core call raises to one line on stderr and an exit code."""
+    verbose = bool(ctx.obj and ctx.obj.get("verbose"))
     try:
-        if not verbose and getattr(func, "__module__", "").startswith(("review_scorer.train",
-                                                                        "review_scorer.score")):
-            _quiet_tensorflow()
-        return func(*args, **kwargs)
+        yield
     except ReviewScorerError as exc:
         if verbose:
             raise
         _fail(str(exc), exc.exit_code)
+    except _Terminated as exc:
+        click.echo(f"interrupted by {exc}: nothing half-written was left behind", err=True)
+        sys.exit(128 + exc.signum)
     except KeyboardInterrupt:
         click.echo("interrupted: nothing half-written was left behind", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -125,14 +159,27 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    _handle_termination_signals()
+    if not verbose and ctx.invoked_subcommand is not None:
+        _silence_native_stderr(ctx)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _train_progress(event: dict) -> None:
+    """One line per finished epoch, naming the stage and the ensemble member."""
+    stage = event.get("stage", "")
+    member = f" member {event['member']}/{event['members']}" if event.get("members", 1) > 1 else ""
+    logs = event.get("logs") or {}
+    shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if isinstance(v, float))
+    click.echo(f"[{stage}{member}] epoch {event.get('epoch')}/{event.get('epochs')}: {shown} "
+               f"({event.get('seconds', 0):.0f} s)", err=True)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--data", "data_source", default="imdb", show_default=True, metavar="SOURCE",
               help="'imdb' (download once into the cache), a URL, an aclImdb directory or "
-                   ".tar.gz archive, or a labeled CSV/TSV/XLSX file.")
+                   ".tar.gz archive, or a labeled CSV/TSV/XLSX/JSONL/Parquet file.")
 @click.option("--model-dir", type=click.Path(path_type=Path), default=Path("models/imdb-lstm"),
               show_default=True, help="Where to save the model directory.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
@@ -144,8 +191,8 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.option("--seed", type=int, help="Random seed (same seed + data + machine = same model).")
 @click.option("--limit", type=click.IntRange(min=4), metavar="N",
               help="Use at most N training and N test reviews (stratified): a quick try.")
-@click.option("--text-column", help="Text column of a labeled CSV/XLSX file.")
-@click.option("--label-column", help="Label column of a labeled CSV/XLSX file.")
+@click.option("--text-column", help="Text column of a labeled file.")
+@click.option("--label-column", help="Label column of a labeled file.")
 @click.option("--cache-dir", type=click.Path(path_type=Path),
               help="Download cache (default: $REVIEW_SCORER_CACHE or ~/.cache/review-scorer).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
@@ -156,28 +203,29 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
     """Train the sentiment classifier, evaluate it on the test split and save it."""
     from review_scorer.config import TrainConfig, load_config_file
 
-    def build_config():
+    with _errors(ctx):
         base = TrainConfig()
         if config_file is not None:
             base = TrainConfig.from_dict({**base.to_dict(), **load_config_file(config_file)},
                                          source=str(config_file))
-        return base.replace(epochs=epochs, batch_size=batch_size, max_len=max_len,
-                            vocab_size=vocab_size, seed=seed)
+        config = base.replace(epochs=epochs, batch_size=batch_size, max_len=max_len,
+                              vocab_size=vocab_size, seed=seed)
+        from review_scorer.artifacts import check_target
 
-    config = _run(ctx, build_config)
-    from review_scorer.artifacts import check_target
+        check_target(model_dir, overwrite=overwrite)  # refuse before a long run
+        from review_scorer.train import run_training
 
-    _run(ctx, check_target, model_dir, overwrite=overwrite)  # refuse before a long run
-    from review_scorer.train import run_training
+        progress = _Progress("download")
+        result = run_training(
+            config, data_source=data_source, model_dir=model_dir, overwrite=overwrite,
+            limit=limit, cache_dir=cache_dir, text_column=text_column, label_column=label_column,
+            download_progress=progress.bytes, epoch_progress=_train_progress,
+        )
+        progress.close()
+    _print_train_summary(result, as_json)
 
-    progress = _Progress("download")
-    result = _run(
-        ctx, run_training, config, data_source=data_source, model_dir=model_dir,
-        overwrite=overwrite, limit=limit, cache_dir=cache_dir, text_column=text_column,
-        label_column=label_column, verbose=1 if sys.stderr.isatty() else 2,
-        download_progress=progress.bytes,
-    )
-    progress.close()
+
+def _print_train_summary(result, as_json: bool) -> None:
     m = result.test_metrics
     summary = {
         "model_dir": str(result.model_dir), "report": str(result.report_path),
@@ -198,6 +246,9 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
                f"recall {m['recall']:.3f}  F1 {m['f1']:.3f}  ROC AUC {auc}")
 
 
+_DEFAULTS = ScoreOptions()
+
+
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model-dir", type=click.Path(path_type=Path),
@@ -207,60 +258,85 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
               show_default=True, help="Where predictions and reports are written.")
 @click.option("--text-column", help="Column holding the review text (default: detected).")
 @click.option("--label-column", help="Column holding true labels, for accuracy (default: detected).")
+@click.option("--no-labels", is_flag=True, help="Do not look for a label column.")
+@click.option("--rating-column", help="Star-rating column (1-5 or 1-10) used as labels (default: detected).")
+@click.option("--date-column", help="Date column for sentiment over time (default: detected).")
+@click.option("--group-column", help="Product/branch/movie column for per-group results (default: detected).")
 @click.option("--id-column", help="Column identifying each review (default: detected).")
-@click.option("--sheet", help="Excel sheet to read (default: the first).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--sheet", help="Excel sheet to read (default: the first visible one).")
+@click.option("--batch-size", type=int, default=_DEFAULTS.batch_size, show_default=True,
               help="Reviews per model batch.")
-@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=0.5, show_default=True, help="Score at or above which a review is positive.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "jsonl"]), default="csv",
+@click.option("--threshold", type=float, default=_DEFAULTS.threshold, show_default=True,
+              help="Score at or above which a review is positive (between 0 and 1).")
+@click.option("--format", "fmt", type=click.Choice(list(FORMAT_CHOICES)), default=_DEFAULTS.fmt,
               show_default=True, help="Predictions file format.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto",
+@click.option("--excel-safe-csv", is_flag=True,
+              help="Prefix CSV cells starting with = + - @ with ' so Excel shows them as text.")
+@click.option("--explain", is_flag=True,
+              help="Add each review's most influential words (top_words) to the predictions.")
+@click.option("--device", type=click.Choice(list(DEVICE_CHOICES)), default=_DEFAULTS.device,
               show_default=True, help="Where the model runs.")
-@click.option("--max-report-rows", type=click.IntRange(min=0), default=20000, show_default=True,
+@click.option("--max-report-rows", type=int, default=_DEFAULTS.max_report_rows, show_default=True,
               help="Reviews listed in the HTML page (the predictions file always has all).")
 @click.option("--no-report", is_flag=True, help="Write the predictions only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON summary.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.pass_context
-def score(ctx, files, model_dir, out_dir, text_column, label_column, id_column, sheet, batch_size,
-          threshold, fmt, device, max_report_rows, no_report, as_json, overwrite):
-    """Score every review in FILES (CSV, TSV, XLSX) and write predictions and an HTML report."""
-    from review_scorer.score import score_files
+def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, rating_column,
+          date_column, group_column, id_column, sheet, batch_size, threshold, fmt, excel_safe_csv,
+          explain, device, max_report_rows, no_report, as_json, overwrite):
+    """Score every review in FILES (CSV, TSV, XLSX, JSONL, Parquet): predictions + HTML report."""
+    with _errors(ctx):
+        if no_labels and label_column:
+            raise UsageError("--no-labels and --label-column contradict each other; give one")
+        options = ScoreOptions(
+            text_column=text_column, label_column="" if no_labels else label_column,
+            rating_column=rating_column, date_column=date_column, group_column=group_column,
+            id_column=id_column, sheet=sheet, batch_size=batch_size, threshold=threshold, fmt=fmt,
+            excel_safe_csv=excel_safe_csv, explain=explain, device=device,
+            max_report_rows=max_report_rows, report=not no_report, overwrite=overwrite)
+        from review_scorer.score import score_files
 
-    progress = _Progress("scoring")
-    result = _run(
-        ctx, score_files, list(files), model_dir=model_dir, out_dir=out_dir,
-        text_column=text_column, label_column=label_column, id_column=id_column, sheet=sheet,
-        batch_size=batch_size, threshold=threshold, fmt=fmt, device=device, overwrite=overwrite,
-        report=not no_report, max_report_rows=max_report_rows, progress=progress.rows,
-    )
-    progress.close()
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
-    else:
-        acc = result.model_test_accuracy
-        click.echo(f"model: {result.model_name} ({result.model_path})"
-                   + (f", test accuracy {acc:.2%}" if acc is not None else "")
-                   + f"; device: {result.device}")
-        for f in result.files:
-            if not f.ok:
-                continue
-            share = "n/a" if f.positive_share is None else f"{f.positive_share:.1%}"
-            line = (f"{f.path}: {f.rows:,} rows, {f.scored:,} scored, "
-                    f"{f.rows - f.scored:,} not scored, {share} positive")
-            if f.metrics:
-                line += f", accuracy {f.metrics['accuracy']:.2%} vs labels"
-            click.echo(line)
-            click.echo(f"  predictions: {f.predictions_path}")
-            if f.report_path:
-                click.echo(f"  report:      {f.report_path}")
-            for note in f.notes:
-                click.echo(f"  note: {note}")
+        progress = _Progress("scoring")
+        result = score_files(list(files), model_dir=model_dir, out_dir=out_dir, options=options,
+                             progress=progress.rows)
+        progress.close()
+    _print_score_summary(result, as_json)
     for f in result.failed:
         click.echo(f"error: {f.error}", err=True)
     if result.failed:
         sys.exit(max(f.exit_code for f in result.failed))
+
+
+def _print_score_summary(result, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        return
+    acc = result.model_test_accuracy
+    click.echo(f"model: {result.model_name} ({result.model_path})"
+               + (f", test accuracy {acc:.2%}" if acc is not None else "")
+               + f"; device: {result.device}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    for f in result.files:
+        if not f.ok:
+            continue
+        share = "n/a" if f.positive_share is None else f"{f.positive_share:.1%}"
+        line = (f"{f.path}: {f.rows:,} rows, {f.scored:,} scored, "
+                f"{f.rows - f.scored:,} not scored, {share} positive")
+        if f.metrics:
+            line += f", accuracy {f.metrics['accuracy']:.2%} vs labels"
+        click.echo(line)
+        used = f"  text column: '{f.text_column}'"
+        used += f", labels: '{f.label_column}'" if f.label_column else ", no label column"
+        if f.sheet:
+            used += f", sheet: '{f.sheet}'"
+        click.echo(used)
+        click.echo(f"  predictions: {f.predictions_path}")
+        if f.report_path:
+            click.echo(f"  report:      {f.report_path}")
+        for note in f.notes:
+            click.echo(f"  note: {note}")
 
 
 def main() -> None:
