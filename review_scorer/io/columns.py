@@ -45,6 +45,7 @@ SPLIT_COLUMN_NAMES = ("split",)
 
 _LABEL_SHARE = 0.6  # an auto-found label column must hold labels in most of its filled cells
 _DATE_SHARE = 0.6  # ... and a date column dates in this share
+_SAMPLE_ROWS = 1000  # rows of the first chunk that content checks look at
 
 
 @dataclass
@@ -112,6 +113,7 @@ def detect_columns(
 ) -> ColumnRoles:
     """Pick every role from the header and the first chunk (decided once for the whole file)."""
     columns = [str(c) for c in first.columns]
+    first = first.iloc[:_SAMPLE_ROWS]
     given = {role: _given(path, columns, getattr(request, role), role)
              for role in ("text", "label", "id", "rating", "date", "group")}
     taken = {c for c in given.values() if c}

@@ -242,6 +242,8 @@ def _records_end(frame: pd.DataFrame) -> int:
     the end of the file)."""
     if frame.empty:
         return 0
+    if any(value != "" for value in frame.iloc[-1].tolist()):
+        return len(frame)  # the usual case: no blank lines at the end of this chunk
     filled = (frame.to_numpy() != "").any(axis=1)
     nonempty = np.flatnonzero(filled)
     return int(nonempty[-1]) + 1 if len(nonempty) else 0
@@ -282,7 +284,7 @@ class _SwallowGuard:
         self.next_row += len(frame)
 
     def _examine(self, frame: pd.DataFrame, breaks: np.ndarray, columns: list[int]) -> None:
-        clean = frame.iloc[np.flatnonzero(breaks == 0)]
+        clean = frame.iloc[np.flatnonzero(breaks == 0)[:200]]  # a sample is enough for the shape
         if len(clean) < 20 and self.sample is not None:
             clean = pd.concat([self.sample, clean])
         if len(clean) < 2:
@@ -291,10 +293,9 @@ class _SwallowGuard:
         if not any(kinds):
             return
         starts = self.next_line + np.concatenate(([0], np.cumsum(1 + breaks)[:-1]))
-        cells = frame.to_numpy()
         for i in np.flatnonzero(breaks):
             for c in columns:
-                cell = cells[i, c]
+                cell = frame.iat[int(i), c]
                 if "\n" in cell and self._swallows(cell.split("\n")[1:], kinds):
                     first, last = int(starts[i]), int(starts[i] + breaks[i])
                     raise InputError(

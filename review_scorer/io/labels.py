@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 LABEL_HINT = "pos/neg, positive/negative, 1/0, true/false, yes/no, like/dislike"
 _LABEL_VALUES = {
@@ -77,7 +78,11 @@ def number_of(value: object) -> float:
 
 def parse_ratings(values: Sequence[object]) -> np.ndarray:
     """Star ratings as float64, NaN where a cell is empty or not a number."""
-    return np.fromiter((number_of(v) for v in values), dtype=np.float64, count=len(values))
+    series = pd.Series(list(values), dtype=object).map(
+        lambda v: v.strip() if isinstance(v, str) else v)
+    numbers = np.array(pd.to_numeric(series, errors="coerce"), dtype=np.float64)
+    numbers[~np.isfinite(numbers)] = np.nan
+    return numbers
 
 
 def looks_like_ratings(values: Sequence[object]) -> int | None:

@@ -139,7 +139,9 @@ class ReviewFile:
         info, roles = self.info, self._roles
         raw = block.frame
         texts = [v if isinstance(v, str) else None for v in raw[info.text_column].tolist()]
-        frame = raw.fillna("").astype(str) if raw.isna().to_numpy().any() else raw.astype(str)
+        frame = raw
+        if any(pd.api.types.is_object_dtype(d) for d in raw.dtypes):  # None -> ""
+            frame = raw.fillna("").astype(str)
         chunk = ReviewChunk(frame=frame.reset_index(drop=True), rows=rows, texts=texts,
                             labels=None, formula=np.zeros(len(rows), dtype=bool))
         if block.formula is not None:
