@@ -1,25 +1,32 @@
 """Word attributions: how much each word the model read pushed a review's score up or down."""
 
-# Method (chosen by measurement, benchmarks/explain_faithfulness.py, numbers in RESULTS.md):
+# Methods, chosen by measurement (benchmarks/explain_faithfulness.py; table in RESULTS.md):
 #
-# "pooling" (the default for this package's LSTM models): run the model up to the BiLSTM
-# outputs H (T steps x D channels) once, take the gradient g of the output logit with respect to
-# the pooled vector (only the small dense head is differentiated), and credit every time step with
-# its share of the pooled vector, gradient x input at the pooling layer:
-#   max half:  channel c goes to the step that won the max, weight g_max[c] * H[t*, c]
-#   mean half: every valid step t gets g_mean . H[t] / T
-# The weights of a review add up to g . pooled, a first-order account of the logit. It costs one
-# forward pass (the same work as scoring, which it also returns) plus a backward pass through the
-# dense head only.
+# "pooling_delta", the default for this package's recurrent models: run the model up to the
+# encoder outputs H (T steps x D channels) once, take the gradient g of the output logit with
+# respect to the pooled vector (only the small dense head is differentiated), and hand g x pooled
+# back to the tokens. A forward LSTM state is the sum of the changes each token made to it,
+# h_t = sum over s <= t of (h_s - h_{s-1}) from a zero start (backwards: s >= t), so a channel's
+# max at step t* is credited to the tokens that built it and the mean over n steps credits token
+# s's change (n - s)/n times (forwards) or (s + 1)/n times (backwards). This follows the idea of
+# Murdoch & Szlam (2017, "Automatic Rule Extraction from Long Short Term Memory Networks") of
+# crediting each word with the change in state it causes. The weights add up exactly to
+# g . pooled. Cost: one forward pass, the same work as scoring (whose scores it returns too), plus
+# elementwise work on H and the head's backward pass. On IMDB it moved scores more when its top
+# words were deleted than gradient x input and integrated gradients did, at a third of the cost
+# of the former.
+#
+# "pooling": the same, but each step is credited with its own state (a channel's max goes to the
+# step that won it, the mean spreads h_t / n): cheaper still, but a state carries everything read
+# before it, so after "wonderful" every later word looks positive. Measured, not used.
 #
 # "grad_input": gradient x input on the embedding outputs. Works for any single-input token-id
-# Keras model (the fallback when the architecture is not embedding -> RNN -> MaskedPooling -> dense),
-# at the price of a backward pass through the recurrent layers (about 3x scoring).
+# Keras model (the fallback when the architecture is not embedding -> RNN -> MaskedPooling ->
+# dense), at the price of a backward pass through the recurrent layers (about 2-3x scoring).
 #
 # "integrated_gradients" (Sundararajan et al., 2017, "Axiomatic Attribution for Deep Networks"):
-# gradients averaged along the straight path from an all-zero embedding to the review's
-# embeddings, times the embeddings; `steps` forward+backward passes. Used as a reference in the
-# benchmark, too slow for reports.
+# gradients averaged along the straight path from all-zero embeddings to the review's embeddings,
+# times the embeddings; `steps` forward+backward passes. A reference in the benchmark only.
 #
 # Weights are in logit units (log-odds of "positive"): comparable across reviews, positive pushes
 # towards positive sentiment. For an ensemble that averages member probabilities the explained
@@ -48,7 +55,7 @@ from review_scorer.text import (
     truncate,
 )
 
-METHODS = ("pooling", "grad_input", "integrated_gradients")
+METHODS = ("pooling_delta", "pooling", "grad_input", "integrated_gradients")
 DEFAULT_BATCH_SIZE = 256
 # Same pattern as CPython's html.unescape (Lib/html/__init__.py), so each match decodes exactly
 # as it does inside clean_text.
@@ -159,6 +166,7 @@ class _Member:
     pooling_mode: str
     head: list  # hidden Dense layers after pooling
     output: Any  # the final Dense(1, sigmoid)
+    forward_width: int | None = None  # leading encoder channels read forwards (rest: backwards)
 
 
 _SKIPPED_AT_INFERENCE = ("InputLayer", "WordDropout", "Dropout", "SpatialDropout1D")
@@ -185,11 +193,28 @@ def _member_of(model) -> _Member | None:
     if mode is None or not head:
         return None
     output = head.pop()
+    forward_width = _forward_width(encoder[-1])
     activation = getattr(output.activation, "__name__", "")
     if output.units != 1 or activation != "sigmoid" or any(
             getattr(h.activation, "__name__", "") not in ("relu", "linear", "tanh") for h in head):
         return None
-    return _Member(embedding, encoder, mode, head, output)
+    return _Member(embedding, encoder, mode, head, output, forward_width)
+
+
+def _forward_width(layer) -> int | None:
+    """How many leading output channels of the last encoder read the text forwards.
+
+    None when the layout is not known (then the per-step "delta" decomposition is unavailable).
+    """
+    kind = type(layer).__name__
+    if kind == "Bidirectional":
+        inner = layer.forward_layer
+        if layer.merge_mode == "concat" and getattr(inner, "return_sequences", False):
+            return int(inner.units)
+        return None
+    if getattr(layer, "return_sequences", False) and not getattr(layer, "go_backwards", True):
+        return int(layer.units)
+    return None
 
 
 def find_members(model) -> list[_Member] | None:
@@ -302,8 +327,44 @@ def _pooling_credit(h, g, maskf, mode):
     return w
 
 
-def _pooling_fn(members: list[_Member]):
+def _delta_credit(h, g, maskf, mode, forward_width):
+    """Pooling credit with every state split into the changes each token made to it.
+
+    A forward state is h_t = sum over s <= t of (h_s - h_{s-1}) from a zero start (a backward
+    one sums s >= t), so a channel's max at step t* is credited to the tokens that built it,
+    and the mean over n steps credits token s's change (n - s)/n times forwards, (s + 1)/n times
+    backwards. The credits still add up to g . pooled exactly.
+    """
     import tensorflow as tf
+
+    hm = h * maskf
+    width = tf.shape(h)[-1]
+    forward = tf.range(width) < forward_width
+    before = tf.pad(hm[:, :-1], [[0, 0], [1, 0], [0, 0]])
+    after = tf.pad(hm[:, 1:], [[0, 0], [0, 1], [0, 0]])
+    delta = tf.where(forward, hm - before, hm - after) * maskf
+    steps = tf.range(tf.shape(h)[1])[None, :, None]
+    w = tf.zeros(tf.shape(h)[:2], tf.float32)
+    if mode in ("max", "max_mean"):
+        winner = tf.argmax(h + (maskf - 1.0) * 1e9, axis=1, output_type=tf.int32)[:, None, :]
+        covered = tf.cast(tf.where(forward, steps <= winner, steps >= winner), tf.float32)
+        w += tf.reduce_sum(delta * covered * g[:, None, :width], axis=-1)
+    if mode in ("mean", "max_mean"):
+        g_mean = g[:, width:] if mode == "max_mean" else g
+        count = tf.reduce_sum(maskf, axis=1, keepdims=True)  # (B, 1, 1)
+        at = tf.cast(steps, tf.float32)
+        share = tf.where(forward, count - at, at + 1.0) / tf.maximum(count, 1.0)
+        w += tf.reduce_sum(delta * share * g_mean[:, None, :], axis=-1)
+    return w
+
+
+def _pooling_fn(members: list[_Member], *, delta: bool):
+    import tensorflow as tf
+
+    def credit(h, g, maskf, m):
+        if delta:
+            return _delta_credit(h, g, maskf, m.pooling_mode, m.forward_width)
+        return _pooling_credit(h, g, maskf, m.pooling_mode)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True)
     def run(ids):
@@ -316,8 +377,7 @@ def _pooling_fn(members: list[_Member]):
             logit = _joint_logit([_member_logit(m, p) for m, p in zip(members, pooled)])
             total = tf.reduce_sum(logit)  # rows are independent: each row's gradient is its own
         grads = tape.gradient(total, pooled)
-        w = tf.add_n([_pooling_credit(h, g, maskf, m.pooling_mode)
-                      for h, g, m in zip(hs, grads, members)])
+        w = tf.add_n([credit(h, g, maskf, m) for h, g, m in zip(hs, grads, members)])
         return tf.sigmoid(logit), w
 
     return run
@@ -395,8 +455,8 @@ def _model_parts(model) -> tuple[Any, Any, Any]:
 class Explainer:
     """Word attributions for a sentiment model (a SentimentModel or artifacts.ModelBundle).
 
-    method "auto" picks "pooling" when the model is this package's pooled recurrent classifier
-    (or an average of them) and "grad_input" otherwise. `steps` is used by integrated gradients.
+    method "auto" picks "pooling_delta" when the model is this package's pooled recurrent
+    classifier (or an average of them) and "grad_input" otherwise. `steps` is used by integrated gradients.
     """
 
     def __init__(self, model, *, method: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
@@ -404,14 +464,17 @@ class Explainer:
         self.keras_model, self.vocab, self.config = _model_parts(model)
         self.members = find_members(self.keras_model)
         if method == "auto":
-            method = "pooling" if self.members else "grad_input"
+            method = "grad_input" if not self.members else (
+                "pooling_delta" if all(m.forward_width is not None for m in self.members) else "pooling")
         if method not in METHODS:
             raise ValueError(f"unknown attribution method {method!r}; choose one of {METHODS}")
         if method != "grad_input" and not self.members:
             raise ValueError(f"method {method!r} needs an embedding -> RNN -> MaskedPooling model")
         self.method, self.batch_size, self.steps = method, batch_size, steps
-        if method == "pooling":
-            self._run = _pooling_fn(self.members)
+        if method == "pooling_delta" and any(m.forward_width is None for m in self.members):
+            raise ValueError("method 'pooling_delta' needs encoders whose direction is known")
+        if method in ("pooling", "pooling_delta"):
+            self._run = _pooling_fn(self.members, delta=method == "pooling_delta")
         elif self.members:
             self._run = _embedding_gradient_fn(self.members)
         else:
@@ -419,7 +482,7 @@ class Explainer:
 
     def _batch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (B,) and weights (B, T) for one right-padded batch."""
-        if self.method == "pooling" or not self.members:
+        if self.method in ("pooling", "pooling_delta") or not self.members:
             prob, w = self._run(ids)
             return prob.numpy(), w.numpy()
         if self.method == "grad_input":
@@ -477,14 +540,17 @@ class Explainer:
 def top_terms(attribution: Attribution | None, k: int = 5) -> list[tuple[str, float]]:
     """The k words with the largest |weight| in one review, as (word, weight), strongest first.
 
-    A word read several times gets the sum of its weights. Weights are in logit units, so they
+    A word read several times gets the sum of its weights. Stop words ("the", "you") and
+    punctuation are left out: summed over many occurrences they would crowd out the words a
+    reader can act on (the highlights in the report still show them). Weights are in logit units, so they
     compare across reviews: +0.4 moved the log-odds of "positive" up by about 0.4 in any review.
     """
     if attribution is None or k <= 0:
         return []
     totals: dict[str, float] = {}
     for token, weight in zip(attribution.tokens, attribution.weights.tolist()):
-        totals[token] = totals.get(token, 0.0) + weight
+        if token not in STOP_WORDS and _is_word(token):
+            totals[token] = totals.get(token, 0.0) + weight
     ranked = sorted(totals.items(), key=lambda item: -abs(item[1]))
     return [(token, weight) for token, weight in ranked[:k]]
 
@@ -681,17 +747,19 @@ class DriverAccumulator:
         """The top drivers: {"positive": [...], "negative": [...], "reviews_explained": n}.
 
         Each entry is {"term", "weight", "reviews"}: weight is the mean per-review weight (logit
-        units) over the reviews holding the term. Terms are ranked by their total push over the
-        file (mean x reviews); only terms held by at least min_reviews() reviews are listed, and
-        stop words (alone, or as both words of a pair) never are.
+        units) over the reviews holding the term. Terms are ranked by mean x sqrt(reviews), between
+        the mean (which favours rare strong words, "7/10") and the total (which favours frequent
+        mild ones, "film"); only terms held by at least min_reviews() reviews are listed, and stop
+        words (alone, or as both words of a pair) and punctuation never are.
         """
-        terms = list(self._candidates())
-        positive = sorted((t for t in terms if t[1] > 0), key=lambda t: (-t[1], t[0]))[:k]
-        negative = sorted((t for t in terms if t[1] < 0), key=lambda t: (t[1], t[0]))[:k]
+        terms = [(term, total, count, total / math.sqrt(count))
+                 for term, total, count in self._candidates()]
+        positive = sorted((t for t in terms if t[1] > 0), key=lambda t: (-t[3], t[0]))[:k]
+        negative = sorted((t for t in terms if t[1] < 0), key=lambda t: (t[3], t[0]))[:k]
 
         def entries(rows):
             return [{"term": term, "weight": round(total / count, 4), "reviews": count}
-                    for term, total, count in rows]
+                    for term, total, count, _ in rows]
 
         return {"positive": entries(positive), "negative": entries(negative),
                 "reviews_explained": self.reviews}
