@@ -247,3 +247,52 @@ def test_copy_encoder_weights_fills_the_classifier_and_the_slow_rate_holds_it(
                                encoder.weights["forward/kernel"], atol=1e-6)
     with pytest.raises(ValueError, match="encoder weight embedding has shape"):
         copy_encoder_weights(build_model(config, len(encoder.vocab) + 1), encoder.weights)
+
+
+def _tiny_datasets(vocab, config):
+    import tensorflow as tf
+
+    from review_scorer.data import load_labeled
+    from review_scorer.text import pad_batch, texts_to_sequences
+
+    reviews = load_labeled(str(MINI_IMDB)).split("train")
+    seqs = texts_to_sequences(reviews.texts, vocab, max_len=config.max_len,
+                              truncating=config.truncating)
+    keep = [i for i, s in enumerate(seqs) if len(s)]
+    ids = pad_batch([seqs[i] for i in keep])
+    y = reviews.labels[keep].astype("float32")
+    return (tf.data.Dataset.from_tensor_slices((ids, y)).batch(8),
+            tf.data.Dataset.from_tensor_slices((ids[:8], y[:8])).batch(8))
+
+
+@pytest.mark.parametrize("head_epochs, multiplier", [(2, 0.5), (0, 1e-6)])
+def test_fit_member_from_an_encoder_starts_from_its_weights(
+        tiny_encoder, tiny_config, head_epochs, multiplier):
+    import keras
+
+    from review_scorer.finetune import config_for_encoder, encoder_meta, fit_member
+    from review_scorer.model import build_model
+
+    encoder = load_encoder_dir(tiny_encoder[0].encoder_dir)
+    config = config_for_encoder(tiny_config.replace(
+        epochs=2, finetune_head_epochs=head_epochs, encoder_lr_multiplier=multiplier,
+        ema_momentum=0.0, word_dropout=0.0), encoder)
+    assert (config.vocab_size, config.embedding_dim, config.lstm_units) == (len(encoder.vocab), 8, 8)
+    train_data, val_data = _tiny_datasets(encoder.vocab, config)
+
+    def fitted(start_from):
+        keras.utils.set_random_seed(5)
+        model = build_model(config, len(encoder.vocab))
+        history = fit_member(model, train_data, val_data, config, encoder=start_from)
+        assert len(history["val_loss"]) == 2
+        return model.get_layer("bilstm").forward_layer.cell.kernel.numpy()
+
+    # Frozen for every epoch (or moved at a millionth of the rate): the kernel the classifier
+    # ends with is the encoder's, so it started from it.
+    np.testing.assert_allclose(fitted(encoder), encoder.weights["forward/kernel"], atol=1e-5)
+    # From scratch the encoder is not used: the kernel is Keras' own initialisation.
+    assert np.abs(fitted(None) - encoder.weights["forward/kernel"]).max() > 0.05
+    meta = encoder_meta(encoder, config)
+    assert meta["tokens"] == encoder.meta["tokens"] and meta["corpus"]["reviews_used"] > 0
+    assert meta["fine_tuning"] == {"head_epochs": head_epochs, "encoder_lr_multiplier": multiplier}
+    assert encoder_meta(None, config) is None
