@@ -1,0 +1,45 @@
+"""Where scored chunks are computed: in this process (local, the default) or on a Ray cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from review_scorer.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, ReviewScorerError
+
+ENGINES = ("local", "ray")
+RAY_INSTALL_HINT = 'pip install "review-scorer[ray]"'
+
+
+class EngineError(ReviewScorerError):
+    """A cluster that cannot be reached or that failed while scoring (a runtime failure)."""
+
+    exit_code = EXIT_RUNTIME
+
+
+class EngineUnavailableError(EngineError):
+    """The engine asked for is not installed (like --device gpu without a GPU: a usage error)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+def score_with_ray(inputs: Any, **kwargs: Any) -> Any:
+    """Score files on Ray; see review_scorer.engines.ray.score_with_ray for the arguments.
+
+    Raises EngineUnavailableError, naming the extra to install, when Ray is missing.
+    """
+    return load_ray_engine().score_with_ray(inputs, **kwargs)
+
+
+def load_ray_engine() -> Any:
+    """The review_scorer.engines.ray module, or a one-line error when Ray is not installed."""
+    try:
+        from review_scorer.engines import ray as ray_engine
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or ""
+        if missing.split(".")[0] not in ("ray", "pyarrow"):
+            raise
+        raise EngineUnavailableError(
+            f"--engine ray needs Ray Data, which is not installed ({missing} is missing); "
+            f"install it with: {RAY_INSTALL_HINT}"
+        ) from None
+    return ray_engine
