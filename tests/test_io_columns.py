@@ -62,6 +62,13 @@ def test_io_rating_with_a_label_column_keeps_the_labels(tmp_path):
     assert chunks[0].ratings.tolist() == [1.0 + i % 5 for i in range(8)]
 
 
+def test_io_no_labels_also_means_no_labels_from_ratings(tmp_path):
+    path = write(tmp_path / "nolab.csv", "review,stars", [f"{t},{1 + i % 5}" for i, t in enumerate(TEXTS)])
+    review_file, chunks = read_all(path, label_column="")
+    assert review_file.info.rating_column == "stars" and not review_file.info.label_from_rating
+    assert chunks[0].labels is None and chunks[0].ratings.tolist()[:2] == [1.0, 2.0]
+
+
 def test_io_score_column_of_probabilities_is_not_a_rating(tmp_path):
     path = write(tmp_path / "p.csv", "review,score",
                  [f"{t},{v}" for t, v in zip(TEXTS, [0.9, 0.1, 0.5, 0.77, 0.2, 1, 0, 0.6])])

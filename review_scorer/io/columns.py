@@ -140,7 +140,7 @@ def detect_columns(
                          f"column's role; pass different column options")
     roles = ColumnRoles(text=text, text_guessed=guessed, label=label, id=ident, rating=rating,
                         rating_scale=scale, date=date, group=group, notes=notes)
-    if label is None and rating is not None:
+    if label is None and rating is not None and request.label != "":  # "" means no labels
         roles.label_from_rating = True
         notes.append(f"labels from the star ratings in '{rating}' (out of {scale}): "
                      f"{'4-5' if scale == 5 else '7-10'} positive, "
