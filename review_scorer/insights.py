@@ -159,9 +159,7 @@ def _bucket_label(start: np.datetime64, granularity: str) -> str:
         return ts.strftime("%b %Y")
     if granularity == "year":
         return ts.strftime("%Y")
-    if granularity == "week":
-        return "week of " + ts.strftime("%Y-%m-%d")
-    return ts.strftime("%Y-%m-%d")
+    return ts.strftime("%Y-%m-%d")  # a day, or the Monday that starts a week
 
 
 @dataclass
@@ -378,6 +376,19 @@ def _quantile_from_hist(hist: np.ndarray, q: float) -> float | None:
     return (min(index, len(hist) - 1) + 0.5) / len(hist)
 
 
+def _row_spans(chunk: Any, i: int) -> list | None:
+    """A row's highlight spans: given as ``chunk.spans``, or made from ``chunk.attributions``."""
+    spans = getattr(chunk, "spans", None)
+    if spans is not None:
+        return spans[i]
+    attributions = getattr(chunk, "attributions", None)
+    if attributions is None or attributions[i] is None:
+        return None
+    from review_scorer.explain import row_spans
+
+    return row_spans(attributions[i]) or None
+
+
 def _top(items: list[dict], k: int, *, highest: bool) -> list[dict]:
     sign = -1 if highest else 1
     return sorted(items, key=lambda d: (sign * d["score"], d["row"]))[:k]
@@ -455,14 +466,13 @@ class RatingAccumulator:
         if self.id_column and self.id_column in chunk.frame.columns:
             value = chunk.frame[self.id_column].iloc[i]
             ident = None if pd.isna(value) else str(value)
-        spans = getattr(chunk, "spans", None)
         return {
             "row": int(chunk.rows[i]),
             "id": ident,
             "text": chunk.texts[i] or "",
             "rating": float(ratings[i]),
             "score": float(safe[i]),
-            "spans": spans[i] if spans is not None else None,
+            "spans": _row_spans(chunk, i),
         }
 
     def merge(self, other: RatingAccumulator) -> None:

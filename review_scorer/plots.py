@@ -429,7 +429,7 @@ def rating_scores_svg(ratings: dict, threshold: float = 0.5) -> str | None:
         return None
     keep = []
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(6.4, 2.9), layout="constrained")
+        fig = Figure(figsize=(5.2, 3.0), layout="constrained")
         ax = fig.add_subplot()
         xs = list(range(len(values)))
         for x, v in zip(xs, values, strict=True):

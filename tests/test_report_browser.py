@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 # make_context lives in test_report.py until the fixtures move to conftest.py.
-from test_report import MALICIOUS_TEXTS, make_context
+from test_report import GROUPS, MALICIOUS_TEXTS, add_insights, make_context
 
 from review_scorer.report import write_report
 
@@ -58,6 +58,17 @@ def report_file(tmp_path_factory) -> Path:
     context = make_context(n_rows=137)
     context["rows"][7]["text"] = long_text
     return write_report(context, out)
+
+
+@pytest.fixture(scope="module")
+def insight_file(tmp_path_factory) -> Path:
+    """A report with every new section, and attack strings in group names, dates and terms."""
+    out = tmp_path_factory.mktemp("insights") / "reviews.html"
+    context = make_context(n_rows=137)
+    long_text = "A warm start, then a funny film about two sisters. " * 12
+    context["rows"][7]["text"] = long_text
+    context["highlights"]["positive"][0]["text"] = long_text  # the same row dict as in the table
+    return write_report(add_insights(context), out)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +177,9 @@ def test_report_browser_plots_have_size(opened):
         "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; })",
     )
     assert len(boxes) == 4  # curves, test confusion matrix, histogram, file confusion matrix
+    # Without dates, groups, ratings or explanations the new sections stay out of the page.
+    for name in ("drivers", "timeline", "groups", "ratings", "filter-group"):
+        assert page.locator(f"#{name}").count() == 0, name
     assert all(w > 50 and h > 50 for w, h in boxes), boxes
     widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
     assert all(w > 0 for w in widths)
@@ -334,6 +348,234 @@ def test_report_browser_training_report(browser, train_file, tmp_path):
         )
         assert len(boxes) == 2 and min(boxes) > 50
         _screenshot(page, tmp_path, "train-report-laptop")
+        watched.assert_clean()
+    finally:
+        page.context.close()
+
+
+# ---------------------------------------------------------------- why, when and where (issue 12)
+
+
+@pytest.fixture
+def insights_page(browser, insight_file):
+    watched = _open(browser, insight_file)
+    watched.page.wait_for_selector("#rows-body tr[data-row]")
+    yield watched
+    watched.page.context.close()
+
+
+def _box(page, selector: str) -> list[float]:
+    return page.eval_on_selector(
+        selector, "e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; }"
+    )
+
+
+def test_report_browser_new_sections_are_present_and_sized(insights_page, tmp_path):
+    page = insights_page.page
+    ids = page.eval_on_selector_all("section", "ss => ss.map(s => s.id)")
+    assert ids[:5] == ["summary", "drivers", "timeline", "groups", "ratings"] and ids[-1] == "model"
+    for selector in (
+        "#drivers",
+        "#drivers-positive button.term",
+        "#timeline svg.plot-timeline",
+        "#timeline-table",
+        "#groups svg.plot-groups",
+        "#groups-table",
+        "#ratings svg.plot-ratings",
+        "#ratings-table",
+        "#disagree-high-rating-negative",
+        "#filter-group",
+    ):
+        width, height = _box(page, selector)
+        assert width > 50 and height > 20, (selector, width, height)
+    assert page.locator("#rows-body mark.hl").count() > 10
+    _screenshot(page, tmp_path, "insights-report-laptop")
+    insights_page.assert_clean()
+
+
+def _rows_with_marks(page) -> list[dict]:
+    return page.eval_on_selector_all(
+        "#rows-body tr[data-row]",
+        """trs => trs.map(tr => ({
+            row: Number(tr.dataset.row),
+            group: tr.dataset.group,
+            marks: [...tr.querySelectorAll('mark.hl')].map(m => m.textContent.toLowerCase()),
+        }))""",
+    )
+
+
+def test_report_browser_driver_click_filters_and_chip_clears(insights_page):
+    page = insights_page.page
+    page.select_option("#page-size", "250")
+    total = _match_count(page)
+    page.click('#drivers button.term[data-term="warm"]')
+    assert page.is_visible("#term-filter") and "warm" in page.inner_text("#term-filter")
+    assert page.get_attribute('button.term[data-term="warm"]', "aria-pressed") == "true"
+    rows = _rows_with_marks(page)
+    assert rows and len(rows) == _match_count(page) < total
+    assert all("warm" in r["marks"] for r in rows)
+    # A phrase matches adjacent highlighted words ("warm, funny").
+    page.click('#drivers button.term[data-term="warm funny"]')
+    phrase_rows = _rows_with_marks(page)
+    assert phrase_rows and len(phrase_rows) <= len(rows)
+    assert all({"warm", "funny"} <= set(r["marks"]) for r in phrase_rows)
+    page.click("#term-filter-clear")
+    assert page.is_hidden("#term-filter") and _match_count(page) == total
+    # A term highlighted in no review leaves an empty, clearly labelled table.
+    page.click('#drivers button.term[data-term="never get"]')
+    assert _match_count(page) == 0 and "No reviews match" in page.inner_text("#rows-body")
+    page.click('#drivers button.term[data-term="never get"]')  # a second click clears it
+    assert _match_count(page) == total
+    insights_page.assert_clean()
+
+
+def test_report_browser_group_filter_and_group_links(insights_page):
+    page = insights_page.page
+    page.select_option("#page-size", "250")
+    expected = {
+        name: int(page.get_attribute(f'#groups-table tr[data-name="{name}"]', "data-reviews").split(".")[0])
+        for name in ("Kettle", "(none)")
+    }
+    page.select_option("#filter-group", label="Kettle")
+    rows = _rows_with_marks(page)
+    assert rows and {r["group"] for r in rows} == {"Kettle"} and len(rows) == expected["Kettle"]
+    page.select_option("#filter-group", "all")
+    page.click('#groups-table button.group-link[data-group="(none)"]')
+    rows = _rows_with_marks(page)
+    assert {r["group"] for r in rows} == {"(none)"} and len(rows) == expected["(none)"]
+    assert page.eval_on_selector("#filter-group", "s => s.selectedOptions[0].textContent") == "(none)"
+    insights_page.assert_clean()
+
+
+def test_report_browser_groups_table_sorts(insights_page):
+    page = insights_page.page
+
+    def column(key: str) -> list:
+        return page.eval_on_selector_all(
+            "#groups-table tbody tr", f"trs => trs.map(tr => tr.dataset['{key}'])"
+        )
+
+    page.click('#groups-table th[data-key="share"] button')
+    shares = [float(v) for v in column("share")]
+    assert shares == sorted(shares, reverse=True)
+    assert page.get_attribute('#groups-table th[data-key="share"]', "aria-sort") == "descending"
+    page.click('#groups-table th[data-key="share"] button')
+    assert [float(v) for v in column("share")] == sorted(shares)
+    page.click('#groups-table th[data-key="name"] button')
+    names = column("name")
+    # Names sort the way people read them (localeCompare), not by code point.
+    in_order = page.evaluate("ns => [...ns].sort((a, b) => a.localeCompare(b))", names)
+    assert names == in_order and len(names) == len(GROUPS)
+    assert page.get_attribute('#groups-table th[data-key="name"]', "aria-sort") == "ascending"
+    insights_page.assert_clean()
+
+
+def _contrast(fg: list[float], bg: list[float]) -> float:
+    def luminance(rgb):
+        channels = [c / 255 for c in rgb[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_report_browser_highlights_are_readable_and_say_their_side_without_colour(insights_page):
+    page = insights_page.page
+    styles = page.eval_on_selector_all(
+        "mark.hl",
+        """ms => ms.map(m => {
+            const s = getComputedStyle(m);
+            const nums = v => (v.match(/[\\d.]+/g) || []).map(Number);
+            return {cls: m.className, fg: nums(s.color), bg: nums(s.backgroundColor),
+                    line: s.textDecorationLine, style: s.textDecorationStyle, title: m.title};
+        })""",
+    )
+    assert {s["cls"].split()[1] for s in styles} == {"pos", "neg"}
+    for s in styles:
+        r, g, b, a = (s["bg"] + [1])[:4]
+        over_white = [a * c + (1 - a) * 255 for c in (r, g, b)]
+        assert _contrast(s["fg"], over_white) >= 4.5, s  # WCAG AA for body text
+        assert s["line"] == "underline"
+        assert s["style"] == ("solid" if " pos " in f" {s['cls']} " else "wavy")
+        assert s["title"].startswith("+" if " pos " in f" {s['cls']} " else "-")
+
+
+def test_report_browser_long_highlighted_text_expands(insights_page):
+    page = insights_page.page
+    row = page.locator('#rows-body tr[data-row="8"]')
+    assert row.locator(".review-text").inner_text().endswith("…")
+    short_marks = row.locator("mark.hl").count()
+    row.locator("button.more").click()
+    assert row.locator("mark.hl").count() > short_marks
+    assert not row.locator(".review-text").inner_text().endswith("…")
+
+
+def test_report_browser_attack_strings_in_new_places_stay_text(insights_page, tmp_path):
+    page = insights_page.page
+    page.select_option("#page-size", "250")
+    for button in page.query_selector_all("#rows-body button.more"):
+        button.click()
+    page.click('#drivers button.term[data-term="</script><script>window.__pwned=6</script>"]')
+    page.click("#term-filter-clear")
+    page.wait_for_timeout(200)
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    injected = "main img, main b, main script:not(#rows-data), main [onerror], main [onload]"
+    assert page.locator(injected).count() == 0
+    options = page.eval_on_selector_all("#filter-group option", "os => os.map(o => o.textContent)")
+    for name in GROUPS:
+        assert (name or "(none)") in options
+    assert GROUPS[2] in page.inner_text("#groups-table")
+    assert "<svg onload=alert(5)>" in page.inner_text("#timeline")
+    assert "<b>bold</b> term" in page.inner_text("#drivers")
+    assert "{{ 7*7 }} $x$" in page.inner_text("#groups-table")
+    _screenshot(page, tmp_path, "insights-report-attacks")
+    insights_page.assert_clean()
+
+
+def test_report_browser_insights_on_a_phone(browser, insight_file, tmp_path):
+    watched = _open(browser, insight_file, viewport=PHONE)
+    page = watched.page
+    try:
+        page.wait_for_selector("#rows-body tr[data-row]")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], width
+        wide = page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                .filter(e => !e.closest('.table-scroll, .plot-scroll'))
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                .map(e => e.tagName + '#' + e.id + '.' + e.className)"""
+        )
+        assert wide == []
+        assert _box(page, "#drivers button.term")[0] > 300
+        for selector in ("#timeline svg", "#groups svg", "#ratings svg"):
+            # Plots keep a readable width and scroll sideways inside their own box.
+            assert _box(page, selector)[0] >= 560, selector
+            assert _box(page, f"{selector.split()[0]} .plot-scroll")[0] <= PHONE["width"]
+        _screenshot(page, tmp_path, "insights-report-phone")
+        watched.assert_clean()
+    finally:
+        page.context.close()
+
+
+def test_report_browser_insights_in_print(browser, insight_file, tmp_path):
+    watched = _open(browser, insight_file)
+    page = watched.page
+    try:
+        page.wait_for_selector("#rows-body tr[data-row]")
+        page.emulate_media(media="print")
+        for hidden in ("#controls", "#pager", ".toc"):
+            assert page.is_hidden(hidden), hidden
+        # Scroll boxes open up: the whole timeline and groups tables are on paper.
+        for box in ("#timeline .table-scroll", "#groups .table-scroll"):
+            scroll, client = page.eval_on_selector(box, "e => [e.scrollHeight, e.clientHeight]")
+            assert scroll <= client + 1, box
+        # Long highlights print whole, once: the full text instead of preview + details box.
+        full = page.locator("#highlights .print-only").first
+        assert full.is_visible() and full.bounding_box()["height"] > 10
+        assert page.locator("#highlights details").first.is_hidden()
+        assert page.locator("#highlights .has-full").first.is_hidden()
+        _screenshot(page, tmp_path, "insights-report-print")
         watched.assert_clean()
     finally:
         page.context.close()
