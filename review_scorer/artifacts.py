@@ -48,16 +48,29 @@ class ModelBundle:
         return str(self.meta.get("created_at", ""))
 
 
+MODEL_DIR_ENTRIES = frozenset((*CHECKED_FILES, META_FILE, REPORT_FILE))
+
+
 def check_target(model_dir: str | Path, *, overwrite: bool) -> Path:
-    """Refuse early (before any training) when model_dir holds something and overwrite is off."""
+    """Refuse early (before any training) a model_dir that must not be replaced.
+
+    An existing, non-empty folder is replaced only with overwrite, and only when it is a model
+    directory (meta.json and nothing but model files): --overwrite must never delete someone's
+    documents, nor the folder the command runs in.
+    """
     model_dir = Path(model_dir)
     if model_dir.exists() and not model_dir.is_dir():
         raise OutputError(f"{model_dir} exists and is not a directory; choose another --model-dir")
-    if model_dir.is_dir() and any(model_dir.iterdir()) and not overwrite:
-        raise OutputError(
-            f"{model_dir} already holds files; pass --overwrite to replace it or choose another --model-dir"
-        )
-    parent = model_dir.resolve().parent
+    resolved = model_dir.resolve()
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+        raise OutputError(f"{model_dir} is the current folder or holds it; choose a new folder "
+                          "for the model, such as models/my-model")
+    if model_dir.is_dir() and any(model_dir.iterdir()):
+        if not overwrite:
+            raise OutputError(f"{model_dir} already holds files; pass --overwrite to replace it "
+                              "or choose another --model-dir")
+        _check_replaceable(model_dir)
+    parent = resolved.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=parent, prefix=".review-scorer-probe-"):
@@ -65,6 +78,23 @@ def check_target(model_dir: str | Path, *, overwrite: bool) -> Path:
     except OSError as exc:
         raise OutputError(f"{parent}: cannot write the model directory here ({exc.strerror})") from None
     return model_dir
+
+
+def _check_replaceable(model_dir: Path) -> None:
+    if not (model_dir / META_FILE).is_file():
+        raise OutputError(f"{model_dir} is not a model directory (no {META_FILE}), so --overwrite "
+                          "will not replace it; choose another --model-dir")
+    foreign = sorted(p.name for p in model_dir.iterdir() if p.name not in MODEL_DIR_ENTRIES)
+    if foreign:
+        raise OutputError(f"{model_dir} holds files that are not part of a model ({foreign[0]!r}"
+                          f"{' and more' if len(foreign) > 1 else ''}), so --overwrite will not "
+                          "replace it; move them or choose another --model-dir")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -96,6 +126,8 @@ def save_model_dir(
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{model_dir.name}.tmp-"))
     old: Path | None = None
     try:
+        # mkdtemp makes a private (0700) folder; a model directory is an ordinary one.
+        os.chmod(tmp, 0o777 & ~_umask())
         model.save(tmp / MODEL_FILE)
         vocab.save(tmp / VOCAB_FILE)
         _write_json(tmp / CONFIG_FILE, config.to_dict())
@@ -151,12 +183,46 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
     meta = _read_json(model_dir / META_FILE, "model metadata")
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise ArtifactError(f"{model_dir / META_FILE}: not review-scorer metadata; retrain the model")
+    _check_meta_values(meta, model_dir / META_FILE)
     if meta["format_version"] != FORMAT_VERSION:
         raise ArtifactError(
             f"{model_dir}: model format {meta['format_version']} is not supported by review-scorer "
             f"{__version__} (format {FORMAT_VERSION}); retrain the model with this version"
         )
     return meta
+
+
+# meta.json keys the program reads, and the types they must have when present.
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "format_version": (int,), "name": (str,), "created_at": (str,), "data_source": (str,),
+    "device": (str,), "best_epoch": (int, type(None)), "epochs_run": (int,),
+    "train_seconds": (int, float), "sizes": (dict,), "files": (dict,), "seed": (int,),
+    "ensemble_size": (int,),
+}
+_METRIC_NUMBERS = ("accuracy", "precision", "recall", "f1", "loss")
+
+
+def _check_meta_values(meta: dict, path: Path) -> None:
+    for key, types in _META_TYPES.items():
+        value = meta.get(key)
+        if key in meta and (not isinstance(value, types) or isinstance(value, bool)):
+            raise ArtifactError(f"{path}: '{key}' has the wrong type ({value!r}); the metadata is "
+                                "damaged: retrain the model")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in meta.get("sizes", {}).values()):
+        raise ArtifactError(f"{path}: 'sizes' must hold whole numbers; retrain the model")
+
+
+def _check_metrics(metrics: Any, path: Path) -> None:
+    if metrics is None:
+        return
+    if not isinstance(metrics, dict):
+        raise ArtifactError(f"{path}: test metrics must be a table of values; retrain the model")
+    for key in _METRIC_NUMBERS:
+        value = metrics.get(key)
+        if key in metrics and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ArtifactError(f"{path}: '{key}' must be a number, not {value!r}; retrain the model")
+    if "roc_auc" in metrics and not isinstance(metrics["roc_auc"], (int, float, type(None))):
+        raise ArtifactError(f"{path}: 'roc_auc' must be a number; retrain the model")
 
 
 def load_model_dir(model_dir: str | Path) -> ModelBundle:
@@ -181,6 +247,9 @@ def load_model_dir(model_dir: str | Path) -> ModelBundle:
     vocab = Vocabulary.load(model_dir / VOCAB_FILE)
     history = _read_json(model_dir / HISTORY_FILE, "training history")
     metrics = _read_json(model_dir / METRICS_FILE, "test metrics")
+    _check_metrics(metrics, model_dir / METRICS_FILE)
+    if not isinstance(history, dict):
+        raise ArtifactError(f"{model_dir / HISTORY_FILE}: not a training history; retrain the model")
     model = _load_keras_model(model_dir / MODEL_FILE)
     embedding_rows = _embedding_rows(model)
     if embedding_rows is not None and embedding_rows != len(vocab):

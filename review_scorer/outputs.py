@@ -275,6 +275,9 @@ def ensure_output_dir(path: str | os.PathLike) -> Path:
     Raises OutputError when it cannot be created, is not a folder, or is not writable.
     """
     directory = Path(path)
+    if directory.is_symlink() and not directory.exists():
+        raise OutputError(f"{directory} is a symbolic link to a missing folder "
+                          f"({os.readlink(directory)}); fix the link or choose another output folder")
     if directory.exists() and not directory.is_dir():
         raise OutputError(
             f"{directory} exists and is not a directory; choose another output folder"
@@ -318,7 +321,7 @@ def _neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Text a spreadsheet would run as a formula gets a leading apostrophe (--excel-safe-csv)."""
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object:
+        if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):
             values = out[column]
             risky = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_TRIGGERS))
             if risky.any():

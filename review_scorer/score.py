@@ -327,11 +327,6 @@ class _FileScorer:
         info = review_file.info
         self.result.text_column, self.result.label_column = info.text_column, info.label_column
         self.result.sheet = info.sheet
-        if info.encoding_fallback:
-            self.result.notes.append(f"not valid UTF-8: read as {info.encoding}")
-        if info.text_column_guessed:
-            self.result.notes.append(f"text column '{info.text_column}' chosen by its content")
-        self.result.notes.extend(getattr(info, "notes", ()) or ())
         return review_file
 
     def _score(self, review_file) -> None:
@@ -346,9 +341,8 @@ class _FileScorer:
                 if report is not None:
                     report.update(chunk)
                 self._count(chunk)
-            self.result.notes.extend(getattr(review_file, "notes", ()) or ())
             temps = [(sink.finish(), self.predictions_path)]
-            self.result.notes.extend(sink.notes)
+            self._collect_notes(review_file, sink)
             self._finish_counts(report)
             if o.report:
                 context = report.context(self.result, model=self.model, device_name=self.device_name)
@@ -356,6 +350,18 @@ class _FileScorer:
             publish_together(temps, overwrite=o.overwrite)
         self.result.predictions_path = self.predictions_path
         self.result.report_path = self.report_path if o.report else None
+
+    def _collect_notes(self, review_file, sink: PredictionSink) -> None:
+        """The reader's decisions (complete once every row was read), then the writer's."""
+        info = review_file.info
+        notes = list(review_file.notes)
+        if info.encoding_fallback and not any("UTF-8" in n for n in notes):
+            notes.insert(0, f"not valid UTF-8: read as {info.encoding}")
+        if info.text_column_guessed and not any(info.text_column in n for n in notes):
+            notes.append(f"text column '{info.text_column}' chosen by its content")
+        for note in notes + sink.notes:
+            if note not in self.result.notes:
+                self.result.notes.append(note)
 
     def _count(self, chunk: ScoredChunk) -> None:
         scored = chunk.scored

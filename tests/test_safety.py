@@ -1,0 +1,277 @@
+"""Nothing lost, ever: outputs, model directories, signals and bad settings (issue 9, output side)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from review_scorer.cli import cli
+from tests.conftest import MINI_IMDB, REPO
+
+
+def _cli(*args, **kwargs):
+    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
+
+
+def _reviews(path, n=6, text="a great and moving film"):
+    pd.DataFrame({"id": range(n), "review": [f"{text} {i}" for i in range(n)]}).to_csv(path, index=False)
+    return path
+
+
+def _score(model, *args):
+    return _cli("score", *args, "--model-dir", model.model_dir)
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+# ------------------------------------------------------------------ outputs published together
+
+
+def test_safety_overwrite_with_report_path_a_directory_keeps_previous_predictions(trained_model, tmp_path):
+    src, out = _reviews(tmp_path / "good1.csv"), tmp_path / "out"
+    assert _score(trained_model, src, "--out-dir", out).exit_code == 0
+    before = (out / "good1.predictions.csv").read_bytes()
+    (out / "good1.html").unlink()
+    (out / "good1.html").mkdir()
+    result = _score(trained_model, src, "--out-dir", out, "--overwrite")
+    assert result.exit_code == 2 and "good1.html is a directory" in result.output
+    assert (out / "good1.predictions.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_safety_failed_report_restores_previous_outputs(trained_model, tmp_path, monkeypatch, failure):
+    from review_scorer import score as score_module
+    from review_scorer.score import score_files
+
+    src, out = _reviews(tmp_path / "r.csv"), tmp_path / "out"
+    score_files([src], model_dir=trained_model.model_dir, out_dir=out)
+    before = _snapshot(out)
+    _reviews(src, n=9, text="dull")  # the rerun would change both files
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp", staticmethod(fail))
+    if isinstance(failure, KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):
+            score_files([src], model_dir=trained_model.model_dir, out_dir=out, overwrite=True)
+    else:
+        (f,) = score_files([src], model_dir=trained_model.model_dir, out_dir=out, overwrite=True).files
+        assert not f.ok and f.predictions_path is None
+    assert _snapshot(out) == before  # same files, same bytes, no temp files left
+
+
+def test_safety_publish_failure_midway_puts_old_files_back(tmp_path, monkeypatch):
+    from review_scorer import outputs
+
+    a, b = tmp_path / "a.csv", tmp_path / "a.html"
+    a.write_text("old a"), b.write_text("old b")
+    ta, tb = outputs.write_temp_beside(a, b"new a"), outputs.write_temp_beside(b, b"new b")
+    real_link, real_replace = os.link, os.replace
+
+    def failing(real):
+        def move(src, dst, **kw):
+            if str(dst).endswith(".html"):
+                raise OSError(28, "No space left on device")
+            return real(src, dst, **kw)
+        return move
+
+    monkeypatch.setattr(outputs.os, "link", failing(real_link))
+    monkeypatch.setattr(outputs.os, "replace", failing(real_replace))
+    with pytest.raises(Exception, match="No space"):
+        outputs.publish_together([(ta, a), (tb, b)], overwrite=True)
+    assert a.read_text() == "old a" and b.read_text() == "old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "a.html"]
+
+
+def test_safety_output_names_are_unique_within_a_run(trained_model, tmp_path):
+    for sub, n in (("a", 3), ("b", 4)):
+        (tmp_path / "dup" / sub).mkdir(parents=True)
+        _reviews(tmp_path / "dup" / sub / "reviews.csv", n=n)
+    _reviews(tmp_path / "dup" / "reviews.csv-2.csv", n=5)
+    out = tmp_path / "out"
+    inputs = [tmp_path / "dup/a/reviews.csv", tmp_path / "dup/b/reviews.csv",
+              tmp_path / "dup/reviews.csv-2.csv"]
+    result = _score(trained_model, *inputs, "--out-dir", out, "--overwrite", "--json")
+    assert result.exit_code == 0, result.output
+    files = json.loads(result.output)["files"]
+    predictions = [f["predictions"] for f in files]
+    assert len(set(predictions)) == 3
+    assert [len(pd.read_csv(p)) for p in predictions] == [3, 4, 5]
+
+
+def test_safety_header_only_csv_writes_a_header_line(trained_model, tmp_path):
+    src = tmp_path / "empty.csv"
+    src.write_text("id,review,label\n", encoding="utf-8")
+    result = _score(trained_model, src, "--out-dir", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    back = pd.read_csv(tmp_path / "o" / "empty.predictions.csv")
+    assert list(back.columns) == ["id", "review", "label", "row", "sentiment", "score", "status"]
+    assert len(back) == 0
+
+
+def test_safety_xlsx_output_wider_than_excel_is_refused_before_scoring(trained_model, tmp_path):
+    src = tmp_path / "wide.csv"
+    columns = ["review"] + [f"c{i}" for i in range(16_390)]
+    src.write_text(",".join(columns) + "\n" + ",".join(["great film"] + ["1"] * 16_390) + "\n")
+    result = _score(trained_model, src, "--out-dir", tmp_path / "o", "--format", "xlsx")
+    assert result.exit_code == 2
+    assert "16,384" in result.output and "--format csv" in result.output
+    assert not any((tmp_path / "o").iterdir())
+
+
+def test_safety_excel_safe_csv_is_opt_in(trained_model, tmp_path):
+    src = tmp_path / "f.csv"
+    pd.DataFrame({"review": ["=1+1 great", "+fun film", "@boring", "-dull", "plain good"]}).to_csv(
+        src, index=False)
+    assert _score(trained_model, src, "--out-dir", tmp_path / "raw").exit_code == 0
+    raw = pd.read_csv(tmp_path / "raw" / "f.predictions.csv", dtype=str)
+    assert raw["review"].tolist()[0] == "=1+1 great"  # exact round trip by default
+    assert _score(trained_model, src, "--out-dir", tmp_path / "safe", "--excel-safe-csv").exit_code == 0
+    safe = pd.read_csv(tmp_path / "safe" / "f.predictions.csv", dtype=str)
+    assert safe["review"].tolist() == ["'=1+1 great", "'+fun film", "'@boring", "'-dull", "plain good"]
+    assert safe["score"].tolist() == raw["score"].tolist()
+
+
+# ------------------------------------------------------------------ bad settings and paths
+
+
+@pytest.mark.parametrize("args", [["--threshold", "nan"], ["--threshold", "1"], ["--batch-size", "0"]])
+def test_safety_bad_option_values_are_usage_errors(trained_model, tmp_path, args):
+    result = _score(trained_model, "sample_data/reviews.csv", "--out-dir", tmp_path, *args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
+
+
+def test_safety_dangling_symlink_out_dir_is_named(trained_model, tmp_path):
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone")
+    result = _score(trained_model, "sample_data/reviews.csv", "--out-dir", link)
+    assert result.exit_code == 2 and "symbolic link to a missing folder" in result.output
+
+
+@pytest.mark.parametrize(("key", "file", "value"), [("best_epoch", "meta.json", "two"),
+                                                    ("accuracy", "metrics.json", "high")])
+def test_safety_damaged_metadata_values_fail_on_load(model_dir_copy, tmp_path, key, file, value):
+    from review_scorer.download import sha256_file
+
+    path = model_dir_copy / file
+    data = json.loads(path.read_text())
+    data[key] = value
+    path.write_text(json.dumps(data))
+    if file != "meta.json":  # a careful forger recomputes the checksum too
+        meta = json.loads((model_dir_copy / "meta.json").read_text())
+        meta["files"][file] = sha256_file(path)
+        (model_dir_copy / "meta.json").write_text(json.dumps(meta))
+    result = _cli("score", "sample_data/reviews.csv", "--model-dir", model_dir_copy,
+                  "--out-dir", tmp_path / "o")
+    assert result.exit_code == 2 and key in result.output and "retrain" in result.output
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_safety_unexpected_error_in_one_file_does_not_stop_the_run(trained_model, tmp_path, monkeypatch):
+    from review_scorer.io import reviews as reviews_module
+
+    real = reviews_module.open_reviews
+
+    def flaky(path, **kw):
+        if "bad" in str(path):
+            raise ValueError("something nobody expected")
+        return real(path, **kw)
+
+    monkeypatch.setattr("review_scorer.data.open_reviews", flaky, raising=False)
+    monkeypatch.setattr("review_scorer.io.open_reviews", flaky, raising=False)
+    good, bad = _reviews(tmp_path / "good.csv"), _reviews(tmp_path / "bad.csv")
+    result = _score(trained_model, bad, good, "--out-dir", tmp_path / "o")
+    assert result.exit_code == 1
+    assert "good.csv: 6 rows" in result.output
+    assert "bad.csv: unexpected ValueError: something nobody expected" in result.output
+
+
+# ------------------------------------------------------------------ model directories
+
+
+def test_safety_train_overwrite_never_deletes_a_folder_that_is_not_a_model(tmp_path, tiny_config_file):
+    docs = tmp_path / "mydocs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "thesis.txt").write_text("years of work")
+    result = _cli("train", "--data", MINI_IMDB, "--model-dir", docs, "--config", tiny_config_file,
+                  "--overwrite")
+    assert result.exit_code == 2 and "not a model directory" in result.output
+    assert (docs / "thesis.txt").read_text() == "years of work" and (docs / "sub").is_dir()
+
+
+def test_safety_train_refuses_the_current_folder(tmp_path, tiny_config_file, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("keep")
+    result = _cli("train", "--data", MINI_IMDB, "--model-dir", ".", "--config", tiny_config_file,
+                  "--overwrite")
+    assert result.exit_code == 2 and "current folder" in result.output
+    assert (tmp_path / "notes.txt").read_text() == "keep"
+
+
+def test_safety_train_overwrite_refuses_model_dir_with_foreign_files(model_dir_copy, tiny_config_file):
+    (model_dir_copy / "my-notes.md").write_text("mine")
+    result = _cli("train", "--data", MINI_IMDB, "--model-dir", model_dir_copy, "--config",
+                  tiny_config_file, "--overwrite")
+    assert result.exit_code == 2 and "my-notes.md" in result.output
+
+
+def test_safety_new_model_directory_follows_the_umask(trained_model):
+    mode = trained_model.model_dir.stat().st_mode & 0o777
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mode == 0o777 & ~mask
+
+
+def test_safety_incomplete_default_model_dir_is_noted(tmp_path, monkeypatch):
+    from review_scorer.artifacts import MODEL_DIR_ENV, resolve_model_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(MODEL_DIR_ENV, raising=False)
+    (tmp_path / "models" / "imdb-lstm").mkdir(parents=True)
+    notes = []
+    resolve_model_dir(None, notes=notes)
+    assert notes and "not a complete model directory" in notes[0]
+
+
+# ------------------------------------------------------------------ signals
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_safety_sigterm_and_sighup_leave_no_temp_files(trained_model, tmp_path, signum, code, fmt):
+    src = tmp_path / "big.csv"
+    words = "a great film with a dull and boring middle but a moving end ".split()
+    n = 200_000
+    texts = [" ".join(words[(i % 7):(i % 7) + 6 + i % 5]) for i in range(n)]
+    pd.DataFrame({"review": texts}).to_csv(src, index=False)
+    out, tmpdir = tmp_path / "out", tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "review_scorer", "score", str(src), "--model-dir",
+         str(trained_model.model_dir), "--out-dir", str(out), "--format", fmt],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and any(p.name.endswith(".tmp") for p in out.iterdir()):
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # let some rows reach the temp file
+    assert proc.poll() is None, "scoring finished before it could be interrupted"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+    assert list(tmpdir.iterdir()) == []
