@@ -174,25 +174,6 @@ def compile_inference(model: keras.Model):
     return infer
 
 
-def predict_sequences(model: keras.Model, sequences, *, batch_size: int = 256, infer=None):
-    """Probabilities for id sequences, batched by length and returned in the input order.
-
-    Every sequence must hold at least one id: an all-padding row has no valid step to read.
-    """
-    import numpy as np
-
-    from review_scorer.text import length_bucketed_batches, pad_batch
-
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    if len(lengths) and lengths.min() == 0:
-        raise ValueError("empty sequences cannot be scored")
-    infer = infer or compile_inference(model)
-    out = np.empty(len(lengths), dtype=np.float32)
-    for batch in length_bucketed_batches(lengths, batch_size):
-        out[batch] = infer(pad_batch([sequences[i] for i in batch])).numpy()
-    return out
-
-
 ENCODER_LAYERS = ("embedding", "bilstm")  # the classifier layers a pretrained encoder fills
 
 

@@ -68,16 +68,18 @@ def test_model_recurrent_dropout_option_reaches_the_layer():
     assert model.get_layer("lstm").recurrent_dropout == 0.25
 
 
-def test_model_predict_sequences_keeps_input_order(small_model):
-    from review_scorer.model import predict_sequences
+def test_model_predict_ids_keeps_input_order(small_model):
+    from review_scorer.sentiment import SentimentModel
+    from review_scorer.text import Vocabulary
 
+    model = SentimentModel(small_model, Vocabulary(["<pad>", "<unk>"]), TrainConfig())
     rng = np.random.default_rng(0)
     seqs = [rng.integers(2, 50, size=n).astype(np.int32) for n in rng.integers(1, 25, size=40)]
-    batched = predict_sequences(small_model, seqs, batch_size=7)
+    batched = model.predict_ids(seqs, batch_size=7)
     one_by_one = np.array([small_model(s[None, :], training=False).numpy()[0, 0] for s in seqs])
     np.testing.assert_allclose(batched, one_by_one, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="empty"):
-        predict_sequences(small_model, [np.array([], dtype=np.int32)])
+        model.predict_ids([np.array([], dtype=np.int32)])
 
 
 def test_model_word_dropout_replaces_words_only_while_training():

@@ -48,17 +48,15 @@ def test_score_keeps_every_row_in_order_across_chunks(trained_model, tmp_path):
 
 
 def test_score_bucketed_scores_equal_one_by_one_scores(trained_model, tmp_path):
-    from review_scorer.artifacts import load_model_dir
-    from review_scorer.text import texts_to_sequences
+    from review_scorer import SentimentModel
 
     src = tmp_path / "b.csv"
     frame = _write_csv(src, 40, seed=3)
     result = _score([src], trained_model.model_dir, tmp_path / "out", chunk_rows=9, batch_size=5)
     out = pd.read_csv(result.files[0].predictions_path)
-    bundle = load_model_dir(trained_model.model_dir)
-    seqs = texts_to_sequences(frame["review"], bundle.vocab, max_len=bundle.config.max_len,
-                              truncating=bundle.config.truncating)
-    one_by_one = [float(bundle.model(s[None, :], training=False).numpy()[0, 0]) for s in seqs]
+    model = SentimentModel.load(trained_model.model_dir)
+    seqs = model.encode(frame["review"])
+    one_by_one = [float(model.keras_model(s[None, :], training=False).numpy()[0, 0]) for s in seqs]
     np.testing.assert_allclose(out["score"].to_numpy(), one_by_one, atol=1e-5)
 
 

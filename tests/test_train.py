@@ -33,20 +33,20 @@ def test_train_writes_a_complete_model_directory(trained_model):
 
 
 def test_train_reloaded_model_reproduces_recorded_test_metrics(trained_model):
+    from review_scorer import SentimentModel
     from review_scorer.data import load_labeled
     from review_scorer.metrics import binary_metrics
-    from review_scorer.model import predict_sequences
-    from review_scorer.text import texts_to_sequences
 
-    bundle = artifacts.load_model_dir(trained_model.model_dir)
+    model = SentimentModel.load(trained_model.model_dir)
     reviews = load_labeled(str(MINI_IMDB))
-    test = reviews.split("test")
-    seqs = texts_to_sequences(test.texts, bundle.vocab, max_len=bundle.config.max_len,
-                              truncating=bundle.config.truncating)
-    scores = predict_sequences(bundle.model, seqs)
-    again = binary_metrics(test.labels, scores)
-    assert again["confusion"] == bundle.metrics["confusion"]
-    assert again["accuracy"] == pytest.approx(bundle.metrics["accuracy"])
+    test = np.flatnonzero(np.asarray(reviews.splits) == "test")
+    scores = model.predict([reviews.texts[i] for i in test])
+    again = binary_metrics(np.asarray(reviews.labels)[test], scores)
+    assert again["confusion"] == model.metrics["confusion"]
+    assert again["accuracy"] == pytest.approx(model.metrics["accuracy"])
+    # Training hands back the same model it saved.
+    np.testing.assert_allclose(trained_model.model.predict([reviews.texts[i] for i in test]), scores,
+                               atol=1e-6)
 
 
 def test_train_refuses_to_overwrite_without_flag(trained_model, tiny_config):
@@ -232,17 +232,15 @@ def test_train_with_weight_averaging_saves_a_loadable_model(tmp_path, tiny_confi
     assert len(result.history["val_loss"]) == 3
     # The saved weights are the averaged ones that early stopping validated: re-evaluating the
     # saved model on the validation split reproduces the best recorded validation loss.
+    from review_scorer import SentimentModel
     from review_scorer.data import load_labeled
     from review_scorer.metrics import log_loss
-    from review_scorer.model import predict_sequences
-    from review_scorer.text import texts_to_sequences
     from review_scorer.splits import validation_split
 
     reviews = load_labeled(str(MINI_IMDB))
     _, val, _ = validation_split(reviews, np.flatnonzero(reviews.splits == "train"), config)
-    seqs = texts_to_sequences([reviews.texts[i] for i in val], bundle.vocab, max_len=config.max_len,
-                              truncating=config.truncating)
-    loss = log_loss(reviews.labels[val], predict_sequences(bundle.model, seqs))
+    scores = SentimentModel.load(result.model_dir).predict([reviews.texts[i] for i in val])
+    loss = log_loss(reviews.labels[val], scores)
     assert loss == pytest.approx(min(result.history["val_loss"]), abs=2e-3)
 
 
@@ -270,9 +268,8 @@ def test_artifacts_model_file_holds_no_optimizer_state(trained_model, tmp_path):
 
 
 def test_train_ensemble_averages_independent_members(tmp_path, tiny_config):
+    from review_scorer import SentimentModel
     from review_scorer.data import load_labeled
-    from review_scorer.model import predict_sequences
-    from review_scorer.text import texts_to_sequences
     from review_scorer.train import run_training
 
     config = tiny_config.replace(ensemble_size=2)
@@ -286,9 +283,9 @@ def test_train_ensemble_averages_independent_members(tmp_path, tiny_config):
     w0 = members[0].get_layer("bilstm").get_weights()[0]
     w1 = members[1].get_layer("bilstm").get_weights()[0]
     assert not np.allclose(w0, w1), "members must be trained independently"
-    test = load_labeled(str(MINI_IMDB)).split("test")
-    seqs = texts_to_sequences(test.texts, bundle.vocab, max_len=config.max_len,
-                              truncating=config.truncating)
-    averaged = predict_sequences(bundle.model, seqs)
-    each = [predict_sequences(member, seqs) for member in members]
+    reviews = load_labeled(str(MINI_IMDB))
+    texts = [t for t, split in zip(reviews.texts, reviews.splits) if split == "test"]
+    model = SentimentModel.load(result.model_dir)
+    averaged = model.predict(texts)
+    each = [SentimentModel(member, model.vocab, model.config).predict(texts) for member in members]
     np.testing.assert_allclose(averaged, (each[0] + each[1]) / 2, atol=1e-6)
