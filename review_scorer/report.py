@@ -388,12 +388,17 @@ def _require(context: dict, *keys: str) -> None:
         raise ValueError(f"report context: missing {', '.join(missing)}")
 
 
+def _push(term: dict) -> float:
+    """A term's total push over the file: its mean weight times the reviews holding it."""
+    return abs(float(term.get("weight") or 0)) * max(1, int(term.get("reviews") or 0))
+
+
 def _drivers_view(drivers: dict | None) -> dict | None:
-    """Two term lists with bar widths relative to the strongest term on the page."""
+    """Two term lists; each bar is the term's total push, relative to the strongest on the page."""
     if not drivers or not (drivers.get("positive") or drivers.get("negative")):
         return None
     sides = {key: list(drivers.get(key) or []) for key in ("positive", "negative")}
-    strongest = max((abs(float(t.get("weight") or 0)) for ts in sides.values() for t in ts), default=0)
+    strongest = max((_push(t) for terms in sides.values() for t in terms), default=0)
     view = {"reviews_explained": _fmt_int(drivers.get("reviews_explained") or 0)}
     for key, terms in sides.items():
         view[key] = [
@@ -401,7 +406,7 @@ def _drivers_view(drivers: dict | None) -> dict | None:
                 "term": str(t.get("term") or ""),
                 "weight": f"{float(t.get('weight') or 0):+.2f}",
                 "reviews": _fmt_int(t.get("reviews") or 0),
-                "width": f"{100 * abs(float(t.get('weight') or 0)) / strongest:.1f}" if strongest else "0",
+                "width": f"{100 * _push(t) / strongest:.1f}" if strongest else "0",
             }
             for t in terms
         ]

@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 # make_context lives in test_report.py until the fixtures move to conftest.py.
@@ -576,6 +577,120 @@ def test_report_browser_insights_in_print(browser, insight_file, tmp_path):
         assert page.locator("#highlights details").first.is_hidden()
         assert page.locator("#highlights .has-full").first.is_hidden()
         _screenshot(page, tmp_path, "insights-report-print")
+        watched.assert_clean()
+    finally:
+        page.context.close()
+
+
+# ---------------------------------------------------------------- a real file with dates, groups, stars
+
+SHOP = REPO_ROOT / "sample_data" / "shop_reviews.csv"
+
+
+def _shop_row(chunk, i: int, info, spans: list) -> dict:
+    ok = chunk.status[i] == "ok"
+    score = float(chunk.scores[i]) if ok else None
+    rating = float(chunk.ratings[i]) if chunk.ratings is not None else float("nan")
+    return {
+        "row": int(chunk.rows[i]),
+        "id": str(chunk.frame[info.id_column].iloc[i]),
+        "text": chunk.texts[i] or "",
+        "sentiment": ("positive" if score >= 0.5 else "negative") if ok else "",
+        "score": score,
+        "status": str(chunk.status[i]),
+        "label": {1: "positive", 0: "negative"}.get(int(chunk.labels[i])),
+        "spans": spans,
+        "group": str(chunk.frame[info.group_column].iloc[i]),
+        "rating": rating if rating == rating else None,
+    }
+
+
+def shop_report_context(model_dir: Path) -> dict:
+    """The shop sample through the real reader, scoring core, explainer and insights."""
+    from review_scorer import SentimentModel
+    from review_scorer.explain import DriverAccumulator, Explainer, row_spans
+    from review_scorer.insights import FileInsights
+    from review_scorer.io import open_reviews
+    from review_scorer.score import ScoreOptions, iter_scored_chunks
+
+    model = SentimentModel.load(model_dir)
+    review_file = open_reviews(SHOP, chunk_rows=25)  # several chunks: the sinks really stream
+    info = review_file.info
+    insights = FileInsights(
+        info.date_column, info.group_column, info.rating_column, info.rating_scale, 0.5,
+        id_column=info.id_column,
+    )
+    explainer, drivers, rows = Explainer(model), DriverAccumulator(), []
+    try:
+        for chunk in iter_scored_chunks(review_file, model, ScoreOptions(chunk_rows=25)):
+            chunk.attributions = explainer.explain(chunk.texts)
+            insights.update(chunk)
+            drivers.update(chunk.attributions)
+            rows += [
+                _shop_row(chunk, i, info, row_spans(a)) for i, a in enumerate(chunk.attributions)
+            ]
+    finally:
+        review_file.close()
+    context = make_context(n_rows=1)  # model and page details from the test helpers
+    scored = sorted((r for r in rows if r["score"] is not None), key=lambda r: r["score"])
+    positive = sum(r["sentiment"] == "positive" for r in scored)
+    context["summary"].update(
+        file=SHOP.name, path=str(SHOP), rows=len(rows), scored=len(scored),
+        not_scored=len(rows) - len(scored), not_scored_reasons={}, positive=positive,
+        negative=len(scored) - positive, positive_share=positive / len(scored),
+        text_column=info.text_column, label_column=info.rating_column, notes=list(info.notes),
+        rows_per_second=len(rows) / context["summary"]["seconds"],
+    )
+    context.update(insights.context())
+    context.update(
+        title=f"{SHOP.name} — sentiment report", rows=rows, rows_total=len(rows), file_metrics=None,
+        drivers=drivers.result(k=10),
+        highlights={
+            "positive": [r for r in scored[::-1][:5] if r["sentiment"] == "positive"],
+            "negative": [r for r in scored[:5] if r["sentiment"] == "negative"],
+            "uncertain": sorted(scored, key=lambda r: abs(r["score"] - 0.5))[:5],
+        },
+    )
+    return context
+
+
+@pytest.fixture(scope="module")
+def shop_report(tmp_path_factory, trained_model) -> tuple[Path, dict]:
+    context = shop_report_context(trained_model.model_dir)
+    return write_report(context, tmp_path_factory.mktemp("shop") / "shop_reviews.html"), context
+
+
+def test_report_browser_shop_file_with_dates_groups_and_stars(browser, shop_report, tmp_path):
+    path, context = shop_report
+    frame = pd.read_csv(SHOP, dtype=str, keep_default_na=False)
+    watched = _open(browser, path)
+    page = watched.page
+    try:
+        page.wait_for_selector("#rows-body tr[data-row]")
+        ids = page.eval_on_selector_all("section", "ss => ss.map(s => s.id)")
+        assert ids[:5] == ["summary", "drivers", "timeline", "groups", "ratings"]
+        assert _match_count(page) == len(frame)  # every row, none dropped
+        # Every product is a group; the unreadable dates are counted and named by row.
+        names = page.eval_on_selector_all("#groups-table tbody tr", "trs => trs.map(t => t.dataset.name)")
+        assert sorted(names) == sorted(frame["product"].unique())
+        unreadable = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce").isna() & (
+            frame["date"] != ""
+        )
+        note = page.inner_text("#timeline-unreadable")
+        assert note.startswith(f"{int(unreadable.sum())} dates could not be read")
+        for row in (frame.index[unreadable] + 1).tolist():
+            assert f"row {row}:" in note
+        neutral = int((frame["stars"] == "3").sum())
+        assert page.inner_text("#ratings-neutral") == f"{neutral} neutral"
+        for svg in ("#timeline svg", "#groups svg", "#ratings svg"):
+            width, height = _box(page, svg)
+            assert width > 300 and height > 100, svg
+        page.select_option("#filter-group", label="Nimbus Earbuds")
+        assert _match_count(page) == int((frame["product"] == "Nimbus Earbuds").sum())
+        if context["drivers"]["positive"] or context["drivers"]["negative"]:
+            page.locator("#drivers button.term").first.click()
+            assert page.is_visible("#term-filter")
+        _screenshot(page, tmp_path, "shop-report-laptop")
         watched.assert_clean()
     finally:
         page.context.close()
