@@ -660,3 +660,33 @@ def test_data_reviews_trailing_blank_lines_across_a_chunk_boundary_are_dropped(t
     _, chunks, texts, rows = read_all(path, chunk_rows=3)
     assert texts == [f"review {i}" for i in range(1, 6)] and rows == [1, 2, 3, 4, 5]
     assert [len(c) for c in chunks] == [3, 2]
+
+
+def test_data_reviews_header_longer_than_the_sniffed_bytes(tmp_path):
+    path = tmp_path / "long_header.csv"
+    long_name = "x" * 70_000  # the header alone is longer than the 64 KiB first read
+    path.write_text(f"{long_name},review,other\n" + "1,a fine film,a\n" * 3 + "2,the end,b\n" * 30000)
+    info, _, texts, rows = read_all(path)
+    assert info.columns == (long_name, "review", "other") and info.text_column == "review"
+    assert len(rows) == 30003 and texts[-1] == "the end"
+
+
+def test_data_reviews_header_names_keep_their_spaces(tmp_path):
+    path = tmp_path / "spaces.csv"
+    path.write_text(" id ,Review Text\n1,a fine film\n")
+    info, _, texts, _ = read_all(path)
+    assert info.columns == (" id ", "Review Text") and info.id_column == " id "
+    assert texts == ["a fine film"]
+
+
+def test_data_parquet_duplicate_column_names_stay_apart(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dup.parquet"
+    table = pa.Table.from_arrays([pa.array(["a fine film"]), pa.array(["second"]),
+                                  pa.array([1])], names=["review", "review", "n"])
+    pq.write_table(table, path)
+    info, chunks, texts, _ = read_all(path)
+    assert info.columns == ("review", "review.1", "n") and texts == ["a fine film"]
+    assert chunks[0].frame["review.1"].tolist() == ["second"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Generator, Sequence
@@ -63,6 +64,7 @@ def column_list(columns: Sequence[str]) -> str:
     return ", ".join(repr(c) for c in columns) if columns else "none"
 
 
+@functools.lru_cache(maxsize=65536)
 def norm_name(name: object) -> str:
     """A column name without case, spaces, underscores, hyphens and dots (for matching)."""
     return re.sub(r"[\s_\-.]+", "", str(name)).lower()
@@ -76,7 +78,7 @@ def unique_names(names: Sequence[object]) -> list[str]:
     collide with a name further right.
     """
     texts = [cell_text(n) for n in names]
-    bases = [t.strip() if t is not None and t.strip() else f"column_{i + 1}"
+    bases = [t if t is not None and t.strip() else f"column_{i + 1}"
              for i, t in enumerate(texts)]
     taken = set(bases)
     out: list[str] = []

@@ -28,11 +28,11 @@ _INT = re.compile(r"^[+-]?\d+$")
 _SHORT = 24  # a column whose values are all this short is a code/label, not free text
 
 
-def read_head(path: Path) -> tuple[bytes, bool]:
-    """The first SNIFF_BYTES of a file and whether that is all of it."""
+def read_head(path: Path, size: int = SNIFF_BYTES) -> tuple[bytes, bool]:
+    """The first ``size`` bytes of a file and whether that is all of it."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(SNIFF_BYTES)
+            head = fh.read(size)
             complete = not fh.read(1)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({one_line(exc)})") from exc
@@ -125,6 +125,10 @@ def choose_delimiter(sample: str, complete: bool) -> str:
     return best[1] if best else ","
 
 
+class _HeaderPastSample(Exception):
+    """The header record runs past the sniffed bytes (thousands of columns): read more."""
+
+
 @dataclass
 class _Layout:
     delimiter: str
@@ -159,6 +163,8 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
         raise InputError(f"{path}: cannot read the header row ({one_line(exc)})") from exc
     if not header:
         raise InputError(f"{path}: no header row; the first line must name the columns")
+    if not complete and stream.tell() >= len(sample):
+        raise _HeaderPastSample()
     header_lines = reader.line_num
     blank = header_lines - 1 - sum(f.count("\n") for f in header)
     skip += max(blank, 0)
@@ -172,7 +178,15 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
 def open_delimited(path: Path, chunk_rows: int, head: bytes, complete: bool,
                    encoding: str, fallback: bool) -> Source:
     """Open delimited text whose encoding is known: layout now, records lazily."""
-    layout = _layout(path, decode_head(head, encoding, complete), complete, path.suffix.lower())
+    size = len(head)
+    while True:
+        try:
+            layout = _layout(path, decode_head(head, encoding, complete), complete,
+                             path.suffix.lower())
+            break
+        except _HeaderPastSample:
+            size *= 16
+            head, complete = read_head(path, size)
     blocks = _iter_frames(path, layout, encoding, chunk_rows)
     return Source("csv", blocks, delimiter=layout.delimiter, encoding=encoding,
                   encoding_fallback=fallback, notes=layout.notes)
@@ -271,10 +285,9 @@ class _SwallowGuard:
         """Raise InputError for a swallowing field in ``frame``; advance the line count."""
         breaks = np.zeros(len(frame), dtype=np.int64)
         suspect_columns = []
-        for position, column in enumerate(frame.columns):
-            values = frame[column]
-            if "\n" in "".join(values.tolist()):
-                breaks += values.str.count("\n").to_numpy(dtype=np.int64)
+        for position, values in enumerate(_column_values(frame)):
+            if "\n" in "".join(values):
+                breaks += np.fromiter((v.count("\n") for v in values), np.int64, len(values))
                 suspect_columns.append(position)
         if suspect_columns and self.width > 1:
             self._examine(frame, breaks, suspect_columns)
@@ -312,6 +325,14 @@ class _SwallowGuard:
                     _fits(v, k) for v, k in zip(fields, kinds, strict=True)):
                 shaped += 1
         return shaped >= 1 and shaped * 2 >= len(lines)
+
+
+def _column_values(frame: pd.DataFrame) -> list[list[str]]:
+    """Each column's cells as a list; a wide frame goes through one array (a column at a time
+    costs a Series each, slow for thousands of columns)."""
+    if frame.shape[1] > 50:
+        return frame.to_numpy(dtype=object).T.tolist()
+    return [frame.iloc[:, i].tolist() for i in range(frame.shape[1])]
 
 
 def _kind(values: Sequence[str]) -> str | None:

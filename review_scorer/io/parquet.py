@@ -31,8 +31,9 @@ def _iter_blocks(path: Path, parquet: Any, columns: list[str],
     yielded = False
     try:
         for batch in parquet.iter_batches(batch_size=chunk_rows):
-            rows = [[cell_text(v) for v in column] for column in batch.to_pydict().values()]
-            frame = pd.DataFrame(dict(zip(columns, rows, strict=True)), columns=columns,
+            # By position: to_pydict() would merge columns that share a name.
+            values = [[cell_text(v) for v in column.to_pylist()] for column in batch.columns]
+            frame = pd.DataFrame(dict(zip(columns, values, strict=True)), columns=columns,
                                  dtype=object)
             yielded = True
             yield Block(frame)
