@@ -327,7 +327,7 @@ def _pooling_credit(h, g, maskf, mode):
     return w
 
 
-def _delta_credit(h, g, maskf, mode, forward_width):
+def _delta_credit(h, g, maskf, mode, forward_width: int):
     """Pooling credit with every state split into the changes each token made to it.
 
     A forward state is h_t = sum over s <= t of (h_s - h_{s-1}) from a zero start (a backward
@@ -337,25 +337,30 @@ def _delta_credit(h, g, maskf, mode, forward_width):
     """
     import tensorflow as tf
 
-    hm = h * maskf
-    width = tf.shape(h)[-1]
-    forward = tf.range(width) < forward_width
-    before = tf.pad(hm[:, :-1], [[0, 0], [1, 0], [0, 0]])
-    after = tf.pad(hm[:, 1:], [[0, 0], [0, 1], [0, 0]])
-    delta = tf.where(forward, hm - before, hm - after) * maskf
-    steps = tf.range(tf.shape(h)[1])[None, :, None]
+    width = h.shape[-1]
+    steps = tf.range(tf.shape(h)[1])
+    at = tf.cast(steps, tf.float32)[None, :]
+    count = tf.reduce_sum(maskf, axis=1)  # (B, 1)
+    masked = h + (maskf - 1.0) * 1e9 if mode != "mean" else None
+    g_mean = g[:, width:] if mode == "max_mean" else g
     w = tf.zeros(tf.shape(h)[:2], tf.float32)
-    if mode in ("max", "max_mean"):
-        winner = tf.argmax(h + (maskf - 1.0) * 1e9, axis=1, output_type=tf.int32)[:, None, :]
-        covered = tf.cast(tf.where(forward, steps <= winner, steps >= winner), tf.float32)
-        w += tf.reduce_sum(delta * covered * g[:, None, :width], axis=-1)
-    if mode in ("mean", "max_mean"):
-        g_mean = g[:, width:] if mode == "max_mean" else g
-        count = tf.reduce_sum(maskf, axis=1, keepdims=True)  # (B, 1, 1)
-        at = tf.cast(steps, tf.float32)
-        share = tf.where(forward, count - at, at + 1.0) / tf.maximum(count, 1.0)
-        w += tf.reduce_sum(delta * share * g_mean[:, None, :], axis=-1)
-    return w
+    for lo, hi, forward in ((0, forward_width, True), (forward_width, width, False)):
+        if hi <= lo:
+            continue
+        if forward:  # the state before step 0 is zero; steps past the end never enter
+            part = h[..., lo:hi]
+            delta = part - tf.pad(part[:, :-1], [[0, 0], [1, 0], [0, 0]])
+        else:  # padding must read as the zero state the backward pass starts from
+            part = h[..., lo:hi] * maskf
+            delta = part - tf.pad(part[:, 1:], [[0, 0], [0, 1], [0, 0]])
+        if mode != "mean":
+            winner = tf.argmax(masked[..., lo:hi], axis=1, output_type=tf.int32)[:, None, :]
+            covered = steps[None, :, None] <= winner if forward else steps[None, :, None] >= winner
+            w += tf.reduce_sum(delta * tf.where(covered, g[:, None, lo:hi], 0.0), axis=-1)
+        if mode != "max":
+            share = (count - at if forward else at + 1.0) / tf.maximum(count, 1.0)
+            w += share * tf.einsum("btd,bd->bt", delta, g_mean[:, lo:hi])
+    return w * maskf[..., 0]
 
 
 def _pooling_fn(members: list[_Member], *, delta: bool):

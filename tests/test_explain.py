@@ -273,3 +273,35 @@ def test_drivers_count_a_review_once_per_term():
     good = next(e for e in result["positive"] if e["term"] == "good")
     assert good == {"term": "good", "weight": 3.0, "reviews": 3}
     assert any(e["term"] == "good good" for e in result["positive"])
+
+
+def test_delta_credit_matches_a_direct_reading_of_the_definition(shipped):
+    import tensorflow as tf
+
+    from review_scorer.explain import _delta_credit, _embed, _encode, find_members
+    from review_scorer.text import pad_batch
+
+    member = find_members(shipped.keras_model)[0]
+    ids = pad_batch(shipped.encode(["A wonderful, moving film.", "Dull plot but great music, really."]))
+    mask = tf.not_equal(ids, 0)
+    maskf = tf.cast(mask, tf.float32)[..., None]
+    h = _encode(member, _embed(member, ids), mask).numpy()
+    g = np.random.default_rng(3).normal(size=(len(ids), 2 * h.shape[-1])).astype(np.float32)
+    got = _delta_credit(tf.constant(h), tf.constant(g), maskf, "max_mean", member.forward_width).numpy()
+    half = member.forward_width
+    for b, n in enumerate(mask.numpy().sum(axis=1)):
+        states = h[b, :n]
+        want = np.zeros(n)
+        for c in range(h.shape[-1]):
+            forward = c < half
+            path = np.concatenate([[0.0], states[:, c]]) if forward else np.concatenate([states[:, c], [0.0]])
+            delta = np.diff(path) if forward else -np.diff(path)
+            best = int(np.argmax(states[:, c]))
+            for s in range(n):
+                if (s <= best) if forward else (s >= best):
+                    want[s] += g[b, c] * delta[s]
+                want[s] += g[b, h.shape[-1] + c] * delta[s] * ((n - s) if forward else (s + 1)) / n
+        np.testing.assert_allclose(got[b, :n], want, rtol=1e-3, atol=1e-4)
+        assert np.all(got[b, n:] == 0)
+        pooled = np.concatenate([states.max(axis=0), states.mean(axis=0)])
+        assert float(want.sum()) == pytest.approx(float(pooled @ g[b]), rel=1e-3, abs=1e-4)
