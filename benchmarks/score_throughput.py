@@ -18,9 +18,9 @@ Methods:
   tf.data with prefetch, predictions streamed to disk). Its seconds are the product's own
   per-file timer (FileResult.seconds: opening the file -> predictions file committed); device
   selection and model loading happen before that timer starts and are reported as load seconds.
-- plain: pandas.read_csv of the whole file, texts_to_sequences with the model's vocabulary,
+- plain: pandas.read_csv of the whole file, SentimentModel.encode with the model's vocabulary,
   every review right-padded to max_len, ONE model.predict(batch_size=256) over the full matrix,
-  DataFrame.to_csv. Its seconds run from read_csv to the written CSV; load_model_dir is timed
+  DataFrame.to_csv. Its seconds run from read_csv to the written CSV; loading the model is timed
   apart. A review with no known word left is given one out-of-vocabulary id so the matrix stays
   rectangular; the agreement check skips those rows (score_files does not score them).
 """
@@ -44,6 +44,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from benchmarks._results import markdown_table, write_section  # noqa: E402
+
+# A child measuring an older version of the code (--baseline-ref) imports review_scorer from there.
+if os.environ.get("REVIEW_SCORER_SRC"):
+    sys.path.insert(0, os.environ["REVIEW_SCORER_SRC"])
 
 SCRIPT = Path(__file__).resolve()
 PLAIN_BATCH_SIZE = 256
@@ -92,7 +96,8 @@ def child_build(args: argparse.Namespace) -> dict:
     from review_scorer.errors import ReviewScorerError
 
     try:
-        texts = load_labeled(args.data).split("test").texts
+        reviews = load_labeled(args.data)
+        texts = [t for t, split in zip(reviews.texts, reviews.splits) if split == "test"]
     except ReviewScorerError as exc:
         fail(str(exc))
     if not texts:
@@ -142,25 +147,24 @@ def child_plain(args: argparse.Namespace) -> dict:
     if args.device == "gpu" and not gpus:
         fail("--device gpu: TensorFlow sees no GPU on this machine; use --device auto or cpu")
 
-    from review_scorer.artifacts import load_model_dir
-    from review_scorer.text import OOV_ID, pad_batch, texts_to_sequences
+    from review_scorer import SentimentModel
+    from review_scorer.text import OOV_ID, pad_batch
 
     started = time.perf_counter()
-    bundle = load_model_dir(args.model_dir)
+    model = SentimentModel.load(args.model_dir)
     load_seconds = time.perf_counter() - started
-    config = bundle.config
+    config = model.config
 
     started = time.perf_counter()
     frame = pd.read_csv(args.input)
     texts = frame["review"].fillna("").astype(str).tolist()
-    seqs = texts_to_sequences(texts, bundle.vocab, max_len=config.max_len,
-                              truncating=config.truncating)
+    seqs = model.encode(texts)
     placeholder = np.array([OOV_ID], dtype=np.int32)
     empty = [i for i, s in enumerate(seqs) if len(s) == 0]
     for i in empty:
         seqs[i] = placeholder
     x = pad_batch(seqs, length=config.max_len)
-    scores = bundle.model.predict(x, batch_size=PLAIN_BATCH_SIZE, verbose=0).reshape(-1)
+    scores = model.keras_model.predict(x, batch_size=PLAIN_BATCH_SIZE, verbose=0).reshape(-1)
     frame["sentiment"] = np.where(scores >= 0.5, "positive", "negative")
     frame["score"] = scores
     out = Path(args.out_dir)
@@ -188,10 +192,13 @@ def run_child(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def spawn(method: str, extra: list[str]) -> dict:
+def spawn(method: str, extra: list[str], src: Path | None = None) -> dict:
     """Run one child and return its JSON line; stop with its last error line when it fails."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.pop("REVIEW_SCORER_SRC", None)
+    if src is not None:
+        env["REVIEW_SCORER_SRC"] = str(src)
     proc = subprocess.run([sys.executable, str(SCRIPT), "--child", method, *extra], env=env,
                           capture_output=True, text=True, cwd=REPO)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -206,9 +213,10 @@ def spawn(method: str, extra: list[str]) -> dict:
     return json.loads(lines[-1])
 
 
-def measure(method: str, csv_path: Path, out_dir: Path, args: argparse.Namespace) -> dict:
+def measure(method: str, csv_path: Path, out_dir: Path, args: argparse.Namespace,
+            src: Path | None = None) -> dict:
     run = spawn(method, ["--input", str(csv_path), "--out-dir", str(out_dir),
-                         "--model-dir", str(args.model_dir), "--device", args.device])
+                         "--model-dir", str(args.model_dir), "--device", args.device], src)
     hwm = run.get("hwm_mib")
     if hwm and run["peak_rss_mib"] > hwm * 1.05:
         print(f"  warning: {method}: ru_maxrss {run['peak_rss_mib']} MiB exceeds the child's own "
@@ -277,7 +285,29 @@ def _seconds(runs: list[dict]) -> str:
     return ", ".join(f"{r['seconds']:.2f}" for r in runs)
 
 
-def report(args, build, streamed, plain, checks, big) -> str:
+def export_ref(ref: str, into: Path) -> Path:
+    """The package as it was at git ref `ref`, unpacked under `into` (for --baseline-ref)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        fail(f"--baseline-ref {ref}: {archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def baseline_lines(args, streamed, baseline) -> list[str]:
+    if not baseline:
+        return []
+    now = statistics.median(r["rows_per_second"] for r in streamed)
+    then = statistics.median(r["rows_per_second"] for r in baseline)
+    return [f"Same run, the code at `{args.baseline_ref}` (the streamed path before the change): "
+            f"median {then:,.0f} rows/s (per run: {_seconds(baseline)} s), peak RSS "
+            f"{_mib(max(r['peak_rss_mib'] for r in baseline))} MiB; current / baseline throughput "
+            f"**{now / then:.2f}×**. Runs interleaved current, plain, baseline."]
+
+
+def report(args, build, streamed, plain, checks, big, baseline=()) -> str:
     med = {name: (statistics.median(r["seconds"] for r in runs),
                   statistics.median(r["rows_per_second"] for r in runs),
                   max(r["peak_rss_mib"] for r in runs))
@@ -346,6 +376,7 @@ def report(args, build, streamed, plain, checks, big) -> str:
         f"|score difference| < {AGREEMENT_TOLERANCE:g}) on the rows score_files scored; in the plain "
         f"run, reviews with no known word get one out-of-vocabulary id instead ({placeholders:,} "
         "such rows) and are left out of the comparison.",
+        *baseline_lines(args, streamed, baseline),
     ]
     title = f"## Scoring throughput: streamed score_files vs plain predict ({args.rows:,} rows)"
     return title + "\n\n" + table + "\n\n" + "\n".join(f"- {line}" for line in lines)
@@ -363,6 +394,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="where the temporary folder goes (default: "
                         "the system temp folder; never inside the repository)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--baseline-ref", metavar="GIT_REF",
+                        help="also measure the streamed path of the code at this git ref, "
+                             "interleaved in the same run (before/after a change)")
     parser.add_argument("--no-results", action="store_true",
                         help="print the table without updating RESULTS.md")
     # Child-only options.
@@ -395,7 +429,8 @@ def main() -> None:
               + (f", {args.big_rows:,} rows ({build['big_bytes'] / 1e6:,.0f} MB)" if big_csv else ""),
               flush=True)
 
-        streamed, plain, checks = [], [], []
+        baseline_src = export_ref(args.baseline_ref, work / "baseline-src") if args.baseline_ref else None
+        streamed, plain, checks, baseline = [], [], [], []
         for i in range(1, args.repeats + 1):
             print(f"pair {i}/{args.repeats}:", flush=True)
             out_s, out_p = work / f"out-streamed-{i}", work / f"out-plain-{i}"
@@ -403,6 +438,9 @@ def main() -> None:
             plain.append(measure("plain", small, out_p, args))
             check = agreement(Path(streamed[-1]["predictions"]), Path(plain[-1]["predictions"]))
             checks.append(check)
+            if baseline_src is not None:
+                baseline.append(measure("streamed", small, work / f"out-baseline-{i}", args,
+                                        baseline_src))
             state = "ok" if check["passed"] else "FAILED" + (f" ({check['problem']})"
                                                             if check["problem"] else "")
             print(f"  agreement: max |streamed - plain| = {check['max_abs_diff']:.2e} over "
@@ -418,7 +456,7 @@ def main() -> None:
             if big["rows"] != args.big_rows:
                 fail(f"the big run scored {big['rows']:,} rows, expected {args.big_rows:,}")
 
-        body = report(args, build, streamed, plain, checks, big)
+        body = report(args, build, streamed, plain, checks, big, baseline)
         # After the runs, only so that the machine line names the TensorFlow version.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow  # noqa: F401
