@@ -425,3 +425,12 @@ def test_io_jsonl_saved_as_txt_is_read_as_jsonl(tmp_path):
     review_file, chunks, texts, _ = read_all(path)
     assert review_file.info.format == "jsonl" and texts == ["good, really good", "bad"]
     assert chunks[0].labels.tolist() == [1, 0]
+
+
+def test_io_xlsx_header_far_below_blank_rows(tmp_path):
+    path = write_xlsx(tmp_path / "low.xlsx", [[]] * 60 + [["review", "label"], ["fine film", "pos"]])
+    review_file, _, texts, rows = read_all(path)
+    assert texts == ["fine film"] and rows == [1]
+    assert any("sheet row 61" in n for n in review_file.notes)
+    empty = write_xlsx(tmp_path / "empty.xlsx", [[]] * 5)
+    assert "is empty" in one_line_error(empty)

@@ -241,14 +241,12 @@ def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_r
     sheet = worksheet.title
     try:
         rows = _sheet_rows(workbook, worksheet)
-        ahead = list(itertools.islice(rows, _LOOKAHEAD))
-        index = find_header(ahead)
-        if index is None:
-            ahead += list(itertools.islice(rows, 1))  # maybe the header is further down
-            if not any(_filled(v) for _, v, _ in ahead):
-                raise InputError(f"{path}: sheet '{sheet}' is empty; it needs a header row and "
-                                 f"one review per row")
-            index = next(i for i, (_, v, _) in enumerate(ahead) if _filled(v))
+        ahead = [next((item for item in rows if _filled(item[1])), None)]  # past blank rows
+        if ahead[0] is None:
+            raise InputError(f"{path}: sheet '{sheet}' is empty; it needs a header row and one "
+                             f"review per row")
+        ahead += itertools.islice(rows, _LOOKAHEAD)
+        index = find_header(ahead) or 0
         header_row, header, _ = ahead[index]
         data = itertools.chain(ahead[index + 1:], rows)
         first = list(itertools.islice(data, chunk_rows))
