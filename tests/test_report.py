@@ -842,3 +842,14 @@ def test_plots_new_plots_without_data_are_none():
     assert plots.timeline_svg({"buckets": [{"start": "2025-01-01", "reviews": 0}]}) is None
     assert plots.groups_svg({"items": [{"name": "a", "positive_share": None, "reviews": 3}]}) is None
     assert plots.rating_scores_svg({"values": []}) is None
+
+
+def test_report_column_names_with_markup_stay_text():
+    context = add_insights(make_context(n_rows=40))
+    for key in ("timeline", "groups", "ratings"):
+        context[key]["column"] = f"<i onmouseover=alert(1)>{key}</i> $x$"
+    html = build_report_html(context)
+    tag_names = [t for t, _ in parse(html).tags]
+    assert "i" not in tag_names
+    assert "<i onmouseover" not in html
+    assert html.count("&lt;i onmouseover=alert(1)&gt;") >= 4  # sections, table header, plot label

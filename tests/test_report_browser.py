@@ -440,6 +440,8 @@ def test_report_browser_group_filter_and_group_links(insights_page):
     page.select_option("#filter-group", label="Kettle")
     rows = _rows_with_marks(page)
     assert rows and {r["group"] for r in rows} == {"Kettle"} and len(rows) == expected["Kettle"]
+    shown = page.eval_on_selector_all("#rows-body td.col-group", "tds => tds.map(td => td.textContent)")
+    assert shown == ["Kettle"] * len(rows)  # the group is a column of the table too
     page.select_option("#filter-group", "all")
     page.click('#groups-table button.group-link[data-group="(none)"]')
     rows = _rows_with_marks(page)

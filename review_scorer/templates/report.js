@@ -38,7 +38,7 @@
   var haystack = null;
   var matches = [];
   var page = 0;
-  var columns = 5 + (hasId ? 1 : 0) + (hasLabel ? 1 : 0) + (hasRating ? 1 : 0);
+  var columns = 5 + (hasId ? 1 : 0) + (groups.length ? 1 : 0) + (hasLabel ? 1 : 0) + (hasRating ? 1 : 0);
   var term = null;
   var termWords = null;
   var spanWords = new Array(rows.length);
@@ -256,6 +256,7 @@
       if (r[9] !== null && r[9] !== undefined) { tr.dataset.group = groups[r[9]]; }
       cell(tr, "num", thousands(r[0]));
       if (hasId) { cell(tr, "col-id", r[1] === null ? "" : String(r[1])); }
+      if (groups.length) { cell(tr, "col-group", r[9] === null ? "" : groups[r[9]]); }
       textCell(tr, r);
       var sent = cell(tr, "col-sentiment");
       var tag = document.createElement("span");
