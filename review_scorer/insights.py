@@ -21,6 +21,7 @@ UNREADABLE_EXAMPLES = 5
 DISAGREEMENTS_K = 5
 SCORE_BINS = 1000  # per-rating score histogram: quartiles to within 0.0005, exact counts
 DATE_SAMPLE = 500
+DATE_SAMPLE_LIMIT = 5 * DATE_SAMPLE
 MAX_RATING_VALUES = 41  # 0, 0.5, ..., 10 and the integers: more distinct values is not a rating
 # Span (days) up to which each bucket size is used; longer spans get years.
 GRANULARITY_LIMITS = (("day", 31), ("week", 183), ("month", 366 * 15))
@@ -171,6 +172,7 @@ class TimelineAccumulator:
     date_format: str | None = None
     format_count: int = 0
     ambiguous: bool = False
+    sampled: int = 0
     days: dict[int, np.ndarray] = field(default_factory=dict)
     missing: int = 0
     unreadable: int = 0
@@ -178,8 +180,11 @@ class TimelineAccumulator:
 
     def _parse(self, values: pd.Series) -> pd.Series:
         filled = values[values != ""]
-        if self.date_format is None and len(filled):
+        # A column with no readable date stops being sampled after a while: trying every format
+        # on every chunk of a large file would cost more than scoring it.
+        if self.date_format is None and len(filled) and self.sampled < DATE_SAMPLE_LIMIT:
             samples = filled.iloc[:DATE_SAMPLE].tolist()
+            self.sampled += len(samples)
             fmt, count = choose_date_format(samples)
             if fmt is not None:
                 self.date_format, self.format_count = fmt, count

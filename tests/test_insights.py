@@ -276,3 +276,16 @@ def test_insights_on_the_shop_sample_file():
     # so only the hand-made wobble can make a disagreement): the lists are well formed.
     for item in ratings["high_rating_negative"]:
         assert item["rating"] >= 4 and item["score"] < 0.5
+
+
+def test_insights_a_column_without_dates_stops_being_sampled(monkeypatch):
+    calls = []
+    real = insights.choose_date_format
+    monkeypatch.setattr(insights, "choose_date_format", lambda s: calls.append(len(s)) or real(s))
+    acc = FileInsights(date_column="date")
+    frame = pd.DataFrame({"date": ["not a date"] * 400, "text": ["t"] * 400})
+    for start in range(0, 8000, 400):
+        acc.update(make_chunk(frame, np.full(400, 0.5), first_row=start + 1))
+    assert sum(calls) == insights.DATE_SAMPLE_LIMIT
+    timeline = acc.context()["timeline"]
+    assert timeline["unreadable"] == 8000 and timeline["buckets"] == []
