@@ -128,12 +128,17 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
     assert result.report_path.name == "with-bad.html" and result.actors >= 1
 
 
-def test_ray_engine_survives_a_killed_model_actor(local_ray, review_inputs, trained_model,
-                                                  tmp_path):
+def test_ray_engine_survives_a_killed_model_actor(local_ray, trained_model, tmp_path):
     from review_scorer.engines import score_with_ray
 
+    # Enough chunks that the actor still has work queued when the first results come back.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        _frame(6000, 7000 * i).to_csv(folder / f"part{i}.csv", index=False)
     killed: list[int] = []
     seen = [0]
+    seen_at_kill = [0]
 
     def kill_an_actor_once(rows: int) -> None:
         seen[0] += rows
@@ -142,17 +147,19 @@ def test_ray_engine_survives_a_killed_model_actor(local_ray, review_inputs, trai
         for pid in _actor_pids():
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
+            seen_at_kill[0] = seen[0]
             break
 
-    result = score_with_ray([str(review_inputs)], model_path=trained_model.model_dir,
-                            out_dir=tmp_path, options=_options(chunk_rows=60, report=False),
+    result = score_with_ray([str(folder)], model_path=trained_model.model_dir,
+                            out_dir=tmp_path / "out", options=_options(chunk_rows=100, report=False),
                             progress=kill_an_actor_once)
     assert killed, "no model actor process was found to kill"
+    assert seen_at_kill[0] < 18000
     assert all(f.ok for f in result.files)
-    assert result.actor_processes > result.actors  # the killed actor was replaced
+    # The killed actor had scored chunks and a restarted one scored the rest.
+    assert result.actor_processes > result.actors
     parts = _read_parts(result.predictions_dir)
-    expected = {(str(review_inputs / name), row) for name, n in
-                (("a.csv", 1200), ("b.jsonl", 900), ("c.parquet", 1000)) for row in range(1, n + 1)}
+    expected = {(str(folder / f"part{i}.csv"), row) for i in range(3) for row in range(1, 6001)}
     got = list(zip(parts["source_file"], parts["row"]))
     assert len(got) == len(expected) == len(set(got)) and set(got) == expected
     assert seen[0] == len(expected)
@@ -160,17 +167,7 @@ def test_ray_engine_survives_a_killed_model_actor(local_ray, review_inputs, trai
 
 def _actor_pids() -> list[int]:
     """Model actor processes of the Ray instance this test process started (its descendants)."""
-    parents: dict[int, int] = {}
-    names: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            names[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    parents, commands = _processes()
 
     def ours(pid: int) -> bool:
         while pid > 1:
@@ -179,7 +176,7 @@ def _actor_pids() -> list[int]:
                 return True
         return False
 
-    return [pid for pid, cmd in names.items() if "ChunkScorer" in cmd and ours(pid)]
+    return [pid for pid, cmd in commands.items() if "ChunkScorer" in cmd and ours(pid)]
 
 
 def _free_port() -> int:
@@ -188,23 +185,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop_processes_under(marker: str) -> None:
+def _processes() -> tuple[dict[int, int], dict[int, str]]:
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents, commands
+
+
+def _stop_cluster(temp_dir: str, port: int) -> None:
     """Kill only the Ray processes started for this test: those whose command line names its
-    own temp folder (never `ray stop`, which would stop every Ray on the machine)."""
+    temp folder or its GCS port, and their children (never `ray stop`, which would stop every
+    Ray on the machine)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                try:
-                    if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                        pids.append(int(entry.name))
-                except OSError:
-                    continue
-        for pid in pids:
+        parents, commands = _processes()
+        marked = {pid for pid, cmd in commands.items()
+                  if temp_dir in cmd or ("ray" in cmd and f":{port}" in cmd)}
+        grown = True
+        while grown:
+            children = {pid for pid, parent in parents.items() if parent in marked} - marked
+            grown = bool(children)
+            marked |= children
+        marked.discard(os.getpid())
+        for pid in marked:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        if pids and sig == signal.SIGTERM:
-            time.sleep(2)
+        if marked and sig == signal.SIGTERM:
+            time.sleep(3)
 
 
 def test_ray_engine_on_a_two_node_cluster_through_address(review_inputs, trained_model,
@@ -213,15 +227,19 @@ def test_ray_engine_on_a_two_node_cluster_through_address(review_inputs, trained
 
     temp = tempfile.mkdtemp(prefix="rs-ray-", dir="/tmp")  # short: Ray's socket paths are long
     port = _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray >= 2.5x clusters started with `ray start` check a token (~/.ray/auth_token here, the
+    # same file for both nodes); joining nodes and drivers must be told to send it.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
     ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
     try:
         subprocess.run([*ray_cli, "start", "--head", f"--port={port}",
                         "--node-ip-address=127.0.0.1", "--num-cpus=1", f"--temp-dir={temp}",
-                        "--include-dashboard=false", "--disable-usage-stats"],
+                        "--include-dashboard=false", "--disable-usage-stats",
+                        f"--object-store-memory={200 * 2**20}"],
                        check=True, env=env, capture_output=True, timeout=120)
         subprocess.run([*ray_cli, "start", f"--address=127.0.0.1:{port}",
-                        "--node-ip-address=127.0.0.1", "--num-cpus=1"],
+                        "--node-ip-address=127.0.0.1", "--num-cpus=1",
+                        f"--object-store-memory={200 * 2**20}"],
                        check=True, env=env, capture_output=True, timeout=120)
         code = (
             "import json, sys, ray\n"
@@ -237,7 +255,7 @@ def test_ray_engine_on_a_two_node_cluster_through_address(review_inputs, trained
         assert proc.returncode == 0, proc.stderr[-3000:]
         summary = json.loads(proc.stdout.strip().splitlines()[-1])
     finally:
-        _stop_processes_under(temp)
+        _stop_cluster(temp, port)
     assert summary["nodes"] == 2  # the actor and the writers ran on both nodes
     assert summary["rows"] == 3100 and summary["failed_files"] == 0
     parts = _read_parts(Path(summary["predictions_dir"]))
