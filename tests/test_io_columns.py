@@ -48,7 +48,8 @@ def test_io_rating_column_counts_as_labels(tmp_path, name, values, scale, labels
     assert np.allclose(ratings, expected, equal_nan=True)
     assert any("labels from the star ratings" in n for n in info.notes)
     if sum(neutral):
-        assert any(f"{sum(neutral)} rows have a middle rating" in n for n in review_file.notes)
+        rows = f"{sum(neutral)} row{'s' if sum(neutral) > 1 else ''}"
+        assert any(f"{rows} with a middle rating" in n for n in review_file.notes)
 
 
 def test_io_rating_with_a_label_column_keeps_the_labels(tmp_path):
@@ -88,7 +89,7 @@ def test_io_given_rating_column_and_bad_ratings(tmp_path):
     assert review_file.info.rating_scale == 10
     ratings = np.concatenate([c.ratings for c in chunks])
     assert np.isnan(ratings[-1]) and int(np.concatenate([c.labels for c in chunks])[-1]) == -1
-    assert any("'points': 1 rows hold values that are not ratings out of 10 (row 9)" in n
+    assert any("'points': 1 row holds values that are not ratings out of 10 (row 9)" in n
                for n in review_file.notes)
 
 

@@ -189,7 +189,7 @@ def test_io_xlsx_formula_text_cells_without_values_are_flagged(tmp_path):
     assert texts == [None, None, None, "typed by hand, a real review"]
     assert chunks[0].formula.tolist() == [True, True, True, False]
     notes = " ".join(review_file.notes)
-    assert "'review': 3 cells are formulas with no saved result (rows 1, 2, 3)" in notes
+    assert "'review': 3 cells holding a formula with no saved result (rows 1, 2, 3)" in notes
     # A cached value (as Excel saves it) is read as the value, not flagged.
     patch_zip(path, "xl/worksheets/sheet1.xml", lambda xml: re.sub(
         rb'<c r="D2"([^>]*)><f>(.*?)</f><v\s*/>', rb'<c r="D2"\1 t="str"><f>\2</f><v>cached</v>',
@@ -267,7 +267,7 @@ def test_io_auto_label_column_with_a_neutral_value_is_used_per_row(tmp_path):
     assert got == [1, 0, -1, 1, 0, 1, 0, 1, 1, 0]
     notes = review_file.notes
     assert "label column 'sentiment' found by its name" in notes
-    assert ("label column 'sentiment': 1 rows hold values that are not labels (row 3): scored, "
+    assert ("label column 'sentiment': 1 row holds values that are not labels (row 3): scored, "
             "left out of accuracy") in notes
 
 

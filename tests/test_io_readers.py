@@ -470,7 +470,7 @@ def test_data_reviews_bad_label_in_later_chunk_is_per_row_with_note(tmp_path):
     chunks = list(review_file.chunks())
     assert [int(v) for c in chunks for v in c.labels] == [1] * 6 + [-1]
     assert [bool(v) for c in chunks for v in c.unknown_label] == [False] * 6 + [True]
-    assert any("'label': 1 rows hold values that are not labels (row 7)" in n
+    assert any("'label': 1 row holds values that are not labels (row 7)" in n
                for n in review_file.notes)
 
 

@@ -296,3 +296,28 @@ def test_fit_member_from_an_encoder_starts_from_its_weights(
     assert meta["tokens"] == encoder.meta["tokens"] and meta["corpus"]["reviews_used"] > 0
     assert meta["fine_tuning"] == {"head_epochs": head_epochs, "encoder_lr_multiplier": multiplier}
     assert encoder_meta(None, config) is None
+
+
+def test_run_training_from_an_encoder_uses_its_vocabulary_and_weights(
+        tiny_encoder, tiny_config, tmp_path, trained_model):
+    from review_scorer.sentiment import SentimentModel
+    from review_scorer.train import run_training
+
+    encoder = load_encoder_dir(tiny_encoder[0].encoder_dir)
+    config = tiny_config.replace(finetune_head_epochs=2, epochs=2)  # encoder frozen throughout
+    result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "ft",
+                          encoder=encoder.path, write_report=False)
+    model = SentimentModel.load(result.model_dir)
+    assert model.vocab == encoder.vocab
+    assert (model.config.embedding_init, model.config.lstm_units) == ("encoder", 8)
+    bilstm = model.keras_model.get_layer("bilstm")
+    np.testing.assert_array_equal(bilstm.backward_layer.cell.recurrent_kernel.numpy(),
+                                  encoder.weights["backward/recurrent_kernel"])
+    made = model.meta["pretrained_encoder"]
+    assert made["name"] == encoder.name and made["tokens"] == encoder.meta["tokens"]
+    assert made["history"]["heldout_perplexity"] == encoder.history["heldout_perplexity"]
+    assert made["weights_sha256"] == encoder.meta["files"][WEIGHTS_FILE]
+    # The session's model was trained without an encoder: nothing of it is recorded or used.
+    scratch = SentimentModel.load(trained_model.model_dir)
+    assert scratch.meta["pretrained_encoder"] is None
+    assert scratch.vocab != encoder.vocab

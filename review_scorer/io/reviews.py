@@ -87,6 +87,12 @@ class _Tally:
         if len(self.rows) < _SHOW_ROWS:
             self.rows += [int(r) for r in rows[mask][: _SHOW_ROWS - len(self.rows)]]
 
+    def counted(self, noun: str) -> str:
+        return f"{self.count} {noun}{'s' if self.count != 1 else ''}"
+
+    def rows_hold(self) -> str:
+        return f"{self.counted('row')} {'hold' if self.count != 1 else 'holds'}"
+
     def shown(self) -> str:
         more = ", ..." if self.count > len(self.rows) else ""
         return f"row{'s' if self.count > 1 else ''} {', '.join(map(str, self.rows))}{more}"
@@ -167,21 +173,22 @@ class ReviewFile:
         info, tally = self.info, self._tallies
         if tally["unknown"].count:
             info.notes.append(
-                f"label column '{info.label_column}': {tally['unknown'].count} rows hold values "
+                f"label column '{info.label_column}': {tally['unknown'].rows_hold()} values "
                 f"that are not labels ({tally['unknown'].shown()}): scored, left out of accuracy")
         if tally["rating"].count:
             info.notes.append(
-                f"rating column '{info.rating_column}': {tally['rating'].count} rows hold values "
+                f"rating column '{info.rating_column}': {tally['rating'].rows_hold()} values "
                 f"that are not ratings out of {info.rating_scale} ({tally['rating'].shown()})")
         if tally["neutral"].count:
             info.notes.append(
-                f"{tally['neutral'].count} rows have a middle rating in '{info.rating_column}' "
+                f"{tally['neutral'].counted('row')} with a middle rating in '{info.rating_column}' "
                 f"({tally['neutral'].shown()}): neutral, scored, left out of accuracy")
         if tally["formula"].count:
             info.notes.append(
-                f"text column '{info.text_column}': {tally['formula'].count} cells are formulas "
-                f"with no saved result ({tally['formula'].shown()}); the program that wrote the "
-                f"workbook did not compute them: open and save it in Excel, or export it as CSV")
+                f"text column '{info.text_column}': {tally['formula'].counted('cell')} "
+                f"holding a formula with no saved result ({tally['formula'].shown()}); the program "
+                f"that wrote the workbook did not compute them: open and save it in Excel, or "
+                f"export it as CSV")
 
     def close(self) -> None:
         """Release the underlying file (only needed when chunks() was not read to the end)."""
