@@ -15,7 +15,7 @@ from review_scorer.errors import ConfigError
 
 TRUNCATING_CHOICES = ("pre", "post", "head_tail")
 POOLING_CHOICES = ("last", "max", "mean", "max_mean")
-EMBEDDING_INIT_CHOICES = ("svd", "random")
+EMBEDDING_INIT_CHOICES = ("svd", "random", "encoder")
 SOFTMAX_CHOICES = ("sampled", "tied")
 
 
@@ -65,7 +65,8 @@ class TrainConfig(_Settings):
     # network
     embedding_dim: int = 64
     # "svd": start from PPMI+SVD word vectors of the training + unlabeled reviews (embeddings.py);
-    # "random": Keras' default uniform initialisation.
+    # "random": Keras' default uniform initialisation; "encoder": copied from a pretrained encoder
+    # (train --encoder; set by the fine-tuning path, with the encoder's vocabulary and widths).
     embedding_init: str = "svd"
     svd_window: int = 5
     freeze_embeddings: bool = False

@@ -10,11 +10,20 @@ from review_scorer.encoder import Encoder
 
 def config_for_encoder(config: TrainConfig, encoder: Encoder) -> TrainConfig:
     """The training config with the encoder's shape: its vocabulary size, embedding and LSTM
-    widths, bidirectional, and no SVD initialisation (the embedding comes from the encoder)."""
+    widths, bidirectional, and the embedding taken from the encoder (no SVD start)."""
     return config.replace(
         vocab_size=len(encoder.vocab), embedding_dim=encoder.config.embedding_dim,
-        lstm_units=encoder.config.lstm_units, bidirectional=True, embedding_init="random",
+        lstm_units=encoder.config.lstm_units, bidirectional=True, embedding_init="encoder",
     )
+
+
+def resolve_encoder(encoder) -> Encoder | None:
+    """An Encoder from a loaded one, a directory path, or None (train from scratch)."""
+    if encoder is None or isinstance(encoder, Encoder):
+        return encoder
+    from review_scorer.encoder import load_encoder_dir
+
+    return load_encoder_dir(encoder)
 
 
 def encoder_meta(encoder: Encoder | None, config: TrainConfig) -> dict[str, Any] | None:
@@ -41,7 +50,7 @@ def _callbacks(config: TrainConfig, *, early_stopping: bool) -> list:
 
 
 def fit_member(model, train_data, val_data, config: TrainConfig, *, encoder: Encoder | None = None,
-               verbose: int = 0) -> dict[str, list[float]]:
+               extra_callbacks=(), verbose: int = 0) -> dict[str, list[float]]:
     """Fit one built classifier and return its per-epoch history (early-stopped on val_loss).
 
     With an encoder: its embedding and LSTM weights are copied in; the first
@@ -54,7 +63,8 @@ def fit_member(model, train_data, val_data, config: TrainConfig, *, encoder: Enc
     def fit(epochs: int, early_stopping: bool, initial_epoch: int = 0):
         return model.fit(train_data, validation_data=val_data, epochs=epochs,
                          initial_epoch=initial_epoch, shuffle=False, verbose=verbose,
-                         callbacks=_callbacks(config, early_stopping=early_stopping)).history
+                         callbacks=[*_callbacks(config, early_stopping=early_stopping),
+                                    *extra_callbacks]).history
 
     if encoder is None:
         return _floats(fit(config.epochs, True))

@@ -106,6 +106,7 @@ class FittedMembers:
     history: dict[str, Any]
     seconds: float
     device: str
+    encoder_meta: dict[str, Any] | None = None  # the pretrained encoder the members started from
 
 
 def run_training(
@@ -122,6 +123,7 @@ def run_training(
     epoch_progress=None,
     write_report: bool = True,
     name: str | None = None,
+    encoder=None,
 ) -> TrainResult:
     """Train, evaluate on the test split, and save the model directory atomically.
 
@@ -129,15 +131,22 @@ def run_training(
     data_source is anything load_labeled reads, or already loaded LabeledReviews.
     epoch_progress, if given, is called with a dict after every epoch (stage, member, epoch,
     logs, seconds); nothing here prints.
+    encoder (an encoder directory or a loaded Encoder) starts every member from pretrained
+    weights, with the encoder's vocabulary and widths (finetune.config_for_encoder); None trains
+    from scratch.
     """
     from review_scorer.artifacts import check_target
+    from review_scorer.finetune import config_for_encoder, resolve_encoder
 
     model_dir = check_target(model_dir, overwrite=overwrite)
+    encoder = resolve_encoder(encoder)
+    if encoder is not None:
+        config = config_for_encoder(config, encoder)
     reviews = _load_reviews(data_source, text_column=text_column, label_column=label_column,
                             cache_dir=cache_dir, download_progress=download_progress)
     splits = make_splits(reviews, config, limit=limit)
-    data = prepare_data(reviews, splits, config)
-    fitted = fit_members(config, data, epoch_progress=epoch_progress)
+    data = prepare_data(reviews, splits, config, vocab=encoder.vocab if encoder else None)
+    fitted = fit_members(config, data, epoch_progress=epoch_progress, encoder=encoder)
     from review_scorer.sentiment import SentimentModel
 
     model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history,
@@ -177,15 +186,18 @@ def _load_reviews(data_source, *, text_column, label_column, cache_dir, download
                         cache_dir=cache_dir, progress=download_progress)
 
 
-def prepare_data(reviews, splits: Splits, config: TrainConfig) -> PreparedData:
-    """Clean the texts once, build the vocabulary from the fit part, encode every split, and
-    learn the starting word vectors (training + unlabeled reviews only, never validation/test)."""
+def prepare_data(reviews, splits: Splits, config: TrainConfig, *,
+                 vocab: Vocabulary | None = None) -> PreparedData:
+    """Clean the texts once, build the vocabulary from the fit part (unless given: a pretrained
+    encoder's), encode every split, and learn the starting word vectors (training + unlabeled
+    reviews only, never validation/test)."""
     texts = reviews.texts
     labels = np.asarray(reviews.labels, dtype=np.int8)
     cleaned = {i: clean_text(texts[i]) for i in np.concatenate([splits.fit, splits.validation,
                                                                  splits.test])}
-    vocab = Vocabulary.build((cleaned[i] for i in splits.fit), max_size=config.vocab_size,
-                             min_count=config.min_count)
+    if vocab is None:
+        vocab = Vocabulary.build((cleaned[i] for i in splits.fit), max_size=config.vocab_size,
+                                 min_count=config.min_count)
 
     def encode(idx: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         seqs = [encode_cleaned(cleaned[i], vocab, max_len=config.max_len,
@@ -195,7 +207,7 @@ def prepare_data(reviews, splits: Splits, config: TrainConfig) -> PreparedData:
         keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
         return [s for s, k in zip(seqs, keep) if k], idx[keep]
 
-    weights, meta = None, {"method": "random"}
+    weights, meta = None, {"method": config.embedding_init}
     if config.embedding_init == "svd":
         weights, meta = _svd_embeddings(config, vocab, [cleaned[i] for i in splits.fit],
                                         reviews.unlabeled)
@@ -232,10 +244,15 @@ def _epoch_reporter(progress, *, stage: str, member: int, members: int, epochs: 
     return EpochReporter()
 
 
-def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None) -> FittedMembers:
-    """Train config.ensemble_size networks with their own seeds; export one scoring model."""
+def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None,
+                encoder=None) -> FittedMembers:
+    """Train config.ensemble_size networks with their own seeds; export one scoring model.
+
+    With a pretrained encoder every member starts from its weights (finetune.fit_member).
+    """
     import tensorflow as tf
 
+    from review_scorer.finetune import encoder_meta
     from review_scorer.model import average_members, export_model
 
     tf.config.experimental.enable_op_determinism()
@@ -243,7 +260,7 @@ def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None)
     started = time.perf_counter()
     members, histories = [], []
     for member in range(config.ensemble_size):
-        model, history = _fit_one(config, data, member, epoch_progress)
+        model, history = _fit_one(config, data, member, epoch_progress, encoder)
         members.append(model)
         histories.append(history)
     model = export_model(members[0] if len(members) == 1 else average_members(members))
@@ -251,12 +268,14 @@ def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None)
     history = dict(histories[0])
     if len(histories) > 1:
         history["members"] = histories
-    return FittedMembers(model, history, time.perf_counter() - started, device)
+    return FittedMembers(model, history, time.perf_counter() - started, device,
+                         encoder_meta(encoder, config))
 
 
-def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progress):
+def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progress, encoder):
     import keras
 
+    from review_scorer.finetune import fit_member
     from review_scorer.model import build_model
 
     # Each member has its own seed: initial weights, dropout and batch order differ.
@@ -265,23 +284,19 @@ def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progres
     model = build_model(config, len(data.vocab), data.embedding_weights,
                         name=f"member_{member + 1}" if config.ensemble_size > 1 else None)
     callbacks = []
-    if config.ema_momentum > 0:
-        # Before EarlyStopping: validation and the saved "best weights" are the averaged ones.
-        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    callbacks.append(keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.patience, restore_best_weights=True))
     if epoch_progress is not None:
         callbacks.append(_epoch_reporter(epoch_progress, stage="fit", member=member + 1,
                                         members=config.ensemble_size, epochs=config.epochs))
     (fit_seqs, fit_idx), (val_seqs, val_idx) = data.fit, data.validation
-    fit = model.fit(
-        _dataset(fit_seqs, data.labels[fit_idx], config.batch_size, seed=seed),
-        validation_data=_dataset(val_seqs, data.labels[val_idx], 256, seed=None),
-        epochs=config.epochs, callbacks=callbacks,
-        shuffle=False,  # the dataset reshuffles itself each epoch, within length buckets
-        verbose=0,
+    # EMA swap + early stopping on val_loss (restoring the best weights), and with an encoder
+    # the head-first then all-layers schedule: finetune.fit_member. The dataset reshuffles
+    # itself each epoch, within length buckets.
+    history = fit_member(
+        model, _dataset(fit_seqs, data.labels[fit_idx], config.batch_size, seed=seed),
+        _dataset(val_seqs, data.labels[val_idx], 256, seed=None), config,
+        encoder=encoder, extra_callbacks=callbacks,
     )
-    return model, {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    return model, history
 
 
 def evaluate(model, data: PreparedData) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -310,6 +325,7 @@ def training_meta(model, *, reviews, splits: Splits, data: PreparedData, fitted:
         "data_fingerprint": reviews.fingerprint,
         "limit": limit,
         "embedding_init": data.embedding_meta,
+        "pretrained_encoder": fitted.encoder_meta,
         "validation_split": splits.validation_kind,
         "validation_metrics": validation_metrics,
         "seed": model.config.seed,
