@@ -35,6 +35,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
 import unicodedata
@@ -768,3 +769,15 @@ class DriverAccumulator:
 
         return {"positive": entries(positive), "negative": entries(negative),
                 "reviews_explained": self.reviews}
+
+
+def terms_in_text(text: str | None, terms: Sequence[str]) -> list[int]:
+    """Indices of the driver terms (words or "word word" pairs) that a review's text holds.
+
+    For the report's driver filter: the rows kept for the page are matched against the final
+    driver list with the same cleaning the model used, so "don't" or "Great" match as read.
+    """
+    tokens = clean_text(text).split() if isinstance(text, str) else []
+    present = set(tokens)
+    present.update(f"{a} {b}" for a, b in itertools.pairwise(tokens))
+    return [i for i, term in enumerate(terms) if term in present]

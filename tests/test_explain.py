@@ -305,3 +305,12 @@ def test_delta_credit_matches_a_direct_reading_of_the_definition(shipped):
         assert np.all(got[b, n:] == 0)
         pooled = np.concatenate([states.max(axis=0), states.mean(axis=0)])
         assert float(want.sum()) == pytest.approx(float(pooled @ g[b]), rel=1e-3, abs=1e-4)
+
+
+def test_terms_in_text_matches_words_and_pairs_as_cleaned():
+    from review_scorer.explain import terms_in_text
+
+    terms = ["great", "not good", "don't", "plot"]
+    assert terms_in_text("GREAT cast, but <br />NOT good; I don\u2019t care", terms) == [0, 1, 2]
+    assert terms_in_text("Not, good.", ["not good"]) == [0]  # punctuation is not a token
+    assert terms_in_text(None, terms) == [] and terms_in_text("", terms) == []
