@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import re
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ PREVIEW_CHARS = 300
 # Upper bound on the review text bytes embedded in one page; keeps a 20k-row page well under 30 MB
 # even when reviews are long. Longer texts are cut evenly; the predictions file keeps them whole.
 TEXT_BUDGET_BYTES = 22_000_000
+MAX_GROUP_OPTIONS = 200
+GROUPS_PLOTTED = 30  # more rows than this make the groups plot a wall; the table has them all
+OTHER_GROUPS_OPTION = "(other groups)"
 
 _TEMPLATES = {"score": "score.html", "train": "train.html"}
 _SCRIPT_ESCAPES = {
@@ -308,6 +312,23 @@ def _group_name(value: Any) -> str:
     return text or NONE_GROUP
 
 
+def _group_options(names: list[str]) -> tuple[list[str], dict[str, int]]:
+    """The group filter's options (sorted) and each row group's option index.
+
+    Past MAX_GROUP_OPTIONS distinct groups, the rarest share one "(other groups)" option, so a
+    column with thousands of values does not become a select with thousands of entries.
+    """
+    counts = Counter(names)
+    if len(counts) <= MAX_GROUP_OPTIONS:
+        options = sorted(counts)
+        return options, {name: i for i, name in enumerate(options)}
+    by_count = sorted(counts, key=lambda name: (-counts[name], name))
+    kept = sorted(by_count[:MAX_GROUP_OPTIONS])
+    options = [*kept, OTHER_GROUPS_OPTION]
+    index = {name: i for i, name in enumerate(kept)}
+    return options, {name: index.get(name, len(kept)) for name in counts}
+
+
 def _packed_spans(spans: Any, length: int) -> list[list] | None:
     kept = _clean_spans(spans, length)
     return [[start, end, round(weight, 3)] for start, end, weight in kept] or None
@@ -326,8 +347,7 @@ def _rows_payload(rows: list[dict]) -> tuple[dict, int]:
         index[status] = len(statuses)
         statuses.append(status)
     has_group = any("group" in r for r in rows)
-    groups = sorted({_group_name(r.get("group")) for r in rows}) if has_group else []
-    group_index = {name: i for i, name in enumerate(groups)}
+    groups, group_index = _group_options([_group_name(r.get("group")) for r in rows] if has_group else [])
     cap = _text_caps([str(r.get("text") or "") for r in rows], TEXT_BUDGET_BYTES)
     cut_count = 0
     packed = []
@@ -476,13 +496,17 @@ def _groups_view(groups: dict | None, overall_share: float | None) -> dict | Non
         }
         for g in groups["items"]
     ]
+    plottable = [g for g in groups["items"] if g.get("positive_share") is not None and not g.get("other")]
+    plotted = min(GROUPS_PLOTTED, len(plottable))
     return {
         "column": str(groups.get("column") or ""),
         "total": _fmt_int(groups.get("total_groups") or len(items)),
         "shown": int(groups.get("shown") or len(items)),
         "other_groups": _fmt_int(groups.get("other_groups")) if groups.get("other_groups") else None,
         "capped": bool(groups.get("capped")),
-        "svg": _markup(plots.groups_svg(groups, overall_share)),
+        "svg": _markup(plots.groups_svg(groups, overall_share, max_groups=GROUPS_PLOTTED)),
+        "plotted_note": plotted < len(plottable),
+        "plotted": plotted,
         "items": items,
     }
 

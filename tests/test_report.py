@@ -853,3 +853,32 @@ def test_report_column_names_with_markup_stay_text():
     assert "i" not in tag_names
     assert "<i onmouseover" not in html
     assert html.count("&lt;i onmouseover=alert(1)&gt;") >= 4  # sections, table header, plot label
+
+
+def test_report_group_filter_caps_its_options(monkeypatch):
+    monkeypatch.setattr(report, "MAX_GROUP_OPTIONS", 3)
+    context = make_context(n_rows=12)
+    for i, row in enumerate(context["rows"]):
+        row["group"] = "big" if i < 6 else f"small {i:02d}"  # one common group, six rare ones
+    island = rows_island(build_report_html(context))
+    # Ties between the rare ones are broken by name, so the page does not depend on row order.
+    assert island["groups"] == ["big", "small 06", "small 07", "(other groups)"]
+    picked = [island["groups"][r[9]] for r in island["rows"]]
+    assert picked == ["big"] * 6 + ["small 06", "small 07"] + ["(other groups)"] * 4
+
+
+def test_report_groups_plot_keeps_to_the_largest_groups():
+    context = make_context(n_rows=6)
+    context["groups"] = {
+        "column": "shop",
+        "total_groups": 40,
+        "items": [
+            {"name": f"shop {i:02d}", "reviews": 100 - i, "scored": 100 - i, "positive": 50,
+             "positive_share": 50 / (100 - i), "ci_low": 0.3, "ci_high": 0.7, "mean_score": 0.5}
+            for i in range(40)
+        ],
+    }
+    section = _section(build_report_html(context), "groups")
+    assert len(re.findall(r'id="group-point-\d+"', section)) == report.GROUPS_PLOTTED
+    assert f"The {report.GROUPS_PLOTTED} groups with the most reviews are plotted" in section
+    assert len(re.findall(r"<tr data-name=", section)) == 40
