@@ -1,0 +1,569 @@
+"""The Ray-free half of a partitioned run: inputs, part files, chunk summaries and their reduction.
+
+The ray engine (engines/ray.py) moves chunks between processes; everything here works on one
+chunk or on the driver's summaries, so it runs (and is tested) without a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import glob
+import os
+import pickle
+import re
+import secrets
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from review_scorer.errors import InputError, OutputError, ReviewScorerError
+from review_scorer.metrics import HighlightTracker, RowSample, StreamingMetrics
+from review_scorer.score import (
+    OUTPUT_COLUMNS,
+    STATUS_FORMULA,
+    TOP_WORDS_COLUMN,
+    FileResult,
+    ScoreOptions,
+    score_report_context,
+)
+from review_scorer.sentiment import STATUS_OK, SentimentModel, rounded_scores, sentiment_labels
+
+SOURCE_COLUMN = "source_file"
+PART_FORMATS = ("parquet", "csv")
+PART_SUFFIX = {"parquet": ".parquet", "csv": ".csv"}
+PREDICTIONS_DIR_SUFFIX = ".predictions"
+# A directory given as input contributes the files with these endings (a lone file of any
+# supported kind can still be named directly).
+DIRECTORY_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".parquet", ".xlsx", ".xlsm")
+HIGHLIGHTS_PER_KIND = 5
+REPORT_TEXT_LIMIT = 20000
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+# What a reader yields for one file: its chunks, then an "end" marker with the file's layout and
+# row count, or an "error" marker with the one-line message the local engine would record.
+KIND_CHUNK, KIND_END, KIND_ERROR = "chunk", "end", "error"
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Files named by INPUT arguments (files, globs, directories), sorted within each argument,
+    each once. Remote URIs (s3://, gs://, ...) are listed through pyarrow's filesystems."""
+    out: list[str] = []
+    for raw in inputs:
+        text = str(raw)
+        found = _expand_remote(text) if "://" in text else _expand_local(text)
+        out.extend(f for f in found if f not in out)
+    if not out:
+        raise InputError("no input files given; pass a file, a glob or a folder of review files")
+    return out
+
+
+def _expand_local(text: str) -> list[str]:
+    path = Path(text).expanduser()
+    if _GLOB_CHARS.search(text) and not path.exists():
+        matches = sorted(p for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+        if not matches:
+            raise InputError(f"{text}: no files match this pattern; check the path and quoting")
+        return matches
+    if path.is_dir():
+        files = sorted(str(p) for p in path.rglob("*") if p.is_file() and _listable(p.name))
+        if not files:
+            raise InputError(f"{path}: no review files in this folder (looked for "
+                             f"{', '.join(DIRECTORY_SUFFIXES)})")
+        return files
+    return [str(path)]  # a missing file fails in its read task with the reader's own message
+
+
+def _listable(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(DIRECTORY_SUFFIXES)
+
+
+def _expand_remote(uri: str) -> list[str]:
+    from pyarrow import fs as pafs
+
+    scheme = uri.split("://", 1)[0] + "://"
+    pattern = uri if _GLOB_CHARS.search(uri) else None
+    base = uri.split("*", 1)[0].rsplit("/", 1)[0] if pattern else uri
+    try:
+        filesystem, root = pafs.FileSystem.from_uri(base)
+        info = filesystem.get_file_info(root)
+        if info.type == pafs.FileType.File and pattern is None:
+            return [uri]
+        entries = filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{uri}: cannot list ({one_line(exc)}); check the address and "
+                         f"credentials") from exc
+    files = sorted(scheme + e.path for e in entries if e.type == pafs.FileType.File)
+    if pattern:
+        files = [f for f in files if fnmatch.fnmatch(f, pattern)]
+    else:
+        files = [f for f in files if _listable(f.rsplit("/", 1)[-1])]
+    if not files:
+        raise InputError(f"{uri}: no review files found there")
+    return files
+
+
+def run_name(inputs: Sequence[str | os.PathLike[str]]) -> str:
+    """The base name of a run's outputs: the input's name, made safe for a file name."""
+    first = str(inputs[0]).rstrip("/\\") if inputs else "reviews"
+    last = re.split(r"[/\\]", first)[-1]
+    stem = Path(last).stem if "." in last.lstrip(".") else last
+    name = re.sub(r"[^\w.-]+", "_", stem).strip("_.") or "reviews"
+    return name if len(inputs) <= 1 else f"{name}-and-{len(inputs) - 1}-more"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (its type name when it has none)."""
+    return " ".join((str(exc) or type(exc).__name__).split())
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def _open_reviews(path: str, options: ScoreOptions):
+    try:
+        from review_scorer.io import open_reviews
+    except ImportError:  # before the reader package existed
+        from review_scorer.data import open_reviews
+    o = options
+    extra = {k: v for k, v in (("rating_column", o.rating_column), ("date_column", o.date_column),
+                               ("group_column", o.group_column)) if v is not None}
+    return open_reviews(path, text_column=o.text_column, label_column=o.label_column,
+                        id_column=o.id_column, sheet=o.sheet, chunk_rows=o.chunk_rows, **extra)
+
+
+@contextlib.contextmanager
+def _local_copy(path: str) -> Iterator[str]:
+    """A local path for the reader: the file itself, or a temporary copy of a remote one."""
+    if "://" not in path:
+        yield path
+        return
+    from pyarrow import fs as pafs
+
+    suffix = Path(path.rsplit("/", 1)[-1]).suffix
+    handle, local = tempfile.mkstemp(suffix=suffix, prefix="review-scorer-")
+    try:
+        filesystem, inner = pafs.FileSystem.from_uri(path)
+        with os.fdopen(handle, "wb") as out, filesystem.open_input_stream(inner) as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        yield local
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({one_line(exc)})") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(local)
+
+
+def _file_notes(info: Any) -> list[str]:
+    notes = []
+    if info.encoding_fallback:
+        notes.append(f"not valid UTF-8: read as {info.encoding}")
+    if info.text_column_guessed:
+        notes.append(f"text column '{info.text_column}' chosen by its content")
+    notes.extend(getattr(info, "notes", ()) or ())
+    return notes
+
+
+def read_file_chunks(path: str, options: ScoreOptions) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(kind, first row, payload) for one file: each chunk read by the package's own reader, then
+    an "end" marker with the file's layout and row count, or an "error" marker carrying the same
+    one-line message and exit code the local engine records for that file."""
+    try:
+        yield from _read_chunks(path, options)
+    except ReviewScorerError as exc:
+        yield KIND_ERROR, -1, {"error": str(exc), "exit_code": exc.exit_code}
+    except (MemoryError, RecursionError) as exc:
+        yield KIND_ERROR, -1, {"error": f"{path}: {type(exc).__name__}", "exit_code": 1}
+    except Exception as exc:  # one file's unexpected failure must not end the whole run
+        detail = (str(exc).strip().splitlines() or [""])[0][:300]
+        yield KIND_ERROR, -1, {"error": f"{path}: unexpected {type(exc).__name__}: {detail}",
+                               "exit_code": 1}
+
+
+def _read_chunks(path: str, options: ScoreOptions) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    with _local_copy(path) as local, contextlib.closing(_open_reviews(local, options)) as review_file:
+        info = review_file.info
+        rename = {c: f"{c}_original" for c in info.columns
+                  if c in (SOURCE_COLUMN, *OUTPUT_COLUMNS, TOP_WORDS_COLUMN)}
+        total = 0
+        for chunk in review_file.chunks():
+            ids = chunk.frame[info.id_column].tolist() if info.id_column else None
+            total += len(chunk.rows)
+            yield KIND_CHUNK, int(chunk.rows[0]), {
+                "source": path, "frame": chunk.frame, "rows": chunk.rows, "texts": chunk.texts,
+                "labels": chunk.labels, "ids": ids, "rename": rename,
+                "formula": getattr(chunk, "formula", None)}
+        notes = _file_notes(info) + list(getattr(review_file, "notes", ()) or ())
+        if rename:
+            notes.append("input columns renamed to keep them: "
+                         + ", ".join(f"{a} -> {b}" for a, b in rename.items()))
+        yield KIND_END, total + 1, {
+            "rows": total, "text_column": info.text_column, "label_column": info.label_column,
+            "id_column": info.id_column, "sheet": getattr(info, "sheet", None), "notes": notes,
+            "part_text_column": rename.get(info.text_column, info.text_column),
+            "part_id_column": rename.get(info.id_column, info.id_column) if info.id_column else None}
+
+
+# ------------------------------------------------------------------------------ part files
+
+
+@dataclass(frozen=True)
+class WriteSettings:
+    """What the write tasks need to know: where parts go and how the report samples rows."""
+
+    parts_dir: str
+    part_format: str
+    threshold: float
+    sample_rows: int
+    seed: int
+
+
+def part_name(file_index: int, first_row: int, part_format: str) -> str:
+    """The part file of one chunk: fixed by (file, first row), so a retried chunk overwrites its
+    own part instead of adding a second copy."""
+    return f"part-{file_index:06d}-{first_row:012d}{PART_SUFFIX[part_format]}"
+
+
+def chunk_status(chunk: dict[str, Any]) -> np.ndarray:
+    status = chunk["status"]
+    formula = chunk.get("formula")
+    if formula is not None and np.any(formula):
+        # As the local engine: a formula whose value was never stored is not an empty text.
+        status = np.where(np.asarray(formula, dtype=bool) & (status != STATUS_OK),
+                          STATUS_FORMULA, status).astype(object)
+    return status
+
+
+def prediction_frame(chunk: dict[str, Any], status: np.ndarray, threshold: float):
+    frame = chunk["frame"].rename(columns=chunk["rename"]).copy()
+    frame.insert(0, SOURCE_COLUMN, chunk["source"])
+    frame["row"] = chunk["rows"]
+    frame["sentiment"] = sentiment_labels(chunk["scores"], status, threshold)
+    frame["score"] = rounded_scores(chunk["scores"], status)
+    frame["status"] = status
+    return frame.reset_index(drop=True)
+
+
+def write_part(frame: Any, target: Path, part_format: str) -> None:
+    """Write one part through a hidden temp file and rename it into place (atomic, idempotent)."""
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        if part_format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temp)
+        else:
+            frame.to_csv(temp, index=False, lineterminator="\r\n", encoding="utf-8",
+                         errors="replace")
+        os.replace(temp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+
+
+def summarise_chunk(file_index: int, chunk: dict[str, Any], status: np.ndarray,
+                    settings: WriteSettings, *, node: str | None = None) -> dict[str, Any]:
+    """The chunk's share of the report: counts, metrics, highlights and sample candidates."""
+    scores, rows = chunk["scores"], chunk["rows"]
+    scored = status == STATUS_OK
+    labels = chunk["labels"] if chunk["labels"] is not None else np.full(len(rows), -1, np.int8)
+    streaming = StreamingMetrics(threshold=settings.threshold)
+    streaming.update(labels, np.nan_to_num(scores, nan=0.0), scored)
+    highlights = HighlightTracker(k=HIGHLIGHTS_PER_KIND, threshold=settings.threshold)
+    pos = np.flatnonzero(scored)
+    texts = ["" if t is None else str(t) for t in chunk["texts"]]
+    ids = chunk["ids"]
+    highlights.update(rows[pos], scores[pos], [texts[i] for i in pos],
+                      None if ids is None else [ids[i] for i in pos], labels[pos],
+                      source=chunk["source"], source_rank=file_index)
+    sample = RowSample(settings.sample_rows, seed=settings.seed)
+    sample.update(rows, source_rank=file_index, labels=labels)
+    return {"rows": len(rows), "scored": int(scored.sum()),
+            "positive": streaming.n_positive, "reasons": Counter(status[~scored].tolist()),
+            "streaming": streaming, "highlights": highlights, "sample": sample,
+            "device": chunk.get("device"), "actor_pid": chunk.get("actor_pid"),
+            "nodes": {chunk.get("actor_node"), node}}
+
+
+def prepare_outputs(out_dir: Path, name: str, options: ScoreOptions) -> tuple[Path, Path]:
+    """Refuse to mix with an earlier run's parts unless overwriting; then clear those parts."""
+    from review_scorer.outputs import check_output_target, ensure_output_dir
+
+    out = ensure_output_dir(out_dir)
+    parts_dir, report_path = out / f"{name}{PREDICTIONS_DIR_SUFFIX}", out / f"{name}.html"
+    if options.report:
+        check_output_target(report_path, options.overwrite)
+    if parts_dir.exists() and not parts_dir.is_dir():
+        raise OutputError(f"{parts_dir} exists and is not a folder; remove it or use --out-dir")
+    old = sorted(parts_dir.glob("part-*")) if parts_dir.is_dir() else []
+    if old and not options.overwrite:
+        raise OutputError(f"{parts_dir} already holds predictions; pass --overwrite to replace "
+                          "them or use --out-dir")
+    for part in old:
+        part.unlink()
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    return parts_dir, report_path
+
+
+def remove_parts(parts_dir: Path, file_index: int) -> None:
+    # A file that failed part-way leaves no predictions, as with the local engine.
+    for part in parts_dir.glob(f"part-{file_index:06d}-*"):
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+
+
+# ------------------------------------------------------------------------------ the model
+
+
+def load_model_payload(model_path: str | Path | None, notes: list[str]
+                       ) -> tuple[dict[str, bytes], SentimentModel]:
+    """The model directory's files (sent to every actor, so nodes need no copy of it) and a
+    TensorFlow-free SentimentModel for encoding and the report. Checked as `score` checks it."""
+    import json
+
+    from review_scorer import artifacts
+    from review_scorer.config import TrainConfig
+    from review_scorer.download import sha256_file
+    from review_scorer.errors import ArtifactError
+    from review_scorer.text import Vocabulary
+
+    model_dir = artifacts.resolve_model_dir(model_path, notes=notes)
+    meta = artifacts.read_meta(model_dir)
+    recorded = meta.get("files") or {}
+    for name in artifacts.CHECKED_FILES:
+        path = model_dir / name
+        if not path.is_file():
+            raise ArtifactError(f"{model_dir}: {name} is missing; retrain the model")
+        if recorded.get(name) != sha256_file(path):
+            raise ArtifactError(f"{path}: checksum does not match {artifacts.META_FILE} (the file "
+                                "was changed or corrupted); retrain the model")
+    files = {p.name: p.read_bytes() for p in sorted(model_dir.iterdir())
+             if p.is_file() and not p.name.startswith(".") and p.name != artifacts.REPORT_FILE}
+
+    def read(name: str) -> Any:
+        return json.loads(files[name].decode("utf-8"))
+
+    config = TrainConfig.from_dict(read(artifacts.CONFIG_FILE),
+                                   source=str(model_dir / artifacts.CONFIG_FILE))
+    vocab = Vocabulary.load(model_dir / artifacts.VOCAB_FILE)
+    model = SentimentModel(None, vocab, config, meta=meta, history=read(artifacts.HISTORY_FILE),
+                           metrics=read(artifacts.METRICS_FILE), path=model_dir,
+                           name=str(meta.get("name") or model_dir.name))
+    return files, model
+
+
+# ------------------------------------------------------------------------------ the driver
+
+
+class FileState:
+    """One input file on the driver: its chunks' summaries folded in as they arrive."""
+
+    def __init__(self, index: int, path: str, settings: WriteSettings):
+        self.index, self.path = index, path
+        self.result = FileResult(path=Path(path), ok=False)
+        self.chunks: dict[int, int] = {}  # first row -> rows, for the completeness check
+        self.end: dict[str, Any] | None = None
+        self.streaming = StreamingMetrics(threshold=settings.threshold)
+        self.highlights = HighlightTracker(k=HIGHLIGHTS_PER_KIND, threshold=settings.threshold)
+        self.sample = RowSample(settings.sample_rows, seed=settings.seed)
+        self.failed = False
+
+    def add_chunk(self, first_row: int, summary: dict[str, Any]) -> bool:
+        """Fold in one chunk; False for a chunk already counted (a retried task's copy)."""
+        if self.failed or first_row in self.chunks:
+            return False
+        self.chunks[first_row] = summary["rows"]
+        r = self.result
+        r.rows += summary["rows"]
+        r.scored += summary["scored"]
+        r.positive += summary["positive"]
+        for status, n in summary["reasons"].items():
+            r.not_scored[str(status)] = r.not_scored.get(str(status), 0) + int(n)
+        self.streaming.merge(summary["streaming"])
+        self.highlights.merge(summary["highlights"])
+        self.sample.merge(summary["sample"])
+        return True
+
+    def fail(self, error: str, exit_code: int) -> None:
+        self.failed = True
+        self.result.error, self.result.exit_code = error, exit_code
+
+    def complete(self) -> bool:
+        """True once the end marker came and the chunks cover rows 1..N exactly once."""
+        if self.end is None or self.failed or self.result.rows != self.end["rows"]:
+            return False
+        expected = 1
+        for first in sorted(self.chunks):
+            if first != expected:
+                return False
+            expected += self.chunks[first]
+        return expected == self.end["rows"] + 1
+
+    def finish(self, parts_dir: Path) -> None:
+        r, end = self.result, self.end or {}
+        r.ok = True
+        r.text_column, r.label_column = end.get("text_column"), end.get("label_column")
+        r.sheet = end.get("sheet")
+        r.notes.extend(end.get("notes") or [])
+        r.negative = r.scored - r.positive
+        r.metrics = self.streaming.result() if r.label_column else None
+        r.predictions_path = parts_dir
+
+
+class Collector:
+    """Reduces the stream of chunk summaries into per-file results and the run's report parts."""
+
+    def __init__(self, files: Sequence[str], settings: WriteSettings, parts_dir: Path,
+                 progress: Callable[[int], None] | None):
+        self.states = [FileState(i, p, settings) for i, p in enumerate(files)]
+        self.settings, self.parts_dir, self.progress = settings, parts_dir, progress
+        self.streaming = StreamingMetrics(threshold=settings.threshold)
+        self.highlights = HighlightTracker(k=HIGHLIGHTS_PER_KIND, threshold=settings.threshold)
+        self.sample = RowSample(settings.sample_rows, seed=settings.seed)
+        self.devices: Counter[str] = Counter()
+        self.actor_pids: set[int] = set()
+        self.nodes: set[str] = set()
+
+    def add(self, kind: str, file_index: int, first_row: int, data: bytes) -> None:
+        state = self.states[file_index]
+        payload = pickle.loads(data)
+        if kind == KIND_ERROR:
+            state.fail(payload["error"], int(payload["exit_code"]))
+        elif kind == KIND_END:
+            state.end = payload
+        elif state.add_chunk(first_row, payload):
+            self.devices[str(payload.get("device"))] += payload["rows"]
+            if payload.get("actor_pid") is not None:
+                self.actor_pids.add(int(payload["actor_pid"]))
+            self.nodes.update(n for n in payload.get("nodes", ()) if n)
+            if self.progress is not None:
+                self.progress(payload["rows"])
+        if kind != KIND_ERROR and state.complete() and not state.result.ok:
+            self._fold(state)
+
+    def _fold(self, state: FileState) -> None:
+        state.finish(self.parts_dir)
+        self.streaming.merge(state.streaming)
+        self.highlights.merge(state.highlights)
+        self.sample.merge(state.sample)
+        # What the file's accumulators held now lives in the run's; keep only its counts.
+        state.streaming = state.highlights = state.sample = None  # type: ignore[assignment]
+
+    def close(self) -> None:
+        """After the last summary: a file neither finished nor failed lost rows (never expected)."""
+        for state in self.states:
+            if not state.result.ok and not state.failed:
+                state.fail(f"{state.path}: the cluster returned {state.result.rows} rows of this "
+                           "file but not all of them; run it again", 1)
+            if state.failed:
+                remove_parts(self.parts_dir, state.index)
+
+
+# ------------------------------------------------------------------------------ the report
+
+
+def _read_part(path: Path, part_format: str, columns: list[str]):
+    if part_format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path, columns=columns).to_pandas()
+    import pandas as pd
+
+    return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+
+
+def sampled_rows(collector: Collector, settings: WriteSettings) -> list[dict[str, Any]]:
+    """The report table's rows: the run's seeded sample, read back from the written parts."""
+    wanted: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for rank, row, label in collector.sample.rows():
+        firsts = sorted(collector.states[rank].chunks)
+        first = firsts[int(np.searchsorted(firsts, row, side="right")) - 1]
+        wanted.setdefault((rank, first), []).append((row, label))
+    out = []
+    for (rank, first), rows in sorted(wanted.items()):
+        end = collector.states[rank].end or {}
+        text_col, id_col = end["part_text_column"], end.get("part_id_column")
+        columns = [text_col, "row", "sentiment", "score", "status"] + ([id_col] if id_col else [])
+        part = collector.parts_dir / part_name(rank, first, settings.part_format)
+        frame = _read_part(part, settings.part_format, list(dict.fromkeys(columns)))
+        frame = frame.set_index(frame["row"].astype(np.int64))
+        for row, label in rows:
+            out.append(_report_row(frame.loc[row], collector.states[rank].path, text_col, id_col,
+                                   label))
+    return out
+
+
+def _report_row(values: Any, source: str, text_col: str, id_col: str | None, label: int
+                ) -> dict[str, Any]:
+    score = values["score"]
+    score = None if values["status"] != STATUS_OK or score in ("", None) else float(score)
+    ident = values[id_col] if id_col else None
+    text = values[text_col]
+    return {
+        "row": int(values["row"]),
+        "id": None if ident is None or ident == "" else str(ident),
+        "text": ("" if text is None else str(text))[:REPORT_TEXT_LIMIT],
+        "sentiment": str(values["sentiment"] or ""),
+        "score": None if score is None or not np.isfinite(score) else round(score, 4),
+        "status": str(values["status"]),
+        "label": {1: "positive", 0: "negative"}.get(int(label)),
+        SOURCE_COLUMN: source,
+    }
+
+
+def run_summary(name: str, inputs: Sequence[str], collector: Collector, seconds: float,
+                 notes: list[str]) -> FileResult:
+    """The whole run as one FileResult-shaped summary, for the report's header and counts."""
+    done = [s.result for s in collector.states if s.result.ok]
+    total = FileResult(path=Path(str(inputs[0]) if len(inputs) == 1 else name), ok=True)
+    for r in done:
+        total.rows += r.rows
+        total.scored += r.scored
+        total.positive += r.positive
+        for status, n in r.not_scored.items():
+            total.not_scored[status] = total.not_scored.get(status, 0) + n
+    total.negative = total.scored - total.positive
+    total.seconds = seconds
+    total.text_column = ", ".join(dict.fromkeys(r.text_column for r in done if r.text_column))
+    total.label_column = ", ".join(dict.fromkeys(r.label_column for r in done if r.label_column)) or None
+    total.metrics = collector.streaming.result() if total.label_column else None
+    total.notes = notes
+    return total
+
+
+def build_report_context(summary: FileResult, collector: Collector, *, model: SentimentModel,
+                         device_name: str, settings: WriteSettings) -> dict[str, Any]:
+    """The report context of a ray run: exact counts, metrics, histogram and highlights merged
+    from every partition; the table a seeded sample, which the page says."""
+    rows = sampled_rows(collector, settings)
+    summary.notes.append(
+        f"The review table shows a random sample of {len(rows):,} of {summary.rows:,} rows "
+        f"(seed {settings.seed}); counts, metrics, the histogram and the highlights cover every "
+        "row, and the predictions folder holds them all.")
+    context = score_report_context(summary, model=model, device_name=device_name,
+                                   threshold=settings.threshold,
+                                   histogram=collector.streaming.histogram(),
+                                   highlights=collector.highlights.result(), rows=rows,
+                                   max_rows=settings.sample_rows)
+    context["rows_sampled"] = True
+    context["sample_seed"] = settings.seed
+    context["engine"] = "ray"
+    return context
+
+
+def publish_report(context: dict[str, Any], report_path: Path, overwrite: bool) -> None:
+    from review_scorer.outputs import publish_together, write_temp_beside
+    from review_scorer.report import build_report_html
+
+    temp = write_temp_beside(report_path, build_report_html(context).encode("utf-8", "replace"))
+    publish_together([(temp, report_path)], overwrite=overwrite)
