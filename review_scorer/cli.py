@@ -195,15 +195,27 @@ def _train_progress(event: dict) -> None:
 @click.option("--label-column", help="Label column of a labeled file.")
 @click.option("--cache-dir", type=click.Path(path_type=Path),
               help="Download cache (default: $REVIEW_SCORER_CACHE or ~/.cache/review-scorer).")
+@click.option("--encoder", "encoder_dir", type=click.Path(path_type=Path), metavar="DIR",
+              help="Start from this pretrained encoder ('review-scorer pretrain'); default: the "
+                   "encoder shipped with the package, if any.")
+@click.option("--from-scratch", is_flag=True, help="Do not start from a pretrained encoder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.pass_context
 def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len, vocab_size, seed,
-          limit, text_column, label_column, cache_dir, overwrite, as_json):
+          limit, text_column, label_column, cache_dir, encoder_dir, from_scratch, overwrite,
+          as_json):
     """Train the sentiment classifier, evaluate it on the test split and save it."""
     from review_scorer.config import TrainConfig, load_config_file
 
     with _errors(ctx):
+        if encoder_dir is not None and from_scratch:
+            raise UsageError("--encoder and --from-scratch contradict each other; give one")
+        from review_scorer.encoder import default_encoder_dir, read_encoder_meta
+
+        encoder = None if from_scratch else (encoder_dir or default_encoder_dir())
+        if encoder is not None:
+            read_encoder_meta(encoder)  # refuse a bad encoder before a long run
         base = TrainConfig()
         if config_file is not None:
             base = TrainConfig.from_dict({**base.to_dict(), **load_config_file(config_file)},
@@ -219,7 +231,7 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
         result = run_training(
             config, data_source=data_source, model_dir=model_dir, overwrite=overwrite,
             limit=limit, cache_dir=cache_dir, text_column=text_column, label_column=label_column,
-            download_progress=progress.bytes, epoch_progress=_train_progress,
+            download_progress=progress.bytes, epoch_progress=_train_progress, encoder=encoder,
         )
         progress.close()
     _print_train_summary(result, as_json)
@@ -232,11 +244,14 @@ def _print_train_summary(result, as_json: bool) -> None:
         "data_source": result.data_source, "sizes": result.sizes, "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 1),
         "device": result.device, "test_metrics": m,
+        "pretrained_encoder": _encoder_path(result),
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     click.echo(f"saved model: {result.model_dir}  (report: {result.report_path})")
+    if summary["pretrained_encoder"]:
+        click.echo(f"fine-tuned from the encoder {summary['pretrained_encoder']}")
     click.echo(f"data: {result.data_source}  train {result.sizes['train']:,} / validation "
                f"{result.sizes['validation']:,} / test {result.sizes['test']:,}")
     click.echo(f"epochs: {result.epochs_run} (best {result.best_epoch}), "
@@ -244,6 +259,119 @@ def _print_train_summary(result, as_json: bool) -> None:
     auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
     click.echo(f"test: accuracy {m['accuracy']:.2%}  precision {m['precision']:.3f}  "
                f"recall {m['recall']:.3f}  F1 {m['f1']:.3f}  ROC AUC {auc}")
+
+
+def _encoder_path(result) -> str | None:
+    made = (getattr(result.model, "meta", None) or {}).get("pretrained_encoder")
+    return made.get("path") if made else None
+
+
+class _PretrainProgress:
+    """Stage lines on stderr, plus one self-updating training line (tokens/s, ETA) on a terminal."""
+
+    def __init__(self):
+        self.tty = sys.stderr.isatty()
+        self.last, self.drawn = 0.0, False
+
+    def __call__(self, event) -> None:
+        if event.stage != "training":
+            self.close()
+            what = {"reading": "reading and encoding the text", "evaluating": "measuring perplexity",
+                    "saving": "saving the encoder"}.get(event.stage, event.stage)
+            epoch = f" (epoch {event.epoch}/{event.epochs})" if event.epochs else ""
+            click.echo(f"[pretrain] {what}{epoch}", err=True)
+            return
+        now = time.monotonic()
+        if not self.tty or now - self.last < 0.2:
+            return
+        self.last, self.drawn = now, True
+        loss = "" if event.loss is None else f"  loss {event.loss:.3f}"
+        click.echo(f"\repoch {event.epoch}/{event.epochs}  step {event.step:,}/{event.steps:,}  "
+                   f"{event.tokens_per_s:,.0f} tokens/s  ETA {event.eta_s / 60:.1f} min{loss}  ",
+                   err=True, nl=False)
+
+    def close(self) -> None:
+        if self.drawn:
+            click.echo("", err=True)
+            self.drawn = False
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--data", "data_source", default="imdb", show_default=True, metavar="SOURCE",
+              help="Text to learn from: 'imdb' (its train + unlabeled reviews, never the test "
+                   "set or the classifier's validation slice), a URL, an aclImdb directory or "
+                   ".tar.gz archive, or any review file (its text column).")
+@click.option("--out", "output_dir", type=click.Path(path_type=Path),
+              default=Path("encoders/imdb-lm"), show_default=True,
+              help="Encoder directory to write (its .checkpoint holds an unfinished run).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="TOML or JSON file of pretraining settings; flags override it.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the text.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Windows per batch.")
+@click.option("--bptt", type=click.IntRange(min=1), help="Tokens per training window.")
+@click.option("--vocab-size", type=click.IntRange(min=3), help="Vocabulary size, incl. 2 reserved ids.")
+@click.option("--seed", type=int, help="Random seed (also picks the validation slice left out).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
+              help="Stop after this many minutes, save the encoder so far; rerun to continue.")
+@click.option("--text-column", help="Text column of a review file.")
+@click.option("--cache-dir", type=click.Path(path_type=Path),
+              help="Download cache (default: $REVIEW_SCORER_CACHE or ~/.cache/review-scorer).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing encoder directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.pass_context
+def pretrain(ctx, data_source, output_dir, config_file, epochs, batch_size, bptt, vocab_size, seed,
+             time_limit, text_column, cache_dir, overwrite, as_json):
+    """Pretrain the encoder as language models on unlabeled reviews (resumable)."""
+    from review_scorer.config import PretrainConfig, load_pretrain_config_file
+
+    with _errors(ctx):
+        base = PretrainConfig()
+        if config_file is not None:
+            base = PretrainConfig.from_dict(
+                {**base.to_dict(), **load_pretrain_config_file(config_file)}, source=str(config_file))
+        config = base.replace(epochs=epochs, batch_size=batch_size, bptt=bptt,
+                              vocab_size=vocab_size, seed=seed)
+        from review_scorer.pretrain import run_pretraining
+
+        download, progress = _Progress("download"), _PretrainProgress()
+        try:
+            result = run_pretraining(
+                config, source=data_source, output_dir=output_dir, text_column=text_column,
+                overwrite=overwrite, cache_dir=cache_dir, progress=progress,
+                download_progress=download.bytes,
+                time_limit_s=time_limit * 60 if time_limit else None)
+        except KeyboardInterrupt:
+            progress.close()
+            if (output_dir / ".checkpoint").is_dir():
+                click.echo(f"checkpoint kept in {output_dir / '.checkpoint'}: run the same "
+                           "command to resume", err=True)
+            raise
+        progress.close()
+    _print_pretrain_summary(result, as_json)
+
+
+def _print_pretrain_summary(result, as_json: bool) -> None:
+    history = result.history
+    perplexity = (history.get("heldout_perplexity") or [None])[-1]
+    summary = {
+        "encoder_dir": str(result.encoder_dir), "completed": result.completed,
+        "epochs_done": round(result.epochs_done, 3), "tokens_seen": result.tokens_seen,
+        "tokens_per_s": round(result.tokens_per_s, 1),
+        "train_seconds": round(result.train_seconds, 1), "device": result.device,
+        "heldout_perplexity": perplexity, "corpus": result.corpus, "history": history,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    state = "saved encoder" if result.completed else "stopped at the time limit; saved encoder so far"
+    click.echo(f"{state}: {result.encoder_dir}")
+    click.echo(f"text: {result.corpus.get('source')}  {result.corpus.get('reviews_used', 0):,} "
+               f"reviews, {result.corpus.get('tokens', 0):,} tokens per epoch")
+    shown = "n/a" if perplexity is None else f"{perplexity:.1f}"
+    click.echo(f"epochs: {result.epochs_done:.2f}, {result.train_seconds / 60:.1f} min, "
+               f"{result.tokens_per_s:,.0f} tokens/s on {result.device}; held-out perplexity {shown}")
+    if not result.completed:
+        click.echo("run the same command again to continue", err=True)
 
 
 _DEFAULTS = ScoreOptions()
@@ -328,7 +456,10 @@ def _print_score_summary(result, as_json: bool) -> None:
             line += f", accuracy {f.metrics['accuracy']:.2%} vs labels"
         click.echo(line)
         used = f"  text column: '{f.text_column}'"
-        used += f", labels: '{f.label_column}'" if f.label_column else ", no label column"
+        if f.labels_from_rating:
+            used += f", labels: from the star ratings in '{f.label_column}'"
+        else:
+            used += f", labels: '{f.label_column}'" if f.label_column else ", no label column"
         if f.sheet:
             used += f", sheet: '{f.sheet}'"
         click.echo(used)

@@ -321,3 +321,53 @@ def test_run_training_from_an_encoder_uses_its_vocabulary_and_weights(
     scratch = SentimentModel.load(trained_model.model_dir)
     assert scratch.meta["pretrained_encoder"] is None
     assert scratch.vocab != encoder.vocab
+
+
+def _cli(*args, env=None):
+    from click.testing import CliRunner
+
+    from review_scorer.cli import cli
+
+    return CliRunner(env=env).invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_pretrain_writes_an_encoder_and_refuses_a_second_run(tmp_path, tiny_pretrain_config):
+    config = tmp_path / "pretrain.toml"
+    config.write_text("[pretrain]\n" + "\n".join(
+        f"{k} = {v}" for k, v in tiny_pretrain_config.to_dict().items()
+        if not isinstance(v, str)) + "\n", encoding="utf-8")
+    out = tmp_path / "enc"
+    result = _cli("pretrain", "--data", MINI_IMDB, "--out", out, "--config", config,
+                  "--epochs", 1, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["completed"] and summary["epochs_done"] == 1 and summary["tokens_per_s"] > 0
+    assert load_encoder_dir(out).config.epochs == 1
+    again = _cli("pretrain", "--data", MINI_IMDB, "--out", out, "--config", config)
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    bad = _cli("pretrain", "--data", MINI_IMDB, "--out", tmp_path / "x", "--config", config,
+               "--bptt", 0)
+    assert bad.exit_code == 2
+
+
+def test_cli_train_uses_the_default_encoder_unless_from_scratch(
+        tiny_encoder, tiny_config_file, tmp_path):
+    from review_scorer.encoder import ENCODER_DIR_ENV
+    from review_scorer.sentiment import SentimentModel
+
+    env = {ENCODER_DIR_ENV: str(tiny_encoder[0].encoder_dir)}
+    common = ("train", "--data", MINI_IMDB, "--config", tiny_config_file, "--epochs", 1)
+    both = _cli(*common, "--model-dir", tmp_path / "m0", "--encoder", tmp_path, "--from-scratch")
+    assert both.exit_code == 2 and "contradict" in both.stderr
+    missing = _cli(*common, "--model-dir", tmp_path / "m0", "--encoder", tmp_path / "nope")
+    assert missing.exit_code == 2 and "no encoder directory" in missing.stderr
+
+    assert _cli(*common, "--model-dir", tmp_path / "ft", env=env).exit_code == 0
+    assert _cli(*common, "--model-dir", tmp_path / "scratch", "--from-scratch", env=env).exit_code == 0
+    fine_tuned = SentimentModel.load(tmp_path / "ft")
+    scratch = SentimentModel.load(tmp_path / "scratch")
+    assert fine_tuned.meta["pretrained_encoder"]["path"] == str(tiny_encoder[0].encoder_dir)
+    assert fine_tuned.vocab == load_encoder_dir(tiny_encoder[0].encoder_dir).vocab
+    assert scratch.meta["pretrained_encoder"] is None
+    assert scratch.config.embedding_init != "encoder" and scratch.vocab != fine_tuned.vocab
