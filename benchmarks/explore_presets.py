@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help='JSON: {"name": ..., "kw": {...}, "svd": true}')
     parser.add_argument("--data", default="../shared/data/aclImdb_v1.tar.gz")
     args = parser.parse_args()
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
 
     reviews = load_labeled(args.data)
     for spec in args.runs:

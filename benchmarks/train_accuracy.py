@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from review_scorer.config import TrainConfig
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.train import run_training
 
     reviews = load_labeled(args.data)

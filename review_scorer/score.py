@@ -129,6 +129,7 @@ class FileResult:
     seconds: float = 0.0
     text_column: str | None = None
     label_column: str | None = None
+    labels_from_rating: bool = False  # label_column is a star-rating column
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -147,7 +148,7 @@ class FileResult:
             "positive": self.positive, "negative": self.negative,
             "positive_share": self.positive_share, "metrics": self.metrics,
             "text_column": self.text_column, "label_column": self.label_column,
-            "sheet": self.sheet, "notes": list(self.notes),
+            "labels_from_rating": self.labels_from_rating, "sheet": self.sheet, "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows / self.seconds, 1) if self.seconds > 0 else None,
         }
@@ -316,7 +317,7 @@ class _FileScorer:
             check_output_target(target, self.options.overwrite)
 
     def _open(self):
-        from review_scorer.data import open_reviews
+        from review_scorer.io import open_reviews
 
         o = self.options
         extra = {k: v for k, v in (("rating_column", o.rating_column), ("date_column", o.date_column),
@@ -326,6 +327,8 @@ class _FileScorer:
                                    **extra)
         info = review_file.info
         self.result.text_column, self.result.label_column = info.text_column, info.label_column
+        if getattr(info, "label_from_rating", False):
+            self.result.label_column, self.result.labels_from_rating = info.rating_column, True
         self.result.sheet = info.sheet
         return review_file
 
@@ -388,7 +391,7 @@ class PredictionSink:
     def __init__(self, path: Path, columns: Sequence[str], options: ScoreOptions):
         from review_scorer.outputs import PredictionWriter
 
-        self.rename = {c: f"{c}_original" for c in columns if c in (*OUTPUT_COLUMNS, TOP_WORDS_COLUMN)}
+        self.rename = _keep_clashing_columns(columns, (*OUTPUT_COLUMNS, TOP_WORDS_COLUMN))
         self.columns = [self.rename.get(c, c) for c in columns] + list(OUTPUT_COLUMNS)
         if options.explain:
             self.columns.append(TOP_WORDS_COLUMN)
@@ -428,6 +431,22 @@ class PredictionSink:
 
             self.writer.write(pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns}))
         return self.writer.finish()
+
+
+def _keep_clashing_columns(columns: Sequence[str], ours: Sequence[str]) -> dict[str, str]:
+    """New names for input columns that clash with the columns scoring adds: `<name>_original`,
+    then `<name>_original.1`, ... whichever is free (an input may already have row_original)."""
+    taken = set(columns) | set(ours)
+    rename = {}
+    for column in columns:
+        if column in ours:
+            new, k = f"{column}_original", 0
+            while new in taken:
+                k += 1
+                new = f"{column}_original.{k}"
+            taken.add(new)
+            rename[column] = new
+    return rename
 
 
 def _top_words_column(chunk: ScoredChunk) -> list[str]:
@@ -483,7 +502,8 @@ class ReportAccumulator:
         }
 
     def metrics(self) -> dict[str, Any] | None:
-        return self.streaming.result(self.options.threshold) if self.info.label_column else None
+        labeled = self.info.label_column or getattr(self.info, "label_from_rating", False)
+        return self.streaming.result(self.options.threshold) if labeled else None
 
     def context(self, result: FileResult, *, model: SentimentModel, device_name: str) -> dict:
         return score_report_context(result, model=model, device_name=device_name,

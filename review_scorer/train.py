@@ -31,7 +31,7 @@ from review_scorer.text import (
 )
 
 if TYPE_CHECKING:
-    from review_scorer.data import LabeledReviews
+    from review_scorer.io import LabeledReviews
 
 log = logging.getLogger(__name__)
 POOL_BATCHES = 50  # batches per length-sorting pool when shuffling training data
@@ -178,7 +178,7 @@ def run_training(
 
 
 def _load_reviews(data_source, *, text_column, label_column, cache_dir, download_progress):
-    from review_scorer.data import LabeledReviews, load_labeled
+    from review_scorer.io import LabeledReviews, load_labeled
 
     if isinstance(data_source, LabeledReviews):
         return data_source

@@ -187,7 +187,6 @@ def test_safety_unexpected_error_in_one_file_does_not_stop_the_run(trained_model
             raise ValueError("something nobody expected")
         return real(path, **kw)
 
-    monkeypatch.setattr("review_scorer.data.open_reviews", flaky, raising=False)
     monkeypatch.setattr("review_scorer.io.open_reviews", flaky, raising=False)
     good, bad = _reviews(tmp_path / "good.csv"), _reviews(tmp_path / "bad.csv")
     result = _score(trained_model, bad, good, "--out-dir", tmp_path / "o")
@@ -275,3 +274,33 @@ def test_safety_sigterm_and_sighup_leave_no_temp_files(trained_model, tmp_path, 
     assert "interrupted" in err and "Traceback" not in err
     assert list(out.iterdir()) == []
     assert list(tmpdir.iterdir()) == []
+
+
+# ------------------------------------------------------------------ awkward inputs, end to end
+
+
+def test_safety_input_columns_named_like_outputs_are_all_kept(trained_model, tmp_path):
+    src = tmp_path / "dup.csv"
+    src.write_text("row,row_original,review\n7,x,great fun\n8,y,awful mess\n", encoding="utf-8")
+    result = _score(trained_model, src, "--out-dir", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    back = pd.read_csv(tmp_path / "o" / "dup.predictions.csv", dtype=str)
+    assert back["row_original.1"].tolist() == ["7", "8"] and back["row_original"].tolist() == ["x", "y"]
+    assert back["row"].tolist() == ["1", "2"]
+
+
+def test_safety_formula_cells_without_values_get_their_own_status(trained_model, tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["id", "review", "a", "b"])
+    sheet.append([1, "a great and moving film", "x", "y"])
+    sheet.append([2, '=C3&" "&D3', "dull", "mess"])  # written by a script: no cached value
+    sheet.append([3, "", "p", "q"])
+    book.save(tmp_path / "f.xlsx")
+    result = _score(trained_model, tmp_path / "f.xlsx", "--out-dir", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    back = pd.read_csv(tmp_path / "o" / "f.predictions.csv", dtype=str, keep_default_na=False)
+    assert back["status"].tolist() == ["ok", "formula without value", "empty text"]
+    assert "formula" in result.output

@@ -34,7 +34,7 @@ def test_train_writes_a_complete_model_directory(trained_model):
 
 def test_train_reloaded_model_reproduces_recorded_test_metrics(trained_model):
     from review_scorer import SentimentModel
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.metrics import binary_metrics
 
     model = SentimentModel.load(trained_model.model_dir)
@@ -169,7 +169,7 @@ def test_artifacts_resolve_order(tmp_path, monkeypatch, trained_model):
 
 
 def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_config):
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.embeddings import ppmi_svd_embeddings
     from review_scorer.text import clean_text
     from review_scorer.train import run_training
@@ -213,7 +213,7 @@ def test_train_grouped_split_keeps_movies_apart_and_both_classes():
 
 
 def test_train_validation_is_stratified_without_movie_information(tmp_path, tiny_config):
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.splits import validation_split
 
     reviews = load_labeled("sample_data/reviews.csv")
@@ -233,7 +233,7 @@ def test_train_with_weight_averaging_saves_a_loadable_model(tmp_path, tiny_confi
     # The saved weights are the averaged ones that early stopping validated: re-evaluating the
     # saved model on the validation split reproduces the best recorded validation loss.
     from review_scorer import SentimentModel
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.metrics import log_loss
     from review_scorer.splits import validation_split
 
@@ -269,7 +269,7 @@ def test_artifacts_model_file_holds_no_optimizer_state(trained_model, tmp_path):
 
 def test_train_ensemble_averages_independent_members(tmp_path, tiny_config):
     from review_scorer import SentimentModel
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.train import run_training
 
     config = tiny_config.replace(ensemble_size=2)
