@@ -90,12 +90,8 @@ def _finite(values: Sequence[float | None] | None) -> list[float]:
     return out
 
 
-def training_curves_svg(history: dict | None, best_epoch: int | None) -> str | None:
-    """Loss and accuracy per epoch (train vs validation), best epoch marked; None if no history.
-
-    Series get ids ``curve-<loss|accuracy>-<train|validation>`` so tests and readers can find them.
-    """
-    history = history or {}
+def _curve_panels(history: dict) -> list[tuple]:
+    """(metric, title, series) per panel that has at least one non-empty series."""
     panels = []
     for metric, title in (("loss", "Loss"), ("accuracy", "Accuracy")):
         series = []
@@ -108,6 +104,15 @@ def training_curves_svg(history: dict | None, best_epoch: int | None) -> str | N
                 series.append((name, values, colour, style, marker))
         if series:
             panels.append((metric, title, series))
+    return panels
+
+
+def training_curves_svg(history: dict | None, best_epoch: int | None) -> str | None:
+    """Loss and accuracy per epoch (train vs validation), best epoch marked; None if no history.
+
+    Series get ids ``curve-<loss|accuracy>-<train|validation>`` so tests and readers can find them.
+    """
+    panels = _curve_panels(history or {})
     if not panels:
         return None
 
@@ -351,6 +356,28 @@ def timeline_svg(timeline: dict, threshold: float = 0.5) -> str | None:
         return _figure_to_svg(fig, key="timeline", label=label, keep_ids=keep)
 
 
+def _group_row(ax, y: int, g: dict, overall_share: float | None) -> str:
+    """One group's interval (with end caps) and point; returns the point's id."""
+    share = g["positive_share"]
+    low = g.get("ci_low") if g.get("ci_low") is not None else share
+    high = g.get("ci_high") if g.get("ci_high") is not None else share
+    ax.plot([low, high], [y, y], color=GREY, linewidth=1.6, solid_capstyle="butt")
+    ax.plot([low, low], [y - 0.18, y + 0.18], color=GREY, linewidth=1.2)
+    ax.plot([high, high], [y - 0.18, y + 0.18], color=GREY, linewidth=1.2)
+    # Groups clearly below the file as a whole get a different shape, not just a colour.
+    below = overall_share is not None and high < overall_share
+    (point,) = ax.plot(
+        share,
+        y,
+        marker="D" if below else "o",
+        markersize=6.5,
+        color=VERMILLION if below else BLUE,
+        linestyle="none",
+    )
+    point.set_gid(f"group-point-{y}")
+    return f"group-point-{y}"
+
+
 def groups_svg(groups: dict, overall_share: float | None = None, max_groups: int = 30) -> str | None:
     """Positive share per group with Wilson 95% error bars, sorted; the most reviewed groups only.
 
@@ -369,23 +396,7 @@ def groups_svg(groups: dict, overall_share: float | None = None, max_groups: int
         fig = Figure(figsize=(7.6, 1.1 + 0.28 * len(items)), layout="constrained")
         ax = fig.add_subplot()
         for y, g in zip(ys, items, strict=True):
-            share = g["positive_share"]
-            low = g.get("ci_low") if g.get("ci_low") is not None else share
-            high = g.get("ci_high") if g.get("ci_high") is not None else share
-            ax.plot([low, high], [y, y], color=GREY, linewidth=1.6, solid_capstyle="butt")
-            ax.plot([low, low], [y - 0.18, y + 0.18], color=GREY, linewidth=1.2)
-            ax.plot([high, high], [y - 0.18, y + 0.18], color=GREY, linewidth=1.2)
-            below = overall_share is not None and high < overall_share
-            (point,) = ax.plot(
-                share,
-                y,
-                marker="D" if below else "o",
-                markersize=6.5,
-                color=VERMILLION if below else BLUE,
-                linestyle="none",
-            )
-            point.set_gid(f"group-point-{y}")
-            keep.append(f"group-point-{y}")
+            keep.append(_group_row(ax, y, g, overall_share))
         if overall_share is not None:
             ax.axvline(overall_share, color="#1a1a1a", linestyle="--", linewidth=1.1, zorder=0)
             ax.annotate(

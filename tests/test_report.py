@@ -96,6 +96,34 @@ def make_model(*, epochs: int = 4, history: bool = True, tested: bool = True) ->
     }
 
 
+def make_summary(rows: list[dict], total: int, *, labeled: bool) -> dict:
+    """The summary block of a score context, counted from the rows."""
+    scored = [r for r in rows if r["status"] == "ok"]
+    positive = sum(r["sentiment"] == "positive" for r in scored)
+    reasons: dict[str, int] = {}
+    for r in rows:
+        if r["status"] != "ok":
+            reasons[r["status"]] = reasons.get(r["status"], 0) + 1
+    return {
+        "file": "reviews.csv",
+        "path": "/data/in/reviews.csv",
+        "rows": total,
+        "scored": len(scored),
+        "not_scored": len(rows) - len(scored),
+        "not_scored_reasons": reasons,
+        "positive": positive,
+        "negative": len(scored) - positive,
+        "positive_share": positive / len(scored) if scored else None,
+        "threshold": 0.5,
+        "device": "CPU",
+        "seconds": 3.21,
+        "rows_per_second": len(rows) / 3.21,
+        "text_column": "review",
+        "label_column": "label" if labeled else None,
+        "notes": ["read as cp1252"],
+    }
+
+
 def make_context(
     n_rows: int = 60,
     kind: str = "score",
@@ -121,35 +149,13 @@ def make_context(
         for i in range(n_rows)
     ]
     scored = [r for r in rows if r["status"] == "ok"]
-    positive = sum(r["sentiment"] == "positive" for r in scored)
-    reasons: dict[str, int] = {}
-    for r in rows:
-        if r["status"] != "ok":
-            reasons[r["status"]] = reasons.get(r["status"], 0) + 1
     counts = [0] * 20
     for r in scored:
         counts[min(19, int(r["score"] * 20))] += 1
     by_score = sorted(scored, key=lambda r: r["score"])
     context.update(
         {
-            "summary": {
-                "file": "reviews.csv",
-                "path": "/data/in/reviews.csv",
-                "rows": rows_total or n_rows,
-                "scored": len(scored),
-                "not_scored": n_rows - len(scored),
-                "not_scored_reasons": reasons,
-                "positive": positive,
-                "negative": len(scored) - positive,
-                "positive_share": positive / len(scored) if scored else None,
-                "threshold": 0.5,
-                "device": "CPU",
-                "seconds": 3.21,
-                "rows_per_second": n_rows / 3.21,
-                "text_column": "review",
-                "label_column": "label" if labeled else None,
-                "notes": ["read as cp1252"],
-            },
+            "summary": make_summary(rows, rows_total or n_rows, labeled=labeled),
             "file_metrics": make_metrics(len(scored), 0.8) if labeled and scored else None,
             "score_histogram": {"edges": [i / 20 for i in range(21)], "counts": counts},
             "highlights": {
