@@ -9,7 +9,10 @@
 # A row (in "rows", in highlights and in ratings' disagreement lists) is a dict with
 #   "row", "id", "text", "sentiment", "score", "status", "label", and optionally
 #   "spans": [[start, end, weight], ...] (explain.row_spans: offsets into the original text,
-#            weight in [-1, 1]), "group": the row's group value, "rating": its star rating.
+#            weight in [-1, 1]), "group": the row's group value, "rating": its star rating,
+#   "terms": indices of the driver terms the row holds (explain.terms_in_text against the
+#            drivers' positive terms followed by the negative ones); without it the driver
+#            filter matches the row's highlighted words instead.
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import hashlib
 import json
 import logging
 import math
+import numbers
 import re
 from collections import Counter
 from datetime import datetime
@@ -339,7 +343,7 @@ def _rows_payload(rows: list[dict]) -> tuple[dict, int]:
 
     Each row is [row, id, text, sentiment (1/0/null), score, status index, label (1/0/null),
     cut (1 if the text was shortened for the page), spans ([[start, end, weight]] or null),
-    group index (into "groups", or null), rating (or null)].
+    group index (into "groups", or null), rating (or null), driver term indices (or null)].
     """
     statuses: list[str] = []
     index: dict[str, int] = {}
@@ -399,7 +403,15 @@ def _packed_row(r: dict, text: str, cut: int, status_index: dict, group_index: d
         _packed_spans(r.get("spans"), len(text)),
         None if group_index is None else group_index[_group_name(r.get("group"))],
         _finite_or_none(r.get("rating"), 2),
+        _term_indices(r.get("terms")),
     ]
+
+
+def _term_indices(terms: Any) -> list[int] | None:
+    """A row's driver terms as indices (None: not computed, so the page matches highlights)."""
+    if terms is None:
+        return None
+    return sorted({int(t) for t in terms if isinstance(t, numbers.Integral) and t >= 0})
 
 
 def _require(context: dict, *keys: str) -> None:
@@ -420,15 +432,18 @@ def _drivers_view(drivers: dict | None) -> dict | None:
     sides = {key: list(drivers.get(key) or []) for key in ("positive", "negative")}
     strongest = max((_push(t) for terms in sides.values() for t in terms), default=0)
     view = {"reviews_explained": _fmt_int(drivers.get("reviews_explained") or 0)}
+    # Terms are numbered positive first, then negative: the numbering of a row's "terms".
+    offsets = {"positive": 0, "negative": len(sides["positive"])}
     for key, terms in sides.items():
         view[key] = [
             {
+                "index": offsets[key] + i,
                 "term": str(t.get("term") or ""),
                 "weight": f"{float(t.get('weight') or 0):+.2f}",
                 "reviews": _fmt_int(t.get("reviews") or 0),
                 "width": f"{100 * _push(t) / strongest:.1f}" if strongest else "0",
             }
-            for t in terms
+            for i, t in enumerate(terms)
         ]
     return view
 

@@ -888,3 +888,15 @@ def test_report_groups_plot_keeps_to_the_largest_groups():
     assert len(re.findall(r'id="group-point-\d+"', section)) == report.GROUPS_PLOTTED
     assert f"The {report.GROUPS_PLOTTED} groups with the most reviews are plotted" in section
     assert len(re.findall(r"<tr data-name=", section)) == 40
+
+
+def test_report_rows_carry_driver_term_indices_when_given():
+    context = add_insights(make_context(n_rows=6))
+    context["rows"][0]["terms"] = [2, 0, 2, -1, "x"]
+    context["rows"][1]["terms"] = []
+    html = build_report_html(context)
+    packed = rows_island(html)["rows"]
+    assert packed[0][11] == [0, 2] and packed[1][11] == [] and packed[2][11] is None
+    # Buttons are numbered positive terms first, then negative: the numbering rows use.
+    indices = re.findall(r'data-term="[^"]*" data-index="(\d+)"', _section(html, "drivers"))
+    assert [int(i) for i in indices] == list(range(sum(len(v) for v in DRIVER_TERMS.values())))

@@ -623,6 +623,8 @@ def shop_report_context(model_dir: Path) -> dict:
         id_column=info.id_column,
     )
     explainer, drivers, rows = Explainer(model), DriverAccumulator(), []
+    from review_scorer.explain import terms_in_text
+
     try:
         for chunk in iter_scored_chunks(review_file, model, ScoreOptions(chunk_rows=25)):
             chunk.attributions = explainer.explain(chunk.texts)
@@ -644,9 +646,14 @@ def shop_report_context(model_dir: Path) -> dict:
         rows_per_second=len(rows) / context["summary"]["seconds"],
     )
     context.update(insights.context())
+    result = drivers.result(k=10)
+    # The rows kept for the page are matched against the final driver list, as the scorer does.
+    terms = [t["term"] for t in result["positive"] + result["negative"]]
+    for row in rows:
+        row["terms"] = terms_in_text(row["text"], terms)
     context.update(
         title=f"{SHOP.name} — sentiment report", rows=rows, rows_total=len(rows), file_metrics=None,
-        drivers=drivers.result(k=10),
+        drivers=result,
         highlights={
             "positive": [r for r in scored[::-1][:5] if r["sentiment"] == "positive"],
             "negative": [r for r in scored[:5] if r["sentiment"] == "negative"],
@@ -689,9 +696,13 @@ def test_report_browser_shop_file_with_dates_groups_and_stars(browser, shop_repo
             assert width > 300 and height > 100, svg
         page.select_option("#filter-group", label="Nimbus Earbuds")
         assert _match_count(page) == int((frame["product"] == "Nimbus Earbuds").sum())
-        if context["drivers"]["positive"] or context["drivers"]["negative"]:
-            page.locator("#drivers button.term").first.click()
-            assert page.is_visible("#term-filter")
+        page.select_option("#filter-group", "all")
+        # A driver term filters to exactly the rows the scorer says hold it.
+        button = page.locator("#drivers button.term").last
+        index = int(button.get_attribute("data-index"))
+        button.click()
+        assert page.is_visible("#term-filter")
+        assert _match_count(page) == sum(index in r["terms"] for r in context["rows"]) > 0
         _screenshot(page, tmp_path, "shop-report-laptop")
         watched.assert_clean()
     finally:

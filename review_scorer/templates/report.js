@@ -6,7 +6,8 @@
   if (!island || !body) { return; }
   var data = JSON.parse(island.textContent);
   // Each row: [row, id, text, sentiment 1/0/null, score, status index, label 1/0/null, cut 0/1,
-  //            spans [[start, end, weight]] or null, group index or null, rating or null]
+  //            spans [[start, end, weight]] or null, group index or null, rating or null,
+  //            driver term indices or null]
   var rows = data.rows;
   var statuses = data.statuses;
   var groups = data.groups || [];
@@ -41,6 +42,7 @@
   var columns = 5 + (hasId ? 1 : 0) + (groups.length ? 1 : 0) + (hasLabel ? 1 : 0) + (hasRating ? 1 : 0);
   var term = null;
   var termWords = null;
+  var termIndex = -1;
   var spanWords = new Array(rows.length);
 
   function thousands(n) {
@@ -158,7 +160,7 @@
       if (statusIndex !== -1 && r[5] !== statusIndex) { continue; }
       if (status !== "all" && statusIndex === -1) { continue; }
       if (group !== -1 && r[9] !== group) { continue; }
-      if (termWords && !hasTerm(i)) { continue; }
+      if (termWords && !(r[11] ? r[11].indexOf(termIndex) !== -1 : hasTerm(i))) { continue; }
       if (query && haystack[i].indexOf(query) === -1) { continue; }
       out.push(i);
     }
@@ -321,14 +323,16 @@
     button.setAttribute("aria-expanded", expanded ? "false" : "true");
   });
 
-  function setTerm(value) {
+  // The rows' own term lists (from the scorer) decide when present; else the highlighted words.
+  function setTerm(value, index) {
     term = value;
+    termIndex = value ? index : -1;
     termWords = value ? value.split(/\s+/).filter(Boolean).map(normalWord) : null;
     termButtons.forEach(function (b) {
       b.setAttribute("aria-pressed", b.dataset.term === value ? "true" : "false");
     });
     termBox.hidden = !value;
-    termLabel.textContent = value ? "highlighted word: \u201c" + value + "\u201d" : "";
+    termLabel.textContent = value ? "reviews with \u201c" + value + "\u201d" : "";
     compute();
   }
 
@@ -340,7 +344,7 @@
   termButtons.forEach(function (b) {
     b.addEventListener("click", function () {
       var value = b.dataset.term;
-      setTerm(term === value ? null : value);
+      setTerm(term === value ? null : value, parseInt(b.dataset.index, 10));
       if (term) { showReviews(); }
     });
   });
