@@ -108,7 +108,7 @@ def load_pretraining_texts(
         return texts, {"source": str(path), "text_column": column, "reviews": len(texts),
                        "excluded": "nothing (a plain review file has no validation slice)"}
     from review_scorer.data import load_labeled
-    from review_scorer.train import holdout_split
+    from review_scorer.splits import holdout_split
 
     reviews = load_labeled(source, cache_dir=cache_dir, progress=download_progress)
     splits = np.asarray(reviews.splits).astype(str)

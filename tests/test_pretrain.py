@@ -77,7 +77,7 @@ def test_pretrain_saves_an_encoder_that_loads_with_its_history_and_meta(tiny_enc
 def test_pretrain_text_leaves_out_test_and_validation_reviews(tiny_pretrain_config):
     from review_scorer.data import load_labeled
     from review_scorer.pretrain import load_pretraining_texts
-    from review_scorer.train import holdout_split
+    from review_scorer.splits import holdout_split
 
     texts, description = load_pretraining_texts(str(MINI_IMDB), config=tiny_pretrain_config)
     reviews = load_labeled(str(MINI_IMDB))
