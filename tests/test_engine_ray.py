@@ -128,14 +128,12 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
     assert result.report_path.name == "with-bad.html" and result.actors >= 1
 
 
-def test_ray_engine_survives_a_killed_model_actor(local_ray, trained_model, tmp_path):
+def test_ray_engine_survives_a_killed_model_actor(local_ray, review_inputs, tmp_path):
+    from review_scorer.artifacts import packaged_model_dir
     from review_scorer.engines import score_with_ray
 
-    # Enough chunks that the actor still has work queued when the first results come back.
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for i in range(3):
-        _frame(6000, 7000 * i).to_csv(folder / f"part{i}.csv", index=False)
+    # The shipped model (a few hundred reviews a second here) keeps the actor the slowest
+    # stage, so when the first chunk comes back most of the input is still to be scored.
     killed: list[int] = []
     seen = [0]
     seen_at_kill = [0]
@@ -150,16 +148,17 @@ def test_ray_engine_survives_a_killed_model_actor(local_ray, trained_model, tmp_
             seen_at_kill[0] = seen[0]
             break
 
-    result = score_with_ray([str(folder)], model_path=trained_model.model_dir,
-                            out_dir=tmp_path / "out", options=_options(chunk_rows=100, report=False),
+    result = score_with_ray([str(review_inputs)], model_path=packaged_model_dir(),
+                            out_dir=tmp_path, options=_options(chunk_rows=100, report=False),
                             progress=kill_an_actor_once)
     assert killed, "no model actor process was found to kill"
-    assert seen_at_kill[0] < 18000
+    assert seen_at_kill[0] < 1000
     assert all(f.ok for f in result.files)
     # The killed actor had scored chunks and a restarted one scored the rest.
     assert result.actor_processes > result.actors
     parts = _read_parts(result.predictions_dir)
-    expected = {(str(folder / f"part{i}.csv"), row) for i in range(3) for row in range(1, 6001)}
+    expected = {(str(review_inputs / name), row) for name, n in
+                (("a.csv", 1200), ("b.jsonl", 900), ("c.parquet", 1000)) for row in range(1, n + 1)}
     got = list(zip(parts["source_file"], parts["row"]))
     assert len(got) == len(expected) == len(set(got)) and set(got) == expected
     assert seen[0] == len(expected)

@@ -202,7 +202,8 @@ def _read_chunks(path: str, options: ScoreOptions) -> Iterator[tuple[str, int, d
                 "source": path, "frame": chunk.frame, "rows": chunk.rows, "texts": chunk.texts,
                 "labels": chunk.labels, "ids": ids, "rename": rename,
                 "formula": getattr(chunk, "formula", None)}
-        notes = _file_notes(info) + list(getattr(review_file, "notes", ()) or ())
+        # info.notes may already hold some of these (and grows while rows stream): once each.
+        notes = list(dict.fromkeys(_file_notes(info) + list(getattr(review_file, "notes", ()) or ())))
         if rename:
             notes.append("input columns renamed to keep them: "
                          + ", ".join(f"{a} -> {b}" for a, b in rename.items()))

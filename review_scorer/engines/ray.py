@@ -183,9 +183,10 @@ def plan_actors(resources: dict[str, float], *, actors: int | None, device: str,
                 cpus_per_task: float) -> ActorPlan:
     """One actor per GPU when the cluster has GPUs, else one per 2 CPUs; `actors` overrides.
 
-    On CPUs the actors leave room for a reader (half a task's share, held for a whole file)
-    and one more task, or a reader would hold the last CPU while waiting for encoders that
-    could never start.
+    On CPUs the actors leave room for one task of each CPU stage (a reader, which asks for half
+    a task's share and holds it for a whole file, an encoder and a writer): with less, writers
+    wait for the readers to finish and nothing streams; with no room at all, a reader holds the
+    last CPU while waiting for encoders that can never start.
     """
     from review_scorer.errors import DeviceError
 
@@ -198,10 +199,10 @@ def plan_actors(resources: dict[str, float], *, actors: int | None, device: str,
         raise UsageError("--actors must be at least 1")
     if gpus >= 1:
         count = actors or int(gpus)
-        return ActorPlan(count, 1.0 if cpus >= count + 1.5 * cpus_per_task else 0.5,
+        return ActorPlan(count, 1.0 if cpus >= count + 2.5 * cpus_per_task else 0.5,
                          min(1.0, int(gpus) / count))
     count = actors or max(1, int(cpus // 2))
-    spare = cpus - 1.5 * cpus_per_task
+    spare = cpus - 2.5 * cpus_per_task
     per_actor = 1.0 if spare >= count else max(0.01, int(100 * spare / count) / 100)
     return ActorPlan(count, per_actor, 0.0)
 
@@ -226,12 +227,13 @@ def _check_reachable(address: str) -> None:
 @contextlib.contextmanager
 def ray_session(address: str | None, *, num_cpus: int | None = None,
                 object_store_memory: int | None = None) -> Iterator[bool]:
-    """Join the cluster at `address`, reuse this process's Ray, or start a quiet local one.
+    """Join the cluster at `address`; without one, use this process's Ray session if it has one,
+    else start a quiet local instance.
 
     Yields whether a new connection was made; that connection is closed on the way out (a
     local instance started here is stopped with it).
     """
-    if address is None and ray.is_initialized():
+    if address is None and ray.is_initialized():  # the caller's own session: used, kept
         yield False
         return
     if address not in (None, "auto"):
@@ -289,8 +291,9 @@ def _quiet_data_context() -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.verbose_stats_logs = False
-    # Keep each chunk its own block so the chunks of one big file spread over the workers.
-    context.target_max_block_size = 1 << 20
+    # Each chunk its own block (any size is "full"): a file's chunks then stream through the
+    # stages one by one and spread over the workers, instead of travelling as one big block.
+    context.target_max_block_size = 1
 
 
 # ------------------------------------------------------------------------------ the entry point
