@@ -1,0 +1,116 @@
+"""The Ray-free half of the ray engine: inputs, part files, the driver's reduction, actor planning."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from review_scorer.engines import parts
+from review_scorer.errors import InputError, OutputError
+from review_scorer.score import ScoreOptions
+
+
+def test_engine_parts_expand_inputs_folders_globs_and_files(tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    for name in ("d/b.csv", "d/a.jsonl", "d/sub/c.parquet", "d/notes.md", "d/.hidden.csv", "e.tsv"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    folder = parts.expand_inputs([tmp_path / "d"])
+    assert folder == [str(tmp_path / p) for p in ("d/a.jsonl", "d/b.csv", "d/sub/c.parquet")]
+    # a glob, a file named twice, and a missing file (left to its reader's own error)
+    got = parts.expand_inputs([str(tmp_path / "d" / "*.csv"), tmp_path / "e.tsv",
+                               tmp_path / "e.tsv", tmp_path / "missing.csv"])
+    assert got == [str(tmp_path / "d/b.csv"), str(tmp_path / "e.tsv"), str(tmp_path / "missing.csv")]
+    with pytest.raises(InputError, match="no files match"):
+        parts.expand_inputs([str(tmp_path / "*.xlsx")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no review files in this folder"):
+        parts.expand_inputs([tmp_path / "empty"])
+
+
+def test_engine_parts_run_name_is_safe():
+    assert parts.run_name(["data/reviews/"]) == "reviews"
+    assert parts.run_name(["shop reviews.csv"]) == "shop_reviews"
+    assert parts.run_name(["s3://bucket/in/*.parquet"]) == "reviews"
+    assert parts.run_name(["a.csv", "b.csv", "c.csv"]) == "a-and-2-more"
+
+
+def _chunk(source: str, first: int, n: int) -> dict:
+    rows = np.arange(first, first + n, dtype=np.int64)
+    frame = pd.DataFrame({"review": [f"text {i}" for i in rows], "row": ["x"] * n})
+    scores = np.linspace(0.1, 0.9, n).astype(np.float32)
+    status = np.array(["ok"] * n, dtype=object)
+    status[0] = "empty text"
+    scores[0] = np.nan
+    return {"source": source, "frame": frame, "rows": rows, "texts": frame["review"].tolist(),
+            "labels": np.ones(n, np.int8), "ids": None, "rename": {"row": "row_original"},
+            "status": status, "scores": scores}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_engine_parts_a_retried_chunk_overwrites_its_own_part(tmp_path, fmt):
+    chunk = _chunk("in.csv", 11, 5)
+    frame = parts.prediction_frame(chunk, chunk["status"], 0.5)
+    assert list(frame.columns) == ["source_file", "review", "row_original", "row", "sentiment",
+                                   "score", "status"]
+    target = tmp_path / parts.part_name(3, 11, fmt)
+    parts.write_part(frame, target, fmt)
+    parts.write_part(frame, target, fmt)  # the retry
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"part-000003-000000000011.{fmt}"]
+    back = parts._read_part(target, fmt, ["review", "row", "score", "status"])
+    assert back["row"].astype(int).tolist() == list(range(11, 16))
+    assert back["status"].tolist()[0] == "empty text"
+
+
+def _summary(settings, file_index, chunk):
+    return pickle.dumps(parts.summarise_chunk(file_index, chunk, chunk["status"], settings, node="n"))
+
+
+def test_engine_parts_collector_counts_each_chunk_once_and_checks_completeness(tmp_path):
+    settings = parts.WriteSettings(str(tmp_path), "parquet", 0.5, 10, 0)
+    collector = parts.Collector(["a.csv", "b.csv"], settings, tmp_path, None)
+    first, second = _chunk("a.csv", 1, 4), _chunk("a.csv", 5, 3)
+    end = pickle.dumps({"rows": 7, "text_column": "review", "label_column": "label",
+                        "id_column": None, "sheet": None, "notes": [],
+                        "part_text_column": "review", "part_id_column": None})
+    collector.add(parts.KIND_CHUNK, 0, 1, _summary(settings, 0, first))
+    collector.add(parts.KIND_END, 0, 8, end)
+    assert not collector.states[0].result.ok  # rows 5-7 still missing
+    collector.add(parts.KIND_CHUNK, 0, 5, _summary(settings, 0, second))
+    collector.add(parts.KIND_CHUNK, 0, 5, _summary(settings, 0, second))  # a duplicate delivery
+    (tmp_path / parts.part_name(1, 1, "parquet")).write_text("stale")
+    collector.add(parts.KIND_ERROR, 1, -1, pickle.dumps({"error": "b.csv: bad", "exit_code": 2}))
+    collector.close()
+    a, b = (s.result for s in collector.states)
+    assert (a.ok, a.rows, a.scored, a.not_scored) == (True, 7, 5, {"empty text": 2})
+    assert (b.ok, b.error, b.exit_code) == (False, "b.csv: bad", 2)
+    assert not list(tmp_path.glob("part-000001-*"))  # a failed file leaves no parts
+    assert collector.streaming.n_rows == 7 and len(collector.sample) == 7
+
+
+def test_engine_parts_prepare_outputs_refuses_an_earlier_runs_parts(tmp_path):
+    parts_dir, report = parts.prepare_outputs(tmp_path, "run", ScoreOptions())
+    (parts_dir / "part-000000-000000000001.parquet").write_text("old")
+    with pytest.raises(OutputError, match="already holds predictions"):
+        parts.prepare_outputs(tmp_path, "run", ScoreOptions())
+    parts.prepare_outputs(tmp_path, "run", ScoreOptions(overwrite=True))
+    assert not list(parts_dir.iterdir()) and report == tmp_path / "run.html"
+
+
+def test_engine_parts_actor_plan_leaves_room_for_the_cpu_stages():
+    ray_engine = pytest.importorskip("review_scorer.engines.ray")
+    plan = ray_engine.plan_actors({"CPU": 16.0}, actors=None, device="auto", cpus_per_task=0.5)
+    assert (plan.actors, plan.cpus, plan.gpus) == (8, 1.0, 0.0)
+    plan = ray_engine.plan_actors({"CPU": 2.0}, actors=2, device="auto", cpus_per_task=0.5)
+    assert plan.actors == 2 and 2 * plan.cpus + 2.5 * 0.5 <= 2.0
+    plan = ray_engine.plan_actors({"CPU": 32.0, "GPU": 4.0}, actors=None, device="auto",
+                                  cpus_per_task=0.5)
+    assert (plan.actors, plan.gpus) == (4, 1.0)
+    assert ray_engine.plan_actors({"CPU": 8.0, "GPU": 2.0}, actors=None, device="cpu",
+                                  cpus_per_task=0.5).gpus == 0.0
+    from review_scorer.errors import DeviceError
+
+    with pytest.raises(DeviceError):
+        ray_engine.plan_actors({"CPU": 8.0}, actors=None, device="gpu", cpus_per_task=0.5)
