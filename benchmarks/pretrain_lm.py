@@ -53,8 +53,16 @@ def pretrain(args) -> None:
                       "tokens_per_s": round(result.tokens_per_s), "history": h,
                       "corpus": result.corpus, "train_seconds": round(result.train_seconds),
                       "wall_seconds_this_call": round(wall)}, indent=1), flush=True)
-    if not args.write_results:
-        return
+    if args.write_results:
+        write_pretrain_section(Path(args.out))
+
+
+def write_pretrain_section(encoder_dir: Path) -> None:
+    """The RESULTS.md section for a saved encoder, from its own meta.json and history."""
+    from review_scorer.encoder import load_encoder_dir
+
+    encoder = load_encoder_dir(encoder_dir)
+    h, meta, corpus = encoder.history, encoder.meta, encoder.meta["corpus"]
     rows = [[i + 1, f"{h['loss'][i]:.3f}", f"{h['perplexity'][i]:.1f}",
              f"{h['heldout_loss'][i]:.3f}", f"{h['heldout_perplexity'][i]:.1f}",
              f"{h['tokens_per_s'][i]:,.0f}"] for i in range(len(h.get("loss", [])))]
@@ -62,12 +70,15 @@ def pretrain(args) -> None:
         "## Language-model pretraining of the encoder (forward + backward LSTM LMs)\n\n"
         + markdown_table(["epoch", "train loss (full softmax)", "train perplexity",
                           "held-out loss", "held-out perplexity", "tokens/s"], rows)
-        + f"\n\nCorpus: {result.corpus['reviews_used']:,} reviews, {result.corpus['tokens']:,} "
-        f"tokens per epoch ({result.corpus['heldout_reviews']} reviews held out for perplexity); "
-        f"left out: {result.corpus['excluded']}. Settings: `{json.dumps(config.to_dict())}`. "
-        f"Completed: {result.completed} ({result.epochs_done:.2f} epochs), "
-        f"{result.train_seconds / 60:.1f} min of training, {result.tokens_per_s:,.0f} tokens/s "
-        f"over the run. Device: {result.device}.\n"
+        + f"\n\nCorpus: {corpus['reviews_used']:,} reviews, {corpus['tokens']:,} tokens per "
+        f"epoch ({corpus['heldout_reviews']} reviews, {corpus['heldout_tokens']:,} tokens held "
+        f"out for perplexity); left out: {corpus['excluded']}. Losses are full-softmax "
+        "cross-entropy in nats per token, averaged over the forward and backward models "
+        "(training itself uses the sampled softmax). Settings: "
+        f"`{json.dumps(encoder.config.to_dict())}`. Completed: {meta['completed']} "
+        f"({meta['epochs']} epochs), {meta['train_seconds'] / 60:.1f} min of training at "
+        f"{meta['tokens_per_second']:,.0f} tokens/s, sharing the 2 cores with other work. "
+        f"Device: {meta['device']}.\n"
     )
     write_section("pretrain_lm", body)
 
@@ -115,8 +126,13 @@ def main() -> None:
     parser.add_argument("--softmax-speed", action="store_true")
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--write-results", action="store_true")
+    parser.add_argument("--results-only", action="store_true",
+                        help="write the RESULTS.md section for the finished encoder at --out")
     args = parser.parse_args()
-    softmax_speed(args) if args.softmax_speed else pretrain(args)
+    if args.results_only:
+        write_pretrain_section(Path(args.out))
+    else:
+        softmax_speed(args) if args.softmax_speed else pretrain(args)
 
 
 if __name__ == "__main__":
