@@ -227,20 +227,41 @@ def output_paths(stem: str, out_dir: Path, fmt: str) -> tuple[Path, Path]:
 # ------------------------------------------------------------------------------ the core
 
 
-def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOptions
+def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOptions, *,
+                       explainer: Any = None, explain_rows: int | None = None
                        ) -> Iterator[ScoredChunk]:
-    """Every row of an opened review file, scored, in input order, a chunk at a time."""
+    """Every row of an opened review file, scored, in input order, a chunk at a time.
+
+    With an explainer, the scored rows also get word attributions: every row when
+    explain_rows is None, else only the first explain_rows rows of the file (the report table).
+    """
     stream = model.predict_stream(review_file.chunks(), lambda c: c.texts,
                                   batch_size=options.batch_size)
+    seen = 0
     for chunk, status, scores in stream:
         formula = getattr(chunk, "formula", None)
         if formula is not None and np.any(formula):
             # The cell holds a formula whose result was never stored: say so, don't call it empty.
             status = np.where(np.asarray(formula, dtype=bool) & (status != STATUS_OK),
                               STATUS_FORMULA, status).astype(object)
-        yield ScoredChunk(frame=chunk.frame, rows=chunk.rows, texts=chunk.texts,
-                          labels=chunk.labels, ratings=getattr(chunk, "ratings", None),
-                          status=status, scores=scores)
+        scored = ScoredChunk(frame=chunk.frame, rows=chunk.rows, texts=chunk.texts,
+                             labels=chunk.labels, ratings=getattr(chunk, "ratings", None),
+                             status=status, scores=scores)
+        if explainer is not None:
+            limit = len(scored) if explain_rows is None else max(0, min(explain_rows - seen, len(scored)))
+            if limit:
+                scored.attributions = explain_chunk(explainer, scored, limit)
+        seen += len(scored)
+        yield scored
+
+
+def explain_chunk(explainer: Any, chunk: ScoredChunk, limit: int) -> list:
+    """Attributions for the scored rows among the chunk's first `limit` rows (None elsewhere)."""
+    wanted = [i for i in range(limit) if chunk.status[i] == STATUS_OK]
+    out: list = [None] * len(chunk)
+    for i, attribution in zip(wanted, explainer.explain([chunk.texts[i] for i in wanted])):
+        out[i] = attribution
+    return out
 
 
 def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = None,
@@ -262,11 +283,16 @@ def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = N
 
         model = SentimentModel.load(resolve_model_dir(model_dir, notes=notes))
     out = ensure_output_dir(Path(out_dir))
+    explainer = None
+    if options.explain or (options.report and options.max_report_rows > 0):
+        from review_scorer.explain import Explainer
+
+        explainer = Explainer(model, batch_size=options.batch_size)
     results = []
     paths = [Path(p) for p in paths]
     for path, stem in zip(paths, output_stems(paths)):
         scorer = _FileScorer(path, stem, model=model, out_dir=out, options=options,
-                             progress=progress, device_name=device_name)
+                             progress=progress, device_name=device_name, explainer=explainer)
         results.append(scorer.run())
     test_acc = (model.metrics or {}).get("accuracy")
     return ScoreResult(results, model.name, model.path, test_acc, device_name, options.threshold,
@@ -277,8 +303,8 @@ class _FileScorer:
     """Scores one file: open it, stream its chunks into the sinks, publish the outputs."""
 
     def __init__(self, path: Path, stem: str, *, model: SentimentModel, out_dir: Path,
-                 options: ScoreOptions, progress, device_name: str):
-        self.path, self.model, self.options = path, model, options
+                 options: ScoreOptions, progress, device_name: str, explainer: Any = None):
+        self.path, self.model, self.options, self.explainer = path, model, options, explainer
         self.progress, self.device_name = progress, device_name
         self.predictions_path, self.report_path = output_paths(stem, out_dir, options.fmt)
         self.result = FileResult(path=path, ok=False)
@@ -337,9 +363,12 @@ class _FileScorer:
 
         info, o = review_file.info, self.options
         sink = PredictionSink(self.predictions_path, info.columns, o)
-        report = ReportAccumulator(info, o if o.report else o.replace(max_report_rows=0))
+        report = ReportAccumulator(info, o if o.report else o.replace(max_report_rows=0),
+                                   explainer=self.explainer)
+        explain_rows = None if o.explain else (o.max_report_rows if o.report else 0)
         with sink:
-            for chunk in iter_scored_chunks(review_file, self.model, o):
+            for chunk in iter_scored_chunks(review_file, self.model, o, explainer=self.explainer,
+                                            explain_rows=explain_rows):
                 sink.write(chunk)
                 if report is not None:
                     report.update(chunk)
@@ -453,20 +482,27 @@ def _top_words_column(chunk: ScoredChunk) -> list[str]:
     from review_scorer.explain import format_top_terms
 
     attributions = chunk.attributions or [None] * len(chunk)
-    return [format_top_terms(a, t) if a is not None else ""
-            for a, t in zip(attributions, chunk.texts)]
+    return [format_top_terms(a) if a is not None else "" for a in attributions]
 
 
 class ReportAccumulator:
     """Consumes scored chunks and keeps what the report needs: exact counts, streaming metrics,
-    the score histogram, highlights and the first rows for the table."""
+    the score histogram, highlights, time/group/rating statistics, the words that drove the
+    scores, and the first rows for the table."""
 
-    def __init__(self, info: Any, options: ScoreOptions, *, text_limit: int = 20000):
+    def __init__(self, info: Any, options: ScoreOptions, *, explainer: Any = None,
+                 text_limit: int = 20000):
+        from review_scorer.explain import DriverAccumulator
+        from review_scorer.insights import FileInsights
         from review_scorer.metrics import HighlightTracker, StreamingMetrics
 
         self.info, self.options, self.text_limit = info, options, text_limit
+        self.explainer = explainer
         self.streaming = StreamingMetrics(threshold=options.threshold)
         self.highlights = HighlightTracker(k=5, threshold=options.threshold)
+        self.insights = FileInsights(info.date_column, info.group_column, info.rating_column,
+                                     info.rating_scale, options.threshold, id_column=info.id_column)
+        self.drivers = DriverAccumulator()
         self.rows: list[dict[str, Any]] = []
 
     def update(self, chunk: ScoredChunk) -> None:
@@ -478,6 +514,9 @@ class ReportAccumulator:
         pos = np.flatnonzero(scored)
         self.highlights.update(chunk.rows[pos], chunk.scores[pos], [texts[i] for i in pos],
                                [ids[i] for i in pos], labels[pos])
+        self.insights.update(chunk)
+        if chunk.attributions is not None:
+            self.drivers.update(a for a in chunk.attributions if a is not None)
         room = self.options.max_report_rows - len(self.rows)
         sentiment = sentiment_labels(chunk.scores, chunk.status, self.options.threshold)
         for i in range(min(max(room, 0), len(chunk))):
@@ -490,8 +529,10 @@ class ReportAccumulator:
 
     def _row(self, chunk: ScoredChunk, i: int, id_: Any, text: str, sentiment: str,
              label: int) -> dict[str, Any]:
+        from review_scorer.explain import row_spans
+
         score = chunk.scores[i] if chunk.status[i] == STATUS_OK else None
-        return {
+        row = {
             "row": int(chunk.rows[i]),
             "id": None if id_ is None or id_ == "" else str(id_),
             "text": text[: self.text_limit],
@@ -500,17 +541,46 @@ class ReportAccumulator:
             "status": str(chunk.status[i]),
             "label": {1: "positive", 0: "negative"}.get(int(label)),
         }
+        if self.info.group_column:
+            row["group"] = str(chunk.frame[self.info.group_column].iloc[i])
+        if chunk.ratings is not None and np.isfinite(chunk.ratings[i]):
+            row["rating"] = float(chunk.ratings[i])
+        if chunk.attributions is not None and chunk.attributions[i] is not None:
+            row["spans"] = row_spans(chunk.attributions[i])
+        return row
 
     def metrics(self) -> dict[str, Any] | None:
         labeled = self.info.label_column or getattr(self.info, "label_from_rating", False)
         return self.streaming.result(self.options.threshold) if labeled else None
 
+    def _highlights(self) -> dict:
+        """The highlight rows, with their words highlighted (a handful of reviews: cheap)."""
+        from review_scorer.explain import row_spans
+
+        highlights = self.highlights.result()
+        if self.explainer is None:
+            return highlights
+        for rows in highlights.values():
+            for row, attribution in zip(rows, self.explainer.explain([r["text"] for r in rows])):
+                if attribution is not None:
+                    row["spans"] = row_spans(attribution)
+        return highlights
+
     def context(self, result: FileResult, *, model: SentimentModel, device_name: str) -> dict:
-        return score_report_context(result, model=model, device_name=device_name,
-                                    threshold=self.options.threshold,
-                                    histogram=self.streaming.histogram(),
-                                    highlights=self.highlights.result(), rows=self.rows,
-                                    max_rows=self.options.max_report_rows)
+        from review_scorer.explain import terms_in_text
+
+        context = score_report_context(result, model=model, device_name=device_name,
+                                       threshold=self.options.threshold,
+                                       histogram=self.streaming.histogram(),
+                                       highlights=self._highlights(), rows=self.rows,
+                                       max_rows=self.options.max_report_rows)
+        context.update(self.insights.context())
+        if self.drivers.reviews:
+            context["drivers"] = self.drivers.result(k=15)
+            terms = [t["term"] for t in context["drivers"]["positive"] + context["drivers"]["negative"]]
+            for row in context["rows"]:
+                row["terms"] = terms_in_text(row["text"], terms)
+        return context
 
     @staticmethod
     def render_to_temp(context: dict, report_path: Path) -> Path:
