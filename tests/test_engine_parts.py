@@ -114,3 +114,16 @@ def test_engine_parts_actor_plan_leaves_room_for_the_cpu_stages():
 
     with pytest.raises(DeviceError):
         ray_engine.plan_actors({"CPU": 8.0}, actors=None, device="gpu", cpus_per_task=0.5)
+
+
+def test_engine_parts_importing_the_engines_loads_neither_ray_nor_tensorflow():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys, review_scorer.engines, review_scorer.engines.parts\n"
+            "print(sorted(m for m in ('ray', 'tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         timeout=120, check=True).stdout.strip()
+    assert out == "[]"

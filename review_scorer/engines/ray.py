@@ -286,14 +286,25 @@ def _quiet_ray_data_logs() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _quiet_data_context() -> None:
+# DataContext settings for our run: quiet, and each chunk its own block ("any size is full"), so
+# a file's chunks stream through the stages one by one and spread over the workers instead of
+# travelling as one big block.
+_DATA_CONTEXT = {"enable_progress_bars": False, "print_on_execution_start": False,
+                 "verbose_stats_logs": False, "target_max_block_size": 1}
+
+
+@contextlib.contextmanager
+def _data_context() -> Iterator[None]:
+    """Our Ray Data settings for the run; the caller's own are put back afterwards."""
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    context.verbose_stats_logs = False
-    # Each chunk its own block (any size is "full"): a file's chunks then stream through the
-    # stages one by one and spread over the workers, instead of travelling as one big block.
-    context.target_max_block_size = 1
+    saved = {name: getattr(context, name) for name in _DATA_CONTEXT if hasattr(context, name)}
+    for name, value in _DATA_CONTEXT.items():
+        setattr(context, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(context, name, value)
 
 
 # ------------------------------------------------------------------------------ the entry point
@@ -388,9 +399,9 @@ def _run(cluster: _Cluster, files: Sequence[str], options: ScoreOptions,
         plan = plan_actors(ray.cluster_resources(), actors=cluster.actors, device=options.device,
                            cpus_per_task=cluster.cpus_per_task)
         model_ref = ray.put(model_files)
-        dataset = _build_dataset(files, options, text_model, model_ref, plan, settings,
-                                 cluster.cpus_per_task)
-        with _quiet_ray_data_logs():
+        with _data_context(), _quiet_ray_data_logs():
+            dataset = _build_dataset(files, options, text_model, model_ref, plan, settings,
+                                     cluster.cpus_per_task)
             _drain(dataset, collector)
         del model_ref
     return plan, startup
@@ -399,7 +410,6 @@ def _run(cluster: _Cluster, files: Sequence[str], options: ScoreOptions,
 def _build_dataset(files: Sequence[str], options: ScoreOptions, text_model: SentimentModel,
                    model_ref: Any, plan: ActorPlan, settings: WriteSettings,
                    cpus_per_task: float):
-    _quiet_data_context()
     dataset = ray.data.from_items([{"file": i} for i in range(len(files))],
                                   override_num_blocks=len(files))
     # A reader holds its CPU share for a whole file, so it asks for half a task's share. The
