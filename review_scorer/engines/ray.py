@@ -120,10 +120,15 @@ class ChunkScorer:
         from review_scorer.sentiment import select_device
 
         self.device = select_device(device)
-        self._dir = tempfile.mkdtemp(prefix="review-scorer-model-")
-        for name, content in ray.get(model_ref[0]).items():
-            Path(self._dir, name).write_bytes(content)
-        self.model = SentimentModel.load(self._dir)
+        # The model directory is rebuilt from the driver's copy (so nodes need none of their
+        # own), loaded with its checks, then removed: the actor keeps the model in memory.
+        folder = tempfile.mkdtemp(prefix="review-scorer-model-")
+        try:
+            for name, content in ray.get(model_ref[0]).items():
+                Path(folder, name).write_bytes(content)
+            self.model = SentimentModel.load(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         self.batch_size = batch_size
         self.pid = os.getpid()
         self.node = ray.get_runtime_context().get_node_id()
@@ -143,9 +148,6 @@ class ChunkScorer:
                 data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
             out.append(data)
         return {**batch, "data": np.array(out, dtype=object)}
-
-    def __del__(self):
-        shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
 
 
 def write_chunks(batch: dict[str, np.ndarray], *, settings: WriteSettings) -> dict[str, np.ndarray]:
