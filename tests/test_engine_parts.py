@@ -127,3 +127,18 @@ def test_engine_parts_importing_the_engines_loads_neither_ray_nor_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          timeout=120, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_engine_parts_uris_are_listed_and_read_through_pyarrow(tmp_path):
+    # file:// goes through the same pyarrow filesystem code as s3:// or gs://
+    (tmp_path / "in").mkdir()
+    pd.DataFrame({"review": ["good film", "", "bad film"]}).to_csv(tmp_path / "in/a.csv", index=False)
+    (tmp_path / "in/readme.md").write_text("not reviews", encoding="utf-8")
+    uri = f"file://{tmp_path}/in"
+    assert parts.expand_inputs([uri]) == [f"file://{tmp_path}/in/a.csv"]
+    assert parts.expand_inputs([f"{uri}/*.csv"]) == [f"file://{tmp_path}/in/a.csv"]
+    got = list(parts.read_file_chunks(f"{uri}/a.csv", ScoreOptions()))
+    assert [kind for kind, _, _ in got] == [parts.KIND_CHUNK, parts.KIND_END]
+    assert got[0][2]["texts"][::2] == ["good film", "bad film"] and got[1][2]["rows"] == 3
+    kind, _, error = next(parts.read_file_chunks(f"{uri}/missing.csv", ScoreOptions()))
+    assert kind == parts.KIND_ERROR and error["exit_code"] == 2 and "missing.csv" in error["error"]

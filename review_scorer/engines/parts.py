@@ -58,10 +58,13 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
     """Files named by INPUT arguments (files, globs, directories), sorted within each argument,
     each once. Remote URIs (s3://, gs://, ...) are listed through pyarrow's filesystems."""
     out: list[str] = []
+    seen: set[str] = set()
     for raw in inputs:
         text = str(raw)
-        found = _expand_remote(text) if "://" in text else _expand_local(text)
-        out.extend(f for f in found if f not in out)
+        for found in _expand_remote(text) if "://" in text else _expand_local(text):
+            if found not in seen:
+                seen.add(found)
+                out.append(found)
     if not out:
         raise InputError("no input files given; pass a file, a glob or a folder of review files")
     return out
@@ -152,12 +155,14 @@ def _local_copy(path: str) -> Iterator[str]:
     suffix = Path(path.rsplit("/", 1)[-1]).suffix
     handle, local = tempfile.mkstemp(suffix=suffix, prefix="review-scorer-")
     try:
-        filesystem, inner = pafs.FileSystem.from_uri(path)
-        with os.fdopen(handle, "wb") as out, filesystem.open_input_stream(inner) as src:
-            shutil.copyfileobj(src, out, 1 << 20)
+        try:
+            filesystem, inner = pafs.FileSystem.from_uri(path)
+            with os.fdopen(handle, "wb") as out, filesystem.open_input_stream(inner) as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read ({one_line(exc)}); check the address and "
+                             "credentials") from exc
         yield local
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({one_line(exc)})") from exc
     finally:
         with contextlib.suppress(OSError):
             os.unlink(local)
