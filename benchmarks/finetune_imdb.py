@@ -63,7 +63,8 @@ def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: boo
     from review_scorer.embeddings import ppmi_svd_embeddings
     from review_scorer.finetune import config_for_encoder, fit_member
     from review_scorer.metrics import binary_metrics, log_loss
-    from review_scorer.model import build_model, predict_sequences
+    from review_scorer.model import build_model, export_model
+    from review_scorer.sentiment import SentimentModel
     from review_scorer.text import Vocabulary, clean_text, encode_cleaned
     from review_scorer.train import _dataset
 
@@ -93,7 +94,8 @@ def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: boo
                          _dataset(encode(val), y[val], 256, seed=None), cfg,
                          encoder=encoder if use_encoder else None, verbose=2)
     seconds = time.perf_counter() - started
-    scores = predict_sequences(model, encode(val))
+    scorer = SentimentModel(export_model(model), vocab, cfg)
+    scores = scorer.predict_ids(encode(val))
     val_metrics = binary_metrics(y[val], scores, loss=log_loss(y[val], scores))
     row = {"name": spec["name"], "spec": spec, "fit_s": round(seconds),
            "val_loss": [round(v, 4) for v in history["val_loss"]],
@@ -101,7 +103,7 @@ def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: boo
            "final_val_acc": round(val_metrics["accuracy"], 4),
            "final_val_loss": round(val_metrics["loss"], 4)}
     if read_test:
-        test_scores = predict_sequences(model, encode(test))
+        test_scores = scorer.predict_ids(encode(test))
         row["test_acc"] = round(binary_metrics(y[test], test_scores)["accuracy"], 4)
         row["test_read"] = True
     return row
@@ -117,7 +119,6 @@ def main() -> None:
     args = parser.parse_args()
     reviews, cleaned, fit, val, test, kind = prepare(args.data)
     print(f"fit {len(fit)}, validation {len(val)} ({kind}), test {len(test)}", flush=True)
-    rows = []
     if args.baseline:
         started = time.perf_counter()
         from review_scorer.metrics import binary_metrics
@@ -129,19 +130,22 @@ def main() -> None:
         if args.test:
             row["test_acc"] = round(binary_metrics(reviews.labels[test], scores[1])["accuracy"], 4)
             row["test_read"] = True
-        rows.append(row)
+        _record(row, args)
     encoder = None
     if args.encoder:
         from review_scorer.encoder import load_encoder_dir
 
         encoder = load_encoder_dir(args.encoder)
     for spec in map(json.loads, args.runs):
-        rows.append(run(spec, reviews, cleaned, fit, val, test, encoder, read_test=args.test))
-    for row in rows:
-        row["encoder_dir"] = str(args.encoder) if args.encoder else None
-        print("RESULT", json.dumps(row), flush=True)
-        with LOG.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
+        _record(run(spec, reviews, cleaned, fit, val, test, encoder, read_test=args.test), args)
+
+
+def _record(row: dict, args) -> None:
+    """Print and log one result as soon as it exists (a later crash loses nothing)."""
+    row["encoder_dir"] = str(args.encoder) if args.encoder else None
+    print("RESULT", json.dumps(row), flush=True)
+    with LOG.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

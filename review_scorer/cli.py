@@ -313,6 +313,9 @@ class _PretrainProgress:
 @click.option("--seed", type=int, help="Random seed (also picks the validation slice left out).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
               help="Stop after this many minutes, save the encoder so far; rerun to continue.")
+@click.option("--init-from", type=click.Path(path_type=Path), metavar="DIR",
+              help="Start from this encoder (its weights and vocabulary): more epochs, or adapt "
+                   "it to your own reviews.")
 @click.option("--text-column", help="Text column of a review file.")
 @click.option("--cache-dir", type=click.Path(path_type=Path),
               help="Download cache (default: $REVIEW_SCORER_CACHE or ~/.cache/review-scorer).")
@@ -320,7 +323,7 @@ class _PretrainProgress:
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.pass_context
 def pretrain(ctx, data_source, output_dir, config_file, epochs, batch_size, bptt, vocab_size, seed,
-             time_limit, text_column, cache_dir, overwrite, as_json):
+             time_limit, init_from, text_column, cache_dir, overwrite, as_json):
     """Pretrain the encoder as language models on unlabeled reviews (resumable)."""
     from review_scorer.config import PretrainConfig, load_pretrain_config_file
 
@@ -338,7 +341,7 @@ def pretrain(ctx, data_source, output_dir, config_file, epochs, batch_size, bptt
             result = run_pretraining(
                 config, source=data_source, output_dir=output_dir, text_column=text_column,
                 overwrite=overwrite, cache_dir=cache_dir, progress=progress,
-                download_progress=download.bytes,
+                download_progress=download.bytes, init_from=init_from,
                 time_limit_s=time_limit * 60 if time_limit else None)
         except KeyboardInterrupt:
             progress.close()

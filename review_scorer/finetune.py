@@ -17,13 +17,16 @@ def config_for_encoder(config: TrainConfig, encoder: Encoder) -> TrainConfig:
     )
 
 
-def resolve_encoder(encoder) -> Encoder | None:
-    """An Encoder from a loaded one, a directory path, or None (train from scratch)."""
-    if encoder is None or isinstance(encoder, Encoder):
-        return encoder
-    from review_scorer.encoder import load_encoder_dir
+def with_encoder(encoder, config: TrainConfig) -> tuple[Encoder | None, TrainConfig]:
+    """(the loaded encoder, the config fitted to it) from an Encoder, an encoder directory, or
+    None (train from scratch: config unchanged)."""
+    if encoder is None:
+        return None, config
+    if not isinstance(encoder, Encoder):
+        from review_scorer.encoder import load_encoder_dir
 
-    return load_encoder_dir(encoder)
+        encoder = load_encoder_dir(encoder)
+    return encoder, config_for_encoder(config, encoder)
 
 
 def encoder_meta(encoder: Encoder | None, config: TrainConfig) -> dict[str, Any] | None:

@@ -125,8 +125,10 @@ def load_pretraining_texts(
     }
 
 
-def build_corpus(texts: list[str], config: PretrainConfig, description: dict[str, Any]) -> Corpus:
-    """Clean, hold out a seeded share of reviews, build the vocabulary, join into token streams."""
+def build_corpus(texts: list[str], config: PretrainConfig, description: dict[str, Any], *,
+                 vocab: Vocabulary | None = None) -> Corpus:
+    """Clean, hold out a seeded share of reviews, build the vocabulary (unless given: the one of
+    the encoder pretraining continues from), join into token streams."""
     cleaned = [c for c in map(clean_text, texts) if c]
     if len(cleaned) < 2:
         raise InputError(f"{description.get('source')}: only {len(cleaned)} review(s) with words; "
@@ -134,8 +136,9 @@ def build_corpus(texts: list[str], config: PretrainConfig, description: dict[str
     order = np.random.default_rng([config.seed, 11]).permutation(len(cleaned))
     n_held = min(len(cleaned) - 1, max(1, round(len(cleaned) * config.heldout_fraction)))
     held, kept = np.sort(order[:n_held]), np.sort(order[n_held:])
-    vocab = Vocabulary.build((cleaned[i] for i in kept), max_size=config.vocab_size,
-                             min_count=config.min_count)
+    if vocab is None:
+        vocab = Vocabulary.build((cleaned[i] for i in kept), max_size=config.vocab_size,
+                                 min_count=config.min_count)
 
     def stream(idx: np.ndarray) -> np.ndarray:
         sep = np.array([SEPARATOR_ID], dtype=np.int32)
@@ -294,6 +297,31 @@ def make_step_functions(lm, optimizer, config: PretrainConfig):
     return train_step, eval_step
 
 
+def _starting_encoder(init_from, config: PretrainConfig):
+    if init_from is None:
+        return None
+    from review_scorer.encoder import load_encoder_dir
+
+    start = load_encoder_dir(init_from)
+    differ = [k for k in ("embedding_dim", "lstm_units", "softmax")
+              if getattr(start.config, k) != getattr(config, k)]
+    if differ:
+        raise ConfigError(f"{init_from}: the encoder has other {', '.join(differ)} than these "
+                          "settings; continue it with the same network shape")
+    return start
+
+
+def set_language_model_weights(lm, config: PretrainConfig, weights: dict[str, np.ndarray]) -> None:
+    """Load encoder-directory weights (encoder_weights' names) into a language model."""
+    lm.embedding.embeddings.assign(weights["embedding"])
+    for direction, layer in (("forward", lm.forward_lstm), ("backward", lm.backward_lstm)):
+        for part in ("kernel", "recurrent_kernel", "bias"):
+            getattr(layer.cell, part).assign(weights[f"{direction}/{part}"])
+    if config.softmax == "sampled":
+        lm.softmax_weights.assign(weights["softmax/weights"])
+    lm.softmax_bias.assign(weights["softmax/bias"])
+
+
 def encoder_weights(lm, config: PretrainConfig) -> dict[str, np.ndarray]:
     """The LM's weights under the encoder directory's names (see encoder.weight_shapes)."""
     out = {"embedding": np.asarray(lm.embedding.embeddings.numpy())}
@@ -312,8 +340,9 @@ def encoder_weights(lm, config: PretrainConfig) -> dict[str, np.ndarray]:
 # Checkpoints: <output>/.checkpoint/{corpus.npz, vocab.txt, corpus.json, state/}
 # --------------------------------------------------------------------------------------------
 
-def _settings_key(config: PretrainConfig, source: str) -> dict[str, Any]:
-    return {"config": config.to_dict(), "source": source, "format": CHECKPOINT_FORMAT}
+def _settings_key(config: PretrainConfig, source: str, start=None) -> dict[str, Any]:
+    return {"config": config.to_dict(), "source": source, "format": CHECKPOINT_FORMAT,
+            "init_from": None if start is None else start.meta["files"]}
 
 
 def save_corpus_checkpoint(ckpt: Path, corpus: Corpus, key: dict[str, Any]) -> None:
@@ -480,7 +509,7 @@ def _train_loop(lm, optimizer, corpus: Corpus, config: PretrainConfig, state: _S
 
 
 def _prepare_corpus(config: PretrainConfig, source, ckpt: Path, key: dict[str, Any], *,
-                    text_column, cache_dir, download_progress, report) -> Corpus:
+                    text_column, cache_dir, download_progress, report, start=None) -> Corpus:
     corpus = load_corpus_checkpoint(ckpt, key) if ckpt.is_dir() else None
     if corpus is not None:
         return corpus
@@ -488,7 +517,8 @@ def _prepare_corpus(config: PretrainConfig, source, ckpt: Path, key: dict[str, A
     texts, description = load_pretraining_texts(source, config=config, text_column=text_column,
                                                 cache_dir=cache_dir,
                                                 download_progress=download_progress)
-    corpus = build_corpus(texts, config, description)
+    corpus = build_corpus(texts, config, description,
+                          vocab=start.vocab if start is not None else None)
     del texts
     need = config.batch_size * config.bptt + 1
     if len(corpus.train) < need:
@@ -512,6 +542,7 @@ def run_pretraining(
     download_progress=None,
     time_limit_s: float | None = None,
     name: str | None = None,
+    init_from: str | os.PathLike[str] | None = None,
 ) -> PretrainResult:
     """Pretrain the encoder and save it as an encoder directory at output_dir.
 
@@ -519,25 +550,20 @@ def run_pretraining(
     Ctrl-C; the same call again resumes from there (ConfigError if the settings changed). With
     time_limit_s the run stops after that many seconds of this call and still saves an encoder,
     marked incomplete, keeping the checkpoint so the same call can continue it.
+    init_from, an encoder directory, starts the language models from its weights and keeps its
+    vocabulary (more epochs, or adapting the shipped encoder to a user's own reviews).
     """
     output_dir = Path(output_dir)
     ckpt = output_dir / CHECKPOINT_DIR
-    key = _settings_key(config, str(source))
+    start = _starting_encoder(init_from, config)
+    key = _settings_key(config, str(source), start)
     report = progress or (lambda _event: None)
     if not (ckpt / "corpus.json").is_file():
         check_encoder_target(output_dir, overwrite=overwrite)
     corpus = _prepare_corpus(config, source, ckpt, key, text_column=text_column,
                              cache_dir=cache_dir, download_progress=download_progress,
-                             report=report)
-    import keras
-
-    from review_scorer.train import describe_device
-
-    keras.utils.set_random_seed(config.seed)
-    lm = build_language_model(config, len(corpus.vocab), corpus.counts)
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate,
-                                      global_clipnorm=config.clipnorm or None)
-    state = load_state_checkpoint(ckpt, lm, optimizer) or _State()
+                             report=report, start=start)
+    lm, optimizer, state = _start_training(config, corpus, ckpt, start)
     steps = len(windows(corpus.train, config.bptt)) // config.batch_size
     resumed_from = state.epoch * steps + state.step
     deadline = time.perf_counter() + time_limit_s if time_limit_s else None
@@ -549,9 +575,9 @@ def run_pretraining(
         raise
     report(PretrainProgress("saving", state.epoch, config.epochs))
     epochs_done = state.epoch + state.step / max(1, steps)
-    device = describe_device()
-    meta = _encoder_meta(config, corpus, state, name or output_dir.name, device, epochs_done,
-                         completed)
+    meta = _encoder_meta(config, corpus, state, name or output_dir.name, epochs_done,
+                         completed, start)
+    device = meta["device"]
     save_encoder_dir(output_dir, weights=encoder_weights(lm, config), vocab=corpus.vocab,
                      config=config, history=state.history, meta=meta, overwrite=True,
                      keep_checkpoint=not completed)
@@ -563,12 +589,31 @@ def run_pretraining(
     )
 
 
-def _encoder_meta(config: PretrainConfig, corpus: Corpus, state: _State, name: str, device: str,
-                  epochs_done: float, completed: bool) -> dict[str, Any]:
+def _start_training(config: PretrainConfig, corpus: Corpus, ckpt: Path, start):
+    """(language model, optimizer, state): fresh, from the starting encoder, or restored from
+    the checkpoint."""
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    lm = build_language_model(config, len(corpus.vocab), corpus.counts)
+    if start is not None:
+        set_language_model_weights(lm, config, start.weights)
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate,
+                                      global_clipnorm=config.clipnorm or None)
+    state = load_state_checkpoint(ckpt, lm, optimizer) or _State()
+    return lm, optimizer, state
+
+
+def _encoder_meta(config: PretrainConfig, corpus: Corpus, state: _State, name: str,
+                  epochs_done: float, completed: bool, start) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
+    from review_scorer.train import describe_device
+
     history = state.history
+    started_from = None if start is None else {
+        k: v for k, v in start.summary().items() if k not in ("config", "history")}
     return {
         "name": name,
         "created_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -581,7 +626,8 @@ def _encoder_meta(config: PretrainConfig, corpus: Corpus, state: _State, name: s
         "tokens_per_second": round(state.tokens / max(state.seconds, 1e-9), 1),
         "heldout_perplexity": (history.get("heldout_perplexity") or [None])[-1],
         "softmax": config.softmax,
-        "device": device,
+        "initialized_from": started_from,
+        "device": describe_device(),
         "versions": {"review_scorer": __version__, "tensorflow": tf.__version__,
                      "keras": keras.__version__, "python": platform.python_version(),
                      "numpy": np.__version__},

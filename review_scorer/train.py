@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from review_scorer import __version__
-from review_scorer.artifacts import model_context
+from review_scorer.artifacts import REPORT_FILE, check_target, model_context
 from review_scorer.config import TrainConfig
+from review_scorer.finetune import with_encoder
 from review_scorer.splits import (  # noqa: F401  (re-exported for callers of the old names)
     Splits,
     holdout_split,
@@ -130,18 +131,11 @@ def run_training(
     Stages: load the data, split it, prepare the text, fit the members, evaluate, save.
     data_source is anything load_labeled reads, or already loaded LabeledReviews.
     epoch_progress, if given, is called with a dict after every epoch (stage, member, epoch,
-    logs, seconds); nothing here prints.
-    encoder (an encoder directory or a loaded Encoder) starts every member from pretrained
-    weights, with the encoder's vocabulary and widths (finetune.config_for_encoder); None trains
-    from scratch.
+    logs, seconds); nothing here prints. encoder (a pretrained encoder directory or Encoder)
+    starts every member from its weights and vocabulary; None trains from scratch.
     """
-    from review_scorer.artifacts import check_target
-    from review_scorer.finetune import config_for_encoder, resolve_encoder
-
     model_dir = check_target(model_dir, overwrite=overwrite)
-    encoder = resolve_encoder(encoder)
-    if encoder is not None:
-        config = config_for_encoder(config, encoder)
+    encoder, config = with_encoder(encoder, config)
     reviews = _load_reviews(data_source, text_column=text_column, label_column=label_column,
                             cache_dir=cache_dir, download_progress=download_progress)
     splits = make_splits(reviews, config, limit=limit)
@@ -166,8 +160,6 @@ def run_training(
     model.save(model_dir, overwrite=overwrite, report_html=report_html)
     model.path = model_dir
     log.info("saved model to %s", model_dir)
-    from review_scorer.artifacts import REPORT_FILE
-
     return TrainResult(
         model_dir=model_dir, config=config, history=model.history,
         best_epoch=model.meta["best_epoch"], epochs_run=model.meta["epochs_run"],

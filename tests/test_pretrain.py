@@ -371,3 +371,21 @@ def test_cli_train_uses_the_default_encoder_unless_from_scratch(
     assert fine_tuned.vocab == load_encoder_dir(tiny_encoder[0].encoder_dir).vocab
     assert scratch.meta["pretrained_encoder"] is None
     assert scratch.config.embedding_init != "encoder" and scratch.vocab != fine_tuned.vocab
+
+
+def test_pretrain_can_continue_from_an_encoder_keeping_its_vocabulary(tiny_encoder, tmp_path):
+    from review_scorer.pretrain import run_pretraining
+
+    start = load_encoder_dir(tiny_encoder[0].encoder_dir)
+    # A vanishing learning rate and one step: the result is the starting encoder itself.
+    config = start.config.replace(learning_rate=1e-9, vocab_size=50)
+    result = run_pretraining(config, source=str(MINI_IMDB), output_dir=tmp_path / "more",
+                             init_from=start.path, time_limit_s=1e-9)
+    continued = load_encoder_dir(result.encoder_dir)
+    assert continued.vocab == start.vocab  # not rebuilt at vocab_size 50
+    for name, value in start.weights.items():
+        np.testing.assert_allclose(continued.weights[name], value, atol=1e-3, err_msg=name)
+    assert continued.meta["initialized_from"]["name"] == start.name
+    with pytest.raises(ConfigError, match="lstm_units"):
+        run_pretraining(config.replace(lstm_units=4), source=str(MINI_IMDB),
+                        output_dir=tmp_path / "other", init_from=start.path)
