@@ -142,3 +142,22 @@ def test_engine_parts_uris_are_listed_and_read_through_pyarrow(tmp_path):
     assert got[0][2]["texts"][::2] == ["good film", "bad film"] and got[1][2]["rows"] == 3
     kind, _, error = next(parts.read_file_chunks(f"{uri}/missing.csv", ScoreOptions()))
     assert kind == parts.KIND_ERROR and error["exit_code"] == 2 and "missing.csv" in error["error"]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_engine_parts_outputs_to_a_uri(tmp_path, fmt):
+    out = f"file://{tmp_path}/reports"
+    parts_dir, report = parts.prepare_outputs(out, "run", ScoreOptions())
+    assert (parts_dir, report) == (f"{out}/run.predictions", f"{out}/run.html")
+    chunk = _chunk("in.csv", 1, 4)
+    target = parts.join(parts_dir, parts.part_name(0, 1, fmt))
+    parts.write_part(parts.prediction_frame(chunk, chunk["status"], 0.5), target, fmt)
+    parts.write_part(parts.prediction_frame(chunk, chunk["status"], 0.5), target, fmt)
+    assert [p.name for p in (tmp_path / "reports/run.predictions").iterdir()] == [
+        f"part-000000-000000000001.{fmt}"]
+    back = parts._read_part(target, fmt, ["row", "status"])
+    assert back["row"].astype(int).tolist() == [1, 2, 3, 4]
+    with pytest.raises(OutputError, match="already holds predictions"):
+        parts.prepare_outputs(out, "run", ScoreOptions())
+    parts.remove_parts(parts_dir, 0)
+    assert not list((tmp_path / "reports/run.predictions").iterdir())

@@ -245,7 +245,7 @@ def test_ray_engine_on_a_two_node_cluster_through_address(review_inputs, trained
             "from review_scorer.engines import score_with_ray\n"
             "from review_scorer.score import ScoreOptions\n"
             f"r = score_with_ray([{str(review_inputs)!r}], model_path={str(trained_model.model_dir)!r},"
-            f" out_dir={str(tmp_path)!r}, address='127.0.0.1:{port}',"
+            f" out_dir={'file://' + str(tmp_path)!r}, address='127.0.0.1:{port}',"
             " options=ScoreOptions(chunk_rows=200))\n"
             "print(json.dumps(r.to_dict()))\n"
         )
@@ -257,7 +257,10 @@ def test_ray_engine_on_a_two_node_cluster_through_address(review_inputs, trained
         _stop_cluster(temp, port)
     assert summary["nodes"] == 2  # the actor and the writers ran on both nodes
     assert summary["rows"] == 3100 and summary["failed_files"] == 0
-    parts = _read_parts(Path(summary["predictions_dir"]))
+    # the parts went through pyarrow's filesystem layer, as they would to s3:// or gs://
+    assert summary["predictions_dir"].startswith("file://")
+    assert (tmp_path / "reviews.html").is_file() or list(tmp_path.glob("*.html"))
+    parts = _read_parts(Path(summary["predictions_dir"][len("file://"):]))
     assert len(parts) == 3100 and not parts.duplicated(["source_file", "row"]).any()
 
 

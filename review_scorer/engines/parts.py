@@ -259,8 +259,13 @@ def prediction_frame(chunk: dict[str, Any], status: np.ndarray, threshold: float
     return frame.reset_index(drop=True)
 
 
-def write_part(frame: Any, target: Path, part_format: str) -> None:
-    """Write one part through a hidden temp file and rename it into place (atomic, idempotent)."""
+def write_part(frame: Any, target: str | Path, part_format: str) -> None:
+    """Write one part atomically: through a hidden temp file renamed into place, or for a URI in
+    one object store upload (published whole on close). Writing it again replaces it."""
+    if is_uri(target):
+        _write_remote_part(frame, target, part_format)
+        return
+    target = Path(target)
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         if part_format == "parquet":
@@ -275,6 +280,19 @@ def write_part(frame: Any, target: Path, part_format: str) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+
+
+def _write_remote_part(frame: Any, target: str, part_format: str) -> None:
+    filesystem, inner = _filesystem(target)
+    with filesystem.open_output_stream(inner) as sink:
+        if part_format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+        else:
+            text = frame.to_csv(index=False, lineterminator="\r\n")
+            sink.write(text.encode("utf-8", "replace"))
 
 
 def summarise_chunk(file_index: int, chunk: dict[str, Any], status: np.ndarray,
@@ -301,31 +319,96 @@ def summarise_chunk(file_index: int, chunk: dict[str, Any], status: np.ndarray,
             "nodes": {chunk.get("actor_node"), node}}
 
 
-def prepare_outputs(out_dir: Path, name: str, options: ScoreOptions) -> tuple[Path, Path]:
-    """Refuse to mix with an earlier run's parts unless overwriting; then clear those parts."""
+def is_uri(path: Any) -> bool:
+    """True for a filesystem URI (s3://, gs://, file://...), which pyarrow reads and writes."""
+    return isinstance(path, str) and "://" in path
+
+
+def join(base: str | Path, name: str) -> str | Path:
+    """`name` inside the folder `base`, a local path or a URI."""
+    return f"{base.rstrip('/')}/{name}" if is_uri(base) else Path(base) / name
+
+
+def _filesystem(uri: str):
+    from pyarrow import fs as pafs
+
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"{uri}: cannot use this location ({one_line(exc)}); check the address "
+                          "and credentials") from exc
+
+
+def _exists(path: str | Path) -> bool:
+    if not is_uri(path):
+        return Path(path).exists()
+    from pyarrow import fs as pafs
+
+    filesystem, inner = _filesystem(path)
+    return filesystem.get_file_info(inner).type != pafs.FileType.NotFound
+
+
+def _list_parts(parts_dir: str | Path, prefix: str = "part-") -> list:
+    if not is_uri(parts_dir):
+        folder = Path(parts_dir)
+        return sorted(folder.glob(f"{prefix}*")) if folder.is_dir() else []
+    from pyarrow import fs as pafs
+
+    filesystem, inner = _filesystem(parts_dir)
+    infos = filesystem.get_file_info(pafs.FileSelector(inner, allow_not_found=True))
+    return sorted(join(parts_dir, i.base_name) for i in infos
+                  if i.type == pafs.FileType.File and i.base_name.startswith(prefix))
+
+
+def _delete(path: str | Path) -> None:
+    if is_uri(path):
+        filesystem, inner = _filesystem(path)
+        with contextlib.suppress(FileNotFoundError):
+            filesystem.delete_file(inner)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            Path(path).unlink()
+
+
+def prepare_outputs(out_dir: str | Path, name: str, options: ScoreOptions
+                    ) -> tuple[str | Path, str | Path]:
+    """(parts folder, report path) of a run under `out_dir`, a local folder or a URI that every
+    node can write. Refuses to mix with an earlier run's parts unless overwriting, and then
+    clears them first."""
     from review_scorer.outputs import check_output_target, ensure_output_dir
 
-    out = ensure_output_dir(out_dir)
-    parts_dir, report_path = out / f"{name}{PREDICTIONS_DIR_SUFFIX}", out / f"{name}.html"
-    if options.report:
+    base = str(out_dir).rstrip("/") if is_uri(str(out_dir)) else ensure_output_dir(Path(out_dir))
+    parts_dir = join(base, f"{name}{PREDICTIONS_DIR_SUFFIX}")
+    report_path = join(base, f"{name}.html")
+    if options.report and is_uri(report_path):
+        if _exists(report_path) and not options.overwrite:
+            raise OutputError(f"{report_path} already exists; pass --overwrite to replace it")
+    elif options.report:
         check_output_target(report_path, options.overwrite)
-    if parts_dir.exists() and not parts_dir.is_dir():
+    if not is_uri(parts_dir) and parts_dir.exists() and not parts_dir.is_dir():
         raise OutputError(f"{parts_dir} exists and is not a folder; remove it or use --out-dir")
-    old = sorted(parts_dir.glob("part-*")) if parts_dir.is_dir() else []
+    old = _list_parts(parts_dir)
     if old and not options.overwrite:
         raise OutputError(f"{parts_dir} already holds predictions; pass --overwrite to replace "
                           "them or use --out-dir")
     for part in old:
-        part.unlink()
-    parts_dir.mkdir(parents=True, exist_ok=True)
+        _delete(part)
+    if is_uri(parts_dir):
+        filesystem, inner = _filesystem(parts_dir)
+        filesystem.create_dir(inner, recursive=True)
+    else:
+        parts_dir.mkdir(parents=True, exist_ok=True)
     return parts_dir, report_path
 
 
-def remove_parts(parts_dir: Path, file_index: int) -> None:
-    # A file that failed part-way leaves no predictions, as with the local engine.
-    for part in parts_dir.glob(f"part-{file_index:06d}-*"):
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()
+def remove_parts(parts_dir: str | Path, file_index: int | None = None) -> None:
+    """Delete one file's parts (a file that failed part-way leaves no predictions, as with the
+    local engine), or with no index the whole parts folder of a run that failed."""
+    prefix = "part-" if file_index is None else f"part-{file_index:06d}-"
+    for part in _list_parts(parts_dir, prefix):
+        _delete(part)
+    if file_index is None and not is_uri(parts_dir):
+        shutil.rmtree(parts_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ the model
@@ -415,7 +498,7 @@ class FileState:
             expected += self.chunks[first]
         return expected == self.end["rows"] + 1
 
-    def finish(self, parts_dir: Path) -> None:
+    def finish(self, parts_dir: str | Path) -> None:
         r, end = self.result, self.end or {}
         r.ok = True
         r.text_column, r.label_column = end.get("text_column"), end.get("label_column")
@@ -429,7 +512,7 @@ class FileState:
 class Collector:
     """Reduces the stream of chunk summaries into per-file results and the run's report parts."""
 
-    def __init__(self, files: Sequence[str], settings: WriteSettings, parts_dir: Path,
+    def __init__(self, files: Sequence[str], settings: WriteSettings, parts_dir: str | Path,
                  progress: Callable[[int], None] | None):
         self.states = [FileState(i, p, settings) for i, p in enumerate(files)]
         self.settings, self.parts_dir, self.progress = settings, parts_dir, progress
@@ -478,14 +561,16 @@ class Collector:
 # ------------------------------------------------------------------------------ the report
 
 
-def _read_part(path: Path, part_format: str, columns: list[str]):
+def _read_part(path: str | Path, part_format: str, columns: list[str]):
+    filesystem, inner = _filesystem(path) if is_uri(path) else (None, path)
     if part_format == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path, columns=columns).to_pandas()
+        return pq.read_table(inner, columns=columns, filesystem=filesystem).to_pandas()
     import pandas as pd
 
-    return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+    with (filesystem.open_input_file(inner) if filesystem else open(inner, "rb")) as handle:
+        return pd.read_csv(handle, usecols=columns, dtype=str, keep_default_na=False)
 
 
 def sampled_rows(collector: Collector, settings: WriteSettings) -> list[dict[str, Any]]:
@@ -500,7 +585,7 @@ def sampled_rows(collector: Collector, settings: WriteSettings) -> list[dict[str
         end = collector.states[rank].end or {}
         text_col, id_col = end["part_text_column"], end.get("part_id_column")
         columns = [text_col, "row", "sentiment", "score", "status"] + ([id_col] if id_col else [])
-        part = collector.parts_dir / part_name(rank, first, settings.part_format)
+        part = join(collector.parts_dir, part_name(rank, first, settings.part_format))
         frame = _read_part(part, settings.part_format, list(dict.fromkeys(columns)))
         frame = frame.set_index(frame["row"].astype(np.int64))
         for row, label in rows:
@@ -567,9 +652,19 @@ def build_report_context(summary: FileResult, collector: Collector, *, model: Se
     return context
 
 
-def publish_report(context: dict[str, Any], report_path: Path, overwrite: bool) -> None:
+def publish_report(context: dict[str, Any], report_path: str | Path, overwrite: bool) -> None:
+    """Render the report and publish it atomically, as the local engine does (one upload for a
+    URI)."""
     from review_scorer.outputs import publish_together, write_temp_beside
     from review_scorer.report import build_report_html
 
-    temp = write_temp_beside(report_path, build_report_html(context).encode("utf-8", "replace"))
-    publish_together([(temp, report_path)], overwrite=overwrite)
+    data = build_report_html(context).encode("utf-8", "replace")
+    if is_uri(report_path):
+        if _exists(report_path) and not overwrite:
+            raise OutputError(f"{report_path} already exists; pass --overwrite to replace it")
+        filesystem, inner = _filesystem(report_path)
+        with filesystem.open_output_stream(inner) as sink:
+            sink.write(data)
+        return
+    temp = write_temp_beside(Path(report_path), data)
+    publish_together([(temp, Path(report_path))], overwrite=overwrite)

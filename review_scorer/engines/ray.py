@@ -27,6 +27,7 @@ from review_scorer.engines.parts import (
     build_report_context,
     chunk_status,
     expand_inputs,
+    join,
     load_model_payload,
     one_line,
     part_name,
@@ -34,6 +35,7 @@ from review_scorer.engines.parts import (
     prepare_outputs,
     publish_report,
     read_file_chunks,
+    remove_parts,
     run_name,
     run_summary,
     summarise_chunk,
@@ -55,8 +57,8 @@ CONNECT_TIMEOUT_S = 5.0
 class RayScoreResult(ScoreResult):
     """A ray-engine run: the per-file results plus where the parts and the one report went."""
 
-    predictions_dir: Path | None = None
-    report_path: Path | None = None
+    predictions_dir: str | Path | None = None  # a local folder, or a URI
+    report_path: str | Path | None = None
     part_format: str = "parquet"
     actors: int = 0
     address: str | None = None
@@ -159,8 +161,8 @@ def write_chunks(batch: dict[str, np.ndarray], *, settings: WriteSettings) -> di
             chunk = pickle.loads(data)
             status = chunk_status(chunk)
             frame = prediction_frame(chunk, status, settings.threshold)
-            target = Path(settings.parts_dir) / part_name(int(file_index), int(first_row),
-                                                          settings.part_format)
+            target = join(settings.parts_dir, part_name(int(file_index), int(first_row),
+                                                        settings.part_format))
             write_part(frame, target, settings.part_format)
             summary = summarise_chunk(int(file_index), chunk, status, settings,
                                       node=ray.get_runtime_context().get_node_id())
@@ -332,9 +334,10 @@ def score_with_ray(
     chunk becomes a part file under OUT_DIR/NAME.predictions/ with `source_file` and `row`.
 
     Without `address` a local Ray instance is started (and stopped); with one, the driver joins
-    that cluster. A file that fails is recorded as failed (its parts removed) and the others are
-    still scored. One report, OUT_DIR/NAME.html, covers the run. Raises EngineError when the
-    cluster cannot be reached or fails.
+    that cluster. `out_dir` is a folder every node can write (shared), or a URI such as
+    s3://bucket/reports that pyarrow writes to. A file that fails is recorded as failed (its
+    parts removed) and the others are still scored. One report, OUT_DIR/NAME.html, covers the
+    run. Raises EngineError when the cluster cannot be reached or fails.
     """
     options = _checked(options or ScoreOptions(), part_format)
     started = time.perf_counter()
@@ -342,7 +345,7 @@ def score_with_ray(
     notes: list[str] = []
     model_files, text_model = load_model_payload(model_path, notes)
     name = name or run_name(inputs)
-    parts_dir, report_path = prepare_outputs(Path(out_dir), name, options)
+    parts_dir, report_path = prepare_outputs(out_dir, name, options)
     settings = WriteSettings(str(parts_dir), part_format, options.threshold,
                              options.max_report_rows if options.report else 0, seed)
     collector = Collector(files, settings, parts_dir, progress)
@@ -351,7 +354,7 @@ def score_with_ray(
         plan, startup = _run(cluster, files, options, text_model, model_files, settings,
                              collector, started)
     except BaseException:
-        shutil.rmtree(parts_dir, ignore_errors=True)
+        remove_parts(parts_dir)
         raise
     collector.close()
     result = RayScoreResult(
