@@ -258,17 +258,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
     return target
 
 
-def atomic_write_text(
-    path: str | os.PathLike,
-    text: str,
-    *,
-    overwrite: bool = False,
-    encoding: str = "utf-8",
-) -> Path:
-    """Like atomic_write_bytes for text; line endings are written exactly as given."""
-    return atomic_write_bytes(path, text.encode(encoding), overwrite=overwrite)
-
-
 def ensure_output_dir(path: str | os.PathLike) -> Path:
     """Create the output folder (with parents) if needed and check that files can be made in it.
 

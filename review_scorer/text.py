@@ -48,11 +48,6 @@ def clean_text(text: str | None) -> str:
     return " ".join(_TOKEN_RE.findall(text))
 
 
-def tokenize(cleaned: str) -> list[str]:
-    """Split a cleaned text into its tokens."""
-    return cleaned.split()
-
-
 class Vocabulary:
     """Token <-> id mapping built from training text. Id 0 is padding, id 1 is out-of-vocabulary.
 

@@ -20,7 +20,6 @@ from review_scorer.outputs import (
     PREDICTION_SUFFIX,
     PredictionWriter,
     atomic_write_bytes,
-    atomic_write_text,
     ensure_output_dir,
     format_from_name,
 )
@@ -68,7 +67,7 @@ def _assert_one_line(error: pytest.ExceptionInfo) -> None:
 
 def test_outputs_atomic_write_text_writes_and_leaves_no_temp(tmp_path):
     target = tmp_path / "report.html"
-    assert atomic_write_text(target, "héllo\r\nworld") == target
+    assert atomic_write_bytes(target, "héllo\r\nworld".encode()) == target
     assert target.read_bytes() == "héllo\r\nworld".encode()
     assert _leftovers(tmp_path) == []
 
@@ -105,7 +104,7 @@ def test_outputs_atomic_write_parent_is_a_file(tmp_path):
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("x")
     with pytest.raises(OutputError, match="not a directory") as error:
-        atomic_write_text(blocker / "out.txt", "data")
+        atomic_write_bytes(blocker / "out.txt", b"data")
     assert str(blocker) in str(error.value)
     _assert_one_line(error)
 
@@ -113,13 +112,13 @@ def test_outputs_atomic_write_parent_is_a_file(tmp_path):
 def test_outputs_atomic_write_missing_parent(tmp_path):
     missing = tmp_path / "missing"
     with pytest.raises(OutputError, match="does not exist") as error:
-        atomic_write_text(missing / "out.txt", "data")
+        atomic_write_bytes(missing / "out.txt", b"data")
     assert str(missing) in str(error.value)
 
 
 def test_outputs_atomic_write_target_is_directory(tmp_path):
     with pytest.raises(OutputError, match="is a directory"):
-        atomic_write_text(tmp_path, "data", overwrite=True)
+        atomic_write_bytes(tmp_path, b"data", overwrite=True)
 
 
 @pytest.mark.parametrize("failure", [KeyboardInterrupt, OSError])
@@ -187,9 +186,28 @@ def test_outputs_format_from_name():
         "csv": ".predictions.csv",
         "jsonl": ".predictions.jsonl",
         "xlsx": ".predictions.xlsx",
+        "parquet": ".predictions.parquet",
     }
-    with pytest.raises(OutputError, match="use one of csv, jsonl, xlsx"):
-        format_from_name("parquet")
+    assert format_from_name("x.predictions.parquet") == "parquet"
+    with pytest.raises(OutputError, match="use one of csv, jsonl, xlsx, parquet"):
+        format_from_name("feather")
+
+
+def test_outputs_parquet_predictions_round_trip(tmp_path):
+    import pyarrow.parquet as pq
+
+    target = tmp_path / "p.predictions.parquet"
+    first = pd.DataFrame({"review": ["great", "=1+1"], "row": [1, 2], "score": [0.9, float("nan")]})
+    second = pd.DataFrame({"review": ["dull"], "row": [3], "score": [0.1]})
+    with PredictionWriter(target, "parquet") as writer:
+        writer.write(first)
+        writer.write(second)
+        assert not target.exists()  # only the temp file exists until commit
+        writer.commit()
+    back = pq.read_table(target).to_pandas()
+    assert back["review"].tolist() == ["great", "=1+1", "dull"] and back["row"].tolist() == [1, 2, 3]
+    assert back["score"].isna().tolist() == [False, True, False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.predictions.parquet"]
 
 
 # --- prediction writers --------------------------------------------------------------------
