@@ -60,6 +60,7 @@ METHODS = ("pooling_delta", "pooling", "grad_input", "integrated_gradients")
 DEFAULT_BATCH_SIZE = 256
 # Same pattern as CPython's html.unescape (Lib/html/__init__.py), so each match decodes exactly
 # as it does inside clean_text.
+_TOKEN_SPLIT_RE = re.compile(f"({_TOKEN_RE.pattern})")  # clean_text's tokens, captured
 _CHARREF_RE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 
 
@@ -138,21 +139,23 @@ def token_offsets(text: str, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndar
     the same regex and checks the tokens are exactly `tokens` (clean_text(text).split()).
     """
     pieces = _normalised_pieces(text)
+    normalised = "".join(out for out, _, _ in pieces)
+    # One split gives separator, token, separator, ...: offsets are running sums of lengths
+    # (no Python work per token, which mattered next to the model's own time).
+    parts = _TOKEN_SPLIT_RE.split(normalised)
+    if parts[1::2] != list(tokens):
+        return None
+    ends_at = np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
+    spans = np.stack([ends_at[0:-1:2], ends_at[1::2]], axis=1)
+    if len(pieces) == 1 and len(pieces[0][0]) == len(text):  # the common case: one-to-one
+        return spans[:, 0].astype(np.int32), spans[:, 1].astype(np.int32)
     src_start = np.concatenate([
         np.arange(a, b) if len(out) == b - a else np.full(len(out), a) for out, a, b in pieces
     ] or [np.zeros(0, np.int64)]).astype(np.int64)
     src_end = np.concatenate([
         np.arange(a + 1, b + 1) if len(out) == b - a else np.full(len(out), b) for out, a, b in pieces
     ] or [np.zeros(0, np.int64)]).astype(np.int64)
-    normalised = "".join(out for out, _, _ in pieces)
-    found, starts, ends = [], [], []
-    for m in _TOKEN_RE.finditer(normalised):
-        found.append(m.group())
-        starts.append(m.start())
-        ends.append(m.end() - 1)
-    if found != list(tokens):
-        return None
-    return src_start[starts].astype(np.int32), src_end[ends].astype(np.int32)
+    return src_start[spans[:, 0]].astype(np.int32), src_end[spans[:, 1] - 1].astype(np.int32)
 
 
 # ------------------------------------------------------------------------------ model structure
