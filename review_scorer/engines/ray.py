@@ -122,6 +122,7 @@ class ChunkScorer:
         from review_scorer.sentiment import select_device
 
         self.device = select_device(device)
+        _share_gpu_memory()
         # The model directory is rebuilt from the driver's copy (so nodes need none of their
         # own), loaded with its checks, then removed: the actor keeps the model in memory.
         folder = tempfile.mkdtemp(prefix="review-scorer-model-")
@@ -150,6 +151,16 @@ class ChunkScorer:
                 data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
             out.append(data)
         return {**batch, "data": np.array(out, dtype=object)}
+
+
+def _share_gpu_memory() -> None:
+    """Let TensorFlow take GPU memory as it needs it: by default it reserves the whole GPU, and a
+    second actor placed on the same GPU (more actors than GPUs) would then find none left."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        with contextlib.suppress(RuntimeError, ValueError):  # already initialised: keep as is
+            tf.config.experimental.set_memory_growth(gpu, True)
 
 
 def write_chunks(batch: dict[str, np.ndarray], *, settings: WriteSettings) -> dict[str, np.ndarray]:
