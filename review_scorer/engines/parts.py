@@ -240,6 +240,7 @@ def part_name(file_index: int, first_row: int, part_format: str) -> str:
 
 
 def chunk_status(chunk: dict[str, Any]) -> np.ndarray:
+    """The chunk's statuses as the local engine writes them (formula cells included)."""
     status = chunk["status"]
     formula = chunk.get("formula")
     if formula is not None and np.any(formula):
@@ -250,6 +251,8 @@ def chunk_status(chunk: dict[str, Any]) -> np.ndarray:
 
 
 def prediction_frame(chunk: dict[str, Any], status: np.ndarray, threshold: float):
+    """The chunk's rows as written: source_file, the original columns, row, sentiment, score,
+    status (the same columns, renames and rounding as the local engine, plus source_file)."""
     frame = chunk["frame"].rename(columns=chunk["rename"]).copy()
     frame.insert(0, SOURCE_COLUMN, chunk["source"])
     frame["row"] = chunk["rows"]
@@ -484,6 +487,7 @@ class FileState:
         return True
 
     def fail(self, error: str, exit_code: int) -> None:
+        """Record the file as failed; its later chunks are ignored and its parts removed."""
         self.failed = True
         self.result.error, self.result.exit_code = error, exit_code
 
@@ -499,6 +503,7 @@ class FileState:
         return expected == self.end["rows"] + 1
 
     def finish(self, parts_dir: str | Path) -> None:
+        """Fill in the file's result once every row is accounted for."""
         r, end = self.result, self.end or {}
         r.ok = True
         r.text_column, r.label_column = end.get("text_column"), end.get("label_column")
@@ -524,6 +529,7 @@ class Collector:
         self.nodes: set[str] = set()
 
     def add(self, kind: str, file_index: int, first_row: int, data: bytes) -> None:
+        """Fold in one row of the dataset's output: a chunk summary, an end or an error marker."""
         state = self.states[file_index]
         payload = pickle.loads(data)
         if kind == KIND_ERROR:

@@ -68,6 +68,7 @@ class RayScoreResult(ScoreResult):
     actor_processes: int = 0  # distinct actor processes that scored (more than actors: restarts)
 
     def to_dict(self) -> dict[str, Any]:
+        """ScoreResult's summary plus the engine, parts, report, actors and nodes."""
         out = super().to_dict()
         out.update(engine="ray", predictions_dir=str(self.predictions_dir) if self.predictions_dir
                    else None, report=str(self.report_path) if self.report_path else None,
