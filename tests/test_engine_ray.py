@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -255,6 +256,7 @@ def test_ray_engine_on_a_two_node_cluster_through_address(review_inputs, trained
         summary = json.loads(proc.stdout.strip().splitlines()[-1])
     finally:
         _stop_cluster(temp, port)
+        shutil.rmtree(temp, ignore_errors=True)
     assert summary["nodes"] == 2  # the actor and the writers ran on both nodes
     assert summary["rows"] == 3100 and summary["failed_files"] == 0
     # the parts went through pyarrow's filesystem layer, as they would to s3:// or gs://
