@@ -582,9 +582,11 @@ def _read_part(path: str | Path, part_format: str, columns: list[str]):
 def sampled_rows(collector: Collector, settings: WriteSettings) -> list[dict[str, Any]]:
     """The report table's rows: the run's seeded sample, read back from the written parts."""
     wanted: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    firsts: dict[int, np.ndarray] = {}  # each file's chunk starts, sorted once
     for rank, row, label in collector.sample.rows():
-        firsts = sorted(collector.states[rank].chunks)
-        first = firsts[int(np.searchsorted(firsts, row, side="right")) - 1]
+        if rank not in firsts:
+            firsts[rank] = np.sort(np.fromiter(collector.states[rank].chunks, dtype=np.int64))
+        first = int(firsts[rank][int(np.searchsorted(firsts[rank], row, side="right")) - 1])
         wanted.setdefault((rank, first), []).append((row, label))
     out = []
     for (rank, first), rows in sorted(wanted.items()):
