@@ -161,3 +161,27 @@ def test_engine_parts_outputs_to_a_uri(tmp_path, fmt):
         parts.prepare_outputs(out, "run", ScoreOptions())
     parts.remove_parts(parts_dir, 0)
     assert not list((tmp_path / "reports/run.predictions").iterdir())
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_engine_parts_report_sample_is_read_back_from_the_parts(tmp_path, fmt):
+    settings = parts.WriteSettings(str(tmp_path), fmt, 0.5, 5, 3)
+    collector = parts.Collector(["a.csv"], settings, tmp_path, None)
+    for first, n in ((1, 4), (5, 3)):
+        chunk = _chunk("a.csv", first, n)
+        frame = parts.prediction_frame(chunk, chunk["status"], 0.5)
+        parts.write_part(frame, tmp_path / parts.part_name(0, first, fmt), fmt)
+        collector.add(parts.KIND_CHUNK, 0, first, _summary(settings, 0, chunk))
+    collector.add(parts.KIND_END, 0, 8, pickle.dumps({
+        "rows": 7, "text_column": "review", "label_column": "label", "id_column": None,
+        "sheet": None, "notes": [], "part_text_column": "review", "part_id_column": None}))
+    rows = parts.sampled_rows(collector, settings)
+    assert len(rows) == 5 and [r["row"] for r in rows] == sorted(r["row"] for r in rows)
+    for r in rows:
+        assert r["text"] == f"text {r['row']}" and r["source_file"] == "a.csv"
+        assert r["label"] == "positive"
+        if r["row"] in (1, 5):  # each chunk's first row is "empty text" in _chunk
+            assert (r["status"], r["score"], r["sentiment"]) == ("empty text", None, "")
+        else:
+            assert r["status"] == "ok" and 0 <= r["score"] <= 1
+            assert r["sentiment"] == ("positive" if r["score"] >= 0.5 else "negative")

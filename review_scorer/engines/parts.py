@@ -44,6 +44,7 @@ PREDICTIONS_DIR_SUFFIX = ".predictions"
 DIRECTORY_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".parquet", ".xlsx", ".xlsm")
 HIGHLIGHTS_PER_KIND = 5
 REPORT_TEXT_LIMIT = 20000
+SAMPLE_READERS = 16  # parts read at once when the report's sample is fetched
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 # What a reader yields for one file: its chunks, then an "end" marker with the file's layout and
@@ -588,18 +589,27 @@ def sampled_rows(collector: Collector, settings: WriteSettings) -> list[dict[str
             firsts[rank] = np.sort(np.fromiter(collector.states[rank].chunks, dtype=np.int64))
         first = int(firsts[rank][int(np.searchsorted(firsts[rank], row, side="right")) - 1])
         wanted.setdefault((rank, first), []).append((row, label))
-    out = []
-    for (rank, first), rows in sorted(wanted.items()):
-        end = collector.states[rank].end or {}
-        text_col, id_col = end["part_text_column"], end.get("part_id_column")
-        columns = [text_col, "row", "sentiment", "score", "status"] + ([id_col] if id_col else [])
-        part = join(collector.parts_dir, part_name(rank, first, settings.part_format))
-        frame = _read_part(part, settings.part_format, list(dict.fromkeys(columns)))
-        frame = frame.set_index(frame["row"].astype(np.int64))
-        for row, label in rows:
-            out.append(_report_row(frame.loc[row], collector.states[rank].path, text_col, id_col,
-                                   label))
-    return out
+    # One read per part that holds sampled rows, a few at a time: on object storage each is a
+    # round trip, and a big run's sample touches thousands of parts.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=SAMPLE_READERS) as pool:
+        groups = pool.map(lambda item: _sampled_from_part(collector, settings, *item),
+                          sorted(wanted.items()))
+        return [row for group in groups for row in group]
+
+
+def _sampled_from_part(collector: Collector, settings: WriteSettings, key: tuple[int, int],
+                       rows: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    rank, first = key
+    end = collector.states[rank].end or {}
+    text_col, id_col = end["part_text_column"], end.get("part_id_column")
+    columns = [text_col, "row", "sentiment", "score", "status"] + ([id_col] if id_col else [])
+    part = join(collector.parts_dir, part_name(rank, first, settings.part_format))
+    frame = _read_part(part, settings.part_format, list(dict.fromkeys(columns)))
+    frame = frame.set_index(frame["row"].astype(np.int64))
+    source = collector.states[rank].path
+    return [_report_row(frame.loc[row], source, text_col, id_col, label) for row, label in rows]
 
 
 def _report_row(values: Any, source: str, text_col: str, id_col: str | None, label: int
