@@ -56,7 +56,8 @@ def prepare(data: str):
     return reviews, cleaned, fit, val, test, kind
 
 
-def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: bool) -> dict:
+def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: bool,
+        save_dir: Path | None = None) -> dict:
     import keras
 
     from review_scorer.config import TrainConfig
@@ -94,9 +95,12 @@ def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: boo
                          _dataset(encode(val), y[val], 256, seed=None), cfg,
                          encoder=encoder if use_encoder else None, verbose=2)
     seconds = time.perf_counter() - started
-    scorer = SentimentModel(export_model(model), vocab, cfg)
+    scorer = SentimentModel(export_model(model), vocab, cfg, history=history, name=spec["name"])
     scores = scorer.predict_ids(encode(val))
     val_metrics = binary_metrics(y[val], scores, loss=log_loss(y[val], scores))
+    if save_dir is not None:  # kept so the test set can be read later for a chosen candidate
+        scorer.meta = {"name": spec["name"], "validation_metrics": val_metrics, "spec": spec}
+        scorer.save(save_dir / spec["name"], overwrite=True)
     row = {"name": spec["name"], "spec": spec, "fit_s": round(seconds),
            "val_loss": [round(v, 4) for v in history["val_loss"]],
            "val_acc": [round(v, 4) for v in history["val_accuracy"]],
@@ -109,6 +113,27 @@ def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: boo
     return row
 
 
+def write_results(note: str) -> None:
+    """The RESULTS.md section from every logged run, with the number of test-set reads."""
+    from benchmarks._results import markdown_table, write_section
+
+    rows = [json.loads(line) for line in LOG.read_text(encoding="utf-8").splitlines() if line]
+    def encoder_of(r: dict) -> str:
+        used = r.get("encoder_dir") and r.get("spec", {}).get("encoder", False)
+        return Path(r["encoder_dir"]).name if used else "—"
+
+    table = [[r["name"], encoder_of(r),
+              " / ".join(f"{100 * v:.2f}" for v in r.get("val_acc", [])) or "—",
+              f"{100 * r['final_val_acc']:.2f}%", r.get("final_val_loss", "—"), r["fit_s"],
+              f"{100 * r['test_acc']:.2f}%" if "test_acc" in r else "not read"] for r in rows]
+    reads = sum(1 for r in rows if r.get("test_read"))
+    write_section("finetune_imdb", (
+        "## Fine-tuning from the pretrained encoder vs the baselines (movie-disjoint validation)\n\n"
+        + markdown_table(["run", "encoder", "val accuracy per epoch (%)", "saved model val acc",
+                          "val loss", "fit s", "test accuracy"], table)
+        + f"\n\nTest-set reads in these runs: {reads}. {note}\n"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", help='JSON: {"name": ..., "encoder": true, "kw": {...}}')
@@ -116,9 +141,20 @@ def main() -> None:
     parser.add_argument("--encoder", type=Path)
     parser.add_argument("--baseline", action="store_true", help="score NB-weighted LR too")
     parser.add_argument("--test", action="store_true", help="also read the test set (counted)")
+    parser.add_argument("--save-models", type=Path, help="keep each trained model here")
+    parser.add_argument("--evaluate-test", type=Path, metavar="MODEL_DIR",
+                        help="read the test set once for this saved candidate (counted)")
+    parser.add_argument("--results-from-log", metavar="NOTE",
+                        help="write the RESULTS.md section from the log (NOTE: a paragraph)")
     args = parser.parse_args()
+    if args.results_from_log is not None:
+        write_results(args.results_from_log)
+        return
     reviews, cleaned, fit, val, test, kind = prepare(args.data)
     print(f"fit {len(fit)}, validation {len(val)} ({kind}), test {len(test)}", flush=True)
+    if args.evaluate_test is not None:
+        evaluate_saved(args.evaluate_test, reviews, cleaned, val, test, args)
+        return
     if args.baseline:
         started = time.perf_counter()
         from review_scorer.metrics import binary_metrics
@@ -137,7 +173,22 @@ def main() -> None:
 
         encoder = load_encoder_dir(args.encoder)
     for spec in map(json.loads, args.runs):
-        _record(run(spec, reviews, cleaned, fit, val, test, encoder, read_test=args.test), args)
+        _record(run(spec, reviews, cleaned, fit, val, test, encoder, read_test=args.test,
+                    save_dir=args.save_models), args)
+
+
+def evaluate_saved(model_dir: Path, reviews, cleaned, val, test, args) -> None:
+    """One counted read of the test set for a saved candidate (and its validation again)."""
+    from review_scorer.metrics import binary_metrics
+    from review_scorer.sentiment import SentimentModel
+
+    model = SentimentModel.load(model_dir)
+    row = {"name": f"{model.name} (saved, test read)", "fit_s": 0, "test_read": True,
+           "spec": model.meta.get("spec", {})}
+    for key, idx in (("final_val_acc", val), ("test_acc", test)):
+        scores = model.predict(list(reviews.texts[i] for i in idx))
+        row[key] = round(binary_metrics(reviews.labels[idx], scores)["accuracy"], 4)
+    _record(row, args)
 
 
 def _record(row: dict, args) -> None:

@@ -45,7 +45,7 @@ def pretrain(args) -> None:
     config = PretrainConfig.from_dict({**PretrainConfig().to_dict(), **json.loads(args.set)})
     started = time.perf_counter()
     result = run_pretraining(config, source=args.data, output_dir=args.out,
-                             progress=_printer(30.0), name=args.name,
+                             progress=_printer(30.0), name=args.name, init_from=args.init_from,
                              time_limit_s=args.time_limit_min * 60 if args.time_limit_min else None)
     wall = time.perf_counter() - started
     h = result.history
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--name", default=None)
     parser.add_argument("--set", default="{}", help="JSON object of PretrainConfig overrides")
     parser.add_argument("--time-limit-min", type=float, default=None)
+    parser.add_argument("--init-from", type=Path, help="continue from this encoder directory")
     parser.add_argument("--softmax-speed", action="store_true")
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--write-results", action="store_true")
