@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import pickle
 import shutil
@@ -117,13 +118,15 @@ def encode_chunks(batch: dict[str, np.ndarray], *, text_model: SentimentModel
 class ChunkScorer:
     """Ray actor: holds one SentimentModel (loaded once) and scores the encoded chunks it is given."""
 
-    def __init__(self, model_ref: list, *, device: str, batch_size: int):
+    def __init__(self, model_ref: list, *, device: str, batch_size: int, threads: int = 0):
         # Before TensorFlow is imported in this worker: keep its C++ log lines out of the logs.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from review_scorer.sentiment import select_device
 
         self.device = select_device(device)
         _share_gpu_memory()
+        if threads:
+            _limit_threads(threads)
         # The model directory is rebuilt from the driver's copy (so nodes need none of their
         # own), loaded with its checks, then removed: the actor keeps the model in memory.
         folder = tempfile.mkdtemp(prefix="review-scorer-model-")
@@ -152,6 +155,16 @@ class ChunkScorer:
                 data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
             out.append(data)
         return {**batch, "data": np.array(out, dtype=object)}
+
+
+def _limit_threads(threads: int) -> None:
+    """Keep a CPU actor's TensorFlow to its share of the machine: by default each actor would
+    start a thread per core, and eight actors on a 16-core node would run 128 busy threads."""
+    import tensorflow as tf
+
+    with contextlib.suppress(RuntimeError):  # already initialised: keep as is
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def _share_gpu_memory() -> None:
@@ -446,7 +459,8 @@ def _build_dataset(files: Sequence[str], options: ScoreOptions, text_model: Sent
         ChunkScorer, batch_size=1, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=plan.actors),
         fn_constructor_args=([model_ref],),
-        fn_constructor_kwargs={"device": options.device, "batch_size": options.batch_size},
+        fn_constructor_kwargs={"device": options.device, "batch_size": options.batch_size,
+                               "threads": 0 if plan.gpus else max(1, math.ceil(plan.cpus))},
         num_cpus=plan.cpus, num_gpus=plan.gpus or None)
     return dataset.map_batches(write_chunks, batch_size=1, batch_format="numpy",
                                fn_kwargs={"settings": settings}, num_cpus=cpus_per_task)
