@@ -399,8 +399,8 @@ _DEFAULTS = ScoreOptions()
               help="Reviews per model batch.")
 @click.option("--threshold", type=float, default=_DEFAULTS.threshold, show_default=True,
               help="Score at or above which a review is positive (between 0 and 1).")
-@click.option("--format", "fmt", type=click.Choice(list(FORMAT_CHOICES)), default=_DEFAULTS.fmt,
-              show_default=True, help="Predictions file format.")
+@click.option("--format", "fmt", type=click.Choice(list(FORMAT_CHOICES)),
+              help="Predictions file format [default: csv; parquet parts with --engine ray].")
 @click.option("--excel-safe-csv", is_flag=True,
               help="Prefix CSV cells starting with = + - @ with ' so Excel shows them as text.")
 @click.option("--explain", is_flag=True,
@@ -412,25 +412,44 @@ _DEFAULTS = ScoreOptions()
 @click.option("--no-report", is_flag=True, help="Write the predictions only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON summary.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: a Ray cluster (needs the 'ray' extra).")
+@click.option("--address", help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: start one here).")
+@click.option("--actors", type=click.IntRange(min=1),
+              help="Ray model actors (default: one per GPU, else one per few CPUs).")
 @click.pass_context
 def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, rating_column,
           date_column, group_column, id_column, sheet, batch_size, threshold, fmt, excel_safe_csv,
-          explain, device, max_report_rows, no_report, as_json, overwrite):
-    """Score every review in FILES (CSV, TSV, XLSX, JSONL, Parquet): predictions + HTML report."""
+          explain, device, max_report_rows, no_report, as_json, overwrite, engine, address, actors):
+    """Score every review in FILES (CSV, TSV, XLSX, JSONL, Parquet): predictions + HTML report.
+
+    With --engine ray, FILES may also be globs, folders or URIs (s3://, gs://) of CSV, TSV, JSONL
+    or Parquet files; the predictions are part files and one report covers the run.
+    """
     with _errors(ctx):
         if no_labels and label_column:
             raise UsageError("--no-labels and --label-column contradict each other; give one")
+        if engine == "local" and (address or actors):
+            raise UsageError("--address and --actors apply to --engine ray only")
+        fmt = fmt or ("parquet" if engine == "ray" else _DEFAULTS.fmt)
         options = ScoreOptions(
             text_column=text_column, label_column="" if no_labels else label_column,
             rating_column=rating_column, date_column=date_column, group_column=group_column,
             id_column=id_column, sheet=sheet, batch_size=batch_size, threshold=threshold, fmt=fmt,
             excel_safe_csv=excel_safe_csv, explain=explain, device=device,
             max_report_rows=max_report_rows, report=not no_report, overwrite=overwrite)
-        from review_scorer.score import score_files
-
         progress = _Progress("scoring")
-        result = score_files(list(files), model_dir=model_dir, out_dir=out_dir, options=options,
-                             progress=progress.rows)
+        if engine == "ray":
+            from review_scorer.engines import score_with_ray
+
+            result = score_with_ray([str(f) for f in files], model_path=model_dir, out_dir=out_dir,
+                                    options=options, address=address, actors=actors,
+                                    part_format=fmt, progress=progress.rows)
+        else:
+            from review_scorer.score import score_files
+
+            result = score_files(list(files), model_dir=model_dir, out_dir=out_dir,
+                                 options=options, progress=progress.rows)
         progress.close()
     _print_score_summary(result, as_json)
     for f in result.failed:
@@ -449,6 +468,10 @@ def _print_score_summary(result, as_json: bool) -> None:
                + f"; device: {result.device}")
     for note in result.notes:
         click.echo(f"note: {note}")
+    if getattr(result, "predictions_dir", None) is not None:
+        click.echo(f"ray: {result.actors} model actor(s) on {result.nodes} node(s); "
+                   f"predictions: {result.predictions_dir}"
+                   + (f"; report: {result.report_path}" if result.report_path else ""))
     for f in result.files:
         if not f.ok:
             continue
@@ -466,7 +489,8 @@ def _print_score_summary(result, as_json: bool) -> None:
         if f.sheet:
             used += f", sheet: '{f.sheet}'"
         click.echo(used)
-        click.echo(f"  predictions: {f.predictions_path}")
+        if f.predictions_path:
+            click.echo(f"  predictions: {f.predictions_path}")
         if f.report_path:
             click.echo(f"  report:      {f.report_path}")
         for note in f.notes:

@@ -167,3 +167,25 @@ def test_cli_score_uses_the_shipped_model_by_default(tmp_path, monkeypatch):
     # The hand-written sample reviews are unambiguous: the shipped model must get nearly all.
     assert f["metrics"]["accuracy"] >= 0.85, f["metrics"]
     assert (tmp_path / "reports" / "reviews.html").is_file()
+
+
+def test_cli_ray_options_need_the_ray_engine(tmp_path):
+    result = _run("score", REPO / "sample_data/reviews.csv", "--address", "127.0.0.1:1",
+                  "--out-dir", tmp_path)
+    assert result.exit_code == 2 and "--engine ray" in result.output
+
+
+@pytest.mark.slow
+def test_cli_score_with_the_ray_engine(trained_model, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "review_scorer", "score", str(REPO / "sample_data/reviews.csv"),
+         str(REPO / "sample_data/unlabeled.csv"), "--engine", "ray", "--model-dir",
+         str(trained_model.model_dir), "--out-dir", str(tmp_path / "out"), "--json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["engine"] == "ray" and summary["rows"] == 55
+    parts = pd.read_parquet(summary["predictions_dir"])
+    assert len(parts) == 55 and set(parts["source_file"].map(lambda p: p.rsplit("/", 1)[-1])) == {
+        "reviews.csv", "unlabeled.csv"}
+    assert (tmp_path / "out" / summary["report"].rsplit("/", 1)[-1]).is_file()
