@@ -131,7 +131,8 @@ def measure(args) -> tuple[list[list], dict]:
     scores = np.array([a.score if a else np.nan for a in first])
     facts = {"reviews": len(texts), "score_s": score_s, "random": random_effect, "eligible": len(keep),
              "tokens": int(sum(len(s) for s in sequences)),
-             "agreement": float(np.nanmax(np.abs(scores - results["score"])))}
+             "agreement": float(np.nanmax(np.abs(scores - results["score"]))),
+             "rounds": {k: v for k, v in seconds.items() if k != "integrated_gradients"}}
     rows = []
     for method in args.methods:
         atts = results[method]
@@ -168,7 +169,9 @@ def main() -> None:
             f"{args.repeats} rounds); explanation scores agree with it within {facts['agreement']:.1e}, so a "
             f"run with explanations can take its scores from the explainer instead of scoring twice. "
             f"pooling_delta is the default method (review_scorer/explain.py says why).\n\n"
-            + markdown_table(header, rows))
+            + markdown_table(header, rows) + "\n\n- seconds per round (scoring and each method "
+            "back to back, a shared 2-core machine): " + "; ".join(
+                f"{name} " + ", ".join(f"{x:.1f}" for x in xs) for name, xs in facts["rounds"].items()))
     print(body)
     if not args.no_write:
         write_section(SECTION, body)

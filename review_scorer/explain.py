@@ -546,6 +546,15 @@ class Explainer:
 # ------------------------------------------------------------------------------ per-review outputs
 
 
+def attribution_scores(attributions: Sequence[Attribution | None]) -> np.ndarray:
+    """float32 probabilities of positive, NaN where there is no attribution (no words).
+
+    The same numbers SentimentModel.predict gives (to float rounding): a run that explains can
+    take its scores from here instead of running the network twice.
+    """
+    return np.array([np.nan if a is None else a.score for a in attributions], dtype=np.float32)
+
+
 def top_terms(attribution: Attribution | None, k: int = 5) -> list[tuple[str, float]]:
     """The k words with the largest |weight| in one review, as (word, weight), strongest first.
 
