@@ -46,7 +46,7 @@ def _chunk(source: str, first: int, n: int) -> dict:
     scores[0] = np.nan
     return {"source": source, "frame": frame, "rows": rows, "texts": frame["review"].tolist(),
             "labels": np.ones(n, np.int8), "ids": None, "rename": {"row": "row_original"},
-            "status": status, "scores": scores}
+            "status": status, "scores": scores, "roles": (None,) * 5, "ratings": None}
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])

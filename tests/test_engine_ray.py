@@ -86,6 +86,8 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
     for f in review_inputs.iterdir():
         (bad / f.name).write_bytes(f.read_bytes())
     (bad / "broken.csv").write_text('id,review\n1,"never closed\n2,fine\n', encoding="utf-8")
+    # star ratings as labels, dates and products: the report's time/group/rating sections
+    (bad / "shop.csv").write_bytes((REPO / "sample_data" / "shop_reviews.csv").read_bytes())
     files = sorted(str(p) for p in bad.iterdir())
 
     local = score_files(files, model_dir=trained_model.model_dir, out_dir=tmp_path / "local",
@@ -100,6 +102,8 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
         assert (got.ok, got.error, got.exit_code) == (want.ok, want.error, want.exit_code)
         assert (got.rows, got.scored, got.positive, got.not_scored) == (
             want.rows, want.scored, want.positive, want.not_scored)
+        assert (got.label_column, got.labels_from_rating) == (want.label_column,
+                                                              want.labels_from_rating)
         if want.metrics:
             assert got.metrics["confusion"] == want.metrics["confusion"]
             assert got.metrics["roc_auc"] == pytest.approx(want.metrics["roc_auc"], abs=1e-9)
@@ -117,14 +121,16 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
                              keep_default_na=False)
         assert mine["row"].tolist() == list(range(1, len(theirs) + 1))
         assert mine["row"].astype(str).tolist() == theirs["row"].tolist()
-        for column in ("id", "review", "label", "sentiment", "status"):
+        for column in theirs.columns.drop("score"):
             assert mine[column].astype(str).tolist() == theirs[column].tolist(), column
         local_scores = pd.to_numeric(theirs["score"]).to_numpy()
         assert np.array_equal(np.isnan(mine["score"].to_numpy()), np.isnan(local_scores))
         np.testing.assert_allclose(mine["score"].to_numpy(), local_scores, atol=1e-5)
-        assert set(mine["status"]) == {"ok", "empty text", "no words"}
+        if "review" in theirs:
+            assert set(mine["status"]) == {"ok", "empty text", "no words"}
 
     html = result.report_path.read_text(encoding="utf-8")
+    assert "do not share their date, group and rating columns" in html
     assert "random sample" in html and f"{sum(f.rows for f in local.files if f.ok):,}" in html
     assert result.report_path.name == "with-bad.html" and result.actors >= 1
 

@@ -200,13 +200,15 @@ def _read_chunks(path: str, options: ScoreOptions) -> Iterator[tuple[str, int, d
         info = review_file.info
         rename = {c: f"{c}_original" for c in info.columns
                   if c in (SOURCE_COLUMN, *OUTPUT_COLUMNS, TOP_WORDS_COLUMN)}
+        roles = insight_roles(info)
         total = 0
         for chunk in review_file.chunks():
             ids = chunk.frame[info.id_column].tolist() if info.id_column else None
             total += len(chunk.rows)
             yield KIND_CHUNK, int(chunk.rows[0]), {
                 "source": path, "frame": chunk.frame, "rows": chunk.rows, "texts": chunk.texts,
-                "labels": chunk.labels, "ids": ids, "rename": rename,
+                "labels": chunk.labels, "ids": ids, "rename": rename, "roles": roles,
+                "ratings": getattr(chunk, "ratings", None),
                 "formula": getattr(chunk, "formula", None)}
         # info.notes may already hold some of these (and grows while rows stream): once each.
         notes = list(dict.fromkeys(_file_notes(info) + list(getattr(review_file, "notes", ()) or ())))
@@ -216,6 +218,8 @@ def _read_chunks(path: str, options: ScoreOptions) -> Iterator[tuple[str, int, d
         yield KIND_END, total + 1, {
             "rows": total, "text_column": info.text_column, "label_column": info.label_column,
             "id_column": info.id_column, "sheet": getattr(info, "sheet", None), "notes": notes,
+            "label_from_rating": bool(getattr(info, "label_from_rating", False)),
+            "rating_column": getattr(info, "rating_column", None), "roles": roles,
             "part_text_column": rename.get(info.text_column, info.text_column),
             "part_id_column": rename.get(info.id_column, info.id_column) if info.id_column else None}
 
@@ -299,6 +303,31 @@ def _write_remote_part(frame: Any, target: str, part_format: str) -> None:
             sink.write(text.encode("utf-8", "replace"))
 
 
+def insight_roles(info: Any) -> tuple:
+    """The columns the report's time, group and rating sections read (date, group, rating,
+    rating scale, id), as the reader found them; files with equal roles merge their insights."""
+    return tuple(getattr(info, name, None) for name in
+                 ("date_column", "group_column", "rating_column", "rating_scale", "id_column"))
+
+
+def new_insights(roles: tuple, threshold: float) -> Any:
+    """An empty FileInsights for these roles (the local engine's time/group/rating sections)."""
+    from review_scorer.insights import FileInsights
+
+    date, group, rating, scale, ident = roles
+    return FileInsights(date, group, rating, scale, threshold, id_column=ident)
+
+
+def _chunk_insights(chunk: dict[str, Any], status: np.ndarray, threshold: float) -> Any:
+    from review_scorer.score import ScoredChunk
+
+    insights = new_insights(chunk["roles"], threshold)
+    insights.update(ScoredChunk(frame=chunk["frame"], rows=chunk["rows"], texts=chunk["texts"],
+                                labels=chunk["labels"], ratings=chunk.get("ratings"),
+                                status=status, scores=chunk["scores"]))
+    return insights
+
+
 def summarise_chunk(file_index: int, chunk: dict[str, Any], status: np.ndarray,
                     settings: WriteSettings, *, node: str | None = None) -> dict[str, Any]:
     """The chunk's share of the report: counts, metrics, highlights and sample candidates."""
@@ -319,6 +348,7 @@ def summarise_chunk(file_index: int, chunk: dict[str, Any], status: np.ndarray,
     return {"rows": len(rows), "scored": int(scored.sum()),
             "positive": streaming.n_positive, "reasons": Counter(status[~scored].tolist()),
             "streaming": streaming, "highlights": highlights, "sample": sample,
+            "insights": _chunk_insights(chunk, status, settings.threshold),
             "device": chunk.get("device"), "actor_pid": chunk.get("actor_pid"),
             "nodes": {chunk.get("actor_node"), node}}
 
@@ -469,6 +499,7 @@ class FileState:
         self.streaming = StreamingMetrics(threshold=settings.threshold)
         self.highlights = HighlightTracker(k=HIGHLIGHTS_PER_KIND, threshold=settings.threshold)
         self.sample = RowSample(settings.sample_rows, seed=settings.seed)
+        self.insights: Any = None  # FileInsights, from the first chunk on
         self.failed = False
 
     def add_chunk(self, first_row: int, summary: dict[str, Any]) -> bool:
@@ -485,6 +516,10 @@ class FileState:
         self.streaming.merge(summary["streaming"])
         self.highlights.merge(summary["highlights"])
         self.sample.merge(summary["sample"])
+        if self.insights is None:
+            self.insights = summary["insights"]
+        else:
+            self.insights.merge(summary["insights"])
         return True
 
     def fail(self, error: str, exit_code: int) -> None:
@@ -508,6 +543,8 @@ class FileState:
         r, end = self.result, self.end or {}
         r.ok = True
         r.text_column, r.label_column = end.get("text_column"), end.get("label_column")
+        if end.get("label_from_rating"):  # as the local engine: labels from the star ratings
+            r.label_column, r.labels_from_rating = end.get("rating_column"), True
         r.sheet = end.get("sheet")
         r.notes.extend(end.get("notes") or [])
         r.negative = r.scored - r.positive
@@ -525,6 +562,8 @@ class Collector:
         self.streaming = StreamingMetrics(threshold=settings.threshold)
         self.highlights = HighlightTracker(k=HIGHLIGHTS_PER_KIND, threshold=settings.threshold)
         self.sample = RowSample(settings.sample_rows, seed=settings.seed)
+        self.insights: Any = None  # FileInsights of the run; False when files' columns differ
+        self.insight_roles: tuple | None = None
         self.devices: Counter[str] = Counter()
         self.actor_pids: set[int] = set()
         self.nodes: set[str] = set()
@@ -552,8 +591,23 @@ class Collector:
         self.streaming.merge(state.streaming)
         self.highlights.merge(state.highlights)
         self.sample.merge(state.sample)
+        self._fold_insights(state)
         # What the file's accumulators held now lives in the run's; keep only its counts.
         state.streaming = state.highlights = state.sample = None  # type: ignore[assignment]
+        state.insights = None
+
+    def _fold_insights(self, state: FileState) -> None:
+        """The time/group/rating sections cover the run when its files share those columns;
+        files that differ leave them out (the note says why)."""
+        roles = (state.end or {}).get("roles")
+        if state.insights is None or self.insights is False:
+            return
+        if self.insights is None:
+            self.insights, self.insight_roles = state.insights, roles
+        elif roles == self.insight_roles:
+            self.insights.merge(state.insights)
+        else:
+            self.insights = False
 
     def close(self) -> None:
         """After the last summary: a file neither finished nor failed lost rows (never expected)."""
@@ -659,11 +713,16 @@ def build_report_context(summary: FileResult, collector: Collector, *, model: Se
         f"The review table shows a random sample of {len(rows):,} of {summary.rows:,} rows "
         f"(seed {settings.seed}); counts, metrics, the histogram and the highlights cover every "
         "row, and the predictions folder holds them all.")
+    if collector.insights is False:
+        summary.notes.append("The time, group and rating sections are left out: the input files "
+                             "do not share their date, group and rating columns.")
     context = score_report_context(summary, model=model, device_name=device_name,
                                    threshold=settings.threshold,
                                    histogram=collector.streaming.histogram(),
                                    highlights=collector.highlights.result(), rows=rows,
                                    max_rows=settings.sample_rows)
+    if collector.insights not in (None, False):
+        context.update(collector.insights.context())
     context["rows_sampled"] = True
     context["sample_seed"] = settings.seed
     context["engine"] = "ray"
