@@ -61,14 +61,23 @@ def write_pretrain_section(encoder_dir: Path) -> None:
     """The RESULTS.md section for a saved encoder, from its own meta.json and history."""
     from review_scorer.encoder import load_encoder_dir
 
-    encoder = load_encoder_dir(encoder_dir)
-    h, meta, corpus = encoder.history, encoder.meta, encoder.meta["corpus"]
-    rows = [[i + 1, f"{h['loss'][i]:.3f}", f"{h['perplexity'][i]:.1f}",
-             f"{h['heldout_loss'][i]:.3f}", f"{h['heldout_perplexity'][i]:.1f}",
-             f"{h['tokens_per_s'][i]:,.0f}"] for i in range(len(h.get("loss", [])))]
+    chain = [load_encoder_dir(encoder_dir)]
+    while chain[0].meta.get("initialized_from"):  # earlier runs this one continued from
+        chain.insert(0, load_encoder_dir(chain[0].meta["initialized_from"]["path"]))
+    encoder = chain[-1]
+    meta, corpus = encoder.meta, encoder.meta["corpus"]
+    rows = []
+    for run, part in enumerate(chain, start=1):
+        h = part.history
+        rows += [[len(rows) + 1, f"{run} ({part.name}, lr {part.config.learning_rate:g})",
+                  f"{h['loss'][i]:.3f}", f"{h['perplexity'][i]:.1f}",
+                  f"{h['heldout_loss'][i]:.3f}", f"{h['heldout_perplexity'][i]:.1f}",
+                  f"{h['tokens_per_s'][i]:,.0f}"] for i in range(len(h.get("loss", [])))]
+    minutes = sum(p.meta["train_seconds"] for p in chain) / 60
     body = (
         "## Language-model pretraining of the encoder (forward + backward LSTM LMs)\n\n"
-        + markdown_table(["epoch", "train loss (full softmax)", "train perplexity",
+        + markdown_table(["epoch", "run (encoder, peak learning rate)", "train loss (full softmax)",
+                          "train perplexity",
                           "held-out loss", "held-out perplexity", "tokens/s"], rows)
         + f"\n\nCorpus: {corpus['reviews_used']:,} reviews, {corpus['tokens']:,} tokens per "
         f"epoch ({corpus['heldout_reviews']} reviews, {corpus['heldout_tokens']:,} tokens held "
@@ -76,8 +85,9 @@ def write_pretrain_section(encoder_dir: Path) -> None:
         "cross-entropy in nats per token, averaged over the forward and backward models "
         "(training itself uses the sampled softmax). Settings: "
         f"`{json.dumps(encoder.config.to_dict())}`. Completed: {meta['completed']} "
-        f"({meta['epochs']} epochs), {meta['train_seconds'] / 60:.1f} min of training at "
-        f"{meta['tokens_per_second']:,.0f} tokens/s, sharing the 2 cores with other work. "
+        f"({len(rows)} epochs in {len(chain)} run(s), each continuing the previous one with a "
+        f"fresh warm-up and decay), {minutes:.1f} min of training in all, sharing the 2 cores "
+        "with other work. "
         f"Device: {meta['device']}.\n"
     )
     write_section("pretrain_lm", body)
