@@ -131,6 +131,7 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
 
     html = result.report_path.read_text(encoding="utf-8")
     assert "do not share their date, group and rating columns" in html
+    assert 'id="drivers"' in html  # word attributions of the sampled rows, as the local report
     assert "random sample" in html and f"{sum(f.rows for f in local.files if f.ok):,}" in html
     assert result.report_path.name == "with-bad.html" and result.actors >= 1
 

@@ -221,7 +221,11 @@ def _read_chunks(path: str, options: ScoreOptions) -> Iterator[tuple[str, int, d
             "label_from_rating": bool(getattr(info, "label_from_rating", False)),
             "rating_column": getattr(info, "rating_column", None), "roles": roles,
             "part_text_column": rename.get(info.text_column, info.text_column),
-            "part_id_column": rename.get(info.id_column, info.id_column) if info.id_column else None}
+            "part_id_column": rename.get(info.id_column, info.id_column) if info.id_column else None,
+            "part_columns": {role: rename.get(column, column) for role, column in (
+                ("text", info.text_column), ("id", info.id_column),
+                ("group", getattr(info, "group_column", None)),
+                ("rating", getattr(info, "rating_column", None))) if column}}
 
 
 # ------------------------------------------------------------------------------ part files
@@ -657,22 +661,22 @@ def _sampled_from_part(collector: Collector, settings: WriteSettings, key: tuple
                        rows: list[tuple[int, int]]) -> list[dict[str, Any]]:
     rank, first = key
     end = collector.states[rank].end or {}
-    text_col, id_col = end["part_text_column"], end.get("part_id_column")
-    columns = [text_col, "row", "sentiment", "score", "status"] + ([id_col] if id_col else [])
+    roles = end.get("part_columns") or {"text": end["part_text_column"]}
+    columns = ["row", "sentiment", "score", "status", *roles.values()]
     part = join(collector.parts_dir, part_name(rank, first, settings.part_format))
     frame = _read_part(part, settings.part_format, list(dict.fromkeys(columns)))
     frame = frame.set_index(frame["row"].astype(np.int64))
     source = collector.states[rank].path
-    return [_report_row(frame.loc[row], source, text_col, id_col, label) for row, label in rows]
+    return [_report_row(frame.loc[row], source, roles, label) for row, label in rows]
 
 
-def _report_row(values: Any, source: str, text_col: str, id_col: str | None, label: int
-                ) -> dict[str, Any]:
+def _report_row(values: Any, source: str, roles: dict[str, str], label: int) -> dict[str, Any]:
+    """One table row shaped as the local engine's (group and rating when the file has them)."""
     score = values["score"]
     score = None if values["status"] != STATUS_OK or score in ("", None) else float(score)
-    ident = values[id_col] if id_col else None
-    text = values[text_col]
-    return {
+    ident = values[roles["id"]] if "id" in roles else None
+    text = values[roles["text"]]
+    row = {
         "row": int(values["row"]),
         "id": None if ident is None or ident == "" else str(ident),
         "text": ("" if text is None else str(text))[:REPORT_TEXT_LIMIT],
@@ -682,6 +686,15 @@ def _report_row(values: Any, source: str, text_col: str, id_col: str | None, lab
         "label": {1: "positive", 0: "negative"}.get(int(label)),
         SOURCE_COLUMN: source,
     }
+    if "group" in roles:
+        row["group"] = str(values[roles["group"]])
+    if "rating" in roles:
+        from review_scorer.io.labels import parse_ratings
+
+        rating = parse_ratings([values[roles["rating"]]])[0]
+        if np.isfinite(rating):
+            row["rating"] = float(rating)
+    return row
 
 
 def run_summary(name: str, inputs: Sequence[str], collector: Collector, seconds: float,
@@ -700,15 +713,38 @@ def run_summary(name: str, inputs: Sequence[str], collector: Collector, seconds:
     total.text_column = ", ".join(dict.fromkeys(r.text_column for r in done if r.text_column))
     total.label_column = ", ".join(dict.fromkeys(r.label_column for r in done if r.label_column)) or None
     total.metrics = collector.streaming.result() if total.label_column else None
-    total.notes = notes
+    # the files' own notes too, as the local report has them (named when there are several)
+    total.notes = notes + [note if len(done) == 1 else f"{Path(str(r.path)).name}: {note}"
+                           for r in done for note in r.notes]
     return total
 
 
+def attach_attributions(rows: list[dict[str, Any]], highlight_rows: list[dict[str, Any]],
+                        attributions: Sequence[Any]) -> dict[str, Any] | None:
+    """Add word spans to the table and highlight rows (attributions in that order, table rows
+    first) and return the drivers over the table rows, as the local report has them."""
+    from review_scorer.explain import DriverAccumulator, row_spans, terms_in_text
+
+    drivers = DriverAccumulator()
+    drivers.update(a for a, row in zip(attributions, rows) if row["status"] == STATUS_OK)
+    for row, attribution in zip([*rows, *highlight_rows], attributions):
+        if attribution is not None:
+            row["spans"] = row_spans(attribution)
+    if not drivers.reviews:
+        return None
+    result = drivers.result(k=15)
+    terms = [t["term"] for t in result["positive"] + result["negative"]]
+    for row in rows:
+        row["terms"] = terms_in_text(row["text"], terms)
+    return result
+
+
 def build_report_context(summary: FileResult, collector: Collector, *, model: SentimentModel,
-                         device_name: str, settings: WriteSettings) -> dict[str, Any]:
+                         device_name: str, settings: WriteSettings, rows: list[dict[str, Any]],
+                         highlights: dict[str, list], drivers: dict | None = None
+                         ) -> dict[str, Any]:
     """The report context of a ray run: exact counts, metrics, histogram and highlights merged
     from every partition; the table a seeded sample, which the page says."""
-    rows = sampled_rows(collector, settings)
     summary.notes.append(
         f"The review table shows a random sample of {len(rows):,} of {summary.rows:,} rows "
         f"(seed {settings.seed}); counts, metrics, the histogram and the highlights cover every "
@@ -719,8 +755,10 @@ def build_report_context(summary: FileResult, collector: Collector, *, model: Se
     context = score_report_context(summary, model=model, device_name=device_name,
                                    threshold=settings.threshold,
                                    histogram=collector.streaming.histogram(),
-                                   highlights=collector.highlights.result(), rows=rows,
+                                   highlights=highlights, rows=rows,
                                    max_rows=settings.sample_rows)
+    if drivers:
+        context["drivers"] = drivers
     if collector.insights not in (None, False):
         context.update(collector.insights.context())
     context["rows_sampled"] = True

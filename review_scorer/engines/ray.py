@@ -25,6 +25,7 @@ from review_scorer.engines.parts import (
     PART_FORMATS,
     Collector,
     WriteSettings,
+    attach_attributions,
     build_report_context,
     chunk_status,
     expand_inputs,
@@ -39,6 +40,7 @@ from review_scorer.engines.parts import (
     remove_parts,
     run_name,
     run_summary,
+    sampled_rows,
     summarise_chunk,
     write_part,
 )
@@ -115,27 +117,43 @@ def encode_chunks(batch: dict[str, np.ndarray], *, text_model: SentimentModel
     return {**batch, "data": np.array(out, dtype=object)}
 
 
+def _worker_model(model_ref: list, device: str, threads: int) -> tuple[str, SentimentModel]:
+    """(device description, model) in a Ray worker: TensorFlow set up for its share of the
+    machine, the model directory rebuilt from the driver's copy (so nodes need none of their
+    own), loaded with its checks, then removed (the worker keeps the model in memory)."""
+    # Before TensorFlow is imported in this worker: keep its C++ log lines out of the logs.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from review_scorer.sentiment import select_device
+
+    described = select_device(device)
+    _share_gpu_memory()
+    if threads:
+        _limit_threads(threads)
+    folder = tempfile.mkdtemp(prefix="review-scorer-model-")
+    try:
+        for name, content in ray.get(model_ref[0]).items():
+            Path(folder, name).write_bytes(content)
+        return described, SentimentModel.load(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@ray.remote(max_retries=2)
+def explain_texts(model_ref: list, texts: list[str], *, device: str, batch_size: int,
+                  threads: int) -> list:
+    """Ray task: word attributions for the report's rows and highlights (the local engine
+    explains the rows its page shows; here they are the sample)."""
+    from review_scorer.explain import Explainer
+
+    _, model = _worker_model(model_ref, device, threads)
+    return Explainer(model, batch_size=batch_size).explain(texts)
+
+
 class ChunkScorer:
     """Ray actor: holds one SentimentModel (loaded once) and scores the encoded chunks it is given."""
 
     def __init__(self, model_ref: list, *, device: str, batch_size: int, threads: int = 0):
-        # Before TensorFlow is imported in this worker: keep its C++ log lines out of the logs.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from review_scorer.sentiment import select_device
-
-        self.device = select_device(device)
-        _share_gpu_memory()
-        if threads:
-            _limit_threads(threads)
-        # The model directory is rebuilt from the driver's copy (so nodes need none of their
-        # own), loaded with its checks, then removed: the actor keeps the model in memory.
-        folder = tempfile.mkdtemp(prefix="review-scorer-model-")
-        try:
-            for name, content in ray.get(model_ref[0]).items():
-                Path(folder, name).write_bytes(content)
-            self.model = SentimentModel.load(folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        self.device, self.model = _worker_model(model_ref, device, threads)
         self.batch_size = batch_size
         self.pid = os.getpid()
         self.node = ray.get_runtime_context().get_node_id()
@@ -376,12 +394,11 @@ def score_with_ray(
     collector = Collector(files, settings, parts_dir, progress)
     cluster = _Cluster(address, actors, cpus_per_task, num_cpus, object_store_memory)
     try:
-        plan, startup = _run(cluster, files, options, text_model, model_files, settings,
-                             collector, started)
+        plan, startup, shown = _run(cluster, files, options, text_model, model_files, settings,
+                                    collector, started)
     except BaseException:
         remove_parts(parts_dir)
         raise
-    collector.close()
     result = RayScoreResult(
         files=[s.result for s in collector.states], model_name=text_model.name,
         model_path=text_model.path, model_test_accuracy=(text_model.metrics or {}).get("accuracy"),
@@ -393,9 +410,9 @@ def score_with_ray(
     summary = run_summary(name, [str(i) for i in inputs], collector,
                           time.perf_counter() - started, list(notes))
     result.metrics = summary.metrics
-    if options.report and any(f.ok for f in result.files):
+    if shown is not None:
         context = build_report_context(summary, collector, model=text_model,
-                                       device_name=result.device, settings=settings)
+                                       device_name=result.device, settings=settings, **shown)
         publish_report(context, report_path, options.overwrite)
         result.report_path = report_path
     result.seconds = time.perf_counter() - started
@@ -421,8 +438,9 @@ class _Cluster:
 
 def _run(cluster: _Cluster, files: Sequence[str], options: ScoreOptions,
          text_model: SentimentModel, model_files: dict[str, bytes], settings: WriteSettings,
-         collector: Collector, started: float) -> tuple[ActorPlan, float]:
-    """Connect, plan the actors, stream the dataset into the collector; (plan, start-up s)."""
+         collector: Collector, started: float) -> tuple[ActorPlan, float, dict | None]:
+    """Connect, plan the actors, stream the dataset into the collector, then gather what the
+    report shows; (plan, start-up seconds, report rows/highlights/drivers or None)."""
     with ray_session(cluster.address, num_cpus=cluster.num_cpus,
                      object_store_memory=cluster.object_store_memory):
         startup = time.perf_counter() - started
@@ -433,8 +451,32 @@ def _run(cluster: _Cluster, files: Sequence[str], options: ScoreOptions,
             dataset = _build_dataset(files, options, text_model, model_ref, plan, settings,
                                      cluster.cpus_per_task)
             _drain(dataset, collector)
+        collector.close()
+        shown = None
+        if options.report and any(s.result.ok for s in collector.states):
+            shown = _report_rows(collector, settings, model_ref, options, plan)
         del model_ref
-    return plan, startup
+    return plan, startup, shown
+
+
+def _report_rows(collector: Collector, settings: WriteSettings, model_ref: Any,
+                 options: ScoreOptions, plan: ActorPlan) -> dict[str, Any]:
+    """The sampled table rows and the highlights, with word attributions computed on the
+    cluster (one task) and the drivers they add up to, as the local report has them."""
+    rows = sampled_rows(collector, settings)
+    highlights = collector.highlights.result()
+    shown = [row for group in highlights.values() for row in group]
+    texts = [r["text"] if r["status"] == "ok" else "" for r in rows] + [r["text"] for r in shown]
+    task = explain_texts.options(num_cpus=1 if not plan.gpus else plan.cpus,
+                                 num_gpus=min(1.0, plan.gpus) or None)
+    try:
+        attributions = ray.get(task.remote([model_ref], texts, device=options.device,
+                                           batch_size=options.batch_size, threads=0))
+    except ray.exceptions.RayError as exc:  # the report still has everything else
+        log.warning("word attributions for the report failed: %s", _last_line(exc))
+        return {"rows": rows, "highlights": highlights, "drivers": None}
+    drivers = attach_attributions(rows, shown, attributions)
+    return {"rows": rows, "highlights": highlights, "drivers": drivers}
 
 
 def _build_dataset(files: Sequence[str], options: ScoreOptions, text_model: SentimentModel,
