@@ -185,3 +185,13 @@ def test_engine_parts_report_sample_is_read_back_from_the_parts(tmp_path, fmt):
         else:
             assert r["status"] == "ok" and 0 <= r["score"] <= 1
             assert r["sentiment"] == ("positive" if r["score"] >= 0.5 else "negative")
+
+
+def test_engine_parts_uris_flattened_by_pathlib_get_their_slashes_back(tmp_path):
+    from pathlib import Path
+
+    assert parts.restore_uri(Path("s3://bucket/in/a.parquet")) == "s3://bucket/in/a.parquet"
+    assert parts.restore_uri(str(Path("gs://bucket/x"))) == "gs://bucket/x"
+    assert parts.restore_uri(Path(f"file://{tmp_path}")) == f"file://{tmp_path}"
+    assert parts.restore_uri(Path("C:/data/x.csv")) == str(Path("C:/data/x.csv"))
+    assert parts.restore_uri(tmp_path / "x.csv") == str(tmp_path / "x.csv")

@@ -61,7 +61,7 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     for raw in inputs:
-        text = str(raw)
+        text = restore_uri(raw)
         for found in _expand_remote(text) if "://" in text else _expand_local(text):
             if found not in seen:
                 seen.add(found)
@@ -69,6 +69,20 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
     if not out:
         raise InputError("no input files given; pass a file, a glob or a folder of review files")
     return out
+
+
+_COLLAPSED_URI = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+):/(?!/)")
+
+
+def restore_uri(path: str | os.PathLike[str]) -> str:
+    """A path as text, with a URI that went through pathlib.Path ("s3:/bucket/key", the double
+    slash collapsed) given its "://" back, unless such a local path exists. Schemes of one
+    letter are Windows drives and stay as they are."""
+    text = str(path)
+    if _COLLAPSED_URI.match(text) and not os.path.exists(text):
+        text = _COLLAPSED_URI.sub(
+            lambda m: f"{m.group(1)}://" + ("/" if m.group(1).lower() == "file" else ""), text)
+    return text
 
 
 def _expand_local(text: str) -> list[str]:
@@ -415,7 +429,8 @@ def prepare_outputs(out_dir: str | Path, name: str, options: ScoreOptions
     clears them first."""
     from review_scorer.outputs import check_output_target, ensure_output_dir
 
-    base = str(out_dir).rstrip("/") if is_uri(str(out_dir)) else ensure_output_dir(Path(out_dir))
+    out_dir = restore_uri(out_dir)
+    base = out_dir.rstrip("/") if is_uri(out_dir) else ensure_output_dir(Path(out_dir))
     parts_dir = join(base, f"{name}{PREDICTIONS_DIR_SUFFIX}")
     report_path = join(base, f"{name}.html")
     if options.report and is_uri(report_path):
@@ -497,7 +512,8 @@ class FileState:
 
     def __init__(self, index: int, path: str, settings: WriteSettings):
         self.index, self.path = index, path
-        self.result = FileResult(path=Path(path), ok=False)
+        # a URI stays text: pathlib would fold its "//"
+        self.result = FileResult(path=path if is_uri(path) else Path(path), ok=False)
         self.chunks: dict[int, int] = {}  # first row -> rows, for the completeness check
         self.end: dict[str, Any] | None = None
         self.streaming = StreamingMetrics(threshold=settings.threshold)
