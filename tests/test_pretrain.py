@@ -17,7 +17,6 @@ from review_scorer.encoder import (
     read_encoder_meta,
 )
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
-
 from tests.conftest import MINI_IMDB
 
 # A language model small enough to pretrain in seconds on the mini aclImdb (a few hundred tokens).
@@ -196,7 +195,7 @@ def test_pretrain_refuses_to_resume_with_other_settings(tmp_path, tiny_pretrain_
     with pytest.raises(KeyboardInterrupt):
         run_pretraining(tiny_pretrain_config, source=str(MINI_IMDB), output_dir=out,
                         progress=progress)
-    with pytest.raises(ConfigError, match="different settings bptt.*delete"):
+    with pytest.raises(ConfigError, match=r"different settings bptt.*delete"):
         run_pretraining(tiny_pretrain_config.replace(bptt=12), source=str(MINI_IMDB),
                         output_dir=out)
 
