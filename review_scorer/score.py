@@ -232,36 +232,56 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
                        ) -> Iterator[ScoredChunk]:
     """Every row of an opened review file, scored, in input order, a chunk at a time.
 
-    With an explainer, the scored rows also get word attributions: every row when
-    explain_rows is None, else only the first explain_rows rows of the file (the report table).
+    With an explainer, rows also get word attributions: every row when explain_rows is None,
+    else the file's first explain_rows rows (the report table). Explained rows take their scores
+    from the explainer, which computes them anyway, so they are not scored twice; the rest go
+    through the model's prefetching stream.
     """
-    stream = model.predict_stream(review_file.chunks(), lambda c: c.texts,
-                                  batch_size=options.batch_size)
+    chunks = iter(review_file.chunks())
     seen = 0
+    if explainer is not None and explain_rows != 0:
+        for chunk in chunks:
+            limit = len(chunk) if explain_rows is None else min(explain_rows - seen, len(chunk))
+            yield _scored_chunk(chunk, *_explain_and_score(explainer, model, chunk.texts, limit,
+                                                           options.batch_size))
+            seen += len(chunk)
+            if explain_rows is not None and seen >= explain_rows:
+                break
+    stream = model.predict_stream(chunks, lambda c: c.texts, batch_size=options.batch_size)
     for chunk, status, scores in stream:
-        formula = getattr(chunk, "formula", None)
-        if formula is not None and np.any(formula):
-            # The cell holds a formula whose result was never stored: say so, don't call it empty.
-            status = np.where(np.asarray(formula, dtype=bool) & (status != STATUS_OK),
-                              STATUS_FORMULA, status).astype(object)
-        scored = ScoredChunk(frame=chunk.frame, rows=chunk.rows, texts=chunk.texts,
-                             labels=chunk.labels, ratings=getattr(chunk, "ratings", None),
-                             status=status, scores=scores)
-        if explainer is not None:
-            limit = len(scored) if explain_rows is None else max(0, min(explain_rows - seen, len(scored)))
-            if limit:
-                scored.attributions = explain_chunk(explainer, scored, limit)
-        seen += len(scored)
-        yield scored
+        yield _scored_chunk(chunk, status, scores)
 
 
-def explain_chunk(explainer: Any, chunk: ScoredChunk, limit: int) -> list:
-    """Attributions for the scored rows among the chunk's first `limit` rows (None elsewhere)."""
-    wanted = [i for i in range(limit) if chunk.status[i] == STATUS_OK]
-    out: list = [None] * len(chunk)
-    for i, attribution in zip(wanted, explainer.explain([chunk.texts[i] for i in wanted])):
-        out[i] = attribution
-    return out
+def _explain_and_score(explainer: Any, model: SentimentModel, texts: list, limit: int,
+                       batch_size: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """(status, scores, attributions) of a chunk whose first `limit` texts are explained."""
+    from review_scorer.explain import attribution_scores
+
+    head = explainer.explain(texts[:limit])
+    status = np.array([STATUS_EMPTY if not isinstance(t, str) or not t.strip() else
+                       STATUS_NO_WORDS if a is None else STATUS_OK
+                       for t, a in zip(texts[:limit], head)], dtype=object)
+    scores = np.asarray(attribution_scores(head), dtype=np.float32)
+    if limit < len(texts):
+        prepared = model.prepare(texts[limit:])
+        rest = np.full(len(prepared.status), np.nan, dtype=np.float32)
+        if prepared.sequences:
+            rest[prepared.positions] = model.predict_ids(prepared.sequences, batch_size=batch_size)
+        status = np.concatenate([status, prepared.status])
+        scores = np.concatenate([scores, rest])
+    return status, scores, head + [None] * (len(texts) - limit)
+
+
+def _scored_chunk(chunk: Any, status: np.ndarray, scores: np.ndarray,
+                  attributions: list | None = None) -> ScoredChunk:
+    formula = getattr(chunk, "formula", None)
+    if formula is not None and np.any(formula):
+        # The cell holds a formula whose result was never stored: say so, don't call it empty.
+        status = np.where(np.asarray(formula, dtype=bool) & (status != STATUS_OK),
+                          STATUS_FORMULA, status).astype(object)
+    return ScoredChunk(frame=chunk.frame, rows=chunk.rows, texts=chunk.texts, labels=chunk.labels,
+                       ratings=getattr(chunk, "ratings", None), status=status, scores=scores,
+                       attributions=attributions)
 
 
 def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = None,

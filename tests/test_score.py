@@ -138,24 +138,55 @@ def test_score_refuses_existing_outputs_without_overwrite(trained_model, tmp_pat
     assert _score([src], trained_model.model_dir, tmp_path / "o", overwrite=True).files[0].ok
 
 
-def test_score_interrupt_leaves_no_partial_files(trained_model, tmp_path, monkeypatch):
-    from review_scorer import sentiment
+@pytest.mark.parametrize("where", ["stream", "explainer"])
+def test_score_interrupt_leaves_no_partial_files(trained_model, tmp_path, monkeypatch, where):
+    from review_scorer import explain, sentiment
 
     src = tmp_path / "x.csv"
     _write_csv(src, 40)
     calls = {"n": 0}
-    real = sentiment._StreamPipeline.record
+    target, name = ((sentiment._StreamPipeline, "record") if where == "stream"
+                    else (explain.Explainer, "explain"))
+    real = getattr(target, name)
 
-    def record_then_interrupt(self, *args):
+    def interrupt_on_third_call(self, *args):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
         return real(self, *args)
 
-    monkeypatch.setattr(sentiment._StreamPipeline, "record", record_then_interrupt)
+    monkeypatch.setattr(target, name, interrupt_on_third_call)
+    # The report's rows are explained (scores come from the explainer); the rest are streamed.
     with pytest.raises(KeyboardInterrupt):
-        _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=5, batch_size=2)
+        _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=5, batch_size=2,
+               max_report_rows=0 if where == "stream" else 20)
+    assert calls["n"] == 3
     assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_score_explained_rows_are_not_scored_twice(trained_model, tmp_path, monkeypatch):
+    from review_scorer import sentiment
+
+    src = tmp_path / "x.csv"
+    _write_csv(src, 40, extra={3: "", 7: "... --- ***"})
+    streamed = {"rows": 0}
+    real = sentiment.SentimentModel.predict_stream
+
+    def count(self, items, texts_of, **kw):
+        for item, status, scores in real(self, items, texts_of, **kw):
+            streamed["rows"] += len(status)
+            yield item, status, scores
+
+    monkeypatch.setattr(sentiment.SentimentModel, "predict_stream", count)
+    (f,) = _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=6,
+                  max_report_rows=15).files
+    assert streamed["rows"] == 40 - 18  # 3 chunks of 6 explained (the 15 rows need them)
+    out = pd.read_csv(f.predictions_path, dtype=str, keep_default_na=False)
+    assert out.loc[3, "status"] == "empty text" and out.loc[7, "status"] == "no words"
+    model = sentiment.SentimentModel.load(trained_model.model_dir)
+    np.testing.assert_allclose(out["score"].replace("", "nan").astype(float),
+                               np.round(model.predict(out["review"].tolist()), 6),
+                               atol=2e-6, equal_nan=True)
 
 
 def test_score_gpu_request_without_gpu_fails_clearly(trained_model, tmp_path):
