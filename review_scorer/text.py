@@ -29,6 +29,8 @@ VOCAB_HEADER = "# review-scorer vocabulary v1"
 #      stay one token ("don't", "isn't", "director's"); "!" and "?" are kept as tokens of their
 #      own because they carry sentiment; every other character is a separator.
 #   5. Tokens are joined with single spaces (whitespace normalised).
+# explain.token_offsets maps cleaned tokens back to the original text with these same three
+# patterns; change them together (alignment falls back to no highlights, never wrong ones).
 _TAG_RE = re.compile(r"<[^<>]{0,200}>")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
 _TOKEN_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[!?]")
