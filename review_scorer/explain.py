@@ -377,7 +377,8 @@ def _pooling_fn(members: list[_Member], *, delta: bool):
             return _delta_credit(h, g, maskf, m.pooling_mode, m.forward_width)
         return _pooling_credit(h, g, maskf, m.pooling_mode)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True)
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True,
+                 autograph=False)  # plain Python control flow only: skip the costly conversion
     def run(ids):
         mask = tf.not_equal(ids, 0)
         maskf = tf.cast(mask, tf.float32)[..., None]
@@ -399,7 +400,7 @@ def _embedding_gradient_fn(members: list[_Member]):
     import tensorflow as tf
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.float32)],
-                 reduce_retracing=True)
+                 reduce_retracing=True, autograph=False)
     def run(ids, alpha):
         mask = tf.not_equal(ids, 0)
         maskf = tf.cast(mask, tf.float32)[..., None]
@@ -431,7 +432,8 @@ def _generic_gradient_fn(model):
     if not layers:
         raise ValueError("the model has no Embedding layer to attribute to")
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True)
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True,
+                 autograph=False)  # plain Python control flow only: skip the costly conversion
     def run(ids):
         flat = tf.reshape(ids, [-1])
         # The backend tf.Variable under each Keras variable is what the tape can watch.
