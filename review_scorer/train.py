@@ -236,6 +236,20 @@ def _epoch_reporter(progress, *, stage: str, member: int, members: int, epochs: 
     return EpochReporter()
 
 
+def averaging_for_data_size(config: TrainConfig, n_fit: int) -> TrainConfig:
+    """The config with weight averaging no longer than about one epoch of steps.
+
+    An average over ~1/(1 - momentum) steps (100 at 0.99) barely leaves the random start when an
+    epoch is a few batches (a user's few hundred labels): such a network scored exactly 50% at
+    100 labels. So the momentum is capped at 1 - 1/steps_per_epoch (0 turns averaging off).
+    """
+    steps = max(1, -(-n_fit // config.batch_size))
+    cap = 1.0 - 1.0 / steps
+    if config.ema_momentum <= cap:
+        return config
+    return config.replace(ema_momentum=cap if cap >= 0.5 else 0.0)
+
+
 def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None,
                 encoder=None) -> FittedMembers:
     """Train config.ensemble_size networks with their own seeds; export one scoring model.
@@ -251,8 +265,9 @@ def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None,
     device = describe_device()
     started = time.perf_counter()
     members, histories = [], []
+    fit_config = averaging_for_data_size(config, len(data.fit[0]))
     for member in range(config.ensemble_size):
-        model, history = _fit_one(config, data, member, epoch_progress, encoder)
+        model, history = _fit_one(fit_config, data, member, epoch_progress, encoder)
         members.append(model)
         histories.append(history)
     model = export_model(members[0] if len(members) == 1 else average_members(members))

@@ -289,3 +289,14 @@ def test_train_ensemble_averages_independent_members(tmp_path, tiny_config):
     averaged = model.predict(texts)
     each = [SentimentModel(member, model.vocab, model.config).predict(texts) for member in members]
     np.testing.assert_allclose(averaged, (each[0] + each[1]) / 2, atol=1e-6)
+
+
+def test_train_weight_averaging_is_capped_to_about_one_epoch(tiny_config):
+    from review_scorer.train import averaging_for_data_size
+
+    config = tiny_config.replace(ema_momentum=0.99, batch_size=64)
+    assert averaging_for_data_size(config, 22_495).ema_momentum == 0.99  # IMDB: 352 steps an epoch
+    assert averaging_for_data_size(config, 640).ema_momentum == pytest.approx(0.9)  # 10 steps
+    assert averaging_for_data_size(config, 128).ema_momentum == 0.5  # 2 steps
+    assert averaging_for_data_size(config, 50).ema_momentum == 0.0  # one batch: no averaging
+    assert averaging_for_data_size(config.replace(ema_momentum=0.0), 50).ema_momentum == 0.0
