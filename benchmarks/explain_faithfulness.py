@@ -41,7 +41,7 @@ DELETE = 3
 
 def load_sample(data: str, n: int) -> list[str]:
     """A seeded sample of n IMDB test reviews (positive and negative mixed)."""
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
 
     texts = load_labeled(data).split("test").texts
     order = np.random.default_rng(SAMPLE_SEED).permutation(len(texts))[:n]

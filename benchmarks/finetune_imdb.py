@@ -44,7 +44,7 @@ def nb_logistic_baseline(fit_texts, y_fit, eval_texts, *, c: float = 4.0):
 
 def prepare(data: str):
     from review_scorer.config import TrainConfig
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.text import clean_text
     from review_scorer.train import validation_split
 

@@ -47,7 +47,7 @@ def sample(reviews, size: int, seed: int, test_limit: int | None):
     picked = train[stratified_sample(labels[train], size, seed)]
     if test_limit is not None:  # the same test reviews for every size and seed
         test = test[stratified_sample(labels[test], test_limit, 12345)]
-    from review_scorer.data import LabeledReviews
+    from review_scorer.io import LabeledReviews
 
     index = np.concatenate([picked, test])
     return LabeledReviews.from_lists(
@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
     from review_scorer.config import TrainConfig
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.encoder import load_encoder_dir
 
     base_config = TrainConfig().replace(**{**SMALL_DATA, **json.loads(args.set)})

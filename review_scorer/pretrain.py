@@ -100,14 +100,14 @@ def load_pretraining_texts(
     is_file = path is not None and path.is_file() and not path.name.lower().endswith(
         (".tar.gz", ".tgz", ".tar"))
     if is_file:
-        from review_scorer.data import open_reviews
+        from review_scorer.io import open_reviews
 
         with open_reviews(path, text_column=text_column) as reviews:
             texts = [t for chunk in reviews.chunks() for t in chunk.texts if t and t.strip()]
             column = reviews.info.text_column
         return texts, {"source": str(path), "text_column": column, "reviews": len(texts),
                        "excluded": "nothing (a plain review file has no validation slice)"}
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.splits import holdout_split
 
     reviews = load_labeled(source, cache_dir=cache_dir, progress=download_progress)

@@ -74,7 +74,7 @@ def test_pretrain_saves_an_encoder_that_loads_with_its_history_and_meta(tiny_enc
 
 
 def test_pretrain_text_leaves_out_test_and_validation_reviews(tiny_pretrain_config):
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.pretrain import load_pretraining_texts
     from review_scorer.splits import holdout_split
 
@@ -251,7 +251,7 @@ def test_copy_encoder_weights_fills_the_classifier_and_the_slow_rate_holds_it(
 def _tiny_datasets(vocab, config):
     import tensorflow as tf
 
-    from review_scorer.data import load_labeled
+    from review_scorer.io import load_labeled
     from review_scorer.text import pad_batch, texts_to_sequences
 
     reviews = load_labeled(str(MINI_IMDB)).split("train")

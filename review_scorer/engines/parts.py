@@ -151,7 +151,7 @@ def _open_reviews(path: str, options: ScoreOptions):
     try:
         from review_scorer.io import open_reviews
     except ImportError:  # before the reader package existed
-        from review_scorer.data import open_reviews
+        from review_scorer.io import open_reviews
     o = options
     extra = {k: v for k, v in (("rating_column", o.rating_column), ("date_column", o.date_column),
                                ("group_column", o.group_column)) if v is not None}
