@@ -141,8 +141,8 @@ def main() -> None:
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
     from review_scorer.config import TrainConfig
-    from review_scorer.io import load_labeled
     from review_scorer.encoder import load_encoder_dir
+    from review_scorer.io import load_labeled
 
     base_config = TrainConfig().replace(**{**SMALL_DATA, **json.loads(args.set)})
     encoder = load_encoder_dir(args.encoder) if args.encoder else None

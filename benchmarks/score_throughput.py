@@ -92,8 +92,8 @@ def child_build(args: argparse.Namespace) -> dict:
     """Load the IMDB test texts and write the benchmark input file(s)."""
     import numpy as np
 
-    from review_scorer.io import load_labeled
     from review_scorer.errors import ReviewScorerError
+    from review_scorer.io import load_labeled
 
     try:
         reviews = load_labeled(args.data)

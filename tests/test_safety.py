@@ -250,7 +250,8 @@ def test_safety_incomplete_default_model_dir_is_noted(tmp_path, monkeypatch):
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_safety_sigterm_and_sighup_leave_no_temp_files(trained_model, tmp_path, signum, code, fmt):
     src = tmp_path / "big.csv"
-    words = "a great film with a dull and boring middle but a moving end ".split()
+    words = ["a", "great", "film", "with", "a", "dull", "and", "boring", "middle", "but", "a",
+             "moving", "end"]
     n = 200_000
     texts = [" ".join(words[(i % 7):(i % 7) + 6 + i % 5]) for i in range(n)]
     pd.DataFrame({"review": texts}).to_csv(src, index=False)

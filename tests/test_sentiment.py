@@ -51,7 +51,8 @@ def test_sentiment_predict_matches_score_files(model, trained_model, tmp_path):
     from review_scorer.score import score_files
 
     rng = np.random.default_rng(5)
-    words = "great awful wonderful boring brilliant dull moving terrible fun waste".split()
+    words = ["great", "awful", "wonderful", "boring", "brilliant", "dull", "moving", "terrible",
+             "fun", "waste"]
     texts = [" ".join(rng.choice(words, size=rng.integers(1, 40))) for _ in range(60)] + ["", "?!"]
     src = tmp_path / "t.csv"
     pd.DataFrame({"review": texts}).to_csv(src, index=False)
@@ -112,7 +113,7 @@ def test_sentiment_load_of_a_broken_directory_is_one_line(model_dir_copy):
         SentimentModel.load(model_dir_copy)
     assert "checksum" in str(info.value) and "\n" not in str(info.value)
     (model_dir_copy / "meta.json").unlink()
-    with pytest.raises(ArtifactError, match="no meta.json"):
+    with pytest.raises(ArtifactError, match=r"no meta\.json"):
         SentimentModel.load(model_dir_copy)
     assert meta["format_version"] == 1
 

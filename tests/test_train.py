@@ -169,8 +169,8 @@ def test_artifacts_resolve_order(tmp_path, monkeypatch, trained_model):
 
 
 def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_config):
-    from review_scorer.io import load_labeled
     from review_scorer.embeddings import ppmi_svd_embeddings
+    from review_scorer.io import load_labeled
     from review_scorer.text import clean_text
     from review_scorer.train import run_training
 
