@@ -239,17 +239,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
     is removed on any failure, KeyboardInterrupt included. Returns the path written.
     """
     target = Path(path)
-    _check_target(target, overwrite)
+    check_output_target(target, overwrite)
+    temp = write_temp_beside(target, data)
     try:
-        fd, temp = _create_temp(target)
-    except OSError as exc:
-        raise _directory_error(target, exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _publish(temp, target, overwrite)
+        _publish(temp, target, overwrite)  # one file: os.replace swaps it atomically
     except BaseException as exc:
         _remove_quietly(temp)
         if isinstance(exc, OSError):
