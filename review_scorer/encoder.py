@@ -85,14 +85,31 @@ def check_encoder_target(directory: str | Path, *, overwrite: bool) -> Path:
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise OutputError(f"{directory} exists and is not a directory; choose another output folder")
-    if directory.is_dir() and not overwrite:
-        other = [p.name for p in directory.iterdir() if p.name != CHECKPOINT_DIR]
-        if other:
-            raise OutputError(
-                f"{directory} already holds files ({', '.join(sorted(other)[:3])}); pass "
-                "--overwrite to replace it or choose another output folder"
-            )
+    cwd = Path.cwd().resolve()
+    if directory.resolve() == cwd or directory.resolve() in cwd.parents:
+        raise OutputError(f"{directory} is the current folder or holds it; choose a new folder "
+                          "for the encoder, such as encoders/my-lm")
+    other = sorted(p.name for p in directory.iterdir() if p.name != CHECKPOINT_DIR) \
+        if directory.is_dir() else []
+    if other and not overwrite:
+        raise OutputError(
+            f"{directory} already holds files ({', '.join(other[:3])}); pass "
+            "--overwrite to replace it or choose another output folder"
+        )
+    if other and not _is_encoder_dir(directory, other):
+        # --overwrite must never delete someone's documents: only an encoder is replaced.
+        raise OutputError(f"{directory} is not an encoder directory ({other[0]!r} is not an "
+                          "encoder file), so --overwrite will not replace it; choose another folder")
     return directory
+
+
+def _is_encoder_dir(directory: Path, names: list[str]) -> bool:
+    if any(name not in (*CHECKED_FILES, META_FILE) for name in names):
+        return False
+    try:
+        return json.loads((directory / META_FILE).read_text(encoding="utf-8")).get("kind") == ENCODER_KIND
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def save_encoder_dir(
@@ -111,6 +128,9 @@ def save_encoder_dir(
     parent = directory.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{directory.name}.tmp-"))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp's folder is private; an encoder is an ordinary one
     old: Path | None = None
     try:
         stored = {k: np.asarray(v, np.float16 if k in HALF_PRECISION else np.float32)

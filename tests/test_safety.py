@@ -305,3 +305,18 @@ def test_safety_formula_cells_without_values_get_their_own_status(trained_model,
     back = pd.read_csv(tmp_path / "o" / "f.predictions.csv", dtype=str, keep_default_na=False)
     assert back["status"].tolist() == ["ok", "formula without value", "empty text"]
     assert "formula" in result.output
+
+
+def test_safety_pretrain_overwrite_never_deletes_a_folder_that_is_not_an_encoder(tmp_path, monkeypatch):
+    from review_scorer.encoder import check_encoder_target
+    from review_scorer.errors import OutputError
+
+    docs = tmp_path / "mydocs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("years of work")
+    with pytest.raises(OutputError, match="not an encoder directory"):
+        check_encoder_target(docs, overwrite=True)
+    monkeypatch.chdir(docs)
+    with pytest.raises(OutputError, match="current folder"):
+        check_encoder_target(".", overwrite=True)
+    assert (docs / "thesis.txt").read_text() == "years of work"
