@@ -217,12 +217,13 @@ def estimate_lines(rates: dict, ray1: dict, startup: dict) -> list[str]:
     node_cores = 8
 
     def hours(per_node: float, nodes: int) -> str:
-        return f"{(fixed + TARGET_ROWS / (per_node * nodes)) / 3600:,.1f} h"
+        seconds = fixed + TARGET_ROWS / (per_node * nodes)
+        return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:,.0f} min"
 
     cpu_node = min(node_cores // 2 * predict, (node_cores - node_cores // 2) * encode)
     header = ["nodes", "CPU nodes, 8 cores (4 actors at the measured rate)",
               "GPU nodes, 1 GPU + 8 cores, GPU actor 10k rows/s (assumed)",
-              "GPU nodes, GPU actor 50k rows/s (assumed; CPU-bound at 7 encoding cores)"]
+              "GPU nodes, GPU actor 50k rows/s (assumed; capped by 7 encoding cores)"]
     rows = [[n, hours(cpu_node, n), hours(min(10_000, 7 * encode), n),
              hours(min(50_000, 7 * encode), n)] for n in (1, 4, 16, 64)]
     return [
