@@ -381,12 +381,14 @@ _DEFAULTS = ScoreOptions()
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+# Plain strings, not click.Path: a URI such as s3://bucket/key must reach the ray engine intact.
+@click.argument("files", nargs=-1, required=True, type=str)
 @click.option("--model-dir", type=click.Path(path_type=Path),
               help="Model directory (default: $REVIEW_SCORER_MODEL_DIR, else models/imdb-lstm "
                    "if present, else the model shipped with the package).")
-@click.option("--out-dir", type=click.Path(path_type=Path), default=Path("reports"),
-              show_default=True, help="Where predictions and reports are written.")
+@click.option("--out-dir", default="reports", show_default=True,
+              help="Where predictions and reports are written (a URI such as s3://... with "
+                   "--engine ray).")
 @click.option("--text-column", help="Column holding the review text (default: detected).")
 @click.option("--label-column", help="Column holding true labels, for accuracy (default: detected).")
 @click.option("--no-labels", is_flag=True, help="Do not look for a label column.")

@@ -621,6 +621,9 @@ def _table_view(context: dict) -> dict:
         "shown": _fmt_int(len(rows)),
         "rows_total": _fmt_int(rows_total),
         "truncated": rows_total > len(rows),
+        # The ray engine lists a seeded random sample of the rows, not the first ones.
+        "sampled": bool(context.get("rows_sampled")),
+        "sample_seed": context.get("sample_seed"),
         "cut_count": _fmt_int(cut_count) if cut_count else None,
         "empty": not rows,
     }

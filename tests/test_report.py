@@ -900,3 +900,12 @@ def test_report_rows_carry_driver_term_indices_when_given():
     # Buttons are numbered positive terms first, then negative: the numbering rows use.
     indices = re.findall(r'data-term="[^"]*" data-index="(\d+)"', _section(html, "drivers"))
     assert [int(i) for i in indices] == list(range(sum(len(v) for v in DRIVER_TERMS.values())))
+
+
+def test_report_sampled_rows_are_called_a_sample_not_the_first_rows():
+    context = make_context(n_rows=30, rows_total=1000, max_rows=30)
+    first = build_report_html(context)
+    assert "showing the first 30 of 1,000 rows" in first
+    context.update(rows_sampled=True, sample_seed=7)
+    sampled = build_report_html(context)
+    assert "random sample of 30 of 1,000 rows (seed 7)" in sampled and "the first 30" not in sampled
