@@ -97,6 +97,46 @@ def _umask() -> int:
     return mask
 
 
+def staging_dir(target: Path) -> Path:
+    """A new empty sibling of target to write into before swap_into_place; mode per umask
+    (mkdtemp makes a private 0700 folder, and a model or encoder is an ordinary one)."""
+    parent = target.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.tmp-"))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
+def swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename a finished staging directory onto target. What was there is set aside first and
+    put back if the rename fails (or the run is interrupted), else removed afterwards."""
+    old: Path | None = None
+    try:
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=target.resolve().parent, prefix=f".{target.name}.old-"))
+            os.rmdir(old)
+            os.replace(target, old)
+        os.replace(tmp, target)
+    except BaseException:
+        if old is not None and old.exists() and not target.exists():
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def verify_checksums(directory: Path, names: tuple[str, ...], recorded: dict, *, redo: str) -> None:
+    """Every file in names exists and has the SHA-256 meta.json recorded; else one-line
+    ArtifactError ending with what to do (redo)."""
+    for name in names:
+        path = directory / name
+        if not path.is_file():
+            raise ArtifactError(f"{directory}: {name} is missing; {redo}")
+        if recorded.get(name) != sha256_file(path):
+            raise ArtifactError(f"{path}: checksum does not match {META_FILE} (the file was "
+                                f"changed or corrupted); {redo}")
+
+
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
 
@@ -122,12 +162,8 @@ def save_model_dir(
     """
     model_dir = Path(model_dir)
     check_target(model_dir, overwrite=overwrite)
-    parent = model_dir.resolve().parent
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{model_dir.name}.tmp-"))
-    old: Path | None = None
+    tmp = staging_dir(model_dir)
     try:
-        # mkdtemp makes a private (0700) folder; a model directory is an ordinary one.
-        os.chmod(tmp, 0o777 & ~_umask())
         model.save(tmp / MODEL_FILE)
         vocab.save(tmp / VOCAB_FILE)
         _write_json(tmp / CONFIG_FILE, config.to_dict())
@@ -142,18 +178,10 @@ def save_model_dir(
             "files": {name: sha256_file(tmp / name) for name in CHECKED_FILES},
         }
         _write_json(tmp / META_FILE, full_meta)
-        if model_dir.exists():
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{model_dir.name}.old-"))
-            os.rmdir(old)
-            os.replace(model_dir, old)
-        os.replace(tmp, model_dir)
+        swap_into_place(tmp, model_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not model_dir.exists():
-            os.replace(old, model_dir)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return model_dir
 
 
@@ -229,16 +257,7 @@ def load_model_dir(model_dir: str | Path) -> ModelBundle:
     """Load and validate a model directory. Every problem is an ArtifactError with one line."""
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
-    recorded = meta.get("files") or {}
-    for name in CHECKED_FILES:
-        path = model_dir / name
-        if not path.is_file():
-            raise ArtifactError(f"{model_dir}: {name} is missing; retrain the model")
-        if recorded.get(name) != sha256_file(path):
-            raise ArtifactError(
-                f"{path}: checksum does not match {META_FILE} (the file was changed or corrupted); "
-                "retrain the model"
-            )
+    verify_checksums(model_dir, CHECKED_FILES, meta.get("files") or {}, redo="retrain the model")
     try:
         config = TrainConfig.from_dict(_read_json(model_dir / CONFIG_FILE, "training config"),
                                        source=str(model_dir / CONFIG_FILE))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from review_scorer import __version__
+from review_scorer.artifacts import staging_dir, swap_into_place, verify_checksums
 from review_scorer.config import PretrainConfig
 from review_scorer.download import sha256_file
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
@@ -125,13 +125,7 @@ def save_encoder_dir(
     """
     directory = check_encoder_target(directory, overwrite=overwrite)
     _check_weights(weights, config, len(vocab), where=str(directory))
-    parent = directory.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{directory.name}.tmp-"))
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp's folder is private; an encoder is an ordinary one
-    old: Path | None = None
+    tmp = staging_dir(directory)
     try:
         stored = {k: np.asarray(v, np.float16 if k in HALF_PRECISION else np.float32)
                   for k, v in weights.items()}
@@ -145,20 +139,12 @@ def save_encoder_dir(
         _write_json(tmp / META_FILE, full_meta)
         if keep_checkpoint and (directory / CHECKPOINT_DIR).is_dir():
             os.replace(directory / CHECKPOINT_DIR, tmp / CHECKPOINT_DIR)
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{directory.name}.old-"))
-            os.rmdir(old)
-            os.replace(directory, old)
-        os.replace(tmp, directory)
+        swap_into_place(tmp, directory)
     except BaseException:
         if (tmp / CHECKPOINT_DIR).is_dir() and directory.is_dir():
             os.replace(tmp / CHECKPOINT_DIR, directory / CHECKPOINT_DIR)
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not directory.exists():
-            os.replace(old, directory)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return directory
 
 
@@ -200,14 +186,8 @@ def load_encoder_dir(directory: str | Path) -> Encoder:
     """Load and validate an encoder directory; every problem is a one-line ArtifactError."""
     directory = Path(directory)
     meta = read_encoder_meta(directory)
-    recorded = meta.get("files") or {}
-    for name in CHECKED_FILES:
-        path = directory / name
-        if not path.is_file():
-            raise ArtifactError(f"{directory}: {name} is missing; pretrain the encoder again")
-        if recorded.get(name) != sha256_file(path):
-            raise ArtifactError(f"{path}: checksum does not match {META_FILE} (the file was "
-                                "changed or corrupted); pretrain the encoder again")
+    verify_checksums(directory, CHECKED_FILES, meta.get("files") or {},
+                     redo="pretrain the encoder again")
     try:
         config = PretrainConfig.from_dict(_read_json(directory / CONFIG_FILE, "encoder config"),
                                           source=str(directory / CONFIG_FILE))

@@ -475,20 +475,12 @@ def load_model_payload(model_path: str | Path | None, notes: list[str]
 
     from review_scorer import artifacts
     from review_scorer.config import TrainConfig
-    from review_scorer.download import sha256_file
-    from review_scorer.errors import ArtifactError
     from review_scorer.text import Vocabulary
 
     model_dir = artifacts.resolve_model_dir(model_path, notes=notes)
     meta = artifacts.read_meta(model_dir)
-    recorded = meta.get("files") or {}
-    for name in artifacts.CHECKED_FILES:
-        path = model_dir / name
-        if not path.is_file():
-            raise ArtifactError(f"{model_dir}: {name} is missing; retrain the model")
-        if recorded.get(name) != sha256_file(path):
-            raise ArtifactError(f"{path}: checksum does not match {artifacts.META_FILE} (the file "
-                                "was changed or corrupted); retrain the model")
+    artifacts.verify_checksums(model_dir, artifacts.CHECKED_FILES, meta.get("files") or {},
+                               redo="retrain the model")
     files = {p.name: p.read_bytes() for p in sorted(model_dir.iterdir())
              if p.is_file() and not p.name.startswith(".") and p.name != artifacts.REPORT_FILE}
 
