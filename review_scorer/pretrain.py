@@ -31,6 +31,13 @@ CHECKPOINT_FORMAT = 1
 WARMUP_STEPS = 200
 FINAL_LR_SHARE = 0.1  # the learning rate decays linearly to this share of its peak
 EVAL_TOKENS = 200_000  # at most this many tokens per perplexity measurement
+# The per-epoch measurements are too few to show how training went (one point for a one-epoch
+# run), so the history also keeps a trace: the mean training loss over each stretch of about
+# 1/TRACE_POINTS_PER_EPOCH of an epoch, with the tokens seen when the stretch ended. The loss is
+# the one optimised (a sampled softmax's when config.softmax is "sampled").
+TRACE_POINTS_PER_EPOCH = 50
+TRACE_TOKENS = "trace_tokens"
+TRACE_LOSS = "trace_loss"
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,9 @@ class _State:
     tokens: int = 0
     seconds: float = 0.0
     history: dict[str, list[float]] = field(default_factory=dict)
+    # The trace point being collected (kept in checkpoints, so a resumed run's trace is the same).
+    trace_sum: float = 0.0
+    trace_steps: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,7 +396,8 @@ def save_state_checkpoint(ckpt: Path, lm, optimizer, state: _State) -> None:
         np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
         (tmp / "state.json").write_text(json.dumps(
             {"epoch": state.epoch, "step": state.step, "tokens": state.tokens,
-             "seconds": state.seconds, "history": state.history}), encoding="utf-8")
+             "seconds": state.seconds, "history": state.history,
+             "trace_sum": state.trace_sum, "trace_steps": state.trace_steps}), encoding="utf-8")
         final, old = ckpt / "state", ckpt / ".state.old"
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
@@ -416,8 +427,10 @@ def load_state_checkpoint(ckpt: Path, lm, optimizer) -> _State | None:
                               "to start over")
         for variable, value in zip(variables, values):
             variable.assign(value)
+    # Checkpoints written before the trace existed have no trace sums: start from zero.
     return _State(saved["epoch"], saved["step"], saved["tokens"], saved["seconds"],
-                  saved["history"])
+                  saved["history"], float(saved.get("trace_sum", 0.0)),
+                  int(saved.get("trace_steps", 0)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,6 +470,21 @@ def _end_epoch(state: _State, eval_step, corpus: Corpus, config: PretrainConfig,
                        ("heldout_perplexity", math.exp(min(heldout_loss, 50))),
                        ("tokens_per_s", epoch_tokens / max(epoch_seconds, 1e-9))):
         state.history.setdefault(key, []).append(round(float(value), 4))
+    # Where each epoch's measurements sit on the trace's axis.
+    state.history.setdefault("tokens_seen", []).append(int(state.tokens))
+
+
+def _add_to_trace(state: _State, loss: float, every: int, steps: int) -> None:
+    """Fold one step's loss into the trace; every `every` steps, and at the end of the epoch,
+    append the mean loss since the last point and the tokens seen so far."""
+    state.trace_sum += loss
+    state.trace_steps += 1
+    if state.step % every and state.step < steps:
+        return
+    state.history.setdefault(TRACE_TOKENS, []).append(int(state.tokens))
+    state.history.setdefault(TRACE_LOSS, []).append(
+        round(state.trace_sum / state.trace_steps, 4))
+    state.trace_sum, state.trace_steps = 0.0, 0
 
 
 def _train_loop(lm, optimizer, corpus: Corpus, config: PretrainConfig, state: _State, ckpt: Path,
@@ -468,6 +496,7 @@ def _train_loop(lm, optimizer, corpus: Corpus, config: PretrainConfig, state: _S
     starts = windows(corpus.train, config.bptt)
     steps = len(starts) // config.batch_size
     total_steps, batch_tokens = steps * config.epochs, config.batch_size * config.bptt
+    trace_every = max(1, steps // TRACE_POINTS_PER_EPOCH)
     started = last_ckpt = tick = time.perf_counter()
     session_tokens, running = 0, None
     while state.epoch < config.epochs:
@@ -487,6 +516,8 @@ def _train_loop(lm, optimizer, corpus: Corpus, config: PretrainConfig, state: _S
             state.tokens += batch_tokens
             session_tokens += batch_tokens
             epoch_tokens += batch_tokens
+            # Before any checkpoint or report: an interruption keeps this step in the trace.
+            _add_to_trace(state, loss, trace_every, steps)
             now = time.perf_counter()
             state.seconds, tick = state.seconds + now - tick, now
             if now - last_ckpt >= config.checkpoint_minutes * 60:
