@@ -343,16 +343,21 @@ def resolve_model_dir(model_dir: str | Path | None, *, notes: list[str] | None =
 def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dict,
                   history: dict, metrics: dict | None) -> dict[str, Any]:
     """The "model" part of a report context (shared by training and scoring reports)."""
+    from review_scorer.provenance import model_provenance
+
+    settings = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     return {
         "name": name,
         "path": path,
         "trained_at": meta.get("created_at", ""),
         "data_source": meta.get("data_source", ""),
         "device": meta.get("device", ""),
-        "config": config.to_dict() if isinstance(config, TrainConfig) else dict(config),
+        "config": settings,
         "history": {k: history.get(k, []) for k in ("loss", "val_loss", "accuracy", "val_accuracy")},
         "best_epoch": int(meta.get("best_epoch") or 0) or None,
         "test_metrics": metrics,
         "sizes": meta.get("sizes", {}),
         "train_seconds": float(meta.get("train_seconds") or 0.0),
+        # How the model was made: pretraining, word vectors, distillation, supervised training.
+        "provenance": model_provenance(meta, settings),
     }

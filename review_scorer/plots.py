@@ -479,3 +479,86 @@ def rating_scores_svg(ratings: dict, threshold: float = 0.5) -> str | None:
             f"Model score per rating (box: middle half of scores, line: median, marker: mean). {described}"
         )
         return _figure_to_svg(fig, key="ratings", label=label, keep_ids=keep)
+
+
+def _lm_series(curve: dict) -> list[tuple]:
+    """(gid, label, xs, ys, style) of each language-model loss series that has a point."""
+    trace_name = "training loss, running mean"
+    if curve.get("softmax") == "sampled":
+        trace_name += " (sampled softmax)"
+    epoch_x = _finite(curve.get("x"))
+    candidates = [
+        ("lm-trace-loss", trace_name, _finite(curve.get("trace_x")), _finite(curve.get("trace_loss")),
+         {"color": BLUE, "linewidth": 1.5}),
+        ("lm-epoch-loss", "training loss, each epoch", epoch_x, _finite(curve.get("loss")),
+         {"color": BLUE, "linestyle": "none", "marker": "o", "markersize": 4.5}),
+        ("lm-heldout-loss", "held-out loss", epoch_x, _finite(curve.get("heldout_loss")),
+         {"color": VERMILLION, "linestyle": "--", "marker": "s", "markersize": 4.5,
+          "linewidth": 1.6}),
+    ]
+    out = []
+    for gid, label, xs, ys, style in candidates:
+        pairs = [(x, y) for x, y in zip(xs, ys) if not (math.isnan(x) or math.isnan(y))]
+        if pairs:
+            out.append((gid, label, [x for x, _ in pairs], [y for _, y in pairs], style))
+    if out and out[0][0] != "lm-trace-loss":
+        # No trace: the per-epoch training losses are the training curve, so join them.
+        for gid, _, _, _, style in out:
+            if gid == "lm-epoch-loss":
+                style.update(linestyle="-", linewidth=1.8)
+    return out
+
+
+def _perplexity_axis(ax) -> None:
+    """A right-hand axis reading the same curves as perplexity (exp of the loss in nats)."""
+    import numpy as np
+
+    def to_perplexity(loss):
+        return np.exp(np.clip(loss, -50, 50))
+
+    def to_loss(perplexity):
+        return np.log(np.clip(perplexity, 1e-12, None))
+
+    right = ax.secondary_yaxis("right", functions=(to_perplexity, to_loss))
+    right.set_ylabel("perplexity", color=GREY)
+    # Perplexity grows exponentially up the loss axis: 1-2-5 steps keep its ticks spread out.
+    right.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    right.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    right.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+
+
+def language_model_curve_svg(curve: dict | None) -> str | None:
+    """The pretrained language model's loss against tokens seen: the training loss trace, the
+    per-epoch training and held-out losses, and a perplexity scale on the right (perplexity is
+    exp(loss)). None when there is nothing to draw.
+
+    Series get ids ``lm-trace-loss``, ``lm-epoch-loss`` and ``lm-heldout-loss``.
+    """
+    series = _lm_series(curve or {})
+    if not series or max(len(xs) for _, _, xs, _, _ in series) < 2:
+        return None
+    keep = []
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(4.6, 2.9), layout="constrained")
+        ax = fig.add_subplot()
+        for gid, label, xs, ys, style in series:
+            (line,) = ax.plot(xs, ys, label=label, **style)
+            line.set_gid(gid)
+            keep.append(gid)
+        _perplexity_axis(ax)
+        by_tokens = curve.get("x_label") == "tokens seen"
+        ax.set_xlabel("tokens seen" if by_tokens else "epoch")
+        if by_tokens:
+            ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+        else:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylabel("loss (nats per token)")
+        ax.set_title("Language model", loc="left")
+        ax.grid(True, color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        ax.legend(loc="best", fontsize=8)
+        held = [ys for gid, _, _, ys, _ in series if gid == "lm-heldout-loss"]
+        last = f"; last held-out perplexity {math.exp(min(held[0][-1], 50)):,.1f}" if held else ""
+        label = ("Language-model pretraining: loss against " + ("tokens seen" if by_tokens else "epochs")
+                 + ", " + ", ".join(name for _, name, *_ in series) + last)
+        return _figure_to_svg(fig, key="lm-curve", label=label, keep_ids=keep)

@@ -1,5 +1,7 @@
 """Render the self-contained HTML report (score or train) from a plain context dict."""
 
+# "model" is artifacts.model_context's dict; its optional "provenance" (provenance.model_provenance)
+# becomes the "How this model was made" block of both reports.
 # The score context, as score.py builds it. Required: "kind", "model", "summary", "rows".
 # Optional (each section appears only when its key holds data):
 #   "file_metrics", "score_histogram", "highlights": {"positive"|"negative"|"uncertain": [row]}
@@ -193,6 +195,31 @@ def _model_view(model: dict) -> dict:
             {"key": str(k), "value": _fmt_config_value(v)}
             for k, v in (model.get("config") or {}).items()
         ],
+        "provenance": _provenance_view(model.get("provenance")),
+    }
+
+
+def _provenance_view(provenance: dict | None) -> dict | None:
+    """The "How this model was made" block (None: the context has none, as in older callers)."""
+    if not provenance:
+        return None
+    return {
+        "from_scratch": bool(provenance.get("from_scratch")),
+        "headline": str(provenance.get("headline") or ""),
+        "stages": [
+            {
+                "key": str(stage.get("key") or "stage"),
+                "title": str(stage.get("title") or ""),
+                "text": str(stage.get("text") or ""),
+                "facts": [
+                    {"label": str(f.get("label") or ""), "value": str(f.get("value") or "")}
+                    for f in stage.get("facts") or []
+                ],
+            }
+            for stage in provenance.get("stages") or []
+        ],
+        "lm_curve_svg": _markup(plots.language_model_curve_svg(provenance.get("lm_curve"))),
+        "lm_note": provenance.get("lm_note"),
     }
 
 

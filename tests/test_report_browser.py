@@ -707,3 +707,76 @@ def test_report_browser_shop_file_with_dates_groups_and_stars(browser, shop_repo
         watched.assert_clean()
     finally:
         page.context.close()
+
+
+# ---------------------------------------------------------------- how the model was made (issue 10)
+
+
+def _pretrained_meta() -> dict:
+    """meta.json of a model fine-tuned from a pretrained language model, then distilled."""
+    trace_loss = [6.5 - 2.4 * (1 - 0.96**i) for i in range(100)]
+    encoder = {
+        "name": "imdb-lm", "tokens": 2000, "epochs": 2, "device": "CPU", "train_seconds": 95.0,
+        "corpus": {"source": "aclImdb archive", "reviews": 1500, "unlabeled_reviews": 1000,
+                   "labeled_reviews": 500, "reviews_used": 1485, "heldout_reviews": 15,
+                   "vocab_size": 800, "excluded": "the test split and the validation slice"},
+        "history": {"loss": [4.8, 4.3], "heldout_loss": [5.0, 4.6],
+                    "heldout_perplexity": [148.4, 99.5], "tokens_seen": [2000, 4000],
+                    "trace_tokens": [40 * (i + 1) for i in range(100)], "trace_loss": trace_loss},
+        "config": {"epochs": 2, "softmax": "sampled", "lstm_units": 64, "embedding_dim": 64},
+        "fine_tuning": {"head_epochs": 1, "encoder_lr_multiplier": 0.5},
+    }
+    return {
+        "data_source": "aclImdb archive", "sizes": {"train": 500, "validation": 60, "test": 600},
+        "epochs_run": 4, "best_epoch": 4, "ensemble_size": 2, "pretrained_encoder": encoder,
+        "distillation": {"teacher": "NB-weighted logistic regression", "unlabeled_reviews": 1000,
+                         "targets": "soft"},
+    }
+
+
+@pytest.fixture(scope="module")
+def provenance_file(tmp_path_factory) -> Path:
+    from review_scorer.provenance import model_provenance
+
+    context = make_context(n_rows=20)
+    context["model"]["provenance"] = model_provenance(_pretrained_meta(), {"lstm_units": 64})
+    return write_report(context, tmp_path_factory.mktemp("provenance") / "reviews.html")
+
+
+def test_report_browser_score_report_shows_how_the_model_was_made(browser, provenance_file, tmp_path):
+    watched = _open(browser, provenance_file)
+    page = watched.page
+    try:
+        assert page.is_visible("#provenance") and page.is_visible("nav.toc a[href='#provenance']")
+        stages = page.eval_on_selector_all("#provenance li.stage", "ls => ls.map(l => l.id)")
+        assert stages == ["stage-pretraining", "stage-distillation", "stage-fine-tuning"]
+        for stage in stages:
+            assert page.is_visible(f"#{stage}") and _box(page, f"#{stage}")[1] > 40, stage
+        assert "1,485 reviews trained on" in page.inner_text("#stage-pretraining")
+        lm, classifier = _box(page, "#lm-curve svg"), _box(page, "#classifier-curves svg")
+        assert lm[0] > 250 and lm[1] > 150 and classifier[0] > 250, (lm, classifier)
+        # On a laptop the language model's curve sits beside the classifier's, on its left.
+        tops = page.eval_on_selector_all(
+            "#lm-curve, #classifier-curves", "fs => fs.map(f => f.getBoundingClientRect().top)")
+        lefts = page.eval_on_selector_all(
+            "#lm-curve, #classifier-curves", "fs => fs.map(f => f.getBoundingClientRect().left)")
+        assert abs(tops[0] - tops[1]) < 2 and lefts[0] < lefts[1]
+        page.click("nav.toc a[href='#provenance']")
+        page.wait_for_function("() => location.hash === '#provenance'")
+        _screenshot(page, tmp_path, "provenance-laptop")
+        watched.assert_clean()
+    finally:
+        page.context.close()
+    phone = _open(browser, provenance_file, viewport=PHONE)
+    try:
+        phone.page.wait_for_selector("#rows-body tr[data-row]")
+        wide = phone.page.evaluate(
+            """() => [...document.querySelectorAll('#model *')]
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                .map(e => e.tagName + '#' + e.id + '.' + e.className)"""
+        )
+        assert wide == []
+        assert _box(phone.page, "#lm-curve svg")[0] > 250
+        phone.assert_clean()
+    finally:
+        phone.page.context.close()

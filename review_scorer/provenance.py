@@ -1,0 +1,382 @@
+"""How a model was made, as report data: the stages that happened, their facts, the language-model curve."""
+
+# Built from meta.json, the config and the history only (plain data; no TensorFlow, no jinja2),
+# so a score report can say how the model it used was made. Every key is read defensively: a
+# model directory written by an older version, or a meta with a stage half described, still
+# renders, with the missing facts left out rather than invented.
+#
+# The result (model_context's "provenance"):
+#   {"from_scratch": bool, "headline": str,
+#    "stages": [{"key", "title", "text", "facts": [{"label", "value"}]}],   in the order they ran
+#    "lm_curve": {"x", "x_label", "trace_x", "trace_loss", "loss", "heldout_loss",
+#                 "heldout_perplexity", "softmax"} or None (fewer than two points to draw),
+#    "lm_note": str or None (the numbers, when there is a measurement but no curve)}
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+FROM_SCRATCH = "no pretrained encoder: trained from scratch"
+TARGETS = {
+    "soft": "soft: the teacher's probabilities",
+    "hard": "hard: the teacher's positive/negative labels",
+}
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, or None for anything else (missing, text, NaN, a bool)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _count(value: Any) -> str | None:
+    number = _number(value)
+    return None if number is None else f"{round(number):,}"
+
+
+def _plural(value: Any, word: str) -> str:
+    number = _number(value) or 0
+    shown = f"{number:g}" if number != int(number) else f"{int(number):,}"
+    return f"{shown} {word}{'' if number == 1 else 's'}"
+
+
+def _seconds(value: Any) -> str | None:
+    seconds = _number(value)
+    if seconds is None:
+        return None
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _when(value: Any) -> str | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(value)
+
+
+def _joined(*parts: str | None, sep: str = ", ") -> str | None:
+    kept = [p for p in parts if p]
+    return sep.join(kept) if kept else None
+
+
+def _facts(*pairs: tuple[str, str | None]) -> list[dict[str, str]]:
+    """Fact rows, leaving out the ones whose value is unknown."""
+    return [{"label": label, "value": str(value)} for label, value in pairs if value]
+
+
+def _series(history: dict, key: str) -> list[float | None]:
+    values = history.get(key)
+    return [_number(v) for v in values] if isinstance(values, list) else []
+
+
+def _last(values: list[float | None]) -> float | None:
+    return next((v for v in reversed(values) if v is not None), None)
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 1: language-model pretraining
+# --------------------------------------------------------------------------------------------
+
+def _tokens_seen(encoder: dict) -> float | None:
+    history = _dict(encoder.get("history"))
+    seen = _last(_series(history, "tokens_seen")) or _last(_series(history, "trace_tokens"))
+    if seen is not None:
+        return seen
+    tokens, epochs = _number(encoder.get("tokens")), _number(encoder.get("epochs"))
+    return None if tokens is None or epochs is None else tokens * epochs
+
+
+def _corpus_reviews(corpus: dict) -> str | None:
+    read = _count(corpus.get("reviews"))
+    unlabeled, labeled = _count(corpus.get("unlabeled_reviews")), _count(corpus.get("labeled_reviews"))
+    split = _joined(unlabeled and f"{unlabeled} unlabeled",
+                    labeled and f"{labeled} labeled training reviews, labels unused", sep=" + ")
+    return _joined(read, split and f"({split})", sep=" ")
+
+
+def _held_out_text(corpus: dict) -> str | None:
+    used, held = _count(corpus.get("reviews_used")), _count(corpus.get("heldout_reviews"))
+    return _joined(used and f"{used} reviews trained on",
+                   held and f"{held} held out to measure perplexity")
+
+
+def _perplexity_text(history: dict) -> str | None:
+    points = [(i + 1, v) for i, v in enumerate(_series(history, "heldout_perplexity")) if v is not None]
+    if not points:
+        return None
+    last_epoch, last = points[-1]
+    if len(points) == 1:
+        return f"{last:,.1f} after epoch {last_epoch}"
+    first_epoch, first = points[0]
+    return f"{first:,.1f} after epoch {first_epoch}, {last:,.1f} after epoch {last_epoch}"
+
+
+def _network_text(config: dict, *, language_model: bool) -> str | None:
+    units, dim = _count(config.get("lstm_units")), _count(config.get("embedding_dim"))
+    if units is None or dim is None:
+        return None
+    if language_model:
+        softmax = {"sampled": "sampled softmax",
+                   "tied": "full softmax tied to the embedding"}.get(str(config.get("softmax")))
+        return _joined(f"forward and backward LSTMs of {units} units over {dim}-dimensional "
+                       "word vectors", softmax)
+    kind = "bidirectional LSTM" if config.get("bidirectional", True) else "LSTM"
+    length = _count(config.get("max_len"))
+    return _joined(f"{kind} of {units} units over {dim}-dimensional word vectors",
+                   length and f"reviews cut to {length} words")
+
+
+def _epochs_text(encoder: dict, config: dict) -> str | None:
+    done, planned = _number(encoder.get("epochs")), _number(config.get("epochs"))
+    if done is None:
+        return None
+    if planned is not None and done < planned:
+        return f"{done:g} of {planned:g} (stopped at the time limit)"
+    return f"{done:g}"
+
+
+def pretraining_stage(encoder: dict) -> dict[str, Any]:
+    """The language-model pretraining stage, from meta["pretrained_encoder"]."""
+    corpus, history = _dict(encoder.get("corpus")), _dict(encoder.get("history"))
+    config = _dict(encoder.get("config"))
+    tokens, seen = _count(encoder.get("tokens")), _count(_tokens_seen(encoder))
+    return {
+        "key": "pretraining",
+        "title": "Language-model pretraining",
+        "text": ("Two language models, one reading each review forwards and one backwards, "
+                 "learned to predict the next word. The classifier's word vectors and LSTM "
+                 "started from their weights."),
+        "facts": _facts(
+            ("Encoder", encoder.get("name")),
+            ("Text", corpus.get("source")),
+            ("Reviews read", _corpus_reviews(corpus)),
+            ("Used", _held_out_text(corpus)),
+            ("Left out", corpus.get("excluded")),
+            ("Vocabulary", corpus.get("vocab_size") is not None
+             and f"{_count(corpus.get('vocab_size'))} words"),
+            ("Tokens", _joined(tokens and f"{tokens} per epoch", seen and f"{seen} seen in all")),
+            ("Epochs", _epochs_text(encoder, config)),
+            ("Held-out perplexity", _perplexity_text(history)),
+            ("Network", _network_text(config, language_model=True)),
+            ("Device and time", _joined(encoder.get("device"), _seconds(encoder.get("train_seconds")))),
+            ("Pretrained", _when(encoder.get("created_at"))),
+        ),
+    }
+
+
+def _epoch_x(history: dict, encoder: dict, n: int) -> tuple[list[float], str] | None:
+    """Where the per-epoch measurements sit: tokens seen (recorded, else epochs x tokens per
+    epoch), or epoch numbers when neither is known."""
+    recorded = _series(history, "tokens_seen")
+    if len(recorded) == n and None not in recorded:
+        return [float(v) for v in recorded], "tokens seen"
+    per_epoch = _number(encoder.get("tokens"))
+    if per_epoch:
+        return [per_epoch * (i + 1) for i in range(n)], "tokens seen"
+    return [float(i + 1) for i in range(n)], "epoch"
+
+
+def _trace(history: dict) -> tuple[list[float], list[float]]:
+    pairs = [(x, y) for x, y in zip(_series(history, "trace_tokens"), _series(history, "trace_loss"))
+             if x is not None and y is not None]
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
+def _single_point_note(x: float, x_label: str, loss, heldout_loss, perplexity) -> str:
+    where = f"after {_count(x)} tokens" if x_label == "tokens seen" else "after one epoch"
+    losses = _joined(loss is not None and f"training loss {loss:.3f}",
+                     heldout_loss is not None and f"held-out loss {heldout_loss:.3f}")
+    numbers = _joined(losses and f"{losses} (nats per token)",
+                      perplexity is not None and f"held-out perplexity {perplexity:,.1f}")
+    return f"The language model was measured once, {where}: {numbers}. One point makes no curve."
+
+
+def language_model_curve(encoder: dict) -> tuple[dict[str, Any] | None, str | None]:
+    """(the LM curve's data, or None when fewer than two points; the numbers, when only one).
+
+    The trace (about 50 points an epoch) is drawn when the encoder has one; encoders pretrained
+    before it existed have only their per-epoch measurements.
+    """
+    history = _dict(encoder.get("history"))
+    loss, heldout_loss = _series(history, "loss"), _series(history, "heldout_loss")
+    perplexity = _series(history, "heldout_perplexity")
+    n = max(len(loss), len(heldout_loss), len(perplexity))
+    trace_x, trace_loss = _trace(history)
+    if n == 0 and len(trace_x) < 2:
+        return None, None
+    x, x_label = _epoch_x(history, encoder, n)
+    if x_label != "tokens seen":
+        trace_x, trace_loss = [], []  # on an epoch axis, token positions cannot be placed
+
+    def padded(values: list) -> list:
+        return values + [None] * (n - len(values))
+
+    loss, heldout_loss, perplexity = padded(loss), padded(heldout_loss), padded(perplexity)
+    if len(trace_x) < 2 and n < 2:
+        return None, _single_point_note(x[0], x_label, loss[0], heldout_loss[0], perplexity[0])
+    softmax = str(_dict(encoder.get("config")).get("softmax") or "")
+    return {"x": x, "x_label": x_label, "trace_x": trace_x, "trace_loss": trace_loss,
+            "loss": loss, "heldout_loss": heldout_loss, "heldout_perplexity": perplexity,
+            "softmax": softmax}, None
+
+
+# --------------------------------------------------------------------------------------------
+# Stages 2 to 4: word vectors, distillation, supervised training
+# --------------------------------------------------------------------------------------------
+
+def word_vectors_stage(meta: dict, config: dict) -> dict[str, Any] | None:
+    """The PPMI + SVD word-vector start (None for random or encoder word vectors)."""
+    init = _dict(meta.get("embedding_init"))
+    method = init.get("method") or config.get("embedding_init")
+    if method not in ("ppmi_svd", "svd"):
+        return None
+    reviews, unlabeled = _count(init.get("reviews")), _count(init.get("unlabeled_reviews"))
+    window, dim = _count(config.get("svd_window")), _count(config.get("embedding_dim"))
+    return {
+        "key": "word-vectors",
+        "title": "Word vectors",
+        "text": ("Before any training, each word's vector was set from how often words occur "
+                 "near each other in the training and unlabeled reviews (positive pointwise "
+                 "mutual information, reduced by a truncated SVD). Validation and test reviews "
+                 "were not used."),
+        "facts": _facts(
+            ("Method", _joined("PPMI + SVD", window and f"window of {window} words",
+                               dim and f"{dim} dimensions")),
+            ("Reviews", _joined(reviews, unlabeled and f"({unlabeled} of them unlabeled)", sep=" ")),
+            ("Time", _seconds(init.get("seconds"))),
+        ),
+    }
+
+
+def distillation_stage(distillation: Any) -> dict[str, Any] | None:
+    """The distillation stage from meta["distillation"] (None when there was none)."""
+    if not distillation:
+        return None
+    d = {"teacher": distillation} if isinstance(distillation, str) else _dict(distillation)
+    unlabeled, labeled = _count(d.get("unlabeled_reviews")), _count(d.get("labeled_reviews"))
+    accuracy = _number(d.get("teacher_validation_accuracy"))
+    targets = d.get("targets")
+    return {
+        "key": "distillation",
+        "title": "Distillation",
+        "text": ("A teacher model scored reviews, and this network was trained to give the "
+                 "teacher's answers."),
+        "facts": _facts(
+            ("Teacher", d.get("teacher")),
+            ("Teacher's validation accuracy", accuracy is not None and f"{accuracy:.1%}"),
+            ("Reviews the teacher scored", _joined(unlabeled and f"{unlabeled} unlabeled",
+                                                   labeled and f"{labeled} labeled", sep=" + ")),
+            ("Targets", targets and TARGETS.get(str(targets), str(targets))),
+        ),
+    }
+
+
+def _schedule_text(encoder: dict, config: dict) -> str | None:
+    tuning = _dict(encoder.get("fine_tuning"))
+    head = _number(tuning.get("head_epochs", config.get("finetune_head_epochs")))
+    rate = _number(tuning.get("encoder_lr_multiplier", config.get("encoder_lr_multiplier")))
+    if head is None or rate is None:
+        return None
+    every = f"all layers, the encoder's at {rate:g} x the learning rate"
+    if not head:
+        return f"{every} from the first epoch"
+    return f"{_plural(head, 'epoch')} training only the layers above the LSTM, then {every}"
+
+
+def _sizes_text(meta: dict) -> str | None:
+    sizes = _dict(meta.get("sizes"))
+    fit, val, test = (_count(sizes.get(k)) for k in ("train", "validation", "test"))
+    split = meta.get("validation_split")
+    return _joined(fit and f"{fit} to learn from",
+                   val and f"{val} to validate{f' ({split})' if split else ''}",
+                   test and f"{test} to test")
+
+
+def _validation_text(meta: dict) -> str | None:
+    metrics = _dict(meta.get("validation_metrics"))
+    accuracy, n = _number(metrics.get("accuracy")), _count(metrics.get("n"))
+    if accuracy is None:
+        return None
+    return f"{accuracy:.1%} accuracy" + (f" on {n} reviews" if n else "")
+
+
+def training_stage(meta: dict, config: dict, encoder: dict | None) -> dict[str, Any]:
+    """The supervised stage: fine-tuning from the encoder, or training from scratch."""
+    epochs, best = _count(meta.get("epochs_run")), _count(meta.get("best_epoch"))
+    members = _number(meta.get("ensemble_size", config.get("ensemble_size")))
+    ensemble = None if members is None else (
+        "one network" if members == 1
+        else f"{members:g} networks with their own seeds; the model averages their scores")
+    text = ("The classifier, starting from the pretrained encoder, learned the labels."
+            if encoder else "The classifier learned the labels starting from random weights"
+            + (" and the word vectors above." if word_vectors_stage(meta, config) else "."))
+    return {
+        "key": "fine-tuning" if encoder else "training",
+        "title": "Fine-tuning" if encoder else "Supervised training",
+        "text": text + " The loss and accuracy curves show this stage, epoch by epoch.",
+        "facts": _facts(
+            ("Labeled data", meta.get("data_source")),
+            ("Reviews", _sizes_text(meta)),
+            ("Epochs", _joined(epochs and f"{epochs} run",
+                               best and f"the weights after epoch {best} kept")),
+            ("Schedule", encoder and _schedule_text(encoder, config)),
+            ("Ensemble", ensemble),
+            ("Network", _network_text(config, language_model=False)),
+            ("Validation", _validation_text(meta)),
+            ("Device and time", _joined(meta.get("device"), _seconds(meta.get("train_seconds")))),
+        ),
+    }
+
+
+def _headline(meta: dict, encoder: dict | None, stages: list[dict]) -> str:
+    labeled = _count(_dict(meta.get("sizes")).get("train"))
+    keys = {stage["key"] for stage in stages}
+    learned = _joined(labeled and f"{labeled} labeled reviews",
+                      "distillation" in keys and "a teacher model's scores", sep=" and ")
+    on_labels = f" on {learned}" if learned else ""
+    if encoder:
+        corpus = _dict(encoder.get("corpus"))
+        reviews, seen = _count(corpus.get("reviews_used")), _count(_tokens_seen(encoder))
+        epochs = _number(encoder.get("epochs"))
+        detail = _joined(seen and f"{seen} tokens", epochs is not None and _plural(epochs, "epoch"),
+                         sep=" over ")
+        lm = _joined(f"on {reviews} reviews" if reviews else None, detail and f"({detail})", sep=" ")
+        return f"Pretrained as a language model{f' {lm}' if lm else ''}, then fine-tuned{on_labels}."
+    vectors = ""
+    if "word-vectors" in keys:
+        used = _count(_dict(meta.get("embedding_init")).get("reviews"))
+        vectors = f", word vectors from PPMI + SVD{f' on {used} reviews' if used else ''}"
+    return f"{FROM_SCRATCH[0].upper()}{FROM_SCRATCH[1:]}{on_labels}{vectors}."
+
+
+def model_provenance(meta: dict, config: dict) -> dict[str, Any]:
+    """How the model was made: its stages in the order they ran, a one-line headline, and the
+    language model's curve (see the module comment for the shape)."""
+    meta, config = _dict(meta), _dict(config)
+    encoder = _dict(meta.get("pretrained_encoder")) or None
+    stages = [pretraining_stage(encoder) if encoder else word_vectors_stage(meta, config),
+              distillation_stage(meta.get("distillation")),
+              training_stage(meta, config, encoder)]
+    stages = [stage for stage in stages if stage]
+    curve, note = language_model_curve(encoder) if encoder else (None, None)
+    return {"from_scratch": encoder is None, "headline": _headline(meta, encoder, stages),
+            "stages": stages, "lm_curve": curve, "lm_note": note}
