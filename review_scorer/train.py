@@ -55,6 +55,34 @@ class TrainResult:
     model: Any = None  # the trained SentimentModel
 
 
+@dataclass(frozen=True)
+class SoftTargets:
+    """Extra training reviews whose targets are a teacher's probabilities (distillation).
+
+    They join the fit part for the gradient steps only: the vocabulary, validation and test
+    stay the labeled data's. teacher is a one-line description recorded in meta.json.
+    """
+
+    texts: list[str]
+    targets: np.ndarray  # probability of positive, in [0, 1]
+    teacher: str
+    teacher_validation_accuracy: float | None = None
+
+    def __post_init__(self):
+        targets = np.asarray(self.targets, dtype=np.float32)
+        if targets.shape != (len(self.texts),):
+            raise ValueError(f"{len(self.texts)} texts but targets of shape {targets.shape}")
+        if not np.all((targets >= 0) & (targets <= 1)):  # also refuses NaN
+            raise ValueError("soft targets must be probabilities in [0, 1]")
+        object.__setattr__(self, "targets", targets)
+
+    def meta(self) -> dict[str, Any]:
+        hard = bool(np.all((self.targets == 0) | (self.targets == 1)))
+        return {"teacher": self.teacher, "unlabeled_reviews": len(self.texts),
+                "teacher_validation_accuracy": self.teacher_validation_accuracy,
+                "targets": "hard" if hard else "soft"}
+
+
 def describe_device() -> str:
     import tensorflow as tf
 
@@ -99,6 +127,17 @@ class PreparedData:
     test: tuple[list[np.ndarray], np.ndarray]
     embedding_weights: np.ndarray | None
     embedding_meta: dict[str, Any]
+    # Teacher-labeled reviews trained on beside the fit part: (id sequences, float targets).
+    extra: tuple[list[np.ndarray], np.ndarray] | None = None
+    distillation: dict[str, Any] | None = None
+
+    def fit_examples(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """The training sequences and their (float) targets: the fit part, then any extra."""
+        seqs, idx = self.fit
+        targets = self.labels[idx].astype(np.float32)
+        if self.extra is None:
+            return seqs, targets
+        return seqs + self.extra[0], np.concatenate([targets, self.extra[1]])
 
 
 @dataclass
@@ -125,6 +164,7 @@ def run_training(
     write_report: bool = True,
     name: str | None = None,
     encoder=None,
+    soft_targets: SoftTargets | None = None,
 ) -> TrainResult:
     """Train, evaluate on the test split, and save the model directory atomically.
 
@@ -133,13 +173,15 @@ def run_training(
     epoch_progress, if given, is called with a dict after every epoch (stage, member, epoch,
     logs, seconds); nothing here prints. encoder (a pretrained encoder directory or Encoder)
     starts every member from its weights and vocabulary; None trains from scratch.
+    soft_targets adds teacher-labeled reviews to the training steps (distillation).
     """
     model_dir = check_target(model_dir, overwrite=overwrite)
     encoder, config = with_encoder(encoder, config)
     reviews = _load_reviews(data_source, text_column=text_column, label_column=label_column,
                             cache_dir=cache_dir, download_progress=download_progress)
     splits = make_splits(reviews, config, limit=limit)
-    data = prepare_data(reviews, splits, config, vocab=encoder.vocab if encoder else None)
+    data = prepare_data(reviews, splits, config, vocab=encoder.vocab if encoder else None,
+                        soft_targets=soft_targets)
     fitted = fit_members(config, data, epoch_progress=epoch_progress, encoder=encoder)
     from review_scorer.sentiment import SentimentModel
 
@@ -179,10 +221,11 @@ def _load_reviews(data_source, *, text_column, label_column, cache_dir, download
 
 
 def prepare_data(reviews, splits: Splits, config: TrainConfig, *,
-                 vocab: Vocabulary | None = None) -> PreparedData:
+                 vocab: Vocabulary | None = None,
+                 soft_targets: SoftTargets | None = None) -> PreparedData:
     """Clean the texts once, build the vocabulary from the fit part (unless given: a pretrained
-    encoder's), encode every split, and learn the starting word vectors (training + unlabeled
-    reviews only, never validation/test)."""
+    encoder's), encode every split and any teacher-labeled extra reviews, and learn the starting
+    word vectors (training + unlabeled reviews only, never validation/test)."""
     texts = reviews.texts
     labels = np.asarray(reviews.labels, dtype=np.int8)
     cleaned = {i: clean_text(texts[i]) for i in np.concatenate([splits.fit, splits.validation,
@@ -203,8 +246,15 @@ def prepare_data(reviews, splits: Splits, config: TrainConfig, *,
     if config.embedding_init == "svd":
         weights, meta = _svd_embeddings(config, vocab, [cleaned[i] for i in splits.fit],
                                         reviews.unlabeled)
+    extra = None
+    if soft_targets is not None:
+        seqs = [encode_cleaned(clean_text(t), vocab, max_len=config.max_len,
+                               truncating=config.truncating) for t in soft_targets.texts]
+        keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
+        extra = ([s for s, k in zip(seqs, keep) if k], soft_targets.targets[keep])
     return PreparedData(vocab, labels, encode(splits.fit), encode(splits.validation),
-                        encode(splits.test), weights, meta)
+                        encode(splits.test), weights, meta, extra,
+                        soft_targets.meta() if soft_targets is not None else None)
 
 
 def _svd_embeddings(config: TrainConfig, vocab: Vocabulary, fit_cleaned: list[str], unlabeled):
@@ -265,7 +315,7 @@ def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None,
     device = describe_device()
     started = time.perf_counter()
     members, histories = [], []
-    fit_config = averaging_for_data_size(config, len(data.fit[0]))
+    fit_config = averaging_for_data_size(config, len(data.fit_examples()[0]))
     for member in range(config.ensemble_size):
         model, history = _fit_one(fit_config, data, member, epoch_progress, encoder)
         members.append(model)
@@ -294,12 +344,12 @@ def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progres
     if epoch_progress is not None:
         callbacks.append(_epoch_reporter(epoch_progress, stage="fit", member=member + 1,
                                         members=config.ensemble_size, epochs=config.epochs))
-    (fit_seqs, fit_idx), (val_seqs, val_idx) = data.fit, data.validation
+    (fit_seqs, fit_targets), (val_seqs, val_idx) = data.fit_examples(), data.validation
     # EMA swap + early stopping on val_loss (restoring the best weights), and with an encoder
     # the head-first then all-layers schedule: finetune.fit_member. The dataset reshuffles
     # itself each epoch, within length buckets.
     history = fit_member(
-        model, _dataset(fit_seqs, data.labels[fit_idx], config.batch_size, seed=seed),
+        model, _dataset(fit_seqs, fit_targets, config.batch_size, seed=seed),
         _dataset(val_seqs, data.labels[val_idx], 256, seed=None), config,
         encoder=encoder, extra_callbacks=callbacks,
     )
@@ -333,6 +383,8 @@ def training_meta(model, *, reviews, splits: Splits, data: PreparedData, fitted:
         "limit": limit,
         "embedding_init": data.embedding_meta,
         "pretrained_encoder": fitted.encoder_meta,
+        "distillation": None if data.distillation is None else {
+            **data.distillation, "labeled_reviews": len(data.fit[0])},
         "validation_split": splits.validation_kind,
         "validation_metrics": validation_metrics,
         "seed": model.config.seed,

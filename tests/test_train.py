@@ -300,3 +300,36 @@ def test_train_weight_averaging_is_capped_to_about_one_epoch(tiny_config):
     assert averaging_for_data_size(config, 128).ema_momentum == 0.5  # 2 steps
     assert averaging_for_data_size(config, 50).ema_momentum == 0.0  # one batch: no averaging
     assert averaging_for_data_size(config.replace(ema_momentum=0.0), 50).ema_momentum == 0.0
+
+
+def test_train_soft_targets_join_the_training_steps_and_are_recorded(tmp_path, tiny_config):
+    """Teacher-labeled extra reviews pull the network towards their targets (all-positive vs
+    all-negative teachers give clearly different validation scores), and meta.json says so."""
+    from review_scorer.io import load_labeled
+    from review_scorer.train import SoftTargets, run_training
+
+    reviews = load_labeled(str(MINI_IMDB))
+    extra = [reviews.texts[i] for i in np.flatnonzero(reviews.splits == "test")] * 6
+    config = tiny_config.replace(epochs=4, patience=4, ema_momentum=0.0)
+    means = {}
+    for target in (0.0, 1.0):
+        result = run_training(
+            config, data_source=reviews, model_dir=tmp_path / f"m{target}", write_report=False,
+            soft_targets=SoftTargets(extra, np.full(len(extra), target), f"constant {target}"))
+        means[target] = float(np.nanmean(result.model.predict(reviews.texts)))
+        made = result.model.meta["distillation"]
+        assert made["teacher"] == f"constant {target}"
+        assert made["unlabeled_reviews"] == len(extra)
+        assert made["labeled_reviews"] == result.sizes["train"]
+        assert made["targets"] == "hard"
+    assert means[1.0] - means[0.0] > 0.2, means
+
+
+def test_train_soft_targets_are_validated():
+    from review_scorer.train import SoftTargets
+
+    with pytest.raises(ValueError, match="probabilities"):
+        SoftTargets(["a", "b"], np.array([0.5, np.nan]), "t")
+    with pytest.raises(ValueError, match="2 texts"):
+        SoftTargets(["a", "b"], np.array([0.5]), "t")
+    assert SoftTargets(["a"], [0.3], "t").meta()["targets"] == "soft"
