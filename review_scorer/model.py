@@ -164,13 +164,29 @@ def average_members(members: list[keras.Model]) -> keras.Model:
 
 
 def compile_inference(model: keras.Model):
-    """A traced inference function for right-padded int32 batches of any shape (one trace)."""
+    """A traced inference function for right-padded int32 batches of any shape (one trace).
+
+    Without a GPU, and when review_scorer.fast_lstm knows the network (the shapes build_model
+    and average_members make), this is fast_lstm's forward pass: the same function computed
+    faster on CPU. Otherwise it is the traced Keras call; on a GPU that call takes the cuDNN
+    kernel. Setting the environment variable REVIEW_SCORER_FAST_LSTM=0 before the call selects
+    the Keras path everywhere (side-by-side benchmarks, debugging). The returned function's
+    `fast` attribute says which path it is.
+    """
     import tensorflow as tf
+
+    if not tf.config.list_logical_devices("GPU"):
+        from review_scorer.fast_lstm import build_fast_inference, fast_lstm_enabled
+
+        fast = build_fast_inference(model) if fast_lstm_enabled() else None
+        if fast is not None:
+            return fast
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True)
     def infer(ids):
         return tf.reshape(model(ids, training=False), [-1])
 
+    infer.fast = False
     return infer
 
 
