@@ -281,8 +281,10 @@ def _forward(networks: list[_Network], ids: Any) -> Any:
     time_major = tf.transpose(ids)
     words, index = tf.unique(tf.reshape(time_major, [-1]))
     index = tf.reshape(index, tf.shape(time_major))
+    weights = tf.cast(tf.transpose(mask), tf.float32)[:, :, None]
     batch = _Batch(words, index, tf.reverse_sequence(index, lengths, seq_axis=0, batch_axis=1),
-                   lengths, tf.cast(tf.transpose(mask), tf.float32)[:, :, None])
+                   lengths, weights, (weights - 1.0) * 1e9,
+                   tf.maximum(tf.reduce_sum(weights, axis=0), 1.0))
     total = None
     for network in networks:
         probability = _network_probability(network, batch)
@@ -297,13 +299,15 @@ class _Batch:
     reversed_index: Any  # the same with each row reversed within its length
     lengths: Any  # [batch]
     weights: Any  # [steps, batch, 1] 1.0 on valid steps, 0.0 on padding
+    padding_penalty: Any  # [steps, batch, 1] 0 on valid steps, -1e9 on padding (MaskedPooling's)
+    counts: Any  # [batch, 1] valid steps, at least 1
 
 
 def _network_probability(network: _Network, batch: _Batch) -> Any:
     import tensorflow as tf
 
     vectors = tf.cast(tf.gather(tf.convert_to_tensor(network.embedding), batch.words), tf.float32)
-    outputs = []
+    pooled = []  # per direction: {"last"} or {"max", "mean"} as MaskedPooling's mode asks
     for direction in network.directions:
         # Input projection once per distinct word, then placed at every step that word fills.
         projected = tf.matmul(vectors, tf.convert_to_tensor(direction.kernel))
@@ -313,10 +317,11 @@ def _network_probability(network: _Network, batch: _Batch) -> Any:
         states = _recurrence(tf.gather(projected, index), tf.convert_to_tensor(direction.recurrent_kernel))
         # A backward direction's states stay in its own (reversed) order: max and mean over
         # the valid steps do not depend on the order, and reversal moves no padded step.
-        outputs.append(_last_state(states, batch.lengths) if network.pooling == "last" else states)
-    x = tf.concat(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
-    if network.pooling != "last":
-        x = _pool(x, network.pooling, batch.weights)
+        pooled.append({"last": _last_state(states, batch.lengths)} if network.pooling == "last"
+                      else _pool(states, network.pooling, batch))
+    # Keras concatenates the directions, then pools: [max fwd, max bwd, mean fwd, mean bwd].
+    parts = [part[kind] for kind in ("last", "max", "mean") for part in pooled if kind in part]
+    x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
     for kernel, bias, activation in network.head:
         x = tf.matmul(x, tf.convert_to_tensor(kernel))
         if bias is not None:
@@ -353,14 +358,13 @@ def _last_state(states: Any, lengths: Any) -> Any:
     return tf.where(lengths[:, None] > 0, last, tf.zeros_like(last))
 
 
-def _pool(x: Any, mode: str, weights: Any) -> Any:
-    """model.MaskedPooling over time-major states [steps, batch, width]."""
+def _pool(states: Any, mode: str, batch: _Batch) -> dict[str, Any]:
+    """model.MaskedPooling's max and/or mean over time-major states [steps, batch, units]."""
     import tensorflow as tf
 
-    pooled = []
+    pooled = {}
     if mode in ("max", "max_mean"):
-        pooled.append(tf.reduce_max(x + (weights - 1.0) * 1e9, axis=0))
+        pooled["max"] = tf.reduce_max(states + batch.padding_penalty, axis=0)
     if mode in ("mean", "max_mean"):
-        total = tf.reduce_sum(x * weights, axis=0)
-        pooled.append(total / tf.maximum(tf.reduce_sum(weights, axis=0), 1.0))
-    return pooled[0] if len(pooled) == 1 else tf.concat(pooled, axis=-1)
+        pooled["mean"] = tf.reduce_sum(states * batch.weights, axis=0) / batch.counts
+    return pooled
