@@ -83,10 +83,12 @@ def build_fast_inference(model: Any) -> Callable | None:
 def read_networks(model: Any) -> list[_Network]:
     """The networks whose mean probability `model` outputs (one unless it is an ensemble of
     model.average_members). Raises UnsupportedNetwork, naming the reason, for any other model."""
+    import keras
+
     graph = _Graph(model)
     _require(len(model.inputs) == 1 and "int" in str(model.inputs[0].dtype), "not one integer input")
     output = graph.nodes[graph.output]
-    if output["class_name"] != "Average":
+    if type(model.get_layer(graph.output)) is not keras.layers.Average:
         return [_read_network(model, graph)]
     _require(len(output["args"]) == 1 and isinstance(output["args"][0], list), "odd Average call")
     networks = []
@@ -258,7 +260,6 @@ def _dense(layer: Any) -> tuple[Any, Any | None, str]:
 
     _require(type(layer) is keras.layers.Dense and _plain(layer), f"{type(layer).__name__} in the head")
     _require(layer.compute_dtype == "float32", f"a Dense layer computing in {layer.compute_dtype}")
-    _require(len(layer.kernel.shape) == 2, "a Dense layer on a sequence")
     activation = next((name for name in _HEAD_ACTIVATIONS
                        if layer.activation is keras.activations.get(name)), None)
     _require(activation is not None, f"a Dense activation {layer.activation!r}")

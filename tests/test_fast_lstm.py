@@ -35,11 +35,15 @@ def _tiny(seed: int = 0, *, name: str | None = None, vocab: int = VOCAB, **setti
 
 @pytest.fixture()
 def cpu_only():
-    """compile_inference picks the fast path only where TensorFlow sees no GPU."""
+    """The fast path is for CPUs: compile_inference never picks it where TensorFlow sees a GPU,
+    and there the Keras call (cuDNN, TF32 matmuls) would not match it to 1e-5 anyway."""
     import tensorflow as tf
 
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("on a GPU compile_inference keeps the Keras path (cuDNN)")
+
+
+pytestmark = pytest.mark.usefixtures("cpu_only")
 
 
 def _batch(seed: int, rows: int = 11, steps: int = 13, vocab: int = VOCAB) -> np.ndarray:
@@ -98,6 +102,17 @@ def test_fast_lstm_no_dense_layer_and_no_dropout():
     _assert_same(model, build_fast_inference(model))
 
 
+def test_fast_lstm_reads_the_weights_at_each_call():
+    from review_scorer.fast_lstm import build_fast_inference
+
+    model = _tiny(seed=10)
+    fast = build_fast_inference(model)
+    before = fast(_batch(0)).numpy()
+    _randomize(model, seed=11)  # e.g. weights restored after the function was built
+    assert np.abs(fast(_batch(0)).numpy() - before).max() > 1e-3
+    _assert_same(model, fast)
+
+
 def test_fast_lstm_ensemble_of_two_matches_keras():
     from review_scorer.fast_lstm import build_fast_inference, read_networks
     from review_scorer.model import average_members, export_model
@@ -127,7 +142,7 @@ def test_fast_lstm_saved_and_loaded_ensemble_with_half_precision_tables(trained_
         assert np.abs(fast(ids).numpy() - _keras_scores(loaded.keras_model, ids)).max() < TOLERANCE
 
 
-def test_fast_lstm_trained_tiny_model_through_predict(trained_model, monkeypatch, cpu_only):
+def test_fast_lstm_trained_tiny_model_through_predict(trained_model, monkeypatch):
     from review_scorer.sentiment import SentimentModel
 
     texts = ["a wonderful film, I loved it", "boring and far too long", "ok", "the plot " * 30]
@@ -195,7 +210,7 @@ def test_fast_lstm_falls_back_for_other_networks():
                                    err_msg=name)
 
 
-def test_fast_lstm_environment_switch_selects_the_keras_path(monkeypatch, cpu_only):
+def test_fast_lstm_environment_switch_selects_the_keras_path(monkeypatch):
     from review_scorer.model import compile_inference
 
     model = _tiny(seed=8)
@@ -217,7 +232,7 @@ def test_fast_lstm_rejects_ids_that_are_not_right_padded():
         fast(np.array([[0, 0, 5, 6]], np.int32))
 
 
-def test_fast_lstm_shipped_model_predicts_as_keras(monkeypatch, cpu_only):
+def test_fast_lstm_shipped_model_predicts_as_keras(monkeypatch):
     from review_scorer.artifacts import packaged_model_dir
     from review_scorer.sentiment import SentimentModel
 
