@@ -214,9 +214,10 @@ def spawn(method: str, extra: list[str], src: Path | None = None) -> dict:
 
 
 def measure(method: str, csv_path: Path, out_dir: Path, args: argparse.Namespace,
-            src: Path | None = None) -> dict:
+            src: Path | None = None, model_dir: Path | None = None) -> dict:
     run = spawn(method, ["--input", str(csv_path), "--out-dir", str(out_dir),
-                         "--model-dir", str(args.model_dir), "--device", args.device], src)
+                         "--model-dir", str(model_dir or args.model_dir), "--device", args.device],
+                src)
     hwm = run.get("hwm_mib")
     if hwm and run["peak_rss_mib"] > hwm * 1.05:
         print(f"  warning: {method}: ru_maxrss {run['peak_rss_mib']} MiB exceeds the child's own "
@@ -305,6 +306,31 @@ def baseline_lines(args, streamed, baseline) -> list[str]:
             f"median {then:,.0f} rows/s (per run: {_seconds(baseline)} s), peak RSS "
             f"{_mib(max(r['peak_rss_mib'] for r in baseline))} MiB; current / baseline throughput "
             f"**{now / then:.2f}×**. Runs interleaved current, plain, baseline."]
+
+
+def models_report(args, build, streamed, baseline) -> str:
+    """The table of a --skip-plain run: this model and code against the baseline's, same run."""
+    now = statistics.median(r["rows_per_second"] for r in streamed)
+    then = statistics.median(r["rows_per_second"] for r in baseline)
+    rows = [[label, f"`{model}`", len(runs), f"{statistics.median(r['seconds'] for r in runs):.2f}",
+             f"{statistics.median(r['rows_per_second'] for r in runs):,.0f}",
+             _mib(max(r["peak_rss_mib"] for r in runs)), _seconds(runs)]
+            for label, model, runs in (
+                (f"baseline: code at `{args.baseline_ref or 'HEAD'}`", args.baseline_model_dir,
+                 baseline),
+                ("current code", args.model_dir, streamed))]
+    table = markdown_table(["code", "model dir", "runs", "median seconds", "median rows/s",
+                            "peak RSS (MiB, max)", "seconds per run"], rows)
+    device = streamed[0]["device"]
+    if streamed[0]["gpus_seen"] == 0:
+        device += " (no GPU was available in this session)"
+    lines = [f"Current / baseline median throughput: **{now / then:.2f}×**.",
+             f"Both through score_files (the product's streamed path, report off), {args.rows:,} "
+             f"rows of IMDB test reviews (mean {build['mean_chars']:,} characters) cycled, batches "
+             f"of 256, runs interleaved baseline then current, one fresh process each. Device: "
+             f"{device}, --device {args.device}. TensorFlow {streamed[0]['tf_version']}."]
+    title = f"## Scoring throughput: shipped model before and after ({args.rows:,} rows)"
+    return title + "\n\n" + table + "\n\n" + "\n".join(f"- {line}" for line in lines)
 
 
 def report(args, build, streamed, plain, checks, big, baseline=()) -> str:
@@ -397,6 +423,13 @@ def main() -> None:
     parser.add_argument("--baseline-ref", metavar="GIT_REF",
                         help="also measure the streamed path of the code at this git ref, "
                              "interleaved in the same run (before/after a change)")
+    parser.add_argument("--baseline-model-dir", type=Path,
+                        help="the model the baseline runs score (default: --model-dir)")
+    parser.add_argument("--skip-plain", action="store_true",
+                        help="measure only current vs baseline (needs --baseline-ref or "
+                             "--baseline-model-dir); no plain runs, no big file")
+    parser.add_argument("--section", default="score_throughput",
+                        help="the RESULTS.md section to write")
     parser.add_argument("--no-results", action="store_true",
                         help="print the table without updating RESULTS.md")
     # Child-only options.
@@ -412,6 +445,12 @@ def main() -> None:
     if args.rows < 1 or args.repeats < 1 or args.big_rows < 0:
         fail("--rows and --repeats must be at least 1 and --big-rows at least 0")
     args.model_dir = resolve_model(args.model_dir)
+    if args.skip_plain and not (args.baseline_ref or args.baseline_model_dir):
+        fail("--skip-plain compares against a baseline: give --baseline-ref or --baseline-model-dir")
+    if args.skip_plain:
+        args.big_rows = 0
+    args.baseline_model_dir = (resolve_model(args.baseline_model_dir) if args.baseline_model_dir
+                               else args.model_dir)
     base = args.workdir or Path(tempfile.gettempdir())
     if _inside(base, REPO):
         fail(f"{base} is inside the repository; pass a --workdir outside {REPO}")
@@ -434,13 +473,20 @@ def main() -> None:
         for i in range(1, args.repeats + 1):
             print(f"pair {i}/{args.repeats}:", flush=True)
             out_s, out_p = work / f"out-streamed-{i}", work / f"out-plain-{i}"
+            if args.skip_plain:
+                baseline.append(measure("streamed", small, work / f"out-baseline-{i}", args,
+                                        baseline_src, args.baseline_model_dir))
+                streamed.append(measure("streamed", small, out_s, args))
+                shutil.rmtree(work / f"out-baseline-{i}", ignore_errors=True)
+                shutil.rmtree(out_s, ignore_errors=True)
+                continue
             streamed.append(measure("streamed", small, out_s, args))
             plain.append(measure("plain", small, out_p, args))
             check = agreement(Path(streamed[-1]["predictions"]), Path(plain[-1]["predictions"]))
             checks.append(check)
             if baseline_src is not None:
                 baseline.append(measure("streamed", small, work / f"out-baseline-{i}", args,
-                                        baseline_src))
+                                        baseline_src, args.baseline_model_dir))
             state = "ok" if check["passed"] else "FAILED" + (f" ({check['problem']})"
                                                             if check["problem"] else "")
             print(f"  agreement: max |streamed - plain| = {check['max_abs_diff']:.2e} over "
@@ -456,13 +502,14 @@ def main() -> None:
             if big["rows"] != args.big_rows:
                 fail(f"the big run scored {big['rows']:,} rows, expected {args.big_rows:,}")
 
-        body = report(args, build, streamed, plain, checks, big, baseline)
+        body = (models_report(args, build, streamed, baseline) if args.skip_plain
+                else report(args, build, streamed, plain, checks, big, baseline))
         # After the runs, only so that the machine line names the TensorFlow version.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow  # noqa: F401
 
         if not args.no_results:
-            write_section("score_throughput", body)
+            write_section(args.section, body)
         print()
         print(body)
         if not all(c["passed"] for c in checks):

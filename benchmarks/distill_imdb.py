@@ -1,0 +1,242 @@
+"""Use the 50k unlabeled IMDB reviews to train one LSTM: soft labels from a teacher (distillation).
+
+The teacher is trained only on the fit part of the IMDB train split (the product's movie-disjoint
+validation slice and the test set are never seen by it). It scores the 50k unlabeled reviews;
+the student, a single BiLSTM of the shipped architecture, trains on the fit part's gold labels
+plus those soft labels, early-stopped on the validation slice as usual. Self-training and
+knowledge distillation onto unlabeled in-domain text (Hinton et al. 2015; Tang et al. 2019
+distil into BiLSTMs on augmented text) are the ideas; the question here is whether a single LSTM
+trained this way passes the NB-weighted logistic regression on validation.
+
+Teachers (spec "teacher"): "lstm" (the shipped 2-member ensemble: self-training), "nb" (the
+NB-weighted LR on 1-3 grams), "nb+lstm" (the mean of their probabilities, fixed in advance, not
+tuned). Every run is logged to benchmarks/distill_imdb.jsonl; the test set is read only by
+--evaluate-test, and every read is logged and counted.
+
+    python benchmarks/distill_imdb.py '{"name": "student_nb+lstm", "teacher": "nb+lstm"}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+LOG = Path(__file__).resolve().parent / "distill_imdb.jsonl"
+DEFAULT_TEACHER = Path(__file__).resolve().parent.parent / "review_scorer" / "default_model"
+
+
+def teacher_scores(reviews, cleaned, fit, val, lstm_dir: Path, cache: Path) -> dict[str, np.ndarray]:
+    """Each teacher's probabilities on the validation slice and the unlabeled reviews (cached)."""
+    if cache.exists():
+        with np.load(cache) as saved:
+            return dict(saved)
+    from finetune_imdb import nb_logistic_baseline
+
+    from review_scorer.sentiment import SentimentModel
+    from review_scorer.text import clean_text
+
+    started = time.perf_counter()
+    unlabeled_clean = [clean_text(t) for t in reviews.unlabeled]
+    nb_val, nb_unl = nb_logistic_baseline([cleaned[i] for i in fit], reviews.labels[fit],
+                                          [[cleaned[i] for i in val], unlabeled_clean])
+    nb_s = time.perf_counter() - started
+    lstm = SentimentModel.load(lstm_dir)
+    started = time.perf_counter()
+    lstm_val = lstm.predict([reviews.texts[i] for i in val])
+    lstm_unl = lstm.predict(reviews.unlabeled)
+    out = {"nb_val": nb_val, "nb_unl": nb_unl, "lstm_val": lstm_val, "lstm_unl": lstm_unl,
+           "seconds": np.array([nb_s, time.perf_counter() - started])}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **out)
+    return out
+
+
+def soft_labels(scores: dict[str, np.ndarray], teacher: str, part: str) -> np.ndarray:
+    parts = {"nb": [scores[f"nb_{part}"]], "lstm": [scores[f"lstm_{part}"]],
+             "nb+lstm": [scores[f"nb_{part}"], scores[f"lstm_{part}"]]}[teacher]
+    out = np.mean(parts, axis=0).astype(np.float32)
+    return np.where(np.isnan(out), 0.5, out)
+
+
+def run(spec: dict, reviews, cleaned, fit, val, scores, *, save_dir: Path | None) -> dict:
+    import keras
+
+    from review_scorer.config import TrainConfig
+    from review_scorer.embeddings import ppmi_svd_embeddings
+    from review_scorer.finetune import fit_member
+    from review_scorer.metrics import binary_metrics, log_loss
+    from review_scorer.model import build_model, export_model
+    from review_scorer.sentiment import SentimentModel
+    from review_scorer.text import Vocabulary, clean_text, encode_cleaned
+    from review_scorer.train import _dataset, averaging_for_data_size
+
+    cfg = TrainConfig().replace(ensemble_size=1, **spec.get("kw", {}))
+    y = reviews.labels.astype(np.float32)
+    all_unl_clean = [clean_text(t) for t in reviews.unlabeled]
+    n_unl = int(spec.get("unlabeled", len(all_unl_clean)))
+    unl_clean = all_unl_clean[:n_unl]
+    targets = soft_labels(scores, spec.get("teacher", "nb+lstm"), "unl")[:n_unl]
+    if spec.get("hard"):
+        targets = (targets >= 0.5).astype(np.float32)
+    vocab = Vocabulary.build((cleaned[i] for i in fit), max_size=cfg.vocab_size,
+                             min_count=cfg.min_count)
+
+    def encode(texts):
+        return [encode_cleaned(c, vocab, max_len=cfg.max_len, truncating=cfg.truncating)
+                for c in texts]
+
+    # The starting word vectors, as the product learns them: fit part + every unlabeled review.
+    corpus = [vocab.encode(cleaned[i]) for i in fit] + [vocab.encode(c) for c in all_unl_clean]
+    weights = ppmi_svd_embeddings(corpus, len(vocab), cfg.embedding_dim, seed=cfg.seed)
+    train_seqs = encode(cleaned[i] for i in fit) + encode(unl_clean)
+    train_y = np.concatenate([y[fit], targets])
+    keep = np.array([len(s) > 0 for s in train_seqs])
+    train_seqs = [s for s, k in zip(train_seqs, keep) if k]
+    train_y = train_y[keep]
+    cfg = averaging_for_data_size(cfg, len(train_seqs))
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(cfg, len(vocab), weights)
+    val_seqs = encode(cleaned[i] for i in val)
+    started = time.perf_counter()
+    history = fit_member(model, _dataset(train_seqs, train_y, cfg.batch_size, seed=cfg.seed),
+                         _dataset(val_seqs, y[val], 256, seed=None), cfg, verbose=2)
+    seconds = time.perf_counter() - started
+    scorer = SentimentModel(export_model(model), vocab, cfg, history=history, name=spec["name"])
+    val_scores = scorer.predict_ids(val_seqs)
+    yv = reviews.labels[val]
+    metrics = binary_metrics(yv, val_scores, loss=log_loss(yv, val_scores))
+    if save_dir is not None:
+        scorer.meta = {"name": spec["name"], "validation_metrics": metrics, "spec": spec}
+        scorer.save(save_dir / spec["name"], overwrite=True)
+    return {"name": spec["name"], "spec": spec, "fit_s": round(seconds),
+            "train_reviews": len(train_seqs), "val_loss": [round(v, 4) for v in history["val_loss"]],
+            "val_acc": [round(v, 4) for v in history["val_accuracy"]],
+            "final_val_acc": round(metrics["accuracy"], 4), "final_val_loss": round(metrics["loss"], 4)}
+
+
+TEACHER_TEXT = {
+    "nb+lstm": "mean probability of NB-weighted logistic regression on word 1-3 grams and the "
+               "previous shipped 2-member BiLSTM, both trained on the fit part only",
+    "lstm": "the previous shipped 2-member BiLSTM (trained on the fit part only)",
+    "nb": "NB-weighted logistic regression on word 1-3 grams (fit part only)",
+}
+
+
+def ship(spec: dict, reviews, cleaned, fit, val, test, scores, out: Path, teacher_lstm: Path) -> dict:
+    """Train the candidate through the product's run_training (full meta.json, training report,
+    one counted test read), and read the test set once more for the baselines in the same run."""
+    from finetune_imdb import nb_logistic_baseline
+    from train_accuracy import tfidf_baseline
+
+    from review_scorer.config import TrainConfig
+    from review_scorer.metrics import binary_metrics
+    from review_scorer.sentiment import SentimentModel
+    from review_scorer.train import SoftTargets, run_training
+
+    teacher = spec.get("teacher", "nb+lstm")
+    yv = reviews.labels[val]
+    soft = SoftTargets(list(reviews.unlabeled), soft_labels(scores, teacher, "unl"),
+                       TEACHER_TEXT[teacher], teacher_validation_accuracy=round(float(
+                           binary_metrics(yv, soft_labels(scores, teacher, "val"))["accuracy"]), 4))
+    config = TrainConfig().replace(**{"ensemble_size": 1, **spec.get("kw", {})})
+    started = time.perf_counter()
+    result = run_training(config, data_source=reviews, model_dir=out, overwrite=True,
+                          name=spec["name"], soft_targets=soft,
+                          epoch_progress=lambda e: print("epoch", json.dumps(e), flush=True))
+    row = {"name": f"{spec['name']} (shipped candidate, test read)", "spec": spec, "test_read": True,
+           "fit_s": round(result.train_seconds), "wall_s": round(time.perf_counter() - started),
+           "final_val_acc": round(result.validation_metrics["accuracy"], 4),
+           "final_val_loss": round(result.validation_metrics["loss"], 4),
+           "test_acc": round(result.test_metrics["accuracy"], 4),
+           "val_acc": [round(v, 4) for v in result.history["val_accuracy"]]}
+    train_all = np.flatnonzero(reviews.splits == "train")
+    started = time.perf_counter()
+    nb_test, = nb_logistic_baseline([cleaned[i] for i in train_all], reviews.labels[train_all],
+                                    [[cleaned[i] for i in test]])
+    row["nb_lr_full_train_test_acc"] = round(binary_metrics(reviews.labels[test], nb_test)["accuracy"], 4)
+    row["nb_lr_s"] = round(time.perf_counter() - started)
+    row["tfidf_lr_test_acc"] = round(float(tfidf_baseline(reviews)["metrics"]["accuracy"]), 4)
+    previous = SentimentModel.load(teacher_lstm).predict([reviews.texts[i] for i in test])
+    row["previous_model_test_acc"] = round(binary_metrics(reviews.labels[test], previous)["accuracy"], 4)
+    return row
+
+
+def write_results(note: str) -> None:
+    """The RESULTS.md section from every logged run, with the number of test-set reads."""
+    from _results import markdown_table, write_section
+
+    rows = [json.loads(line) for line in LOG.read_text(encoding="utf-8").splitlines() if line]
+    table = []
+    for r in rows:
+        if r["name"] == "teachers":
+            for teacher in ("nb", "lstm", "nb+lstm"):
+                table.append([f"teacher: {teacher}", "—", "—", f"{100 * r[f'val_acc_{teacher}']:.2f}%",
+                              "—", "not read"])
+            continue
+        table.append([r["name"], r.get("train_reviews", "—"),
+                      " / ".join(f"{100 * v:.2f}" for v in r.get("val_acc", [])) or "—",
+                      f"{100 * r['final_val_acc']:.2f}%", r.get("final_val_loss", "—"),
+                      f"{100 * r['test_acc']:.2f}%" if "test_acc" in r else "not read"])
+    reads = sum(1 for r in rows if r.get("test_read"))
+    write_section("distill_imdb", (
+        "## Distillation onto the 50k unlabeled reviews: one LSTM (movie-disjoint validation)\n\n"
+        + markdown_table(["run", "training reviews", "val accuracy per epoch (%)",
+                          "saved model val acc", "val loss", "test accuracy"], table)
+        + f"\n\nTest-set reads in these runs: {reads}. {note}\n"))
+
+
+def main() -> None:
+    from finetune_imdb import prepare
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", help='JSON: {"name": ..., "teacher": "nb+lstm", "kw": {...}}')
+    parser.add_argument("--data", default="../shared/data/aclImdb_v1.tar.gz")
+    parser.add_argument("--teacher-lstm", type=Path, default=DEFAULT_TEACHER)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/distill_teacher.npz"))
+    parser.add_argument("--save-models", type=Path)
+    parser.add_argument("--ship", type=Path, metavar="MODEL_DIR",
+                        help="train the one spec given through run_training into MODEL_DIR and "
+                             "read the test set (counted) for it and the baselines")
+    parser.add_argument("--results-from-log", metavar="NOTE",
+                        help="write the RESULTS.md section from the log (NOTE: a paragraph)")
+    args = parser.parse_args()
+    if args.results_from_log is not None:
+        write_results(args.results_from_log)
+        return
+    from review_scorer.metrics import binary_metrics
+
+    reviews, cleaned, fit, val, test, kind = prepare(args.data)
+    print(f"fit {len(fit)}, validation {len(val)} ({kind}), unlabeled {len(reviews.unlabeled)}",
+          flush=True)
+    fresh = not args.cache.exists()
+    scores = teacher_scores(reviews, cleaned, fit, val, args.teacher_lstm, args.cache)
+    if fresh:
+        yv = reviews.labels[val]
+        row = {"name": "teachers", "fit_s": [round(float(s)) for s in scores["seconds"]]}
+        for teacher in ("nb", "lstm", "nb+lstm"):
+            accuracy = binary_metrics(yv, soft_labels(scores, teacher, "val"))["accuracy"]
+            row[f"val_acc_{teacher}"] = round(accuracy, 4)
+        _record(row)
+    if args.ship is not None:
+        spec, = map(json.loads, args.runs)
+        _record(ship(spec, reviews, cleaned, fit, val, test, scores, args.ship, args.teacher_lstm))
+        return
+    for spec in map(json.loads, args.runs):
+        _record(run(spec, reviews, cleaned, fit, val, scores, save_dir=args.save_models))
+
+
+def _record(row: dict) -> None:
+    print("RESULT", json.dumps(row), flush=True)
+    with LOG.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
