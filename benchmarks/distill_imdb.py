@@ -199,7 +199,9 @@ def main() -> None:
     parser.add_argument("runs", nargs="*", help='JSON: {"name": ..., "teacher": "nb+lstm", "kw": {...}}')
     parser.add_argument("--data", default="../shared/data/aclImdb_v1.tar.gz")
     parser.add_argument("--teacher-lstm", type=Path, default=DEFAULT_TEACHER)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/distill_teacher.npz"))
+    parser.add_argument("--cache", type=Path, help="where the teachers' scores are kept "
+                        "(default: a file in the temp folder named after the teacher model's "
+                        "meta.json digest, so another teacher never reuses them)")
     parser.add_argument("--save-models", type=Path)
     parser.add_argument("--ship", type=Path, metavar="MODEL_DIR",
                         help="train the one spec given through run_training into MODEL_DIR and "
@@ -215,6 +217,12 @@ def main() -> None:
     reviews, cleaned, fit, val, test, kind = prepare(args.data)
     print(f"fit {len(fit)}, validation {len(val)} ({kind}), unlabeled {len(reviews.unlabeled)}",
           flush=True)
+    if args.cache is None:
+        import hashlib
+        import tempfile
+
+        digest = hashlib.sha256((args.teacher_lstm / "meta.json").read_bytes()).hexdigest()[:16]
+        args.cache = Path(tempfile.gettempdir()) / f"distill-teacher-{digest}.npz"
     fresh = not args.cache.exists()
     scores = teacher_scores(reviews, cleaned, fit, val, args.teacher_lstm, args.cache)
     if fresh:
