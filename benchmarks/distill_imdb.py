@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,30 +33,55 @@ LOG = Path(__file__).resolve().parent / "distill_imdb.jsonl"
 DEFAULT_TEACHER = Path(__file__).resolve().parent.parent / "review_scorer" / "default_model"
 
 
-def teacher_scores(reviews, cleaned, fit, val, lstm_dir: Path, cache: Path) -> dict[str, np.ndarray]:
-    """Each teacher's probabilities on the validation slice and the unlabeled reviews (cached)."""
-    if cache.exists():
-        with np.load(cache) as saved:
-            return dict(saved)
-    from finetune_imdb import nb_logistic_baseline
+def teacher_scores(reviews, cleaned, fit, val, lstm_dirs: list[Path],
+                   cache_dir: Path) -> dict[str, np.ndarray]:
+    """Each teacher's probabilities on the validation slice and the unlabeled reviews.
+
+    "lstm" is the mean over the given LSTM models. Each teacher's scores are cached on their own
+    (the NB-LR's by name, an LSTM's by its meta.json digest), so a run with another set of LSTM
+    teachers never reuses the wrong ones.
+    """
+    import hashlib
 
     from review_scorer.sentiment import SentimentModel
     from review_scorer.text import clean_text
 
-    started = time.perf_counter()
-    unlabeled_clean = [clean_text(t) for t in reviews.unlabeled]
-    nb_val, nb_unl = nb_logistic_baseline([cleaned[i] for i in fit], reviews.labels[fit],
-                                          [[cleaned[i] for i in val], unlabeled_clean])
-    nb_s = time.perf_counter() - started
-    lstm = SentimentModel.load(lstm_dir)
-    started = time.perf_counter()
-    lstm_val = lstm.predict([reviews.texts[i] for i in val])
-    lstm_unl = lstm.predict(reviews.unlabeled)
-    out = {"nb_val": nb_val, "nb_unl": nb_unl, "lstm_val": lstm_val, "lstm_unl": lstm_unl,
-           "seconds": np.array([nb_s, time.perf_counter() - started])}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **out)
-    return out
+    def cached(path: Path, compute) -> dict[str, np.ndarray]:
+        if path.exists():
+            with np.load(path) as saved:
+                return dict(saved)
+        out = compute()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **out)
+        return out
+
+    def nb():
+        from finetune_imdb import nb_logistic_baseline
+
+        started = time.perf_counter()
+        unlabeled = [clean_text(t) for t in reviews.unlabeled]
+        val_s, unl_s = nb_logistic_baseline([cleaned[i] for i in fit], reviews.labels[fit],
+                                            [[cleaned[i] for i in val], unlabeled])
+        return {"val": val_s, "unl": unl_s, "seconds": np.array(time.perf_counter() - started)}
+
+    def lstm(directory: Path):
+        def compute():
+            model, started = SentimentModel.load(directory), time.perf_counter()
+            val_s = model.predict([reviews.texts[i] for i in val])
+            unl_s = model.predict(reviews.unlabeled)
+            return {"val": val_s, "unl": unl_s, "seconds": np.array(time.perf_counter() - started)}
+        return compute
+
+    parts = {"nb": cached(cache_dir / f"distill-nb-fit{len(fit)}.npz", nb)}
+    for directory in lstm_dirs:
+        digest = hashlib.sha256((directory / "meta.json").read_bytes()).hexdigest()[:16]
+        parts[str(directory)] = cached(cache_dir / f"distill-lstm-{digest}.npz", lstm(directory))
+    lstms = [parts[str(d)] for d in lstm_dirs]
+    return {"nb_val": parts["nb"]["val"], "nb_unl": parts["nb"]["unl"],
+            "lstm_val": np.mean([p["val"] for p in lstms], axis=0),
+            "lstm_unl": np.mean([p["unl"] for p in lstms], axis=0),
+            "seconds": np.array([float(parts["nb"]["seconds"]),
+                                 sum(float(p["seconds"]) for p in lstms)])}
 
 
 def soft_labels(scores: dict[str, np.ndarray], teacher: str, part: str) -> np.ndarray:
@@ -121,15 +147,26 @@ def run(spec: dict, reviews, cleaned, fit, val, scores, *, save_dir: Path | None
             "final_val_acc": round(metrics["accuracy"], 4), "final_val_loss": round(metrics["loss"], 4)}
 
 
-TEACHER_TEXT = {
-    "nb+lstm": "mean probability of NB-weighted logistic regression on word 1-3 grams and the "
-               "previous shipped 2-member BiLSTM, both trained on the fit part only",
-    "lstm": "the previous shipped 2-member BiLSTM (trained on the fit part only)",
-    "nb": "NB-weighted logistic regression on word 1-3 grams (fit part only)",
-}
+def teacher_text(teacher: str, lstm_dirs: list[Path]) -> str:
+    """One line for meta.json: which models taught, and that their labels were the fit part's."""
+    from review_scorer.sentiment import SentimentModel
+
+    def name(directory: Path) -> str:
+        meta = SentimentModel.load(directory).meta
+        networks = meta.get("ensemble_size", 1)
+        return (f"{meta.get('name', directory.name)} ({networks} network{'s' * (networks > 1)}, "
+                f"made {str(meta.get('created_at', '?'))[:10]})")
+
+    names = [name(d) for d in lstm_dirs]
+    lstm = (f"the LSTM model {names[0]}" if len(names) == 1 else
+            f"the mean of the LSTM models {', '.join(names)}")
+    nb = "NB-weighted logistic regression on word 1-3 grams"
+    return {"nb+lstm": f"mean probability of {nb} and {lstm}",
+            "lstm": lstm, "nb": nb}[teacher] + " (labels from the fit part only)"
 
 
-def ship(spec: dict, reviews, cleaned, fit, val, test, scores, out: Path, teacher_lstm: Path) -> dict:
+def ship(spec: dict, reviews, cleaned, fit, val, test, scores, out: Path,
+         teacher_lstms: list[Path], previous: Path) -> dict:
     """Train the candidate through the product's run_training (full meta.json, training report,
     one counted test read), and read the test set once more for the baselines in the same run."""
     from finetune_imdb import nb_logistic_baseline
@@ -143,7 +180,7 @@ def ship(spec: dict, reviews, cleaned, fit, val, test, scores, out: Path, teache
     teacher = spec.get("teacher", "nb+lstm")
     yv = reviews.labels[val]
     soft = SoftTargets(list(reviews.unlabeled), soft_labels(scores, teacher, "unl"),
-                       TEACHER_TEXT[teacher], teacher_validation_accuracy=round(float(
+                       teacher_text(teacher, teacher_lstms), teacher_validation_accuracy=round(float(
                            binary_metrics(yv, soft_labels(scores, teacher, "val"))["accuracy"]), 4))
     config = TrainConfig().replace(**{"ensemble_size": 1, **spec.get("kw", {})})
     started = time.perf_counter()
@@ -163,8 +200,9 @@ def ship(spec: dict, reviews, cleaned, fit, val, test, scores, out: Path, teache
     row["nb_lr_full_train_test_acc"] = round(binary_metrics(reviews.labels[test], nb_test)["accuracy"], 4)
     row["nb_lr_s"] = round(time.perf_counter() - started)
     row["tfidf_lr_test_acc"] = round(float(tfidf_baseline(reviews)["metrics"]["accuracy"]), 4)
-    previous = SentimentModel.load(teacher_lstm).predict([reviews.texts[i] for i in test])
-    row["previous_model_test_acc"] = round(binary_metrics(reviews.labels[test], previous)["accuracy"], 4)
+    before = SentimentModel.load(previous).predict([reviews.texts[i] for i in test])
+    row["previous_model_test_acc"] = round(binary_metrics(reviews.labels[test], before)["accuracy"], 4)
+    row["previous_model"] = str(previous)
     return row
 
 
@@ -176,8 +214,10 @@ def write_results(note: str) -> None:
     table = []
     for r in rows:
         if r["name"] == "teachers":
+            lstms = "+".join(Path(d).name for d in r.get("lstm_teachers", ["previous_default_model"]))
             for teacher in ("nb", "lstm", "nb+lstm"):
-                table.append([f"teacher: {teacher}", "—", "—", f"{100 * r[f'val_acc_{teacher}']:.2f}%",
+                label = teacher.replace("lstm", f"lstm({lstms})")
+                table.append([f"teacher: {label}", "—", "—", f"{100 * r[f'val_acc_{teacher}']:.2f}%",
                               "—", "not read"])
             continue
         table.append([r["name"], r.get("train_reviews", "—"),
@@ -198,10 +238,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", help='JSON: {"name": ..., "teacher": "nb+lstm", "kw": {...}}')
     parser.add_argument("--data", default="../shared/data/aclImdb_v1.tar.gz")
-    parser.add_argument("--teacher-lstm", type=Path, default=DEFAULT_TEACHER)
-    parser.add_argument("--cache", type=Path, help="where the teachers' scores are kept "
-                        "(default: a file in the temp folder named after the teacher model's "
-                        "meta.json digest, so another teacher never reuses them)")
+    parser.add_argument("--teacher-lstm", type=Path, nargs="+", default=[DEFAULT_TEACHER],
+                        help="LSTM model dirs whose mean probability is the 'lstm' teacher")
+    parser.add_argument("--previous", type=Path, help="with --ship: the model it would replace, "
+                        "scored on the test set in the same run (default: the first teacher)")
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()),
+                        help="where each teacher's scores are kept between runs")
     parser.add_argument("--save-models", type=Path)
     parser.add_argument("--ship", type=Path, metavar="MODEL_DIR",
                         help="train the one spec given through run_training into MODEL_DIR and "
@@ -217,24 +259,18 @@ def main() -> None:
     reviews, cleaned, fit, val, test, kind = prepare(args.data)
     print(f"fit {len(fit)}, validation {len(val)} ({kind}), unlabeled {len(reviews.unlabeled)}",
           flush=True)
-    if args.cache is None:
-        import hashlib
-        import tempfile
-
-        digest = hashlib.sha256((args.teacher_lstm / "meta.json").read_bytes()).hexdigest()[:16]
-        args.cache = Path(tempfile.gettempdir()) / f"distill-teacher-{digest}.npz"
-    fresh = not args.cache.exists()
-    scores = teacher_scores(reviews, cleaned, fit, val, args.teacher_lstm, args.cache)
-    if fresh:
-        yv = reviews.labels[val]
-        row = {"name": "teachers", "fit_s": [round(float(s)) for s in scores["seconds"]]}
-        for teacher in ("nb", "lstm", "nb+lstm"):
-            accuracy = binary_metrics(yv, soft_labels(scores, teacher, "val"))["accuracy"]
-            row[f"val_acc_{teacher}"] = round(accuracy, 4)
-        _record(row)
+    scores = teacher_scores(reviews, cleaned, fit, val, args.teacher_lstm, args.cache_dir)
+    yv = reviews.labels[val]  # the teachers' validation accuracies, logged with every run
+    row = {"name": "teachers", "fit_s": [round(float(s)) for s in scores["seconds"]],
+           "lstm_teachers": [str(d) for d in args.teacher_lstm]}
+    for teacher in ("nb", "lstm", "nb+lstm"):
+        accuracy = binary_metrics(yv, soft_labels(scores, teacher, "val"))["accuracy"]
+        row[f"val_acc_{teacher}"] = round(accuracy, 4)
+    _record(row)
     if args.ship is not None:
         spec, = map(json.loads, args.runs)
-        _record(ship(spec, reviews, cleaned, fit, val, test, scores, args.ship, args.teacher_lstm))
+        _record(ship(spec, reviews, cleaned, fit, val, test, scores, args.ship, args.teacher_lstm,
+                     args.previous or args.teacher_lstm[0]))
         return
     for spec in map(json.loads, args.runs):
         _record(run(spec, reviews, cleaned, fit, val, scores, save_dir=args.save_models))
