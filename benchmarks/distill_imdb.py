@@ -211,7 +211,7 @@ def write_results(note: str) -> None:
     from _results import markdown_table, write_section
 
     rows = [json.loads(line) for line in LOG.read_text(encoding="utf-8").splitlines() if line]
-    table = []
+    table, lstms = [], "previous_default_model"
     for r in rows:
         if r["name"] == "teachers":
             lstms = "+".join(Path(d).name for d in r.get("lstm_teachers", ["previous_default_model"]))
@@ -220,7 +220,10 @@ def write_results(note: str) -> None:
                 table.append([f"teacher: {label}", "—", "—", f"{100 * r[f'val_acc_{teacher}']:.2f}%",
                               "—", "not read"])
             continue
-        table.append([r["name"], r.get("train_reviews", "—"),
+        name = r["name"]
+        if r.get("test_read") and "teacher" in r.get("spec", {}):  # say which teachers taught it
+            name = f"{name}: student of {r['spec']['teacher'].replace('lstm', f'lstm({lstms})')}"
+        table.append([name, r.get("train_reviews", 72495 if r.get("test_read") else "—"),
                       " / ".join(f"{100 * v:.2f}" for v in r.get("val_acc", [])) or "—",
                       f"{100 * r['final_val_acc']:.2f}%", r.get("final_val_loss", "—"),
                       f"{100 * r['test_acc']:.2f}%" if "test_acc" in r else "not read"])
