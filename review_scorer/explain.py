@@ -369,7 +369,26 @@ def _delta_credit(h, g, maskf, mode, forward_width: int):
     return w * maskf[..., 0]
 
 
-def _pooling_fn(members: list[_Member], *, delta: bool):
+def _fast_states(model, members: list[_Member]):
+    """fast_lstm's recurrent outputs for these members, when it is on (CPU, not switched off)
+    and reads the same networks in the same order (matched by their embedding variables);
+    else None and the encoders run through Keras. The pooling methods need no gradient through
+    the LSTM, only its outputs, so the fast forward pass serves them unchanged."""
+    import tensorflow as tf
+
+    from review_scorer.fast_lstm import build_fast_states, fast_lstm_enabled
+
+    if tf.config.list_logical_devices("GPU") or not fast_lstm_enabled():
+        return None
+    states = build_fast_states(model)
+    if states is None or len(states.networks) != len(members) or any(
+            n.embedding is not m.embedding.embeddings or n.pooling != m.pooling_mode
+            or len(m.encoder) != 1 for n, m in zip(states.networks, members)):
+        return None
+    return states
+
+
+def _pooling_fn(members: list[_Member], *, delta: bool, fast_states=None):
     import tensorflow as tf
 
     def credit(h, g, maskf, m):
@@ -382,7 +401,8 @@ def _pooling_fn(members: list[_Member], *, delta: bool):
     def run(ids):
         mask = tf.not_equal(ids, 0)
         maskf = tf.cast(mask, tf.float32)[..., None]
-        hs = [_encode(m, _embed(m, ids), mask) for m in members]
+        hs = (fast_states(ids) if fast_states is not None
+              else [_encode(m, _embed(m, ids), mask) for m in members])
         pooled = [_pool(h, maskf, m.pooling_mode) for h, m in zip(hs, members)]
         with tf.GradientTape() as tape:
             tape.watch(pooled)
@@ -484,10 +504,13 @@ class Explainer:
         if method != "grad_input" and not self.members:
             raise ValueError(f"method {method!r} needs an embedding -> RNN -> MaskedPooling model")
         self.method, self.batch_size, self.steps = method, batch_size, steps
+        self.fast = None  # fast_lstm's states function, when the pooling methods can use it
         if method == "pooling_delta" and any(m.forward_width is None for m in self.members):
             raise ValueError("method 'pooling_delta' needs encoders whose direction is known")
         if method in ("pooling", "pooling_delta"):
-            self._run = _pooling_fn(self.members, delta=method == "pooling_delta")
+            self.fast = _fast_states(self.keras_model, self.members)
+            self._run = _pooling_fn(self.members, delta=method == "pooling_delta",
+                                    fast_states=self.fast)
         elif self.members:
             self._run = _embedding_gradient_fn(self.members)
         else:

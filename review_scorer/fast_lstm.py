@@ -269,8 +269,49 @@ def _dense(layer: Any) -> tuple[Any, Any | None, str]:
 # ------------------------------------------------------------------------ the forward pass
 
 
-def _forward(networks: list[_Network], ids: Any) -> Any:
-    """Mean probability of the networks for right-padded ids [batch, steps]."""
+def build_fast_states(model: Any) -> Callable | None:
+    """For the explainer: a function (traced inline by the caller) mapping right-padded ids
+    [batch, steps] to each network's recurrent output sequence [batch, steps, units x
+    directions], laid out as Keras' Bidirectional(concat) returns it (forwards channels first,
+    every step in text order) and zero on padded steps; or None when the network is not one
+    this module knows. Networks come in read_networks' order, with `.networks` attached so the
+    caller can match them to its own view of the model."""
+    try:
+        networks = read_networks(model)
+    except UnsupportedNetwork as exc:
+        log.debug("fast LSTM states not used: %s", exc)
+        return None
+    if any(n.pooling == "last" for n in networks):
+        return None
+
+    def states(ids: Any) -> list[Any]:
+        batch = _make_batch(ids)
+        return [_network_states(network, batch) for network in networks]
+
+    states.networks = networks
+    return states
+
+
+def _network_states(network: _Network, batch: _Batch) -> Any:
+    import tensorflow as tf
+
+    vectors = tf.cast(tf.gather(tf.convert_to_tensor(network.embedding), batch.words), tf.float32)
+    outputs = []
+    for direction in network.directions:
+        projected = tf.matmul(vectors, tf.convert_to_tensor(direction.kernel))
+        if direction.bias is not None:
+            projected = projected + tf.convert_to_tensor(direction.bias)
+        index = batch.reversed_index if direction.reverse else batch.index
+        states = _recurrence(tf.gather(projected, index), tf.convert_to_tensor(direction.recurrent_kernel))
+        if direction.reverse:  # back into text order (padded steps stay where they are)
+            states = tf.reverse_sequence(states, batch.lengths, seq_axis=0, batch_axis=1)
+        outputs.append(states)
+    joined = tf.concat(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
+    return tf.transpose(joined * batch.weights, [1, 0, 2])
+
+
+def _make_batch(ids: Any) -> _Batch:
+    """What every network of one batch shares: distinct words, their positions, lengths, masks."""
     import tensorflow as tf
 
     mask = tf.not_equal(ids, 0)
@@ -283,9 +324,14 @@ def _forward(networks: list[_Network], ids: Any) -> Any:
     words, index = tf.unique(tf.reshape(time_major, [-1]))
     index = tf.reshape(index, tf.shape(time_major))
     weights = tf.cast(tf.transpose(mask), tf.float32)[:, :, None]
-    batch = _Batch(words, index, tf.reverse_sequence(index, lengths, seq_axis=0, batch_axis=1),
-                   lengths, weights, (weights - 1.0) * 1e9,
-                   tf.maximum(tf.reduce_sum(weights, axis=0), 1.0))
+    return _Batch(words, index, tf.reverse_sequence(index, lengths, seq_axis=0, batch_axis=1),
+                  lengths, weights, (weights - 1.0) * 1e9,
+                  tf.maximum(tf.reduce_sum(weights, axis=0), 1.0))
+
+
+def _forward(networks: list[_Network], ids: Any) -> Any:
+    """Mean probability of the networks for right-padded ids [batch, steps]."""
+    batch = _make_batch(ids)
     total = None
     for network in networks:
         probability = _network_probability(network, batch)

@@ -250,3 +250,61 @@ def test_fast_lstm_shipped_model_predicts_as_keras(monkeypatch):
     np.testing.assert_array_equal(np.isnan(fast_scores), np.isnan(keras_scores))
     assert np.nanmax(np.abs(fast_scores - keras_scores)) < TOLERANCE
 
+
+
+class _Parts:
+    """The three things Explainer reads from a model, for a bare Keras network."""
+
+    def __init__(self, keras_model):
+        from review_scorer.config import TrainConfig
+
+        self.keras_model, self.vocab, self.config = keras_model, None, TrainConfig()
+
+
+def _explanations(model, ids, monkeypatch, *, fast: bool, method: str):
+    from review_scorer.explain import Explainer
+    from review_scorer.fast_lstm import FAST_LSTM_ENV
+
+    monkeypatch.setenv(FAST_LSTM_ENV, "1" if fast else "0")
+    explainer = Explainer(_Parts(model), method=method)
+    assert (explainer.fast is not None) == fast
+    return explainer._batch(ids)
+
+
+@pytest.mark.parametrize("method", ["pooling_delta", "pooling"])
+@pytest.mark.parametrize("pooling", ["max_mean", "max", "mean"])
+def test_fast_lstm_states_give_the_explainer_the_same_attributions(monkeypatch, pooling, method):
+    """The explainer's pooling methods read the LSTM outputs from fast_lstm on a CPU: the same
+    scores and per-token credits as the Keras encoder, for a single network and an ensemble."""
+    from review_scorer.model import average_members, export_model
+
+    single = _tiny(seed=3, pooling=pooling)
+    ensemble = export_model(average_members([_tiny(seed=s, name=f"m{s}", pooling=pooling)
+                                             for s in (4, 5)]))
+    for model in (single, ensemble):
+        for seed in range(2):
+            ids = _batch(seed)
+            prob_k, w_k = _explanations(model, ids, monkeypatch, fast=False, method=method)
+            prob_f, w_f = _explanations(model, ids, monkeypatch, fast=True, method=method)
+            np.testing.assert_allclose(prob_f, prob_k, atol=TOLERANCE)
+            np.testing.assert_allclose(w_f, w_k, atol=TOLERANCE)
+            assert np.all(w_f[ids == 0] == 0)  # padding gets no credit
+
+
+def test_fast_lstm_states_are_keras_bidirectional_outputs():
+    """Forwards channels first, text order, zero on padding: what Bidirectional(concat) returns
+    on its valid steps."""
+    import keras
+
+    from review_scorer.fast_lstm import build_fast_states
+
+    model = _tiny(seed=6)
+    ids = _batch(7)
+    (states,) = build_fast_states(model)(ids)
+    embedded = model.get_layer("embedding")(ids)
+    outputs = np.asarray(model.get_layer("bilstm")(embedded, mask=ids != 0, training=False))
+    valid = ids != 0
+    np.testing.assert_allclose(np.asarray(states)[valid], outputs[valid], atol=TOLERANCE)
+    assert np.all(np.asarray(states)[~valid] == 0)
+    assert build_fast_states(_tiny(seed=6, pooling="last")) is None
+    assert isinstance(model.get_layer("bilstm"), keras.layers.Bidirectional)
