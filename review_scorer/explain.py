@@ -374,11 +374,9 @@ def _fast_states(model, members: list[_Member]):
     and reads the same networks in the same order (matched by their embedding variables);
     else None and the encoders run through Keras. The pooling methods need no gradient through
     the LSTM, only its outputs, so the fast forward pass serves them unchanged."""
-    import tensorflow as tf
+    from review_scorer.fast_lstm import build_fast_states, fast_lstm_allowed
 
-    from review_scorer.fast_lstm import build_fast_states, fast_lstm_enabled
-
-    if tf.config.list_logical_devices("GPU") or not fast_lstm_enabled():
+    if not fast_lstm_allowed():
         return None
     states = build_fast_states(model)
     if states is None or len(states.networks) != len(members) or any(

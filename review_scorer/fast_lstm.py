@@ -57,6 +57,14 @@ def fast_lstm_enabled() -> bool:
     return os.environ.get(FAST_LSTM_ENV, "1").strip().lower() not in _OFF_VALUES
 
 
+def fast_lstm_allowed() -> bool:
+    """Whether the fast path may replace Keras here: not switched off, and no GPU visible (on a
+    GPU the Keras LSTM takes the fused cuDNN kernel, which is faster)."""
+    import tensorflow as tf
+
+    return fast_lstm_enabled() and not tf.config.list_logical_devices("GPU")
+
+
 def build_fast_inference(model: Any) -> Callable | None:
     """The fast forward pass for `model`, or None when its network is not one this module knows.
 
@@ -295,14 +303,8 @@ def build_fast_states(model: Any) -> Callable | None:
 def _network_states(network: _Network, batch: _Batch) -> Any:
     import tensorflow as tf
 
-    vectors = tf.cast(tf.gather(tf.convert_to_tensor(network.embedding), batch.words), tf.float32)
     outputs = []
-    for direction in network.directions:
-        projected = tf.matmul(vectors, tf.convert_to_tensor(direction.kernel))
-        if direction.bias is not None:
-            projected = projected + tf.convert_to_tensor(direction.bias)
-        index = batch.reversed_index if direction.reverse else batch.index
-        states = _recurrence(tf.gather(projected, index), tf.convert_to_tensor(direction.recurrent_kernel))
+    for direction, states in _direction_states(network, batch):
         if direction.reverse:  # back into text order (padded steps stay where they are)
             states = tf.reverse_sequence(states, batch.lengths, seq_axis=0, batch_axis=1)
         outputs.append(states)
@@ -353,15 +355,8 @@ class _Batch:
 def _network_probability(network: _Network, batch: _Batch) -> Any:
     import tensorflow as tf
 
-    vectors = tf.cast(tf.gather(tf.convert_to_tensor(network.embedding), batch.words), tf.float32)
     pooled = []  # per direction: {"last"} or {"max", "mean"} as MaskedPooling's mode asks
-    for direction in network.directions:
-        # Input projection once per distinct word, then placed at every step that word fills.
-        projected = tf.matmul(vectors, tf.convert_to_tensor(direction.kernel))
-        if direction.bias is not None:
-            projected = projected + tf.convert_to_tensor(direction.bias)
-        index = batch.reversed_index if direction.reverse else batch.index
-        states = _recurrence(tf.gather(projected, index), tf.convert_to_tensor(direction.recurrent_kernel))
+    for _, states in _direction_states(network, batch):
         # A backward direction's states stay in its own (reversed) order: max and mean over
         # the valid steps do not depend on the order, and reversal moves no padded step.
         pooled.append({"last": _last_state(states, batch.lengths)} if network.pooling == "last"
@@ -375,6 +370,24 @@ def _network_probability(network: _Network, batch: _Batch) -> Any:
             x = x + tf.convert_to_tensor(bias)
         x = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh}.get(activation, tf.identity)(x)
     return tf.reshape(x, [-1])
+
+
+def _direction_states(network: _Network, batch: _Batch) -> list[tuple[_Direction, Any]]:
+    """Each direction with its states [steps, batch, units], in the order it reads the text
+    (a backward direction's rows reversed within their lengths)."""
+    import tensorflow as tf
+
+    vectors = tf.cast(tf.gather(tf.convert_to_tensor(network.embedding), batch.words), tf.float32)
+    out = []
+    for direction in network.directions:
+        # Input projection once per distinct word, then placed at every step that word fills.
+        projected = tf.matmul(vectors, tf.convert_to_tensor(direction.kernel))
+        if direction.bias is not None:
+            projected = projected + tf.convert_to_tensor(direction.bias)
+        index = batch.reversed_index if direction.reverse else batch.index
+        out.append((direction, _recurrence(tf.gather(projected, index),
+                                           tf.convert_to_tensor(direction.recurrent_kernel))))
+    return out
 
 
 def _recurrence(inputs: Any, recurrent_kernel: Any) -> Any:

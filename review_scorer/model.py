@@ -175,12 +175,11 @@ def compile_inference(model: keras.Model):
     """
     import tensorflow as tf
 
-    if not tf.config.list_logical_devices("GPU"):
-        from review_scorer.fast_lstm import build_fast_inference, fast_lstm_enabled
+    from review_scorer.fast_lstm import build_fast_inference, fast_lstm_allowed
 
-        fast = build_fast_inference(model) if fast_lstm_enabled() else None
-        if fast is not None:
-            return fast
+    fast = build_fast_inference(model) if fast_lstm_allowed() else None
+    if fast is not None:
+        return fast
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True)
     def infer(ids):

@@ -53,8 +53,11 @@ def _plural(value: Any, word: str) -> str:
 
 def _seconds(value: Any) -> str | None:
     seconds = _number(value)
-    if seconds is None:
-        return None
+    return None if seconds is None else format_duration(seconds)
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as people read it: 42.0 s, 3 min 07 s, 1 h 05 min."""
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)

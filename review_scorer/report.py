@@ -35,6 +35,7 @@ from markupsafe import Markup
 from review_scorer import plots
 from review_scorer.errors import OutputError
 from review_scorer.insights import NONE_GROUP
+from review_scorer.provenance import format_duration
 
 logger = logging.getLogger(__name__)
 
@@ -112,16 +113,7 @@ def _fmt_pct(value: Any) -> str:
 
 
 def _fmt_seconds(seconds: Any) -> str:
-    if seconds is None:
-        return "–"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return "–" if seconds is None else format_duration(float(seconds))
 
 
 def _fmt_time(value: Any) -> str:
