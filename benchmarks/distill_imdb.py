@@ -13,7 +13,12 @@ NB-weighted LR on 1-3 grams), "nb+lstm" (the mean of their probabilities, fixed 
 tuned). Every run is logged to benchmarks/distill_imdb.jsonl; the test set is read only by
 --evaluate-test, and every read is logged and counted.
 
-    python benchmarks/distill_imdb.py '{"name": "student_nb+lstm", "teacher": "nb+lstm"}'
+    python benchmarks/distill_imdb.py '{"name": "student_nb+lstm", "teacher": "nb+lstm"}' \
+        --teacher-lstm PREVIOUS_MODEL_DIR
+
+(--teacher-lstm takes several directories, so give the JSON specs before it.) Students train
+through the product's stages (train.make_splits, prepare_data with SoftTargets, fit_members),
+so a validation-only run and a --ship run of one spec train the same network.
 """
 
 from __future__ import annotations
@@ -91,58 +96,47 @@ def soft_labels(scores: dict[str, np.ndarray], teacher: str, part: str) -> np.nd
     return np.where(np.isnan(out), 0.5, out)
 
 
-def run(spec: dict, reviews, cleaned, fit, val, scores, *, save_dir: Path | None) -> dict:
-    import keras
+def soft_targets(spec: dict, reviews, val, scores, teacher_lstms: list[Path]):
+    """The spec's teacher as SoftTargets over the unlabeled reviews (spec "unlabeled": only the
+    first N; "hard": targets rounded to 0/1), with its validation accuracy."""
+    from review_scorer.metrics import binary_metrics
+    from review_scorer.train import SoftTargets
 
-    from review_scorer.config import TrainConfig
-    from review_scorer.embeddings import ppmi_svd_embeddings
-    from review_scorer.finetune import fit_member
-    from review_scorer.metrics import binary_metrics, log_loss
-    from review_scorer.model import build_model, export_model
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.text import Vocabulary, clean_text, encode_cleaned
-    from review_scorer.train import _dataset, averaging_for_data_size
-
-    cfg = TrainConfig().replace(ensemble_size=1, **spec.get("kw", {}))
-    y = reviews.labels.astype(np.float32)
-    all_unl_clean = [clean_text(t) for t in reviews.unlabeled]
-    n_unl = int(spec.get("unlabeled", len(all_unl_clean)))
-    unl_clean = all_unl_clean[:n_unl]
-    targets = soft_labels(scores, spec.get("teacher", "nb+lstm"), "unl")[:n_unl]
+    teacher = spec.get("teacher", "nb+lstm")
+    count = int(spec.get("unlabeled", len(reviews.unlabeled)))
+    targets = soft_labels(scores, teacher, "unl")[:count]
     if spec.get("hard"):
         targets = (targets >= 0.5).astype(np.float32)
-    vocab = Vocabulary.build((cleaned[i] for i in fit), max_size=cfg.vocab_size,
-                             min_count=cfg.min_count)
+    accuracy = binary_metrics(reviews.labels[val], soft_labels(scores, teacher, "val"))["accuracy"]
+    return SoftTargets(list(reviews.unlabeled[:count]), targets, teacher_text(teacher, teacher_lstms),
+                       teacher_validation_accuracy=round(float(accuracy), 4))
 
-    def encode(texts):
-        return [encode_cleaned(c, vocab, max_len=cfg.max_len, truncating=cfg.truncating)
-                for c in texts]
 
-    # The starting word vectors, as the product learns them: fit part + every unlabeled review.
-    corpus = [vocab.encode(cleaned[i]) for i in fit] + [vocab.encode(c) for c in all_unl_clean]
-    weights = ppmi_svd_embeddings(corpus, len(vocab), cfg.embedding_dim, seed=cfg.seed)
-    train_seqs = encode(cleaned[i] for i in fit) + encode(unl_clean)
-    train_y = np.concatenate([y[fit], targets])
-    keep = np.array([len(s) > 0 for s in train_seqs])
-    train_seqs = [s for s, k in zip(train_seqs, keep) if k]
-    train_y = train_y[keep]
-    cfg = averaging_for_data_size(cfg, len(train_seqs))
-    keras.utils.set_random_seed(cfg.seed)
-    model = build_model(cfg, len(vocab), weights)
-    val_seqs = encode(cleaned[i] for i in val)
-    started = time.perf_counter()
-    history = fit_member(model, _dataset(train_seqs, train_y, cfg.batch_size, seed=cfg.seed),
-                         _dataset(val_seqs, y[val], 256, seed=None), cfg, verbose=2)
-    seconds = time.perf_counter() - started
-    scorer = SentimentModel(export_model(model), vocab, cfg, history=history, name=spec["name"])
-    val_scores = scorer.predict_ids(val_seqs)
-    yv = reviews.labels[val]
+def run(spec: dict, reviews, val, scores, teacher_lstms: list[Path], *,
+        save_dir: Path | None) -> dict:
+    """One student through the product's training stages, scored on validation only."""
+    from review_scorer.config import TrainConfig
+    from review_scorer.metrics import binary_metrics, log_loss
+    from review_scorer.sentiment import SentimentModel
+    from review_scorer.train import fit_members, make_splits, prepare_data
+
+    cfg = TrainConfig().replace(ensemble_size=1, **spec.get("kw", {}))
+    splits = make_splits(reviews, cfg)
+    assert np.array_equal(np.sort(splits.validation), np.sort(val)), "not the product's slice"
+    data = prepare_data(reviews, splits, cfg,
+                        soft_targets=soft_targets(spec, reviews, val, scores, teacher_lstms))
+    fitted = fit_members(cfg, data)
+    scorer = SentimentModel(fitted.model, data.vocab, cfg, history=fitted.history, name=spec["name"])
+    val_seqs, val_idx = data.validation
+    val_scores, yv = scorer.predict_ids(val_seqs), data.labels[val_idx]
     metrics = binary_metrics(yv, val_scores, loss=log_loss(yv, val_scores))
     if save_dir is not None:
         scorer.meta = {"name": spec["name"], "validation_metrics": metrics, "spec": spec}
         scorer.save(save_dir / spec["name"], overwrite=True)
-    return {"name": spec["name"], "spec": spec, "fit_s": round(seconds),
-            "train_reviews": len(train_seqs), "val_loss": [round(v, 4) for v in history["val_loss"]],
+    history = fitted.history
+    return {"name": spec["name"], "spec": spec, "fit_s": round(fitted.seconds),
+            "train_reviews": len(data.fit_examples()[0]),
+            "val_loss": [round(v, 4) for v in history["val_loss"]],
             "val_acc": [round(v, 4) for v in history["val_accuracy"]],
             "final_val_acc": round(metrics["accuracy"], 4), "final_val_loss": round(metrics["loss"], 4)}
 
@@ -175,13 +169,9 @@ def ship(spec: dict, reviews, cleaned, fit, val, test, scores, out: Path,
     from review_scorer.config import TrainConfig
     from review_scorer.metrics import binary_metrics
     from review_scorer.sentiment import SentimentModel
-    from review_scorer.train import SoftTargets, run_training
+    from review_scorer.train import run_training
 
-    teacher = spec.get("teacher", "nb+lstm")
-    yv = reviews.labels[val]
-    soft = SoftTargets(list(reviews.unlabeled), soft_labels(scores, teacher, "unl"),
-                       teacher_text(teacher, teacher_lstms), teacher_validation_accuracy=round(float(
-                           binary_metrics(yv, soft_labels(scores, teacher, "val"))["accuracy"]), 4))
+    soft = soft_targets(spec, reviews, val, scores, teacher_lstms)
     config = TrainConfig().replace(**{"ensemble_size": 1, **spec.get("kw", {})})
     started = time.perf_counter()
     result = run_training(config, data_source=reviews, model_dir=out, overwrite=True,
@@ -276,7 +266,7 @@ def main() -> None:
                      args.previous or args.teacher_lstm[0]))
         return
     for spec in map(json.loads, args.runs):
-        _record(run(spec, reviews, cleaned, fit, val, scores, save_dir=args.save_models))
+        _record(run(spec, reviews, val, scores, args.teacher_lstm, save_dir=args.save_models))
 
 
 def _record(row: dict) -> None:
