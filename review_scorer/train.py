@@ -243,13 +243,14 @@ def prepare_data(reviews, splits: Splits, config: TrainConfig, *,
         return [s for s, k in zip(seqs, keep) if k], idx[keep]
 
     weights, meta = None, {"method": config.embedding_init}
+    cleaned_unlabeled: dict[str, str] = {}  # teacher-labeled texts are often the unlabeled ones
     if config.embedding_init == "svd":
-        weights, meta = _svd_embeddings(config, vocab, [cleaned[i] for i in splits.fit],
-                                        reviews.unlabeled)
+        unlabeled = _cleaned_once(reviews.unlabeled, cleaned_unlabeled)
+        weights, meta = _svd_embeddings(config, vocab, [cleaned[i] for i in splits.fit], unlabeled)
     extra = None
     if soft_targets is not None:
-        seqs = [encode_cleaned(clean_text(t), vocab, max_len=config.max_len,
-                               truncating=config.truncating) for t in soft_targets.texts]
+        seqs = [encode_cleaned(c, vocab, max_len=config.max_len, truncating=config.truncating)
+                for c in _cleaned_once(soft_targets.texts, cleaned_unlabeled)]
         keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
         extra = ([s for s, k in zip(seqs, keep) if k], soft_targets.targets[keep])
     return PreparedData(vocab, labels, encode(splits.fit), encode(splits.validation),
@@ -257,15 +258,26 @@ def prepare_data(reviews, splits: Splits, config: TrainConfig, *,
                         soft_targets.meta() if soft_targets is not None else None)
 
 
-def _svd_embeddings(config: TrainConfig, vocab: Vocabulary, fit_cleaned: list[str], unlabeled):
+def _cleaned_once(texts, seen: dict[str, str]) -> list[str]:
+    """clean_text of each text, remembered in `seen` so a text met again is not cleaned twice."""
+    out = []
+    for text in texts:
+        if text not in seen:
+            seen[text] = clean_text(text)
+        out.append(seen[text])
+    return out
+
+
+def _svd_embeddings(config: TrainConfig, vocab: Vocabulary, fit_cleaned: list[str],
+                    unlabeled_cleaned: list[str]):
     from review_scorer.embeddings import ppmi_svd_embeddings
 
     started = time.perf_counter()
     corpus = [vocab.encode(c) for c in fit_cleaned]
-    corpus += [vocab.encode(clean_text(t)) for t in unlabeled]
+    corpus += [vocab.encode(c) for c in unlabeled_cleaned]
     weights = ppmi_svd_embeddings(corpus, len(vocab), config.embedding_dim,
                                   window=config.svd_window, seed=config.seed)
-    meta = {"method": "ppmi_svd", "reviews": len(corpus), "unlabeled_reviews": len(unlabeled),
+    meta = {"method": "ppmi_svd", "reviews": len(corpus), "unlabeled_reviews": len(unlabeled_cleaned),
             "seconds": round(time.perf_counter() - started, 2)}
     return weights, meta
 
