@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -33,6 +34,7 @@ VOCAB_HEADER = "# review-scorer vocabulary v1"
 # patterns; change them together (alignment falls back to no highlights, never wrong ones).
 _TAG_RE = re.compile(r"<[^<>]{0,200}>")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
+_ASCII_APOSTROPHE = "`"  # the one ASCII key of _APOSTROPHES (clean_text's fast path)
 _TOKEN_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[!?]")
 
 
@@ -44,9 +46,11 @@ def clean_text(text: str | None) -> str:
     """
     if not text:
         return ""
-    text = _TAG_RE.sub(" ", text)
-    text = html.unescape(text)
-    text = unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES)
+    text = html.unescape(_TAG_RE.sub(" ", text))
+    if text.isascii():  # NFKC leaves ASCII alone; "`" is the only ASCII apostrophe variant
+        text = text.lower().replace(_ASCII_APOSTROPHE, "'")
+    else:
+        text = unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES)
     return " ".join(_TOKEN_RE.findall(text))
 
 
@@ -107,8 +111,13 @@ class Vocabulary:
 
     def encode(self, cleaned: str) -> np.ndarray:
         """Ids of every token of one cleaned text (no truncation)."""
-        get = self._index.get
-        return np.fromiter((get(tok, OOV_ID) for tok in cleaned.split()), dtype=np.int32)
+        return self.ids(cleaned.split())
+
+    def ids(self, tokens: Sequence[str]) -> np.ndarray:
+        """int32 ids of a list of cleaned tokens (OOV_ID for unknown ones)."""
+        # map() with a repeated default runs dict.get without a Python frame per token.
+        return np.fromiter(map(self._index.get, tokens, itertools.repeat(OOV_ID)), dtype=np.int32,
+                           count=len(tokens))
 
 
 def truncate(ids: np.ndarray, max_len: int, side: str) -> np.ndarray:
