@@ -37,7 +37,6 @@
 from __future__ import annotations
 
 import html
-import itertools
 import math
 import re
 import unicodedata
@@ -49,6 +48,7 @@ import numpy as np
 
 from review_scorer.text import (
     _APOSTROPHES,
+    _ASCII_APOSTROPHE,
     _TAG_RE,
     _TOKEN_RE,
     OOV_ID,
@@ -101,37 +101,72 @@ def _normalise_piece(piece: str) -> str:
     return unicodedata.normalize("NFKC", piece).lower().translate(_APOSTROPHES)
 
 
-def _plain_pieces(text: str, start: int, end: int) -> Iterable[tuple[str, int, int]]:
-    """Normalised pieces of text[start:end] (no entities in it), each with its source range."""
+def _one_to_one(segment: str) -> str | None:
+    """The normalised segment when every character maps to exactly one character, else None.
+
+    An equal length alone does not say so: "E" + a combining accent (2 -> 1) and "\u00bd"
+    (1 -> 3) can cancel out. NFKC leaves an already-normalised string alone, and lowercasing
+    never maps a character to nothing, so those two checks do.
+    """
+    if segment.isascii():
+        return segment.lower().replace(_ASCII_APOSTROPHE, "'")
+    if not unicodedata.is_normalized("NFKC", segment):
+        return None
+    out = segment.lower()
+    return out.translate(_APOSTROPHES) if len(out) == len(segment) else None
+
+
+def _plain_pieces(text: str, start: int, end: int) -> Iterable[tuple[str, int, int, bool]]:
+    """Normalised pieces of text[start:end] (no entities in it): (output, source start, source
+    end, whether output character i comes from source character start + i)."""
     segment = text[start:end]
-    out = _normalise_piece(segment)
-    if len(out) == len(segment):
-        yield out, start, end
+    out = _one_to_one(segment)
+    if out is not None:
+        yield out, start, end, True
         return
-    # Length changed (a ligature, a composed accent, a dotted capital I): normalise per base
+    # Not one to one (a ligature, a decomposed accent, a dotted capital I): normalise per base
     # character with its combining marks, so only those few characters map coarsely.
     i = 0
     while i < len(segment):
         j = i + 1
         while j < len(segment) and unicodedata.combining(segment[j]):
             j += 1
-        yield _normalise_piece(segment[i:j]), start + i, start + j
+        out = _normalise_piece(segment[i:j])
+        yield out, start + i, start + j, len(out) == 1 and j == i + 1
         i = j
 
 
-def _normalised_pieces(text: str) -> list[tuple[str, int, int]]:
-    """clean_text's transformations before tokenising, as (output, src_start, src_end) pieces."""
+def _normalised_pieces(text: str) -> list[tuple[str, int, int, bool]]:
+    """clean_text's transformations before tokenising, as _plain_pieces' pieces."""
     # A tag becomes spaces of its own length: the same separator for the tokeniser, and 1:1.
-    spaced = _TAG_RE.sub(lambda m: " " * len(m.group()), text)
-    pieces: list[tuple[str, int, int]] = []
+    spaced = _TAG_RE.sub(_blank, text)
+    pieces: list[tuple[str, int, int, bool]] = []
     pos = 0
     if "&" in spaced:
         for m in _CHARREF_RE.finditer(spaced):
             pieces.extend(_plain_pieces(spaced, pos, m.start()))
-            pieces.append((_normalise_piece(html.unescape(m.group())), m.start(), m.end()))
+            decoded = html.unescape(m.group())
+            if decoded == m.group():  # not an entity after all: plain text
+                pieces.extend(_plain_pieces(spaced, m.start(), m.end()))
+            else:  # the decoded characters all map to the whole entity
+                pieces.append((_normalise_piece(decoded), m.start(), m.end(), False))
             pos = m.end()
     pieces.extend(_plain_pieces(spaced, pos, len(spaced)))
     return pieces
+
+
+def _offsets_from_parts(parts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the tokens of one _TOKEN_SPLIT_RE.split result, in the split string.
+
+    The split gives separator, token, separator, ...: offsets are running sums of the lengths
+    (no Python work per token, which mattered next to the model's own time).
+    """
+    ends_at = np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
+    return ends_at[0:-1:2], ends_at[1::2]
+
+
+def _blank(match: re.Match) -> str:
+    return " " * (match.end() - match.start())
 
 
 def token_offsets(text: str, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -141,23 +176,41 @@ def token_offsets(text: str, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndar
     the same regex and checks the tokens are exactly `tokens` (clean_text(text).split()).
     """
     pieces = _normalised_pieces(text)
-    normalised = "".join(out for out, _, _ in pieces)
-    # One split gives separator, token, separator, ...: offsets are running sums of lengths
-    # (no Python work per token, which mattered next to the model's own time).
+    normalised = "".join(out for out, _, _, _ in pieces)
     parts = _TOKEN_SPLIT_RE.split(normalised)
     if parts[1::2] != list(tokens):
         return None
-    ends_at = np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
-    spans = np.stack([ends_at[0:-1:2], ends_at[1::2]], axis=1)
-    if len(pieces) == 1 and len(pieces[0][0]) == len(text):  # the common case: one-to-one
-        return spans[:, 0].astype(np.int32), spans[:, 1].astype(np.int32)
+    starts, ends = _offsets_from_parts(parts)
+    if len(pieces) == 1 and pieces[0][3]:  # one to one throughout
+        return starts.astype(np.int32), ends.astype(np.int32)
     src_start = np.concatenate([
-        np.arange(a, b) if len(out) == b - a else np.full(len(out), a) for out, a, b in pieces
+        np.arange(a, b) if exact else np.full(len(out), a) for out, a, b, exact in pieces
     ] or [np.zeros(0, np.int64)]).astype(np.int64)
     src_end = np.concatenate([
-        np.arange(a + 1, b + 1) if len(out) == b - a else np.full(len(out), b) for out, a, b in pieces
+        np.arange(a + 1, b + 1) if exact else np.full(len(out), b) for out, a, b, exact in pieces
     ] or [np.zeros(0, np.int64)]).astype(np.int64)
-    return src_start[spans[:, 0]].astype(np.int32), src_end[spans[:, 1] - 1].astype(np.int32)
+    return src_start[starts].astype(np.int32), src_end[ends - 1].astype(np.int32)
+
+
+def clean_and_align(text: str) -> tuple[list[str], tuple[np.ndarray, np.ndarray] | None]:
+    """clean_text(text).split() and the tokens' (starts, ends) in `text` (None: not aligned).
+
+    Most reviews hold no HTML entity, and NFKC, lowercasing and the apostrophe mapping turn
+    each of their characters into one character (always so for ASCII, where NFKC changes
+    nothing). Then clean_text's tokens are the tokeniser's matches in the normalised text with
+    its tags blanked out to the same length (a tag is a separator either way), offsets carry
+    over one to one, and one pass gives both the tokens and their offsets. Other text is
+    cleaned by clean_text itself and aligned by token_offsets, which checks its replay against
+    those tokens.
+    """
+    if "&" not in text:
+        normalised = _one_to_one(_TAG_RE.sub(_blank, text) if "<" in text else text)
+        if normalised is not None:
+            parts = _TOKEN_SPLIT_RE.split(normalised)
+            starts, ends = _offsets_from_parts(parts)
+            return parts[1::2], (starts.astype(np.int32), ends.astype(np.int32))
+    tokens = clean_text(text).split()
+    return tokens, token_offsets(text, tokens)
 
 
 # ------------------------------------------------------------------------------ model structure
@@ -543,28 +596,45 @@ class Explainer:
                 weights[i] = w[row, : lengths[i]].astype(np.float32)
         return scores, weights
 
-    def _prepare(self, text: Any) -> tuple[list[str], np.ndarray, np.ndarray] | None:
-        """(all cleaned tokens, read ids, read positions) of one review; None when no word."""
-        cleaned = clean_text(text) if isinstance(text, str) else ""
-        tokens = cleaned.split()
+    def _prepare(self, text: Any) -> tuple[list[str], np.ndarray, np.ndarray, Any] | None:
+        """(read tokens, their ids, their positions, offsets of all tokens or None) of one review;
+        None when it has no word."""
+        if not isinstance(text, str):
+            return None
+        tokens, offsets = clean_and_align(text)
         if not tokens:
             return None
         positions = truncate(np.arange(len(tokens)), self.config.max_len, self.config.truncating)
-        return tokens, self.vocab.encode(cleaned)[positions], positions
+        if len(positions) < len(tokens):
+            tokens = [tokens[p] for p in positions.tolist()]
+        return tokens, self.vocab.ids(tokens), positions, offsets
 
-    def explain(self, texts: Sequence[str | None]) -> list[Attribution | None]:
-        """One Attribution per text, in order; None for an empty review or one with no word."""
-        prepared = [self._prepare(t) for t in texts]
+    def prepare(self, texts: Sequence[str | None]) -> list:
+        """The Python half of explain (cleaning, ids, offsets): no TensorFlow, so a worker thread
+        can run it for the next chunk while the network explains this one."""
+        return [self._prepare(t) for t in texts]
+
+    def explain(self, texts: Sequence[str | None], prepared: list | None = None
+                ) -> list[Attribution | None]:
+        """One Attribution per text, in order; None for an empty review or one with no word.
+
+        `prepared` is prepare(texts), when it was computed ahead."""
+        if prepared is None:
+            prepared = self.prepare(texts)
+        elif len(prepared) != len(texts):
+            raise ValueError("prepared does not match texts")
         kept = [i for i, p in enumerate(prepared) if p is not None]
         scores, weights = self.explain_ids([prepared[i][1] for i in kept])
         out: list[Attribution | None] = [None] * len(prepared)
         for j, i in enumerate(kept):
-            tokens, ids, positions = prepared[i]
-            offsets = token_offsets(texts[i], tokens)
-            starts, ends = (None, None) if offsets is None else (offsets[0][positions],
-                                                                   offsets[1][positions])
-            out[i] = Attribution(float(scores[j]), [tokens[p] for p in positions], ids, weights[j],
-                                 starts, ends, positions)
+            tokens, ids, positions, offsets = prepared[i]
+            if offsets is None:
+                starts = ends = None
+            elif len(positions) == len(offsets[0]):
+                starts, ends = offsets
+            else:
+                starts, ends = offsets[0][positions], offsets[1][positions]
+            out[i] = Attribution(float(scores[j]), tokens, ids, weights[j], starts, ends, positions)
         return out
 
 
@@ -588,14 +658,26 @@ def top_terms(attribution: Attribution | None, k: int = 5) -> list[tuple[str, fl
     reader can act on (the highlights in the report still show them). Weights are in logit units, so they
     compare across reviews: +0.4 moved the log-odds of "positive" up by about 0.4 in any review.
     """
-    if attribution is None or k <= 0:
+    if attribution is None or k <= 0 or not len(attribution.ids):
         return []
-    totals: dict[str, float] = {}
-    for token, weight in zip(attribution.tokens, attribution.weights.tolist()):
-        if token not in STOP_WORDS and _is_word(token):
-            totals[token] = totals.get(token, 0.0) + weight
-    ranked = sorted(totals.items(), key=lambda item: -abs(item[1]))
-    return [(token, weight) for token, weight in ranked[:k]]
+    keys = attribution.ids.astype(np.int64)
+    unknown = np.flatnonzero(keys == OOV_ID)
+    if len(unknown):  # unknown words share one id: tell them apart by their text
+        codes: dict[str, int] = {}
+        keys[unknown] = [-1 - codes.setdefault(attribution.tokens[i], len(codes))
+                         for i in unknown.tolist()]
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    # bincount adds each term's weights in reading order, as a running float sum would.
+    totals = np.bincount(inverse.ravel(), weights=attribution.weights.astype(np.float64))
+    out: list[tuple[str, float]] = []
+    # Strongest first; ties keep reading order (the first occurrence of each term).
+    for i in np.lexsort((first, -np.abs(totals))).tolist():
+        term = attribution.tokens[int(first[i])]
+        if term not in STOP_WORDS and _is_word(term):
+            out.append((term, float(totals[i])))
+            if len(out) == k:
+                break
+    return out
 
 
 def format_top_terms(attribution: Attribution | None, k: int = 5) -> str:
@@ -618,18 +700,27 @@ def row_spans(attribution: Attribution | None, limit: int = 12) -> list[list]:
     """
     if attribution is None or attribution.starts is None or not len(attribution.weights):
         return []
-    weights = attribution.weights.astype(np.float64)
-    scale = float(np.max(np.abs(weights)))
-    if scale <= 0:
+    strength = np.abs(attribution.weights)
+    scale = float(strength.max())
+    if not scale > 0:
         return []
-    chosen = np.argsort(-np.abs(weights), kind="stable")[:limit]
+    if len(strength) > limit:
+        # The `limit` strongest, ties to the earlier token: every token at least as strong as
+        # the limit-th strongest, then a stable sort of those few.
+        kth = np.partition(strength, len(strength) - limit)[len(strength) - limit]
+        chosen = np.flatnonzero(strength >= kth)
+        chosen = chosen[np.argsort(-strength[chosen], kind="stable")[:limit]]
+    else:
+        chosen = np.argsort(-strength, kind="stable")
+    # In reading order; tokens sharing a start keep strongest first (the one kept below).
     chosen = chosen[np.argsort(attribution.starts[chosen], kind="stable")]
     out: list[list] = []
-    for i in chosen:
-        start, end = int(attribution.starts[i]), int(attribution.ends[i])
+    weights = attribution.weights[chosen].astype(np.float64) / scale
+    for start, end, weight in zip(attribution.starts[chosen].tolist(),
+                                  attribution.ends[chosen].tolist(), weights.tolist()):
         if out and start < out[-1][1]:
             continue  # two tokens from one source character (e.g. "½"): highlight it once
-        out.append([start, end, round(float(weights[i]) / scale, 3)])
+        out.append([start, end, round(weight, 3)])
     return out
 
 
@@ -649,25 +740,43 @@ what when where which while who whom why will with would you you're your yours y
 """
 STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 _PAIR_SHIFT = 1 << 24  # pair key = first id * 2^24 + second id (vocabularies stay below 16M ids)
-_REVIEW_SHIFT = 1 << 48  # per-review grouping key = review * 2^48 + term key
-_BLOCK = 4096  # reviews per vectorised block, so review * 2^48 fits in int64
+_BLOCK_BITS = 12  # a block's review number sits in a key's low 12 bits, under the term key
+_BLOCK = 1 << _BLOCK_BITS  # reviews per vectorised block: (2^48 pair key) << 12 fits in int64
 MIN_DRIVER_REVIEWS = 3
 MIN_DRIVER_SHARE = 0.005
 
 
-def _per_review(review: np.ndarray, keys: np.ndarray, weights: np.ndarray):
-    """Sum weights per (review, key): each review counts once per term, with its total weight."""
-    uniq, inverse = np.unique(review * _REVIEW_SHIFT + keys, return_inverse=True)
-    return uniq % _REVIEW_SHIFT, np.bincount(inverse.ravel(), weights=weights, minlength=len(uniq))
+def _per_term(keys: np.ndarray, review: np.ndarray, weights: np.ndarray):
+    """(sorted distinct keys, summed weight, reviews holding the key) for one block.
+
+    One sort of key << 12 | review groups each key's occurrences with those of one review
+    next to each other: the weight sums over a key's run, and the reviews are the distinct
+    (key, review) values within it.
+    """
+    combined = keys << _BLOCK_BITS | review
+    order = np.argsort(combined)
+    combined = combined[order]
+    sorted_keys = combined >> _BLOCK_BITS
+    if not len(combined):
+        return sorted_keys, np.zeros(0, np.float64), np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    distinct_review = np.r_[True, combined[1:] != combined[:-1]].astype(np.int64)
+    return (sorted_keys[starts], np.add.reduceat(weights[order], starts),
+            np.add.reduceat(distinct_review, starts))
 
 
-def _merge_sparse(keys, sums, counts, new_keys, new_sums, new_counts):
-    """Add (key, sum, count) rows into sorted unique-key arrays."""
-    all_keys = np.concatenate([keys, new_keys])
-    uniq, inverse = np.unique(all_keys, return_inverse=True)
-    inverse = inverse.ravel()
-    return (uniq, np.bincount(inverse, np.concatenate([sums, new_sums]), len(uniq)),
-            np.bincount(inverse, np.concatenate([counts, new_counts]), len(uniq)).astype(np.int64))
+def _merge_sorted(keys, sums, counts, new_keys, new_sums, new_counts):
+    """Add (key, sum, count) rows with sorted distinct keys into sorted distinct-key arrays
+    (a binary search and one insertion pass: no re-sort of what is already held)."""
+    at = np.searchsorted(keys, new_keys)
+    found = at < len(keys)
+    found[found] = keys[at[found]] == new_keys[found]
+    sums, counts = sums.copy(), counts.copy()
+    sums[at[found]] += new_sums[found]
+    counts[at[found]] += new_counts[found]
+    new = ~found
+    return (np.insert(keys, at[new], new_keys[new]), np.insert(sums, at[new], new_sums[new]),
+            np.insert(counts, at[new], new_counts[new]))
 
 
 def _is_word(term: str) -> bool:
@@ -697,6 +806,7 @@ class DriverAccumulator:
         self._pair_count = np.zeros(0, np.int64)
         self._unknown: dict[str, list] = {}  # unknown word -> [sum, reviews]
         self._names: dict[int, str] = {}  # vocabulary id -> token, for the ids seen
+        self._named = np.zeros(0, bool)  # the ids in _names, as a mask over ids
 
     def update(self, attributions: Iterable[Attribution | None]) -> None:
         """Add one chunk's attributions (None entries, reviews without words, are skipped)."""
@@ -706,47 +816,61 @@ class DriverAccumulator:
 
     def _update_block(self, block: list[Attribution]) -> None:
         self.reviews += len(block)
-        review = np.repeat(np.arange(len(block), dtype=np.int64), [len(a.ids) for a in block])
+        lengths = np.fromiter((len(a.ids) for a in block), dtype=np.int64, count=len(block))
+        review = np.repeat(np.arange(len(block), dtype=np.int64), lengths)
+        offset = np.cumsum(lengths) - lengths  # where each review starts in the block's arrays
         ids = np.concatenate([a.ids for a in block]).astype(np.int64)
         weights = np.concatenate([a.weights for a in block]).astype(np.float64)
         positions = np.concatenate([a.positions for a in block]).astype(np.int64)
-        tokens = [t for a in block for t in a.tokens]
+
+        def token(i: int) -> str:
+            r = int(review[i])
+            return block[r].tokens[i - int(offset[r])]
+
         known = ids > OOV_ID
-        uniq, first = np.unique(ids, return_index=True)
-        for i, f in zip(uniq.tolist(), first.tolist()):
-            if i > OOV_ID and i not in self._names:
-                self._names[i] = tokens[f]
-        self._add_words(*_per_review(review[known], ids[known], weights[known]))
-        self._add_unknown(review, ids, weights, tokens)
+        self._grow(int(ids.max()) + 1)
+        new = known & ~self._named[ids]
+        if new.any():
+            uniq, first = np.unique(ids[new], return_index=True)
+            for i, f in zip(uniq.tolist(), np.flatnonzero(new)[first].tolist()):
+                self._names[i] = token(f)
+            self._named[uniq] = True
+        # A word's total is the sum of all its weights; its count, the reviews holding it.
+        self._word_sum += np.bincount(ids[known], weights[known], len(self._word_sum))
+        held = np.sort(ids[known] << _BLOCK_BITS | review[known])
+        held = held[np.r_[True, held[1:] != held[:-1]]] >> _BLOCK_BITS  # distinct (id, review)
+        self._word_count += np.bincount(held, minlength=len(self._word_count))
+        unknown = np.flatnonzero(ids == OOV_ID)
+        if len(unknown):
+            self._add_unknown(review[unknown], [token(i) for i in unknown.tolist()], weights[unknown])
         pair = ((review[1:] == review[:-1]) & (positions[1:] == positions[:-1] + 1)
                 & known[1:] & known[:-1])
         keys = ids[:-1][pair] * _PAIR_SHIFT + ids[1:][pair]
-        pair_keys, pair_sums = _per_review(review[1:][pair], keys, (weights[:-1] + weights[1:])[pair])
-        self._add_pairs(pair_keys, pair_sums, np.ones(len(pair_keys), np.int64))
+        self._add_pairs(*_per_term(keys, review[1:][pair], (weights[:-1] + weights[1:])[pair]))
 
-    def _add_words(self, ids: np.ndarray, sums: np.ndarray, counts: np.ndarray | None = None) -> None:
-        size = max(len(self._word_sum), int(ids.max()) + 1 if len(ids) else 0)
+    def _grow(self, size: int) -> None:
+        """Make the per-word arrays cover ids below `size`."""
         if size > len(self._word_sum):
-            self._word_sum = np.pad(self._word_sum, (0, size - len(self._word_sum)))
-            self._word_count = np.pad(self._word_count, (0, size - len(self._word_count)))
-        self._word_sum += np.bincount(ids, sums, size)
-        self._word_count += np.bincount(ids, counts, size).astype(np.int64) if counts is not None \
-            else np.bincount(ids, minlength=size)
+            extra = size - len(self._word_sum)
+            self._word_sum = np.pad(self._word_sum, (0, extra))
+            self._word_count = np.pad(self._word_count, (0, extra))
+            self._named = np.pad(self._named, (0, extra))
 
-    def _add_unknown(self, review, ids, weights, tokens) -> None:
-        per_review: dict[tuple[int, str], float] = {}
-        for i in np.flatnonzero(ids == OOV_ID).tolist():
-            key = (int(review[i]), tokens[i])
-            per_review[key] = per_review.get(key, 0.0) + float(weights[i])
-        for (_, word), weight in per_review.items():
-            entry = self._unknown.setdefault(word, [0.0, 0])
-            entry[0] += weight
-            entry[1] += 1
+    def _add_unknown(self, review: np.ndarray, words: list[str], weights: np.ndarray) -> None:
+        codes: dict[str, int] = {}
+        code = np.fromiter((codes.setdefault(w, len(codes)) for w in words), dtype=np.int64,
+                           count=len(words))
+        keys, sums, counts = _per_term(code, review, weights)
+        names = list(codes)
+        for k, total, count in zip(keys.tolist(), sums.tolist(), counts.tolist()):
+            entry = self._unknown.setdefault(names[k], [0.0, 0])
+            entry[0] += total
+            entry[1] += count
         if len(self._unknown) > self.max_terms:
             self._unknown = {w: e for w, e in self._unknown.items() if e[1] > 1}
 
     def _add_pairs(self, keys, sums, counts) -> None:
-        self._pair_keys, self._pair_sum, self._pair_count = _merge_sparse(
+        self._pair_keys, self._pair_sum, self._pair_count = _merge_sorted(
             self._pair_keys, self._pair_sum, self._pair_count, keys, sums, counts)
         if len(self._pair_keys) > self.max_terms:
             keep = self._pair_count > 1
@@ -757,8 +881,10 @@ class DriverAccumulator:
         """Add another accumulator's totals into this one (returns self)."""
         self.reviews += other.reviews
         self._names.update(other._names)
-        seen = np.flatnonzero(other._word_count)
-        self._add_words(seen, other._word_sum[seen], other._word_count[seen])
+        self._grow(len(other._word_sum))
+        self._named[: len(other._named)] |= other._named
+        self._word_sum[: len(other._word_sum)] += other._word_sum
+        self._word_count[: len(other._word_count)] += other._word_count
         self._add_pairs(other._pair_keys, other._pair_sum, other._pair_count)
         for word, (weight, count) in other._unknown.items():
             entry = self._unknown.setdefault(word, [0.0, 0])
@@ -808,13 +934,38 @@ class DriverAccumulator:
                 "reviews_explained": self.reviews}
 
 
-def terms_in_text(text: str | None, terms: Sequence[str]) -> list[int]:
+def cleaned_if_whole(attribution: Attribution | None) -> str | None:
+    """clean_text of the review an attribution was made from, when the model read all of it
+    (its tokens then are every token); None when it was truncated or there is none."""
+    if attribution is None or not len(attribution.positions):
+        return None
+    if int(attribution.positions[-1]) != len(attribution.positions) - 1:
+        return None  # positions rise from 0, so this is the only way to have skipped some
+    return " ".join(attribution.tokens)
+
+
+def terms_in_text(text: str | None, terms: Sequence[str], *, cleaned: str | None = None) -> list[int]:
     """Indices of the driver terms (words or "word word" pairs) that a review's text holds.
 
     For the report's driver filter: the rows kept for the page are matched against the final
     driver list with the same cleaning the model used, so "don't" or "Great" match as read.
+    `cleaned` is clean_text(text), when the caller already has it.
     """
-    tokens = clean_text(text).split() if isinstance(text, str) else []
-    present = set(tokens)
-    present.update(f"{a} {b}" for a, b in itertools.pairwise(tokens))
-    return [i for i, term in enumerate(terms) if term in present]
+    if not isinstance(text, str) or not terms:
+        return []
+    cleaned = clean_text(text) if cleaned is None else cleaned
+    words = set(cleaned.split())
+    padded = None
+    found = []
+    for i, term in enumerate(terms):
+        first, _, second = term.partition(" ")
+        if not second:
+            if term in words:
+                found.append(i)
+        elif first in words and second in words:
+            # Tokens never hold a space, so " a b " inside the space-padded cleaned text is
+            # exactly "tokens a and b next to each other".
+            padded = f" {cleaned} " if padded is None else padded
+            if f" {term} " in padded:
+                found.append(i)
+    return found

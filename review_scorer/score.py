@@ -238,36 +238,74 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
     through the model's prefetching stream.
     """
     chunks = iter(review_file.chunks())
-    seen = 0
     if explainer is not None and explain_rows != 0:
-        for chunk in chunks:
-            limit = len(chunk) if explain_rows is None else min(explain_rows - seen, len(chunk))
+        def heads() -> Iterator[tuple[Any, int]]:
+            seen = 0
+            for chunk in chunks:
+                yield chunk, len(chunk) if explain_rows is None else min(explain_rows - seen, len(chunk))
+                seen += len(chunk)
+                if explain_rows is not None and seen >= explain_rows:
+                    return  # the next chunk stays unread, for the stream below
+
+        def prepare(head: tuple[Any, int]) -> tuple[list, Any]:
+            chunk, limit = head
+            rest = model.prepare(chunk.texts[limit:]) if limit < len(chunk) else None
+            return explainer.prepare(chunk.texts[:limit]), rest
+
+        for (chunk, limit), prepared in _read_ahead(heads(), prepare):
             yield _scored_chunk(chunk, *_explain_and_score(explainer, model, chunk.texts, limit,
-                                                           options.batch_size))
-            seen += len(chunk)
-            if explain_rows is not None and seen >= explain_rows:
-                break
+                                                           options.batch_size, prepared))
     stream = model.predict_stream(chunks, lambda c: c.texts, batch_size=options.batch_size)
     for chunk, status, scores in stream:
         yield _scored_chunk(chunk, status, scores)
 
 
+_END = object()
+
+
+def _read_ahead(items: Iterator[Any], prepare: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
+    """(item, prepare(item)) for each item, in order. A worker thread reads and prepares the
+    next item while the caller uses the current one, so Python's cleaning work overlaps the
+    network's (TensorFlow releases the GIL). Only one thread touches `items` at a time, errors
+    surface where that item would have been yielded, and at most one item is read ahead."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def step() -> tuple[Any, Any]:
+        item = next(items, _END)
+        return item, (None if item is _END else prepare(item))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-scorer-prepare") as pool:
+        future = pool.submit(step)
+        while True:
+            item, prepared = future.result()
+            if item is _END:
+                return
+            future = pool.submit(step)
+            yield item, prepared
+
+
 def _explain_and_score(explainer: Any, model: SentimentModel, texts: list, limit: int,
-                       batch_size: int) -> tuple[np.ndarray, np.ndarray, list]:
-    """(status, scores, attributions) of a chunk whose first `limit` texts are explained."""
+                       batch_size: int, prepared: tuple[list, Any] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, list]:
+    """(status, scores, attributions) of a chunk whose first `limit` texts are explained.
+
+    `prepared`: (explainer.prepare of the first `limit` texts, model.prepare of the rest or None),
+    when computed ahead."""
     from review_scorer.explain import attribution_scores
 
-    head = explainer.explain(texts[:limit])
+    head_prepared, rest_prepared = prepared if prepared is not None else (None, None)
+    head = explainer.explain(texts[:limit], head_prepared)
     status = np.array([STATUS_EMPTY if not isinstance(t, str) or not t.strip() else
                        STATUS_NO_WORDS if a is None else STATUS_OK
                        for t, a in zip(texts[:limit], head)], dtype=object)
     scores = np.asarray(attribution_scores(head), dtype=np.float32)
     if limit < len(texts):
-        prepared = model.prepare(texts[limit:])
-        rest = np.full(len(prepared.status), np.nan, dtype=np.float32)
-        if prepared.sequences:
-            rest[prepared.positions] = model.predict_ids(prepared.sequences, batch_size=batch_size)
-        status = np.concatenate([status, prepared.status])
+        rest_prepared = rest_prepared if rest_prepared is not None else model.prepare(texts[limit:])
+        rest = np.full(len(rest_prepared.status), np.nan, dtype=np.float32)
+        if rest_prepared.sequences:
+            rest[rest_prepared.positions] = model.predict_ids(rest_prepared.sequences,
+                                                              batch_size=batch_size)
+        status = np.concatenate([status, rest_prepared.status])
         scores = np.concatenate([scores, rest])
     return status, scores, head + [None] * (len(texts) - limit)
 
@@ -524,6 +562,7 @@ class ReportAccumulator:
                                      info.rating_scale, options.threshold, id_column=info.id_column)
         self.drivers = DriverAccumulator()
         self.rows: list[dict[str, Any]] = []
+        self._cleaned: list[str | None] = []  # per row: its cleaned text when already known
 
     def update(self, chunk: ScoredChunk) -> None:
         scored = chunk.scored
@@ -541,6 +580,16 @@ class ReportAccumulator:
         sentiment = sentiment_labels(chunk.scores, chunk.status, self.options.threshold)
         for i in range(min(max(room, 0), len(chunk))):
             self.rows.append(self._row(chunk, i, ids[i], texts[i], sentiment[i], labels[i]))
+            self._cleaned.append(self._known_cleaned(chunk, i, texts[i]))
+
+    def _known_cleaned(self, chunk: ScoredChunk, i: int, text: str) -> str | None:
+        """The row's cleaned text if its attribution read all of it and the table keeps the
+        whole text (then the driver filter needs no second cleaning)."""
+        from review_scorer.explain import cleaned_if_whole
+
+        if chunk.attributions is None or len(text) > self.text_limit:
+            return None
+        return cleaned_if_whole(chunk.attributions[i])
 
     def _ids(self, chunk: ScoredChunk) -> list:
         if self.info.id_column:
@@ -598,8 +647,8 @@ class ReportAccumulator:
         if self.drivers.reviews:
             context["drivers"] = self.drivers.result(k=15)
             terms = [t["term"] for t in context["drivers"]["positive"] + context["drivers"]["negative"]]
-            for row in context["rows"]:
-                row["terms"] = terms_in_text(row["text"], terms)
+            for row, cleaned in zip(context["rows"], self._cleaned):
+                row["terms"] = terms_in_text(row["text"], terms, cleaned=cleaned)
         return context
 
     @staticmethod
