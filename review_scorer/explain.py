@@ -439,6 +439,93 @@ def _fast_states(model, members: list[_Member]):
     return states
 
 
+def _own_order_delta_credit(states, lengths, penalty, g_max, g_mean, max_value=None):
+    """_delta_credit for one direction, on its time-major states [steps, batch, units] in its
+    own reading order (a backward direction's rows reversed within their lengths). In that
+    order both directions read alike: token r's change is h_r - h_(r-1) from a zero start, a
+    channel's max at r* credits the changes r <= r*, and the mean credits change r (n - r)/n
+    times. Returns [steps, batch] credits, in the same order, zero past each row's length.
+    max_value: the pooled max [batch, units], when the caller has it.
+
+    The sums over channels are taken before the differences, which saves passes over the
+    states (the cost here is memory traffic): with S(r) = sum over channels of g h_r,
+    sum g (h_r - h_(r-1)) = S(r) - S(r-1). For the max, A(r) = sum over channels with r <= r*
+    of g h_r gives the covered changes as A(r) - A(r-1) + W(r-1), where W(r) is g times the
+    max of the channels whose max is at r (they are covered at r but not at r + 1).
+    """
+    import tensorflow as tf
+
+    count, rows = tf.shape(states)[0], tf.shape(states)[1]
+    steps = tf.range(count)
+    valid = tf.cast(steps[:, None] < lengths[None, :], tf.float32)  # [steps, batch]
+
+    def previous(x):  # x(r - 1), zero at r = 0
+        return tf.pad(x[:-1], [[1, 0], [0, 0]])
+
+    credit = tf.zeros(tf.shape(valid), tf.float32)
+    if g_max is not None:
+        # [batch, units]; TensorFlow's CPU argmax is several times faster along the last axis
+        # than along the first, even counting the transpose.
+        winner = tf.argmax(tf.transpose(states + penalty, [1, 2, 0]), axis=-1, output_type=tf.int32)
+        weighted = states * g_max[None]
+        covered = tf.reduce_sum(tf.where(steps[:, None, None] <= winner[None], weighted, 0.0), axis=-1)
+        if max_value is None:
+            max_value = tf.reduce_max(states + penalty, axis=0)
+        at_max = g_max * max_value  # [batch, units]: g h at each channel's winning step
+        won = tf.math.unsorted_segment_sum(  # W, scattered to [steps * batch]
+            tf.reshape(at_max, [-1]), tf.reshape(winner * rows + tf.range(rows)[:, None], [-1]),
+            count * rows)
+        credit += covered - previous(covered) + previous(tf.reshape(won, [count, rows]))
+    if g_mean is not None:
+        n = tf.cast(tf.maximum(lengths, 1), tf.float32)[None, :]
+        share = (n - tf.cast(steps, tf.float32)[:, None]) / n
+        summed = tf.einsum("tbu,bu->tb", states, g_mean)
+        credit += share * (summed - previous(summed))
+    return credit * valid
+
+
+def _fast_delta_fn(members: list[_Member], fast_states):
+    """pooling_delta on fast_lstm's per-direction states: the same credits as _pooling_fn's
+    (tests/test_fast_lstm.py), without building the text-order, batch-major copy of H."""
+    import tensorflow as tf
+
+    from review_scorer.fast_lstm import _pool as pool_time_major
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True,
+                 autograph=False)
+    def run(ids):
+        (lengths, penalty), networks = fast_states.directions(ids)
+        weights = tf.cast(tf.transpose(penalty[..., 0] == 0.0), tf.float32)
+        counts = tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)  # [batch, 1]
+        batch_view = type("B", (), {"padding_penalty": penalty,
+                                    "weights": tf.transpose(weights)[..., None],
+                                    "counts": counts})
+        pooled = [[pool_time_major(h, m.pooling_mode, batch_view) for _, h in directions]
+                  for m, directions in zip(members, networks)]
+        with tf.GradientTape() as tape:
+            tape.watch(pooled)
+            logits = []
+            for m, parts in zip(members, pooled):
+                # Keras' layout: [max fwd, max bwd, mean fwd, mean bwd] (concat, then pool).
+                ordered = [p[kind] for kind in ("max", "mean") for p in parts if kind in p]
+                logits.append(_member_logit(m, tf.concat(ordered, axis=-1)
+                                            if len(ordered) > 1 else ordered[0]))
+            logit = _joint_logit(logits)
+            total = tf.reduce_sum(logit)
+        grads = tape.gradient(total, pooled)
+        credit = None
+        for directions, parts, part_grads in zip(networks, pooled, grads):
+            for (backwards, h), p, g in zip(directions, parts, part_grads):
+                w = _own_order_delta_credit(h, lengths, penalty, g.get("max"), g.get("mean"),
+                                            p.get("max"))
+                if backwards:  # back into text order
+                    w = tf.reverse_sequence(w, lengths, seq_axis=0, batch_axis=1)
+                credit = w if credit is None else credit + w
+        return tf.sigmoid(logit), tf.transpose(credit)
+
+    return run
+
+
 def _pooling_fn(members: list[_Member], *, delta: bool, fast_states=None):
     import tensorflow as tf
 
@@ -560,8 +647,11 @@ class Explainer:
             raise ValueError("method 'pooling_delta' needs encoders whose direction is known")
         if method in ("pooling", "pooling_delta"):
             self.fast = _fast_states(self.keras_model, self.members)
-            self._run = _pooling_fn(self.members, delta=method == "pooling_delta",
-                                    fast_states=self.fast)
+            if self.fast is not None and method == "pooling_delta":
+                self._run = _fast_delta_fn(self.members, self.fast)
+            else:
+                self._run = _pooling_fn(self.members, delta=method == "pooling_delta",
+                                        fast_states=self.fast)
         elif self.members:
             self._run = _embedding_gradient_fn(self.members)
         else:
@@ -609,20 +699,9 @@ class Explainer:
             tokens = [tokens[p] for p in positions.tolist()]
         return tokens, self.vocab.ids(tokens), positions, offsets
 
-    def prepare(self, texts: Sequence[str | None]) -> list:
-        """The Python half of explain (cleaning, ids, offsets): no TensorFlow, so a worker thread
-        can run it for the next chunk while the network explains this one."""
-        return [self._prepare(t) for t in texts]
-
-    def explain(self, texts: Sequence[str | None], prepared: list | None = None
-                ) -> list[Attribution | None]:
-        """One Attribution per text, in order; None for an empty review or one with no word.
-
-        `prepared` is prepare(texts), when it was computed ahead."""
-        if prepared is None:
-            prepared = self.prepare(texts)
-        elif len(prepared) != len(texts):
-            raise ValueError("prepared does not match texts")
+    def explain(self, texts: Sequence[str | None]) -> list[Attribution | None]:
+        """One Attribution per text, in order; None for an empty review or one with no word."""
+        prepared = [self._prepare(t) for t in texts]
         kept = [i for i, p in enumerate(prepared) if p is not None]
         scores, weights = self.explain_ids([prepared[i][1] for i in kept])
         out: list[Attribution | None] = [None] * len(prepared)
@@ -807,6 +886,8 @@ class DriverAccumulator:
         self._unknown: dict[str, list] = {}  # unknown word -> [sum, reviews]
         self._names: dict[int, str] = {}  # vocabulary id -> token, for the ids seen
         self._named = np.zeros(0, bool)  # the ids in _names, as a mask over ids
+        self._word = np.zeros(0, bool)  # per id: named, and a word (not punctuation)
+        self._stop = np.zeros(0, bool)  # per id: a stop word
 
     def update(self, attributions: Iterable[Attribution | None]) -> None:
         """Add one chunk's attributions (None entries, reviews without words, are skipped)."""
@@ -823,17 +904,18 @@ class DriverAccumulator:
         weights = np.concatenate([a.weights for a in block]).astype(np.float64)
         positions = np.concatenate([a.positions for a in block]).astype(np.int64)
 
-        def token(i: int) -> str:
-            r = int(review[i])
-            return block[r].tokens[i - int(offset[r])]
+        def tokens_at(flat: np.ndarray) -> list[str]:  # the tokens at these block positions
+            rows = review[flat]
+            return [block[r].tokens[j] for r, j in zip(rows.tolist(), (flat - offset[rows]).tolist())]
 
         known = ids > OOV_ID
         self._grow(int(ids.max()) + 1)
         new = known & ~self._named[ids]
         if new.any():
             uniq, first = np.unique(ids[new], return_index=True)
-            for i, f in zip(uniq.tolist(), np.flatnonzero(new)[first].tolist()):
-                self._names[i] = token(f)
+            for i, name in zip(uniq.tolist(), tokens_at(np.flatnonzero(new)[first])):
+                self._names[i] = name
+                self._word[i], self._stop[i] = _is_word(name), name in STOP_WORDS
             self._named[uniq] = True
         # A word's total is the sum of all its weights; its count, the reviews holding it.
         self._word_sum += np.bincount(ids[known], weights[known], len(self._word_sum))
@@ -842,9 +924,11 @@ class DriverAccumulator:
         self._word_count += np.bincount(held, minlength=len(self._word_count))
         unknown = np.flatnonzero(ids == OOV_ID)
         if len(unknown):
-            self._add_unknown(review[unknown], [token(i) for i in unknown.tolist()], weights[unknown])
+            self._add_unknown(review[unknown], tokens_at(unknown), weights[unknown])
+        # Only pairs that could ever be listed: two words, not both stop words ("of the").
         pair = ((review[1:] == review[:-1]) & (positions[1:] == positions[:-1] + 1)
-                & known[1:] & known[:-1])
+                & self._word[ids[1:]] & self._word[ids[:-1]]
+                & ~(self._stop[ids[1:]] & self._stop[ids[:-1]]))
         keys = ids[:-1][pair] * _PAIR_SHIFT + ids[1:][pair]
         self._add_pairs(*_per_term(keys, review[1:][pair], (weights[:-1] + weights[1:])[pair]))
 
@@ -855,6 +939,8 @@ class DriverAccumulator:
             self._word_sum = np.pad(self._word_sum, (0, extra))
             self._word_count = np.pad(self._word_count, (0, extra))
             self._named = np.pad(self._named, (0, extra))
+            self._word = np.pad(self._word, (0, extra))
+            self._stop = np.pad(self._stop, (0, extra))
 
     def _add_unknown(self, review: np.ndarray, words: list[str], weights: np.ndarray) -> None:
         codes: dict[str, int] = {}
@@ -883,6 +969,8 @@ class DriverAccumulator:
         self._names.update(other._names)
         self._grow(len(other._word_sum))
         self._named[: len(other._named)] |= other._named
+        self._word[: len(other._word)] |= other._word
+        self._stop[: len(other._stop)] |= other._stop
         self._word_sum[: len(other._word_sum)] += other._word_sum
         self._word_count[: len(other._word_count)] += other._word_count
         self._add_pairs(other._pair_keys, other._pair_sum, other._pair_count)
@@ -949,23 +1037,31 @@ def terms_in_text(text: str | None, terms: Sequence[str], *, cleaned: str | None
 
     For the report's driver filter: the rows kept for the page are matched against the final
     driver list with the same cleaning the model used, so "don't" or "Great" match as read.
-    `cleaned` is clean_text(text), when the caller already has it.
+    `cleaned` is clean_text(text), when the caller already has it. For many rows, TermMatcher
+    does the same with the terms split once.
     """
-    if not isinstance(text, str) or not terms:
-        return []
-    cleaned = clean_text(text) if cleaned is None else cleaned
-    words = set(cleaned.split())
-    padded = None
-    found = []
-    for i, term in enumerate(terms):
-        first, _, second = term.partition(" ")
-        if not second:
-            if term in words:
-                found.append(i)
-        elif first in words and second in words:
-            # Tokens never hold a space, so " a b " inside the space-padded cleaned text is
-            # exactly "tokens a and b next to each other".
-            padded = f" {cleaned} " if padded is None else padded
-            if f" {term} " in padded:
-                found.append(i)
-    return found
+    return TermMatcher(terms)(text, cleaned=cleaned)
+
+
+class TermMatcher:
+    """terms_in_text for one list of terms, split into words and pairs once."""
+
+    def __init__(self, terms: Sequence[str]):
+        self.words = [(i, t) for i, t in enumerate(terms) if " " not in t]
+        self.pairs = [(i, t, *t.split(" ", 1)) for i, t in enumerate(terms) if " " in t]
+
+    def __call__(self, text: str | None, *, cleaned: str | None = None) -> list[int]:
+        if not isinstance(text, str) or not (self.words or self.pairs):
+            return []
+        cleaned = clean_text(text) if cleaned is None else cleaned
+        present = set(cleaned.split())
+        found = [i for i, term in self.words if term in present]
+        padded = None
+        for i, term, first, second in self.pairs:
+            if first in present and second in present:
+                # Tokens never hold a space, so " a b " inside the space-padded cleaned text is
+                # exactly "tokens a and b next to each other".
+                padded = f" {cleaned} " if padded is None else padded
+                if f" {term} " in padded:
+                    found.append(i)
+        return sorted(found) if self.words and self.pairs else found

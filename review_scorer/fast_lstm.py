@@ -296,7 +296,17 @@ def build_fast_states(model: Any) -> Callable | None:
         batch = _make_batch(ids)
         return [_network_states(network, batch) for network in networks]
 
+    def directions(ids: Any) -> tuple[Any, list[list[tuple[bool, Any]]]]:
+        """(the batch's lengths [batch] and padding penalty [steps, batch, 1], and per network
+        each direction as (reads backwards, states [steps, batch, units] in its own reading
+        order)). Valid steps come first in both orders; padded steps hold states to ignore."""
+        batch = _make_batch(ids)
+        return (batch.lengths, batch.padding_penalty), [
+            [(direction.reverse, h) for direction, h in _direction_states(network, batch)]
+            for network in networks]
+
     states.networks = networks
+    states.directions = directions
     return states
 
 

@@ -235,7 +235,8 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
     With an explainer, rows also get word attributions: every row when explain_rows is None,
     else the file's first explain_rows rows (the report table). Explained rows take their scores
     from the explainer, which computes them anyway, so they are not scored twice; the rest go
-    through the model's prefetching stream.
+    through the model's prefetching stream. Explaining runs one chunk ahead in a worker thread,
+    so it overlaps whatever the caller does with the chunk before (the report's aggregation).
     """
     chunks = iter(review_file.chunks())
     if explainer is not None and explain_rows != 0:
@@ -247,14 +248,13 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
                 if explain_rows is not None and seen >= explain_rows:
                     return  # the next chunk stays unread, for the stream below
 
-        def prepare(head: tuple[Any, int]) -> tuple[list, Any]:
+        def explain(head: tuple[Any, int]) -> ScoredChunk:
             chunk, limit = head
-            rest = model.prepare(chunk.texts[limit:]) if limit < len(chunk) else None
-            return explainer.prepare(chunk.texts[:limit]), rest
+            return _scored_chunk(chunk, *_explain_and_score(explainer, model, chunk.texts, limit,
+                                                            options.batch_size))
 
-        for (chunk, limit), prepared in _read_ahead(heads(), prepare):
-            yield _scored_chunk(chunk, *_explain_and_score(explainer, model, chunk.texts, limit,
-                                                           options.batch_size, prepared))
+        for _, scored in _read_ahead(heads(), explain):
+            yield scored
     stream = model.predict_stream(chunks, lambda c: c.texts, batch_size=options.batch_size)
     for chunk, status, scores in stream:
         yield _scored_chunk(chunk, status, scores)
@@ -265,16 +265,17 @@ _END = object()
 
 def _read_ahead(items: Iterator[Any], prepare: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
     """(item, prepare(item)) for each item, in order. A worker thread reads and prepares the
-    next item while the caller uses the current one, so Python's cleaning work overlaps the
-    network's (TensorFlow releases the GIL). Only one thread touches `items` at a time, errors
-    surface where that item would have been yielded, and at most one item is read ahead."""
+    next item while the caller uses the current one: with `prepare` explaining a chunk, the
+    network's work (TensorFlow releases the GIL) overlaps the report's Python work on the
+    chunk before. Only one thread touches `items` at a time, errors surface where that item
+    would have been yielded, and at most one item is read ahead."""
     from concurrent.futures import ThreadPoolExecutor
 
     def step() -> tuple[Any, Any]:
         item = next(items, _END)
         return item, (None if item is _END else prepare(item))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-scorer-prepare") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-scorer-ahead") as pool:
         future = pool.submit(step)
         while True:
             item, prepared = future.result()
@@ -285,27 +286,21 @@ def _read_ahead(items: Iterator[Any], prepare: Callable[[Any], Any]) -> Iterator
 
 
 def _explain_and_score(explainer: Any, model: SentimentModel, texts: list, limit: int,
-                       batch_size: int, prepared: tuple[list, Any] | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, list]:
-    """(status, scores, attributions) of a chunk whose first `limit` texts are explained.
-
-    `prepared`: (explainer.prepare of the first `limit` texts, model.prepare of the rest or None),
-    when computed ahead."""
+                       batch_size: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """(status, scores, attributions) of a chunk whose first `limit` texts are explained."""
     from review_scorer.explain import attribution_scores
 
-    head_prepared, rest_prepared = prepared if prepared is not None else (None, None)
-    head = explainer.explain(texts[:limit], head_prepared)
+    head = explainer.explain(texts[:limit])
     status = np.array([STATUS_EMPTY if not isinstance(t, str) or not t.strip() else
                        STATUS_NO_WORDS if a is None else STATUS_OK
                        for t, a in zip(texts[:limit], head)], dtype=object)
     scores = np.asarray(attribution_scores(head), dtype=np.float32)
     if limit < len(texts):
-        rest_prepared = rest_prepared if rest_prepared is not None else model.prepare(texts[limit:])
-        rest = np.full(len(rest_prepared.status), np.nan, dtype=np.float32)
-        if rest_prepared.sequences:
-            rest[rest_prepared.positions] = model.predict_ids(rest_prepared.sequences,
-                                                              batch_size=batch_size)
-        status = np.concatenate([status, rest_prepared.status])
+        prepared = model.prepare(texts[limit:])
+        rest = np.full(len(prepared.status), np.nan, dtype=np.float32)
+        if prepared.sequences:
+            rest[prepared.positions] = model.predict_ids(prepared.sequences, batch_size=batch_size)
+        status = np.concatenate([status, prepared.status])
         scores = np.concatenate([scores, rest])
     return status, scores, head + [None] * (len(texts) - limit)
 
@@ -636,7 +631,7 @@ class ReportAccumulator:
         return highlights
 
     def context(self, result: FileResult, *, model: SentimentModel, device_name: str) -> dict:
-        from review_scorer.explain import terms_in_text
+        from review_scorer.explain import TermMatcher
 
         context = score_report_context(result, model=model, device_name=device_name,
                                        threshold=self.options.threshold,
@@ -647,8 +642,9 @@ class ReportAccumulator:
         if self.drivers.reviews:
             context["drivers"] = self.drivers.result(k=15)
             terms = [t["term"] for t in context["drivers"]["positive"] + context["drivers"]["negative"]]
+            matcher = TermMatcher(terms)
             for row, cleaned in zip(context["rows"], self._cleaned):
-                row["terms"] = terms_in_text(row["text"], terms, cleaned=cleaned)
+                row["terms"] = matcher(row["text"], cleaned=cleaned)
         return context
 
     @staticmethod

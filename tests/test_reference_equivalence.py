@@ -266,3 +266,27 @@ def test_read_ahead_keeps_order_reads_one_ahead_and_raises_in_place():
     assert got == [(0, 0), (1, 10), (2, 20)]  # every item before the failing one, in order
     assert threads and threading.current_thread().name not in threads
     assert list(_read_ahead(iter([]), prepare)) == []
+
+
+def test_packed_spans_shortcut_equals_the_full_cleaning():
+    from review_scorer.report import _clean_spans, _packed_spans
+
+    rng = random.Random(10)
+    tidy_seen = 0
+    for _ in range(3000):
+        length = rng.randint(0, 60)
+        spans: list = []
+        pos = 0
+        for _ in range(rng.randint(0, 8)):
+            start = pos + rng.randint(0, 4) - (rng.random() < 0.1) * 3  # now and then overlapping
+            end = start + rng.randint(0 if rng.random() < 0.05 else 1, 5)
+            weight = round(rng.uniform(-1.2, 1.2), 3) if rng.random() < 0.95 else float("nan")
+            item = [start, end, weight]
+            if rng.random() < 0.03:
+                item = [np.int64(start), end, weight] if rng.random() < 0.5 else (start, end, weight)
+            spans.append(item)
+            pos = max(pos, end)
+        want = [[s, e, round(w, 3)] for s, e, w in _clean_spans(spans, length)] or None
+        assert _packed_spans(spans, length) == want, spans
+        tidy_seen += want is not None and want == spans
+    assert tidy_seen > 100  # the shortcut was taken, not only the full path

@@ -731,7 +731,7 @@ def attach_attributions(rows: list[dict[str, Any]], highlight_rows: list[dict[st
                         attributions: Sequence[Any]) -> dict[str, Any] | None:
     """Add word spans to the table and highlight rows (attributions in that order, table rows
     first) and return the drivers over the table rows, as the local report has them."""
-    from review_scorer.explain import DriverAccumulator, cleaned_if_whole, row_spans, terms_in_text
+    from review_scorer.explain import DriverAccumulator, TermMatcher, cleaned_if_whole, row_spans
 
     drivers = DriverAccumulator()
     drivers.update(a for a, row in zip(attributions, rows) if row["status"] == STATUS_OK)
@@ -742,8 +742,9 @@ def attach_attributions(rows: list[dict[str, Any]], highlight_rows: list[dict[st
         return None
     result = drivers.result(k=15)
     terms = [t["term"] for t in result["positive"] + result["negative"]]
+    matcher = TermMatcher(terms)
     for row, attribution in zip(rows, attributions):
-        row["terms"] = terms_in_text(row["text"], terms, cleaned=cleaned_if_whole(attribution))
+        row["terms"] = matcher(row["text"], cleaned=cleaned_if_whole(attribution))
     return result
 
 
