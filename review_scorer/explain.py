@@ -701,7 +701,15 @@ class Explainer:
 
     def explain(self, texts: Sequence[str | None]) -> list[Attribution | None]:
         """One Attribution per text, in order; None for an empty review or one with no word."""
-        prepared = [self._prepare(t) for t in texts]
+        return self.explain_prepared(self.prepare(texts))
+
+    def prepare(self, texts: Sequence[str | None]) -> list:
+        """explain's Python half: each text cleaned, mapped to ids and aligned (None: no word).
+        explain_prepared does the rest, the network's part, on a list of these."""
+        return [self._prepare(t) for t in texts]
+
+    def explain_prepared(self, prepared: list) -> list[Attribution | None]:
+        """explain(texts) for prepared = prepare(texts)."""
         kept = [i for i, p in enumerate(prepared) if p is not None]
         scores, weights = self.explain_ids([prepared[i][1] for i in kept])
         out: list[Attribution | None] = [None] * len(prepared)

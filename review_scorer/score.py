@@ -235,8 +235,8 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
     With an explainer, rows also get word attributions: every row when explain_rows is None,
     else the file's first explain_rows rows (the report table). Explained rows take their scores
     from the explainer, which computes them anyway, so they are not scored twice; the rest go
-    through the model's prefetching stream. Explaining runs one chunk ahead in a worker thread,
-    so it overlaps whatever the caller does with the chunk before (the report's aggregation).
+    through the model's prefetching stream. The explaining network runs one chunk ahead in a
+    worker thread, so it overlaps what the caller does with the chunk before (_explained_ahead).
     """
     chunks = iter(review_file.chunks())
     if explainer is not None and explain_rows != 0:
@@ -248,49 +248,49 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
                 if explain_rows is not None and seen >= explain_rows:
                     return  # the next chunk stays unread, for the stream below
 
-        def explain(head: tuple[Any, int]) -> ScoredChunk:
-            chunk, limit = head
-            return _scored_chunk(chunk, *_explain_and_score(explainer, model, chunk.texts, limit,
-                                                            options.batch_size))
-
-        for _, scored in _read_ahead(heads(), explain):
-            yield scored
+        yield from _explained_ahead(heads(), explainer, model, options.batch_size)
     stream = model.predict_stream(chunks, lambda c: c.texts, batch_size=options.batch_size)
     for chunk, status, scores in stream:
         yield _scored_chunk(chunk, status, scores)
 
 
-_END = object()
+def _explained_ahead(heads: Iterator[tuple[Any, int]], explainer: Any, model: SentimentModel,
+                     batch_size: int) -> Iterator[ScoredChunk]:
+    """Each (chunk, rows to explain) as a scored, explained chunk, in order.
 
-
-def _read_ahead(items: Iterator[Any], prepare: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
-    """(item, prepare(item)) for each item, in order. A worker thread reads and prepares the
-    next item while the caller uses the current one: with `prepare` explaining a chunk, the
-    network's work (TensorFlow releases the GIL) overlaps the report's Python work on the
-    chunk before. Only one thread touches `items` at a time, errors surface where that item
-    would have been yielded, and at most one item is read ahead."""
+    The network runs in a worker thread, one chunk ahead: while it explains chunk k + 1, this
+    thread hands chunk k to the caller (the report's aggregation, the writer) and then reads and
+    cleans chunk k + 2. TensorFlow releases the GIL, so the two overlap; Python work in both
+    threads would only take turns, which is why all of it stays in this one.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
-    def step() -> tuple[Any, Any]:
-        item = next(items, _END)
-        return item, (None if item is _END else prepare(item))
+    def finish(chunk: Any, limit: int, future: Any) -> ScoredChunk:
+        return _scored_chunk(chunk, *_explain_and_score(explainer, model, chunk.texts, limit,
+                                                        batch_size, future.result()))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-scorer-ahead") as pool:
-        future = pool.submit(step)
-        while True:
-            item, prepared = future.result()
-            if item is _END:
-                return
-            future = pool.submit(step)
-            yield item, prepared
+    pending = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-scorer-network")
+    try:
+        for chunk, limit in heads:
+            future = pool.submit(explainer.explain_prepared, explainer.prepare(chunk.texts[:limit]))
+            if pending is not None:
+                yield finish(*pending)
+            pending = (chunk, limit, future)
+        if pending is not None:
+            yield finish(*pending)
+    finally:  # on an error or Ctrl-C, the chunk queued behind the failing one is dropped
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _explain_and_score(explainer: Any, model: SentimentModel, texts: list, limit: int,
-                       batch_size: int) -> tuple[np.ndarray, np.ndarray, list]:
-    """(status, scores, attributions) of a chunk whose first `limit` texts are explained."""
+                       batch_size: int, head: list | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, list]:
+    """(status, scores, attributions) of a chunk whose first `limit` texts are explained
+    (`head`: their attributions, when already computed)."""
     from review_scorer.explain import attribution_scores
 
-    head = explainer.explain(texts[:limit])
+    head = explainer.explain(texts[:limit]) if head is None else head
     status = np.array([STATUS_EMPTY if not isinstance(t, str) or not t.strip() else
                        STATUS_NO_WORDS if a is None else STATUS_OK
                        for t, a in zip(texts[:limit], head)], dtype=object)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import itertools
 import random
-import threading
 import unicodedata
 
 import numpy as np
@@ -239,33 +238,6 @@ def test_cleaned_if_whole_only_for_reviews_read_in_full():
         if len(cut.tokens) > 3:
             break
     assert cleaned_if_whole(cut) is None and cleaned_if_whole(None) is None
-
-
-def test_read_ahead_keeps_order_reads_one_ahead_and_raises_in_place():
-    from review_scorer.score import _read_ahead
-
-    read: list[int] = []
-    threads: set[str] = set()
-
-    def items():
-        for i in range(5):
-            read.append(i)
-            if i == 3:
-                raise OSError("disk gone at item 3")
-            yield i
-
-    def prepare(i):
-        threads.add(threading.current_thread().name)
-        return i * 10
-
-    got = []
-    with pytest.raises(OSError, match="item 3"):
-        for item, prepared in _read_ahead(items(), prepare):
-            got.append((item, prepared))
-            assert len(read) <= item + 2  # at most one item read ahead of the one in hand
-    assert got == [(0, 0), (1, 10), (2, 20)]  # every item before the failing one, in order
-    assert threads and threading.current_thread().name not in threads
-    assert list(_read_ahead(iter([]), prepare)) == []
 
 
 def test_packed_spans_shortcut_equals_the_full_cleaning():

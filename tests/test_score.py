@@ -146,7 +146,7 @@ def test_score_interrupt_leaves_no_partial_files(trained_model, tmp_path, monkey
     _write_csv(src, 40)
     calls = {"n": 0}
     target, name = ((sentiment._StreamPipeline, "record") if where == "stream"
-                    else (explain.Explainer, "explain"))
+                    else (explain.Explainer, "explain_prepared"))
     real = getattr(target, name)
 
     def interrupt_on_third_call(self, *args):
@@ -187,6 +187,50 @@ def test_score_explained_rows_are_not_scored_twice(trained_model, tmp_path, monk
     np.testing.assert_allclose(out["score"].replace("", "nan").astype(float),
                                np.round(model.predict(out["review"].tolist()), 6),
                                atol=2e-6, equal_nan=True)
+
+
+def test_score_explained_chunks_run_the_network_one_chunk_ahead(trained_model, tmp_path,
+                                                                monkeypatch):
+    """The network runs in a worker thread while this thread handles the chunk before; the
+    chunks come out whole, in order, with the attributions a plain explain() gives."""
+    import threading
+
+    from review_scorer import explain
+    from review_scorer.io import open_reviews
+    from review_scorer.score import ScoreOptions, iter_scored_chunks
+    from review_scorer.sentiment import SentimentModel
+
+    src = tmp_path / "x.csv"
+    frame = _write_csv(src, 23, extra={4: "", 9: "... --- ***"})
+    model = SentimentModel.load(trained_model.model_dir)
+    explainer = explain.Explainer(model)
+    events = []
+    real = explain.Explainer.explain_prepared
+
+    def recorded(self, prepared):
+        events.append(("network", threading.current_thread() is threading.main_thread()))
+        return real(self, prepared)
+
+    monkeypatch.setattr(explain.Explainer, "explain_prepared", recorded)
+    chunks = []
+    for chunk in iter_scored_chunks(open_reviews(src, chunk_rows=5), model, ScoreOptions(),
+                                    explainer=explainer, explain_rows=None):
+        events.append(("handed over", len(events)))
+        chunks.append(chunk)
+    assert [len(c) for c in chunks] == [5, 5, 5, 5, 3]
+    assert all(not main for kind, main in events if kind == "network")  # never this thread
+    # Chunk k is handed over only once the network has been given chunk k + 1.
+    order = [kind for kind, _ in events]
+    assert order[:3] == ["network", "network", "handed over"]
+    texts = frame["review"].tolist()
+    plain = explainer.explain([t if isinstance(t, str) else None for t in texts])
+    got = [a for c in chunks for a in c.attributions]
+    assert [a is None for a in got] == [a is None for a in plain]
+    for a, b in zip(got, plain):
+        if a is not None:
+            assert a.tokens == b.tokens and a.score == pytest.approx(b.score, abs=1e-6)
+            np.testing.assert_allclose(a.weights, b.weights, atol=1e-6)
+    assert [r for c in chunks for r in c.rows.tolist()] == list(range(1, 24))
 
 
 def test_score_gpu_request_without_gpu_fails_clearly(trained_model, tmp_path):
