@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model-dir", type=Path, help="default: the shipped model")
     parser.add_argument("--no-results", action="store_true")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a line added to the RESULTS.md section (what changed, what was seen)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="report-cost-"))
     try:
@@ -96,6 +98,7 @@ def report(args, seconds: dict[str, list[float]]) -> str:
         f"**{worst:.2f}x** ({'met' if worst <= 2 else 'not met'}).",
         "Explained rows take their scores from the explainer (one pass through the network that "
         "yields both), so explaining does not add a second scoring pass.",
+        *args.note,
     ]
     title = f"## Report cost: explanations and report vs scores only ({args.rows:,} rows)"
     return title + "\n\n" + table + "\n\n" + "\n".join(f"- {line}" for line in lines)
