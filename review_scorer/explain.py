@@ -490,18 +490,14 @@ def _fast_delta_fn(members: list[_Member], fast_states):
     (tests/test_fast_lstm.py), without building the text-order, batch-major copy of H."""
     import tensorflow as tf
 
-    from review_scorer.fast_lstm import _pool as pool_time_major
+    from review_scorer.fast_lstm import pool_time_major
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True,
                  autograph=False)
     def run(ids):
-        (lengths, penalty), networks = fast_states.directions(ids)
-        weights = tf.cast(tf.transpose(penalty[..., 0] == 0.0), tf.float32)
-        counts = tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)  # [batch, 1]
-        batch_view = type("B", (), {"padding_penalty": penalty,
-                                    "weights": tf.transpose(weights)[..., None],
-                                    "counts": counts})
-        pooled = [[pool_time_major(h, m.pooling_mode, batch_view) for _, h in directions]
+        batch, networks = fast_states.directions(ids)
+        lengths, penalty = batch.lengths, batch.padding_penalty
+        pooled = [[pool_time_major(h, m.pooling_mode, batch) for _, h in directions]
                   for m, directions in zip(members, networks)]
         with tf.GradientTape() as tape:
             tape.watch(pooled)

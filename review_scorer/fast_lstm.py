@@ -296,14 +296,14 @@ def build_fast_states(model: Any) -> Callable | None:
         batch = _make_batch(ids)
         return [_network_states(network, batch) for network in networks]
 
-    def directions(ids: Any) -> tuple[Any, list[list[tuple[bool, Any]]]]:
-        """(the batch's lengths [batch] and padding penalty [steps, batch, 1], and per network
-        each direction as (reads backwards, states [steps, batch, units] in its own reading
-        order)). Valid steps come first in both orders; padded steps hold states to ignore."""
+    def directions(ids: Any) -> tuple[_Batch, list[list[tuple[bool, Any]]]]:
+        """(the batch's lengths and masks, and per network each direction as (reads backwards,
+        states [steps, batch, units] in its own reading order)). Valid steps come first in both
+        orders; padded steps hold states to ignore. pool_time_major pools them as the network
+        does."""
         batch = _make_batch(ids)
-        return (batch.lengths, batch.padding_penalty), [
-            [(direction.reverse, h) for direction, h in _direction_states(network, batch)]
-            for network in networks]
+        return batch, [[(direction.reverse, h) for direction, h in _direction_states(network, batch)]
+                       for network in networks]
 
     states.networks = networks
     states.directions = directions
@@ -370,7 +370,7 @@ def _network_probability(network: _Network, batch: _Batch) -> Any:
         # A backward direction's states stay in its own (reversed) order: max and mean over
         # the valid steps do not depend on the order, and reversal moves no padded step.
         pooled.append({"last": _last_state(states, batch.lengths)} if network.pooling == "last"
-                      else _pool(states, network.pooling, batch))
+                      else pool_time_major(states, network.pooling, batch))
     # Keras concatenates the directions, then pools: [max fwd, max bwd, mean fwd, mean bwd].
     parts = [part[kind] for kind in ("last", "max", "mean") for part in pooled if kind in part]
     x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
@@ -428,7 +428,7 @@ def _last_state(states: Any, lengths: Any) -> Any:
     return tf.where(lengths[:, None] > 0, last, tf.zeros_like(last))
 
 
-def _pool(states: Any, mode: str, batch: _Batch) -> dict[str, Any]:
+def pool_time_major(states: Any, mode: str, batch: _Batch) -> dict[str, Any]:
     """model.MaskedPooling's max and/or mean over time-major states [steps, batch, units]."""
     import tensorflow as tf
 
