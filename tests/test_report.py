@@ -909,3 +909,32 @@ def test_report_sampled_rows_are_called_a_sample_not_the_first_rows():
     context.update(rows_sampled=True, sample_seed=7)
     sampled = build_report_html(context)
     assert "random sample of 30 of 1,000 rows (seed 7)" in sampled and "the first 30" not in sampled
+
+
+def test_report_model_plots_are_drawn_once_per_model(monkeypatch):
+    """Scoring many files with one model draws its curves and test confusion matrix once; another
+    model's history gets its own drawing."""
+    from review_scorer import plots
+    from review_scorer import report as report_module
+
+    drawn = {"curves": 0, "confusion": 0}
+    real_curves, real_confusion = plots.training_curves_svg, plots.confusion_matrix_svg
+
+    def curves(*args):
+        drawn["curves"] += 1
+        return real_curves(*args)
+
+    def confusion(*args):
+        drawn["confusion"] += 1
+        return real_confusion(*args)
+
+    monkeypatch.setattr(plots, "training_curves_svg", curves)
+    monkeypatch.setattr(plots, "confusion_matrix_svg", confusion)
+    report_module._cached_model_plot.cache_clear()
+    first = make_model(epochs=4)
+    views = [report_module._model_view(first) for _ in range(3)]
+    assert drawn == {"curves": 1, "confusion": 1}
+    assert len({str(v["curves_svg"]) for v in views}) == 1 and "<svg" in str(views[0]["curves_svg"])
+    other = report_module._model_view(make_model(epochs=5))
+    assert drawn == {"curves": 2, "confusion": 1}  # same test metrics, new history
+    assert str(other["curves_svg"]) != str(views[0]["curves_svg"])
