@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import re
@@ -57,3 +58,23 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def logged_runs(log: Path) -> list[dict]:
+    """The runs a benchmark appended to its JSON-lines log, oldest first."""
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+
+
+def validation_cells(run: dict) -> list[str]:
+    """A logged training run's table cells: accuracy per epoch, saved model's accuracy and loss."""
+    return [" / ".join(f"{100 * v:.2f}" for v in run.get("val_acc", [])) or "—",
+            f"{100 * run['final_val_acc']:.2f}%", run.get("final_val_loss", "—")]
+
+
+def test_cell(run: dict) -> str:
+    """Its test accuracy, or "not read": RESULTS.md says whether the test set was looked at."""
+    return f"{100 * run['test_acc']:.2f}%" if "test_acc" in run else "not read"
+
+
+def test_reads(runs: list[dict]) -> int:
+    return sum(1 for run in runs if run.get("test_read"))

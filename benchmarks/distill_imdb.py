@@ -198,9 +198,9 @@ def ship(spec: dict, reviews, cleaned, fit, val, test, scores, out: Path,
 
 def write_results(note: str) -> None:
     """The RESULTS.md section from every logged run, with the number of test-set reads."""
-    from _results import markdown_table, write_section
+    from _results import logged_runs, markdown_table, test_cell, test_reads, validation_cells, write_section
 
-    rows = [json.loads(line) for line in LOG.read_text(encoding="utf-8").splitlines() if line]
+    rows = logged_runs(LOG)
     table, lstms = [], "previous_default_model"
     for r in rows:
         if r["name"] == "teachers":
@@ -214,10 +214,8 @@ def write_results(note: str) -> None:
         if r.get("test_read") and "teacher" in r.get("spec", {}):  # say which teachers taught it
             name = f"{name}: student of {r['spec']['teacher'].replace('lstm', f'lstm({lstms})')}"
         table.append([name, r.get("train_reviews", 72495 if r.get("test_read") else "—"),
-                      " / ".join(f"{100 * v:.2f}" for v in r.get("val_acc", [])) or "—",
-                      f"{100 * r['final_val_acc']:.2f}%", r.get("final_val_loss", "—"),
-                      f"{100 * r['test_acc']:.2f}%" if "test_acc" in r else "not read"])
-    reads = sum(1 for r in rows if r.get("test_read"))
+                      *validation_cells(r), test_cell(r)])
+    reads = test_reads(rows)
     write_section("distill_imdb", (
         "## Distillation onto the 50k unlabeled reviews: one LSTM (movie-disjoint validation)\n\n"
         + markdown_table(["run", "training reviews", "val accuracy per epoch (%)",

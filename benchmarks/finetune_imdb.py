@@ -115,18 +115,24 @@ def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: boo
 
 def write_results(note: str) -> None:
     """The RESULTS.md section from every logged run, with the number of test-set reads."""
-    from benchmarks._results import markdown_table, write_section
+    from benchmarks._results import (
+        logged_runs,
+        markdown_table,
+        test_cell,
+        test_reads,
+        validation_cells,
+        write_section,
+    )
 
-    rows = [json.loads(line) for line in LOG.read_text(encoding="utf-8").splitlines() if line]
+    rows = logged_runs(LOG)
+
     def encoder_of(r: dict) -> str:
         used = r.get("encoder_dir") and r.get("spec", {}).get("encoder", False)
         return Path(r["encoder_dir"]).name if used else "—"
 
-    table = [[r["name"], encoder_of(r),
-              " / ".join(f"{100 * v:.2f}" for v in r.get("val_acc", [])) or "—",
-              f"{100 * r['final_val_acc']:.2f}%", r.get("final_val_loss", "—"), r["fit_s"],
-              f"{100 * r['test_acc']:.2f}%" if "test_acc" in r else "not read"] for r in rows]
-    reads = sum(1 for r in rows if r.get("test_read"))
+    table = [[r["name"], encoder_of(r), *validation_cells(r), r["fit_s"], test_cell(r)]
+             for r in rows]
+    reads = test_reads(rows)
     write_section("finetune_imdb", (
         "## Fine-tuning from the pretrained encoder vs the baselines (movie-disjoint validation)\n\n"
         + markdown_table(["run", "encoder", "val accuracy per epoch (%)", "saved model val acc",
