@@ -266,8 +266,8 @@ def _explained_ahead(heads: Iterator[tuple[Any, int]], explainer: Any, model: Se
     from concurrent.futures import ThreadPoolExecutor
 
     def finish(chunk: Any, limit: int, future: Any) -> ScoredChunk:
-        return _scored_chunk(chunk, *_explain_and_score(explainer, model, chunk.texts, limit,
-                                                        batch_size, future.result()))
+        return _scored_chunk(chunk, *_explain_and_score(model, chunk.texts, limit, batch_size,
+                                                        future.result()))
 
     pending = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-scorer-network")
@@ -283,14 +283,12 @@ def _explained_ahead(heads: Iterator[tuple[Any, int]], explainer: Any, model: Se
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _explain_and_score(explainer: Any, model: SentimentModel, texts: list, limit: int,
-                       batch_size: int, head: list | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, list]:
+def _explain_and_score(model: SentimentModel, texts: list, limit: int, batch_size: int,
+                       head: list) -> tuple[np.ndarray, np.ndarray, list]:
     """(status, scores, attributions) of a chunk whose first `limit` texts are explained
-    (`head`: their attributions, when already computed)."""
+    (`head`: their attributions); the rest are scored."""
     from review_scorer.explain import attribution_scores
 
-    head = explainer.explain(texts[:limit]) if head is None else head
     status = np.array([STATUS_EMPTY if not isinstance(t, str) or not t.strip() else
                        STATUS_NO_WORDS if a is None else STATUS_OK
                        for t, a in zip(texts[:limit], head)], dtype=object)
