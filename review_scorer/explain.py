@@ -630,6 +630,8 @@ class Explainer:
     def __init__(self, model, *, method: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
                  steps: int = 16):
         self.keras_model, self.vocab, self.config = _model_parts(model)
+        # A SentimentModel knows its calibration; a bare bundle is scored uncalibrated.
+        self.model = model if hasattr(model, "calibrate") else None
         self.members = find_members(self.keras_model)
         if method == "auto":
             method = "grad_input" if not self.members else (
@@ -681,7 +683,15 @@ class Explainer:
             scores[batch] = prob
             for row, i in enumerate(batch):
                 weights[i] = w[row, : lengths[i]].astype(np.float32)
-        return scores, weights
+        return self._calibrated(scores, weights)
+
+    def _calibrated(self, scores: np.ndarray, weights: list[np.ndarray]):
+        """Scores through the model's temperature, and weights (logit units) divided by it, so
+        they still add up to the calibrated logit's movement."""
+        temperature = self.model.temperature if self.model is not None else 1.0
+        if temperature == 1.0:
+            return scores, weights
+        return self.model.calibrate(scores), [w / np.float32(temperature) for w in weights]
 
     def _prepare(self, text: Any) -> tuple[list[str], np.ndarray, np.ndarray, Any] | None:
         """(read tokens, their ids, their positions, offsets of all tokens or None) of one review;

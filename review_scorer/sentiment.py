@@ -137,6 +137,19 @@ class SentimentModel:
     # ---------------------------------------------------------------- ids -> scores
 
     @property
+    def temperature(self) -> float:
+        """The calibration temperature from meta.json (1.0: the network's own probabilities)."""
+        calibration = self.meta.get("calibration") or {}
+        value = calibration.get("temperature", 1.0) if isinstance(calibration, dict) else 1.0
+        return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
+
+    def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
+        """The network's probabilities through the model's temperature (review_scorer.calibration)."""
+        from review_scorer.calibration import apply_temperature
+
+        return apply_temperature(probabilities, self.temperature)
+
+    @property
     def infer(self) -> Callable:
         """The traced inference function: right-padded int32 ids [batch, steps] -> probabilities."""
         if self._infer is None:
@@ -147,14 +160,14 @@ class SentimentModel:
 
     def predict_ids(self, sequences: Sequence[np.ndarray], *,
                     batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Probabilities for non-empty id sequences, in their order (batched by length)."""
+        """Calibrated probabilities for non-empty id sequences, in their order (batched by length)."""
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         if len(lengths) and lengths.min() == 0:
             raise ValueError("empty sequences cannot be scored")
         out = np.empty(len(lengths), dtype=np.float32)
         for batch in length_bucketed_batches(lengths, batch_size):
             out[batch] = self.infer(pad_batch([sequences[i] for i in batch])).numpy()
-        return out
+        return self.calibrate(out)
 
     def predict(self, texts: Iterable[str | None], *,
                 batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -193,7 +206,7 @@ class SentimentModel:
         """
         pipeline = _StreamPipeline(self, items, texts_of, batch_size)
         for number, batch, ids in pipeline.dataset():
-            pipeline.record(int(number), batch.numpy(), self.infer(ids).numpy())
+            pipeline.record(int(number), batch.numpy(), self.calibrate(self.infer(ids).numpy()))
             yield from pipeline.pop_ready()
         if pipeline.error is not None:
             raise pipeline.error
