@@ -14,6 +14,7 @@ import tomllib
 from review_scorer.errors import ConfigError
 
 TRUNCATING_CHOICES = ("pre", "post", "head_tail")
+TEACHER_CHOICES = ("none", "nb_lexicon")
 POOLING_CHOICES = ("last", "max", "mean", "max_mean")
 EMBEDDING_INIT_CHOICES = ("svd", "random", "encoder")
 SOFTMAX_CHOICES = ("sampled", "tied")
@@ -92,13 +93,19 @@ class TrainConfig(_Settings):
     test_fraction: float = 0.2
     seed: int = 1337
     # Independently trained networks (seeds seed, seed+1000, ...) whose probabilities are averaged.
-    ensemble_size: int = 2
+    ensemble_size: int = 1
     # Fine-tuning from a pretrained encoder (train --encoder): first this many epochs train only
     # the layers above the LSTM (encoder frozen, so the random head cannot wreck the pretrained
     # weights), then everything, with the embedding and LSTM at learning_rate times
     # encoder_lr_multiplier (discriminative learning rates, Howard & Ruder 2018, ULMFiT).
     finetune_head_epochs: int = 1
     encoder_lr_multiplier: float = 0.5
+    # Distillation (review_scorer.teachers): "nb_lexicon" trains beside the labeled fit part on
+    # the unlabeled reviews and on distill_pieces short pieces (one to three sentences) cut from
+    # all training reviews, each with the probability of a length-aware mix of an NB-weighted
+    # n-gram LR (fitted on the fit part only) and the VADER lexicon; "none": labels only.
+    teacher: str = "nb_lexicon"
+    distill_pieces: int = 150000
 
     def __post_init__(self) -> None:
         problems = [f"{name} must be a finite number" for name in _non_finite(self)]
@@ -106,6 +113,10 @@ class TrainConfig(_Settings):
             problems.append(f"truncating must be one of {', '.join(TRUNCATING_CHOICES)}")
         if self.embedding_init not in EMBEDDING_INIT_CHOICES:
             problems.append(f"embedding_init must be one of {', '.join(EMBEDDING_INIT_CHOICES)}")
+        if self.teacher not in TEACHER_CHOICES:
+            problems.append(f"teacher must be one of {', '.join(TEACHER_CHOICES)}")
+        if self.distill_pieces < 0:
+            problems.append("distill_pieces must not be negative")
         if self.svd_window < 1:
             problems.append("svd_window must be at least 1")
         if self.pooling not in POOLING_CHOICES:

@@ -275,7 +275,11 @@ def distillation_stage(distillation: Any) -> dict[str, Any] | None:
     if not distillation:
         return None
     d = {"teacher": distillation} if isinstance(distillation, str) else _dict(distillation)
+    if d.get("skipped"):
+        return {"key": "distillation", "title": "Distillation (skipped)", "text": str(d["skipped"]),
+                "facts": []}
     unlabeled, labeled = _count(d.get("unlabeled_reviews")), _count(d.get("labeled_reviews"))
+    pieces = _count(d.get("short_pieces"))
     accuracy = _number(d.get("teacher_validation_accuracy"))
     targets = d.get("targets")
     return {
@@ -287,6 +291,7 @@ def distillation_stage(distillation: Any) -> dict[str, Any] | None:
             ("Teacher", d.get("teacher")),
             ("Teacher's validation accuracy", accuracy is not None and f"{accuracy:.1%}"),
             ("Reviews the teacher scored", _joined(unlabeled and f"{unlabeled} unlabeled",
+                                                   pieces and f"{pieces} short pieces",
                                                    labeled and f"{labeled} labeled", sep=" + ")),
             ("Targets", targets and TARGETS.get(str(targets), str(targets))),
         ),

@@ -53,6 +53,9 @@ class TrainResult:
     data_source: str
     report_path: Path | None
     model: Any = None  # the trained SentimentModel
+    # For a model adapted to a user's labels (review_scorer.adapt): the starting and the adapted
+    # model's cross-validated numbers on the same held-out labels, the verdict and any advice.
+    adaptation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class SoftTargets:
     targets: np.ndarray  # probability of positive, in [0, 1]
     teacher: str
     teacher_validation_accuracy: float | None = None
+    pieces: int = 0  # how many of the texts (the last ones) are short pieces cut from reviews
 
     def __post_init__(self):
         targets = np.asarray(self.targets, dtype=np.float32)
@@ -78,7 +82,8 @@ class SoftTargets:
 
     def meta(self) -> dict[str, Any]:
         hard = bool(np.all((self.targets == 0) | (self.targets == 1)))
-        return {"teacher": self.teacher, "unlabeled_reviews": len(self.texts),
+        return {"teacher": self.teacher, "unlabeled_reviews": len(self.texts) - self.pieces,
+                "short_pieces": self.pieces,
                 "teacher_validation_accuracy": self.teacher_validation_accuracy,
                 "targets": "hard" if hard else "soft"}
 
@@ -165,6 +170,7 @@ def run_training(
     name: str | None = None,
     encoder=None,
     soft_targets: SoftTargets | None = None,
+    stage_progress=None,
 ) -> TrainResult:
     """Train, evaluate on the test split, and save the model directory atomically.
 
@@ -173,24 +179,40 @@ def run_training(
     epoch_progress, if given, is called with a dict after every epoch (stage, member, epoch,
     logs, seconds); nothing here prints. encoder (a pretrained encoder directory or Encoder)
     starts every member from its weights and vocabulary; None trains from scratch.
-    soft_targets adds teacher-labeled reviews to the training steps (distillation).
+    soft_targets adds teacher-labeled reviews to the training steps (distillation); without
+    them, config.teacher builds them (review_scorer.teachers). stage_progress, if given, is
+    called with a one-line description as each long stage starts.
     """
     model_dir = check_target(model_dir, overwrite=overwrite)
     encoder, config = with_encoder(encoder, config)
     reviews = _load_reviews(data_source, text_column=text_column, label_column=label_column,
                             cache_dir=cache_dir, download_progress=download_progress)
     splits = make_splits(reviews, config, limit=limit)
+    skipped = None
+    if soft_targets is None and config.teacher != "none":
+        from review_scorer.teachers import distillation_targets
+
+        soft_targets, skipped = distillation_targets(reviews, splits, config, clean=clean_text,
+                                                     progress=stage_progress)
+        if skipped:
+            log.info("%s", skipped)
+    if stage_progress is not None:
+        stage_progress("cleaning and encoding the text, learning the starting word vectors")
     data = prepare_data(reviews, splits, config, vocab=encoder.vocab if encoder else None,
                         soft_targets=soft_targets)
+    if skipped:
+        data.distillation = {"skipped": skipped}
     fitted = fit_members(config, data, epoch_progress=epoch_progress, encoder=encoder)
     from review_scorer.sentiment import SentimentModel
 
     model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history,
                            name=name or model_dir.name)
+    model.meta = {"calibration": fit_calibration(model, data)}
     validation_metrics, test_metrics = evaluate(model, data)
     model.metrics = test_metrics
-    model.meta = training_meta(model, reviews=reviews, splits=splits, data=data, fitted=fitted,
-                               limit=limit, validation_metrics=validation_metrics)
+    model.meta = {**training_meta(model, reviews=reviews, splits=splits, data=data, fitted=fitted,
+                                  limit=limit, validation_metrics=validation_metrics),
+                  "calibration": model.meta["calibration"]}
     report_html = None
     if write_report:
         from review_scorer.report import build_report_html
@@ -368,16 +390,27 @@ def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progres
     return model, history
 
 
+def fit_calibration(model, data: PreparedData) -> dict[str, Any]:
+    """The temperature that calibrates the model's probabilities on the validation slice."""
+    from review_scorer.calibration import calibration_meta
+
+    seqs, idx = data.validation
+    return calibration_meta(model.predict_ids(seqs), data.labels[idx])
+
+
 def evaluate(model, data: PreparedData) -> tuple[dict[str, Any], dict[str, Any]]:
     """(validation metrics, test metrics) of the saved model itself (for an ensemble: of the
     averaged members). Presets are compared by validation; the test set is only reported."""
+    from review_scorer.calibration import expected_calibration_error
     from review_scorer.metrics import binary_metrics, log_loss
 
     out = []
     for seqs, idx in (data.validation, data.test):
         scores = model.predict_ids(seqs)
         y = data.labels[idx]
-        out.append(binary_metrics(y, scores, threshold=0.5, loss=log_loss(y, scores)))
+        metrics = binary_metrics(y, scores, threshold=0.5, loss=log_loss(y, scores))
+        metrics["ece"] = expected_calibration_error(scores, y)
+        out.append(metrics)
     return out[0], out[1]
 
 

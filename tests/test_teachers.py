@@ -1,0 +1,103 @@
+"""Distillation teachers: sentence pieces, the NB-LR, the length-aware mix, and training with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from review_scorer.teachers import (
+    MIN_LABELS_PER_CLASS,
+    LengthMixTeacher,
+    NBLogistic,
+    distillation_targets,
+    sentences,
+    snippets,
+)
+from review_scorer.text import clean_text
+
+GOOD = ["a wonderful, moving film", "the acting was superb", "I loved every minute of it",
+        "beautifully shot and very funny", "a delight from start to finish"]
+BAD = ["a dull, lifeless film", "the acting was wooden", "I hated every minute of it",
+       "badly shot and never funny", "a chore from start to finish"]
+
+
+def _reviews(n_per_class: int, *, unlabeled: int = 0):
+    from review_scorer.io import LabeledReviews
+
+    rng = np.random.default_rng(3)
+    texts, labels = [], []
+    for label, pool in ((1, GOOD), (0, BAD)):
+        for _ in range(n_per_class):
+            picks = rng.choice(len(pool), size=3, replace=False)
+            texts.append(". ".join(pool[i].capitalize() for i in picks) + ".")
+            labels.append(label)
+    extra = [f"{GOOD[i % 5].capitalize()}. {BAD[(i + 2) % 5]}!" for i in range(unlabeled)]
+    return LabeledReviews.from_lists(texts, labels, unlabeled=extra)
+
+
+def test_teachers_sentences_split_on_stops_and_line_breaks():
+    assert sentences("Great food! Slow service.<br /><br />Would I return? Yes") == [
+        "Great food!", "Slow service.", "Would I return?", "Yes"]
+    assert sentences("   ") == []
+
+
+def test_teachers_snippets_are_pieces_of_the_reviews_and_reproducible():
+    texts = ["One. Two. Three. Four.", "Alpha beta. Gamma delta!", "Solo"]
+    pieces, source = snippets(texts, 6, seed=1)
+    assert len(pieces) == len(source) == 6
+    for piece, i in zip(pieces, source):
+        assert piece in texts[i]
+    again, again_source = snippets(texts, 6, seed=1)
+    assert again == pieces and np.array_equal(again_source, source)
+    # Never more than a few pieces per review: small data gives fewer pieces, not repeats.
+    assert len(snippets(texts, 1000, seed=1)[0]) <= 4 * len(texts)
+
+
+def test_teachers_length_mix_trusts_the_lexicon_on_short_text():
+    data = _reviews(30)
+    cleaned = [clean_text(t) for t in data.texts]
+    teacher = LengthMixTeacher(NBLogistic().fit(cleaned, data.labels))
+    # "excellent" and "awful" never occur in the training reviews: only the lexicon knows them.
+    short = ["Excellent.", "Awful."]
+    scores = teacher.predict(short, [clean_text(t) for t in short])
+    assert scores[0] > 0.7 and scores[1] < 0.3
+    # On the training reviews the n-gram teacher is right.
+    assert np.mean((teacher.predict(data.texts, cleaned) >= 0.5) == data.labels) == 1.0
+
+
+def test_teachers_distillation_targets_cover_unlabeled_and_pieces(tiny_config):
+    from review_scorer.splits import make_splits
+
+    data = _reviews(2 * MIN_LABELS_PER_CLASS + 10, unlabeled=12)
+    config = tiny_config.replace(teacher="nb_lexicon", distill_pieces=40)
+    splits = make_splits(data, config)
+    soft, skipped = distillation_targets(data, splits, config, clean=clean_text)
+    assert skipped is None
+    assert soft.texts[:12] == data.unlabeled
+    assert soft.pieces == len(soft.texts) - 12 > 0
+    assert np.all((soft.targets >= 0) & (soft.targets <= 1))
+    meta = soft.meta()
+    assert meta["unlabeled_reviews"] == 12 and meta["short_pieces"] == soft.pieces
+
+
+def test_teachers_too_few_labels_skip_distillation_with_a_reason(tiny_config):
+    from review_scorer.splits import make_splits
+
+    data = _reviews(5)
+    splits = make_splits(data, tiny_config)
+    soft, skipped = distillation_targets(data, splits, tiny_config.replace(teacher="nb_lexicon"),
+                                         clean=clean_text)
+    assert soft is None and "no distillation" in skipped
+
+
+@pytest.mark.slow
+def test_teachers_training_records_the_distillation(tiny_config, tmp_path):
+    from review_scorer.train import run_training
+
+    data = _reviews(2 * MIN_LABELS_PER_CLASS + 10, unlabeled=10)
+    config = tiny_config.replace(teacher="nb_lexicon", distill_pieces=30)
+    result = run_training(config, data_source=data, model_dir=tmp_path / "m", write_report=False)
+    made = result.model.meta["distillation"]
+    assert made["short_pieces"] > 0 and made["unlabeled_reviews"] == 10
+    assert "VADER" in made["teacher"]
+    assert result.model.meta["calibration"]["method"] == "temperature"
