@@ -172,16 +172,23 @@ def _train_progress(event: dict) -> None:
     member = f" member {event['member']}/{event['members']}" if event.get("members", 1) > 1 else ""
     logs = event.get("logs") or {}
     shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if isinstance(v, float))
+    left = (event.get("epochs") or 0) - (event.get("epoch") or 0)
+    eta = f", at most {left * event.get('seconds', 0) / 60:.0f} min left" if left > 0 else ""
     click.echo(f"[{stage}{member}] epoch {event.get('epoch')}/{event.get('epochs')}: {shown} "
-               f"({event.get('seconds', 0):.0f} s)", err=True)
+               f"({event.get('seconds', 0):.0f} s{eta})", err=True)
+
+
+def _train_stage(message: str) -> None:
+    click.echo(f"[train] {message}", err=True)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--data", "data_source", default="imdb", show_default=True, metavar="SOURCE",
               help="'imdb' (download once into the cache), a URL, an aclImdb directory or "
                    ".tar.gz archive, or a labeled CSV/TSV/XLSX/JSONL/Parquet file.")
-@click.option("--model-dir", type=click.Path(path_type=Path), default=Path("models/imdb-lstm"),
-              show_default=True, help="Where to save the model directory.")
+@click.option("--model-dir", type=click.Path(path_type=Path),
+              help="Where to save the model directory (default: models/imdb-lstm for IMDB, "
+                   "models/<file name> for your own labeled file).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="TOML or JSON file of training settings (see README); flags override it.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Most epochs (early stopping may end sooner).")
@@ -198,19 +205,43 @@ def _train_progress(event: dict) -> None:
 @click.option("--encoder", "encoder_dir", type=click.Path(path_type=Path), metavar="DIR",
               help="Start from this pretrained encoder ('review-scorer pretrain'); default: the "
                    "encoder shipped with the package, if any.")
-@click.option("--from-scratch", is_flag=True, help="Do not start from a pretrained encoder.")
+@click.option("--from-scratch", is_flag=True,
+              help="Train a new network (for your own labeled file: instead of fine-tuning the "
+                   "shipped model; for IMDB: without a pretrained encoder).")
+@click.option("--from-model", "from_model", type=click.Path(path_type=Path), metavar="DIR",
+              help="Fine-tune this model directory on your labeled file (default: the model "
+                   "'score' would use, normally the shipped one).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.pass_context
 def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len, vocab_size, seed,
-          limit, text_column, label_column, cache_dir, encoder_dir, from_scratch, overwrite,
-          as_json):
-    """Train the sentiment classifier, evaluate it on the test split and save it."""
+          limit, text_column, label_column, cache_dir, encoder_dir, from_scratch, from_model,
+          overwrite, as_json):
+    """Train the sentiment classifier, evaluate it on the test split and save it.
+
+    Given your own labeled file, the model 'score' uses (normally the shipped one) is fine-tuned
+    on it instead, unless --from-scratch; both models are compared on the same held-out labels.
+    """
     from review_scorer.config import TrainConfig, load_config_file
 
     with _errors(ctx):
         if encoder_dir is not None and from_scratch:
             raise UsageError("--encoder and --from-scratch contradict each other; give one")
+        own_file = _is_labeled_file(data_source)
+        if model_dir is None:
+            model_dir = Path("models") / (_file_stem(data_source) if own_file else "imdb-lstm")
+        if from_model is not None and (from_scratch or not own_file):
+            raise UsageError("--from-model fine-tunes on your own labeled file (--data FILE) and "
+                             "cannot be combined with --from-scratch")
+        if own_file and not from_scratch and encoder_dir is None:
+            from review_scorer.adapt import run_adaptation
+
+            result = run_adaptation(
+                data_source=data_source, model_dir=model_dir, start_dir=from_model,
+                overwrite=overwrite, text_column=text_column, label_column=label_column,
+                seed=1337 if seed is None else seed, progress=_train_stage)
+            _print_train_summary(result, as_json)
+            return
         from review_scorer.encoder import default_encoder_dir, read_encoder_meta
 
         encoder = None if from_scratch else (encoder_dir or default_encoder_dir())
@@ -232,9 +263,24 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
             config, data_source=data_source, model_dir=model_dir, overwrite=overwrite,
             limit=limit, cache_dir=cache_dir, text_column=text_column, label_column=label_column,
             download_progress=progress.bytes, epoch_progress=_train_progress, encoder=encoder,
+            stage_progress=_train_stage,
         )
         progress.close()
     _print_train_summary(result, as_json)
+
+
+def _is_labeled_file(data_source: str) -> bool:
+    """A user's own labeled review file (not IMDB: 'imdb', a URL, an aclImdb folder or archive)."""
+    path = Path(data_source)
+    lowered = path.name.lower()
+    return path.is_file() and not lowered.endswith((".tar.gz", ".tgz", ".tar"))
+
+
+def _file_stem(data_source: str) -> str:
+    name = Path(data_source).name
+    for suffix in (".gz", ".bz2", ".zip", ".xz"):
+        name = name.removesuffix(suffix)
+    return Path(name).stem or "my-model"
 
 
 def _print_train_summary(result, as_json: bool) -> None:
@@ -245,11 +291,15 @@ def _print_train_summary(result, as_json: bool) -> None:
         "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 1),
         "device": result.device, "test_metrics": m,
         "pretrained_encoder": _encoder_path(result),
+        "adaptation": result.adaptation,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     click.echo(f"saved model: {result.model_dir}  (report: {result.report_path})")
+    if result.adaptation is not None:
+        _print_adaptation(result)
+        return
     if summary["pretrained_encoder"]:
         click.echo(f"fine-tuned from the encoder {summary['pretrained_encoder']}")
     click.echo(f"data: {result.data_source}  train {result.sizes['train']:,} / validation "
@@ -259,6 +309,22 @@ def _print_train_summary(result, as_json: bool) -> None:
     auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
     click.echo(f"test: accuracy {m['accuracy']:.2%}  precision {m['precision']:.3f}  "
                f"recall {m['recall']:.3f}  F1 {m['f1']:.3f}  ROC AUC {auc}")
+
+
+def _print_adaptation(result) -> None:
+    a = result.adaptation
+    start, adapted = a["start_metrics"], a["adapted_metrics"]
+    click.echo(f"data: {result.data_source}  {a['labels']:,} labels ({a['per_class']['positive']:,} "
+               f"positive, {a['per_class']['negative']:,} negative), {a['folds']}-fold "
+               "cross-validation")
+    click.echo(f"starting model {a['start_model']}: accuracy {start['accuracy']:.2%}  "
+               f"F1 {start['f1']:.3f}  (on your held-out labels)")
+    click.echo(f"adapted model:  accuracy {adapted['accuracy']:.2%}  F1 {adapted['f1']:.3f}  "
+               f"(same held-out labels; {a['epochs']} epoch(s) of fine-tuning, "
+               f"{result.train_seconds:.0f} s)")
+    click.echo(a["verdict"])
+    if a.get("advice"):
+        click.echo(f"note: {a['advice']}")
 
 
 def _encoder_path(result) -> str | None:
