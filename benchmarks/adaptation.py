@@ -1,0 +1,152 @@
+"""Adapting the shipped model to a few labels of another domain, against the baselines.
+
+On each development file (../shared/data/reviews-dev), for each size N (balanced: N/2 labels per
+class) and seed, N labeled rows are drawn; the rest of the file is the test set. Compared on it,
+in one run: the adapted model (review_scorer.adapt, as `train --data FILE` runs it), the shipped
+model unchanged, VADER, and TF-IDF + LR trained on the same N labels.
+
+    python benchmarks/adaptation.py [--sizes 50 100 200 500 1000] [--seeds 3] [--write-results]
+    python benchmarks/adaptation.py --sizes 200 --seeds 1 --schedule '{"learning_rate": 0.003}'
+
+Every run appends to benchmarks/adaptation.jsonl; --write-results writes the medians table and
+benchmarks/adaptation.svg from the runs of the given schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+LOG = HERE / "adaptation.jsonl"
+PLOT = HERE / "adaptation.svg"
+
+
+def balanced_draw(labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    picked = np.concatenate([rng.choice(np.flatnonzero(labels == c), size // 2, replace=False)
+                             for c in (0, 1)])
+    rest = np.setdiff1d(np.arange(len(labels)), picked)
+    return np.sort(picked), rest
+
+
+def tfidf_lr(train_texts, train_labels, test_texts) -> np.ndarray:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    model = LogisticRegression(C=4.0, max_iter=2000).fit(vec.fit_transform(train_texts), train_labels)
+    return model.predict_proba(vec.transform(test_texts))[:, 1]
+
+
+def accuracy(scores, labels) -> float:
+    s = np.where(np.isnan(scores), 0.5, scores)
+    return float(np.mean((s >= 0.5) == labels))
+
+
+def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule) -> dict:
+    from review_scorer.adapt import adapt, adapted_model
+
+    picked, rest = balanced_draw(labels, size, seed)
+    started = time.perf_counter()
+    result = adapt(model, [texts[i] for i in picked], labels[picked], seed=seed, schedule=schedule)
+    adapted = adapted_model(model, result, name="adapted")
+    seconds = time.perf_counter() - started
+    rest_texts = [texts[i] for i in rest]
+    return {"file": name, "size": size, "seed": seed, "schedule": schedule.__dict__,
+            "epochs": result.epochs, "seconds": round(seconds, 1),
+            "adapted": accuracy(adapted.predict(rest_texts), labels[rest]),
+            "shipped": accuracy(shipped[rest], labels[rest]),
+            "vader": accuracy(vader[rest], labels[rest]),
+            "tfidf_lr": accuracy(tfidf_lr([texts[i] for i in picked], labels[picked], rest_texts),
+                                 labels[rest]),
+            "cv_start": result.start_metrics["accuracy"], "cv_adapted": result.adapted_metrics["accuracy"]}
+
+
+def write_results(schedule: dict) -> None:
+    from _results import markdown_table, write_section
+
+    runs = [r for r in map(json.loads, LOG.read_text().splitlines()) if r["schedule"] == schedule]
+    keys = sorted({(r["file"], r["size"]) for r in runs})
+    rows = []
+    for file, size in keys:
+        sel = [r for r in runs if (r["file"], r["size"]) == (file, size)]
+        med = {k: 100 * np.median([r[k] for r in sel]) for k in ("adapted", "shipped", "vader", "tfidf_lr")}
+        rows.append([file, size, len(sel), *(f"{med[k]:.1f}" for k in med),
+                     f"{med['adapted'] - max(med['shipped'], med['vader']):+.1f}",
+                     f"{np.median([r['seconds'] for r in sel]):.0f} s"])
+    table = markdown_table(["file", "labels", "seeds", "adapted", "shipped", "VADER", "TF-IDF+LR",
+                            "adapted - best of shipped/VADER", "fine-tune time"], rows)
+    plot(runs, keys)
+    write_section("adaptation", "## Adapting to a few labels of another domain (accuracy %, medians "
+                  f"over seeds, tested on the rest of each file)\n\nSchedule: `{json.dumps(schedule)}`"
+                  f"\n\n{table}\n\n![adaptation](adaptation.svg)")
+    print(table)
+
+
+def plot(runs, keys) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    files = sorted({f for f, _ in keys})
+    fig = Figure(figsize=(4 * len(files), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(files), squeeze=False)[0]
+    for ax, file in zip(axes, files):
+        sizes = sorted({s for f, s in keys if f == file})
+        for key, label, style in (("adapted", "adapted", "-o"), ("shipped", "shipped", "--"),
+                                  ("vader", "VADER", ":"), ("tfidf_lr", "TF-IDF+LR", "-.s")):
+            ys = [100 * np.median([r[key] for r in runs if r["file"] == file and r["size"] == s])
+                  for s in sizes]
+            ax.plot(sizes, ys, style, label=label)
+        ax.set_xscale("log")
+        ax.set_title(file, loc="left")
+        ax.set_xlabel("labels")
+        ax.set_ylabel("accuracy on the rest (%)")
+        ax.grid(True, color="#dddddd")
+    axes[0].legend(fontsize=8)
+    fig.savefig(PLOT, format="svg")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 500, 1000])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--files", nargs="+", default=None)
+    parser.add_argument("--model-dir", default=None)
+    parser.add_argument("--schedule", default="{}", help="JSON of review_scorer.adapt.Schedule fields")
+    parser.add_argument("--write-results", action="store_true")
+    args = parser.parse_args(argv)
+    from _devfiles import DEV_FILES, load_dev
+    from behaviour_suite import vader_scores
+
+    from review_scorer.adapt import Schedule
+    from review_scorer.sentiment import SentimentModel
+
+    schedule = Schedule(**json.loads(args.schedule))
+    model = SentimentModel.load(args.model_dir)
+    for name in args.files or DEV_FILES:
+        texts, labels = load_dev(name)
+        vader, shipped = vader_scores(texts), model.predict(texts)
+        for size in args.sizes:
+            for seed in range(args.seeds):
+                record = one_run(model, name, texts, labels, vader, shipped, size, seed, schedule)
+                record["model"] = model.name
+                print(json.dumps(record), flush=True)
+                with LOG.open("a", encoding="utf-8") as log:
+                    log.write(json.dumps(record) + "\n")
+    if args.write_results:
+        write_results(schedule.__dict__)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
