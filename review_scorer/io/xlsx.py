@@ -44,6 +44,14 @@ class _TooManyStrings(Exception):
     pass
 
 
+class _BadSharedString(Exception):
+    """A cell refers to a shared string the workbook does not hold."""
+
+    def __init__(self, cell: str | None, count: int):
+        super().__init__(cell, count)
+        self.cell, self.count = cell, count
+
+
 def check_zip(path: Path) -> None:
     """Refuse a workbook whose XML parts expand past MAX_XML_BYTES (read from the zip directory)."""
     try:
@@ -157,13 +165,18 @@ def _sheet_rows(workbook: Any, worksheet: Any) -> Iterator[tuple[int, list, list
 
     class _Parser(WorkSheetParser):
         def parse_cell(self, element: Any) -> dict:
-            cell = super().parse_cell(element)
+            try:
+                cell = super().parse_cell(element)
+            except IndexError as exc:  # a shared-string index past the table
+                raise _BadSharedString(element.get("r"), len(self.shared_strings)) from exc
             if cell["value"] is None and element.find(FORMULA_TAG) is not None:
                 cell["data_type"] = "formula"
             return cell
 
     with worksheet._get_source() as source:
-        parser = _Parser(source, workbook.shared_strings, data_only=True, epoch=workbook.epoch,
+        # The strings live on the read-only worksheet (the reader's table, handed to every
+        # sheet); Workbook.shared_strings is a separate, always-empty table in read-only mode.
+        parser = _Parser(source, worksheet._shared_strings, data_only=True, epoch=workbook.epoch,
                          date_formats=workbook._date_formats,
                          timedelta_formats=workbook._timedelta_formats)
         expected = 1
@@ -257,6 +270,11 @@ def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_r
                             max(1, min(chunk_rows, _CHUNK_CELLS // max(width, 1))))
     except InputError:
         raise
+    except _BadSharedString as exc:
+        raise InputError(
+            f"{path}: sheet '{sheet}' cell {exc.cell or '?'} refers to a shared string the "
+            f"workbook does not hold (it has {exc.count:,}); the workbook is damaged: save it "
+            f"again from Excel or export it as CSV") from exc
     except Exception as exc:  # damage shows as zip, zlib, XML (SyntaxError), index, value errors
         raise _damaged(path, sheet, exc) from exc
     finally:
