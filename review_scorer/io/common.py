@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gzip
+import io
 import math
 import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -124,3 +128,19 @@ def human_bytes(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} GB"
+
+
+def is_gzip(path: Path) -> bool:
+    """True for a gzip-compressed input (``reviews.csv.gz``)."""
+    return path.name.lower().endswith(".gz")
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzip."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def open_text(path: Path, encoding: str, *, newline: str | None = None) -> IO[str]:
+    """The file as text in ``encoding`` (undecodable bytes become U+FFFD), decompressed if gzip."""
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors="replace",
+                            newline=newline)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import logging
 import re
 import warnings
-from collections.abc import Generator, Sequence
+import zlib
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,16 @@ import numpy as np
 import pandas as pd
 
 from review_scorer.errors import InputError
-from review_scorer.io.common import SUPPORTED_FORMATS, Block, Source, one_line, unique_names
+from review_scorer.io.common import (
+    SUPPORTED_FORMATS,
+    Block,
+    Source,
+    is_gzip,
+    one_line,
+    open_text,
+    unique_names,
+)
+from review_scorer.io.quote_guard import SwallowGuard, unlimited_fields
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +35,6 @@ _DELIMITERS = (",", ";", "\t", "|")
 SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1 << 20
 _SEP_LINE = re.compile(r"^sep=(.)\r?\n", re.IGNORECASE)
-_INT = re.compile(r"^[+-]?\d+$")
-_SHORT = 24  # a column whose values are all this short is a code/label, not free text
 
 
 def read_head(path: Path, size: int = SNIFF_BYTES) -> tuple[bytes, bool]:
@@ -105,8 +114,9 @@ def choose_delimiter(sample: str, complete: bool) -> str:
     best: tuple[tuple[bool, float, int], str] | None = None
     for delimiter in _DELIMITERS:
         try:
-            records = list(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter,
-                                      quotechar='"', doublequote=True, strict=False))
+            with unlimited_fields():
+                records = list(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter,
+                                          quotechar='"', doublequote=True, strict=False))
         except csv.Error:
             continue
         if not complete and len(records) > 1:
@@ -155,10 +165,11 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
     reader = csv.reader(stream, delimiter=delimiter, quotechar='"', strict=False)
     header: list[str] = []
     try:
-        for record in reader:
-            if any(field.strip() for field in record):
-                header = record
-                break
+        with unlimited_fields():
+            for record in reader:
+                if any(field.strip() for field in record):
+                    header = record
+                    break
     except csv.Error as exc:
         raise InputError(f"{path}: cannot read the header row ({one_line(exc)})") from exc
     if not header:
@@ -205,19 +216,19 @@ def _read_csv(path: Path, layout: _Layout, encoding: str, chunk_rows: int):
             )
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: no header row; the first line must name the columns") from exc
-    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error,
-            UnicodeError) as exc:
-        raise malformed(path, exc) from exc
+    except _PARSE_ERRORS as exc:
+        raise malformed(path, exc, layout, encoding) from exc
 
 
 def _iter_frames(path: Path, layout: _Layout, encoding: str,
                  chunk_rows: int) -> Generator[Block, None, None]:
     """Blocks of str cells, chunk_rows records each; at least one block (maybe empty)."""
     reader = _read_csv(path, layout, encoding, chunk_rows)
-    guard = _SwallowGuard(path, layout)
+    guard = SwallowGuard(path, layout.delimiter, len(layout.columns),
+                         layout.skip_lines + layout.header_lines + 1, encoding)
     pending: pd.DataFrame | None = None  # all-empty rows, kept only if a record follows
     yielded = False
-    with reader:
+    with reader, contextlib.closing(guard):
         while True:
             try:
                 with warnings.catch_warnings():
@@ -225,9 +236,8 @@ def _iter_frames(path: Path, layout: _Layout, encoding: str,
                     frame = next(reader)
             except StopIteration:
                 break
-            except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error,
-                    UnicodeError) as exc:
-                raise malformed(path, exc) from exc
+            except _PARSE_ERRORS as exc:
+                raise malformed(path, exc, layout, encoding) from exc
             guard.check(frame)
             if pending is not None and len(pending):
                 frame = pd.concat([pending, frame], ignore_index=True)
@@ -240,15 +250,72 @@ def _iter_frames(path: Path, layout: _Layout, encoding: str,
         yield Block(pd.DataFrame({c: pd.Series(dtype=object) for c in layout.columns}))
 
 
-def malformed(path: Path, exc: BaseException) -> InputError:
-    """A parser failure as one line naming the file."""
+_PARSE_ERRORS = (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error,
+                 UnicodeError, OSError, EOFError, zlib.error)
+
+
+def malformed(path: Path, exc: BaseException, layout: _Layout | None = None,
+              encoding: str | None = None) -> InputError:
+    """A parser failure as one line naming the file, and the row and line when they can be
+    found (pandas counts records, not the lines an editor shows)."""
     reason = one_line(exc).replace("Error tokenizing data. C error: ", "")
+    if is_gzip(path) and isinstance(exc, OSError | EOFError | zlib.error):
+        return InputError(f"{path}: not a readable gzip file ({reason}); compress it again, or "
+                          f"pass the uncompressed file")
+    if layout is not None and encoding is not None:
+        if "Length of header" in reason or re.search(r"Expected \d+ fields", reason):
+            found = _first_record(path, layout, encoding, lambda f: len(f) > len(layout.columns))
+            if found is not None:
+                row, line, fields = found
+                return InputError(
+                    f"{path}: row {row} (line {line}) has {len(fields)} fields but the header "
+                    f"has {len(layout.columns)}; quote fields that hold the delimiter "
+                    f"{layout.delimiter!r}, or give the extra column a header")
+        if "EOF inside string" in reason:
+            found = _last_record(path, layout, encoding)
+            if found is not None:
+                return InputError(
+                    f"{path}: row {found[0]} (line {found[1]}) opens a quote that is never "
+                    f"closed: the file ends inside it; fix the quote (a quote inside a field is "
+                    f"written twice: \"\")")
     if "Length of header" in reason:
         reason = "a row has more fields than the header"
     return InputError(
         f"{path}: malformed delimited text ({reason}); check the quoting and the number of "
         f"fields on that line"
     )
+
+
+def _records(path: Path, layout: _Layout, encoding: str) -> Iterator[tuple[int, int, list[str]]]:
+    """(row, first line, fields) of every record after the header, read with the csv module."""
+    with open_text(path, encoding, newline="") as fh, unlimited_fields():
+        for _ in range(layout.skip_lines):
+            fh.readline()
+        reader = csv.reader(fh, delimiter=layout.delimiter, quotechar='"', doublequote=True)
+        if next(reader, None) is None:
+            return
+        previous = reader.line_num
+        for row, fields in enumerate(reader, 1):
+            yield row, layout.skip_lines + previous + 1, fields
+            previous = reader.line_num
+
+
+def _first_record(path: Path, layout: _Layout, encoding: str,
+                  test: Callable[[list[str]], bool]) -> tuple[int, int, list[str]] | None:
+    try:
+        return next((r for r in _records(path, layout, encoding) if test(r[2])), None)
+    except (csv.Error, OSError, UnicodeError, EOFError, zlib.error):
+        return None
+
+
+def _last_record(path: Path, layout: _Layout, encoding: str) -> tuple[int, int, list[str]] | None:
+    last = None
+    try:
+        for last in _records(path, layout, encoding):  # noqa: B007 - the last one is wanted
+            pass
+    except (csv.Error, OSError, UnicodeError, EOFError, zlib.error):
+        return None
+    return last
 
 
 def _records_end(frame: pd.DataFrame) -> int:
@@ -261,108 +328,3 @@ def _records_end(frame: pd.DataFrame) -> int:
     filled = (frame.to_numpy() != "").any(axis=1)
     nonempty = np.flatnonzero(filled)
     return int(nonempty[-1]) + 1 if len(nonempty) else 0
-
-
-class _SwallowGuard:
-    """Finds a quote that was opened and closed far later, fusing records into one field.
-
-    A field with line breaks is suspicious only when most of its later lines parse, on their
-    own, as whole records of the file's shape: the same number of fields, and numbers, whole
-    numbers or short codes where the other records have them. A real multi-line review rarely
-    does that, so it still reads. Only fields holding a line break are examined, and the line
-    count per record is kept so that the message can name the lines a user sees in an editor.
-    """
-
-    def __init__(self, path: Path, layout: _Layout):
-        self.path = path
-        self.delimiter = layout.delimiter
-        self.width = len(layout.columns)
-        self.next_line = layout.skip_lines + layout.header_lines + 1
-        self.next_row = 1
-        self.sample: pd.DataFrame | None = None
-
-    def check(self, frame: pd.DataFrame) -> None:
-        """Raise InputError for a swallowing field in ``frame``; advance the line count."""
-        breaks = np.zeros(len(frame), dtype=np.int64)
-        suspect_columns = []
-        for position, values in enumerate(_column_values(frame)):
-            if "\n" in "".join(values):
-                breaks += np.fromiter((v.count("\n") for v in values), np.int64, len(values))
-                suspect_columns.append(position)
-        if suspect_columns and self.width > 1:
-            self._examine(frame, breaks, suspect_columns)
-        elif len(frame):
-            self.sample = frame.iloc[:50]  # clean records, to learn the shape of the next chunk
-        self.next_line += int(len(frame) + breaks.sum())
-        self.next_row += len(frame)
-
-    def _examine(self, frame: pd.DataFrame, breaks: np.ndarray, columns: list[int]) -> None:
-        clean = frame.iloc[np.flatnonzero(breaks == 0)[:200]]  # a sample is enough for the shape
-        if len(clean) < 20 and self.sample is not None:
-            clean = pd.concat([self.sample, clean])
-        if len(clean) < 2:
-            return
-        kinds = [_kind(clean.iloc[:, i].tolist()) for i in range(self.width)]
-        if not any(kinds):
-            return
-        starts = self.next_line + np.concatenate(([0], np.cumsum(1 + breaks)[:-1]))
-        for i in np.flatnonzero(breaks):
-            for c in columns:
-                cell = frame.iat[int(i), c]
-                if "\n" in cell and self._swallows(cell.split("\n")[1:], kinds):
-                    first, last = int(starts[i]), int(starts[i] + breaks[i])
-                    raise InputError(
-                        f"{self.path}: row {self.next_row + int(i)} (line {first}) opens a quote "
-                        f"that is never closed: it swallows lines {first + 1}-{last}; fix the "
-                        f"quote (a quote inside a field is written twice: \"\")"
-                    )
-
-    def _swallows(self, lines: Sequence[str], kinds: list[str | None]) -> bool:
-        shaped = 0
-        for line in lines:
-            fields = next(csv.reader([line.rstrip("\r")], delimiter=self.delimiter), [])
-            if len(fields) == self.width and all(
-                    _fits(v, k) for v, k in zip(fields, kinds, strict=True)):
-                shaped += 1
-        return shaped >= 1 and shaped * 2 >= len(lines)
-
-
-def _column_values(frame: pd.DataFrame) -> list[list[str]]:
-    """Each column's cells as a list; a wide frame goes through one array (a column at a time
-    costs a Series each, slow for thousands of columns)."""
-    if frame.shape[1] > 50:
-        return frame.to_numpy(dtype=object).T.tolist()
-    return [frame.iloc[:, i].tolist() for i in range(frame.shape[1])]
-
-
-def _kind(values: Sequence[str]) -> str | None:
-    """'int', 'num' or 'short' when every filled value is one; None for free text."""
-    filled = [v.strip() for v in values if v.strip()]
-    if not filled:
-        return None
-    if all(_INT.match(v) for v in filled):
-        return "int"
-    if all(_is_float(v) for v in filled):
-        return "num"
-    if all(len(v) <= _SHORT for v in filled):
-        return "short"
-    return None
-
-
-def _is_float(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _fits(value: str, kind: str | None) -> bool:
-    value = value.strip()
-    if not value or kind is None:
-        return True
-    if kind == "int":
-        return bool(_INT.match(value))
-    if kind == "num":
-        return _is_float(value)
-    return len(value) <= _SHORT
