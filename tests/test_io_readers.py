@@ -208,8 +208,8 @@ def test_data_load_labeled_imdb_keyword_and_url_use_fetch_archive(tmp_path, monk
 def test_data_load_labeled_missing_or_unsupported_source(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         load_labeled(tmp_path / "nope")
-    odd = tmp_path / "reviews.json"
-    odd.write_text("{}")
+    odd = tmp_path / "reviews.xml"
+    odd.write_text("<reviews/>")
     with pytest.raises(InputError, match="unsupported"):
         load_labeled(odd)
 
@@ -589,7 +589,7 @@ def test_data_reviews_bad_files_are_input_errors(tmp_path):
         "corrupt.xlsx": (b"PK\x03\x04 this is not really a zip", "not a readable .xlsx"),
         "text.xlsx": (b"review\nhello\n", "not a readable .xlsx"),
         "old.xls": (b"\xd0\xcf\x11\xe0", r"\.xls workbooks are not supported"),
-        "reviews.json": (b"[]", "'.json' files are not supported"),
+        "reviews.xml": (b"<reviews/>", "'.xml' files are not supported"),
         "blank.csv": (b"\n\n\n", "no header row"),
     }
     for name, (content, pattern) in cases.items():

@@ -19,12 +19,16 @@ import pandas as pd
 DELIMITED_SUFFIXES = (".csv", ".txt", ".tsv", ".tab")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSON_SUFFIXES = (".json",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
-REVIEW_SUFFIXES = DELIMITED_SUFFIXES + XLSX_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
+# Text formats also read gzip-compressed (reviews.csv.gz), streamed like the plain file.
+GZIP_SUFFIXES = tuple(s + ".gz" for s in DELIMITED_SUFFIXES + JSONL_SUFFIXES + JSON_SUFFIXES)
+REVIEW_SUFFIXES = (DELIMITED_SUFFIXES + XLSX_SUFFIXES + JSONL_SUFFIXES + JSON_SUFFIXES
+                   + PARQUET_SUFFIXES + GZIP_SUFFIXES)
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 SUPPORTED_FORMATS = (
     ".csv, .tsv, .tab, .txt (delimited text), .xlsx, .xlsm (Excel workbook), .jsonl, .ndjson "
-    "(JSON Lines) or .parquet"
+    "(JSON Lines), .json (an array of objects), .parquet, or a text format gzipped (.csv.gz)"
 )
 
 
@@ -34,6 +38,9 @@ class Block:
 
     frame: pd.DataFrame  # object columns: str, or None for an empty/missing cell
     formula: np.ndarray | None = None  # bool (rows, columns): a formula cell with no cached value
+    # The same cells with the types the file stores them in (JSON numbers, booleans, lists;
+    # Parquet column types), for outputs that can keep them; None when every cell is text.
+    values: pd.DataFrame | None = None
 
 
 @dataclass

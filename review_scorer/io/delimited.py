@@ -24,6 +24,7 @@ from review_scorer.io.common import (
     Source,
     is_gzip,
     one_line,
+    open_binary,
     open_text,
     unique_names,
 )
@@ -40,11 +41,11 @@ _SEP_LINE = re.compile(r"^sep=(.)\r?\n", re.IGNORECASE)
 def read_head(path: Path, size: int = SNIFF_BYTES) -> tuple[bytes, bool]:
     """The first ``size`` bytes of a file and whether that is all of it."""
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             head = fh.read(size)
             complete = not fh.read(1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({one_line(exc)})") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from exc
     return head, complete
 
 
@@ -61,15 +62,52 @@ def detect_encoding(path: Path, head: bytes) -> tuple[str, bool]:
         utf16 = _utf16_without_bom(head)
         if utf16 and decodes(path, utf16):
             return utf16, False
+    nul_line, utf8 = _scan(path)
+    if nul_line is not None:
+        # The same rule wherever the byte sits: text never holds NUL, so a file that does is
+        # binary or damaged (a NUL far into a file used to be read, one near the start refused).
         hint = (" (it looks like an Excel workbook: give it the .xlsx extension)"
                 if head.startswith(b"PK\x03\x04") else "")
-        raise InputError(f"{path}: this is a binary file, not delimited text{hint}; pass a "
-                         f"{SUPPORTED_FORMATS} file")
-    if decodes(path, "utf-8"):
+        raise InputError(f"{path}: line {nul_line} holds a NUL byte (\\x00), which text never "
+                         f"does: this is a binary file or a damaged export, not delimited "
+                         f"text{hint}; remove the NUL bytes or pass a {SUPPORTED_FORMATS} file")
+    if utf8:
         return "utf-8", False
     encoding = "cp1252" if decodes(path, "cp1252") else "latin-1"
     log.info("%s is not valid UTF-8; reading it as %s", path, encoding)
     return encoding, True
+
+
+def _scan(path: Path) -> tuple[int | None, bool]:
+    """(line of the first NUL byte or None, whether the whole file is UTF-8), in one pass."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8, lines = True, 1
+    try:
+        with open_binary(path) as fh:
+            while block := fh.read(_SCAN_BYTES):
+                nul = block.find(b"\x00")
+                if nul >= 0:
+                    return lines + block.count(b"\n", 0, nul), utf8
+                lines += block.count(b"\n")
+                if utf8:
+                    try:
+                        decoder.decode(block)
+                    except UnicodeDecodeError:
+                        utf8 = False
+            if utf8:
+                decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        utf8 = False
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from exc
+    return None, utf8
+
+
+def _unreadable(path: Path, exc: BaseException) -> InputError:
+    if is_gzip(path):
+        return InputError(f"{path}: not a readable gzip file ({one_line(exc)}); compress it "
+                          f"again, or pass the uncompressed file")
+    return InputError(f"{path}: cannot read ({one_line(exc)})")
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -90,12 +128,14 @@ def decodes(path: Path, encoding: str) -> bool:
     """True when the whole file decodes in ``encoding`` (read in blocks; memory stays flat)."""
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             while block := fh.read(_SCAN_BYTES):
                 decoder.decode(block)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from exc
     return True
 
 
@@ -187,13 +227,12 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
 
 
 def open_delimited(path: Path, chunk_rows: int, head: bytes, complete: bool,
-                   encoding: str, fallback: bool) -> Source:
+                   encoding: str, fallback: bool, *, suffix: str = ".csv") -> Source:
     """Open delimited text whose encoding is known: layout now, records lazily."""
     size = len(head)
     while True:
         try:
-            layout = _layout(path, decode_head(head, encoding, complete), complete,
-                             path.suffix.lower())
+            layout = _layout(path, decode_head(head, encoding, complete), complete, suffix)
             break
         except _HeaderPastSample:
             size *= 16
@@ -260,8 +299,7 @@ def malformed(path: Path, exc: BaseException, layout: _Layout | None = None,
     found (pandas counts records, not the lines an editor shows)."""
     reason = one_line(exc).replace("Error tokenizing data. C error: ", "")
     if is_gzip(path) and isinstance(exc, OSError | EOFError | zlib.error):
-        return InputError(f"{path}: not a readable gzip file ({reason}); compress it again, or "
-                          f"pass the uncompressed file")
+        return _unreadable(path, exc)
     if layout is not None and encoding is not None:
         if "Length of header" in reason or re.search(r"Expected \d+ fields", reason):
             found = _first_record(path, layout, encoding, lambda f: len(f) > len(layout.columns))

@@ -13,6 +13,7 @@ import pandas as pd
 from review_scorer.errors import InputError
 from review_scorer.io.columns import ColumnRequest, ColumnRoles, detect_columns
 from review_scorer.io.common import (
+    JSON_SUFFIXES,
     JSONL_SUFFIXES,
     PARQUET_SUFFIXES,
     REVIEW_SUFFIXES,
@@ -36,7 +37,7 @@ class ReviewFileInfo:
     """What open_reviews found out about a review file, and the decisions it made."""
 
     path: Path
-    format: str  # "csv" | "xlsx" | "jsonl" | "parquet"
+    format: str  # "csv" | "xlsx" | "jsonl" | "json" | "parquet"
     delimiter: str | None  # csv only
     encoding: str | None  # "utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32", "cp1252", ...
     encoding_fallback: bool  # True when the file was not valid UTF-8 and was read as cp1252/latin-1
@@ -68,6 +69,10 @@ class ReviewChunk:
     formula: np.ndarray | None = None  # bool: the text cell is a formula with no saved value
     neutral: np.ndarray | None = None  # bool: a middle star rating (label -1)
     unknown_label: np.ndarray | None = None  # bool: the label cell holds something else
+    # The original columns with the types the file stores (JSON numbers/booleans/null/lists,
+    # Parquet column types; None for a missing cell), for outputs that can keep them. None for
+    # formats whose cells are all text (CSV, XLSX).
+    values: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -150,6 +155,8 @@ class ReviewFile:
             frame = raw.fillna("").astype(str)
         chunk = ReviewChunk(frame=frame.reset_index(drop=True), rows=rows, texts=texts,
                             labels=None, formula=np.zeros(len(rows), dtype=bool))
+        if block.values is not None:
+            chunk.values = block.values.reset_index(drop=True)
         if block.formula is not None:
             chunk.formula = block.formula[:, info.columns.index(info.text_column)].copy()
         if info.rating_column is not None:
@@ -219,7 +226,8 @@ def open_reviews(
     sheet: str | None = None,
     chunk_rows: int = 5000,
 ) -> ReviewFile:
-    """Open a review file (CSV/TSV/TXT, XLSX, JSONL or Parquet) for scoring; work out its layout.
+    """Open a review file (CSV/TSV/TXT, XLSX, JSONL, JSON or Parquet; text formats may be
+    gzipped) for scoring; work out its layout.
 
     Encoding (BOMs, UTF-16 without a BOM, UTF-8, else cp1252/latin-1 with ``encoding_fallback``),
     delimiter (or Excel's ``sep=`` line) and, for workbooks, the sheet (the first visible one)
@@ -267,10 +275,15 @@ def open_review_file(path: Path, request: ColumnRequest, *, sheet: str | None = 
 
 
 def file_suffix(path: Path) -> str:
-    """The lowercased suffix; a name that is only a suffix (".csv") counts as that suffix."""
+    """The lowercased suffix, with ".gz" kept on the suffix it compresses (".csv.gz"); a name
+    that is only a suffix (".csv") counts as that suffix."""
+    name = path.name.lower()
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz" and name.endswith(REVIEW_SUFFIXES):
+        return suffixes[-2] + ".gz"
     suffix = path.suffix.lower()
     if not suffix and path.name.startswith(".") and path.name.count(".") == 1:
-        return path.name.lower()
+        return name
     return suffix
 
 
@@ -283,12 +296,15 @@ def open_source(path: Path, *, sheet: str | None, chunk_rows: int) -> Source:
         return open_xlsx(path, chunk_rows, sheet)
     if suffix in PARQUET_SUFFIXES:
         return open_parquet(path, chunk_rows)
+    plain = suffix.removesuffix(".gz")
     head, complete = read_head(path)
     encoding, fallback = detect_encoding(path, head)
-    if suffix in JSONL_SUFFIXES or (
-            suffix == ".txt" and looks_like_jsonl(decode_head(head, encoding, complete))):
+    if plain in JSON_SUFFIXES:
+        return open_jsonl(path, chunk_rows, encoding, fallback, array=True)
+    if plain in JSONL_SUFFIXES or (
+            plain == ".txt" and looks_like_jsonl(decode_head(head, encoding, complete))):
         return open_jsonl(path, chunk_rows, encoding, fallback)
-    return open_delimited(path, chunk_rows, head, complete, encoding, fallback)
+    return open_delimited(path, chunk_rows, head, complete, encoding, fallback, suffix=plain)
 
 
 def _checked_suffix(path: Path) -> str:
