@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from review_scorer.errors import InputError
 from review_scorer.io import open_reviews
 
 xlsxwriter = pytest.importorskip("xlsxwriter")
@@ -84,3 +85,62 @@ def test_io_sample_workbook_is_written_with_shared_strings_and_reads_like_the_cs
     _, _, _, xlsx_texts = _read(sample / "reviews.xlsx")
     _, _, _, csv_texts = _read(sample / "reviews.csv")
     assert xlsx_texts == [t or None for t in csv_texts]
+
+
+def _sheets(path: Path, sheets: list[tuple[str, list[list[object]]]]) -> Path:
+    workbook = xlsxwriter.Workbook(path)
+    for title, rows in sheets:
+        sheet = workbook.add_worksheet(title)
+        for r, row in enumerate(rows):
+            sheet.write_row(r, 0, row)
+    workbook.close()
+    return path
+
+
+NOTES = ("Notes", [["Read me"], ["Exported from the survey tool on Monday; one row per answer."]])
+REVIEWS = ("Reviews", [["id", "review"], [1, "great film"], [2, "bad film"]])
+NUMBERS = ("Numbers", [["a", "b"], [1, 2], [3, 4]])
+
+
+@pytest.mark.parametrize(("first", "why"), [
+    (NOTES, "has no column named like review text"),  # one wordy column: a guess, not a name
+    (NUMBERS, "has no review column"),
+    (("Cover", []), "is empty"),
+])
+def test_io_xlsx_first_sheet_without_reviews_reads_the_sheet_that_has_them(tmp_path, first, why):
+    path = _sheets(tmp_path / "book.xlsx", [first, REVIEWS])
+    info, notes, _, texts = _read(path)
+    assert info.sheet == "Reviews" and texts == ["great film", "bad film"]
+    assert f"read sheet 'Reviews': the first sheet, '{first[0]}', {why}" in notes[0]
+
+
+def test_io_xlsx_given_text_column_is_looked_for_on_other_sheets(tmp_path):
+    path = _sheets(tmp_path / "book.xlsx", [NUMBERS, REVIEWS])
+    info, _, _, texts = _read(path, text_column="Review")
+    assert info.sheet == "Reviews" and texts == ["great film", "bad film"]
+
+
+def test_io_xlsx_no_sheet_with_reviews_names_the_sheets_and_sheet_option(tmp_path):
+    path = _sheets(tmp_path / "book.xlsx", [NUMBERS, ("More", [["x", "y"], [5, 6]])])
+    with pytest.raises(InputError) as err:
+        _read(path)
+    message = str(err.value)
+    assert "in sheet 'Numbers'" in message and "'More'" in message and "--sheet NAME" in message
+    assert "\n" not in message
+
+
+def test_io_xlsx_first_sheet_with_a_review_column_is_kept_and_sheet_option_wins(tmp_path):
+    path = _sheets(tmp_path / "book.xlsx", [REVIEWS, ("Other", [["review"], ["another one"]])])
+    assert _read(path)[0].sheet == "Reviews"
+    assert _read(path, sheet="Other")[3] == ["another one"]
+
+
+def test_io_mistyped_column_name_gets_a_suggestion(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text("review,sentiment\ngreat film,pos\n")
+    with pytest.raises(InputError) as err:
+        open_reviews(path, text_column="revew")
+    assert str(err.value).endswith("did you mean 'review'?")
+    with pytest.raises(InputError) as err:
+        open_reviews(path, label_column="zzz")
+    assert "did you mean" not in str(err.value)

@@ -53,6 +53,7 @@ class Source:
     encoding: str | None = None
     encoding_fallback: bool = False
     sheet: str | None = None
+    other_sheets: tuple[str, ...] = ()  # the workbook's other visible sheets, when none was asked
     notes: list[str] = field(default_factory=list)
 
 

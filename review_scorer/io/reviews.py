@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from review_scorer.errors import InputError
-from review_scorer.io.columns import ColumnRequest, ColumnRoles, detect_columns
+from review_scorer.io.columns import ColumnError, ColumnRequest, ColumnRoles, detect_columns
 from review_scorer.io.common import (
     JSON_SUFFIXES,
     JSONL_SUFFIXES,
@@ -21,13 +21,14 @@ from review_scorer.io.common import (
     XLSX_SUFFIXES,
     Block,
     Source,
+    column_list,
     one_line,
 )
 from review_scorer.io.delimited import decode_head, detect_encoding, open_delimited, read_head
 from review_scorer.io.jsonl import looks_like_jsonl, open_jsonl
 from review_scorer.io.labels import parse_labels, parse_ratings, rating_labels
 from review_scorer.io.parquet import open_parquet
-from review_scorer.io.xlsx import open_xlsx
+from review_scorer.io.xlsx import EmptySheetError, open_xlsx
 
 _SHOW_ROWS = 5  # row numbers listed in a note
 
@@ -253,11 +254,15 @@ def open_review_file(path: Path, request: ColumnRequest, *, sheet: str | None = 
         raise ValueError("chunk_rows must be at least 1")
     source = open_source(path, sheet=sheet, chunk_rows=chunk_rows)
     try:
-        first = next(source.blocks)
-        roles = detect_columns(path, first.frame, request, strict_labels=strict_labels)
-    except BaseException:
-        source.blocks.close()
-        raise
+        first, roles = _first_and_roles(path, source, request, strict_labels)
+    except (EmptySheetError, ColumnError) as exc:
+        if not source.other_sheets:
+            raise
+        source, first, roles = _other_sheet(path, source, request, strict_labels, chunk_rows, exc)
+    else:
+        if roles.text_guessed and source.other_sheets:
+            source, first, roles = _other_sheet(path, source, request, strict_labels, chunk_rows,
+                                                None, (source, first, roles))
     columns = tuple(str(c) for c in first.frame.columns)
     info = ReviewFileInfo(
         path=path, format=source.fmt, delimiter=source.delimiter, encoding=source.encoding,
@@ -272,6 +277,59 @@ def open_review_file(path: Path, request: ColumnRequest, *, sheet: str | None = 
     if info.encoding_fallback:
         info.notes.insert(0, f"not valid UTF-8: read as {info.encoding}")
     return ReviewFile(info, roles, first, source.blocks)
+
+
+def _first_and_roles(path: Path, source: Source, request: ColumnRequest,
+                     strict_labels: bool) -> tuple[Block, ColumnRoles]:
+    """The first block and the columns' roles; the source is closed if either fails."""
+    try:
+        first = next(source.blocks)
+        return first, detect_columns(path, first.frame, request, strict_labels=strict_labels)
+    except BaseException:
+        source.blocks.close()
+        raise
+
+
+def _other_sheet(path: Path, source: Source, request: ColumnRequest, strict_labels: bool,
+                 chunk_rows: int, failure: InputError | None,
+                 fallback: tuple[Source, Block, ColumnRoles] | None = None,
+                 ) -> tuple[Source, Block, ColumnRoles]:
+    """A workbook whose first visible sheet has no review column (``failure``) or only one
+    guessed by content (``fallback``): the first other visible sheet whose review column is
+    found by name (or, after a failure, at all) is read instead, with a note. With none, the
+    failure names the sheets and --sheet."""
+    first_sheet, names = source.sheet, source.other_sheets
+    guessed: tuple[Source, Block, ColumnRoles] | None = None
+    for name in names:
+        try:
+            other = open_source(path, sheet=name, chunk_rows=chunk_rows)
+            block, roles = _first_and_roles(path, other, request, strict_labels)
+        except InputError:
+            continue
+        if not roles.text_guessed:
+            found = (other, block, roles)
+            break
+        if failure is None or guessed is not None:
+            other.blocks.close()
+        else:
+            guessed = (other, block, roles)
+    else:
+        found = guessed or fallback
+        if found is None:
+            raise InputError(f"{failure} (in sheet '{first_sheet}'; the other sheets, "
+                             f"{column_list(list(names))}, were tried too: pass --sheet NAME to "
+                             f"read one of them)") from failure
+    if guessed is not None and found is not guessed:
+        guessed[0].blocks.close()
+    if found is fallback:
+        return found
+    if fallback is not None:
+        fallback[0].blocks.close()
+    reason = ("is empty" if isinstance(failure, EmptySheetError) else "has no review column"
+              if failure is not None else "has no column named like review text")
+    found[0].notes.insert(0, f"read sheet '{found[0].sheet}': the first sheet, '{first_sheet}', "
+                             f"{reason} (pass --sheet NAME to choose another)")
+    return found
 
 
 def file_suffix(path: Path) -> str:

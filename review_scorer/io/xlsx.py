@@ -42,6 +42,10 @@ _LOOKAHEAD = 30  # rows read ahead to find the header row
 _SAVE_AS_CSV = "save it as CSV (or split it) and score that"
 
 
+class EmptySheetError(InputError):
+    """The sheet holds no values at all."""
+
+
 class _TooManyStrings(Exception):
     pass
 
@@ -215,7 +219,10 @@ def open_xlsx(path: Path, chunk_rows: int, sheet: str | None) -> Source:
         handle.close()
         raise
     blocks = _iter_blocks(path, workbook, worksheet, handle, chunk_rows, notes)
-    return Source("xlsx", blocks, sheet=worksheet.title, notes=notes)
+    others = () if sheet is not None else tuple(
+        ws.title for ws in workbook.worksheets
+        if ws is not worksheet and getattr(ws, "sheet_state", "visible") == "visible")
+    return Source("xlsx", blocks, sheet=worksheet.title, notes=notes, other_sheets=others)
 
 
 def _sheet_rows(workbook: Any, worksheet: Any) -> Iterator[tuple[int, list, list[int]]]:
@@ -318,8 +325,8 @@ def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_r
         rows = _sheet_rows(workbook, worksheet)
         ahead = [next((item for item in rows if _filled(item[1])), None)]  # past blank rows
         if ahead[0] is None:
-            raise InputError(f"{path}: sheet '{sheet}' is empty; it needs a header row and one "
-                             f"review per row")
+            raise EmptySheetError(f"{path}: sheet '{sheet}' is empty; it needs a header row and "
+                                  f"one review per row")
         ahead += itertools.islice(rows, _LOOKAHEAD)
         index = find_header(ahead) or 0
         header_row, header, _ = ahead[index]
