@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import gzip
 import io
+import json
 import math
 import re
 from collections.abc import Generator, Sequence
@@ -126,6 +127,9 @@ def cell_text(value: object) -> str | None:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
+    if isinstance(value, list | tuple | dict | np.ndarray):  # Parquet lists and structs
+        return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value,
+                          ensure_ascii=False, default=str)
     return str(value)
 
 
