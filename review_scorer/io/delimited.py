@@ -51,31 +51,58 @@ def read_head(path: Path, size: int = SNIFF_BYTES) -> tuple[bytes, bool]:
 
 def detect_encoding(path: Path, head: bytes) -> tuple[str, bool]:
     """(encoding, fallback): BOMs first (UTF-32 before UTF-16: the UTF-32LE BOM starts with the
-    UTF-16LE one), UTF-16 without a BOM by its NUL bytes, else UTF-8, cp1252 or latin-1."""
+    UTF-16LE one), UTF-16 without a BOM by its NUL bytes, else UTF-8, cp1252 or latin-1.
+
+    A NUL character is refused wherever it sits (text never holds one): the file is binary or
+    a damaged export. The message names its line."""
+    wide = None
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32", False
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", False
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", False
-    if b"\x00" in head:
+        wide = "utf-32"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        wide = "utf-16"
+    elif b"\x00" in head:
         utf16 = _utf16_without_bom(head)
-        if utf16 and decodes(path, utf16):
-            return utf16, False
+        wide = utf16 if utf16 and decodes(path, utf16) else None
+    if wide is not None:
+        _refuse_nul(path, head, _nul_line_decoded(path, wide))
+        return wide, False
+    if head.startswith(codecs.BOM_UTF8):
+        _refuse_nul(path, head, _scan(path)[0])
+        return "utf-8-sig", False
     nul_line, utf8 = _scan(path)
-    if nul_line is not None:
-        # The same rule wherever the byte sits: text never holds NUL, so a file that does is
-        # binary or damaged (a NUL far into a file used to be read, one near the start refused).
-        hint = (" (it looks like an Excel workbook: give it the .xlsx extension)"
-                if head.startswith(b"PK\x03\x04") else "")
-        raise InputError(f"{path}: line {nul_line} holds a NUL byte (\\x00), which text never "
-                         f"does: this is a binary file or a damaged export, not delimited "
-                         f"text{hint}; remove the NUL bytes or pass a {SUPPORTED_FORMATS} file")
+    _refuse_nul(path, head, nul_line)
     if utf8:
         return "utf-8", False
     encoding = "cp1252" if decodes(path, "cp1252") else "latin-1"
     log.info("%s is not valid UTF-8; reading it as %s", path, encoding)
     return encoding, True
+
+
+def _refuse_nul(path: Path, head: bytes, nul_line: int | None) -> None:
+    if nul_line is None:
+        return
+    # The same rule wherever the byte sits (a NUL far into a file used to be read, one near the
+    # start refused as binary).
+    hint = (" (it looks like an Excel workbook: give it the .xlsx extension)"
+            if head.startswith(b"PK\x03\x04") else "")
+    raise InputError(f"{path}: line {nul_line} holds a NUL byte (\\x00), which text never "
+                     f"does: this is a binary file or a damaged export, not delimited "
+                     f"text{hint}; remove the NUL bytes or pass a {SUPPORTED_FORMATS} file")
+
+
+def _nul_line_decoded(path: Path, encoding: str) -> int | None:
+    """The line of the first NUL character of a UTF-16/32 file, or None."""
+    lines = 1
+    try:
+        with open_text(path, encoding, newline="\n") as fh:
+            while block := fh.read(_SCAN_BYTES):
+                nul = block.find("\x00")
+                if nul >= 0:
+                    return lines + block.count("\n", 0, nul)
+                lines += block.count("\n")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from exc
+    return None
 
 
 def _scan(path: Path) -> tuple[int | None, bool]:
