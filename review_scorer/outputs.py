@@ -39,6 +39,15 @@ _XLSX_ILLEGAL_RE = re.compile(r"[\000-\010\013\014\016-\037\ud800-\udfff\ufffe\u
 # Strings openpyxl would store as error cells instead of text.
 _XLSX_ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
 _TEMP_ATTEMPTS = 20
+# The explanation column scoring adds (score.TOP_WORDS_COLUMN; input columns of that name are
+# renamed before they get here): text in CSV/XLSX, a list of {word, weight} in JSONL/Parquet.
+TOP_WORDS_COLUMN = "top_words"
+
+
+def _top_words_type() -> Any:
+    import pyarrow as pa
+
+    return pa.list_(pa.struct([("word", pa.string()), ("weight", pa.float64())]))
 
 
 def format_from_name(fmt: str) -> str:
@@ -312,9 +321,14 @@ def _neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _json_value(value: Any) -> Any:
-    """Turn a cell value into something json.dumps writes faithfully (NaN and NA -> null)."""
+    """Turn a cell value into something json.dumps writes faithfully (NaN and NA -> null);
+    lists and objects (JSON or Parquet input) stay lists and objects."""
     if value is None or isinstance(value, (str, bool, int)):
         return value
+    if isinstance(value, (list, tuple, dict)):
+        return value  # nested items go through _json_default
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, np.generic):
@@ -328,6 +342,27 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
+def _json_default(value: Any) -> Any:
+    """json.dumps's fallback for items inside lists and objects (numpy, dates, decimals)."""
+    converted = _json_value(value)
+    return converted if converted is not value else str(value)
+
+
+def word_weights(text: Any) -> list[dict[str, Any]]:
+    """A ``top_words`` cell ("great +0.41; boring -0.33") as [{"word", "weight"}, ...].
+
+    Words never hold spaces or semicolons (explain.format_top_terms), so the text splits back
+    exactly; JSONL and Parquet keep the list, CSV and XLSX the text.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return []
+    pairs = []
+    for entry in text.split("; "):
+        word, _, weight = entry.rpartition(" ")
+        pairs.append({"word": word, "weight": float(weight)})
+    return pairs
+
+
 def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -336,6 +371,46 @@ def _truncate_for_xlsx(text: str) -> str:
     # Cut in UTF-16 code units, as Excel counts; "ignore" drops a pair split at the end.
     encoded = text.encode("utf-16-le")[: 2 * XLSX_CELL_CHARS]
     return encoded.decode("utf-16-le", errors="ignore")
+
+
+def _arrow_column(path: Path, name: str, column: pd.Series, schema: Any, index: int) -> Any:
+    """One column as an Arrow array: the type the input had where Arrow can hold it (Parquet
+    types kept, JSON numbers/booleans/lists inferred), else text; later chunks take the first
+    chunk's type. ``top_words`` becomes list<struct<word, weight>>."""
+    import pyarrow as pa
+
+    if name == TOP_WORDS_COLUMN:
+        return pa.array(column.map(word_weights).tolist(), type=_top_words_type())
+    if schema is not None:
+        target = schema.field(index).type
+        try:
+            return pa.array(column, type=target, from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            if not pa.types.is_string(target):
+                raise OutputError(
+                    f"{path}: column '{name}' changes type part-way through the file, which a "
+                    f"Parquet column cannot; use --format jsonl or csv") from None
+            return pa.array(column.map(_cell_as_text), type=pa.string())
+    try:
+        array = pa.array(column, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        array = None  # mixed types (a JSON key holding numbers and text): keep it as text
+    if array is None or pa.types.is_null(array.type):
+        return pa.array(column.map(_cell_as_text), type=pa.string())
+    if pa.types.is_large_string(array.type):
+        return array.cast(pa.string())
+    return array
+
+
+def _cell_as_text(value: Any) -> str | None:
+    value = _json_value(value)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
+    return str(value)
 
 
 class PredictionWriter:
@@ -488,11 +563,13 @@ class PredictionWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        # Input columns are text; the score is float64 and row int64, as in the other formats.
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        schema = self._parquet.schema if self._parquet is not None else None
+        arrays = [_arrow_column(self.path, str(name), frame[name], schema, i)
+                  for i, name in enumerate(frame.columns)]
+        table = pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self._temp, table.schema)
-        self._parquet.write_table(table.cast(self._parquet.schema))
+        self._parquet.write_table(table)
 
     def _write_csv(self, frame: pd.DataFrame, first: bool) -> None:
         assert self._handle is not None
@@ -505,11 +582,14 @@ class PredictionWriter:
     def _write_jsonl(self, frame: pd.DataFrame) -> None:
         assert self._handle is not None
         keys = [str(column) for column in frame.columns]
+        if TOP_WORDS_COLUMN in frame.columns:
+            frame = frame.assign(**{TOP_WORDS_COLUMN: frame[TOP_WORDS_COLUMN].map(word_weights)})
         lines = [
             json.dumps(
                 {key: _json_value(value) for key, value in zip(keys, values, strict=True)},
                 ensure_ascii=False,
                 allow_nan=False,
+                default=_json_default,
             )
             for values in frame.itertuples(index=False, name=None)
         ]

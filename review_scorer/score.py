@@ -101,6 +101,7 @@ class ScoredChunk:
     status: np.ndarray  # object array of status strings
     scores: np.ndarray  # float32, NaN where not scored
     attributions: list | None = None  # per row: explain.Attribution or None (when explained)
+    values: Any = None  # DataFrame: the original columns with the input's types (JSON, Parquet)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -312,7 +313,7 @@ def _scored_chunk(chunk: Any, status: np.ndarray, scores: np.ndarray,
                           STATUS_FORMULA, status).astype(object)
     return ScoredChunk(frame=chunk.frame, rows=chunk.rows, texts=chunk.texts, labels=chunk.labels,
                        ratings=getattr(chunk, "ratings", None), status=status, scores=scores,
-                       attributions=attributions)
+                       attributions=attributions, values=getattr(chunk, "values", None))
 
 
 def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = None,
@@ -495,7 +496,8 @@ class PredictionSink:
         return notes
 
     def write(self, chunk: ScoredChunk) -> None:
-        frame = chunk.frame.rename(columns=self.rename).copy()
+        typed = chunk.values is not None and self.writer.fmt in ("jsonl", "parquet")
+        frame = (chunk.values if typed else chunk.frame).rename(columns=self.rename).copy()
         frame["row"] = chunk.rows
         frame["sentiment"] = sentiment_labels(chunk.scores, chunk.status, self.options.threshold)
         frame["score"] = rounded_scores(chunk.scores, chunk.status)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import xlsxwriter
 
 from review_scorer.errors import InputError
 from review_scorer.io import open_reviews
@@ -48,11 +49,13 @@ def _csv_text(rng: random.Random) -> str:
     return buffer.getvalue()
 
 
-def _mutate_text(rng: random.Random, text: str) -> str:
+def _mutate_text(rng: random.Random, text: str, kinds: list[str] | None = None) -> str:
     for _ in range(rng.randint(1, 3)):
         at = rng.randint(0, len(text))
         kind = rng.choice(["quote", "unquote", "nul", "semicolon", "ragged", "newline", "blank",
                            "truncate", "cr", "sep"])
+        if kinds is not None:
+            kinds.append(kind)
         if kind == "quote":
             text = text[:at] + '"' + text[at:]
         elif kind == "unquote" and '"' in text:
@@ -126,16 +129,45 @@ def _assert_error(message: str, path: Path) -> None:
     assert str(path) in message and "\n" not in message, message
 
 
+def _still_valid(text: str, kinds: list[str]) -> bool:
+    """True when the mutated text is still a well-formed CSV file a reader must accept: no NUL,
+    the delimiter still ',', every quote closed before a delimiter or line end (the csv
+    module's strict mode), no record wider than the header, and a header that still names a
+    column 'review'. Only the mutations decide this, never the reader under test."""
+    if "\x00" in text or "semicolon" in kinds:
+        return False
+    if re.match(r"(?i)sep=.\r?\n", text):
+        text = text.split("\n", 1)[1]
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        return False
+    records = [r for r in records if any(f.strip() for f in r)] or [[]]
+    header = records[0]
+    return "review" in header and all(len(r) <= len(header) for r in records[1:])
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_io_fuzz_csv(tmp_path, seed):
     rng = random.Random(seed)
-    outcomes = {"error": 0, "read": 0}
+    outcomes = {"error": 0, "read": 0, "valid": 0}
     for n in range(50):
         path = tmp_path / f"f{seed}_{n}.csv"
-        raw = _encode(rng, _mutate_text(rng, _csv_text(rng)))
+        base, kinds = _csv_text(rng), []
+        text = _mutate_text(rng, base, kinds)
+        raw = _encode(rng, text)
         path.write_bytes(raw)
+        if "review" in base.splitlines()[0].split(","):  # the file before mutation reads
+            plain = tmp_path / f"plain{seed}_{n}.csv"
+            plain.write_bytes(base.encode("utf-8"))
+            assert not isinstance(result := _read(plain), str), (base[:300], result)
+        valid = _still_valid(text, kinds)
+        outcomes["valid"] += valid
         result = _read(path)
         if isinstance(result, str):
+            assert not valid, (path, raw[:300], result)  # a valid file is never refused
+            if "nul" in kinds and "\x00" in text:
+                assert "NUL byte" in result  # wherever the byte landed
             _assert_error(result, path)
             outcomes["error"] += 1
             continue
@@ -143,7 +175,8 @@ def test_io_fuzz_csv(tmp_path, seed):
         expected = _strict_count(raw, info.encoding, info.delimiter)
         assert expected is not None and rows == expected, (path, raw[:300], rows, expected)
         outcomes["read"] += 1
-    assert outcomes["read"] > 5 and outcomes["error"] > 0  # the generator covers both sides
+    # Both sides covered; reads are at least the files the mutations left valid.
+    assert outcomes["read"] >= outcomes["valid"] >= 10 and outcomes["error"] > 0
 
 
 def _xlsx_rows(rng: random.Random) -> list[list[object]]:
@@ -164,21 +197,21 @@ def _xlsx_rows(rng: random.Random) -> list[list[object]]:
     return rows
 
 
-def _mutate_xlsx(rng: random.Random, path: Path) -> None:
+def _mutate_xlsx(rng: random.Random, path: Path) -> str:
     kind = rng.choice(["none", "none", "dimension", "truncate_xml", "truncate_zip", "flip",
                        "shared"])
     if kind == "none":
-        return
+        return kind
     if kind == "truncate_zip":
         raw = path.read_bytes()
         path.write_bytes(raw[: rng.randint(0, len(raw))])
-        return
+        return kind
     if kind == "flip":
         raw = bytearray(path.read_bytes())
         for _ in range(rng.randint(1, 20)):
             raw[rng.randrange(len(raw))] = rng.randrange(256)
         path.write_bytes(bytes(raw))
-        return
+        return kind
     with zipfile.ZipFile(path) as src:
         items = [(i.filename, src.read(i.filename)) for i in src.infolist()]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -188,10 +221,13 @@ def _mutate_xlsx(rng: random.Random, path: Path) -> None:
                     data = re.sub(rb'<dimension ref="[^"]*"', rb'<dimension ref="A1:B2"', data)
                 elif kind == "truncate_xml":
                     data = data[: rng.randint(0, len(data))]
-                else:
-                    data = re.sub(rb't="inlineStr"><is><t>[^<]*</t></is>', b't="s"><v>7</v>',
+                else:  # a text cell pointing past the shared-string table
+                    data = re.sub(rb't="inlineStr"><is><t>[^<]*</t></is>', b't="s"><v>99999</v>',
                                   data, count=1)
+                    data = re.sub(rb'(t="s"[^>]*><v>)\d+(</v>)', rb"\g<1>99999\g<2>", data,
+                                  count=1)
             dst.writestr(name, data)
+    return kind
 
 
 def _strict_xlsx_count(path: Path, sheet: str, notes: list[str]) -> int | None:
@@ -211,21 +247,43 @@ def _strict_xlsx_count(path: Path, sheet: str, notes: list[str]) -> int | None:
     return max(filled[-1] - header, 0) if filled else 0
 
 
+def _save(rng: random.Random, path: Path, rows: list[list[object]]) -> None:
+    """openpyxl (inline strings) or XlsxWriter (shared strings, as spreadsheet programs)."""
+    if rng.random() < 0.5:
+        workbook = openpyxl.Workbook()
+        for row in rows:
+            workbook.active.append(row)
+        workbook.save(path)
+        return
+    workbook = xlsxwriter.Workbook(path)
+    sheet = workbook.add_worksheet()
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if isinstance(value, str) and value.startswith("="):
+                sheet.write_formula(r, c, value)  # no cached value, as openpyxl's
+            elif value is not None:
+                sheet.write(r, c, value)
+    workbook.close()
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_io_fuzz_xlsx(tmp_path, seed):
     rng = random.Random(100 + seed)
+    intact = 0
     for n in range(40):
         path = tmp_path / f"w{seed}_{n}.xlsx"
-        workbook = openpyxl.Workbook()
-        for row in _xlsx_rows(rng):
-            workbook.active.append(row)
-        workbook.save(path)
-        _mutate_xlsx(rng, path)
+        _save(rng, path, _xlsx_rows(rng))
+        kind = _mutate_xlsx(rng, path)
         result = _read(path)
         if isinstance(result, str):
+            # Only damage may refuse a workbook, and a stale <dimension> is not damage (Excel
+            # ignores it); a file whose header has no text column is refused for that alone.
+            assert kind not in ("none", "dimension") or "review text" in result, (path, result)
             _assert_error(result, path)
             continue
         info, rows = result
+        intact += kind in ("none", "dimension")
         expected = _strict_xlsx_count(path, info.sheet, info.notes)
         if expected is not None:
             assert rows == expected, (path, rows, expected)
+    assert intact >= 10  # undamaged workbooks were generated, and they read

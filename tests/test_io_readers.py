@@ -208,8 +208,8 @@ def test_data_load_labeled_imdb_keyword_and_url_use_fetch_archive(tmp_path, monk
 def test_data_load_labeled_missing_or_unsupported_source(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         load_labeled(tmp_path / "nope")
-    odd = tmp_path / "reviews.json"
-    odd.write_text("{}")
+    odd = tmp_path / "reviews.xml"
+    odd.write_text("<reviews/>")
     with pytest.raises(InputError, match="unsupported"):
         load_labeled(odd)
 
@@ -384,15 +384,21 @@ def test_data_reviews_utf16_with_bom(tmp_path):
     assert info.encoding == "utf-16" and info.delimiter == "\t" and texts == ["café ok"]
 
 
-def test_data_reviews_quoted_multiline_fields_keep_row_numbers(tmp_path):
+@pytest.mark.parametrize("first", ["id", "stars", "product"])
+def test_data_reviews_quoted_multiline_fields_keep_row_numbers(tmp_path, first):
+    # The first column is a whole number, a decimal or a short code: the multi-line fields'
+    # later lines ("second line, with comma") split into two fields like a record would.
+    keys = {"id": ["1", "2", "3", "4"], "stars": ["4.5", "2", "3.5", "1"],
+            "product": ["mug", "lamp", "desk", "mug"]}[first]
     path = tmp_path / "multi.csv"
-    path.write_text('id,review\n1,"first line\nsecond line, with comma"\n2,plain\n'
-                    '3,"para one\n\npara ""two"""\n4,last\n')
-    _, chunks, texts, rows = read_all(path, chunk_rows=2)
-    assert texts == ["first line\nsecond line, with comma", "plain", 'para one\n\npara "two"',
-                     "last"]
-    assert rows == [1, 2, 3, 4]
-    assert chunks[1].frame["id"].tolist() == ["3", "4"]
+    path.write_text(f"{first},review\n" + "".join(f"{keys[i % 4]},filler {i}\n" for i in range(28))
+                    + f'{keys[0]},"first line\nsecond line, with comma"\n{keys[1]},plain\n'
+                    f'{keys[2]},"para one\n\npara, ""two"""\n{keys[3]},last\n')
+    _, chunks, texts, rows = read_all(path, chunk_rows=10)
+    assert texts[28:] == ["first line\nsecond line, with comma", "plain",
+                          'para one\n\npara, "two"', "last"]
+    assert rows == list(range(1, 33))
+    assert chunks[-1].frame[first].tolist() == keys[2:]
 
 
 # ---- review files: columns ------------------------------------------------------------------
@@ -521,12 +527,17 @@ def test_data_reviews_malformed_csv_is_input_error(tmp_path):
     path = tmp_path / "broken.csv"
     path.write_text('id,review\n1,fine\n2,"never closed\n3,x\n' + "".join(
         f"{i},row\n" for i in range(4, 10)))
-    with pytest.raises(InputError, match=r"broken\.csv: malformed"):
+    with pytest.raises(InputError, match=r"broken\.csv: row 2 \(line 3\) opens a quote that is "
+                                         r"never closed: the file ends inside it"):
         read_all(path, chunk_rows=2)
     extra = tmp_path / "extra.csv"
-    extra.write_text("id,review\n1,fine,surprise\n2,ok\n")
-    with pytest.raises(InputError, match="more fields than the header"):
+    extra.write_text('id,review\n1,"fine\nfilm"\n2,ok,surprise\n3,ok\n')
+    with pytest.raises(InputError, match=r"row 2 \(line 4\) has 3 fields but the header has 2"):
         read_all(extra)
+    first = tmp_path / "first.csv"  # pandas reports this one differently: no line of its own
+    first.write_text("review,stars\nfine,4,surprise\nok,3\n")
+    with pytest.raises(InputError, match=r"row 1 \(line 2\) has 3 fields but the header has 2"):
+        read_all(first)
 
 
 # ---- review files: xlsx ---------------------------------------------------------------------
@@ -578,7 +589,7 @@ def test_data_reviews_bad_files_are_input_errors(tmp_path):
         "corrupt.xlsx": (b"PK\x03\x04 this is not really a zip", "not a readable .xlsx"),
         "text.xlsx": (b"review\nhello\n", "not a readable .xlsx"),
         "old.xls": (b"\xd0\xcf\x11\xe0", r"\.xls workbooks are not supported"),
-        "reviews.json": (b"[]", "'.json' files are not supported"),
+        "reviews.xml": (b"<reviews/>", "'.xml' files are not supported"),
         "blank.csv": (b"\n\n\n", "no header row"),
     }
     for name, (content, pattern) in cases.items():

@@ -462,3 +462,103 @@ def test_outputs_writer_with_header_only(tmp_path, chunks):
     writer = _write_all(path, "csv", [chunks[0].iloc[:0]])
     assert writer.rows_written == 0
     assert path.read_text().splitlines() == [",".join(chunks[0].columns)]
+
+
+# ---- types kept in JSONL and Parquet, top_words as a list (issue 20, item 18) ----------------
+
+
+def _sink_output(tmp_path, source, fmt):
+    """Predictions written by score.PredictionSink for `source` (scores made up: no model)."""
+    from review_scorer.io import open_reviews
+    from review_scorer.score import PredictionSink, ScoreOptions, _scored_chunk
+
+    review_file = open_reviews(source)
+    options = ScoreOptions(fmt=fmt, overwrite=True)
+    target = tmp_path / f"out.{fmt}"
+    sink = PredictionSink(target, review_file.info.columns, options)
+    with sink:
+        for chunk in review_file.chunks():
+            n = len(chunk)
+            scored = _scored_chunk(chunk, np.array(["ok"] * n, dtype=object),
+                                   np.linspace(0.1, 0.9, n).astype(np.float32))
+            sink.write(scored)
+        temp = sink.finish()
+        temp.replace(target)
+    return target
+
+
+JSON_RECORDS = [
+    {"review": "Loved it", "Liked": 1, "stars": 4.5, "verified": True, "tags": ["a", "b"],
+     "meta": {"source": "app"}, "note": None},
+    {"review": "Hated it", "Liked": 0, "stars": 1.0, "verified": False, "tags": [],
+     "meta": {"source": "web"}, "note": "late"},
+]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_outputs_jsonl_keeps_the_json_input_types(tmp_path, suffix):
+    source = tmp_path / f"in{suffix}"
+    source.write_text("\n".join(json.dumps(r) for r in JSON_RECORDS) if suffix == ".jsonl"
+                      else json.dumps(JSON_RECORDS))
+    lines = _sink_output(tmp_path, source, "jsonl").read_text().splitlines()
+    back = [json.loads(line) for line in lines]
+    for record, original in zip(back, JSON_RECORDS, strict=True):
+        assert {k: record[k] for k in original} == original  # 1 stays 1, not "1"
+        assert record["row"] in (1, 2) and isinstance(record["score"], float)
+
+
+def test_outputs_parquet_keeps_parquet_input_types(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"review": ["Loved it", "Hated it"], "Liked": pa.array([1, 0], pa.int8()),
+                      "stars": [4.5, None], "day": [dt.date(2024, 1, 2), dt.date(2024, 1, 3)],
+                      "tags": [["a"], []]})
+    source = tmp_path / "in.parquet"
+    pq.write_table(table, source)
+    back = pq.read_table(_sink_output(tmp_path, source, "parquet"))
+    for field in table.schema:
+        assert back.schema.field(field.name).type == field.type
+    assert back.column("Liked").to_pylist() == [1, 0]
+    assert back.column("tags").to_pylist() == [["a"], []]
+    assert back.schema.field("review").type == pa.string()  # not large_string
+
+
+def test_outputs_parquet_from_json_types_numbers_and_keeps_mixed_columns_as_text(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = [{"review": "ok", "Liked": 1, "code": 7}, {"review": "bad", "Liked": 0, "code": "x"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps(r) for r in records))
+    back = pq.read_table(_sink_output(tmp_path, source, "parquet"))
+    assert back.schema.field("Liked").type == pa.int64()
+    assert back.column("code").to_pylist() == ["7", "x"]  # numbers and text in one key: text
+
+
+def test_outputs_csv_input_stays_text_in_jsonl(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("review,Liked\nLoved it,1\n")
+    record = json.loads(_sink_output(tmp_path, source, "jsonl").read_text())
+    assert record["Liked"] == "1"  # CSV holds text: nothing to keep
+
+
+def test_outputs_top_words_is_a_list_in_jsonl_and_parquet_and_text_elsewhere(tmp_path):
+    import pyarrow.parquet as pq
+
+    from review_scorer.outputs import word_weights
+
+    frame = pd.DataFrame({"review": ["great, not dull", "meh"], "row": [1, 2],
+                          "top_words": ["great +0.41; dull -0.33", ""]})
+    expected = [[{"word": "great", "weight": 0.41}, {"word": "dull", "weight": -0.33}], []]
+    assert [word_weights(v) for v in frame["top_words"]] == expected
+    paths = {}
+    for fmt in outputs.PREDICTION_FORMATS:
+        paths[fmt] = tmp_path / f"tw.{fmt}"
+        _write_all(paths[fmt], fmt, [frame])
+    assert [json.loads(x)["top_words"] for x in paths["jsonl"].read_text().splitlines()] == expected
+    assert pq.read_table(paths["parquet"]).column("top_words").to_pylist() == expected
+    assert pd.read_csv(paths["csv"], keep_default_na=False)["top_words"].tolist() == [
+        "great +0.41; dull -0.33", ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,10 @@ _DATE_SHARE = 0.6  # ... and a date column dates in this share
 _SAMPLE_ROWS = 1000  # rows of the first chunk that content checks look at
 
 
+class ColumnError(InputError):
+    """No column for a role: a name that is not there, or no column that holds review text."""
+
+
 @dataclass
 class ColumnRequest:
     """Columns asked for by the caller: a name, None to detect, "" to turn detection off."""
@@ -83,9 +88,17 @@ def resolve_column(path: Path, columns: Sequence[str], wanted: str, flag: str) -
     matches = [c for c in columns if norm_name(c) == norm_name(wanted)]
     if len(matches) == 1:
         return matches[0]
-    raise InputError(
-        f"{path}: no column {wanted!r} (from {flag}); the columns are: {column_list(columns)}"
-    )
+    raise ColumnError(f"{path}: no column {wanted!r} (from {flag}); the columns are: "
+                     f"{column_list(columns)}{_did_you_mean(wanted, columns)}")
+
+
+def _did_you_mean(wanted: str, columns: Sequence[str]) -> str:
+    """"; did you mean 'review'?" for the closest column name (compared normalised), or ""."""
+    by_norm: dict[str, str] = {}
+    for column in columns:
+        by_norm.setdefault(norm_name(column), column)
+    close = difflib.get_close_matches(norm_name(wanted), list(by_norm), n=1, cutoff=0.6)
+    return f"; did you mean {by_norm[close[0]]!r}?" if close else ""
 
 
 def find_by_name(columns: Sequence[str], names: Sequence[str], exclude: set) -> list[str]:
@@ -266,11 +279,11 @@ def guess_text_column(path: Path, first: pd.DataFrame, candidates: Sequence[str]
     if len(scored) == 1 or (len(scored) > 1 and scored[0][0] >= 1.5 * scored[1][0]):
         return scored[0][1]
     if len(scored) > 1:
-        raise InputError(
+        raise ColumnError(
             f"{path}: columns {scored[0][1]!r} and {scored[1][1]!r} both look like review text; "
             f"pass --text-column NAME"
         )
-    raise InputError(
+    raise ColumnError(
         f"{path}: cannot tell which column holds the review text (columns: "
         f"{column_list(list(first.columns))}); pass --text-column NAME"
     )

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gzip
+import io
+import json
 import math
 import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -15,12 +20,16 @@ import pandas as pd
 DELIMITED_SUFFIXES = (".csv", ".txt", ".tsv", ".tab")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSON_SUFFIXES = (".json",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
-REVIEW_SUFFIXES = DELIMITED_SUFFIXES + XLSX_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
+# Text formats also read gzip-compressed (reviews.csv.gz), streamed like the plain file.
+GZIP_SUFFIXES = tuple(s + ".gz" for s in DELIMITED_SUFFIXES + JSONL_SUFFIXES + JSON_SUFFIXES)
+REVIEW_SUFFIXES = (DELIMITED_SUFFIXES + XLSX_SUFFIXES + JSONL_SUFFIXES + JSON_SUFFIXES
+                   + PARQUET_SUFFIXES + GZIP_SUFFIXES)
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 SUPPORTED_FORMATS = (
     ".csv, .tsv, .tab, .txt (delimited text), .xlsx, .xlsm (Excel workbook), .jsonl, .ndjson "
-    "(JSON Lines) or .parquet"
+    "(JSON Lines), .json (an array of objects), .parquet, or a text format gzipped (.csv.gz)"
 )
 
 
@@ -30,6 +39,9 @@ class Block:
 
     frame: pd.DataFrame  # object columns: str, or None for an empty/missing cell
     formula: np.ndarray | None = None  # bool (rows, columns): a formula cell with no cached value
+    # The same cells with the types the file stores them in (JSON numbers, booleans, lists;
+    # Parquet column types), for outputs that can keep them; None when every cell is text.
+    values: pd.DataFrame | None = None
 
 
 @dataclass
@@ -42,6 +54,7 @@ class Source:
     encoding: str | None = None
     encoding_fallback: bool = False
     sheet: str | None = None
+    other_sheets: tuple[str, ...] = ()  # the workbook's other visible sheets, when none was asked
     notes: list[str] = field(default_factory=list)
 
 
@@ -114,6 +127,9 @@ def cell_text(value: object) -> str | None:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
+    if isinstance(value, list | tuple | dict | np.ndarray):  # Parquet lists and structs
+        return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value,
+                          ensure_ascii=False, default=str)
     return str(value)
 
 
@@ -124,3 +140,19 @@ def human_bytes(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} GB"
+
+
+def is_gzip(path: Path) -> bool:
+    """True for a gzip-compressed input (``reviews.csv.gz``)."""
+    return path.name.lower().endswith(".gz")
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzip."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def open_text(path: Path, encoding: str, *, newline: str | None = None) -> IO[str]:
+    """The file as text in ``encoding`` (undecodable bytes become U+FFFD), decompressed if gzip."""
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors="replace",
+                            newline=newline)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import logging
 import re
 import warnings
-from collections.abc import Generator, Sequence
+import zlib
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,17 @@ import numpy as np
 import pandas as pd
 
 from review_scorer.errors import InputError
-from review_scorer.io.common import SUPPORTED_FORMATS, Block, Source, one_line, unique_names
+from review_scorer.io.common import (
+    SUPPORTED_FORMATS,
+    Block,
+    Source,
+    is_gzip,
+    one_line,
+    open_binary,
+    open_text,
+    unique_names,
+)
+from review_scorer.io.quote_guard import SwallowGuard, unlimited_fields
 
 log = logging.getLogger(__name__)
 
@@ -24,43 +36,105 @@ _DELIMITERS = (",", ";", "\t", "|")
 SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1 << 20
 _SEP_LINE = re.compile(r"^sep=(.)\r?\n", re.IGNORECASE)
-_INT = re.compile(r"^[+-]?\d+$")
-_SHORT = 24  # a column whose values are all this short is a code/label, not free text
 
 
 def read_head(path: Path, size: int = SNIFF_BYTES) -> tuple[bytes, bool]:
     """The first ``size`` bytes of a file and whether that is all of it."""
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             head = fh.read(size)
             complete = not fh.read(1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({one_line(exc)})") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from exc
     return head, complete
 
 
 def detect_encoding(path: Path, head: bytes) -> tuple[str, bool]:
     """(encoding, fallback): BOMs first (UTF-32 before UTF-16: the UTF-32LE BOM starts with the
-    UTF-16LE one), UTF-16 without a BOM by its NUL bytes, else UTF-8, cp1252 or latin-1."""
+    UTF-16LE one), UTF-16 without a BOM by its NUL bytes, else UTF-8, cp1252 or latin-1.
+
+    A NUL character is refused wherever it sits (text never holds one): the file is binary or
+    a damaged export. The message names its line."""
+    wide = None
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32", False
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", False
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", False
-    if b"\x00" in head:
+        wide = "utf-32"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        wide = "utf-16"
+    elif b"\x00" in head:
         utf16 = _utf16_without_bom(head)
-        if utf16 and decodes(path, utf16):
-            return utf16, False
-        hint = (" (it looks like an Excel workbook: give it the .xlsx extension)"
-                if head.startswith(b"PK\x03\x04") else "")
-        raise InputError(f"{path}: this is a binary file, not delimited text{hint}; pass a "
-                         f"{SUPPORTED_FORMATS} file")
-    if decodes(path, "utf-8"):
+        wide = utf16 if utf16 and decodes(path, utf16) else None
+    if wide is not None:
+        _refuse_nul(path, head, _nul_line_decoded(path, wide))
+        return wide, False
+    if head.startswith(codecs.BOM_UTF8):
+        _refuse_nul(path, head, _scan(path)[0])
+        return "utf-8-sig", False
+    nul_line, utf8 = _scan(path)
+    _refuse_nul(path, head, nul_line)
+    if utf8:
         return "utf-8", False
     encoding = "cp1252" if decodes(path, "cp1252") else "latin-1"
     log.info("%s is not valid UTF-8; reading it as %s", path, encoding)
     return encoding, True
+
+
+def _refuse_nul(path: Path, head: bytes, nul_line: int | None) -> None:
+    if nul_line is None:
+        return
+    # The same rule wherever the byte sits (a NUL far into a file used to be read, one near the
+    # start refused as binary).
+    hint = (" (it looks like an Excel workbook: give it the .xlsx extension)"
+            if head.startswith(b"PK\x03\x04") else "")
+    raise InputError(f"{path}: line {nul_line} holds a NUL byte (\\x00), which text never "
+                     f"does: this is a binary file or a damaged export, not delimited "
+                     f"text{hint}; remove the NUL bytes or pass a {SUPPORTED_FORMATS} file")
+
+
+def _nul_line_decoded(path: Path, encoding: str) -> int | None:
+    """The line of the first NUL character of a UTF-16/32 file, or None."""
+    lines = 1
+    try:
+        with open_text(path, encoding, newline="\n") as fh:
+            while block := fh.read(_SCAN_BYTES):
+                nul = block.find("\x00")
+                if nul >= 0:
+                    return lines + block.count("\n", 0, nul)
+                lines += block.count("\n")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from exc
+    return None
+
+
+def _scan(path: Path) -> tuple[int | None, bool]:
+    """(line of the first NUL byte or None, whether the whole file is UTF-8), in one pass."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8, lines = True, 1
+    try:
+        with open_binary(path) as fh:
+            while block := fh.read(_SCAN_BYTES):
+                nul = block.find(b"\x00")
+                if nul >= 0:
+                    return lines + block.count(b"\n", 0, nul), utf8
+                lines += block.count(b"\n")
+                if utf8:
+                    try:
+                        decoder.decode(block)
+                    except UnicodeDecodeError:
+                        utf8 = False
+            if utf8:
+                decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        utf8 = False
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from exc
+    return None, utf8
+
+
+def _unreadable(path: Path, exc: BaseException) -> InputError:
+    if is_gzip(path):
+        return InputError(f"{path}: not a readable gzip file ({one_line(exc)}); compress it "
+                          f"again, or pass the uncompressed file")
+    return InputError(f"{path}: cannot read ({one_line(exc)})")
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -81,12 +155,14 @@ def decodes(path: Path, encoding: str) -> bool:
     """True when the whole file decodes in ``encoding`` (read in blocks; memory stays flat)."""
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             while block := fh.read(_SCAN_BYTES):
                 decoder.decode(block)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from exc
     return True
 
 
@@ -105,8 +181,9 @@ def choose_delimiter(sample: str, complete: bool) -> str:
     best: tuple[tuple[bool, float, int], str] | None = None
     for delimiter in _DELIMITERS:
         try:
-            records = list(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter,
-                                      quotechar='"', doublequote=True, strict=False))
+            with unlimited_fields():
+                records = list(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter,
+                                          quotechar='"', doublequote=True, strict=False))
         except csv.Error:
             continue
         if not complete and len(records) > 1:
@@ -155,10 +232,11 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
     reader = csv.reader(stream, delimiter=delimiter, quotechar='"', strict=False)
     header: list[str] = []
     try:
-        for record in reader:
-            if any(field.strip() for field in record):
-                header = record
-                break
+        with unlimited_fields():
+            for record in reader:
+                if any(field.strip() for field in record):
+                    header = record
+                    break
     except csv.Error as exc:
         raise InputError(f"{path}: cannot read the header row ({one_line(exc)})") from exc
     if not header:
@@ -176,13 +254,12 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
 
 
 def open_delimited(path: Path, chunk_rows: int, head: bytes, complete: bool,
-                   encoding: str, fallback: bool) -> Source:
+                   encoding: str, fallback: bool, *, suffix: str = ".csv") -> Source:
     """Open delimited text whose encoding is known: layout now, records lazily."""
     size = len(head)
     while True:
         try:
-            layout = _layout(path, decode_head(head, encoding, complete), complete,
-                             path.suffix.lower())
+            layout = _layout(path, decode_head(head, encoding, complete), complete, suffix)
             break
         except _HeaderPastSample:
             size *= 16
@@ -205,19 +282,19 @@ def _read_csv(path: Path, layout: _Layout, encoding: str, chunk_rows: int):
             )
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: no header row; the first line must name the columns") from exc
-    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error,
-            UnicodeError) as exc:
-        raise malformed(path, exc) from exc
+    except _PARSE_ERRORS as exc:
+        raise malformed(path, exc, layout, encoding) from exc
 
 
 def _iter_frames(path: Path, layout: _Layout, encoding: str,
                  chunk_rows: int) -> Generator[Block, None, None]:
     """Blocks of str cells, chunk_rows records each; at least one block (maybe empty)."""
     reader = _read_csv(path, layout, encoding, chunk_rows)
-    guard = _SwallowGuard(path, layout)
+    guard = SwallowGuard(path, layout.delimiter, len(layout.columns),
+                         layout.skip_lines + layout.header_lines + 1, encoding)
     pending: pd.DataFrame | None = None  # all-empty rows, kept only if a record follows
     yielded = False
-    with reader:
+    with reader, contextlib.closing(guard):
         while True:
             try:
                 with warnings.catch_warnings():
@@ -225,9 +302,8 @@ def _iter_frames(path: Path, layout: _Layout, encoding: str,
                     frame = next(reader)
             except StopIteration:
                 break
-            except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error,
-                    UnicodeError) as exc:
-                raise malformed(path, exc) from exc
+            except _PARSE_ERRORS as exc:
+                raise malformed(path, exc, layout, encoding) from exc
             guard.check(frame)
             if pending is not None and len(pending):
                 frame = pd.concat([pending, frame], ignore_index=True)
@@ -240,15 +316,71 @@ def _iter_frames(path: Path, layout: _Layout, encoding: str,
         yield Block(pd.DataFrame({c: pd.Series(dtype=object) for c in layout.columns}))
 
 
-def malformed(path: Path, exc: BaseException) -> InputError:
-    """A parser failure as one line naming the file."""
+_PARSE_ERRORS = (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error,
+                 UnicodeError, OSError, EOFError, zlib.error)
+
+
+def malformed(path: Path, exc: BaseException, layout: _Layout | None = None,
+              encoding: str | None = None) -> InputError:
+    """A parser failure as one line naming the file, and the row and line when they can be
+    found (pandas counts records, not the lines an editor shows)."""
     reason = one_line(exc).replace("Error tokenizing data. C error: ", "")
+    if is_gzip(path) and isinstance(exc, OSError | EOFError | zlib.error):
+        return _unreadable(path, exc)
+    if layout is not None and encoding is not None:
+        if "Length of header" in reason or re.search(r"Expected \d+ fields", reason):
+            found = _first_record(path, layout, encoding, lambda f: len(f) > len(layout.columns))
+            if found is not None:
+                row, line, fields = found
+                return InputError(
+                    f"{path}: row {row} (line {line}) has {len(fields)} fields but the header "
+                    f"has {len(layout.columns)}; quote fields that hold the delimiter "
+                    f"{layout.delimiter!r}, or give the extra column a header")
+        if "EOF inside string" in reason:
+            found = _last_record(path, layout, encoding)
+            if found is not None:
+                return InputError(
+                    f"{path}: row {found[0]} (line {found[1]}) opens a quote that is never "
+                    f"closed: the file ends inside it; fix the quote (a quote inside a field is "
+                    f"written twice: \"\")")
     if "Length of header" in reason:
         reason = "a row has more fields than the header"
     return InputError(
         f"{path}: malformed delimited text ({reason}); check the quoting and the number of "
         f"fields on that line"
     )
+
+
+def _records(path: Path, layout: _Layout, encoding: str) -> Iterator[tuple[int, int, list[str]]]:
+    """(row, first line, fields) of every record after the header, read with the csv module."""
+    with open_text(path, encoding, newline="") as fh, unlimited_fields():
+        for _ in range(layout.skip_lines):
+            fh.readline()
+        reader = csv.reader(fh, delimiter=layout.delimiter, quotechar='"', doublequote=True)
+        if next(reader, None) is None:
+            return
+        previous = reader.line_num
+        for row, fields in enumerate(reader, 1):
+            yield row, layout.skip_lines + previous + 1, fields
+            previous = reader.line_num
+
+
+def _first_record(path: Path, layout: _Layout, encoding: str,
+                  test: Callable[[list[str]], bool]) -> tuple[int, int, list[str]] | None:
+    try:
+        return next((r for r in _records(path, layout, encoding) if test(r[2])), None)
+    except (csv.Error, OSError, UnicodeError, EOFError, zlib.error):
+        return None
+
+
+def _last_record(path: Path, layout: _Layout, encoding: str) -> tuple[int, int, list[str]] | None:
+    last = None
+    try:
+        for last in _records(path, layout, encoding):  # noqa: B007 - the last one is wanted
+            pass
+    except (csv.Error, OSError, UnicodeError, EOFError, zlib.error):
+        return None
+    return last
 
 
 def _records_end(frame: pd.DataFrame) -> int:
@@ -261,108 +393,3 @@ def _records_end(frame: pd.DataFrame) -> int:
     filled = (frame.to_numpy() != "").any(axis=1)
     nonempty = np.flatnonzero(filled)
     return int(nonempty[-1]) + 1 if len(nonempty) else 0
-
-
-class _SwallowGuard:
-    """Finds a quote that was opened and closed far later, fusing records into one field.
-
-    A field with line breaks is suspicious only when most of its later lines parse, on their
-    own, as whole records of the file's shape: the same number of fields, and numbers, whole
-    numbers or short codes where the other records have them. A real multi-line review rarely
-    does that, so it still reads. Only fields holding a line break are examined, and the line
-    count per record is kept so that the message can name the lines a user sees in an editor.
-    """
-
-    def __init__(self, path: Path, layout: _Layout):
-        self.path = path
-        self.delimiter = layout.delimiter
-        self.width = len(layout.columns)
-        self.next_line = layout.skip_lines + layout.header_lines + 1
-        self.next_row = 1
-        self.sample: pd.DataFrame | None = None
-
-    def check(self, frame: pd.DataFrame) -> None:
-        """Raise InputError for a swallowing field in ``frame``; advance the line count."""
-        breaks = np.zeros(len(frame), dtype=np.int64)
-        suspect_columns = []
-        for position, values in enumerate(_column_values(frame)):
-            if "\n" in "".join(values):
-                breaks += np.fromiter((v.count("\n") for v in values), np.int64, len(values))
-                suspect_columns.append(position)
-        if suspect_columns and self.width > 1:
-            self._examine(frame, breaks, suspect_columns)
-        elif len(frame):
-            self.sample = frame.iloc[:50]  # clean records, to learn the shape of the next chunk
-        self.next_line += int(len(frame) + breaks.sum())
-        self.next_row += len(frame)
-
-    def _examine(self, frame: pd.DataFrame, breaks: np.ndarray, columns: list[int]) -> None:
-        clean = frame.iloc[np.flatnonzero(breaks == 0)[:200]]  # a sample is enough for the shape
-        if len(clean) < 20 and self.sample is not None:
-            clean = pd.concat([self.sample, clean])
-        if len(clean) < 2:
-            return
-        kinds = [_kind(clean.iloc[:, i].tolist()) for i in range(self.width)]
-        if not any(kinds):
-            return
-        starts = self.next_line + np.concatenate(([0], np.cumsum(1 + breaks)[:-1]))
-        for i in np.flatnonzero(breaks):
-            for c in columns:
-                cell = frame.iat[int(i), c]
-                if "\n" in cell and self._swallows(cell.split("\n")[1:], kinds):
-                    first, last = int(starts[i]), int(starts[i] + breaks[i])
-                    raise InputError(
-                        f"{self.path}: row {self.next_row + int(i)} (line {first}) opens a quote "
-                        f"that is never closed: it swallows lines {first + 1}-{last}; fix the "
-                        f"quote (a quote inside a field is written twice: \"\")"
-                    )
-
-    def _swallows(self, lines: Sequence[str], kinds: list[str | None]) -> bool:
-        shaped = 0
-        for line in lines:
-            fields = next(csv.reader([line.rstrip("\r")], delimiter=self.delimiter), [])
-            if len(fields) == self.width and all(
-                    _fits(v, k) for v, k in zip(fields, kinds, strict=True)):
-                shaped += 1
-        return shaped >= 1 and shaped * 2 >= len(lines)
-
-
-def _column_values(frame: pd.DataFrame) -> list[list[str]]:
-    """Each column's cells as a list; a wide frame goes through one array (a column at a time
-    costs a Series each, slow for thousands of columns)."""
-    if frame.shape[1] > 50:
-        return frame.to_numpy(dtype=object).T.tolist()
-    return [frame.iloc[:, i].tolist() for i in range(frame.shape[1])]
-
-
-def _kind(values: Sequence[str]) -> str | None:
-    """'int', 'num' or 'short' when every filled value is one; None for free text."""
-    filled = [v.strip() for v in values if v.strip()]
-    if not filled:
-        return None
-    if all(_INT.match(v) for v in filled):
-        return "int"
-    if all(_is_float(v) for v in filled):
-        return "num"
-    if all(len(v) <= _SHORT for v in filled):
-        return "short"
-    return None
-
-
-def _is_float(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _fits(value: str, kind: str | None) -> bool:
-    value = value.strip()
-    if not value or kind is None:
-        return True
-    if kind == "int":
-        return bool(_INT.match(value))
-    if kind == "num":
-        return _is_float(value)
-    return len(value) <= _SHORT

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from review_scorer.errors import InputError
-from review_scorer.io.columns import ColumnRequest, ColumnRoles, detect_columns
+from review_scorer.io.columns import ColumnError, ColumnRequest, ColumnRoles, detect_columns
 from review_scorer.io.common import (
+    JSON_SUFFIXES,
     JSONL_SUFFIXES,
     PARQUET_SUFFIXES,
     REVIEW_SUFFIXES,
@@ -20,13 +21,14 @@ from review_scorer.io.common import (
     XLSX_SUFFIXES,
     Block,
     Source,
+    column_list,
     one_line,
 )
 from review_scorer.io.delimited import decode_head, detect_encoding, open_delimited, read_head
 from review_scorer.io.jsonl import looks_like_jsonl, open_jsonl
 from review_scorer.io.labels import parse_labels, parse_ratings, rating_labels
 from review_scorer.io.parquet import open_parquet
-from review_scorer.io.xlsx import open_xlsx
+from review_scorer.io.xlsx import EmptySheetError, open_xlsx
 
 _SHOW_ROWS = 5  # row numbers listed in a note
 
@@ -36,7 +38,7 @@ class ReviewFileInfo:
     """What open_reviews found out about a review file, and the decisions it made."""
 
     path: Path
-    format: str  # "csv" | "xlsx" | "jsonl" | "parquet"
+    format: str  # "csv" | "xlsx" | "jsonl" | "json" | "parquet"
     delimiter: str | None  # csv only
     encoding: str | None  # "utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32", "cp1252", ...
     encoding_fallback: bool  # True when the file was not valid UTF-8 and was read as cp1252/latin-1
@@ -68,6 +70,10 @@ class ReviewChunk:
     formula: np.ndarray | None = None  # bool: the text cell is a formula with no saved value
     neutral: np.ndarray | None = None  # bool: a middle star rating (label -1)
     unknown_label: np.ndarray | None = None  # bool: the label cell holds something else
+    # The original columns with the types the file stores (JSON numbers/booleans/null/lists,
+    # Parquet column types; None for a missing cell), for outputs that can keep them. None for
+    # formats whose cells are all text (CSV, XLSX).
+    values: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -150,6 +156,8 @@ class ReviewFile:
             frame = raw.fillna("").astype(str)
         chunk = ReviewChunk(frame=frame.reset_index(drop=True), rows=rows, texts=texts,
                             labels=None, formula=np.zeros(len(rows), dtype=bool))
+        if block.values is not None:
+            chunk.values = block.values.reset_index(drop=True)
         if block.formula is not None:
             chunk.formula = block.formula[:, info.columns.index(info.text_column)].copy()
         if info.rating_column is not None:
@@ -219,7 +227,8 @@ def open_reviews(
     sheet: str | None = None,
     chunk_rows: int = 5000,
 ) -> ReviewFile:
-    """Open a review file (CSV/TSV/TXT, XLSX, JSONL or Parquet) for scoring; work out its layout.
+    """Open a review file (CSV/TSV/TXT, XLSX, JSONL, JSON or Parquet; text formats may be
+    gzipped) for scoring; work out its layout.
 
     Encoding (BOMs, UTF-16 without a BOM, UTF-8, else cp1252/latin-1 with ``encoding_fallback``),
     delimiter (or Excel's ``sep=`` line) and, for workbooks, the sheet (the first visible one)
@@ -245,11 +254,15 @@ def open_review_file(path: Path, request: ColumnRequest, *, sheet: str | None = 
         raise ValueError("chunk_rows must be at least 1")
     source = open_source(path, sheet=sheet, chunk_rows=chunk_rows)
     try:
-        first = next(source.blocks)
-        roles = detect_columns(path, first.frame, request, strict_labels=strict_labels)
-    except BaseException:
-        source.blocks.close()
-        raise
+        first, roles = _first_and_roles(path, source, request, strict_labels)
+    except (EmptySheetError, ColumnError) as exc:
+        if not source.other_sheets:
+            raise
+        source, first, roles = _other_sheet(path, source, request, strict_labels, chunk_rows, exc)
+    else:
+        if roles.text_guessed and source.other_sheets:
+            source, first, roles = _other_sheet(path, source, request, strict_labels, chunk_rows,
+                                                None, (source, first, roles))
     columns = tuple(str(c) for c in first.frame.columns)
     info = ReviewFileInfo(
         path=path, format=source.fmt, delimiter=source.delimiter, encoding=source.encoding,
@@ -266,11 +279,69 @@ def open_review_file(path: Path, request: ColumnRequest, *, sheet: str | None = 
     return ReviewFile(info, roles, first, source.blocks)
 
 
+def _first_and_roles(path: Path, source: Source, request: ColumnRequest,
+                     strict_labels: bool) -> tuple[Block, ColumnRoles]:
+    """The first block and the columns' roles; the source is closed if either fails."""
+    try:
+        first = next(source.blocks)
+        return first, detect_columns(path, first.frame, request, strict_labels=strict_labels)
+    except BaseException:
+        source.blocks.close()
+        raise
+
+
+def _other_sheet(path: Path, source: Source, request: ColumnRequest, strict_labels: bool,
+                 chunk_rows: int, failure: InputError | None,
+                 fallback: tuple[Source, Block, ColumnRoles] | None = None,
+                 ) -> tuple[Source, Block, ColumnRoles]:
+    """A workbook whose first visible sheet has no review column (``failure``) or only one
+    guessed by content (``fallback``): the first other visible sheet whose review column is
+    found by name (or, after a failure, at all) is read instead, with a note. With none, the
+    failure names the sheets and --sheet."""
+    first_sheet, names = source.sheet, source.other_sheets
+    guessed: tuple[Source, Block, ColumnRoles] | None = None
+    for name in names:
+        try:
+            other = open_source(path, sheet=name, chunk_rows=chunk_rows)
+            block, roles = _first_and_roles(path, other, request, strict_labels)
+        except InputError:
+            continue
+        if not roles.text_guessed:
+            found = (other, block, roles)
+            break
+        if failure is None or guessed is not None:
+            other.blocks.close()
+        else:
+            guessed = (other, block, roles)
+    else:
+        found = guessed or fallback
+        if found is None:
+            raise InputError(f"{failure} (in sheet '{first_sheet}'; the other sheets, "
+                             f"{column_list(list(names))}, were tried too: pass --sheet NAME to "
+                             f"read one of them)") from failure
+    if guessed is not None and found is not guessed:
+        guessed[0].blocks.close()
+    if found is fallback:
+        return found
+    if fallback is not None:
+        fallback[0].blocks.close()
+    reason = ("is empty" if isinstance(failure, EmptySheetError) else "has no review column"
+              if failure is not None else "has no column named like review text")
+    found[0].notes.insert(0, f"read sheet '{found[0].sheet}': the first sheet, '{first_sheet}', "
+                             f"{reason} (pass --sheet NAME to choose another)")
+    return found
+
+
 def file_suffix(path: Path) -> str:
-    """The lowercased suffix; a name that is only a suffix (".csv") counts as that suffix."""
+    """The lowercased suffix, with ".gz" kept on the suffix it compresses (".csv.gz"); a name
+    that is only a suffix (".csv") counts as that suffix."""
+    name = path.name.lower()
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz" and name.endswith(REVIEW_SUFFIXES):
+        return suffixes[-2] + ".gz"
     suffix = path.suffix.lower()
     if not suffix and path.name.startswith(".") and path.name.count(".") == 1:
-        return path.name.lower()
+        return name
     return suffix
 
 
@@ -283,12 +354,15 @@ def open_source(path: Path, *, sheet: str | None, chunk_rows: int) -> Source:
         return open_xlsx(path, chunk_rows, sheet)
     if suffix in PARQUET_SUFFIXES:
         return open_parquet(path, chunk_rows)
+    plain = suffix.removesuffix(".gz")
     head, complete = read_head(path)
     encoding, fallback = detect_encoding(path, head)
-    if suffix in JSONL_SUFFIXES or (
-            suffix == ".txt" and looks_like_jsonl(decode_head(head, encoding, complete))):
+    if plain in JSON_SUFFIXES:
+        return open_jsonl(path, chunk_rows, encoding, fallback, array=True)
+    if plain in JSONL_SUFFIXES or (
+            plain == ".txt" and looks_like_jsonl(decode_head(head, encoding, complete))):
         return open_jsonl(path, chunk_rows, encoding, fallback)
-    return open_delimited(path, chunk_rows, head, complete, encoding, fallback)
+    return open_delimited(path, chunk_rows, head, complete, encoding, fallback, suffix=plain)
 
 
 def _checked_suffix(path: Path) -> str:

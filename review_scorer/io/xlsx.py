@@ -34,14 +34,36 @@ from review_scorer.io.common import (
 # strings; a "bomb" of millions of tiny strings packs 5M of them into 1.8 MB of zip.
 MAX_XML_BYTES = 2_000_000_000  # uncompressed size of sharedStrings.xml, and of the sheet read
 MAX_SHARED_STRINGS = 5_000_000  # distinct strings in sharedStrings.xml
-MAX_CELLS = 100_000_000  # filled cells read from the sheet
+MAX_PART_BYTES = 64_000_000  # uncompressed size of any other part parsed (styles, workbook, ...)
+MAX_CELLS = 200_000_000  # rows x columns read from a sheet, blank rows included (the output size)
+MAX_SHEET_ROWS = 1_048_576  # Excel's last row: a row numbered past it is not from a spreadsheet
 _CHUNK_CELLS = 2_000_000  # rows x columns held in one chunk (a very wide sheet gets fewer rows)
 _LOOKAHEAD = 30  # rows read ahead to find the header row
 _SAVE_AS_CSV = "save it as CSV (or split it) and score that"
 
 
+class EmptySheetError(InputError):
+    """The sheet holds no values at all."""
+
+
 class _TooManyStrings(Exception):
     pass
+
+
+class _RowPastExcel(Exception):
+    """A row numbered past the last row a spreadsheet program can hold."""
+
+    def __init__(self, number: int):
+        super().__init__(number)
+        self.number = number
+
+
+class _BadSharedString(Exception):
+    """A cell refers to a shared string the workbook does not hold."""
+
+    def __init__(self, cell: str | None, count: int):
+        super().__init__(cell, count)
+        self.cell, self.count = cell, count
 
 
 def check_zip(path: Path) -> None:
@@ -59,6 +81,46 @@ def check_zip(path: Path) -> None:
             raise InputError(
                 f"{path}: {info.filename} expands to {human_bytes(info.file_size)} of XML; the "
                 f"limit is {human_bytes(MAX_XML_BYTES)}; {_SAVE_AS_CSV}")
+
+
+_DATA_TYPES = ("spreadsheetml.worksheet+xml", "spreadsheetml.sharedStrings+xml")
+
+
+class _SizedArchive:
+    """The workbook's zip, checking each member's uncompressed size before it is parsed.
+
+    Worksheets and the shared strings (by their content type) may expand to MAX_XML_BYTES,
+    every other part (styles, workbook, themes, properties, ...) to MAX_PART_BYTES. zipfile
+    stops reading at the size the directory declares, so the check bounds what is parsed.
+    """
+
+    def __init__(self, archive: Any, path: Path):
+        self._archive, self._path = archive, path
+        self.data_parts: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._archive, name)
+
+    def learn(self, package: Any) -> None:
+        """Note the data parts named by [Content_Types].xml (openpyxl's Manifest)."""
+        self.data_parts = {o.PartName.lstrip("/") for o in getattr(package, "Override", [])
+                           if o.ContentType.endswith(_DATA_TYPES)}
+
+    def _check(self, name: Any) -> None:
+        info = name if isinstance(name, zipfile.ZipInfo) else self._archive.getinfo(name)
+        limit = MAX_XML_BYTES if info.filename in self.data_parts else MAX_PART_BYTES
+        if info.file_size > limit:
+            raise InputError(
+                f"{self._path}: {info.filename} expands to {human_bytes(info.file_size)} of XML; "
+                f"the limit for that part is {human_bytes(limit)}; {_SAVE_AS_CSV}")
+
+    def open(self, name: Any, *args: Any, **kwargs: Any) -> Any:
+        self._check(name)
+        return self._archive.open(name, *args, **kwargs)
+
+    def read(self, name: Any, *args: Any, **kwargs: Any) -> bytes:
+        self._check(name)
+        return self._archive.read(name, *args, **kwargs)
 
 
 def _read_strings(source: Any) -> list[str]:
@@ -86,6 +148,14 @@ def load_workbook(path: Path, handle: Any) -> Any:
     from openpyxl.reader.excel import ExcelReader
 
     class _Reader(ExcelReader):
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.archive = _SizedArchive(self.archive, path)
+
+        def read_manifest(self) -> None:
+            super().read_manifest()
+            self.archive.learn(self.package)
+
         def read_strings(self) -> None:
             ct = self.package.find("application/vnd.openxmlformats-officedocument.spreadsheetml"
                                    ".sharedStrings+xml")
@@ -98,6 +168,8 @@ def load_workbook(path: Path, handle: Any) -> Any:
             warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions
             reader = _Reader(handle, read_only=True, data_only=True, keep_links=False)
             reader.read()
+    except InputError:
+        raise
     except _TooManyStrings as exc:
         raise InputError(f"{path}: the workbook holds more than {MAX_SHARED_STRINGS:,} distinct "
                          f"strings; the limit is {MAX_SHARED_STRINGS:,}; {_SAVE_AS_CSV}") from exc
@@ -147,7 +219,10 @@ def open_xlsx(path: Path, chunk_rows: int, sheet: str | None) -> Source:
         handle.close()
         raise
     blocks = _iter_blocks(path, workbook, worksheet, handle, chunk_rows, notes)
-    return Source("xlsx", blocks, sheet=worksheet.title, notes=notes)
+    others = () if sheet is not None else tuple(
+        ws.title for ws in workbook.worksheets
+        if ws is not worksheet and getattr(ws, "sheet_state", "visible") == "visible")
+    return Source("xlsx", blocks, sheet=worksheet.title, notes=notes, other_sheets=others)
 
 
 def _sheet_rows(workbook: Any, worksheet: Any) -> Iterator[tuple[int, list, list[int]]]:
@@ -157,17 +232,24 @@ def _sheet_rows(workbook: Any, worksheet: Any) -> Iterator[tuple[int, list, list
 
     class _Parser(WorkSheetParser):
         def parse_cell(self, element: Any) -> dict:
-            cell = super().parse_cell(element)
+            try:
+                cell = super().parse_cell(element)
+            except IndexError as exc:  # a shared-string index past the table
+                raise _BadSharedString(element.get("r"), len(self.shared_strings)) from exc
             if cell["value"] is None and element.find(FORMULA_TAG) is not None:
                 cell["data_type"] = "formula"
             return cell
 
     with worksheet._get_source() as source:
-        parser = _Parser(source, workbook.shared_strings, data_only=True, epoch=workbook.epoch,
+        # The strings live on the read-only worksheet (the reader's table, handed to every
+        # sheet); Workbook.shared_strings is a separate, always-empty table in read-only mode.
+        parser = _Parser(source, worksheet._shared_strings, data_only=True, epoch=workbook.epoch,
                          date_formats=workbook._date_formats,
                          timedelta_formats=workbook._timedelta_formats)
         expected = 1
         for number, cells in parser.parse():
+            if number > MAX_SHEET_ROWS:
+                raise _RowPastExcel(number)
             for gap in range(expected, number):
                 yield gap, [], []
             expected = max(expected, number + 1)
@@ -243,8 +325,8 @@ def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_r
         rows = _sheet_rows(workbook, worksheet)
         ahead = [next((item for item in rows if _filled(item[1])), None)]  # past blank rows
         if ahead[0] is None:
-            raise InputError(f"{path}: sheet '{sheet}' is empty; it needs a header row and one "
-                             f"review per row")
+            raise EmptySheetError(f"{path}: sheet '{sheet}' is empty; it needs a header row and "
+                                  f"one review per row")
         ahead += itertools.islice(rows, _LOOKAHEAD)
         index = find_header(ahead) or 0
         header_row, header, _ = ahead[index]
@@ -257,6 +339,16 @@ def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_r
                             max(1, min(chunk_rows, _CHUNK_CELLS // max(width, 1))))
     except InputError:
         raise
+    except _RowPastExcel as exc:
+        raise InputError(
+            f"{path}: sheet '{sheet}' has a row numbered {exc.number:,}, past the last row a "
+            f"spreadsheet holds ({MAX_SHEET_ROWS:,}); the file was not written by a spreadsheet "
+            f"program or is damaged: save it again from Excel or export it as CSV") from exc
+    except _BadSharedString as exc:
+        raise InputError(
+            f"{path}: sheet '{sheet}' cell {exc.cell or '?'} refers to a shared string the "
+            f"workbook does not hold (it has {exc.count:,}); the workbook is damaged: save it "
+            f"again from Excel or export it as CSV") from exc
     except Exception as exc:  # damage shows as zip, zlib, XML (SyntaxError), index, value errors
         raise _damaged(path, sheet, exc) from exc
     finally:
@@ -276,18 +368,46 @@ def _header_notes(sheet: str, header_row: int, header: list, columns: list[str],
                      f"{', '.join(repr(c) for c in blank)}")
 
 
+class _Batcher:
+    """Rows gathered into blocks of ``chunk_rows``, with the formula cells of each block."""
+
+    def __init__(self, columns: list[str], chunk_rows: int):
+        self.columns, self.chunk_rows = columns, chunk_rows
+        self.rows: list[list] = []
+        self.formulas: list[tuple[int, int]] = []
+        self.yielded = False
+
+    def add(self, values: list, formula_cols: Sequence[int] = ()) -> Block | None:
+        """Add one row; a full block when this row completes one."""
+        width = len(self.columns)
+        self.formulas.extend((len(self.rows), c) for c in formula_cols if c < width)
+        self.rows.append(list(values[:width]) + [None] * (width - len(values)))
+        if len(self.rows) < self.chunk_rows:
+            return None
+        block = _block(self.rows, self.columns, self.formulas, len(self.rows))
+        self.rows, self.formulas, self.yielded = [], [], True
+        return block
+
+    def last(self) -> Block | None:
+        if self.rows or not self.yielded:
+            return _block(self.rows, self.columns, self.formulas, len(self.rows))
+        return None
+
+
 def _chunked(path: Path, sheet: str, columns: list[str], rows: Iterator[tuple[int, list, list]],
              chunk_rows: int) -> Generator[Block, None, None]:
-    """Rows padded to the header's width, in blocks; blank rows kept unless they end the sheet."""
+    """Rows padded to the header's width, in blocks; blank rows kept unless they end the sheet.
+
+    A blank row costs the sheet's width in the cell budget like any other (it becomes that
+    many empty cells in every output), and blank rows go into blocks one at a time, so a
+    sheet of far-apart row numbers cannot build one huge block.
+    """
     from openpyxl.utils import get_column_letter
 
     width = len(columns)
-    batch: list[list] = []
-    formulas: list[tuple[int, int]] = []
+    batch = _Batcher(columns, chunk_rows)
     pending_blank = 0
-    yielded = False
     cells = 0
-    record = 0
     for sheet_row, values, formula_cols in rows:
         if not _filled(values) and not formula_cols:
             pending_blank += 1  # kept only if a non-blank row follows
@@ -298,23 +418,19 @@ def _chunked(path: Path, sheet: str, columns: list[str], rows: Iterator[tuple[in
                 f"{path}: sheet '{sheet}' row {sheet_row} has a value in column "
                 f"{get_column_letter(extra + 1)}, right of the last column the first rows use; "
                 f"give that column a header or clear the cell")
-        for _ in range(pending_blank):
-            batch.append([None] * width)
-        record += pending_blank + 1
-        pending_blank = 0
-        cells += _filled(values)
+        cells += (pending_blank + 1) * max(width, 1)
         if cells > MAX_CELLS:
-            raise InputError(f"{path}: sheet '{sheet}' holds more than {MAX_CELLS:,} filled "
-                             f"cells; the limit is {MAX_CELLS:,}; {_SAVE_AS_CSV}")
-        formulas.extend((len(batch), c) for c in formula_cols if c < width)
-        batch.append(list(values[:width]) + [None] * (width - len(values)))
-        while len(batch) >= chunk_rows:
-            yield _block(batch[:chunk_rows], columns, formulas, chunk_rows)
-            del batch[:chunk_rows]
-            formulas = [(r - chunk_rows, c) for r, c in formulas if r >= chunk_rows]
-            yielded = True
-    if batch or not yielded:
-        yield _block(batch, columns, formulas, len(batch))
+            raise InputError(f"{path}: sheet '{sheet}' holds more than {MAX_CELLS:,} cells "
+                             f"(rows x columns, blank rows included); the limit is "
+                             f"{MAX_CELLS:,}; {_SAVE_AS_CSV}")
+        for _ in range(pending_blank):
+            if (block := batch.add([])) is not None:
+                yield block
+        pending_blank = 0
+        if (block := batch.add(values, formula_cols)) is not None:
+            yield block
+    if (block := batch.last()) is not None:
+        yield block
 
 
 def _block(rows: list[list], columns: list[str], formulas: list[tuple[int, int]],

@@ -1,4 +1,4 @@
-"""Issue 9, input side: awkward real files that lost rows, crashed or misread, each written here."""
+"""Hostile and awkward input files (issue 9): each once lost rows, crashed or misread."""
 
 from __future__ import annotations
 
@@ -319,12 +319,21 @@ def test_io_duplicate_and_colliding_column_names_are_made_unique(tmp_path):
 
 
 def test_io_xlsx_bad_shared_string_index_is_an_input_error(tmp_path):
-    path = write_xlsx(tmp_path / "ss.xlsx", [["review"], ["a fine film"], ["a bad film"]])
-    # openpyxl writes inline strings; turn the cells into shared-string references past the table.
+    import xlsxwriter
+
+    path = tmp_path / "ss.xlsx"
+    workbook = xlsxwriter.Workbook(path)  # shared strings, as spreadsheet programs write them
+    sheet = workbook.add_worksheet("reviews")
+    for r, text in enumerate(["review", "a fine film", "a bad film"]):
+        sheet.write_string(r, 0, text)
+    workbook.close()
+    assert read_all(path)[2] == ["a fine film", "a bad film"]  # the references are fine as written
+    # Point the last cell past the three-entry table.
     patch_zip(path, "xl/worksheets/sheet1.xml", lambda xml: re.sub(
-        rb't="inlineStr"><is><t>[^<]*</t></is>', b't="s"><v>99</v>', xml))
+        rb'(<c r="A3" t="s"><v>)2(</v>)', rb"\g<1>99\g<2>", xml))
     message = one_line_error(path)
-    assert "cannot read sheet 'reviews'" in message and "IndexError" in message
+    assert "sheet 'reviews' cell A3 refers to a shared string" in message
+    assert "it has 3" in message and "damaged" in message
 
 
 def test_io_xlsx_truncated_sheet_xml_is_an_input_error(tmp_path):
