@@ -214,25 +214,29 @@ def confusion_matrix_svg(confusion: Sequence[Sequence[int]], title: str) -> str:
         return _figure_to_svg(fig, key=key, label=label)
 
 
-def score_histogram_svg(hist: dict, threshold: float) -> str:
-    """Distribution of scores in bins, coloured by side of the threshold, threshold line drawn."""
-    edges = [float(e) for e in hist.get("edges") or []]
-    counts = [int(c) for c in hist.get("counts") or []]
-    if len(edges) != len(counts) + 1:
-        edges = [i / 20 for i in range(21)]
-        counts = [0] * 20
-    total = sum(counts)
+def _bin_parts(count: int, positive: int | None, positive_side: bool) -> list[tuple[int, bool]]:
+    """A bin's stacked parts, (count, positive?) bottom up: its negative rows, then its positive
+    ones. Without decisions, the whole bin takes the side of its midpoint (drawing only)."""
+    if positive is None:
+        return [(count, positive_side)]
+    parts = [(count - positive, False), (positive, True)]
+    return [p for p in parts if p[0]] or [(0, positive_side)]
+
+
+def _histogram_bars(ax, edges: list[float], counts: list[int], positives: list[int] | None,
+                    threshold: float) -> list[str]:
+    """Draw one bar per bin, split where a bin holds both sides; returns the bars' ids."""
     keep = []
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(6.4, 2.6), layout="constrained")
-        ax = fig.add_subplot()
-        for i, count in enumerate(counts):
-            lo, hi = edges[i], edges[i + 1]
-            positive = (lo + hi) / 2 >= threshold
+    for i, count in enumerate(counts):
+        lo, hi = edges[i], edges[i + 1]
+        bottom = 0
+        parts = _bin_parts(count, None if positives is None else positives[i], (lo + hi) / 2 >= threshold)
+        for k, (height, positive) in enumerate(parts):
             patches = ax.bar(
                 lo,
-                count,
+                height,
                 width=hi - lo,
+                bottom=bottom,
                 align="edge",
                 color=BLUE if positive else VERMILLION,
                 edgecolor="white",
@@ -240,9 +244,44 @@ def score_histogram_svg(hist: dict, threshold: float) -> str:
                 # Hatching keeps the two sides apart when printed in greyscale.
                 hatch=None if positive else "////",
             )
-            gid = f"hist-bar-{i}"
+            bottom += height
+            gid = f"hist-bar-{i}" if k == 0 else f"hist-bar-{i}-positive"
             patches[0].set_gid(gid)
             keep.append(gid)
+    return keep
+
+
+def _histogram_label(total: int, bins: int, positives: list[int] | None, threshold: float) -> str:
+    """The histogram's description; the split counts the rows' own decisions, never bins."""
+    label = f"Histogram of {total:,} scores in {bins} bins"
+    if positives is None:
+        return f"{label}; threshold {threshold:.2f}"
+    above = sum(positives)
+    return f"{label}; {total - above:,} below and {above:,} at or above the threshold {threshold:.2f}"
+
+
+def score_histogram_svg(hist: dict, threshold: float) -> str:
+    """Distribution of scores in bins, coloured by side of the threshold, threshold line drawn.
+
+    With "positive_counts" (metrics.StreamingMetrics.histogram: each bin's rows that were
+    decided positive) a bin that straddles the threshold is drawn as two stacked parts and the
+    description counts the decisions exactly.
+    """
+    edges = [float(e) for e in hist.get("edges") or []]
+    counts = [int(c) for c in hist.get("counts") or []]
+    positives = hist.get("positive_counts")
+    if len(edges) != len(counts) + 1:
+        edges = [i / 20 for i in range(21)]
+        counts = [0] * 20
+        positives = None
+    if positives is not None and len(positives) != len(counts):
+        positives = None
+    positives = None if positives is None else [int(c) for c in positives]
+    total = sum(counts)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(6.4, 2.6), layout="constrained")
+        ax = fig.add_subplot()
+        keep = _histogram_bars(ax, edges, counts, positives, threshold)
         ax.axvline(threshold, color="#1a1a1a", linestyle="--", linewidth=1.3)
         # Above the plot area, so the label never sits on top of a bar.
         ax.annotate(
@@ -265,11 +304,7 @@ def score_histogram_svg(hist: dict, threshold: float) -> str:
         ax.grid(True, axis="y", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
         ax.set_title("Score distribution", loc="left")
-        below = sum(c for i, c in enumerate(counts) if (edges[i] + edges[i + 1]) / 2 < threshold)
-        label = (
-            f"Histogram of {total:,} scores in {len(counts)} bins; {below:,} below and "
-            f"{total - below:,} at or above the threshold {threshold:.2f}"
-        )
+        label = _histogram_label(total, len(counts), positives, threshold)
         return _figure_to_svg(fig, key="hist", label=label, keep_ids=keep)
 
 

@@ -589,13 +589,10 @@ def _groups_view(groups: dict | None, overall_share: float | None) -> dict | Non
     }
 
 
-def _disagreement_rows(items: list[dict], threshold: float) -> list[dict]:
-    rows = []
-    for item in items or []:
-        score = item.get("score")
-        sentiment = None if score is None else ("positive" if score >= threshold else "negative")
-        rows.append({**item, "sentiment": sentiment})
-    return _highlight_view(rows)
+def _disagreement_rows(items: list[dict], sentiment: str) -> list[dict]:
+    """A disagreement list's rows; the list says the model's decision (a high rating the model
+    called negative, a low one it called positive), so no score is compared here."""
+    return _highlight_view([{**item, "sentiment": sentiment} for item in items or []])
 
 
 def _ratings_view(ratings: dict | None, threshold: float) -> dict | None:
@@ -630,8 +627,8 @@ def _ratings_view(ratings: dict | None, threshold: float) -> dict | None:
             }
             for v in values
         ],
-        "high_rating_negative": _disagreement_rows(ratings.get("high_rating_negative"), threshold),
-        "low_rating_positive": _disagreement_rows(ratings.get("low_rating_positive"), threshold),
+        "high_rating_negative": _disagreement_rows(ratings.get("high_rating_negative"), "negative"),
+        "low_rating_positive": _disagreement_rows(ratings.get("low_rating_positive"), "positive"),
     }
 
 
