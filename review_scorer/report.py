@@ -196,6 +196,7 @@ def _model_view(model: dict) -> dict:
         "epochs": epochs,
         "best_epoch": model.get("best_epoch"),
         "test_accuracy": _fmt_pct(test.get("accuracy")) if test else "not evaluated",
+        "test_set": _test_set_name(model),
         "test_roc_auc": _fmt_num(test.get("roc_auc")) if test else "n/a",
         "has_test_metrics": bool(test),
         "test_metrics_rows": _metrics_rows([test]) if test else [],
@@ -632,11 +633,68 @@ def _ratings_view(ratings: dict | None, threshold: float) -> dict | None:
     }
 
 
+def rounded_shares(counts: list[int], decimals: int = 1) -> list[str]:
+    """Each count's share of the total as a percentage with `decimals` places, rounded by the
+    largest remainder so the shown shares add up to exactly 100 (1 and 2 show 33.3% and 66.7%;
+    three equal counts show 33.4%, 33.3%, 33.3%). "n/a" for every count when the total is 0.
+    """
+    total = sum(counts)
+    if total <= 0:
+        return ["n/a"] * len(counts)
+    unit = 100 * 10**decimals  # the whole, in the smallest shown step
+    floors = [c * unit // total for c in counts]
+    remainders = [c * unit % total for c in counts]
+    # The steps that plain flooring lost go to the largest remainders (ties: the earlier count).
+    for i in sorted(range(len(counts)), key=lambda i: -remainders[i])[: unit - sum(floors)]:
+        floors[i] += 1
+    return [f"{f / 10**decimals:.{decimals}f}%" for f in floors]
+
+
+def _test_set_name(model: dict) -> str:
+    """What the model's own test set was, for the label of its accuracy."""
+    return "IMDB" if "imdb" in str(model.get("data_source") or "").lower() else "own"
+
+
+def _headline_view(file_metrics: dict | None, ratings: dict | None, model: dict) -> dict | None:
+    """The Summary's lead figures for a labelled (or rated) file: this file's accuracy and ROC
+    AUC (F1 when AUC is undefined), with n; the model's own test accuracy beside them, labelled
+    as the model's. None for a file with neither labels nor ratings to compare with."""
+    cards = []
+    if file_metrics:
+        n = f"n = {_fmt_int(file_metrics.get('n'))} labelled reviews"
+        cards.append({"key": "accuracy", "label": "Accuracy on this file",
+                      "value": _fmt_pct(file_metrics.get("accuracy")), "note": n})
+        if file_metrics.get("roc_auc") is not None:
+            cards.append({"key": "roc-auc", "label": "ROC AUC on this file",
+                          "value": _fmt_num(file_metrics["roc_auc"]), "note": n})
+        else:
+            cards.append({"key": "f1", "label": "F1 on this file",
+                          "value": _fmt_num(file_metrics.get("f1")), "note": n})
+    elif ratings and ratings.get("compared"):
+        cards.append({"key": "rating-agreement", "label": "Agrees with the star ratings",
+                      "value": _fmt_pct(ratings.get("agreement")),
+                      "note": f"n = {_fmt_int(ratings['compared'])} rated reviews"})
+    if not cards:
+        return None
+    test = model.get("test_metrics") or {}
+    accuracy = test.get("accuracy")
+    return {
+        "file": cards,
+        "model": None if accuracy is None else {
+            "label": f"Model's {_test_set_name(model)} test accuracy",
+            "value": _fmt_pct(accuracy),
+            "note": f"its own test set (n = {_fmt_int(test.get('n'))}), not this file"
+            if test.get("n") else "its own test set, not this file",
+        },
+    }
+
+
 def _summary_view(summary: dict, threshold: float) -> dict:
     scored = int(summary.get("scored") or 0)
     positive = int(summary.get("positive") or 0)
     negative = int(summary.get("negative") or 0)
     reasons = summary.get("not_scored_reasons") or {}
+    positive_share, negative_share = rounded_shares([positive, negative])
     return {
         "file": summary.get("file") or "",
         "path": summary.get("path") or "",
@@ -648,8 +706,9 @@ def _summary_view(summary: dict, threshold: float) -> dict:
         "not_scored_reasons": [{"status": k, "count": _fmt_int(v)} for k, v in reasons.items() if v],
         "positive": _fmt_int(positive),
         "negative": _fmt_int(negative),
-        "positive_share": _fmt_pct(summary.get("positive_share")),
-        "negative_share": _fmt_pct(negative / scored) if scored else "n/a",
+        # Shown shares add up to 100.0% (largest remainder), not 99.9%.
+        "positive_share": positive_share,
+        "negative_share": negative_share,
         # Widths of the split bar, in percent of the scored reviews.
         "positive_width": f"{100 * positive / scored:.2f}" if scored else "0",
         "negative_width": f"{100 * negative / scored:.2f}" if scored else "0",
@@ -698,6 +757,7 @@ def _score_view(context: dict) -> dict:
     highlights = context.get("highlights") or {}
     return {
         **_summary_view(summary, threshold),
+        "headline": _headline_view(file_metrics, context.get("ratings"), context.get("model") or {}),
         **_table_view(context),
         "histogram_svg": _markup(plots.score_histogram_svg(context.get("score_histogram") or {}, threshold)),
         "file_metrics": bool(file_metrics),

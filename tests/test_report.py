@@ -548,6 +548,82 @@ def test_report_with_zero_scored_rows():
     assert rows_island(html)["statuses"] == ["empty text"]
 
 
+# ---------------------------------------------------------------- the summary (issues 18 and 20)
+
+
+def _cards(html: str, container_id: str) -> list[tuple[str, str, str | None]]:
+    """(label, value, note) of each card in the element with this id, as a reader sees them."""
+    import html as html_module
+
+    def text(fragment: str) -> str:
+        return html_module.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+    part = html.split(f'id="{container_id}"')[1].split("\n  </div>")[0]
+    out = []
+    for inner in re.findall(r'<div class="card[^"]*"[^>]*>(.*?)</div>', part):
+        label = re.search(r'class="card-label">(.*?)</span><span class="card-value">', inner)
+        value = re.search(r'class="card-value">(.*?)</span>', inner)
+        note = re.search(r'class="card-note">(.*?)</span>', inner)
+        out.append((text(label.group(1)), text(value.group(1)), note and text(note.group(1))))
+    return out
+
+
+def test_report_summary_shares_add_up_to_100_percent():
+    # 23 of 80 is 28.75% and 57 of 80 is 71.25%: rounding each alone shows 28.7% + 71.2% = 99.9%.
+    assert [report._fmt_pct(23 / 80), report._fmt_pct(57 / 80)] == ["28.7%", "71.2%"]
+    assert report.rounded_shares([23, 57]) == ["28.8%", "71.2%"]
+    assert report.rounded_shares([1, 1, 1]) == ["33.4%", "33.3%", "33.3%"]
+    assert report.rounded_shares([0, 0]) == ["n/a", "n/a"]
+    for total in range(1, 400):
+        for positive in range(total + 1):
+            shown = report.rounded_shares([positive, total - positive])
+            assert round(sum(float(v.rstrip("%")) for v in shown), 1) == 100.0, (positive, total)
+            # never more than one step away from the exact share
+            assert abs(float(shown[0].rstrip("%")) - 100 * positive / total) < 0.1 + 1e-9
+    context = make_context(n_rows=6)
+    context["summary"].update(scored=80, positive=23, negative=57, positive_share=23 / 80)
+    html = build_report_html(context)
+    shares = {label: value for label, value, _ in _cards(html, "summary-cards")}
+    assert (shares["Positive"], shares["Negative"]) == ("28.8%", "71.2%")
+    assert 'aria-label="28.8% positive, 71.2% negative"' in html
+
+
+def test_report_summary_leads_with_this_files_figures_beside_the_models():
+    context = make_context(n_rows=60)
+    metrics, test = context["file_metrics"], context["model"]["test_metrics"]
+    html = build_report_html(context)
+    summary = html.split('id="summary"')[1].split("</section>")[0]
+    # The headline comes first in the Summary, before the counts.
+    assert summary.index('id="summary-headline"') < summary.index('id="summary-cards"')
+    cards = _cards(html, "summary-headline")
+    n = f"n = {metrics['n']:,} labelled reviews"
+    assert cards == [
+        ("Accuracy on this file", f"{metrics['accuracy']:.1%}", n),
+        ("ROC AUC on this file", f"{metrics['roc_auc']:.3f}", n),
+        ("Model's IMDB test accuracy", f"{test['accuracy']:.1%}",
+         f"its own test set (n = {test['n']:,}), not this file"),
+    ]
+    assert 'id="headline-model"' in summary and "card-model" in summary
+    # With one class only there is no ROC AUC: F1 leads instead.
+    context["file_metrics"] = {**metrics, "roc_auc": None, "f1": 0.625}
+    cards = _cards(build_report_html(context), "summary-headline")
+    assert cards[1] == ("F1 on this file", "0.625", n)
+    # A model trained elsewhere says "own", not IMDB.
+    context["model"]["data_source"] = "shop_labels.csv"
+    assert _cards(build_report_html(context), "summary-headline")[-1][0] == "Model's own test accuracy"
+
+
+def test_report_summary_headline_for_rated_and_unlabelled_files():
+    unlabelled = build_report_html(make_context(n_rows=20, labeled=False))
+    assert 'id="summary-headline"' not in unlabelled
+    rated = add_insights(make_context(n_rows=40, labeled=False))
+    ratings = rated["ratings"]
+    cards = _cards(build_report_html(rated), "summary-headline")
+    assert cards[0] == ("Agrees with the star ratings", f"{ratings['agreement']:.1%}",
+                        f"n = {ratings['compared']:,} rated reviews")
+    assert cards[1][0] == "Model's IMDB test accuracy"
+
+
 def test_report_rejects_unknown_kind():
     with pytest.raises(ValueError, match="kind"):
         build_report_html({"kind": "other", "model": make_model()})
