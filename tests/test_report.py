@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 from html.parser import HTMLParser
@@ -917,6 +918,55 @@ def test_plots_timeline_groups_and_ratings():
     svg = plots.rating_scores_svg(context["ratings"])
     _svg_ok(svg)
     assert len(re.findall(r'id="rating-mean-\d+"', svg)) == len(context["ratings"]["values"])
+
+
+def _monthly(n: int, freq: str = "MS", granularity: str = "month") -> dict:
+    import pandas as pd
+
+    starts = pd.date_range("2023-11-01", periods=n, freq=freq)
+    return {"granularity": granularity, "buckets": [
+        {"start": str(d.date()), "reviews": 3 + i % 4, "positive_share": 0.5, "mean_score": 0.5}
+        for i, d in enumerate(starts)]}
+
+
+@pytest.mark.parametrize("n,freq,granularity", [
+    (12, "MS", "month"), (13, "MS", "month"), (24, "MS", "month"), (40, "MS", "month"),
+    (179, "MS", "month"), (31, "D", "day"), (26, "W-MON", "week"),
+])
+def test_plots_timeline_tick_labels_never_overlap(n, freq, granularity):
+    import matplotlib
+
+    with matplotlib.rc_context(plots._RC):
+        fig, _ = plots.timeline_figure(_monthly(n, freq, granularity))
+        fig.draw_without_rendering()
+        ax = fig.axes[0]
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    assert 5 <= len(labels) <= 12, [t.get_text() for t in labels]
+    for left, right in itertools.pairwise(boxes):
+        assert right.x0 > left.x1, "two tick labels overlap"
+    # Evenly spaced ticks, starting at the first bucket.
+    ticks = list(ax.get_xticks())
+    assert ticks[0] == 0 and len({b - a for a, b in itertools.pairwise(ticks)}) <= 1
+    if granularity == "month":
+        # Short month names; the year under the first label and wherever the year changes.
+        starts = [b["start"] for b in _monthly(n)["buckets"]]
+        months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        previous = None
+        for tick, label in zip(ticks, labels):
+            year, month = starts[int(tick)][:4], months[int(starts[int(tick)][5:7]) - 1]
+            assert label.get_text() == (month if year == previous else f"{month}\n{year}")
+            previous = year
+
+
+def test_plots_timeline_svg_keeps_short_month_labels_as_text():
+    svg = plots.timeline_svg(_monthly(18))
+    _svg_ok(svg)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    # 18 months from Nov 2023: every second month, each year once, on its own line
+    ticks = [t for t in texts if re.fullmatch(r"[A-Z][a-z]{2}|20\d\d", t)]
+    assert ticks == ["Nov", "2023", "Jan", "2024", "Mar", "May", "Jul", "Sep", "Nov", "Jan", "2025",
+                     "Mar"]
 
 
 def test_plots_new_plots_without_data_are_none():
