@@ -47,6 +47,10 @@ PREVIEW_CHARS = 300
 # even when reviews are long. Longer texts are cut evenly; the predictions file keeps them whole.
 TEXT_BUDGET_BYTES = 22_000_000
 MAX_GROUP_OPTIONS = 200
+# Words marked in a review's text: its strongest few, and only those near the strongest one,
+# so "the" and "and" do not bury the words that moved the score; the row's word list has all.
+STRONG_WORDS = 4
+STRONG_SHARE = 0.35
 GROUPS_PLOTTED = 30  # more rows than this make the groups plot a wall; the table has them all
 OTHER_GROUPS_OPTION = "(other groups)"
 
@@ -266,6 +270,17 @@ def _clean_spans(spans: Any, length: int) -> list[tuple[int, int, float]]:
     return kept
 
 
+def strong_span_indices(spans: Any) -> list[int]:
+    """Indices of the spans to mark in the text: those whose |weight| is at least both the
+    STRONG_WORDS-th largest (equal weights all count) and STRONG_SHARE of the largest."""
+    strengths = [abs(float(span[2])) for span in spans or ()]
+    if not strengths:
+        return []
+    ranked = sorted(strengths, reverse=True)
+    floor = max(ranked[min(STRONG_WORDS, len(ranked)) - 1], STRONG_SHARE * ranked[0])
+    return [i for i, strength in enumerate(strengths) if strength >= floor and strength > 0]
+
+
 def _cut_point(text: str, limit: int) -> int:
     """Where to cut the original text for a preview: never inside an HTML line-break tag."""
     if len(text) <= limit:
@@ -275,13 +290,15 @@ def _cut_point(text: str, limit: int) -> int:
 
 
 def text_segments(text: str, spans: Any, limit: int | None = None) -> tuple[list[dict], bool]:
-    """The review text as display segments, highlighted where a span says so; and whether it was cut.
+    """The review text as display segments, its strongest words highlighted (strong_span_indices);
+    and whether it was cut.
 
     Spans are offsets into the original text, so they are applied before the display transform
     (``<br>`` to a newline), which then runs on each segment alone.
     """
     stop = len(text) if limit is None else _cut_point(text, limit)
     kept = _clean_spans(spans, len(text))
+    kept = [kept[i] for i in strong_span_indices(kept)]  # the others are in the word list
     # A preview never cuts a highlighted word in half: it stops before it.
     stop = next((start for start, end, _ in kept if start < stop < end), stop)
     segments: list[dict] = []
@@ -326,9 +343,24 @@ def _highlight_view(rows: list[dict]) -> list[dict]:
                 "full": text_segments(text, row.get("spans"))[0] if shortened else None,
                 "rating": None if rating is None else f"{float(rating):g}",
                 "has_spans": bool(row.get("spans")),
+                "words": word_list(text, row.get("spans")),
             }
         )
     return out
+
+
+def word_list(text: str, spans: Any) -> list[dict]:
+    """Every weighted word of a review, strongest first: the detail behind its few marked words."""
+    kept = _clean_spans(spans, len(text))
+    return [
+        {
+            "text": _display_text(text[start:end]),
+            "weight": f"{weight:+.2f}",
+            "css": f"hl {'pos' if weight > 0 else 'neg'} w{_weight_level(weight)}",
+            "title": f"{weight:+.2f}: pushes {'positive' if weight > 0 else 'negative'}",
+        }
+        for start, end, weight in sorted(kept, key=lambda s: (-abs(s[2]), s[0]))
+    ]
 
 
 def _text_caps(texts: list[str], budget: int) -> int | None:
@@ -407,7 +439,8 @@ def _rows_payload(rows: list[dict]) -> tuple[dict, int]:
 
     Each row is [row, id, text, sentiment (1/0/null), score, status index, label (1/0/null),
     cut (1 if the text was shortened for the page), spans ([[start, end, weight]] or null),
-    group index (into "groups", or null), rating (or null), driver term indices (or null)].
+    group index (into "groups", or null), rating (or null), driver term indices (or null),
+    the indices of the spans marked in the text (strong_span_indices, or null)].
     """
     statuses: list[str] = []
     index: dict[str, int] = {}
@@ -454,6 +487,8 @@ def _finite_or_none(value: Any, digits: int) -> float | None:
 
 def _packed_row(r: dict, text: str, cut: int, status_index: dict, group_index: dict | None) -> list:
     row_id = r.get("id")
+    # A text cut for the page keeps only the spans that still fit in it.
+    spans = _packed_spans(r.get("spans"), len(text))
     return [
         int(r["row"]),
         None if row_id is None or row_id == "" else str(row_id),
@@ -463,11 +498,11 @@ def _packed_row(r: dict, text: str, cut: int, status_index: dict, group_index: d
         status_index[r.get("status") or ""],
         _SENTIMENT_CODES.get(r.get("label") or ""),
         cut,
-        # A text cut for the page keeps only the spans that still fit in it.
-        _packed_spans(r.get("spans"), len(text)),
+        spans,
         None if group_index is None else group_index[_group_name(r.get("group"))],
         _finite_or_none(r.get("rating"), 2),
         _term_indices(r.get("terms")),
+        strong_span_indices(spans) if spans else None,
     ]
 
 

@@ -753,6 +753,20 @@ def test_plots_histogram_has_one_bar_per_bin_and_threshold():
     assert "threshold 0.50" in svg
 
 
+def test_plots_histogram_splits_a_bin_across_the_threshold_and_counts_decisions():
+    counts, positive = [0] * 20, [0] * 20
+    counts[14], positive[14] = 5, 2  # [0.70, 0.75): 3 below 0.73, 2 at or above it
+    counts[18], positive[18] = 4, 4
+    hist = {"edges": [i / 20 for i in range(21)], "counts": counts, "positive_counts": positive}
+    svg = plots.score_histogram_svg(hist, 0.73)
+    _svg_ok(svg)
+    assert "3 below and 6 at or above the threshold 0.73" in svg
+    assert 'id="hist-bar-14-positive"' in svg and 'id="hist-bar-18-positive"' not in svg
+    # Without the decisions the description claims no split it cannot know.
+    plain = plots.score_histogram_svg({"edges": hist["edges"], "counts": counts}, 0.73)
+    assert "Histogram of 9 scores in 20 bins; threshold 0.73" in plain and "at or above" not in plain
+
+
 def test_plots_histogram_all_zero_counts():
     svg = plots.score_histogram_svg({"edges": [i / 20 for i in range(21)], "counts": [0] * 20}, 0.5)
     _svg_ok(svg)
@@ -880,6 +894,45 @@ def test_report_highlights_mark_words_in_text_order(insight_html):
     marks = re.findall(r'<mark class="hl (pos|neg) w\d" title="[^"]*">([^<]*)</mark>', section)
     assert ("pos", "warm") in marks or ("pos", "favourite") in marks
     assert all((side == "pos") == (WORD_WEIGHTS[word.lower()] > 0) for side, word in marks)
+
+
+def test_report_strong_spans_are_the_few_that_move_the_score():
+    weights = [0.1, -1.0, 0.5, 0.3, 0.36, -0.2, 0.05]
+    spans = [[i * 4, i * 4 + 3, w] for i, w in enumerate(weights)]
+    # The four strongest are 1.0, 0.5, 0.36 and 0.3, but 0.3 is under 35% of the strongest.
+    assert report.strong_span_indices(spans) == [1, 2, 4]
+    # Equal weights are equally strong: all of them, however many.
+    assert report.strong_span_indices([[i, i + 1, 0.4] for i in range(0, 12, 2)]) == list(range(6))
+    assert report.strong_span_indices([]) == []
+
+
+def test_report_only_the_strongest_words_are_marked_and_all_are_listed():
+    text = "the film and the cast were wonderful but the end drags"
+    weights = {"the": 0.05, "film": 0.1, "and": -0.04, "cast": 0.2, "were": 0.02,
+               "wonderful": 0.9, "but": -0.4, "end": -0.1, "drags": -0.6}
+    spans = [[m.start(), m.end(), weights[m.group(0)]] for m in re.finditer(r"[a-z]+", text)]
+    segments, _ = report.text_segments(text, spans)
+    assert [seg["text"] for seg in segments if seg["css"]] == ["wonderful", "but", "drags"]
+    assert "".join(seg["text"] for seg in segments) == text
+    words = report.word_list(text, spans)
+    assert len(words) == len(spans)
+    assert [w["text"] for w in words[:3]] == ["wonderful", "drags", "but"]
+    assert words[0]["weight"] == "+0.90" and words[-1]["css"].startswith("hl pos")
+
+    context = make_context(n_rows=3, texts=[text])
+    context["highlights"]["positive"][0]["spans"] = spans
+    for row in context["rows"]:
+        row["spans"] = spans
+    html = build_report_html(context)
+    item = re.split(r'<li class="highlight">|</ol>', html.split('id="highlights-positive"')[1])[1]
+    preview = item.split('<details class="words">')[0]
+    assert re.findall(r"<mark [^>]*>([^<]*)</mark>", preview) == ["wonderful", "but", "drags"]
+    listed = item.split('<details class="words">')[1]
+    assert f"all {len(spans)} weighted words" in listed
+    assert len(re.findall(r"<mark ", listed)) == len(spans) == 11
+    packed = rows_island(html)["rows"]
+    strong = [i for i, (a, b, _) in enumerate(spans) if text[a:b] in ("wonderful", "but", "drags")]
+    assert strong == [6, 7, 10] and all(r[12] == strong for r in packed if r[8])
 
 
 def test_report_group_filter_lists_every_group(insight_html):
