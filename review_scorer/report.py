@@ -5,6 +5,9 @@
 # The score context, as score.py builds it. Required: "kind", "model", "summary", "rows".
 # Optional (each section appears only when its key holds data):
 #   "file_metrics", "score_histogram", "highlights": {"positive"|"negative"|"uncertain": [row]}
+#   "score_histogram": {"edges", "counts", and optionally "positive_counts": each bin's rows that
+#                       were decided positive (StreamingMetrics.histogram); without it the
+#                       histogram's description does not split the rows by side}
 #   "drivers":  {"positive": [{"term", "weight", "reviews"}], "negative": [...],
 #                "reviews_explained": int}                       (explain.DriverAccumulator.result)
 #   "timeline", "groups", "ratings": insights.FileInsights.context()'s three keys, as they are.
