@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from review_scorer.metrics import DecisionRule
+
 STATUS_OK = "ok"
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 MAX_GROUPS_SHOWN = 200
@@ -75,12 +77,20 @@ def _column_strings(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _scored_positive(chunk: Any, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: scored (bool), positive (bool) and the score with 0 where not scored."""
+    """Per row: scored (bool), positive (bool) and the score with 0 where not scored.
+
+    "positive" is the chunk's own decision (score.ScoredChunk.positive), so these sections
+    count exactly the rows the predictions call positive; a chunk built without one is decided
+    here by the same rule (metrics.DecisionRule).
+    """
     scores = np.asarray(chunk.scores, dtype=np.float64)
     status = np.asarray(chunk.status, dtype=object)
     scored = np.isfinite(scores) & (status == STATUS_OK)
     safe = np.where(scored, scores, 0.0)
-    return scored, scored & (safe >= threshold), safe
+    positive = getattr(chunk, "positive", None)
+    if positive is None:
+        positive = DecisionRule(threshold).positive(chunk.scores)
+    return scored, scored & np.asarray(positive, dtype=bool), safe
 
 
 # ---------------------------------------------------------------- dates
@@ -446,7 +456,7 @@ class RatingAccumulator:
         judged = scored & (classes >= 0)
         self.compared += int(judged.sum())
         self.agree += int((judged & (positive == (classes == 1))).sum())
-        self._collect_disagreements(chunk, ratings, classes, scored, safe)
+        self._collect_disagreements(chunk, ratings, classes, scored & ~positive, positive, safe)
 
     def _add_value(self, key: float, counts: np.ndarray, hist: np.ndarray) -> None:
         if key not in self.values and len(self.values) >= MAX_RATING_VALUES:
@@ -455,18 +465,22 @@ class RatingAccumulator:
         self.values[key] = self.values.get(key, np.zeros(4)) + counts
         self.hists[key] = self.hists.get(key, np.zeros(SCORE_BINS, dtype=np.int64)) + hist
 
-    def _collect_disagreements(self, chunk, ratings, classes, scored, safe) -> None:
-        wrong_high = np.flatnonzero(scored & (classes == 1) & (safe < self.threshold))
-        wrong_low = np.flatnonzero(scored & (classes == 0) & (safe >= self.threshold))
-        for indices, name, highest in (
-            (wrong_high, "high_rating_negative", False),
-            (wrong_low, "low_rating_positive", True),
+    def _collect_disagreements(self, chunk, ratings, classes, negative, positive, safe) -> None:
+        """The k strongest disagreements so far: high ratings the model called negative, low
+        ratings it called positive (its decisions, not the scores compared again)."""
+        wrong_high = np.flatnonzero(negative & (classes == 1))
+        wrong_low = np.flatnonzero(positive & (classes == 0))
+        for indices, name, highest, sentiment in (
+            (wrong_high, "high_rating_negative", False, "negative"),
+            (wrong_low, "low_rating_positive", True, "positive"),
         ):
             order = np.argsort(-safe[indices] if highest else safe[indices], kind="stable")
-            picked = [self._item(chunk, int(i), ratings, safe) for i in indices[order][: self.k]]
+            picked = [self._item(chunk, int(i), ratings, safe, sentiment)
+                      for i in indices[order][: self.k]]
             setattr(self, name, _top(getattr(self, name) + picked, self.k, highest=highest))
 
-    def _item(self, chunk: Any, i: int, ratings: np.ndarray, safe: np.ndarray) -> dict:
+    def _item(self, chunk: Any, i: int, ratings: np.ndarray, safe: np.ndarray,
+              sentiment: str) -> dict:
         ident = None
         if self.id_column and self.id_column in chunk.frame.columns:
             value = chunk.frame[self.id_column].iloc[i]
@@ -477,6 +491,7 @@ class RatingAccumulator:
             "text": chunk.texts[i] or "",
             "rating": float(ratings[i]),
             "score": float(safe[i]),
+            "sentiment": sentiment,
             "spans": _row_spans(chunk, i),
         }
 

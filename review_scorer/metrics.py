@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,40 @@ import numpy as np
 HISTOGRAM_BINS = 20
 HIGHLIGHT_TEXT_CHARS = 1000
 LOG_LOSS_EPS = 1e-7
+
+
+SENTIMENT_NAMES = ("negative", "positive")
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """The one positive/negative decision: a score at or above the threshold is positive.
+
+    Scores are compared in float32, the precision the model gives them in, with the threshold
+    rounded to float32 as well: a review whose float32 score is exactly 0.7 is positive at
+    --threshold 0.7 (in float64, float32(0.7) is 0.69999998..., just below 0.7). Scoring makes
+    the decision once per chunk and carries it on the chunk; every consumer (the predictions,
+    the counts, the metrics, the histogram, the highlights and the report's sections) reads
+    that decision instead of comparing again.
+    """
+
+    threshold: float
+
+    def positive(self, scores: Any, scored: Any = None) -> np.ndarray:
+        """Per row: True where the row is positive; False where negative, not scored or NaN."""
+        values = np.asarray(scores, dtype=np.float32).reshape(-1)
+        with np.errstate(invalid="ignore"):
+            decided = values >= np.float32(self.threshold)
+        if scored is not None:
+            decided &= np.asarray(scored, dtype=bool).reshape(-1)
+        return decided
+
+
+def sentiment_names(positive: Any, scored: Any) -> np.ndarray:
+    """"positive" / "negative" for scored rows from their decisions, "" for the others."""
+    positive = np.asarray(positive, dtype=bool)
+    return np.where(np.asarray(scored, dtype=bool),
+                    np.where(positive, "positive", "negative"), "").astype(object)
 
 
 def _as_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
@@ -81,10 +116,12 @@ def binary_metrics(
     *,
     threshold: float = 0.5,
     loss: float | None = None,
+    predictions: Any = None,
 ) -> dict[str, Any]:
     """Return the contract's metrics dict for 0/1 labels and scores in [0, 1].
 
-    A score >= threshold counts as a positive prediction. `loss` is reported as given; when it
+    `predictions` are the positive/negative decisions already made for the scores (bool or
+    0/1); without them DecisionRule(threshold) decides. `loss` is reported as given; when it
     is None the mean binary cross-entropy of the scores is computed instead. Precision, recall
     and F1 are 0.0 (never NaN) when their denominator is zero. All values are plain Python
     numbers, so the dict is JSON-serialisable as it stands.
@@ -96,7 +133,11 @@ def binary_metrics(
         raise ValueError("binary_metrics needs at least one labeled score")
     from sklearn import metrics as skm
 
-    preds = (scores >= threshold).astype(np.int64)
+    if predictions is None:
+        preds = DecisionRule(threshold).positive(scores).astype(np.int64)
+    else:
+        preds = np.asarray(predictions).reshape(-1).astype(np.int64)
+        _check_lengths(labels, preds)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, preds).ravel())
     # zero_division=0: precision/recall/F1 are 0.0, never NaN, when nothing was predicted.
     precision, recall, f1, _ = skm.precision_recall_fscore_support(
@@ -143,10 +184,10 @@ class StreamingMetrics:
     """Accumulate counts, a histogram and metrics for a file that is scored chunk by chunk.
 
     The histogram and the counters use constant memory. Exact ROC AUC needs every labeled
-    score, so the scores and labels of rows that are both scored and labeled are kept, in
-    compact arrays (float32 scores + int8 labels, 5 bytes a row). Scores are compared with the
-    threshold at float32 precision, the precision the model produces them in, so `n_positive`
-    agrees with the confusion matrix of `result()`.
+    score, so the scores, labels and decisions of rows that are both scored and labeled are
+    kept, in compact arrays (float32 score, int8 label, bool decision: 6 bytes a row). The
+    positive/negative decision is the chunk's own (DecisionRule), so `n_positive`, the
+    histogram's positive counts and the confusion matrix of `result()` all count the same rows.
     """
 
     def __init__(self, threshold: float = 0.5, *, bins: int = HISTOGRAM_BINS) -> None:
@@ -157,8 +198,10 @@ class StreamingMetrics:
         self.n_scored = 0
         self.n_positive = 0
         self._counts = np.zeros(self.bins, dtype=np.int64)
+        self._positive_counts = np.zeros(self.bins, dtype=np.int64)
         self._labeled_scores: list[np.ndarray] = []
         self._labeled_labels: list[np.ndarray] = []
+        self._labeled_positive: list[np.ndarray] = []
 
     @property
     def n_negative(self) -> int:
@@ -170,31 +213,39 @@ class StreamingMetrics:
         """Rows seen so far that are both scored and labeled."""
         return int(sum(part.size for part in self._labeled_labels))
 
-    def update(self, labels: Any, scores: Any, scored_mask: Any) -> None:
-        """Add one chunk: labels (int8, -1 = unknown), scores, and which rows were scored.
+    def update(self, labels: Any, scores: Any, scored_mask: Any, positive: Any = None) -> None:
+        """Add one chunk: labels (int8, -1 = unknown), scores, which rows were scored, and the
+        chunk's positive/negative decisions (made here with DecisionRule when not given).
 
         Scores of rows outside `scored_mask` are ignored (they may be NaN).
         """
         mask = np.asarray(scored_mask, dtype=bool).reshape(-1)
         all_scores = np.asarray(scores).reshape(-1)
         all_labels = np.asarray(labels).reshape(-1)
-        if not (mask.size == all_scores.size == all_labels.size):
+        decided = None if positive is None else np.asarray(positive, dtype=bool).reshape(-1)
+        if not (mask.size == all_scores.size == all_labels.size
+                == (mask.size if decided is None else decided.size)):
             raise ValueError(
                 f"chunk length mismatch: {all_labels.size} labels, {all_scores.size} scores, "
-                f"{mask.size} mask entries"
+                f"{mask.size} mask entries" + ("" if decided is None else f", {decided.size} decisions")
             )
+        if decided is None:
+            decided = DecisionRule(self.threshold).positive(all_scores, mask)
         self.n_rows += int(mask.size)
         chunk_scores = _as_scores(all_scores[mask], "scores").astype(np.float32)
         chunk_labels = all_labels[mask]
+        chunk_positive = decided[mask]
         if chunk_labels.size and not np.isin(chunk_labels, (-1, 0, 1)).all():
             raise ValueError("labels must contain only -1 (unknown), 0 and 1")
         self.n_scored += int(chunk_scores.size)
-        self.n_positive += int(np.count_nonzero(chunk_scores >= np.float32(self.threshold)))
+        self.n_positive += int(np.count_nonzero(chunk_positive))
         self._counts += _histogram_counts(chunk_scores, self.bins)
+        self._positive_counts += _histogram_counts(chunk_scores[chunk_positive], self.bins)
         known = chunk_labels >= 0
         if known.any():
             self._labeled_scores.append(chunk_scores[known])
             self._labeled_labels.append(chunk_labels[known].astype(np.int8))
+            self._labeled_positive.append(chunk_positive[known])
 
     def merge(self, other: StreamingMetrics) -> StreamingMetrics:
         """Add another accumulator's rows to this one (partitions reduced on one machine); returns self.
@@ -210,28 +261,37 @@ class StreamingMetrics:
         self.n_scored += other.n_scored
         self.n_positive += other.n_positive
         self._counts = self._counts + other._counts
+        self._positive_counts = self._positive_counts + other._positive_counts
         self._labeled_scores.extend(other._labeled_scores)
         self._labeled_labels.extend(other._labeled_labels)
+        self._labeled_positive.extend(other._labeled_positive)
         return self
 
     def histogram(self) -> dict[str, list]:
-        """Return the histogram of every scored row so far, shaped like score_histogram()."""
-        return {"edges": histogram_edges(self.bins), "counts": [int(c) for c in self._counts]}
+        """Return the histogram of every scored row so far: score_histogram()'s "edges" and
+        "counts", plus "positive_counts", how many of each bin's rows were decided positive (a
+        bin that straddles the threshold holds both kinds)."""
+        return {"edges": histogram_edges(self.bins), "counts": [int(c) for c in self._counts],
+                "positive_counts": [int(c) for c in self._positive_counts]}
 
     def result(self, threshold: float | None = None) -> dict[str, Any] | None:
         """Return binary_metrics over rows both scored and labeled, or None when there are none.
 
-        `threshold` defaults to the one given at construction.
+        The predictions are the decisions the rows were scored with; another `threshold` than
+        the one given at construction decides them again with DecisionRule.
         """
         if not self._labeled_labels:
             return None
         scores = np.concatenate(self._labeled_scores)
         labels = np.concatenate(self._labeled_labels)
+        positive = np.concatenate(self._labeled_positive)
         # Keep the chunks merged so repeated calls do not concatenate again.
         self._labeled_scores, self._labeled_labels = [scores], [labels]
+        self._labeled_positive = [positive]
         chosen = self.threshold if threshold is None else float(threshold)
-        # a float32 threshold matches update()'s comparison exactly
-        metrics = binary_metrics(labels, scores, threshold=np.float32(chosen))
+        if chosen != self.threshold:
+            positive = DecisionRule(chosen).positive(scores)
+        metrics = binary_metrics(labels, scores, threshold=chosen, predictions=positive)
         metrics["threshold"] = chosen
         return metrics
 
@@ -264,8 +324,8 @@ class HighlightTracker:
     "Least certain" means closest to 0.5. Ties are broken by source rank then row number,
     earlier first, so the result depends neither on how the rows were split into chunks nor on
     the order in which partitions are merged. Rows come back as the contract's row dicts
-    (status "ok"; sentiment from `threshold`; text cut to 1000 characters), with "source_file"
-    added when the rows were offered with a `source`.
+    (status "ok"; sentiment: the chunk's decision; text cut to 1000 characters), with
+    "source_file" added when the rows were offered with a `source`.
     """
 
     CATEGORIES = ("positive", "negative", "uncertain")
@@ -299,12 +359,14 @@ class HighlightTracker:
         ids: Sequence[Any] | None = None,
         labels: Any = None,
         *,
+        positive: Any = None,
         source: str | None = None,
         source_rank: int = 0,
     ) -> None:
         """Offer a chunk of scored rows (row numbers, scores, texts, optional ids and labels).
 
-        Labels are 1/0, or -1 for unknown. Rows with a non-finite score are skipped. With
+        Labels are 1/0, or -1 for unknown. `positive` holds the rows' decisions (made here with
+        DecisionRule when not given). Rows with a non-finite score are skipped. With
         several input files, pass each file's name as `source` and its position as
         `source_rank` (ties go to the earlier file).
         """
@@ -315,7 +377,11 @@ class HighlightTracker:
         texts = np.asarray(texts, dtype=object).reshape(-1)
         ids = None if ids is None else np.asarray(ids, dtype=object).reshape(-1)
         label_values = None if labels is None else np.asarray(labels).reshape(-1)
+        decided = (DecisionRule(self.threshold).positive(scores) if positive is None
+                   else np.asarray(positive, dtype=bool).reshape(-1))
         _check_chunk(n, values, texts, ids, label_values)
+        if decided.size != n:
+            raise ValueError(f"chunk length mismatch: {n} rows but {decided.size} decisions")
         if self.k == 0 or n == 0:
             return
         finite = np.flatnonzero(np.isfinite(values))
@@ -332,7 +398,8 @@ class HighlightTracker:
                 if not self._admits(name, entry_key):
                     # chunk candidates are sorted best first, so the rest are weaker still
                     break
-                row = self._row_dict(index, row_numbers, values, texts, ids, label_values)
+                row = self._row_dict(index, row_numbers, values, texts, ids, label_values,
+                                     bool(decided[index]))
                 if source is not None:
                     row["source_file"] = str(source)
                 self._push(name, (*entry_key, row))
@@ -373,6 +440,7 @@ class HighlightTracker:
         texts: np.ndarray,
         ids: np.ndarray | None,
         labels: np.ndarray | None,
+        positive: bool,
     ) -> dict[str, Any]:
         score = float(scores[index])
         label = None if labels is None else _LABEL_NAMES.get(int(labels[index]))
@@ -380,7 +448,7 @@ class HighlightTracker:
             "row": int(rows[index]),
             "id": None if ids is None else _clean_id(ids[index]),
             "text": _clean_text(texts[index]),
-            "sentiment": "positive" if score >= self.threshold else "negative",
+            "sentiment": SENTIMENT_NAMES[int(positive)],
             "score": score,
             "status": "ok",
             "label": label,
@@ -396,8 +464,8 @@ class HighlightTracker:
             name: [dict(entry[3]) for entry in sorted(heap, key=lambda e: e[:3], reverse=True)]
             for name, heap in self._heaps.items()
         }
-        out["positive"] = [r for r in out["positive"] if r["score"] >= self.threshold]
-        out["negative"] = [r for r in out["negative"] if r["score"] < self.threshold]
+        out["positive"] = [r for r in out["positive"] if r["sentiment"] == "positive"]
+        out["negative"] = [r for r in out["negative"] if r["sentiment"] == "negative"]
         return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -214,25 +215,29 @@ def confusion_matrix_svg(confusion: Sequence[Sequence[int]], title: str) -> str:
         return _figure_to_svg(fig, key=key, label=label)
 
 
-def score_histogram_svg(hist: dict, threshold: float) -> str:
-    """Distribution of scores in bins, coloured by side of the threshold, threshold line drawn."""
-    edges = [float(e) for e in hist.get("edges") or []]
-    counts = [int(c) for c in hist.get("counts") or []]
-    if len(edges) != len(counts) + 1:
-        edges = [i / 20 for i in range(21)]
-        counts = [0] * 20
-    total = sum(counts)
+def _bin_parts(count: int, positive: int | None, positive_side: bool) -> list[tuple[int, bool]]:
+    """A bin's stacked parts, (count, positive?) bottom up: its negative rows, then its positive
+    ones. Without decisions, the whole bin takes the side of its midpoint (drawing only)."""
+    if positive is None:
+        return [(count, positive_side)]
+    parts = [(count - positive, False), (positive, True)]
+    return [p for p in parts if p[0]] or [(0, positive_side)]
+
+
+def _histogram_bars(ax, edges: list[float], counts: list[int], positives: list[int] | None,
+                    threshold: float) -> list[str]:
+    """Draw one bar per bin, split where a bin holds both sides; returns the bars' ids."""
     keep = []
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(6.4, 2.6), layout="constrained")
-        ax = fig.add_subplot()
-        for i, count in enumerate(counts):
-            lo, hi = edges[i], edges[i + 1]
-            positive = (lo + hi) / 2 >= threshold
+    for i, count in enumerate(counts):
+        lo, hi = edges[i], edges[i + 1]
+        bottom = 0
+        parts = _bin_parts(count, None if positives is None else positives[i], (lo + hi) / 2 >= threshold)
+        for k, (height, positive) in enumerate(parts):
             patches = ax.bar(
                 lo,
-                count,
+                height,
                 width=hi - lo,
+                bottom=bottom,
                 align="edge",
                 color=BLUE if positive else VERMILLION,
                 edgecolor="white",
@@ -240,9 +245,44 @@ def score_histogram_svg(hist: dict, threshold: float) -> str:
                 # Hatching keeps the two sides apart when printed in greyscale.
                 hatch=None if positive else "////",
             )
-            gid = f"hist-bar-{i}"
+            bottom += height
+            gid = f"hist-bar-{i}" if k == 0 else f"hist-bar-{i}-positive"
             patches[0].set_gid(gid)
             keep.append(gid)
+    return keep
+
+
+def _histogram_label(total: int, bins: int, positives: list[int] | None, threshold: float) -> str:
+    """The histogram's description; the split counts the rows' own decisions, never bins."""
+    label = f"Histogram of {total:,} scores in {bins} bins"
+    if positives is None:
+        return f"{label}; threshold {threshold:.2f}"
+    above = sum(positives)
+    return f"{label}; {total - above:,} below and {above:,} at or above the threshold {threshold:.2f}"
+
+
+def score_histogram_svg(hist: dict, threshold: float) -> str:
+    """Distribution of scores in bins, coloured by side of the threshold, threshold line drawn.
+
+    With "positive_counts" (metrics.StreamingMetrics.histogram: each bin's rows that were
+    decided positive) a bin that straddles the threshold is drawn as two stacked parts and the
+    description counts the decisions exactly.
+    """
+    edges = [float(e) for e in hist.get("edges") or []]
+    counts = [int(c) for c in hist.get("counts") or []]
+    positives = hist.get("positive_counts")
+    if len(edges) != len(counts) + 1:
+        edges = [i / 20 for i in range(21)]
+        counts = [0] * 20
+        positives = None
+    if positives is not None and len(positives) != len(counts):
+        positives = None
+    positives = None if positives is None else [int(c) for c in positives]
+    total = sum(counts)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(6.4, 2.6), layout="constrained")
+        ax = fig.add_subplot()
+        keep = _histogram_bars(ax, edges, counts, positives, threshold)
         ax.axvline(threshold, color="#1a1a1a", linestyle="--", linewidth=1.3)
         # Above the plot area, so the label never sits on top of a bar.
         ax.annotate(
@@ -265,11 +305,7 @@ def score_histogram_svg(hist: dict, threshold: float) -> str:
         ax.grid(True, axis="y", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
         ax.set_title("Score distribution", loc="left")
-        below = sum(c for i, c in enumerate(counts) if (edges[i] + edges[i + 1]) / 2 < threshold)
-        label = (
-            f"Histogram of {total:,} scores in {len(counts)} bins; {below:,} below and "
-            f"{total - below:,} at or above the threshold {threshold:.2f}"
-        )
+        label = _histogram_label(total, len(counts), positives, threshold)
         return _figure_to_svg(fig, key="hist", label=label, keep_ids=keep)
 
 
@@ -283,71 +319,105 @@ def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def _tick_label(start: str, granularity: str | None) -> str:
-    year, month, day = start.split("-")
-    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    name = months[int(month) - 1]
-    if granularity == "year":
-        return year
-    if granularity == "month":
-        return f"{name} {year}"
-    return f"{int(day)} {name}"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Tick steps tried, in buckets: for months these keep ticks on quarters and half years.
+_TICK_STEPS = (1, 2, 3, 4, 6, 12, 24, 36, 60, 120, 240, 600, 1200)
+MAX_TIME_TICKS = 12
+
+
+def _tick_labels(starts: list[str], granularity: str | None) -> list[str]:
+    """Short labels for the shown ticks: a month is "Mar", with the year under it on the first
+    tick and where the year changes; a day or week start is "6 Jan", a year "2025"."""
+    labels, last_year = [], None
+    for start in starts:
+        year, month, day = start.split("-")
+        name = _MONTHS[int(month) - 1]
+        if granularity == "year":
+            labels.append(year)
+        elif granularity == "month":
+            labels.append(name if year == last_year else f"{name}\n{year}")
+        else:
+            labels.append(f"{int(day)} {name}")
+        last_year = year
+    return labels
+
+
+def _labels_overlap(fig: Figure, ax) -> bool:
+    """True when two of the x tick labels, as drawn, touch or overlap."""
+    fig.draw_without_rendering()
+    boxes = sorted(
+        (t.get_window_extent() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()),
+        key=lambda b: b.x0,
+    )
+    gap = 4  # pixels between neighbours, so they read as separate labels
+    return any(b.x0 < a.x1 + gap for a, b in itertools.pairwise(boxes))
+
+
+def _set_time_ticks(fig: Figure, ax, starts: list[str], granularity: str | None) -> None:
+    """Label every step-th bucket, with the smallest step (from _TICK_STEPS) at which there are
+    at most MAX_TIME_TICKS labels and no two of them overlap once drawn."""
+    n = len(starts)
+    steps = [s for s in _TICK_STEPS if math.ceil(n / s) <= MAX_TIME_TICKS] or [_TICK_STEPS[-1]]
+    for step in steps:
+        shown = list(range(0, n, step))
+        ax.set_xticks(shown, _tick_labels([starts[i] for i in shown], granularity))
+        if len(shown) <= 1 or not _labels_overlap(fig, ax):
+            return
+
+
+def timeline_figure(timeline: dict, threshold: float = 0.5) -> tuple[Figure, list[str]] | None:
+    """The timeline plot as a Figure and the ids it keeps (see timeline_svg); call it inside
+    matplotlib.rc_context(_RC), as timeline_svg does."""
+    buckets = timeline.get("buckets") or []
+    if not any(b.get("reviews") for b in buckets):
+        return None
+    xs = list(range(len(buckets)))
+    keep = ["timeline-share", "timeline-mean"]
+    fig = Figure(figsize=(7.6, 3.0), layout="constrained")
+    ax = fig.add_subplot()
+    counts_ax = ax.twinx()
+    # Lines in front of the count bars: the share is what the plot is about.
+    ax.set_zorder(counts_ax.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    bars = counts_ax.bar(xs, [b["reviews"] for b in buckets], width=0.7, color="#d4dbe1", label="reviews")
+    for i, patch in enumerate(bars):
+        patch.set_gid(f"timeline-count-{i}")
+        keep.append(f"timeline-count-{i}")
+    marker = 4.5 if len(buckets) <= 40 else 0
+    (line,) = ax.plot(xs, [_nan(b.get("positive_share")) for b in buckets], color=BLUE, marker="o",
+                      markersize=marker, linewidth=1.9, label="positive share")
+    line.set_gid("timeline-share")
+    (line,) = ax.plot(xs, [_nan(b.get("mean_score")) for b in buckets], color=VERMILLION,
+                      linestyle="--", marker="s", markersize=marker, linewidth=1.6, label="mean score")
+    line.set_gid("timeline-mean")
+    ax.axhline(threshold, color=GREY, linestyle=":", linewidth=1, zorder=0)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("share / score")
+    counts_ax.set_ylabel("reviews", color=GREY)
+    counts_ax.spines["right"].set_visible(True)
+    counts_ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlim(-0.6, len(buckets) - 0.4)
+    ax.grid(True, axis="y", color="#e4e4e4", linewidth=0.6)
+    handles = ax.get_legend_handles_labels()[0] + [bars]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 1.16), ncols=3, fontsize=8.5)
+    _set_time_ticks(fig, ax, [b["start"] for b in buckets], timeline.get("granularity"))
+    return fig, keep
 
 
 def timeline_svg(timeline: dict, threshold: float = 0.5) -> str | None:
     """Positive share and mean score per bucket (lines, left axis) over review counts (bars, right).
 
     Series get ids ``timeline-share``, ``timeline-mean`` and ``timeline-count-<i>``; None when no
-    bucket holds a review.
+    bucket holds a review. Tick labels are thinned until none overlap (a month is "Mar", with
+    its year on the first tick and where the year changes).
     """
-    buckets = timeline.get("buckets") or []
-    if not any(b.get("reviews") for b in buckets):
-        return None
-    granularity = timeline.get("granularity")
-    xs = list(range(len(buckets)))
-    keep = ["timeline-share", "timeline-mean"]
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(7.6, 3.0), layout="constrained")
-        ax = fig.add_subplot()
-        counts_ax = ax.twinx()
-        # Lines in front of the count bars: the share is what the plot is about.
-        ax.set_zorder(counts_ax.get_zorder() + 1)
-        ax.patch.set_visible(False)
-        bars = counts_ax.bar(xs, [b["reviews"] for b in buckets], width=0.7, color="#d4dbe1", label="reviews")
-        for i, patch in enumerate(bars):
-            patch.set_gid(f"timeline-count-{i}")
-            keep.append(f"timeline-count-{i}")
-        share = [_nan(b.get("positive_share")) for b in buckets]
-        mean = [_nan(b.get("mean_score")) for b in buckets]
-        marker = 4.5 if len(buckets) <= 40 else 0
-        (line,) = ax.plot(
-            xs, share, color=BLUE, marker="o", markersize=marker, linewidth=1.9, label="positive share"
-        )
-        line.set_gid("timeline-share")
-        (line,) = ax.plot(
-            xs,
-            mean,
-            color=VERMILLION,
-            linestyle="--",
-            marker="s",
-            markersize=marker,
-            linewidth=1.6,
-            label="mean score",
-        )
-        line.set_gid("timeline-mean")
-        ax.axhline(threshold, color=GREY, linestyle=":", linewidth=1, zorder=0)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_ylabel("share / score")
-        counts_ax.set_ylabel("reviews", color=GREY)
-        counts_ax.spines["right"].set_visible(True)
-        counts_ax.yaxis.get_major_locator().set_params(integer=True)
-        step = max(1, math.ceil(len(buckets) / 12))
-        ax.set_xticks(xs[::step], [_tick_label(b["start"], granularity) for b in buckets[::step]])
-        ax.set_xlim(-0.6, len(buckets) - 0.4)
-        ax.grid(True, axis="y", color="#e4e4e4", linewidth=0.6)
-        handles = ax.get_legend_handles_labels()[0] + [bars]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 1.16), ncols=3, fontsize=8.5)
-        per = granularity or "period"
+        drawn = timeline_figure(timeline, threshold)
+        if drawn is None:
+            return None
+        fig, keep = drawn
+        buckets = timeline["buckets"]
+        per = timeline.get("granularity") or "period"
         label = (
             f"Sentiment per {per}, {len(buckets)} {per}s "
             f"from {buckets[0]['start']} to {buckets[-1]['start']}: "

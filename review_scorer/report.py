@@ -5,6 +5,9 @@
 # The score context, as score.py builds it. Required: "kind", "model", "summary", "rows".
 # Optional (each section appears only when its key holds data):
 #   "file_metrics", "score_histogram", "highlights": {"positive"|"negative"|"uncertain": [row]}
+#   "score_histogram": {"edges", "counts", and optionally "positive_counts": each bin's rows that
+#                       were decided positive (StreamingMetrics.histogram); without it the
+#                       histogram's description does not split the rows by side}
 #   "drivers":  {"positive": [{"term", "weight", "reviews"}], "negative": [...],
 #                "reviews_explained": int}                       (explain.DriverAccumulator.result)
 #   "timeline", "groups", "ratings": insights.FileInsights.context()'s three keys, as they are.
@@ -47,6 +50,10 @@ PREVIEW_CHARS = 300
 # even when reviews are long. Longer texts are cut evenly; the predictions file keeps them whole.
 TEXT_BUDGET_BYTES = 22_000_000
 MAX_GROUP_OPTIONS = 200
+# Words marked in a review's text: its strongest few, and only those near the strongest one,
+# so "the" and "and" do not bury the words that moved the score; the row's word list has all.
+STRONG_WORDS = 4
+STRONG_SHARE = 0.35
 GROUPS_PLOTTED = 30  # more rows than this make the groups plot a wall; the table has them all
 OTHER_GROUPS_OPTION = "(other groups)"
 
@@ -196,6 +203,7 @@ def _model_view(model: dict) -> dict:
         "epochs": epochs,
         "best_epoch": model.get("best_epoch"),
         "test_accuracy": _fmt_pct(test.get("accuracy")) if test else "not evaluated",
+        "test_set": _test_set_name(model),
         "test_roc_auc": _fmt_num(test.get("roc_auc")) if test else "n/a",
         "has_test_metrics": bool(test),
         "test_metrics_rows": _metrics_rows([test]) if test else [],
@@ -265,6 +273,17 @@ def _clean_spans(spans: Any, length: int) -> list[tuple[int, int, float]]:
     return kept
 
 
+def strong_span_indices(spans: Any) -> list[int]:
+    """Indices of the spans to mark in the text: those whose |weight| is at least both the
+    STRONG_WORDS-th largest (equal weights all count) and STRONG_SHARE of the largest."""
+    strengths = [abs(float(span[2])) for span in spans or ()]
+    if not strengths:
+        return []
+    ranked = sorted(strengths, reverse=True)
+    floor = max(ranked[min(STRONG_WORDS, len(ranked)) - 1], STRONG_SHARE * ranked[0])
+    return [i for i, strength in enumerate(strengths) if strength >= floor and strength > 0]
+
+
 def _cut_point(text: str, limit: int) -> int:
     """Where to cut the original text for a preview: never inside an HTML line-break tag."""
     if len(text) <= limit:
@@ -274,13 +293,15 @@ def _cut_point(text: str, limit: int) -> int:
 
 
 def text_segments(text: str, spans: Any, limit: int | None = None) -> tuple[list[dict], bool]:
-    """The review text as display segments, highlighted where a span says so; and whether it was cut.
+    """The review text as display segments, its strongest words highlighted (strong_span_indices);
+    and whether it was cut.
 
     Spans are offsets into the original text, so they are applied before the display transform
     (``<br>`` to a newline), which then runs on each segment alone.
     """
     stop = len(text) if limit is None else _cut_point(text, limit)
     kept = _clean_spans(spans, len(text))
+    kept = [kept[i] for i in strong_span_indices(kept)]  # the others are in the word list
     # A preview never cuts a highlighted word in half: it stops before it.
     stop = next((start for start, end, _ in kept if start < stop < end), stop)
     segments: list[dict] = []
@@ -325,9 +346,24 @@ def _highlight_view(rows: list[dict]) -> list[dict]:
                 "full": text_segments(text, row.get("spans"))[0] if shortened else None,
                 "rating": None if rating is None else f"{float(rating):g}",
                 "has_spans": bool(row.get("spans")),
+                "words": word_list(text, row.get("spans")),
             }
         )
     return out
+
+
+def word_list(text: str, spans: Any) -> list[dict]:
+    """Every weighted word of a review, strongest first: the detail behind its few marked words."""
+    kept = _clean_spans(spans, len(text))
+    return [
+        {
+            "text": _display_text(text[start:end]),
+            "weight": f"{weight:+.2f}",
+            "css": f"hl {'pos' if weight > 0 else 'neg'} w{_weight_level(weight)}",
+            "title": f"{weight:+.2f}: pushes {'positive' if weight > 0 else 'negative'}",
+        }
+        for start, end, weight in sorted(kept, key=lambda s: (-abs(s[2]), s[0]))
+    ]
 
 
 def _text_caps(texts: list[str], budget: int) -> int | None:
@@ -406,7 +442,8 @@ def _rows_payload(rows: list[dict]) -> tuple[dict, int]:
 
     Each row is [row, id, text, sentiment (1/0/null), score, status index, label (1/0/null),
     cut (1 if the text was shortened for the page), spans ([[start, end, weight]] or null),
-    group index (into "groups", or null), rating (or null), driver term indices (or null)].
+    group index (into "groups", or null), rating (or null), driver term indices (or null),
+    the indices of the spans marked in the text (strong_span_indices, or null)].
     """
     statuses: list[str] = []
     index: dict[str, int] = {}
@@ -453,6 +490,8 @@ def _finite_or_none(value: Any, digits: int) -> float | None:
 
 def _packed_row(r: dict, text: str, cut: int, status_index: dict, group_index: dict | None) -> list:
     row_id = r.get("id")
+    # A text cut for the page keeps only the spans that still fit in it.
+    spans = _packed_spans(r.get("spans"), len(text))
     return [
         int(r["row"]),
         None if row_id is None or row_id == "" else str(row_id),
@@ -462,11 +501,11 @@ def _packed_row(r: dict, text: str, cut: int, status_index: dict, group_index: d
         status_index[r.get("status") or ""],
         _SENTIMENT_CODES.get(r.get("label") or ""),
         cut,
-        # A text cut for the page keeps only the spans that still fit in it.
-        _packed_spans(r.get("spans"), len(text)),
+        spans,
         None if group_index is None else group_index[_group_name(r.get("group"))],
         _finite_or_none(r.get("rating"), 2),
         _term_indices(r.get("terms")),
+        strong_span_indices(spans) if spans else None,
     ]
 
 
@@ -589,13 +628,10 @@ def _groups_view(groups: dict | None, overall_share: float | None) -> dict | Non
     }
 
 
-def _disagreement_rows(items: list[dict], threshold: float) -> list[dict]:
-    rows = []
-    for item in items or []:
-        score = item.get("score")
-        sentiment = None if score is None else ("positive" if score >= threshold else "negative")
-        rows.append({**item, "sentiment": sentiment})
-    return _highlight_view(rows)
+def _disagreement_rows(items: list[dict], sentiment: str) -> list[dict]:
+    """A disagreement list's rows; the list says the model's decision (a high rating the model
+    called negative, a low one it called positive), so no score is compared here."""
+    return _highlight_view([{**item, "sentiment": sentiment} for item in items or []])
 
 
 def _ratings_view(ratings: dict | None, threshold: float) -> dict | None:
@@ -630,8 +666,64 @@ def _ratings_view(ratings: dict | None, threshold: float) -> dict | None:
             }
             for v in values
         ],
-        "high_rating_negative": _disagreement_rows(ratings.get("high_rating_negative"), threshold),
-        "low_rating_positive": _disagreement_rows(ratings.get("low_rating_positive"), threshold),
+        "high_rating_negative": _disagreement_rows(ratings.get("high_rating_negative"), "negative"),
+        "low_rating_positive": _disagreement_rows(ratings.get("low_rating_positive"), "positive"),
+    }
+
+
+def rounded_shares(counts: list[int], decimals: int = 1) -> list[str]:
+    """Each count's share of the total as a percentage with `decimals` places, rounded by the
+    largest remainder so the shown shares add up to exactly 100 (1 and 2 show 33.3% and 66.7%;
+    three equal counts show 33.4%, 33.3%, 33.3%). "n/a" for every count when the total is 0.
+    """
+    total = sum(counts)
+    if total <= 0:
+        return ["n/a"] * len(counts)
+    unit = 100 * 10**decimals  # the whole, in the smallest shown step
+    floors = [c * unit // total for c in counts]
+    remainders = [c * unit % total for c in counts]
+    # The steps that plain flooring lost go to the largest remainders (ties: the earlier count).
+    for i in sorted(range(len(counts)), key=lambda i: -remainders[i])[: unit - sum(floors)]:
+        floors[i] += 1
+    return [f"{f / 10**decimals:.{decimals}f}%" for f in floors]
+
+
+def _test_set_name(model: dict) -> str:
+    """What the model's own test set was, for the label of its accuracy."""
+    return "IMDB" if "imdb" in str(model.get("data_source") or "").lower() else "own"
+
+
+def _headline_view(file_metrics: dict | None, ratings: dict | None, model: dict) -> dict | None:
+    """The Summary's lead figures for a labelled (or rated) file: this file's accuracy and ROC
+    AUC (F1 when AUC is undefined), with n; the model's own test accuracy beside them, labelled
+    as the model's. None for a file with neither labels nor ratings to compare with."""
+    cards = []
+    if file_metrics:
+        n = f"n = {_fmt_int(file_metrics.get('n'))} labelled reviews"
+        cards.append({"key": "accuracy", "label": "Accuracy on this file",
+                      "value": _fmt_pct(file_metrics.get("accuracy")), "note": n})
+        if file_metrics.get("roc_auc") is not None:
+            cards.append({"key": "roc-auc", "label": "ROC AUC on this file",
+                          "value": _fmt_num(file_metrics["roc_auc"]), "note": n})
+        else:
+            cards.append({"key": "f1", "label": "F1 on this file",
+                          "value": _fmt_num(file_metrics.get("f1")), "note": n})
+    elif ratings and ratings.get("compared"):
+        cards.append({"key": "rating-agreement", "label": "Agrees with the star ratings",
+                      "value": _fmt_pct(ratings.get("agreement")),
+                      "note": f"n = {_fmt_int(ratings['compared'])} rated reviews"})
+    if not cards:
+        return None
+    test = model.get("test_metrics") or {}
+    accuracy = test.get("accuracy")
+    return {
+        "file": cards,
+        "model": None if accuracy is None else {
+            "label": f"Model's {_test_set_name(model)} test accuracy",
+            "value": _fmt_pct(accuracy),
+            "note": f"its own test set (n = {_fmt_int(test.get('n'))}), not this file"
+            if test.get("n") else "its own test set, not this file",
+        },
     }
 
 
@@ -640,6 +732,7 @@ def _summary_view(summary: dict, threshold: float) -> dict:
     positive = int(summary.get("positive") or 0)
     negative = int(summary.get("negative") or 0)
     reasons = summary.get("not_scored_reasons") or {}
+    positive_share, negative_share = rounded_shares([positive, negative])
     return {
         "file": summary.get("file") or "",
         "path": summary.get("path") or "",
@@ -651,8 +744,9 @@ def _summary_view(summary: dict, threshold: float) -> dict:
         "not_scored_reasons": [{"status": k, "count": _fmt_int(v)} for k, v in reasons.items() if v],
         "positive": _fmt_int(positive),
         "negative": _fmt_int(negative),
-        "positive_share": _fmt_pct(summary.get("positive_share")),
-        "negative_share": _fmt_pct(negative / scored) if scored else "n/a",
+        # Shown shares add up to 100.0% (largest remainder), not 99.9%.
+        "positive_share": positive_share,
+        "negative_share": negative_share,
         # Widths of the split bar, in percent of the scored reviews.
         "positive_width": f"{100 * positive / scored:.2f}" if scored else "0",
         "negative_width": f"{100 * negative / scored:.2f}" if scored else "0",
@@ -701,6 +795,7 @@ def _score_view(context: dict) -> dict:
     highlights = context.get("highlights") or {}
     return {
         **_summary_view(summary, threshold),
+        "headline": _headline_view(file_metrics, context.get("ratings"), context.get("model") or {}),
         **_table_view(context),
         "histogram_svg": _markup(plots.score_histogram_svg(context.get("score_histogram") or {}, threshold)),
         "file_metrics": bool(file_metrics),

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from review_scorer.errors import ReviewScorerError, UsageError
+from review_scorer.metrics import DecisionRule, sentiment_names
 from review_scorer.sentiment import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_THRESHOLD,
@@ -30,7 +31,6 @@ from review_scorer.sentiment import (
     SentimentModel,
     rounded_scores,
     select_device,
-    sentiment_labels,
 )
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,9 @@ class ScoredChunk:
     ratings: np.ndarray | None  # float64 star ratings when a rating column is used
     status: np.ndarray  # object array of status strings
     scores: np.ndarray  # float32, NaN where not scored
+    # bool: the row is positive (metrics.DecisionRule, decided once here); False where not scored.
+    # Every sink reads this decision rather than comparing scores with the threshold again.
+    positive: np.ndarray
     attributions: list | None = None  # per row: explain.Attribution or None (when explained)
     values: Any = None  # DataFrame: the original columns with the input's types (JSON, Parquet)
 
@@ -239,6 +242,7 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
     through the model's prefetching stream. The explaining network runs one chunk ahead in a
     worker thread, so it overlaps what the caller does with the chunk before (_explained_ahead).
     """
+    rule = DecisionRule(options.threshold)
     chunks = iter(review_file.chunks())
     if explainer is not None and explain_rows != 0:
         def heads() -> Iterator[tuple[Any, int]]:
@@ -249,14 +253,14 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
                 if explain_rows is not None and seen >= explain_rows:
                     return  # the next chunk stays unread, for the stream below
 
-        yield from _explained_ahead(heads(), explainer, model, options.batch_size)
+        yield from _explained_ahead(heads(), explainer, model, options.batch_size, rule)
     stream = model.predict_stream(chunks, lambda c: c.texts, batch_size=options.batch_size)
     for chunk, status, scores in stream:
-        yield _scored_chunk(chunk, status, scores)
+        yield _scored_chunk(chunk, status, scores, rule)
 
 
 def _explained_ahead(heads: Iterator[tuple[Any, int]], explainer: Any, model: SentimentModel,
-                     batch_size: int) -> Iterator[ScoredChunk]:
+                     batch_size: int, rule: DecisionRule) -> Iterator[ScoredChunk]:
     """Each (chunk, rows to explain) as a scored, explained chunk, in order.
 
     The network runs in a worker thread, one chunk ahead: while it explains chunk k + 1, this
@@ -267,8 +271,9 @@ def _explained_ahead(heads: Iterator[tuple[Any, int]], explainer: Any, model: Se
     from concurrent.futures import ThreadPoolExecutor
 
     def finish(chunk: Any, limit: int, future: Any) -> ScoredChunk:
-        return _scored_chunk(chunk, *_explain_and_score(model, chunk.texts, limit, batch_size,
-                                                        future.result()))
+        status, scores, attributions = _explain_and_score(model, chunk.texts, limit, batch_size,
+                                                          future.result())
+        return _scored_chunk(chunk, status, scores, rule, attributions)
 
     pending = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-scorer-network")
@@ -304,7 +309,7 @@ def _explain_and_score(model: SentimentModel, texts: list, limit: int, batch_siz
     return status, scores, head + [None] * (len(texts) - limit)
 
 
-def _scored_chunk(chunk: Any, status: np.ndarray, scores: np.ndarray,
+def _scored_chunk(chunk: Any, status: np.ndarray, scores: np.ndarray, rule: DecisionRule,
                   attributions: list | None = None) -> ScoredChunk:
     formula = getattr(chunk, "formula", None)
     if formula is not None and np.any(formula):
@@ -313,6 +318,7 @@ def _scored_chunk(chunk: Any, status: np.ndarray, scores: np.ndarray,
                           STATUS_FORMULA, status).astype(object)
     return ScoredChunk(frame=chunk.frame, rows=chunk.rows, texts=chunk.texts, labels=chunk.labels,
                        ratings=getattr(chunk, "ratings", None), status=status, scores=scores,
+                       positive=rule.positive(scores, status == STATUS_OK),
                        attributions=attributions, values=getattr(chunk, "values", None))
 
 
@@ -451,7 +457,7 @@ class _FileScorer:
         scored = chunk.scored
         self.result.rows += len(chunk)
         self.result.scored += int(scored.sum())
-        self.result.positive += int((chunk.scores[scored] >= self.options.threshold).sum())
+        self.result.positive += int(np.count_nonzero(chunk.positive))
         for status, n in Counter(chunk.status[~scored].tolist()).items():
             self.result.not_scored[str(status)] = self.result.not_scored.get(str(status), 0) + n
         if self.progress is not None:
@@ -499,7 +505,7 @@ class PredictionSink:
         typed = chunk.values is not None and self.writer.fmt in ("jsonl", "parquet")
         frame = (chunk.values if typed else chunk.frame).rename(columns=self.rename).copy()
         frame["row"] = chunk.rows
-        frame["sentiment"] = sentiment_labels(chunk.scores, chunk.status, self.options.threshold)
+        frame["sentiment"] = sentiment_names(chunk.positive, chunk.scored)
         frame["score"] = rounded_scores(chunk.scores, chunk.status)
         frame["status"] = chunk.status
         if self.options.explain:
@@ -562,17 +568,17 @@ class ReportAccumulator:
     def update(self, chunk: ScoredChunk) -> None:
         scored = chunk.scored
         labels = chunk.labels if chunk.labels is not None else np.full(len(chunk), -1, np.int8)
-        self.streaming.update(labels, np.nan_to_num(chunk.scores, nan=0.0), scored)
+        self.streaming.update(labels, np.nan_to_num(chunk.scores, nan=0.0), scored, chunk.positive)
         ids = self._ids(chunk)
         texts = ["" if t is None else str(t) for t in chunk.texts]
         pos = np.flatnonzero(scored)
         self.highlights.update(chunk.rows[pos], chunk.scores[pos], [texts[i] for i in pos],
-                               [ids[i] for i in pos], labels[pos])
+                               [ids[i] for i in pos], labels[pos], positive=chunk.positive[pos])
         self.insights.update(chunk)
         if chunk.attributions is not None:
             self.drivers.update(a for a in chunk.attributions if a is not None)
         room = self.options.max_report_rows - len(self.rows)
-        sentiment = sentiment_labels(chunk.scores, chunk.status, self.options.threshold)
+        sentiment = sentiment_names(chunk.positive, scored)
         for i in range(min(max(room, 0), len(chunk))):
             self.rows.append(self._row(chunk, i, ids[i], texts[i], sentiment[i], labels[i]))
             self._cleaned.append(self._known_cleaned(chunk, i, texts[i]))

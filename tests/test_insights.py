@@ -264,6 +264,13 @@ def test_insights_merge_refuses_different_parts():
 
 def test_insights_on_the_shop_sample_file():
     frame, scores = shop_frame_and_scores()
+    stars = frame["stars"].astype(int).to_numpy()
+    # Scores that follow the stars (the wobble never crosses 0.5), except for five reviews the
+    # model reads against their stars: these, and only these, are the disagreements.
+    five = np.flatnonzero((stars == 5) & np.isfinite(scores))[:3]
+    one = np.flatnonzero((stars == 1) & np.isfinite(scores))[:2]
+    scores[five] = [0.12, 0.04, 0.3]
+    scores[one] = [0.91, 0.7]
     context = _shop_insights(frame, scores, [slice(0, len(frame))]).context()
     timeline, groups, ratings = context["timeline"], context["groups"], context["ratings"]
     assert timeline["granularity"] == "week" and timeline["unreadable"] >= 2
@@ -272,10 +279,18 @@ def test_insights_on_the_shop_sample_file():
     worst = min(groups["items"], key=lambda g: g["positive_share"])
     assert worst["name"] == "Nimbus Earbuds"
     assert sum(v["reviews"] for v in ratings["values"]) == len(frame)
-    # The sample holds five-star reviews whose text is negative (and the scores here follow stars,
-    # so only the hand-made wobble can make a disagreement): the lists are well formed.
-    for item in ratings["high_rating_negative"]:
-        assert item["rating"] >= 4 and item["score"] < 0.5
+    # Strongest disagreement first: the lowest-scored five-star review, the highest-scored one-star.
+    high = ratings["high_rating_negative"]
+    assert [d["row"] for d in high] == [five[1] + 1, five[0] + 1, five[2] + 1]
+    assert [d["score"] for d in high] == pytest.approx([0.04, 0.12, 0.3])
+    low = ratings["low_rating_positive"]
+    assert [d["row"] for d in low] == [one[0] + 1, one[1] + 1]
+    for item in high + low:
+        i = item["row"] - 1
+        assert item["id"] == frame["review_id"][i] and item["text"] == frame["text"][i]
+        assert item["rating"] == stars[i]
+        assert item["sentiment"] == ("negative" if item in high else "positive")
+    assert ratings["agreement"] == pytest.approx((ratings["compared"] - 5) / ratings["compared"])
 
 
 def test_insights_a_column_without_dates_stops_being_sampled(monkeypatch):

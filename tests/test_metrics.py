@@ -193,7 +193,12 @@ def test_metrics_streaming_equals_concatenated(rng):
     assert streaming.n_scored == int(mask.sum())
     assert streaming.n_positive == int((scores[mask] >= np.float32(0.4)).sum())
     assert streaming.n_negative == streaming.n_scored - streaming.n_positive
-    assert streaming.histogram() == score_histogram(scores[mask])
+    hist, plain = streaming.histogram(), score_histogram(scores[mask])
+    assert (hist["edges"], hist["counts"]) == (plain["edges"], plain["counts"])
+    # each bin's positive rows: the decisions, so a bin across the threshold holds both sides
+    decided = scores[mask][scores[mask] >= np.float32(0.4)]
+    assert hist["positive_counts"] == score_histogram(decided)["counts"]
+    assert sum(hist["positive_counts"]) == streaming.n_positive
     # asking again gives the same answer; another threshold is recomputed
     assert streaming.result() == result
     assert streaming.result(0.7)["confusion"] == binary_metrics(

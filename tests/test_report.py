@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 from html.parser import HTMLParser
@@ -548,6 +549,82 @@ def test_report_with_zero_scored_rows():
     assert rows_island(html)["statuses"] == ["empty text"]
 
 
+# ---------------------------------------------------------------- the summary (issues 18 and 20)
+
+
+def _cards(html: str, container_id: str) -> list[tuple[str, str, str | None]]:
+    """(label, value, note) of each card in the element with this id, as a reader sees them."""
+    import html as html_module
+
+    def text(fragment: str) -> str:
+        return html_module.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+    part = html.split(f'id="{container_id}"')[1].split("\n  </div>")[0]
+    out = []
+    for inner in re.findall(r'<div class="card[^"]*"[^>]*>(.*?)</div>', part):
+        label = re.search(r'class="card-label">(.*?)</span><span class="card-value">', inner)
+        value = re.search(r'class="card-value">(.*?)</span>', inner)
+        note = re.search(r'class="card-note">(.*?)</span>', inner)
+        out.append((text(label.group(1)), text(value.group(1)), note and text(note.group(1))))
+    return out
+
+
+def test_report_summary_shares_add_up_to_100_percent():
+    # 23 of 80 is 28.75% and 57 of 80 is 71.25%: rounding each alone shows 28.7% + 71.2% = 99.9%.
+    assert [report._fmt_pct(23 / 80), report._fmt_pct(57 / 80)] == ["28.7%", "71.2%"]
+    assert report.rounded_shares([23, 57]) == ["28.8%", "71.2%"]
+    assert report.rounded_shares([1, 1, 1]) == ["33.4%", "33.3%", "33.3%"]
+    assert report.rounded_shares([0, 0]) == ["n/a", "n/a"]
+    for total in range(1, 400):
+        for positive in range(total + 1):
+            shown = report.rounded_shares([positive, total - positive])
+            assert round(sum(float(v.rstrip("%")) for v in shown), 1) == 100.0, (positive, total)
+            # never more than one step away from the exact share
+            assert abs(float(shown[0].rstrip("%")) - 100 * positive / total) < 0.1 + 1e-9
+    context = make_context(n_rows=6)
+    context["summary"].update(scored=80, positive=23, negative=57, positive_share=23 / 80)
+    html = build_report_html(context)
+    shares = {label: value for label, value, _ in _cards(html, "summary-cards")}
+    assert (shares["Positive"], shares["Negative"]) == ("28.8%", "71.2%")
+    assert 'aria-label="28.8% positive, 71.2% negative"' in html
+
+
+def test_report_summary_leads_with_this_files_figures_beside_the_models():
+    context = make_context(n_rows=60)
+    metrics, test = context["file_metrics"], context["model"]["test_metrics"]
+    html = build_report_html(context)
+    summary = html.split('id="summary"')[1].split("</section>")[0]
+    # The headline comes first in the Summary, before the counts.
+    assert summary.index('id="summary-headline"') < summary.index('id="summary-cards"')
+    cards = _cards(html, "summary-headline")
+    n = f"n = {metrics['n']:,} labelled reviews"
+    assert cards == [
+        ("Accuracy on this file", f"{metrics['accuracy']:.1%}", n),
+        ("ROC AUC on this file", f"{metrics['roc_auc']:.3f}", n),
+        ("Model's IMDB test accuracy", f"{test['accuracy']:.1%}",
+         f"its own test set (n = {test['n']:,}), not this file"),
+    ]
+    assert 'id="headline-model"' in summary and "card-model" in summary
+    # With one class only there is no ROC AUC: F1 leads instead.
+    context["file_metrics"] = {**metrics, "roc_auc": None, "f1": 0.625}
+    cards = _cards(build_report_html(context), "summary-headline")
+    assert cards[1] == ("F1 on this file", "0.625", n)
+    # A model trained elsewhere says "own", not IMDB.
+    context["model"]["data_source"] = "shop_labels.csv"
+    assert _cards(build_report_html(context), "summary-headline")[-1][0] == "Model's own test accuracy"
+
+
+def test_report_summary_headline_for_rated_and_unlabelled_files():
+    unlabelled = build_report_html(make_context(n_rows=20, labeled=False))
+    assert 'id="summary-headline"' not in unlabelled
+    rated = add_insights(make_context(n_rows=40, labeled=False))
+    ratings = rated["ratings"]
+    cards = _cards(build_report_html(rated), "summary-headline")
+    assert cards[0] == ("Agrees with the star ratings", f"{ratings['agreement']:.1%}",
+                        f"n = {ratings['compared']:,} rated reviews")
+    assert cards[1][0] == "Model's IMDB test accuracy"
+
+
 def test_report_rejects_unknown_kind():
     with pytest.raises(ValueError, match="kind"):
         build_report_html({"kind": "other", "model": make_model()})
@@ -674,6 +751,20 @@ def test_plots_histogram_has_one_bar_per_bin_and_threshold():
     _svg_ok(svg)
     assert len(re.findall(r'id="hist-bar-\d+"', svg)) == 20
     assert "threshold 0.50" in svg
+
+
+def test_plots_histogram_splits_a_bin_across_the_threshold_and_counts_decisions():
+    counts, positive = [0] * 20, [0] * 20
+    counts[14], positive[14] = 5, 2  # [0.70, 0.75): 3 below 0.73, 2 at or above it
+    counts[18], positive[18] = 4, 4
+    hist = {"edges": [i / 20 for i in range(21)], "counts": counts, "positive_counts": positive}
+    svg = plots.score_histogram_svg(hist, 0.73)
+    _svg_ok(svg)
+    assert "3 below and 6 at or above the threshold 0.73" in svg
+    assert 'id="hist-bar-14-positive"' in svg and 'id="hist-bar-18-positive"' not in svg
+    # Without the decisions the description claims no split it cannot know.
+    plain = plots.score_histogram_svg({"edges": hist["edges"], "counts": counts}, 0.73)
+    assert "Histogram of 9 scores in 20 bins; threshold 0.73" in plain and "at or above" not in plain
 
 
 def test_plots_histogram_all_zero_counts():
@@ -805,6 +896,45 @@ def test_report_highlights_mark_words_in_text_order(insight_html):
     assert all((side == "pos") == (WORD_WEIGHTS[word.lower()] > 0) for side, word in marks)
 
 
+def test_report_strong_spans_are_the_few_that_move_the_score():
+    weights = [0.1, -1.0, 0.5, 0.3, 0.36, -0.2, 0.05]
+    spans = [[i * 4, i * 4 + 3, w] for i, w in enumerate(weights)]
+    # The four strongest are 1.0, 0.5, 0.36 and 0.3, but 0.3 is under 35% of the strongest.
+    assert report.strong_span_indices(spans) == [1, 2, 4]
+    # Equal weights are equally strong: all of them, however many.
+    assert report.strong_span_indices([[i, i + 1, 0.4] for i in range(0, 12, 2)]) == list(range(6))
+    assert report.strong_span_indices([]) == []
+
+
+def test_report_only_the_strongest_words_are_marked_and_all_are_listed():
+    text = "the film and the cast were wonderful but the end drags"
+    weights = {"the": 0.05, "film": 0.1, "and": -0.04, "cast": 0.2, "were": 0.02,
+               "wonderful": 0.9, "but": -0.4, "end": -0.1, "drags": -0.6}
+    spans = [[m.start(), m.end(), weights[m.group(0)]] for m in re.finditer(r"[a-z]+", text)]
+    segments, _ = report.text_segments(text, spans)
+    assert [seg["text"] for seg in segments if seg["css"]] == ["wonderful", "but", "drags"]
+    assert "".join(seg["text"] for seg in segments) == text
+    words = report.word_list(text, spans)
+    assert len(words) == len(spans)
+    assert [w["text"] for w in words[:3]] == ["wonderful", "drags", "but"]
+    assert words[0]["weight"] == "+0.90" and words[-1]["css"].startswith("hl pos")
+
+    context = make_context(n_rows=3, texts=[text])
+    context["highlights"]["positive"][0]["spans"] = spans
+    for row in context["rows"]:
+        row["spans"] = spans
+    html = build_report_html(context)
+    item = re.split(r'<li class="highlight">|</ol>', html.split('id="highlights-positive"')[1])[1]
+    preview = item.split('<details class="words">')[0]
+    assert re.findall(r"<mark [^>]*>([^<]*)</mark>", preview) == ["wonderful", "but", "drags"]
+    listed = item.split('<details class="words">')[1]
+    assert f"all {len(spans)} weighted words" in listed
+    assert len(re.findall(r"<mark ", listed)) == len(spans) == 11
+    packed = rows_island(html)["rows"]
+    strong = [i for i, (a, b, _) in enumerate(spans) if text[a:b] in ("wonderful", "but", "drags")]
+    assert strong == [6, 7, 10] and all(r[12] == strong for r in packed if r[8])
+
+
 def test_report_group_filter_lists_every_group(insight_html):
     block = re.search(r'<select id="filter-group">(.*?)</select>', insight_html, re.S).group(1)
     labels = re.findall(r"<option value=\"[^\"]*\">([^<]*)</option>", block)
@@ -841,6 +971,55 @@ def test_plots_timeline_groups_and_ratings():
     svg = plots.rating_scores_svg(context["ratings"])
     _svg_ok(svg)
     assert len(re.findall(r'id="rating-mean-\d+"', svg)) == len(context["ratings"]["values"])
+
+
+def _monthly(n: int, freq: str = "MS", granularity: str = "month") -> dict:
+    import pandas as pd
+
+    starts = pd.date_range("2023-11-01", periods=n, freq=freq)
+    return {"granularity": granularity, "buckets": [
+        {"start": str(d.date()), "reviews": 3 + i % 4, "positive_share": 0.5, "mean_score": 0.5}
+        for i, d in enumerate(starts)]}
+
+
+@pytest.mark.parametrize("n,freq,granularity", [
+    (12, "MS", "month"), (13, "MS", "month"), (24, "MS", "month"), (40, "MS", "month"),
+    (179, "MS", "month"), (31, "D", "day"), (26, "W-MON", "week"),
+])
+def test_plots_timeline_tick_labels_never_overlap(n, freq, granularity):
+    import matplotlib
+
+    with matplotlib.rc_context(plots._RC):
+        fig, _ = plots.timeline_figure(_monthly(n, freq, granularity))
+        fig.draw_without_rendering()
+        ax = fig.axes[0]
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    assert 5 <= len(labels) <= 12, [t.get_text() for t in labels]
+    for left, right in itertools.pairwise(boxes):
+        assert right.x0 > left.x1, "two tick labels overlap"
+    # Evenly spaced ticks, starting at the first bucket.
+    ticks = list(ax.get_xticks())
+    assert ticks[0] == 0 and len({b - a for a, b in itertools.pairwise(ticks)}) <= 1
+    if granularity == "month":
+        # Short month names; the year under the first label and wherever the year changes.
+        starts = [b["start"] for b in _monthly(n)["buckets"]]
+        months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        previous = None
+        for tick, label in zip(ticks, labels):
+            year, month = starts[int(tick)][:4], months[int(starts[int(tick)][5:7]) - 1]
+            assert label.get_text() == (month if year == previous else f"{month}\n{year}")
+            previous = year
+
+
+def test_plots_timeline_svg_keeps_short_month_labels_as_text():
+    svg = plots.timeline_svg(_monthly(18))
+    _svg_ok(svg)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    # 18 months from Nov 2023: every second month, each year once, on its own line
+    ticks = [t for t in texts if re.fullmatch(r"[A-Z][a-z]{2}|20\d\d", t)]
+    assert ticks == ["Nov", "2023", "Jan", "2024", "Mar", "May", "Jul", "Sep", "Nov", "Jan", "2025",
+                     "Mar"]
 
 
 def test_plots_new_plots_without_data_are_none():

@@ -780,3 +780,115 @@ def test_report_browser_score_report_shows_how_the_model_was_made(browser, prove
         phone.assert_clean()
     finally:
         phone.page.context.close()
+
+
+# ---------------------------------------------------------------- a report written by the CLI (issue 18)
+
+
+@pytest.fixture(scope="module")
+def cli_report(tmp_path_factory) -> tuple[Path, dict, Path]:
+    """`python -m review_scorer score` on the shop sample with the shipped model, as a user runs it."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("cli") / "out"
+    env = {k: v for k, v in os.environ.items() if k != "REVIEW_SCORER_MODEL_DIR"}
+    # This checkout's package, whatever else is installed; the run's own folder as working
+    # directory, so no models/ folder lying around is picked up instead of the shipped model.
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    done = subprocess.run(
+        [sys.executable, "-m", "review_scorer", "score", str(SHOP), "--out-dir", str(out), "--json"],
+        cwd=out.parent, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (summary,) = json.loads(done.stdout)["files"]
+    return Path(summary["report"]), summary, Path(summary["predictions"])
+
+
+def _unbroken_words(page, selector: str) -> list[str]:
+    """Words in the elements matching selector that the layout split across two lines."""
+    return page.evaluate(
+        """sel => [...document.querySelectorAll(sel)].flatMap(el => {
+            const broken = [];
+            const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+            for (let node; (node = walker.nextNode());) {
+                for (const m of node.data.matchAll(/[^\\s\\u2013\\-]+/g)) {
+                    const r = document.createRange();
+                    r.setStart(node, m.index);
+                    r.setEnd(node, m.index + m[0].length);
+                    const tops = new Set([...r.getClientRects()].map(b => Math.round(b.top)));
+                    if (tops.size > 1) { broken.push(m[0]); }
+                }
+            }
+            return broken;
+        })""",
+        selector,
+    )
+
+
+def test_report_browser_opens_the_report_the_cli_wrote(browser, cli_report, tmp_path):
+    path, summary, predictions_path = cli_report
+    frame = pd.read_csv(SHOP, dtype=str, keep_default_na=False)
+    predictions = pd.read_csv(predictions_path, dtype=str, keep_default_na=False)
+    watched = _open(browser, path)
+    page = watched.page
+    try:
+        page.wait_for_selector("#rows-body tr[data-row]")
+        # Summary figures: the run's own counts and this file's accuracy, the model's beside it.
+        cards = dict(zip(page.locator("#summary-cards .card-label").all_inner_texts(),
+                         page.locator("#summary-cards .card-value").all_inner_texts()))
+        assert cards["Reviews"] == f"{len(frame):,}" and cards["Scored"] == f"{summary['scored']:,}"
+        positive = int((predictions["sentiment"] == "positive").sum())
+        assert positive == summary["positive"]
+        shares = [float(cards[k].rstrip("%")) for k in ("Positive", "Negative")]
+        assert sum(shares) == pytest.approx(100.0)
+        assert shares[0] == pytest.approx(100 * positive / summary["scored"], abs=0.1)
+        accuracy = page.inner_text("#headline-accuracy .card-value")
+        assert accuracy == f"{summary['metrics']['accuracy']:.1%}"
+        assert f"n = {summary['metrics']['n']:,}" in page.inner_text("#headline-accuracy")
+        assert page.inner_text("#headline-model .card-label") == "Model's IMDB test accuracy"
+        # Every input row is in the table, with the sentiment the predictions file gives it.
+        assert _match_count(page) == len(frame) == len(predictions)
+        page.select_option("#page-size", "250")
+        rows = _visible_rows(page)
+        assert len(rows) == len(frame)
+        assert [r["sentiment"] for r in rows] == [s or "none" for s in predictions["sentiment"]]
+        # Highlighted words: real words of the row's own text, only a few per review, and the
+        # row's word list has every weighted word.
+        marked = page.eval_on_selector_all(
+            "#rows-body tr[data-row]",
+            """trs => trs.map(tr => ({
+                text: tr.querySelector('.review-text').textContent,
+                marks: [...tr.querySelectorAll('.review-text mark.hl')].map(m => m.textContent),
+                listed: tr.querySelectorAll('details.words li').length,
+            }))""",
+        )
+        assert sum(len(r["marks"]) for r in marked) > 0
+        for r in marked:
+            assert all(m.strip() and m in r["text"] for m in r["marks"])
+            assert len(r["marks"]) <= r["listed"]
+        assert any(len(r["marks"]) < r["listed"] for r in marked)  # the weak ones are not marked
+        assert page.locator("#highlights .highlight mark.hl").count() > 0
+        _screenshot(page, tmp_path, "cli-report-laptop")
+        watched.assert_clean()
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_report_browser_names_and_words_never_break_inside_a_word(browser, cli_report, viewport):
+    path, _, _ = cli_report
+    watched = _open(browser, path, viewport=viewport)
+    page = watched.page
+    try:
+        page.wait_for_selector("#rows-body tr[data-row]")
+        page.select_option("#page-size", "250")
+        names = page.eval_on_selector_all("#rows-body td.col-group", "tds => tds.map(t => t.textContent)")
+        assert "Brewmaster Grinder" in names
+        for selector in ("#groups-table tbody th", "#rows-body td.col-group",
+                         "#rows-body td.col-text .review-text", "#highlights .review-text"):
+            assert _unbroken_words(page, selector) == [], selector
+        watched.assert_clean()
+    finally:
+        page.context.close()

@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 
 from review_scorer.errors import InputError, OutputError, ReviewScorerError
-from review_scorer.metrics import HighlightTracker, RowSample, StreamingMetrics
+from review_scorer.metrics import (
+    DecisionRule,
+    HighlightTracker,
+    RowSample,
+    StreamingMetrics,
+    sentiment_names,
+)
 from review_scorer.score import (
     OUTPUT_COLUMNS,
     STATUS_FORMULA,
@@ -33,7 +39,7 @@ from review_scorer.score import (
     ScoreOptions,
     score_report_context,
 )
-from review_scorer.sentiment import STATUS_OK, SentimentModel, rounded_scores, sentiment_labels
+from review_scorer.sentiment import STATUS_OK, SentimentModel, rounded_scores
 
 SOURCE_COLUMN = "source_file"
 PART_FORMATS = ("parquet", "csv")
@@ -273,13 +279,21 @@ def chunk_status(chunk: dict[str, Any]) -> np.ndarray:
     return status
 
 
+def chunk_positive(chunk: dict[str, Any], status: np.ndarray, threshold: float) -> np.ndarray:
+    """The chunk's positive/negative decisions (metrics.DecisionRule, as the local engine),
+    made once and kept on the chunk for the part file and the summary alike."""
+    if chunk.get("positive") is None:
+        chunk["positive"] = DecisionRule(threshold).positive(chunk["scores"], status == STATUS_OK)
+    return chunk["positive"]
+
+
 def prediction_frame(chunk: dict[str, Any], status: np.ndarray, threshold: float):
     """The chunk's rows as written: source_file, the original columns, row, sentiment, score,
     status (the same columns, renames and rounding as the local engine, plus source_file)."""
     frame = chunk["frame"].rename(columns=chunk["rename"]).copy()
     frame.insert(0, SOURCE_COLUMN, chunk["source"])
     frame["row"] = chunk["rows"]
-    frame["sentiment"] = sentiment_labels(chunk["scores"], status, threshold)
+    frame["sentiment"] = sentiment_names(chunk_positive(chunk, status, threshold), status == STATUS_OK)
     frame["score"] = rounded_scores(chunk["scores"], status)
     frame["status"] = status
     return frame.reset_index(drop=True)
@@ -342,7 +356,8 @@ def _chunk_insights(chunk: dict[str, Any], status: np.ndarray, threshold: float)
     insights = new_insights(chunk["roles"], threshold)
     insights.update(ScoredChunk(frame=chunk["frame"], rows=chunk["rows"], texts=chunk["texts"],
                                 labels=chunk["labels"], ratings=chunk.get("ratings"),
-                                status=status, scores=chunk["scores"]))
+                                status=status, scores=chunk["scores"],
+                                positive=chunk_positive(chunk, status, threshold)))
     return insights
 
 
@@ -352,15 +367,16 @@ def summarise_chunk(file_index: int, chunk: dict[str, Any], status: np.ndarray,
     scores, rows = chunk["scores"], chunk["rows"]
     scored = status == STATUS_OK
     labels = chunk["labels"] if chunk["labels"] is not None else np.full(len(rows), -1, np.int8)
+    positive = chunk_positive(chunk, status, settings.threshold)
     streaming = StreamingMetrics(threshold=settings.threshold)
-    streaming.update(labels, np.nan_to_num(scores, nan=0.0), scored)
+    streaming.update(labels, np.nan_to_num(scores, nan=0.0), scored, positive)
     highlights = HighlightTracker(k=HIGHLIGHTS_PER_KIND, threshold=settings.threshold)
     pos = np.flatnonzero(scored)
     texts = ["" if t is None else str(t) for t in chunk["texts"]]
     ids = chunk["ids"]
     highlights.update(rows[pos], scores[pos], [texts[i] for i in pos],
                       None if ids is None else [ids[i] for i in pos], labels[pos],
-                      source=chunk["source"], source_rank=file_index)
+                      positive=positive[pos], source=chunk["source"], source_rank=file_index)
     sample = RowSample(settings.sample_rows, seed=settings.seed)
     sample.update(rows, source_rank=file_index, labels=labels)
     return {"rows": len(rows), "scored": int(scored.sum()),

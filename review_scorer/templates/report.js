@@ -79,12 +79,13 @@
     return m;
   }
 
-  // Fills target with the text up to limit characters of the original, highlighted by spans.
+  // Fills target with the text up to limit characters of the original, its strongest words
+  // (the span indices in strong) highlighted; the row's word list holds every span.
   // Spans index the original text, so the <br> -> newline change runs on each piece alone.
   // Returns true when the text was cut.
-  function fillText(target, text, spans, limit) {
+  function fillText(target, text, spans, limit, strong) {
     var stop = cutPoint(text, limit);
-    var list = spans || [];
+    var list = (spans || []).filter(function (sp, j) { return !strong || strong.indexOf(j) !== -1; });
     for (var j = 0; j < list.length; j++) {
       // A preview never cuts a highlighted word in half: it stops before it.
       if (list[j][0] < stop && stop < list[j][1]) { stop = list[j][0]; break; }
@@ -194,6 +195,30 @@
     return td;
   }
 
+  // Every weighted word of the row, strongest first, in a details box under its text.
+  function wordList(r) {
+    var details = document.createElement("details");
+    details.className = "words";
+    var summary = document.createElement("summary");
+    summary.textContent = "all " + r[8].length + " weighted words";
+    details.appendChild(summary);
+    var ul = document.createElement("ul");
+    ul.className = "word-list";
+    r[8].slice().sort(function (a, b) {
+      return Math.abs(b[2]) - Math.abs(a[2]) || a[0] - b[0];
+    }).forEach(function (sp) {
+      var li = document.createElement("li");
+      li.appendChild(mark(readable(r[2].slice(sp[0], sp[1])), sp[2]));
+      var num = document.createElement("span");
+      num.className = "num";
+      num.textContent = " " + (sp[2] > 0 ? "+" : "") + sp[2].toFixed(2);
+      li.appendChild(num);
+      ul.appendChild(li);
+    });
+    details.appendChild(ul);
+    return details;
+  }
+
   function textCell(tr, r) {
     var td = cell(tr, "col-text");
     var span = document.createElement("span");
@@ -202,7 +227,7 @@
     if (r[2] === "") {
       span.className = "review-text empty-text";
       span.textContent = "(empty)";
-    } else if (fillText(span, r[2], r[8], previewChars)) {
+    } else if (fillText(span, r[2], r[8], previewChars, r[12])) {
       var button = document.createElement("button");
       button.type = "button";
       button.className = "more";
@@ -216,6 +241,7 @@
       note.textContent = " (cut for this page; the predictions file has the full text)";
       td.appendChild(note);
     }
+    if (r[8] && r[8].length) { td.appendChild(wordList(r)); }
   }
 
   function scoreCell(tr, r) {
@@ -318,7 +344,7 @@
     var r = rows[parseInt(tr.dataset.index, 10)];
     var span = button.parentNode.querySelector(".review-text");
     var expanded = button.getAttribute("aria-expanded") === "true";
-    fillText(span, r[2], r[8], expanded ? previewChars : Infinity);
+    fillText(span, r[2], r[8], expanded ? previewChars : Infinity, r[12]);
     button.textContent = expanded ? "more" : "less";
     button.setAttribute("aria-expanded", expanded ? "false" : "true");
   });
