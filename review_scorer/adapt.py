@@ -259,7 +259,8 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
                          "fine-tuning needs at least 4 of each (better 50 or more)")
     result = adapt(start, list(reviews.texts), reviews.labels, seed=seed, progress=progress)
     model = adapted_model(start, result, name=name or Path(model_dir).name)
-    model.history = {"val_loss": result.epoch_loss, "val_accuracy": result.epoch_accuracy}
+    # Rounds 1..N of fine-tuning; round 0, the starting model, is in meta["adaptation"].
+    model.history = {"val_loss": result.epoch_loss[1:], "val_accuracy": result.epoch_accuracy[1:]}
     model.metrics = {**result.adapted_metrics, "kind": "cross-validated on the training file"}
     model.meta = {**_adaptation_meta(model, start, reviews, result, describe_device()),
                   "calibration": model.meta["calibration"]}

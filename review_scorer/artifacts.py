@@ -340,6 +340,35 @@ def resolve_model_dir(model_dir: str | Path | None, *, notes: list[str] | None =
     )
 
 
+def _soft_targets(meta: dict) -> bool:
+    distillation = meta.get("distillation")
+    return isinstance(distillation, dict) and distillation.get("targets") == "soft"
+
+
+def curve_keys(meta: dict) -> tuple[str, ...]:
+    """The history series worth drawing. Against a teacher's soft targets Keras' training
+    "accuracy" (target == rounded prediction) is near 0 for every network, so it is left out."""
+    if _soft_targets(meta):
+        return ("loss", "val_loss", "val_accuracy")
+    return ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def curves_note(meta: dict) -> str | None:
+    """What each line of the training curves is, when it is not plain train vs validation."""
+    if meta.get("adaptation"):
+        start = meta["adaptation"].get("start_metrics") or {}
+        accuracy = start.get("accuracy")
+        before = f" (the starting model: {accuracy:.1%})" if isinstance(accuracy, float) else ""
+        return ("Fine-tuning on your labels: loss and accuracy on held-out labels (k-fold "
+                f"cross-validation) after each round of fine-tuning{before}.")
+    if _soft_targets(meta):
+        return ("Solid: the training loss, what was optimised: cross-entropy against the labels "
+                "and the teacher's probabilities together. Dashed: loss and accuracy on the "
+                "validation slice's true labels. Training accuracy is not drawn: against a "
+                "teacher's probabilities it measures nothing.")
+    return None
+
+
 def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dict,
                   history: dict, metrics: dict | None) -> dict[str, Any]:
     """The "model" part of a report context (shared by training and scoring reports)."""
@@ -353,7 +382,8 @@ def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dic
         "data_source": meta.get("data_source", ""),
         "device": meta.get("device", ""),
         "config": settings,
-        "history": {k: history.get(k, []) for k in ("loss", "val_loss", "accuracy", "val_accuracy")},
+        "history": {k: history.get(k, []) for k in curve_keys(meta)},
+        "curves_note": curves_note(meta),
         "best_epoch": int(meta.get("best_epoch") or 0) or None,
         "test_metrics": metrics,
         "sizes": meta.get("sizes", {}),

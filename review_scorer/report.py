@@ -208,6 +208,7 @@ def _model_view(model: dict) -> dict:
         "has_test_metrics": bool(test),
         "test_metrics_rows": _metrics_rows([test]) if test else [],
         "curves_svg": _markup(_model_plot("curves", history, model.get("best_epoch"))),
+        "curves_note": model.get("curves_note"),
         "test_confusion_svg": _markup(_model_plot("test_confusion", test)),
         "sizes": [
             {"name": name, "value": _fmt_int(sizes.get(key))}
