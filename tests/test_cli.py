@@ -164,11 +164,9 @@ def test_cli_score_uses_the_shipped_model_by_default(tmp_path, monkeypatch):
     assert summary["model"]["path"] == str(packaged_model_dir())
     assert summary["model"]["test_accuracy"] >= 0.88
     (f,) = summary["files"]
-    # The hand-written sample reviews are plain: the shipped model must get most of them. With 39
-    # labeled rows one review moves accuracy 2.6 points; the shipped models so far got 33 or 34
-    # (the same 5 sarcastic or mixed reviews are hard for both), so 80% leaves room for one more
-    # borderline flip but not for a broken model.
-    assert f["metrics"]["accuracy"] >= 0.80, f["metrics"]
+    # The hand-written sample reviews are plain: the product must get at least 85% of them right
+    # (34 of 39). This floor is what the product promises; it is not lowered to fit a model.
+    assert f["metrics"]["accuracy"] >= 0.85, f["metrics"]
     assert (tmp_path / "reports" / "reviews.html").is_file()
 
 
