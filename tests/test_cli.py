@@ -190,3 +190,54 @@ def test_cli_score_with_the_ray_engine(trained_model, tmp_path):
     assert len(parts) == 55 and set(parts["source_file"].map(lambda p: p.rsplit("/", 1)[-1])) == {
         "reviews.csv", "unlabeled.csv"}
     assert (tmp_path / "out" / summary["report"].rsplit("/", 1)[-1]).is_file()
+
+
+def test_cli_progress_shows_percentage_and_eta_when_the_size_is_known():
+    import io
+
+    from review_scorer.cli import _Progress
+
+    known = io.StringIO()
+    bar = _Progress("scoring", enabled=True, file=known)
+    bar.bytes(0, 4000)
+    bar.rows(100)
+    bar.bytes(2000, 4000)
+    bar.bar.refresh()
+    text = known.getvalue()
+    assert "50%" in text and "100 rows" in text and "<" in text  # tqdm's "elapsed<remaining"
+    bar.close()
+    unknown = io.StringIO()
+    bar = _Progress("scoring", enabled=True, file=unknown)
+    bar.bytes(10, None)  # an Excel input: no total, so rows and rows/s only
+    bar.rows(250)
+    bar.bar.refresh()
+    bar.close()
+    assert "250" in unknown.getvalue() and "rows" in unknown.getvalue() and "%" not in unknown.getvalue()
+    silent = _Progress("scoring", enabled=False)
+    silent.bytes(1, 2)
+    silent.rows(5)
+    assert silent.bar is None and silent.row_count == 5
+
+
+def test_cli_progress_is_off_when_stderr_is_not_a_terminal(trained_model, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "review_scorer", "score", str(REPO / "sample_data/reviews.csv"),
+         "--model-dir", str(trained_model.model_dir), "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "%|" not in proc.stderr
+
+
+def test_cli_score_bytes_read_reach_the_file_size(trained_model, tmp_path):
+    from review_scorer.score import score_files
+
+    src = tmp_path / "r.csv"
+    pd.DataFrame({"review": [f"a fine film number {i}" for i in range(900)]}).to_csv(src, index=False)
+    seen = []
+    score_files([src], model_dir=trained_model.model_dir, out_dir=tmp_path / "o", chunk_rows=100,
+                report=False, byte_progress=lambda done, total: seen.append((done, total)))
+    size = src.stat().st_size
+    assert all(total == size for _, total in seen)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == size
+    assert 0.5 * size < done[-2] < size  # the estimate before the end is near the truth
