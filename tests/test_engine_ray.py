@@ -341,3 +341,15 @@ def test_ray_engine_overwrite_keeps_the_earlier_outputs_when_the_rerun_fails(
             score_with_ray([str(src)], model_path=trained_model.model_dir, out_dir=out,
                            options=_options(chunk_rows=100, overwrite=True), progress=interrupt)
     assert _tree(out) == before  # same files, same bytes, nothing hidden left behind
+
+
+def test_ray_engine_missing_inputs_fail_before_a_cluster_starts(trained_model, tmp_path):
+    from review_scorer.engines import score_with_ray
+    from review_scorer.errors import InputError
+
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="nosuch.csv: file not found"):
+        score_with_ray([str(tmp_path / "nosuch.csv")], model_path=trained_model.model_dir,
+                       out_dir=tmp_path / "out")
+    assert time.perf_counter() - started < 10 and not ray.is_initialized()
+    assert not (tmp_path / "out").exists()

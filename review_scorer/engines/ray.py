@@ -386,6 +386,7 @@ def score_with_ray(
     options = _checked(options or ScoreOptions(), part_format)
     started = time.perf_counter()
     files = expand_inputs(inputs)
+    _refuse_when_nothing_exists(files)
     notes: list[str] = []
     model_files, text_model = load_model_payload(model_path, notes)
     name = name or run_name(inputs)
@@ -443,6 +444,17 @@ def _publish(result: RayScoreResult, outputs: Any, collector: Collector, shown: 
     for f in result.files:
         if f.ok:
             f.predictions_path = outputs.final
+
+
+def _refuse_when_nothing_exists(files: Sequence[str]) -> None:
+    """Before a cluster starts: when no input exists at all, say so now (a missing file among
+    others fails in its read task, like any unreadable file, and the others are scored)."""
+    from review_scorer.engines.parts import is_uri
+    from review_scorer.errors import InputError
+
+    missing = [f for f in files if not is_uri(f) and not Path(f).exists()]
+    if missing and len(missing) == len(files):
+        raise InputError(f"{missing[0]}: file not found; check the path")
 
 
 def _checked(options: ScoreOptions, part_format: str) -> ScoreOptions:
