@@ -104,8 +104,10 @@ def test_cli_score_json_summary_parses_and_matches_files(trained_model, tmp_path
 def test_cli_score_bad_input_is_one_line_exit_2(trained_model, tmp_path, args, expected):
     import tensorflow as tf
 
-    if "gpu" in args and tf.config.list_physical_devices("GPU"):
-        pytest.skip("this machine has a GPU")
+    if "gpu" in args and tf.config.list_physical_devices("GPU"):  # no skip: the GPU must run it
+        result = _run("score", *args, "--model-dir", trained_model.model_dir, "--out-dir", tmp_path)
+        assert result.exit_code == 0 and "device: GPU" in result.output, result.output
+        return
     result = CliRunner().invoke(cli, ["score", *args, "--model-dir", str(trained_model.model_dir),
                                       "--out-dir", str(tmp_path)])
     assert result.exit_code == 2, result.output
