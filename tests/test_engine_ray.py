@@ -348,7 +348,7 @@ def test_ray_engine_missing_inputs_fail_before_a_cluster_starts(trained_model, t
     from review_scorer.errors import InputError
 
     started = time.perf_counter()
-    with pytest.raises(InputError, match="nosuch.csv: file not found"):
+    with pytest.raises(InputError, match=r"nosuch\.csv: file not found"):
         score_with_ray([str(tmp_path / "nosuch.csv")], model_path=trained_model.model_dir,
                        out_dir=tmp_path / "out")
     assert time.perf_counter() - started < 10 and not ray.is_initialized()
