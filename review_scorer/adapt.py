@@ -236,7 +236,8 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
 
 def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bool = False,
                    text_column: str | None = None, label_column: str | None = None,
-                   seed: int = 1337, progress=None, write_report: bool = True, name: str | None = None):
+                   seed: int = 1337, progress=None, write_report: bool = True, name: str | None = None,
+                   report_paths: bool = False):
     """`train --data FILE`: adapt the starting model to FILE's labels and save a model directory.
 
     Returns a train.TrainResult whose test metrics are the adapted model's cross-validated ones
@@ -270,7 +271,7 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
 
         report_html = build_report_html(training_report_context(
             name=model.name, path=str(model_dir), meta=model.meta, config=model.config,
-            history=model.history, metrics=model.metrics))
+            history=model.history, metrics=model.metrics, full_paths=report_paths))
     model.save(model_dir, overwrite=overwrite, report_html=report_html)
     model.path = model_dir
     sizes = {"train": result.labels, "validation": 0, "test": 0}

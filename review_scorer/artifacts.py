@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ from review_scorer.config import TrainConfig
 from review_scorer.download import sha256_file
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
 from review_scorer.text import Vocabulary
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.keras"
@@ -81,14 +86,36 @@ def check_target(model_dir: str | Path, *, overwrite: bool) -> Path:
 
 
 def _check_replaceable(model_dir: Path) -> None:
+    """Only a model directory this project wrote may be replaced: its meta.json is ours (a format
+    version and the checksums of the model files), every entry is a plain file with a model
+    file's name, and every checksum matches. Folders that only look like one (a website with a
+    meta.json and report.html, a model.keras folder) are refused."""
+    def refuse(why: str) -> OutputError:
+        return OutputError(f"{model_dir} is not a model directory ({why}), so --overwrite will "
+                           "not replace it; move it away or choose another --model-dir")
+
     if not (model_dir / META_FILE).is_file():
-        raise OutputError(f"{model_dir} is not a model directory (no {META_FILE}), so --overwrite "
-                          "will not replace it; choose another --model-dir")
+        raise refuse(f"no {META_FILE}")
     foreign = sorted(p.name for p in model_dir.iterdir() if p.name not in MODEL_DIR_ENTRIES)
     if foreign:
         raise OutputError(f"{model_dir} holds files that are not part of a model ({foreign[0]!r}"
                           f"{' and more' if len(foreign) > 1 else ''}), so --overwrite will not "
                           "replace it; move them or choose another --model-dir")
+    odd = sorted(p.name for p in model_dir.iterdir() if p.is_symlink() or not p.is_file())
+    if odd:
+        raise refuse(f"{odd[0]} is not a plain file")
+    try:
+        meta = json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise refuse(f"{META_FILE} is not review-scorer metadata") from None
+    recorded = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(meta.get("format_version") if isinstance(meta, dict) else None, int) \
+            or not isinstance(recorded, dict) or set(recorded) != set(CHECKED_FILES):
+        raise refuse(f"{META_FILE} is not review-scorer metadata")
+    try:
+        verify_checksums(model_dir, CHECKED_FILES, recorded, redo="")
+    except ArtifactError:
+        raise refuse(f"its files do not match the checksums in {META_FILE}") from None
 
 
 def _umask() -> int:
@@ -100,9 +127,14 @@ def _umask() -> int:
 def staging_dir(target: Path) -> Path:
     """A new empty sibling of target to write into before swap_into_place; mode per umask
     (mkdtemp makes a private 0700 folder, and a model or encoder is an ordinary one)."""
-    parent = target.resolve().parent
+    from review_scorer.leftovers import clean_leftovers
+
+    parent = target.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.tmp-"))
+    for note in clean_leftovers([target], since=time.time()):
+        log.warning("%s", note)
+    # ".<name>.<pid>-<8 chars>.tmp": a later run removes it when this process was killed
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
 
@@ -112,17 +144,22 @@ def swap_into_place(tmp: Path, target: Path) -> None:
     put back if the rename fails (or the run is interrupted), else removed afterwards."""
     old: Path | None = None
     try:
-        if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.resolve().parent, prefix=f".{target.name}.old-"))
+        if target.exists() or target.is_symlink():
+            # beside the target itself (a link is set aside as a link, not followed)
+            old = Path(tempfile.mkdtemp(dir=target.absolute().parent,
+                                        prefix=f".{target.name}.{os.getpid()}-", suffix=".old"))
             os.rmdir(old)
             os.replace(target, old)
         os.replace(tmp, target)
     except BaseException:
-        if old is not None and old.exists() and not target.exists():
+        if old is not None and (old.exists() or old.is_symlink()) and not target.exists():
             os.replace(old, target)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_symlink():  # the link goes; the folder it pointed to is left as it was
+            old.unlink()
+        else:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def verify_checksums(directory: Path, names: tuple[str, ...], recorded: dict, *, redo: str) -> None:
@@ -281,6 +318,9 @@ def load_model_dir(model_dir: str | Path) -> ModelBundle:
 
 
 def _load_keras_model(path: Path) -> Any:
+    from review_scorer.native_logs import quiet_tensorflow
+
+    quiet_tensorflow()  # before Keras pulls TensorFlow in
     import keras
 
     import review_scorer.model  # noqa: F401  (registers MaskedPooling for deserialisation)
@@ -369,17 +409,46 @@ def curves_note(meta: dict) -> str | None:
     return None
 
 
+# An absolute or home-relative path inside a text (POSIX or Windows): what a mailed report
+# should not give away. URLs are left alone (they name a public place, not this machine).
+_PATH_IN_TEXT = re.compile(r"(?<![\w:/.])(?:~|[A-Za-z]:)?(?:[/\\][^\s/\\'\"(),;]+)+[/\\]?")
+
+
+def shorten_paths(text: Any) -> Any:
+    """Text with every absolute path in it cut to its last part (the file or folder name)."""
+    if not isinstance(text, str):
+        return text
+    return _PATH_IN_TEXT.sub(lambda m: Path(m.group(0).rstrip("/\\").replace("\\", "/")).name
+                             or m.group(0), text)
+
+
+def _short_meta(value: Any) -> Any:
+    """meta.json's values with every path in their texts cut to its name (see shorten_paths)."""
+    if isinstance(value, dict):
+        return {k: _short_meta(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_short_meta(v) for v in value]
+    return shorten_paths(value)
+
+
 def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dict,
-                  history: dict, metrics: dict | None) -> dict[str, Any]:
-    """The "model" part of a report context (shared by training and scoring reports)."""
+                  history: dict, metrics: dict | None, full_paths: bool = False) -> dict[str, Any]:
+    """The "model" part of a report context (shared by training and scoring reports).
+
+    Unless full_paths, the model folder, the training data and every other path recorded in
+    meta.json appear by their names only, so the report can be mailed.
+    """
     from review_scorer.provenance import model_provenance
 
     settings = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    if not full_paths:
+        meta = _short_meta(meta)
+        path = Path(path).name if path else path
     return {
         "name": name,
         "path": path,
         "trained_at": meta.get("created_at", ""),
-        "data_source": meta.get("data_source", ""),
+        "data_source": _relative_source(meta.get("data_source", ""), full_paths),
         "device": meta.get("device", ""),
         "config": settings,
         "history": {k: history.get(k, []) for k in curve_keys(meta)},
@@ -391,3 +460,10 @@ def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dic
         # How the model was made: pretraining, word vectors, distillation, supervised training.
         "provenance": model_provenance(meta, settings),
     }
+
+
+def _relative_source(source: Any, full_paths: bool) -> Any:
+    """A relative training-data path (models/x/../data.csv) cut to its name too."""
+    if full_paths or not isinstance(source, str) or "://" in source:
+        return source
+    return Path(source).name if ("/" in source or "\\" in source) else source

@@ -111,39 +111,50 @@ def _errors(ctx: click.Context):
 
 
 class _Progress:
-    """A single self-updating stderr line (rows, rows/s); silent when stderr is not a terminal."""
+    """A tqdm bar on stderr: bytes with percentage and ETA when the total is known (a download,
+    input files whose size says how far the run is), else rows and rows/s. Off when stderr is
+    not a terminal."""
 
-    def __init__(self, label: str, enabled: bool | None = None, total: int | None = None):
+    def __init__(self, label: str, enabled: bool | None = None, file=None):
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.label, self.total, self.done = label, total, 0
-        self.started = self.last = time.monotonic()
+        self.label, self.file = label, file
+        self.bar, self.mode, self.row_count = None, None, 0
+
+    def _open(self, mode: str, total: int | None) -> None:
+        from tqdm import tqdm
+
+        if self.bar is not None:
+            self.bar.close()
+        self.mode = mode
+        unit = {"bytes": "B", "rows": " rows"}[mode]
+        self.bar = tqdm(total=total, desc=self.label, unit=unit, unit_scale=mode == "bytes",
+                        unit_divisor=1024 if mode == "bytes" else 1000, file=self.file or sys.stderr,
+                        mininterval=0.2, dynamic_ncols=True, leave=False)
 
     def rows(self, n: int) -> None:
-        self.done += n
-        self._draw()
+        self.row_count += n
+        if not self.enabled:
+            return
+        if self.mode is None:
+            self._open("rows", None)
+        if self.mode == "rows":
+            self.bar.update(n)
+        else:
+            self.bar.set_postfix_str(f"{self.row_count:,} rows", refresh=False)
 
     def bytes(self, done: int, total: int | None) -> None:
-        self.done, self.total = done, total
-        self._draw()
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self.last < 0.2 and not force):
+        if not self.enabled or (total is None and self.label != "download"):
             return
-        self.last = now
-        rate = self.done / max(now - self.started, 1e-9)
-        if self.label == "download":
-            mb = self.done / 1e6
-            tail = f" of {self.total / 1e6:.1f} MB" if self.total else " MB"
-            line = f"downloading {mb:.1f}{tail} ({rate / 1e6:.1f} MB/s)"
-        else:
-            line = f"{self.label}: {self.done:,} rows ({rate:,.0f} rows/s)"
-        click.echo("\r" + line.ljust(60), err=True, nl=False)
+        if self.mode != "bytes":
+            self._open("bytes", total)
+        if total is not None and self.bar.total != total:
+            self.bar.total = total
+        self.bar.update(max(done - self.bar.n, 0))
 
     def close(self) -> None:
-        if self.enabled and self.done:
-            self._draw(force=True)
-            click.echo("", err=True)
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -159,6 +170,8 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    if verbose:  # TensorFlow's own log lines too (the package quiets them when this is unset)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
     _handle_termination_signals()
     if not verbose and ctx.invoked_subcommand is not None:
         _silence_native_stderr(ctx)
@@ -212,11 +225,13 @@ def _train_stage(message: str) -> None:
               help="Fine-tune this model directory on your labeled file (default: the model "
                    "'score' would use, normally the shipped one).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
+@click.option("--report-paths", is_flag=True,
+              help="Show full paths in the training report (default: file and folder names only).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.pass_context
 def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len, vocab_size, seed,
           limit, text_column, label_column, cache_dir, encoder_dir, from_scratch, from_model,
-          overwrite, as_json):
+          overwrite, report_paths, as_json):
     """Train the sentiment classifier, evaluate it on the test split and save it.
 
     Given your own labeled file, the model 'score' uses (normally the shipped one) is fine-tuned
@@ -239,7 +254,8 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
             result = run_adaptation(
                 data_source=data_source, model_dir=model_dir, start_dir=from_model,
                 overwrite=overwrite, text_column=text_column, label_column=label_column,
-                seed=1337 if seed is None else seed, progress=_train_stage)
+                seed=1337 if seed is None else seed, progress=_train_stage,
+                report_paths=report_paths)
             _print_train_summary(result, as_json)
             return
         from review_scorer.encoder import default_encoder_dir, read_encoder_meta
@@ -264,9 +280,10 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
             limit=limit, cache_dir=cache_dir, text_column=text_column, label_column=label_column,
             download_progress=progress.bytes, epoch_progress=_train_progress, encoder=encoder,
             stage_progress=_train_stage,
+            report_paths=report_paths,
         )
         progress.close()
-    _print_train_summary(result, as_json)
+        _print_train_summary(result, as_json)
 
 
 def _is_labeled_file(data_source: str) -> bool:
@@ -294,7 +311,7 @@ def _print_train_summary(result, as_json: bool) -> None:
         "adaptation": result.adaptation,
     }
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        _echo_json(summary)
         return
     click.echo(f"saved model: {result.model_dir}  (report: {result.report_path})")
     if result.adaptation is not None:
@@ -306,9 +323,27 @@ def _print_train_summary(result, as_json: bool) -> None:
                f"{result.sizes['validation']:,} / test {result.sizes['test']:,}")
     click.echo(f"epochs: {result.epochs_run} (best {result.best_epoch}), "
                f"{result.train_seconds:.0f} s on {result.device}")
-    auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
-    click.echo(f"test: accuracy {m['accuracy']:.2%}  precision {m['precision']:.3f}  "
-               f"recall {m['recall']:.3f}  F1 {m['f1']:.3f}  ROC AUC {auc}")
+    shown = {k: _number(m.get(k), fmt) for k, fmt in (
+        ("accuracy", ".2%"), ("precision", ".3f"), ("recall", ".3f"), ("f1", ".3f"),
+        ("roc_auc", ".3f"))}
+    click.echo(f"test: accuracy {shown['accuracy']}  precision {shown['precision']}  "
+               f"recall {shown['recall']}  F1 {shown['f1']}  ROC AUC {shown['roc_auc']}")
+
+
+def _number(value, fmt: str) -> str:
+    """A metric for a summary line; "n/a" for a missing, NaN or infinite one."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "n/a"
+    return format(value, fmt)
+
+
+def _echo_json(summary: dict) -> None:
+    """Valid JSON on stdout whatever the values: NaN and infinities are written as null."""
+    from review_scorer.score import json_safe
+
+    click.echo(json.dumps(json_safe(summary), indent=2, allow_nan=False))
 
 
 def _print_adaptation(result) -> None:
@@ -416,7 +451,7 @@ def pretrain(ctx, data_source, output_dir, config_file, epochs, batch_size, bptt
                            "command to resume", err=True)
             raise
         progress.close()
-    _print_pretrain_summary(result, as_json)
+        _print_pretrain_summary(result, as_json)
 
 
 def _print_pretrain_summary(result, as_json: bool) -> None:
@@ -430,7 +465,7 @@ def _print_pretrain_summary(result, as_json: bool) -> None:
         "heldout_perplexity": perplexity, "corpus": result.corpus, "history": history,
     }
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        _echo_json(summary)
         return
     state = "saved encoder" if result.completed else "stopped at the time limit; saved encoder so far"
     click.echo(f"{state}: {result.encoder_dir}")
@@ -478,6 +513,9 @@ _DEFAULTS = ScoreOptions()
 @click.option("--max-report-rows", type=int, default=_DEFAULTS.max_report_rows, show_default=True,
               help="Reviews listed in the HTML page (the predictions file always has all).")
 @click.option("--no-report", is_flag=True, help="Write the predictions only.")
+@click.option("--report-paths", is_flag=True,
+              help="Show full paths in the report (default: file and folder names only, so the "
+                   "report can be mailed without giving away where files sit).")
 @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON summary.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -488,7 +526,8 @@ _DEFAULTS = ScoreOptions()
 @click.pass_context
 def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, rating_column,
           date_column, group_column, id_column, sheet, batch_size, threshold, fmt, excel_safe_csv,
-          explain, device, max_report_rows, no_report, as_json, overwrite, engine, address, actors):
+          explain, device, max_report_rows, no_report, report_paths, as_json, overwrite, engine,
+          address, actors):
     """Score every review in FILES (CSV, TSV, XLSX, JSONL, Parquet): predictions + HTML report.
 
     With --engine ray, FILES may also be globs, folders or URIs (s3://, gs://) of CSV, TSV, JSONL
@@ -505,7 +544,8 @@ def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, 
             rating_column=rating_column, date_column=date_column, group_column=group_column,
             id_column=id_column, sheet=sheet, batch_size=batch_size, threshold=threshold, fmt=fmt,
             excel_safe_csv=excel_safe_csv, explain=explain, device=device,
-            max_report_rows=max_report_rows, report=not no_report, overwrite=overwrite)
+            max_report_rows=max_report_rows, report=not no_report, overwrite=overwrite,
+            report_paths=report_paths)
         progress = _Progress("scoring")
         if engine == "ray":
             from review_scorer.engines import score_with_ray
@@ -517,22 +557,34 @@ def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, 
             from review_scorer.score import score_files
 
             result = score_files(list(files), model_dir=model_dir, out_dir=out_dir,
-                                 options=options, progress=progress.rows)
+                                 options=options, progress=progress.rows,
+                                 byte_progress=progress.bytes)
         progress.close()
-    _print_score_summary(result, as_json)
-    for f in result.failed:
-        click.echo(f"error: {f.error}", err=True)
+        _print_score_summary(result, as_json)
+        for f in result.failed:
+            click.echo(f"error: {f.error}", err=True)
+        if len(result.files) > 1 and (result.failed or not as_json):  # --json: the summary has it
+            click.echo(_tally(result), err=True)
     if result.failed:
         sys.exit(max(f.exit_code for f in result.failed))
 
 
+def _tally(result) -> str:
+    """The closing line of a run over several files: how many were scored, which failed."""
+    done = len(result.files) - len(result.failed)
+    line = f"done: {done} of {len(result.files)} files scored"
+    if result.failed:
+        line += f", {len(result.failed)} failed: " + ", ".join(str(f.path) for f in result.failed)
+    return line
+
+
 def _print_score_summary(result, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        _echo_json(result.to_dict())
         return
-    acc = result.model_test_accuracy
+    acc = _number(result.model_test_accuracy, ".2%")
     click.echo(f"model: {result.model_name} ({result.model_path})"
-               + (f", test accuracy {acc:.2%}" if acc is not None else "")
+               + (f", test accuracy {acc}" if result.model_test_accuracy is not None else "")
                + f"; device: {result.device}")
     for note in result.notes:
         click.echo(f"note: {note}")
@@ -547,7 +599,7 @@ def _print_score_summary(result, as_json: bool) -> None:
         line = (f"{f.path}: {f.rows:,} rows, {f.scored:,} scored, "
                 f"{f.rows - f.scored:,} not scored, {share} positive")
         if f.metrics:
-            line += f", accuracy {f.metrics['accuracy']:.2%} vs labels"
+            line += f", accuracy {_number(f.metrics.get('accuracy'), '.2%')} vs labels"
         click.echo(line)
         used = f"  text column: '{f.text_column}'"
         if f.labels_from_rating:

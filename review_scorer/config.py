@@ -46,6 +46,41 @@ class _Settings:
         return type(self).from_dict({**self.to_dict(), **given}, source="options")
 
 
+# Upper limits of the sizes a config may ask for: far above anything useful on one machine,
+# low enough that a typo (lstm_units = 100000000) is refused in a line instead of failing
+# minutes later with TensorFlow's ResourceExhaustedError.
+LIMITS = {
+    "vocab_size": 2_000_000, "min_count": 1_000_000, "max_len": 100_000, "embedding_dim": 4096,
+    "lstm_units": 4096, "dense_units": 4096, "batch_size": 65_536, "epochs": 10_000,
+    "patience": 10_000, "ensemble_size": 32, "svd_window": 100, "finetune_head_epochs": 10_000,
+    "bptt": 10_000, "num_sampled": 1_000_000,
+}
+# Most weights one embedding matrix may hold (vocab_size x embedding_dim): 4 GB of float32.
+MAX_EMBEDDING_WEIGHTS = 1_000_000_000
+# Most LSTM outputs one batch may hold (batch_size x tokens per review or window x
+# lstm_units): 4 GB of float32 per direction, before the gradients.
+MAX_BATCH_ACTIVATIONS = 1_000_000_000
+
+
+def _over_limits(settings: Any) -> list[str]:
+    """The settings above LIMITS, and an embedding matrix too big to allocate, as messages."""
+    problems = [f"{name} must be at most {limit:,} (got {getattr(settings, name):,})"
+                for name, limit in LIMITS.items()
+                if hasattr(settings, name) and getattr(settings, name) > limit]
+    if problems:
+        return problems
+    weights = settings.vocab_size * settings.embedding_dim
+    if weights > MAX_EMBEDDING_WEIGHTS:
+        problems.append(f"vocab_size x embedding_dim must be at most {MAX_EMBEDDING_WEIGHTS:,} "
+                        f"weights (got {weights:,}); lower one of them")
+    length = "max_len" if hasattr(settings, "max_len") else "bptt"
+    activations = settings.batch_size * getattr(settings, length) * settings.lstm_units
+    if activations > MAX_BATCH_ACTIVATIONS:
+        problems.append(f"batch_size x {length} x lstm_units must be at most "
+                        f"{MAX_BATCH_ACTIVATIONS:,} (got {activations:,}); lower one of them")
+    return problems
+
+
 def _non_finite(settings: Any) -> list[str]:
     """Names of float settings holding NaN or an infinity (comparisons with NaN are all False,
     so every range check below would let it through)."""
@@ -142,6 +177,7 @@ class TrainConfig(_Settings):
             problems.append("finetune_head_epochs must not be negative")
         if not self.encoder_lr_multiplier > 0:
             problems.append("encoder_lr_multiplier must be positive")
+        problems += _over_limits(self)
         if problems:
             raise ConfigError("invalid training config: " + "; ".join(problems))
 
@@ -199,6 +235,7 @@ class PretrainConfig(_Settings):
         if not self.learning_rate > 0 or self.clipnorm < 0 or not self.checkpoint_minutes > 0:
             problems.append("learning_rate and checkpoint_minutes must be positive, clipnorm "
                             "not negative")
+        problems += _over_limits(self)
         if problems:
             raise ConfigError("invalid pretraining config: " + "; ".join(problems))
 

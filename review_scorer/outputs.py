@@ -102,6 +102,12 @@ def check_output_target(path: Path, overwrite: bool) -> None:
 _check_target = check_output_target
 
 
+def temp_name(name: str, kind: str) -> str:
+    """The hidden name of a temp file ("tmp") or set-aside original ("old") of `name`; it holds
+    this process's id, so a later run can tell the leftovers of a killed one (score.py)."""
+    return f".{name}.{os.getpid()}-{secrets.token_hex(4)}.{kind}"
+
+
 def _create_temp(path: Path) -> tuple[int, Path]:
     """Create an empty hidden temp file beside `path`; return its descriptor and path.
 
@@ -111,7 +117,7 @@ def _create_temp(path: Path) -> tuple[int, Path]:
     parent = _parent_of(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(_TEMP_ATTEMPTS):
-        candidate = parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        candidate = parent / temp_name(path.name, "tmp")
         try:
             return os.open(candidate, flags, 0o666), candidate
         except FileExistsError:
@@ -224,7 +230,7 @@ def publish_together(pairs: list[tuple[Path, Path]], *, overwrite: bool) -> None
 def _set_aside(target: Path) -> Path:
     parent = _parent_of(target)
     for _ in range(_TEMP_ATTEMPTS):
-        backup = parent / f".{target.name}.{secrets.token_hex(4)}.old"
+        backup = parent / temp_name(target.name, "old")
         if not (backup.exists() or backup.is_symlink()):
             os.rename(target, backup)
             return backup
@@ -309,8 +315,10 @@ def _check_xlsx_width(path: Path, columns: int) -> None:
 
 
 def _neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe (--excel-safe-csv)."""
-    out = frame.copy()
+    """Text a spreadsheet would run as a formula gets a leading apostrophe (--excel-safe-csv),
+    in the header as in the cells."""
+    out = frame.rename(columns=lambda c: "'" + c if isinstance(c, str)
+                       and c.startswith(FORMULA_TRIGGERS) else c)
     for column in out.columns:
         if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):
             values = out[column]

@@ -7,6 +7,7 @@ A file's predictions and report are published together or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from review_scorer.errors import ReviewScorerError, UsageError
+from review_scorer.errors import InputError, OutputError, ReviewScorerError, UsageError
 from review_scorer.metrics import DecisionRule, sentiment_names
 from review_scorer.sentiment import (
     DEFAULT_BATCH_SIZE,
@@ -69,6 +70,7 @@ class ScoreOptions:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     explain: bool = False
     excel_safe_csv: bool = False
+    report_paths: bool = False  # the report shows full paths, not file names only
 
     def __post_init__(self) -> None:
         if not (isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold)
@@ -158,6 +160,20 @@ class FileResult:
         }
 
 
+def json_safe(value: Any) -> Any:
+    """A summary value that json.dumps(allow_nan=False) writes: NaN and infinities become None,
+    numpy scalars Python numbers, tuples lists (a model's metrics may hold a NaN)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 @dataclass
 class ScoreResult:
     """The outcome of one `score` run over one or more files."""
@@ -182,7 +198,7 @@ class ScoreResult:
         reasons: Counter[str] = Counter()
         for f in self.files:
             reasons.update(f.not_scored)
-        return {
+        return json_safe({
             "files": [f.to_dict() for f in self.files], "rows": rows, "scored": scored,
             "not_scored": sum(reasons.values()), "not_scored_reasons": dict(reasons),
             "positive_share": positive / scored if scored else None,
@@ -192,7 +208,7 @@ class ScoreResult:
             "device": self.device, "threshold": self.threshold, "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(rows / self.seconds, 1) if self.seconds > 0 else None,
-        }
+        })
 
 
 # ------------------------------------------------------------------------------ output names
@@ -325,47 +341,202 @@ def _scored_chunk(chunk: Any, status: np.ndarray, scores: np.ndarray, rule: Deci
 def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = None,
                 model_dir: str | Path | None = None, out_dir: str | Path = "reports",
                 options: ScoreOptions | None = None,
-                progress: Callable[[int], None] | None = None, **settings: Any) -> ScoreResult:
+                progress: Callable[[int], None] | None = None,
+                byte_progress: Callable[[int, int | None], None] | None = None,
+                **settings: Any) -> ScoreResult:
     """Score every file; a file that fails is recorded as failed and the others are still scored.
 
-    `settings` are ScoreOptions fields (batch_size=..., fmt=...) applied over `options`.
+    `settings` are ScoreOptions fields (batch_size=..., fmt=...) applied over `options`. Every
+    input and output target is checked before the model is loaded: a missing input fails at
+    once, and an output that is also an input of the run refuses the whole run (OutputError)
+    before anything is written. `progress` gets the rows of each scored chunk; `byte_progress`
+    (done, total) an estimate of the input bytes read, total None when it cannot be known.
     """
+    from review_scorer.leftovers import clean_leftovers
     from review_scorer.outputs import ensure_output_dir
 
     options = (options or ScoreOptions()).replace(**settings) if settings else (options or ScoreOptions())
-    started = time.perf_counter()
-    device_name = select_device(options.device)
+    started, since = time.perf_counter(), time.time()
     notes: list[str] = []
+    model_path: Path | None = None
     if model is None:
-        from review_scorer.artifacts import resolve_model_dir
+        from review_scorer.artifacts import read_meta, resolve_model_dir
 
-        model = SentimentModel.load(resolve_model_dir(model_dir, notes=notes))
-    out = ensure_output_dir(Path(out_dir))
-    explainer = None
-    if options.explain or (options.report and options.max_report_rows > 0):
-        from review_scorer.explain import Explainer
-
-        explainer = Explainer(model, batch_size=options.batch_size)
-    results = []
+        model_path = resolve_model_dir(model_dir, notes=notes)
+        read_meta(model_path)  # a missing or broken model fails here, before TensorFlow loads
     paths = [Path(p) for p in paths]
-    for path, stem in zip(paths, output_stems(paths)):
-        scorer = _FileScorer(path, stem, model=model, out_dir=out, options=options,
-                             progress=progress, device_name=device_name, explainer=explainer)
-        results.append(scorer.run())
-    test_acc = (model.metrics or {}).get("accuracy")
-    return ScoreResult(results, model.name, model.path, test_acc, device_name, options.threshold,
-                       time.perf_counter() - started, notes)
+    out = ensure_output_dir(Path(out_dir))
+    plans = [_FilePlan(path, *output_paths(stem, out, options.fmt))
+             for path, stem in zip(paths, output_stems(paths))]
+    targets = [t for plan in plans for t in plan.targets(options)]
+    refuse_inputs_as_outputs(paths, targets)
+    # both outputs' names, even without a report: a killed run may have set one aside
+    notes.extend(clean_leftovers([t for plan in plans for t in (plan.predictions_path,
+                                                                plan.report_path)], since=since))
+    pending = [plan for plan in plans if plan.precheck(options)]
+    device_name, explainer = "not used (no file could be read)", None
+    if pending:
+        device_name = select_device(options.device)
+        if model is None:
+            model = SentimentModel.load(model_path)
+        if options.explain or (options.report and options.max_report_rows > 0):
+            from review_scorer.explain import Explainer
+
+            explainer = Explainer(model, batch_size=options.batch_size)
+    bytes_done = _BytesRead(pending, byte_progress)
+    for plan in pending:
+        plan.result = _FileScorer(plan, model=model, options=options, progress=progress,
+                                  device_name=device_name, explainer=explainer,
+                                  bytes_read=bytes_done).run()
+        bytes_done.file_done(plan)
+    name, path, accuracy = _model_summary(model, model_path)
+    return ScoreResult([plan.result for plan in plans], name, path, accuracy, device_name,
+                       options.threshold, time.perf_counter() - started, notes)
+
+
+def _model_summary(model: SentimentModel | None, model_path: Path | None
+                   ) -> tuple[str, Path, float | None]:
+    """(name, path, test accuracy) of the run's model, loaded or only resolved."""
+    if model is not None:
+        return model.name, model.path, (model.metrics or {}).get("accuracy")
+    import json
+
+    from review_scorer.artifacts import METRICS_FILE, read_meta
+
+    meta = read_meta(model_path)
+    try:
+        metrics = json.loads((model_path / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        metrics = None
+    accuracy = metrics.get("accuracy") if isinstance(metrics, dict) else None
+    return str(meta.get("name") or model_path.name), model_path, accuracy
+
+
+def refuse_inputs_as_outputs(inputs: Sequence[Path], targets: Sequence[Path]) -> None:
+    """OutputError when an output of the run would replace one of its inputs (the same resolved
+    path, or the same file through a link): checked before anything is written."""
+    resolved = {Path(p).resolve(): Path(p) for p in inputs}
+    identities = {}
+    for p in inputs:
+        with contextlib.suppress(OSError):
+            st = Path(p).stat()
+            identities[(st.st_dev, st.st_ino)] = Path(p)
+    for target in targets:
+        clash = resolved.get(Path(target).resolve())
+        if clash is None:
+            with contextlib.suppress(OSError):
+                st = Path(target).stat()
+                clash = identities.get((st.st_dev, st.st_ino))
+        if clash is not None:
+            raise OutputError(f"{target} is also an input of this run ({clash}); choose another "
+                              "--out-dir (nothing was written)")
+
+
+def check_input_file(path: Path) -> None:
+    """The cheap checks of an input before any work: it exists and is a regular file."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found; check the path")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; pass a review file")
+    if not path.is_file():
+        raise InputError(f"{path} is not a regular file (a pipe, socket or device); save the "
+                         "reviews to a file and pass that")
+
+
+class _FilePlan:
+    """One input file of the run: its output paths, its result, and the checks made up front."""
+
+    def __init__(self, path: Path, predictions_path: Path, report_path: Path):
+        self.path, self.predictions_path, self.report_path = path, predictions_path, report_path
+        self.result = FileResult(path=path, ok=False)
+
+    def targets(self, options: ScoreOptions) -> list[Path]:
+        return [self.predictions_path] + ([self.report_path] if options.report else [])
+
+    def precheck(self, options: ScoreOptions) -> bool:
+        """False (and the result records why) when the file cannot be scored at all."""
+        from review_scorer.outputs import check_output_target
+
+        try:
+            check_input_file(self.path)
+            for target in self.targets(options):
+                check_output_target(target, options.overwrite)
+        except ReviewScorerError as exc:
+            self.result.error, self.result.exit_code = str(exc), exc.exit_code
+            return False
+        return True
+
+
+class _BytesRead:
+    """An estimate of the input bytes read so far, for a percentage and an ETA: the text of the
+    rows read (delimited text, JSON lines) or their share of the rows (Parquet); files whose
+    rows cannot be sized (Excel workbooks) leave the total unknown."""
+
+    def __init__(self, plans: Sequence[_FilePlan], callback):
+        self.callback, self.done, self.current = callback, 0, 0
+        self.total: int | None = None
+        self.sizes: dict[Path, tuple[int, Any]] = {}
+        if callback is None:
+            return
+        for plan in plans:
+            size, rows = _input_size(plan.path)
+            if size is None:
+                return
+            self.sizes[plan.path] = (size, rows)
+        self.total = sum(size for size, _ in self.sizes.values())
+
+    def chunk(self, path: Path, chunk: ScoredChunk) -> None:
+        if self.callback is None:
+            return
+        size, rows = self.sizes.get(path, (None, None))
+        if size is not None:
+            share = (len(chunk) / rows * size) if rows else _text_bytes(chunk.frame)
+            self.current = min(self.current + int(share), max(size - 1, 0))
+        self.callback(self.done + self.current, self.total)
+
+    def file_done(self, plan: _FilePlan) -> None:
+        self.done += self.sizes.get(plan.path, (0, None))[0]
+        self.current = 0
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+
+def _input_size(path: Path) -> tuple[int | None, int | None]:
+    """(bytes, rows when the format says so cheaply); (None, None) when not measurable."""
+    suffix = path.suffix.lower()
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None, None
+    if suffix in (".parquet", ".pq"):
+        try:
+            import pyarrow.parquet as pq
+
+            return size, pq.ParquetFile(path).metadata.num_rows
+        except Exception:
+            return None, None
+    if suffix in (".xlsx", ".xlsm"):
+        return None, None
+    return size, None
+
+
+def _text_bytes(frame: Any) -> int:
+    """About the bytes a chunk's rows took in a delimited or JSON-lines file."""
+    if frame is None or not len(frame):
+        return 0
+    cells = sum(int(frame[c].astype(object).str.len().fillna(0).sum()) for c in frame.columns)
+    return cells + len(frame) * (len(frame.columns) + 1)
 
 
 class _FileScorer:
     """Scores one file: open it, stream its chunks into the sinks, publish the outputs."""
 
-    def __init__(self, path: Path, stem: str, *, model: SentimentModel, out_dir: Path,
-                 options: ScoreOptions, progress, device_name: str, explainer: Any = None):
-        self.path, self.model, self.options, self.explainer = path, model, options, explainer
-        self.progress, self.device_name = progress, device_name
-        self.predictions_path, self.report_path = output_paths(stem, out_dir, options.fmt)
-        self.result = FileResult(path=path, ok=False)
+    def __init__(self, plan: _FilePlan, *, model: SentimentModel, options: ScoreOptions, progress,
+                 device_name: str, explainer: Any = None, bytes_read: _BytesRead | None = None):
+        self.path, self.model, self.options, self.explainer = plan.path, model, options, explainer
+        self.progress, self.device_name, self.bytes_read = progress, device_name, bytes_read
+        self.predictions_path, self.report_path = plan.predictions_path, plan.report_path
+        self.result = plan.result
         self.started = time.perf_counter()
 
     def run(self) -> FileResult:
@@ -460,6 +631,8 @@ class _FileScorer:
         self.result.positive += int(np.count_nonzero(chunk.positive))
         for status, n in Counter(chunk.status[~scored].tolist()).items():
             self.result.not_scored[str(status)] = self.result.not_scored.get(str(status), 0) + n
+        if self.bytes_read is not None:  # first, so a progress bar knows its total at once
+            self.bytes_read.chunk(self.path, chunk)
         if self.progress is not None:
             self.progress(len(chunk))
 
@@ -643,7 +816,8 @@ class ReportAccumulator:
                                        threshold=self.options.threshold,
                                        histogram=self.streaming.histogram(),
                                        highlights=self._highlights(), rows=self.rows,
-                                       max_rows=self.options.max_report_rows)
+                                       max_rows=self.options.max_report_rows,
+                                       full_paths=self.options.report_paths)
         context.update(self.insights.context())
         if self.drivers.reviews:
             context["drivers"] = self.drivers.result(k=15)
@@ -663,22 +837,28 @@ class ReportAccumulator:
 
 def score_report_context(result: FileResult, *, model: SentimentModel, device_name: str,
                          threshold: float, histogram: dict, highlights: dict, rows: list,
-                         max_rows: int) -> dict:
-    """The plain-data context of one file's HTML report."""
+                         max_rows: int, full_paths: bool = False) -> dict:
+    """The plain-data context of one file's HTML report.
+
+    The report is meant to be mailed: unless full_paths, it names files and folders (the input,
+    the model, the training data) by their names only, not by where they sit on this machine.
+    """
     import datetime as _dt
 
     from review_scorer import __version__
-    from review_scorer.artifacts import model_context
+    from review_scorer.artifacts import model_context, shorten_paths
 
     rows_per_second = result.rows / result.seconds if result.seconds > 0 else 0.0
     summary = {
-        "file": result.path.name, "path": str(result.path), "rows": result.rows,
+        "file": result.path.name, "path": str(result.path) if full_paths else result.path.name,
+        "rows": result.rows,
         "scored": result.scored, "not_scored": result.rows - result.scored,
         "not_scored_reasons": dict(result.not_scored), "positive": result.positive,
         "negative": result.negative, "positive_share": result.positive_share,
         "threshold": threshold, "device": device_name, "seconds": round(result.seconds, 3),
         "rows_per_second": round(rows_per_second, 1), "text_column": result.text_column,
-        "label_column": result.label_column, "notes": list(result.notes),
+        "label_column": result.label_column,
+        "notes": list(result.notes) if full_paths else [shorten_paths(n) for n in result.notes],
     }
     return {
         "kind": "score",
@@ -686,7 +866,8 @@ def score_report_context(result: FileResult, *, model: SentimentModel, device_na
         "generated_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "package_version": __version__,
         "model": model_context(name=model.name, path=str(model.path), meta=model.meta,
-                               config=model.config, history=model.history, metrics=model.metrics),
+                               config=model.config, history=model.history, metrics=model.metrics,
+                               full_paths=full_paths),
         "summary": summary,
         "file_metrics": result.metrics,
         "score_histogram": histogram,

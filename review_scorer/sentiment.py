@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from review_scorer.errors import DeviceError
+from review_scorer.native_logs import quiet_tensorflow
 from review_scorer.text import encode_text, length_bucketed_batches, pad_batch
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class PreparedTexts:
 
 def select_device(device: str) -> str:
     """Apply --device before TensorFlow places any op; return a description of what runs."""
+    quiet_tensorflow()
     import tensorflow as tf
 
     if device not in DEVICE_CHOICES:
@@ -90,6 +92,7 @@ class SentimentModel:
         $REVIEW_SCORER_MODEL_DIR, then ./models/imdb-lstm, then the model shipped in the package."""
         from review_scorer.artifacts import load_model_dir, resolve_model_dir
 
+        quiet_tensorflow()
         bundle = load_model_dir(resolve_model_dir(path))
         return cls(bundle.model, bundle.vocab, bundle.config, meta=bundle.meta,
                    history=bundle.history, metrics=bundle.metrics, path=bundle.path,
@@ -153,6 +156,7 @@ class SentimentModel:
     def infer(self) -> Callable:
         """The traced inference function: right-padded int32 ids [batch, steps] -> probabilities."""
         if self._infer is None:
+            quiet_tensorflow()
             from review_scorer.model import compile_inference
 
             self._infer = compile_inference(self.keras_model)
@@ -169,10 +173,14 @@ class SentimentModel:
             out[batch] = self.infer(pad_batch([sequences[i] for i in batch])).numpy()
         return self.calibrate(out)
 
-    def predict(self, texts: Iterable[str | None], *,
+    def predict(self, texts: str | Iterable[str | None], *,
                 batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Probability of positive sentiment for each text; NaN where a text has no words."""
-        texts = list(texts)
+        """Probability of positive sentiment for each text; NaN where a text has no words.
+
+        A single string is one review, not a sequence of characters: ``predict("Great food")``
+        returns an array of one score.
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
         prepared = self.prepare(texts)
         scores = np.full(len(texts), np.nan, dtype=np.float32)
         if prepared.sequences:

@@ -171,6 +171,7 @@ def run_training(
     encoder=None,
     soft_targets: SoftTargets | None = None,
     stage_progress=None,
+    report_paths: bool = False,
 ) -> TrainResult:
     """Train, evaluate on the test split, and save the model directory atomically.
 
@@ -182,8 +183,12 @@ def run_training(
     soft_targets adds teacher-labeled reviews to the training steps (distillation); without
     them, config.teacher builds them (review_scorer.teachers). stage_progress, if given, is
     called with a one-line description as each long stage starts.
+    The report names the model folder and the data by their names only, unless report_paths.
     """
+    from review_scorer.native_logs import quiet_tensorflow
+
     model_dir = check_target(model_dir, overwrite=overwrite)
+    quiet_tensorflow()
     encoder, config = with_encoder(encoder, config)
     reviews = _load_reviews(data_source, text_column=text_column, label_column=label_column,
                             cache_dir=cache_dir, download_progress=download_progress)
@@ -219,7 +224,7 @@ def run_training(
 
         report_html = build_report_html(training_report_context(
             name=model.name, path=str(model_dir), meta=model.meta, config=config,
-            history=model.history, metrics=test_metrics,
+            history=model.history, metrics=test_metrics, full_paths=report_paths,
         ))
     model.save(model_dir, overwrite=overwrite, report_html=report_html)
     model.path = model_dir
@@ -252,6 +257,7 @@ def prepare_data(reviews, splits: Splits, config: TrainConfig, *,
     labels = np.asarray(reviews.labels, dtype=np.int8)
     cleaned = {i: clean_text(texts[i]) for i in np.concatenate([splits.fit, splits.validation,
                                                                  splits.test])}
+    check_words(reviews.source, labels, splits, cleaned)
     if vocab is None:
         vocab = Vocabulary.build((cleaned[i] for i in splits.fit), max_size=config.vocab_size,
                                  min_count=config.min_count)
@@ -278,6 +284,25 @@ def prepare_data(reviews, splits: Splits, config: TrainConfig, *,
     return PreparedData(vocab, labels, encode(splits.fit), encode(splits.validation),
                         encode(splits.test), weights, meta, extra,
                         soft_targets.meta() if soft_targets is not None else None)
+
+
+def check_words(source: str, labels: np.ndarray, splits: Splits, cleaned: dict) -> None:
+    """InputError, before any training, when no review has a word left after cleaning, or a
+    split has no usable review of one class (reviews without words are left out, so training
+    or evaluating would run on nothing)."""
+    from review_scorer.errors import InputError
+
+    if not any(cleaned.values()):
+        raise InputError(f"no review in {source} has any words (nothing is left once markup "
+                         "and punctuation are removed); check the text column")
+    for part, idx in (("training", splits.fit), ("validation", splits.validation),
+                      ("test", splits.test)):
+        usable = np.fromiter((bool(cleaned[i]) for i in idx), dtype=bool, count=len(idx))
+        for label, name in ((1, "positive"), (0, "negative")):
+            if not np.any(usable & (labels[idx] == label)):
+                raise InputError(f"no {name} review of the {part} split in {source} has any "
+                                 "words, so the classifier cannot learn or be measured on that "
+                                 "class; add labeled reviews with text")
 
 
 def _cleaned_once(texts, seen: dict[str, str]) -> list[str]:
@@ -448,12 +473,13 @@ def training_meta(model, *, reviews, splits: Splits, data: PreparedData, fitted:
 
 
 def training_report_context(*, name: str, path: str, meta: dict, config: TrainConfig,
-                            history: dict, metrics: dict | None) -> dict[str, Any]:
+                            history: dict, metrics: dict | None,
+                            full_paths: bool = False) -> dict[str, Any]:
     return {
         "kind": "train",
         "title": f"{name} — training report",
         "generated_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "package_version": __version__,
         "model": model_context(name=name, path=path, meta=meta, config=config,
-                               history=history, metrics=metrics),
+                               history=history, metrics=metrics, full_paths=full_paths),
     }

@@ -13,6 +13,16 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO / "sample_data"
 MINI_IMDB = SAMPLE_DATA / "mini_aclImdb"
 
+def require(module: str):
+    """import `module`, skipping the test when it is not installed, except under CI (the CI
+    environment variable set), where a missing module fails instead of skipping silently."""
+    if os.environ.get("CI"):
+        import importlib
+
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
+
+
 # A model small enough to train in seconds on the mini aclImdb.
 TINY_SETTINGS = {
     "vocab_size": 300,

@@ -104,8 +104,10 @@ def test_cli_score_json_summary_parses_and_matches_files(trained_model, tmp_path
 def test_cli_score_bad_input_is_one_line_exit_2(trained_model, tmp_path, args, expected):
     import tensorflow as tf
 
-    if "gpu" in args and tf.config.list_physical_devices("GPU"):
-        pytest.skip("this machine has a GPU")
+    if "gpu" in args and tf.config.list_physical_devices("GPU"):  # no skip: the GPU must run it
+        result = _run("score", *args, "--model-dir", trained_model.model_dir, "--out-dir", tmp_path)
+        assert result.exit_code == 0 and "device: GPU" in result.output, result.output
+        return
     result = CliRunner().invoke(cli, ["score", *args, "--model-dir", str(trained_model.model_dir),
                                       "--out-dir", str(tmp_path)])
     assert result.exit_code == 2, result.output
@@ -164,11 +166,9 @@ def test_cli_score_uses_the_shipped_model_by_default(tmp_path, monkeypatch):
     assert summary["model"]["path"] == str(packaged_model_dir())
     assert summary["model"]["test_accuracy"] >= 0.88
     (f,) = summary["files"]
-    # The hand-written sample reviews are plain: the shipped model must get most of them. With 39
-    # labeled rows one review moves accuracy 2.6 points; the shipped models so far got 33 or 34
-    # (the same 5 sarcastic or mixed reviews are hard for both), so 80% leaves room for one more
-    # borderline flip but not for a broken model.
-    assert f["metrics"]["accuracy"] >= 0.80, f["metrics"]
+    # The hand-written sample reviews are plain: the product must get at least 85% of them right
+    # (34 of 39). This floor is what the product promises; it is not lowered to fit a model.
+    assert f["metrics"]["accuracy"] >= 0.85, f["metrics"]
     assert (tmp_path / "reports" / "reviews.html").is_file()
 
 
@@ -192,3 +192,54 @@ def test_cli_score_with_the_ray_engine(trained_model, tmp_path):
     assert len(parts) == 55 and set(parts["source_file"].map(lambda p: p.rsplit("/", 1)[-1])) == {
         "reviews.csv", "unlabeled.csv"}
     assert (tmp_path / "out" / summary["report"].rsplit("/", 1)[-1]).is_file()
+
+
+def test_cli_progress_shows_percentage_and_eta_when_the_size_is_known():
+    import io
+
+    from review_scorer.cli import _Progress
+
+    known = io.StringIO()
+    bar = _Progress("scoring", enabled=True, file=known)
+    bar.bytes(0, 4000)
+    bar.rows(100)
+    bar.bytes(2000, 4000)
+    bar.bar.refresh()
+    text = known.getvalue()
+    assert "50%" in text and "100 rows" in text and "<" in text  # tqdm's "elapsed<remaining"
+    bar.close()
+    unknown = io.StringIO()
+    bar = _Progress("scoring", enabled=True, file=unknown)
+    bar.bytes(10, None)  # an Excel input: no total, so rows and rows/s only
+    bar.rows(250)
+    bar.bar.refresh()
+    bar.close()
+    assert "250" in unknown.getvalue() and "rows" in unknown.getvalue() and "%" not in unknown.getvalue()
+    silent = _Progress("scoring", enabled=False)
+    silent.bytes(1, 2)
+    silent.rows(5)
+    assert silent.bar is None and silent.row_count == 5
+
+
+def test_cli_progress_is_off_when_stderr_is_not_a_terminal(trained_model, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "review_scorer", "score", str(REPO / "sample_data/reviews.csv"),
+         "--model-dir", str(trained_model.model_dir), "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "%|" not in proc.stderr
+
+
+def test_cli_score_bytes_read_reach_the_file_size(trained_model, tmp_path):
+    from review_scorer.score import score_files
+
+    src = tmp_path / "r.csv"
+    pd.DataFrame({"review": [f"a fine film number {i}" for i in range(900)]}).to_csv(src, index=False)
+    seen = []
+    score_files([src], model_dir=trained_model.model_dir, out_dir=tmp_path / "o", chunk_rows=100,
+                report=False, byte_progress=lambda done, total: seen.append((done, total)))
+    size = src.stat().st_size
+    assert all(total == size for _, total in seen)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == size
+    assert 0.5 * size < done[-2] < size  # the estimate before the end is near the truth

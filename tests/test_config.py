@@ -92,3 +92,35 @@ def test_pretrain_config_is_strict_and_checks_its_ranges(tmp_path):
     assert (config.bptt, config.epochs) == (50, 1)
     assert PretrainConfig.from_dict(config.to_dict()) == config
     assert config.replace(bptt=None, seed=7) == PretrainConfig(bptt=50, epochs=1, seed=7)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"lstm_units": 100_000_000}, "lstm_units must be at most 4,096"),
+    ({"vocab_size": 10**9}, "vocab_size must be at most"),
+    ({"max_len": 10**7}, "max_len must be at most"),
+    ({"embedding_dim": 10**6}, "embedding_dim must be at most"),
+    ({"batch_size": 10**8}, "batch_size must be at most"),
+    ({"epochs": 10**9}, "epochs must be at most"),
+    ({"vocab_size": 1_000_000, "embedding_dim": 4096}, "vocab_size x embedding_dim"),
+    ({"batch_size": 65_536, "max_len": 100_000, "lstm_units": 512}, "batch_size x max_len x lstm_units"),
+])
+def test_config_sizes_beyond_one_machine_are_refused_up_front(settings, message):
+    from review_scorer.config import PretrainConfig
+
+    with pytest.raises(ConfigError, match=message) as info:
+        TrainConfig.from_dict(settings)
+    assert "\n" not in str(info.value)
+    pretrain = {k: v for k, v in settings.items() if k in {f for f in PretrainConfig().to_dict()}}
+    if pretrain and message.split()[0] in pretrain:
+        with pytest.raises(ConfigError, match="must be at most"):
+            PretrainConfig.from_dict(pretrain)
+
+
+def test_config_limits_leave_the_shipped_and_default_settings_alone():
+    import json
+
+    from review_scorer.artifacts import CONFIG_FILE, packaged_model_dir
+
+    shipped = json.loads((packaged_model_dir() / CONFIG_FILE).read_text(encoding="utf-8"))
+    assert TrainConfig.from_dict(shipped).lstm_units == shipped["lstm_units"]
+    assert TrainConfig().replace(lstm_units=4096, vocab_size=200_000).lstm_units == 4096

@@ -11,6 +11,7 @@ import pytest
 from review_scorer.engines import parts
 from review_scorer.errors import InputError, OutputError
 from review_scorer.score import ScoreOptions
+from tests.conftest import require
 
 
 def test_engine_parts_expand_inputs_folders_globs_and_files(tmp_path):
@@ -91,16 +92,67 @@ def test_engine_parts_collector_counts_each_chunk_once_and_checks_completeness(t
 
 
 def test_engine_parts_prepare_outputs_refuses_an_earlier_runs_parts(tmp_path):
-    parts_dir, report = parts.prepare_outputs(tmp_path, "run", ScoreOptions())
-    (parts_dir / "part-000000-000000000001.parquet").write_text("old")
+    first = parts.prepare_outputs(tmp_path, "run", ScoreOptions())
+    (first.staging / "part-000000-000000000001.parquet").write_text("old")
+    parts.publish_outputs(first, None)
+    assert first.final == tmp_path / "run.predictions" and first.report == tmp_path / "run.html"
+    assert not first.staging.exists()
     with pytest.raises(OutputError, match="already holds predictions"):
         parts.prepare_outputs(tmp_path, "run", ScoreOptions())
-    parts.prepare_outputs(tmp_path, "run", ScoreOptions(overwrite=True))
-    assert not list(parts_dir.iterdir()) and report == tmp_path / "run.html"
+    again = parts.prepare_outputs(tmp_path, "run", ScoreOptions(overwrite=True))
+    # the earlier parts stay until the new run is published
+    assert (first.final / "part-000000-000000000001.parquet").read_text() == "old"
+    (again.staging / "part-000000-000000000001.parquet").write_text("new")
+    parts.publish_outputs(again, None)
+    assert (first.final / "part-000000-000000000001.parquet").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.predictions"]
+
+
+@pytest.mark.parametrize("uri", [False, True])
+def test_engine_parts_failed_report_puts_the_earlier_parts_back(tmp_path, uri):
+    base = f"file://{tmp_path}" if uri else tmp_path
+    old = parts.prepare_outputs(base, "run", ScoreOptions())
+    staged = tmp_path / parts._base_name(old.staging)
+    (staged / "part-000000-000000000001.csv").write_text("old")
+    parts.publish_outputs(old, None)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run.predictions").iterdir()}
+    new = parts.prepare_outputs(base, "run", ScoreOptions(overwrite=True))
+    (tmp_path / parts._base_name(new.staging) / "part-000000-000000000009.csv").write_text("new")
+
+    def failing_report():
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        parts.publish_outputs(new, failing_report)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "run.predictions").iterdir()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.predictions"]
+
+
+def test_engine_parts_refuses_an_input_inside_its_outputs(tmp_path):
+    folder = tmp_path / "run.predictions"
+    folder.mkdir()
+    inside = folder / "part-000000-000000000001.parquet"
+    inside.write_text("someone's input")
+    for inputs in ([str(inside)], [str(tmp_path / "x.csv"), str(tmp_path / "run.html")]):
+        with pytest.raises(OutputError, match="also an output of this run"):
+            parts.prepare_outputs(tmp_path, "run", ScoreOptions(overwrite=True), inputs)
+    assert inside.read_text() == "someone's input"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.predictions"]
+
+
+def test_engine_parts_excel_safe_csv_parts_neutralise_headers_and_cells(tmp_path):
+    frame = pd.DataFrame({"=HYPERLINK(\"http://x\")": ["+cmd|' /C calc'!A0"], "plain": ["ok"]})
+    parts.write_part(frame, tmp_path / "p.csv", "csv", excel_safe=True)
+    back = pd.read_csv(tmp_path / "p.csv", dtype=str)
+    assert list(back.columns) == ["'=HYPERLINK(\"http://x\")", "plain"]
+    assert back.iloc[0].tolist() == ["'+cmd|' /C calc'!A0", "ok"]
 
 
 def test_engine_parts_actor_plan_leaves_room_for_the_cpu_stages():
-    ray_engine = pytest.importorskip("review_scorer.engines.ray")
+    require("ray")  # skipped without Ray, except under CI; an error in our own module fails
+    from review_scorer.engines import ray as ray_engine
+
     plan = ray_engine.plan_actors({"CPU": 16.0}, actors=None, device="auto", cpus_per_task=0.5)
     assert (plan.actors, plan.cpus, plan.gpus) == (8, 1.0, 0.0)
     plan = ray_engine.plan_actors({"CPU": 2.0}, actors=2, device="auto", cpus_per_task=0.5)
@@ -147,12 +199,16 @@ def test_engine_parts_uris_are_listed_and_read_through_pyarrow(tmp_path):
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_engine_parts_outputs_to_a_uri(tmp_path, fmt):
     out = f"file://{tmp_path}/reports"
-    parts_dir, report = parts.prepare_outputs(out, "run", ScoreOptions())
-    assert (parts_dir, report) == (f"{out}/run.predictions", f"{out}/run.html")
+    outputs = parts.prepare_outputs(out, "run", ScoreOptions())
+    assert (outputs.final, outputs.report) == (f"{out}/run.predictions", f"{out}/run.html")
     chunk = _chunk("in.csv", 1, 4)
+    target = parts.join(outputs.staging, parts.part_name(0, 1, fmt))
+    parts.write_part(parts.prediction_frame(chunk, chunk["status"], 0.5), target, fmt)
+    parts.write_part(parts.prediction_frame(chunk, chunk["status"], 0.5), target, fmt)
+    parts.publish_outputs(outputs, None)
+    parts_dir = outputs.final
     target = parts.join(parts_dir, parts.part_name(0, 1, fmt))
-    parts.write_part(parts.prediction_frame(chunk, chunk["status"], 0.5), target, fmt)
-    parts.write_part(parts.prediction_frame(chunk, chunk["status"], 0.5), target, fmt)
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["run.predictions"]
     assert [p.name for p in (tmp_path / "reports/run.predictions").iterdir()] == [
         f"part-000000-000000000001.{fmt}"]
     back = parts._read_part(target, fmt, ["row", "status"])

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import MINI_IMDB, REPO
+from tests.conftest import MINI_IMDB, REPO, require
 
-ray = pytest.importorskip("ray")
+ray = require("ray")
 
 pytestmark = pytest.mark.slow
 
@@ -305,3 +305,51 @@ def test_ray_engine_without_ray_installed_names_the_extra(tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("2 ") and 'pip install "review-scorer[ray]"' in lines[0]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under folder (hidden ones too), by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("failure", ["bad input", "interrupted"])
+def test_ray_engine_overwrite_keeps_the_earlier_outputs_when_the_rerun_fails(
+        local_ray, trained_model, tmp_path, failure):
+    from review_scorer.engines import score_with_ray
+
+    src, out = tmp_path / "in" / "shop.csv", tmp_path / "out"
+    src.parent.mkdir()
+    _frame(300, 0).to_csv(src, index=False)
+    first = score_with_ray([str(src)], model_path=trained_model.model_dir, out_dir=out,
+                           options=_options(chunk_rows=100))
+    assert all(f.ok for f in first.files) and first.report_path == out / "shop.html"
+    before = _tree(out)
+    assert "shop.html" in before and any(k.startswith("shop.predictions/part-") for k in before)
+
+    def interrupt(rows: int) -> None:
+        raise KeyboardInterrupt
+
+    if failure == "bad input":
+        src.write_text('id,review\n1,"an unclosed quote\n2,fine\n', encoding="utf-8")
+        again = score_with_ray([str(src)], model_path=trained_model.model_dir, out_dir=out,
+                               options=_options(chunk_rows=100, overwrite=True))
+        assert not again.files[0].ok and again.files[0].exit_code == 2
+        assert again.predictions_dir is None and again.report_path is None
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            score_with_ray([str(src)], model_path=trained_model.model_dir, out_dir=out,
+                           options=_options(chunk_rows=100, overwrite=True), progress=interrupt)
+    assert _tree(out) == before  # same files, same bytes, nothing hidden left behind
+
+
+def test_ray_engine_missing_inputs_fail_before_a_cluster_starts(trained_model, tmp_path):
+    from review_scorer.engines import score_with_ray
+    from review_scorer.errors import InputError
+
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=r"nosuch\.csv: file not found"):
+        score_with_ray([str(tmp_path / "nosuch.csv")], model_path=trained_model.model_dir,
+                       out_dir=tmp_path / "out")
+    assert time.perf_counter() - started < 10  # no cluster was started or joined
+    assert not (tmp_path / "out").exists()

@@ -320,3 +320,262 @@ def test_safety_pretrain_overwrite_never_deletes_a_folder_that_is_not_an_encoder
     with pytest.raises(OutputError, match="current folder"):
         check_encoder_target(".", overwrite=True)
     assert (docs / "thesis.txt").read_text() == "years of work"
+
+
+# ------------------------------------------------------------------ issue 20
+
+
+def test_safety_an_output_that_is_an_input_of_the_run_is_refused_before_writing(trained_model,
+                                                                                tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    a = _reviews(tmp_path / "a.csv", n=4)
+    victim = _reviews(out / "a.predictions.csv", n=7, text="my own data")  # also an input
+    before = _snapshot(out)
+    roundabout = out / ".." / "out" / "a.predictions.csv"
+    for inputs in ([a, victim], [victim, a], [a, roundabout]):
+        result = _score(trained_model, *inputs, "--out-dir", out, "--overwrite")
+        assert result.exit_code == 2, result.output
+        assert "also an input of this run" in result.output and "Traceback" not in result.output
+        assert _snapshot(out) == before  # nothing written, not even the other file's outputs
+
+
+def test_safety_an_output_reached_through_a_link_to_an_input_is_refused(trained_model, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    src = _reviews(tmp_path / "r.csv", n=3)
+    (out / "r.predictions.csv").symlink_to(src)
+    before = src.read_bytes()
+    result = _score(trained_model, src, "--out-dir", out, "--overwrite")
+    assert result.exit_code == 2 and "also an input" in result.output
+    assert src.read_bytes() == before
+
+
+def _model_like(folder, entries):
+    folder.mkdir()
+    for name, content in entries.items():
+        if content is None:
+            (folder / name).mkdir()
+            (folder / name / "chapter1.docx").write_text("a document")
+        else:
+            (folder / name).write_text(content)
+    return folder
+
+
+@pytest.mark.parametrize("entries", [
+    {"meta.json": '{"title": "my site"}', "report.html": "<h1>my website</h1>"},
+    {"meta.json": '{"format_version": 1, "files": {}}', "model.keras": None},
+    {"meta.json": '{"format_version": 1}', "config.json": "{}", "vocab.txt": "the"},
+])
+def test_safety_train_overwrite_refuses_folders_that_only_look_like_a_model(tmp_path, entries):
+    from review_scorer.artifacts import check_target
+    from review_scorer.errors import OutputError
+
+    folder = _model_like(tmp_path / "looks-like-a-model", entries)
+    before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    with pytest.raises(OutputError, match="not a model directory"):
+        check_target(folder, overwrite=True)
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
+
+
+def test_safety_train_overwrite_refuses_a_model_whose_files_changed(model_dir_copy):
+    from review_scorer.artifacts import check_target
+    from review_scorer.errors import OutputError
+
+    check_target(model_dir_copy, overwrite=True)  # our own model directory: replaceable
+    (model_dir_copy / "vocab.txt").write_text("someone edited this\n")
+    with pytest.raises(OutputError, match="do not match the checksums"):
+        check_target(model_dir_copy, overwrite=True)
+    result = _cli("train", "--data", MINI_IMDB, "--model-dir", model_dir_copy, "--overwrite")
+    assert result.exit_code == 2 and "not a model directory" in result.output
+
+
+def test_safety_train_overwrite_of_a_symlinked_model_dir_leaves_no_hidden_link(trained_model,
+                                                                              tmp_path):
+    real = tmp_path / "real-model"
+    import shutil
+
+    shutil.copytree(trained_model.model_dir, real)
+    link = tmp_path / "link_model"
+    link.symlink_to(real)
+    trained_model.model.save(link, overwrite=True)
+    assert link.is_dir() and not link.is_symlink() and (link / "meta.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link_model", "real-model"]
+    assert _snapshot(real) == _snapshot(trained_model.model_dir)  # the link's target untouched
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_safety_leftovers_of_a_killed_run_are_cleaned_and_mentioned(trained_model, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    src = _reviews(tmp_path / "r.csv", n=5)
+    dead = _dead_pid()
+    stale = [out / f".r.predictions.csv.{dead}-1a2b3c4d.tmp", out / f".r.html.{dead}-0f0f0f0f.tmp"]
+    for path in stale:
+        path.write_text("half written")
+    old = out / ".r.html.abcdef12.tmp"  # a name without a pid: removed only when older than the run
+    old.write_text("older")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    alive = out / f".r.html.{os.getppid()}-99999999.tmp"  # its process still runs: kept
+    alive.write_text("someone else's")
+    other = out / f".notes.txt.{dead}-1a2b3c4d.tmp"  # not a target of this run: kept
+    other.write_text("not ours to judge")
+    result = _score(trained_model, src, "--out-dir", out)
+    assert result.exit_code == 0, result.output
+    assert "removed 3 temporary file(s)" in result.output and "killed" in result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["r.predictions.csv", "r.html", alive.name, other.name])
+
+
+def test_safety_a_set_aside_original_of_a_killed_run_is_put_back(trained_model, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    src = _reviews(tmp_path / "r.csv", n=5)
+    (out / f".r.html.{_dead_pid()}-12345678.old").write_text("<p>the earlier report</p>")
+    result = _score(trained_model, src, "--out-dir", out, "--no-report")
+    assert result.exit_code == 0, result.output
+    assert "put back r.html" in result.output
+    assert (out / "r.html").read_text() == "<p>the earlier report</p>"
+
+
+@pytest.mark.slow
+def test_safety_rerun_after_sigkill_cleans_the_temp_files(trained_model, tmp_path):
+    src, out = tmp_path / "big.csv", tmp_path / "out"
+    pd.DataFrame({"review": [f"a great film {i % 97} with a dull end" for i in range(60_000)]}
+                 ).to_csv(src, index=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "review_scorer", "score", str(src), "--model-dir",
+         str(trained_model.model_dir), "--out-dir", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and any(p.name.endswith(".tmp") for p in out.iterdir()):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "scoring finished before it could be killed"
+    proc.kill()
+    proc.wait()
+    left = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert left
+    result = _score(trained_model, src, "--out-dir", out)
+    assert result.exit_code == 0, result.output
+    assert "killed" in result.output and left[0] in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["big.html", "big.predictions.csv"]
+
+
+def test_safety_excel_safe_csv_neutralises_header_cells(trained_model, tmp_path):
+    src = tmp_path / "h.csv"
+    header = ['=HYPERLINK("http://evil.example","click")', "+cmd|' /C calc'!A0", "review"]
+    pd.DataFrame([["x", "y", "a great film"]], columns=header).to_csv(src, index=False)
+    assert _score(trained_model, src, "--out-dir", tmp_path / "o", "--excel-safe-csv",
+                  "--text-column", "review").exit_code == 0
+    with open(tmp_path / "o" / "h.predictions.csv", encoding="utf-8", newline="") as handle:
+        import csv
+
+        written = next(csv.reader(handle))
+    assert written[:3] == ["'" + header[0], "'" + header[1], "review"]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in written)
+
+
+def test_safety_nan_in_model_metrics_gives_valid_json_and_no_traceback(model_dir_copy, tmp_path):
+    from review_scorer.download import sha256_file
+
+    metrics = json.loads((model_dir_copy / "metrics.json").read_text())
+    metrics["accuracy"] = float("nan")
+    (model_dir_copy / "metrics.json").write_text(json.dumps(metrics))  # writes NaN
+    meta = json.loads((model_dir_copy / "meta.json").read_text())
+    meta["files"]["metrics.json"] = sha256_file(model_dir_copy / "metrics.json")
+    (model_dir_copy / "meta.json").write_text(json.dumps(meta))
+    src = _reviews(tmp_path / "r.csv", n=3)
+    proc = subprocess.run(
+        [sys.executable, "-m", "review_scorer", "score", str(src), "--model-dir",
+         str(model_dir_copy), "--out-dir", str(tmp_path / "o"), "--json"],
+        capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["model"]["test_accuracy"] is None and summary["rows"] == 3
+    text = _cli("score", src, "--model-dir", model_dir_copy, "--out-dir", tmp_path / "o2")
+    assert text.exit_code == 0 and "test accuracy n/a" in text.output
+
+
+def _labeled(path, texts_pos, texts_neg, n=20):
+    rows = [{"review": texts_pos[i % len(texts_pos)], "label": "positive"} for i in range(n)]
+    rows += [{"review": texts_neg[i % len(texts_neg)], "label": "negative"} for i in range(n)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(("pos", "neg", "expected"), [
+    (["...", "<br />", "***"], ["--", "<p></p>", "&nbsp;"], "no review in"),
+    (["a great film", "loved it"], ["- ...", "<br /><br />"], "no negative review"),
+])
+def test_safety_train_on_texts_without_words_is_refused_before_training(
+        tmp_path, tiny_config_file, pos, neg, expected):
+    data = _labeled(tmp_path / "nowords.csv", pos, neg)
+    started = time.monotonic()
+    result = _cli("train", "--data", data, "--model-dir", tmp_path / "m", "--config",
+                  tiny_config_file)
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error:") and expected in line and "nowords.csv" in line
+    assert "ValueError" not in line and not (tmp_path / "m").exists()
+    assert time.monotonic() - started < 60
+
+
+def test_safety_huge_config_values_are_refused_in_one_line(tmp_path):
+    config = tmp_path / "huge.toml"
+    config.write_text("lstm_units = 100000000\n", encoding="utf-8")
+    result = _cli("train", "--data", MINI_IMDB, "--model-dir", tmp_path / "m", "--config", config)
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert "lstm_units must be at most" in line and "ResourceExhausted" not in line
+
+
+def test_safety_missing_input_is_reported_before_tensorflow_loads(trained_model, tmp_path):
+    code = (
+        "import sys\n"
+        "from review_scorer.score import score_files\n"
+        f"r = score_files([{str(tmp_path / 'nosuch.csv')!r}], model_dir={str(trained_model.model_dir)!r},"
+        f" out_dir={str(tmp_path / 'o')!r})\n"
+        "print(r.files[0].exit_code, r.files[0].error)\n"
+        "assert 'tensorflow' not in sys.modules, 'the model was loaded'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("2 ") and "nosuch.csv: file not found" in proc.stdout
+
+
+def test_safety_report_names_files_without_their_folders_unless_asked(trained_model, tmp_path):
+    (tmp_path / "private-folder").mkdir()
+    src = _reviews(tmp_path / "private-folder" / "r.csv", n=4)
+    assert _score(trained_model, src, "--out-dir", tmp_path / "o").exit_code == 0
+    html = (tmp_path / "o" / "r.html").read_text(encoding="utf-8")
+    assert "r.csv" in html and trained_model.model_dir.name in html
+    assert str(tmp_path) not in html and "private-folder" not in html
+    assert str(MINI_IMDB) not in html
+    assert _score(trained_model, src, "--out-dir", tmp_path / "full", "--report-paths").exit_code == 0
+    full = (tmp_path / "full" / "r.html").read_text(encoding="utf-8")
+    assert str(src) in full and str(trained_model.model_dir) in full
+    training = (trained_model.model_dir / "report.html").read_text(encoding="utf-8")
+    assert str(trained_model.model_dir.parent) not in training and str(MINI_IMDB) not in training
+
+
+def test_safety_several_files_end_with_a_tally(trained_model, tmp_path):
+    good = _reviews(tmp_path / "good.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text('id,review\n1,"never closed\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["score", str(good), str(bad), str(tmp_path / "gone.csv"),
+                                      "--model-dir", str(trained_model.model_dir), "--out-dir",
+                                      str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 2
+    json.loads(result.stdout)  # the tally goes to stderr: stdout stays one JSON document
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("done: 1 of 3 files scored, 2 failed:")
+    assert str(bad) in last and str(tmp_path / "gone.csv") in last

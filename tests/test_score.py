@@ -236,8 +236,10 @@ def test_score_explained_chunks_run_the_network_one_chunk_ahead(trained_model, t
 def test_score_gpu_request_without_gpu_fails_clearly(trained_model, tmp_path):
     import tensorflow as tf
 
-    if tf.config.list_physical_devices("GPU"):
-        pytest.skip("this machine has a GPU")
+    if tf.config.list_physical_devices("GPU"):  # no skip: on a GPU machine the GPU must run it
+        result = _score(["sample_data/reviews.csv"], trained_model.model_dir, tmp_path, device="gpu")
+        assert result.device.startswith("GPU") and all(f.ok for f in result.files)
+        return
     with pytest.raises(DeviceError, match="no GPU"):
         _score(["sample_data/reviews.csv"], trained_model.model_dir, tmp_path, device="gpu")
 

@@ -1,6 +1,7 @@
 """SentimentModel: the one object between review texts and scores."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -127,3 +128,41 @@ def test_sentiment_load_none_resolves_like_score(monkeypatch, tmp_path, trained_
     assert SentimentModel.load().path == trained_model.model_dir
     monkeypatch.delenv(MODEL_DIR_ENV)
     assert SentimentModel.load().path == packaged_model_dir()
+
+
+def test_sentiment_predict_takes_a_single_string_as_one_review(model):
+    one = model.predict("Great food, lovely staff")
+    assert one.shape == (1,)
+    np.testing.assert_allclose(one, model.predict(["Great food, lovely staff"]), atol=1e-6)
+    assert np.isnan(model.predict("...")).tolist() == [True]
+
+
+def _api_stderr(env_extra: dict, trained_model) -> str:
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr, format='%(name)s: %(message)s')\n"
+        "logging.getLogger('mine').warning('before the model')\n"
+        "from review_scorer import SentimentModel\n"
+        f"m = SentimentModel.load({str(trained_model.model_dir)!r})\n"
+        "print(m.predict(['a great film', 'dull']).shape)\n"
+        "logging.getLogger('mine').warning('after the model')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(PYTHONPATH=str(REPO), **env_extra)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "(2,)"
+    return proc.stderr
+
+
+def test_sentiment_api_keeps_tensorflow_native_noise_off_stderr(trained_model):
+    stderr = _api_stderr({}, trained_model)
+    # only the user's own log lines: no oneDNN / cuInit / absl lines from TensorFlow's C++ side
+    assert stderr.splitlines() == ["mine: before the model", "mine: after the model"], stderr
+
+
+def test_sentiment_api_leaves_a_users_tensorflow_log_level_alone(trained_model):
+    stderr = _api_stderr({"TF_CPP_MIN_LOG_LEVEL": "0"}, trained_model)
+    lines = stderr.splitlines()
+    assert lines[0] == "mine: before the model" and lines[-1] == "mine: after the model"

@@ -260,6 +260,7 @@ class WriteSettings:
     threshold: float
     sample_rows: int
     seed: int
+    excel_safe: bool = False  # --excel-safe-csv: CSV parts get formula cells neutralised
 
 
 def part_name(file_index: int, first_row: int, part_format: str) -> str:
@@ -299,9 +300,15 @@ def prediction_frame(chunk: dict[str, Any], status: np.ndarray, threshold: float
     return frame.reset_index(drop=True)
 
 
-def write_part(frame: Any, target: str | Path, part_format: str) -> None:
+def write_part(frame: Any, target: str | Path, part_format: str, *,
+               excel_safe: bool = False) -> None:
     """Write one part atomically: through a hidden temp file renamed into place, or for a URI in
-    one object store upload (published whole on close). Writing it again replaces it."""
+    one object store upload (published whole on close). Writing it again replaces it.
+    excel_safe: CSV cells and headers a spreadsheet would run as formulas get a leading '."""
+    if excel_safe and part_format == "csv":
+        from review_scorer.outputs import _neutralise_formulas
+
+        frame = _neutralise_formulas(frame)
     if is_uri(target):
         _write_remote_part(frame, target, part_format)
         return
@@ -438,36 +445,139 @@ def _delete(path: str | Path) -> None:
             Path(path).unlink()
 
 
-def prepare_outputs(out_dir: str | Path, name: str, options: ScoreOptions
-                    ) -> tuple[str | Path, str | Path]:
-    """(parts folder, report path) of a run under `out_dir`, a local folder or a URI that every
-    node can write. Refuses to mix with an earlier run's parts unless overwriting, and then
-    clears them first."""
-    from review_scorer.outputs import check_output_target, ensure_output_dir
+@dataclass
+class RunOutputs:
+    """Where a run's outputs go: parts are written into `staging` (a hidden sibling of `final`)
+    and only moved onto `final` by publish_outputs, so an earlier run's predictions and report
+    stay exactly as they were until the new run has succeeded."""
 
+    final: str | Path  # OUT/NAME.predictions
+    staging: str | Path  # OUT/.NAME.predictions.<pid>-<token>.tmp
+    report: str | Path  # OUT/NAME.html
+    notes: list[str]  # leftovers of killed runs cleaned up on the way
+
+
+def prepare_outputs(out_dir: str | Path, name: str, options: ScoreOptions,
+                    inputs: Sequence[str] = ()) -> RunOutputs:
+    """The outputs of a run under `out_dir`, a local folder or a URI that every node can write.
+
+    Refuses, before anything is written, to mix with an earlier run's parts unless overwriting
+    (they are replaced only when the new run succeeds) and any output that is also an input.
+    """
+    import time
+
+    from review_scorer.leftovers import clean_leftovers
+    from review_scorer.outputs import check_output_target, ensure_output_dir, temp_name
+
+    since = time.time()
     out_dir = restore_uri(out_dir)
     base = out_dir.rstrip("/") if is_uri(out_dir) else ensure_output_dir(Path(out_dir))
-    parts_dir = join(base, f"{name}{PREDICTIONS_DIR_SUFFIX}")
+    final = join(base, f"{name}{PREDICTIONS_DIR_SUFFIX}")
     report_path = join(base, f"{name}.html")
+    _refuse_inputs_as_outputs(inputs, final, report_path if options.report else None)
     if options.report and is_uri(report_path):
         if _exists(report_path) and not options.overwrite:
             raise OutputError(f"{report_path} already exists; pass --overwrite to replace it")
     elif options.report:
         check_output_target(report_path, options.overwrite)
-    if not is_uri(parts_dir) and parts_dir.exists() and not parts_dir.is_dir():
-        raise OutputError(f"{parts_dir} exists and is not a folder; remove it or use --out-dir")
-    old = _list_parts(parts_dir)
-    if old and not options.overwrite:
-        raise OutputError(f"{parts_dir} already holds predictions; pass --overwrite to replace "
+    if not is_uri(final) and final.exists() and not final.is_dir():
+        raise OutputError(f"{final} exists and is not a folder; remove it or use --out-dir")
+    if _list_parts(final) and not options.overwrite:
+        raise OutputError(f"{final} already holds predictions; pass --overwrite to replace "
                           "them or use --out-dir")
-    for part in old:
-        _delete(part)
-    if is_uri(parts_dir):
-        filesystem, inner = _filesystem(parts_dir)
+    notes = [] if is_uri(final) else clean_leftovers([final, report_path], since=since)
+    staging = join(base, temp_name(f"{name}{PREDICTIONS_DIR_SUFFIX}", "tmp"))
+    if is_uri(staging):
+        filesystem, inner = _filesystem(staging)
         filesystem.create_dir(inner, recursive=True)
     else:
-        parts_dir.mkdir(parents=True, exist_ok=True)
-    return parts_dir, report_path
+        staging.mkdir()
+    return RunOutputs(final, staging, report_path, notes)
+
+
+def _refuse_inputs_as_outputs(inputs: Sequence[str], final: str | Path,
+                              report: str | Path | None) -> None:
+    """OutputError when an input of the run is the report or lies in the predictions folder
+    (replacing that folder would delete it)."""
+    def resolved(path: str | Path) -> str:
+        return str(path).rstrip("/") if is_uri(path) else str(Path(path).resolve())
+
+    folder = resolved(final)
+    for item in inputs:
+        where = resolved(item)
+        inside = where.startswith(folder.rstrip("/\\") + ("/" if is_uri(item) else os.sep))
+        is_report = report is not None and where == resolved(report)
+        if where == folder or inside or is_report:
+            raise OutputError(f"{item} is also an output of this run ({report if is_report else final}"
+                              "); choose another --out-dir (nothing was written)")
+
+
+def publish_outputs(outputs: RunOutputs, report: Callable[[], None] | None) -> None:
+    """Move the staged parts onto the final folder and publish the report (`report()`), as one
+    step: if anything fails or the run is interrupted, the new parts are removed and the
+    earlier run's folder (set aside meanwhile) is put back; on success it is deleted."""
+    from review_scorer.outputs import temp_name
+
+    final = outputs.final
+    backup = join(_parent(final), temp_name(_base_name(final), "old"))
+    moved_old = moved_new = False
+    try:
+        if _exists(final):
+            _move_folder(final, backup)
+            moved_old = True
+        _move_folder(outputs.staging, final)
+        moved_new = True
+        if report is not None:
+            report()
+    except BaseException:
+        if moved_new:
+            _delete_folder(final)
+        if moved_old:
+            _move_folder(backup, final)
+        _delete_folder(outputs.staging)
+        raise
+    if moved_old:
+        _delete_folder(backup)
+
+
+def discard_outputs(outputs: RunOutputs) -> None:
+    """Drop a run's staged parts; the earlier run's outputs were never touched."""
+    _delete_folder(outputs.staging)
+
+
+def _parent(path: str | Path) -> str | Path:
+    return path.rstrip("/").rsplit("/", 1)[0] if is_uri(path) else Path(path).parent
+
+
+def _base_name(path: str | Path) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1] if is_uri(path) else Path(path).name
+
+
+def _move_folder(source: str | Path, target: str | Path) -> None:
+    """Rename a local folder; on a URI move its files one by one (object stores have no
+    folder rename)."""
+    if not is_uri(source):
+        os.rename(source, target)
+        return
+    from pyarrow import fs as pafs
+
+    filesystem, inner = _filesystem(source)
+    _, inner_target = _filesystem(target)
+    filesystem.create_dir(inner_target, recursive=True)
+    for info in filesystem.get_file_info(pafs.FileSelector(inner, allow_not_found=True)):
+        if info.type == pafs.FileType.File:
+            filesystem.move(info.path, f"{inner_target.rstrip('/')}/{info.base_name}")
+    with contextlib.suppress(OSError):
+        filesystem.delete_dir(inner)
+
+
+def _delete_folder(path: str | Path) -> None:
+    if not is_uri(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    filesystem, inner = _filesystem(path)
+    with contextlib.suppress(OSError):
+        filesystem.delete_dir(inner)
 
 
 def remove_parts(parts_dir: str | Path, file_index: int | None = None) -> None:
@@ -766,10 +876,16 @@ def attach_attributions(rows: list[dict[str, Any]], highlight_rows: list[dict[st
 
 def build_report_context(summary: FileResult, collector: Collector, *, model: SentimentModel,
                          device_name: str, settings: WriteSettings, rows: list[dict[str, Any]],
-                         highlights: dict[str, list], drivers: dict | None = None
-                         ) -> dict[str, Any]:
+                         highlights: dict[str, list], drivers: dict | None = None,
+                         full_paths: bool = False) -> dict[str, Any]:
     """The report context of a ray run: exact counts, metrics, histogram and highlights merged
-    from every partition; the table a seeded sample, which the page says."""
+    from every partition; the table a seeded sample, which the page says. Unless full_paths,
+    input files are named by their names only (see score.score_report_context)."""
+    if not full_paths:
+        for row in [*rows, *(r for group in highlights.values() for r in group)]:
+            for key in (SOURCE_COLUMN, "source"):
+                if isinstance(row.get(key), str):
+                    row[key] = _base_name(row[key]) if is_uri(row[key]) else Path(row[key]).name
     summary.notes.append(
         f"The review table shows a random sample of {len(rows):,} of {summary.rows:,} rows "
         f"(seed {settings.seed}); counts, metrics, the histogram and the highlights cover every "
@@ -781,7 +897,7 @@ def build_report_context(summary: FileResult, collector: Collector, *, model: Se
                                    threshold=settings.threshold,
                                    histogram=collector.streaming.histogram(),
                                    highlights=highlights, rows=rows,
-                                   max_rows=settings.sample_rows)
+                                   max_rows=settings.sample_rows, full_paths=full_paths)
     if drivers:
         context["drivers"] = drivers
     if collector.insights not in (None, False):

@@ -28,6 +28,7 @@ from review_scorer.engines.parts import (
     attach_attributions,
     build_report_context,
     chunk_status,
+    discard_outputs,
     expand_inputs,
     join,
     load_model_payload,
@@ -35,9 +36,9 @@ from review_scorer.engines.parts import (
     part_name,
     prediction_frame,
     prepare_outputs,
+    publish_outputs,
     publish_report,
     read_file_chunks,
-    remove_parts,
     run_name,
     run_summary,
     sampled_rows,
@@ -45,7 +46,7 @@ from review_scorer.engines.parts import (
     write_part,
 )
 from review_scorer.errors import ReviewScorerError, UsageError
-from review_scorer.score import ScoreOptions, ScoreResult
+from review_scorer.score import ScoreOptions, ScoreResult, json_safe
 from review_scorer.sentiment import SentimentModel
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class RayScoreResult(ScoreResult):
                    part_format=self.part_format, actors=self.actors, address=self.address,
                    startup_seconds=round(self.startup_seconds, 3), metrics=self.metrics,
                    nodes=self.nodes, actor_processes=self.actor_processes)
-        return out
+        return json_safe(out)
 
 
 # ------------------------------------------------------------------------------ stages
@@ -206,7 +207,7 @@ def write_chunks(batch: dict[str, np.ndarray], *, settings: WriteSettings) -> di
             frame = prediction_frame(chunk, status, settings.threshold)
             target = join(settings.parts_dir, part_name(int(file_index), int(first_row),
                                                         settings.part_format))
-            write_part(frame, target, settings.part_format)
+            write_part(frame, target, settings.part_format, excel_safe=settings.excel_safe)
             summary = summarise_chunk(int(file_index), chunk, status, settings,
                                       node=ray.get_runtime_context().get_node_id())
             data = pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL)
@@ -385,38 +386,75 @@ def score_with_ray(
     options = _checked(options or ScoreOptions(), part_format)
     started = time.perf_counter()
     files = expand_inputs(inputs)
+    _refuse_when_nothing_exists(files)
     notes: list[str] = []
     model_files, text_model = load_model_payload(model_path, notes)
     name = name or run_name(inputs)
-    parts_dir, report_path = prepare_outputs(out_dir, name, options)
-    settings = WriteSettings(str(parts_dir), part_format, options.threshold,
-                             options.max_report_rows if options.report else 0, seed)
-    collector = Collector(files, settings, parts_dir, progress)
+    outputs = prepare_outputs(out_dir, name, options, files)
+    notes.extend(outputs.notes)
+    settings = WriteSettings(str(outputs.staging), part_format, options.threshold,
+                             options.max_report_rows if options.report else 0, seed,
+                             excel_safe=options.excel_safe_csv)
+    collector = Collector(files, settings, outputs.staging, progress)
     cluster = _Cluster(address, actors, cpus_per_task, num_cpus, object_store_memory)
     try:
         plan, startup, shown = _run(cluster, files, options, text_model, model_files, settings,
                                     collector, started)
+        result = RayScoreResult(
+            files=[s.result for s in collector.states], model_name=text_model.name,
+            model_path=text_model.path,
+            model_test_accuracy=(text_model.metrics or {}).get("accuracy"),
+            device=f"{', '.join(collector.devices) or 'none'}, {plan.actors} Ray "
+                   f"actor{'s' if plan.actors != 1 else ''}",
+            threshold=options.threshold, seconds=0.0, notes=notes, part_format=part_format,
+            actors=plan.actors, address=address, startup_seconds=startup,
+            nodes=len(collector.nodes), actor_processes=len(collector.actor_pids))
+        _publish(result, outputs, collector, shown, name, inputs, started, options, text_model,
+                 settings)
     except BaseException:
-        remove_parts(parts_dir)
+        discard_outputs(outputs)
         raise
-    result = RayScoreResult(
-        files=[s.result for s in collector.states], model_name=text_model.name,
-        model_path=text_model.path, model_test_accuracy=(text_model.metrics or {}).get("accuracy"),
-        device=f"{', '.join(collector.devices) or 'none'}, {plan.actors} Ray "
-               f"actor{'s' if plan.actors != 1 else ''}",
-        threshold=options.threshold, seconds=0.0, notes=notes, predictions_dir=parts_dir,
-        part_format=part_format, actors=plan.actors, address=address, startup_seconds=startup,
-        nodes=len(collector.nodes), actor_processes=len(collector.actor_pids))
-    summary = run_summary(name, [str(i) for i in inputs], collector,
-                          time.perf_counter() - started, list(notes))
-    result.metrics = summary.metrics
-    if shown is not None:
-        context = build_report_context(summary, collector, model=text_model,
-                                       device_name=result.device, settings=settings, **shown)
-        publish_report(context, report_path, options.overwrite)
-        result.report_path = report_path
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _publish(result: RayScoreResult, outputs: Any, collector: Collector, shown: dict | None,
+             name: str, inputs: Sequence[Any], started: float, options: ScoreOptions,
+             text_model: SentimentModel, settings: WriteSettings) -> None:
+    """Publish the parts and the report together when at least one file was scored; when every
+    file failed, the earlier run's outputs stay as they were (as with the local engine)."""
+    summary = run_summary(name, [str(i) for i in inputs], collector,
+                          time.perf_counter() - started, list(result.notes))
+    result.metrics = summary.metrics
+    if not any(f.ok for f in result.files):
+        discard_outputs(outputs)
+        return
+    report = None
+    if shown is not None:
+        context = build_report_context(summary, collector, model=text_model,
+                                       device_name=result.device, settings=settings,
+                                       full_paths=options.report_paths, **shown)
+
+        def report() -> None:
+            publish_report(context, outputs.report, options.overwrite)
+
+    publish_outputs(outputs, report)
+    result.predictions_dir = outputs.final
+    result.report_path = outputs.report if report is not None else None
+    for f in result.files:
+        if f.ok:
+            f.predictions_path = outputs.final
+
+
+def _refuse_when_nothing_exists(files: Sequence[str]) -> None:
+    """Before a cluster starts: when no input exists at all, say so now (a missing file among
+    others fails in its read task, like any unreadable file, and the others are scored)."""
+    from review_scorer.engines.parts import is_uri
+    from review_scorer.errors import InputError
+
+    missing = [f for f in files if not is_uri(f) and not Path(f).exists()]
+    if missing and len(missing) == len(files):
+        raise InputError(f"{missing[0]}: file not found; check the path")
 
 
 def _checked(options: ScoreOptions, part_format: str) -> ScoreOptions:
