@@ -13,6 +13,8 @@ import numpy as np
 
 ECE_BINS = 10
 TEMPERATURE_RANGE = (0.05, 20.0)
+# Below this many held-out scores a fitted temperature would follow noise: the model keeps T = 1.
+MIN_CALIBRATION_ROWS = 50
 
 
 def logits(probabilities: np.ndarray) -> np.ndarray:
@@ -98,12 +100,17 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray,
 
 
 def calibration_meta(validation_scores: np.ndarray, validation_labels: np.ndarray) -> dict:
-    """Fit the temperature on validation and record what it did there (meta.json)."""
+    """Fit the temperature on validation and record what it did there (meta.json); with fewer
+    than MIN_CALIBRATION_ROWS held-out scores the temperature stays 1 and the reason is noted."""
+    n = int(np.sum(~np.isnan(np.asarray(validation_scores, dtype=np.float64))))
+    if n < MIN_CALIBRATION_ROWS:
+        return {"method": "none", "temperature": 1.0, "n": n,
+                "reason": f"{n} held-out scores; calibrating needs {MIN_CALIBRATION_ROWS}"}
     temperature = fit_temperature(validation_scores, validation_labels)
     calibrated = apply_temperature(np.asarray(validation_scores, dtype=np.float64), temperature)
     return {
         "method": "temperature", "temperature": round(temperature, 6), "fitted_on": "validation",
-        "n": int(np.sum(~np.isnan(np.asarray(validation_scores, dtype=np.float64)))),
+        "n": n,
         "validation_ece_before": expected_calibration_error(validation_scores, validation_labels),
         "validation_ece_after": expected_calibration_error(calibrated, validation_labels),
     }

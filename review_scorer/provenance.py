@@ -275,9 +275,8 @@ def distillation_stage(distillation: Any) -> dict[str, Any] | None:
     if not distillation:
         return None
     d = {"teacher": distillation} if isinstance(distillation, str) else _dict(distillation)
-    if d.get("skipped"):
-        return {"key": "distillation", "title": "Distillation (skipped)", "text": str(d["skipped"]),
-                "facts": []}
+    if d.get("skipped"):  # meta.json keeps the reason; the report lists stages that ran
+        return None
     unlabeled, labeled = _count(d.get("unlabeled_reviews")), _count(d.get("labeled_reviews"))
     pieces = _count(d.get("short_pieces"))
     accuracy = _number(d.get("teacher_validation_accuracy"))

@@ -73,7 +73,9 @@ def test_calibration_model_applies_its_temperature(trained_model):
     from review_scorer.sentiment import SentimentModel
 
     model = SentimentModel.load(trained_model.model_dir)
-    assert "calibration" in model.meta
+    # The tiny model's validation slice is too small to calibrate on: it says so and keeps T = 1.
+    assert model.meta["calibration"]["method"] == "none"
+    assert model.temperature == 1.0
     texts = ["a wonderful film", "a dreadful film", "it was fine"]
     base = model.predict(texts)
     model.meta = {**model.meta, "calibration": {"method": "temperature", "temperature": 0.25}}
@@ -86,3 +88,8 @@ def test_calibration_model_applies_its_temperature(trained_model):
 
 def model_temperature(trained_model) -> float:
     return float(trained_model.model.meta["calibration"]["temperature"])
+
+
+def test_calibration_too_few_rows_keep_temperature_one():
+    meta = calibration_meta(np.array([0.9, 0.1, 0.8]), np.array([1, 0, 0]))
+    assert meta["method"] == "none" and meta["temperature"] == 1.0 and "3 held-out" in meta["reason"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from review_scorer.artifacts import REPORT_FILE
+from review_scorer.artifacts import REPORT_FILE, shorten_paths
 from review_scorer.provenance import FROM_SCRATCH, language_model_curve, model_provenance
 from review_scorer.report import build_report_html
 from tests.conftest import MINI_IMDB, REPO
@@ -114,7 +114,8 @@ def test_provenance_reports_of_a_fine_tuned_model_show_pretraining(encoder, fine
         "How this model was made",
         "Pretrained as a language model on",
         escape(encoder.name),
-        escape(corpus["source"]),
+        # Reports are mail-safe: the corpus is named by its folder, not its full path.
+        escape(shorten_paths(corpus["source"])),
         f"{corpus['reviews_used']:,} reviews trained on",
         f"{corpus['heldout_reviews']:,} held out",
         f"{corpus['unlabeled_reviews']:,} unlabeled",
