@@ -354,6 +354,39 @@ def training_stage(meta: dict, config: dict, encoder: dict | None) -> dict[str, 
     }
 
 
+def _pct(value: Any) -> str | None:
+    number = _number(value)
+    return None if number is None else f"{number:.1%}"
+
+
+def adaptation_stage(adaptation: dict) -> dict[str, Any]:
+    """Fine-tuning a trained model on a user's labels (review_scorer.adapt), both models' numbers."""
+    start, adapted = _dict(adaptation.get("start_metrics")), _dict(adaptation.get("adapted_metrics"))
+    folds, labels = _count(adaptation.get("folds")), _count(adaptation.get("labels"))
+    per_class = _dict(adaptation.get("per_class"))
+    return {
+        "key": "adaptation",
+        "title": "Adapted to your labels",
+        "text": adaptation.get("verdict") or "The starting model was fine-tuned on your labels.",
+        "facts": _facts(
+            ("Starting model", adaptation.get("start_model")),
+            ("Labels", _joined(labels, per_class and (
+                f"({per_class.get('positive', 0):,} positive, {per_class.get('negative', 0):,} "
+                "negative)"), sep=" ")),
+            ("Measured by", folds and f"{folds}-fold cross-validation: both models scored on the "
+                                      "same held-out labels"),
+            ("Starting model's accuracy", _joined(_pct(start.get("accuracy")),
+                                                  _number(start.get("f1")) is not None
+                                                  and f"F1 {start['f1']:.3f}")),
+            ("Adapted model's accuracy", _joined(_pct(adapted.get("accuracy")),
+                                                 _number(adapted.get("f1")) is not None
+                                                 and f"F1 {adapted['f1']:.3f}")),
+            ("Rounds of fine-tuning kept", _count(adaptation.get("epochs"))),
+            ("Advice", adaptation.get("advice")),
+        ),
+    }
+
+
 def _headline(meta: dict, encoder: dict | None, stages: list[dict]) -> str:
     labeled = _count(_dict(meta.get("sizes")).get("train"))
     keys = {stage["key"] for stage in stages}
@@ -379,6 +412,12 @@ def model_provenance(meta: dict, config: dict) -> dict[str, Any]:
     """How the model was made: its stages in the order they ran, a one-line headline, and the
     language model's curve (see the module comment for the shape)."""
     meta, config = _dict(meta), _dict(config)
+    adaptation = _dict(meta.get("adaptation"))
+    if adaptation:
+        stage = adaptation_stage(adaptation)
+        return {"from_scratch": False, "stages": [stage], "lm_curve": None, "lm_note": None,
+                "headline": f"Fine-tuned from {adaptation.get('start_model') or 'a trained model'} "
+                            f"on {_count(adaptation.get('labels')) or 'your'} labeled reviews."}
     encoder = _dict(meta.get("pretrained_encoder")) or None
     stages = [pretraining_stage(encoder) if encoder else word_vectors_stage(meta, config),
               distillation_stage(meta.get("distillation")),

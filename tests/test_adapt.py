@@ -98,7 +98,12 @@ def test_adapt_cli_trains_into_models_file_stem_and_reports_both(trained_model, 
     meta = json.loads((tmp_path / "models" / "cafe_reviews" / "meta.json").read_text())
     assert meta["name"] == "cafe_reviews"
     assert meta["adaptation"]["start_metrics"] == adaptation["start_metrics"]
-    assert meta["calibration"]["method"] == "temperature"
+    # 24 labels are too few to fit a temperature on: it says so and keeps T = 1.
+    assert meta["calibration"]["method"] == "none"
+    report = (tmp_path / "models" / "cafe_reviews" / "report.html").read_text(encoding="utf-8")
+    assert "Adapted to your labels" in report
+    for side in ("start_metrics", "adapted_metrics"):
+        assert f"{adaptation[side]['accuracy']:.1%}" in report
 
 
 @pytest.mark.slow
