@@ -191,6 +191,11 @@ def _train_progress(event: dict) -> None:
                f"({event.get('seconds', 0):.0f} s{eta})", err=True)
 
 
+# `train --quick`: the shipped recipe without its slow stage (the teacher and its 200k extra
+# training texts), and fewer epochs. The config file and single flags still apply on top.
+QUICK_PRESET = {"teacher": "none", "epochs": 3}
+
+
 def _train_stage(message: str) -> None:
     click.echo(f"[train] {message}", err=True)
 
@@ -224,6 +229,9 @@ def _train_stage(message: str) -> None:
 @click.option("--from-model", "from_model", type=click.Path(path_type=Path), metavar="DIR",
               help="Fine-tune this model directory on your labeled file (default: the model "
                    "'score' would use, normally the shipped one).")
+@click.option("--quick", is_flag=True,
+              help="A quick preset for trying things: no distillation, at most 3 epochs "
+                   "(about 10 minutes on IMDB on a 2-core CPU, against about an hour).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
 @click.option("--report-paths", is_flag=True,
               help="Show full paths in the training report (default: file and folder names only).")
@@ -231,7 +239,7 @@ def _train_stage(message: str) -> None:
 @click.pass_context
 def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len, vocab_size, seed,
           limit, text_column, label_column, cache_dir, encoder_dir, from_scratch, from_model,
-          overwrite, report_paths, as_json):
+          quick, overwrite, report_paths, as_json):
     """Train the sentiment classifier, evaluate it on the test split and save it.
 
     Given your own labeled file, the model 'score' uses (normally the shipped one) is fine-tuned
@@ -263,7 +271,7 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
         encoder = None if from_scratch else (encoder_dir or default_encoder_dir())
         if encoder is not None:
             read_encoder_meta(encoder)  # refuse a bad encoder before a long run
-        base = TrainConfig()
+        base = TrainConfig().replace(**QUICK_PRESET) if quick else TrainConfig()
         if config_file is not None:
             base = TrainConfig.from_dict({**base.to_dict(), **load_config_file(config_file)},
                                          source=str(config_file))

@@ -65,6 +65,28 @@ def test_cli_train_then_score_end_to_end(tmp_path, tiny_config_file):
     assert str(model_dir) in scored.output
 
 
+def test_cli_train_quick_preset_turns_distillation_off(tmp_path, tiny_config_file):
+    model_dir = tmp_path / "quick"
+    trained = _run("train", "--data", MINI_IMDB, "--model-dir", model_dir, "--config", tiny_config_file,
+                   "--quick", "--epochs", "1")
+    assert trained.exit_code == 0, trained.output
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["teacher"] == "none" and config["epochs"] == 1
+    default = json.loads((REPO / "review_scorer/default_model/config.json").read_text())
+    assert default.get("teacher", "nb_lexicon") != "none"
+
+
+def test_cli_train_stage_lines_and_eta_go_to_stderr(tmp_path, tiny_config_file):
+    model_dir = tmp_path / "staged"
+    proc = subprocess.run(
+        [sys.executable, "-m", "review_scorer", "train", "--data", str(MINI_IMDB), "--model-dir",
+         str(model_dir), "--config", str(tiny_config_file), "--epochs", "2"],
+        capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "[train] cleaning and encoding the text" in proc.stderr
+    assert "epoch 1/2" in proc.stderr and "min left" in proc.stderr
+
+
 def test_cli_train_refuses_existing_model_dir(trained_model):
     result = _run("train", "--data", MINI_IMDB, "--model-dir", trained_model.model_dir)
     assert result.exit_code == 2
