@@ -467,6 +467,9 @@ _DEFAULTS = ScoreOptions()
               help="Reviews per model batch.")
 @click.option("--threshold", type=float, default=_DEFAULTS.threshold, show_default=True,
               help="Score at or above which a review is positive (between 0 and 1).")
+@click.option("--neutral-band", metavar="LOW,HIGH",
+              help="Call calibrated scores in [LOW, HIGH) neutral, e.g. 0.35,0.65; they are "
+                   "counted apart and left out of accuracy.")
 @click.option("--format", "fmt", type=click.Choice(list(FORMAT_CHOICES)),
               help="Predictions file format [default: csv; parquet parts with --engine ray].")
 @click.option("--excel-safe-csv", is_flag=True,
@@ -487,8 +490,9 @@ _DEFAULTS = ScoreOptions()
               help="Ray model actors (default: one per GPU, else one per few CPUs).")
 @click.pass_context
 def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, rating_column,
-          date_column, group_column, id_column, sheet, batch_size, threshold, fmt, excel_safe_csv,
-          explain, device, max_report_rows, no_report, as_json, overwrite, engine, address, actors):
+          date_column, group_column, id_column, sheet, batch_size, threshold, neutral_band, fmt,
+          excel_safe_csv, explain, device, max_report_rows, no_report, as_json, overwrite, engine,
+          address, actors):
     """Score every review in FILES (CSV, TSV, XLSX, JSONL, Parquet): predictions + HTML report.
 
     With --engine ray, FILES may also be globs, folders or URIs (s3://, gs://) of CSV, TSV, JSONL
@@ -500,10 +504,12 @@ def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, 
         if engine == "local" and (address or actors):
             raise UsageError("--address and --actors apply to --engine ray only")
         fmt = fmt or ("parquet" if engine == "ray" else _DEFAULTS.fmt)
+        band = _neutral_band(neutral_band)
         options = ScoreOptions(
             text_column=text_column, label_column="" if no_labels else label_column,
             rating_column=rating_column, date_column=date_column, group_column=group_column,
-            id_column=id_column, sheet=sheet, batch_size=batch_size, threshold=threshold, fmt=fmt,
+            id_column=id_column, sheet=sheet, batch_size=batch_size, threshold=threshold,
+            neutral_band=band, fmt=fmt,
             excel_safe_csv=excel_safe_csv, explain=explain, device=device,
             max_report_rows=max_report_rows, report=not no_report, overwrite=overwrite)
         progress = _Progress("scoring")
@@ -526,12 +532,23 @@ def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, 
         sys.exit(max(f.exit_code for f in result.failed))
 
 
+def _neutral_band(text: str | None) -> tuple[float, float] | None:
+    from review_scorer.metrics import parse_neutral_band
+
+    if text is None:
+        return None
+    try:
+        return parse_neutral_band(text)
+    except ValueError as exc:
+        raise UsageError(f"--neutral-band: {exc}") from None
+
+
 def _print_score_summary(result, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return
     acc = result.model_test_accuracy
-    click.echo(f"model: {result.model_name} ({result.model_path})"
+    click.echo(f"model: {result.model_label} ({result.model_path})"
                + (f", test accuracy {acc:.2%}" if acc is not None else "")
                + f"; device: {result.device}")
     for note in result.notes:
@@ -546,9 +563,15 @@ def _print_score_summary(result, as_json: bool) -> None:
         share = "n/a" if f.positive_share is None else f"{f.positive_share:.1%}"
         line = (f"{f.path}: {f.rows:,} rows, {f.scored:,} scored, "
                 f"{f.rows - f.scored:,} not scored, {share} positive")
+        if result.neutral_band is not None and f.neutral_share is not None:
+            line += f", {f.neutral_share:.1%} neutral"
         if f.metrics:
             line += f", accuracy {f.metrics['accuracy']:.2%} vs labels"
+            if f.metrics.get("neutral"):
+                line += f" ({f.metrics['neutral']:,} neutral left out)"
         click.echo(line)
+        if (f.domain or {}).get("note"):
+            click.echo(f"  note: {f.domain['note']}")
         used = f"  text column: '{f.text_column}'"
         if f.labels_from_rating:
             used += f", labels: from the star ratings in '{f.label_column}'"

@@ -57,7 +57,9 @@ def test_score_bucketed_scores_equal_one_by_one_scores(trained_model, tmp_path):
     model = SentimentModel.load(trained_model.model_dir)
     seqs = model.encode(frame["review"])
     one_by_one = [float(model.keras_model(s[None, :], training=False).numpy()[0, 0]) for s in seqs]
-    np.testing.assert_allclose(out["score"].to_numpy(), one_by_one, atol=1e-5)
+    # the model's calibration temperature applies to every score, one by one too
+    np.testing.assert_allclose(out["score"].to_numpy(), model.calibrate(np.array(one_by_one)),
+                               atol=1e-5)
 
 
 def test_score_labeled_file_reports_metrics_that_match_the_predictions(trained_model, tmp_path):
@@ -173,9 +175,9 @@ def test_score_explained_rows_are_not_scored_twice(trained_model, tmp_path, monk
     real = sentiment.SentimentModel.predict_stream
 
     def count(self, items, texts_of, **kw):
-        for item, status, scores in real(self, items, texts_of, **kw):
+        for item, status, scores, *words in real(self, items, texts_of, **kw):
             streamed["rows"] += len(status)
-            yield item, status, scores
+            yield item, status, scores, *words
 
     monkeypatch.setattr(sentiment.SentimentModel, "predict_stream", count)
     (f,) = _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=6,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from review_scorer.domain import count_words
 from review_scorer.engines import EngineError
 from review_scorer.engines.parts import (
     KIND_CHUNK,
@@ -111,7 +112,7 @@ def encode_chunks(batch: dict[str, np.ndarray], *, text_model: SentimentModel
             chunk = pickle.loads(data)
             prepared = text_model.prepare(chunk["texts"])
             chunk.update(status=prepared.status, positions=prepared.positions,
-                         sequences=prepared.sequences)
+                         sequences=prepared.sequences, words=count_words(prepared.sequences))
             data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
         out.append(data)
     return {**batch, "data": np.array(out, dtype=object)}
@@ -203,7 +204,7 @@ def write_chunks(batch: dict[str, np.ndarray], *, settings: WriteSettings) -> di
         if kind == KIND_CHUNK:
             chunk = pickle.loads(data)
             status = chunk_status(chunk)
-            frame = prediction_frame(chunk, status, settings.threshold)
+            frame = prediction_frame(chunk, status, settings.rule)
             target = join(settings.parts_dir, part_name(int(file_index), int(first_row),
                                                         settings.part_format))
             write_part(frame, target, settings.part_format)
@@ -390,7 +391,8 @@ def score_with_ray(
     name = name or run_name(inputs)
     parts_dir, report_path = prepare_outputs(out_dir, name, options)
     settings = WriteSettings(str(parts_dir), part_format, options.threshold,
-                             options.max_report_rows if options.report else 0, seed)
+                             options.max_report_rows if options.report else 0, seed,
+                             neutral_band=options.neutral_band)
     collector = Collector(files, settings, parts_dir, progress)
     cluster = _Cluster(address, actors, cpus_per_task, num_cpus, object_store_memory)
     try:
@@ -405,6 +407,7 @@ def score_with_ray(
         device=f"{', '.join(collector.devices) or 'none'}, {plan.actors} Ray "
                f"actor{'s' if plan.actors != 1 else ''}",
         threshold=options.threshold, seconds=0.0, notes=notes, predictions_dir=parts_dir,
+        neutral_band=options.neutral_band, model_adapted_from=text_model.adapted_from,
         part_format=part_format, actors=plan.actors, address=address, startup_seconds=startup,
         nodes=len(collector.nodes), actor_processes=len(collector.actor_pids))
     summary = run_summary(name, [str(i) for i in inputs], collector,
