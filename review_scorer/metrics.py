@@ -102,6 +102,15 @@ def sentiment_names(positive: Any, scored: Any, neutral: Any = None) -> np.ndarr
     return np.where(np.asarray(scored, dtype=bool), names, "").astype(object)
 
 
+def decision_codes(positive: Any, neutral: Any = None) -> np.ndarray:
+    """DecisionRule.decide's int8 codes from (positive, neutral) bool decisions."""
+    codes = np.where(np.asarray(positive, dtype=bool).reshape(-1), DECIDED_POSITIVE,
+                     DECIDED_NEGATIVE).astype(np.int8)
+    if neutral is not None:
+        codes[np.asarray(neutral, dtype=bool).reshape(-1)] = DECIDED_NEUTRAL
+    return codes
+
+
 def _as_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
     labels = np.asarray(y_true)
     if labels.ndim != 1:
@@ -492,13 +501,8 @@ class HighlightTracker:
         texts = np.asarray(texts, dtype=object).reshape(-1)
         ids = None if ids is None else np.asarray(ids, dtype=object).reshape(-1)
         label_values = None if labels is None else np.asarray(labels).reshape(-1)
-        if positive is None:
-            codes = DecisionRule(self.threshold).decide(scores)
-        else:
-            codes = np.where(np.asarray(positive, dtype=bool).reshape(-1), DECIDED_POSITIVE,
-                             DECIDED_NEGATIVE).astype(np.int8)
-            if neutral is not None:
-                codes[np.asarray(neutral, dtype=bool).reshape(-1)] = DECIDED_NEUTRAL
+        codes = (DecisionRule(self.threshold).decide(scores) if positive is None
+                 else decision_codes(positive, neutral))
         _check_chunk(n, values, texts, ids, label_values)
         if codes.size != n:
             raise ValueError(f"chunk length mismatch: {n} rows but {codes.size} decisions")
