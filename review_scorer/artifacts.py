@@ -459,6 +459,9 @@ def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dic
         "train_seconds": float(meta.get("train_seconds") or 0.0),
         # How the model was made: pretraining, word vectors, distillation, supervised training.
         "provenance": model_provenance(meta, settings),
+        # temperature, ECE before/after and validation_bins (calibration.calibration_meta)
+        "calibration": meta.get("calibration"),
+        "adapted_from": (meta.get("adaptation") or {}).get("start_model"),
     }
 
 

@@ -70,33 +70,53 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp((lo + hi) / 2.0))
 
 
-def reliability_bins(probabilities: np.ndarray, labels: np.ndarray,
-                     bins: int = ECE_BINS) -> list[dict]:
-    """Per equal-width bin of predicted probability: count, mean prediction, share positive."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
+def reliability_sums(probabilities: np.ndarray, labels: np.ndarray,
+                     bins: int = ECE_BINS) -> np.ndarray:
+    """[count, score sum, positive labels] per equal-width bin (a 3 x bins float64 array).
+
+    Sums add up, so chunks and partitions accumulate them apart and merge by addition.
+    """
+    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
     keep = ~np.isnan(p)
     p, y = p[keep], y[keep]
-    index = np.minimum((p * bins).astype(np.int64), bins - 1)
+    index = np.clip((p * bins).astype(np.int64), 0, bins - 1)
+    return np.stack([np.bincount(index, minlength=bins).astype(np.float64),
+                     np.bincount(index, weights=p, minlength=bins),
+                     np.bincount(index, weights=y, minlength=bins)])
+
+
+def bins_from_sums(counts: np.ndarray, score_sums: np.ndarray, positive_sums: np.ndarray) -> list[dict]:
+    """The reliability table of reliability_sums' three rows."""
+    bins = len(counts)
     out = []
     for b in range(bins):
-        mask = index == b
-        n = int(mask.sum())
+        n = int(counts[b])
         out.append({"low": b / bins, "high": (b + 1) / bins, "n": n,
-                    "mean_score": float(p[mask].mean()) if n else None,
-                    "positive_share": float(y[mask].mean()) if n else None})
+                    "mean_score": float(score_sums[b] / n) if n else None,
+                    "positive_share": float(positive_sums[b] / n) if n else None})
     return out
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray,
-                               bins: int = ECE_BINS) -> float | None:
-    """ECE: the count-weighted mean |share positive - mean prediction| over equal-width bins."""
-    table = reliability_bins(probabilities, labels, bins)
+def ece_of_bins(table: list[dict]) -> float | None:
+    """ECE of a reliability table: the count-weighted mean |share positive - mean prediction|."""
     total = sum(row["n"] for row in table)
     if not total:
         return None
     return float(sum(row["n"] * abs(row["positive_share"] - row["mean_score"])
                      for row in table if row["n"]) / total)
+
+
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray,
+                     bins: int = ECE_BINS) -> list[dict]:
+    """Per equal-width bin of predicted probability: count, mean prediction, share positive."""
+    return bins_from_sums(*reliability_sums(probabilities, labels, bins))
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray,
+                               bins: int = ECE_BINS) -> float | None:
+    """ECE: the count-weighted mean |share positive - mean prediction| over equal-width bins."""
+    return ece_of_bins(reliability_bins(probabilities, labels, bins))
 
 
 def calibration_meta(validation_scores: np.ndarray, validation_labels: np.ndarray) -> dict:
@@ -113,4 +133,6 @@ def calibration_meta(validation_scores: np.ndarray, validation_labels: np.ndarra
         "n": n,
         "validation_ece_before": expected_calibration_error(validation_scores, validation_labels),
         "validation_ece_after": expected_calibration_error(calibrated, validation_labels),
+        # the reliability diagram of the training report: the calibrated scores on validation
+        "validation_bins": reliability_bins(calibrated, validation_labels),
     }

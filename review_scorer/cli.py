@@ -510,6 +510,9 @@ _DEFAULTS = ScoreOptions()
               help="Reviews per model batch.")
 @click.option("--threshold", type=float, default=_DEFAULTS.threshold, show_default=True,
               help="Score at or above which a review is positive (between 0 and 1).")
+@click.option("--neutral-band", metavar="LOW,HIGH",
+              help="Call calibrated scores in [LOW, HIGH) neutral, e.g. 0.35,0.65; they are "
+                   "counted apart and left out of accuracy.")
 @click.option("--format", "fmt", type=click.Choice(list(FORMAT_CHOICES)),
               help="Predictions file format [default: csv; parquet parts with --engine ray].")
 @click.option("--excel-safe-csv", is_flag=True,
@@ -533,8 +536,9 @@ _DEFAULTS = ScoreOptions()
               help="Ray model actors (default: one per GPU, else one per few CPUs).")
 @click.pass_context
 def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, rating_column,
-          date_column, group_column, id_column, sheet, batch_size, threshold, fmt, excel_safe_csv,
-          explain, device, max_report_rows, no_report, report_paths, as_json, overwrite, engine,
+          date_column, group_column, id_column, sheet, batch_size, threshold, neutral_band, fmt,
+          excel_safe_csv, explain, device, max_report_rows, no_report, report_paths, as_json,
+          overwrite, engine,
           address, actors):
     """Score every review in FILES (CSV, TSV, XLSX, JSONL, Parquet): predictions + HTML report.
 
@@ -547,10 +551,12 @@ def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, 
         if engine == "local" and (address or actors):
             raise UsageError("--address and --actors apply to --engine ray only")
         fmt = fmt or ("parquet" if engine == "ray" else _DEFAULTS.fmt)
+        band = _neutral_band(neutral_band)
         options = ScoreOptions(
             text_column=text_column, label_column="" if no_labels else label_column,
             rating_column=rating_column, date_column=date_column, group_column=group_column,
-            id_column=id_column, sheet=sheet, batch_size=batch_size, threshold=threshold, fmt=fmt,
+            id_column=id_column, sheet=sheet, batch_size=batch_size, threshold=threshold,
+            neutral_band=band, fmt=fmt,
             excel_safe_csv=excel_safe_csv, explain=explain, device=device,
             max_report_rows=max_report_rows, report=not no_report, overwrite=overwrite,
             report_paths=report_paths)
@@ -586,12 +592,23 @@ def _tally(result) -> str:
     return line
 
 
+def _neutral_band(text: str | None) -> tuple[float, float] | None:
+    from review_scorer.metrics import parse_neutral_band
+
+    if text is None:
+        return None
+    try:
+        return parse_neutral_band(text)
+    except ValueError as exc:
+        raise UsageError(f"--neutral-band: {exc}") from None
+
+
 def _print_score_summary(result, as_json: bool) -> None:
     if as_json:
         _echo_json(result.to_dict())
         return
     acc = _number(result.model_test_accuracy, ".2%")
-    click.echo(f"model: {result.model_name} ({result.model_path})"
+    click.echo(f"model: {result.model_label} ({result.model_path})"
                + (f", test accuracy {acc}" if result.model_test_accuracy is not None else "")
                + f"; device: {result.device}")
     for note in result.notes:
@@ -606,9 +623,15 @@ def _print_score_summary(result, as_json: bool) -> None:
         share = "n/a" if f.positive_share is None else f"{f.positive_share:.1%}"
         line = (f"{f.path}: {f.rows:,} rows, {f.scored:,} scored, "
                 f"{f.rows - f.scored:,} not scored, {share} positive")
+        if result.neutral_band is not None and f.neutral_share is not None:
+            line += f", {f.neutral_share:.1%} neutral"
         if f.metrics:
             line += f", accuracy {_number(f.metrics.get('accuracy'), '.2%')} vs labels"
+            if f.metrics.get("neutral"):
+                line += f" ({f.metrics['neutral']:,} neutral left out)"
         click.echo(line)
+        if (f.domain or {}).get("note"):
+            click.echo(f"  note: {f.domain['note']}")
         used = f"  text column: '{f.text_column}'"
         if f.labels_from_rating:
             used += f", labels: from the star ratings in '{f.label_column}'"

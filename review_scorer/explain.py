@@ -935,7 +935,8 @@ class DriverAccumulator:
         # A word's total is the sum of all its weights; its count, the reviews holding it.
         self._word_sum += np.bincount(ids[known], weights[known], len(self._word_sum))
         held = np.sort(ids[known] << _BLOCK_BITS | review[known])
-        held = held[np.r_[True, held[1:] != held[:-1]]] >> _BLOCK_BITS  # distinct (id, review)
+        # distinct (id, review); none at all when every word of the block is unknown
+        held = held[np.r_[True, held[1:] != held[:-1]][: held.size]] >> _BLOCK_BITS
         self._word_count += np.bincount(held, minlength=len(self._word_count))
         unknown = np.flatnonzero(ids == OOV_ID)
         if len(unknown):

@@ -93,6 +93,14 @@ def _scored_positive(chunk: Any, threshold: float) -> tuple[np.ndarray, np.ndarr
     return scored, scored & np.asarray(positive, dtype=bool), safe
 
 
+def _neutral(chunk: Any) -> np.ndarray:
+    """Per row: the chunk's neutral decision (score.ScoredChunk.neutral); False without one."""
+    neutral = getattr(chunk, "neutral", None)
+    if neutral is None:
+        return np.zeros(len(chunk.scores), dtype=bool)
+    return np.asarray(neutral, dtype=bool)
+
+
 # ---------------------------------------------------------------- dates
 
 
@@ -453,10 +461,14 @@ class RatingAccumulator:
                 np.bincount(bins[mask & scored], minlength=SCORE_BINS),
             )
         classes = rating_classes(ratings, self.scale)
-        judged = scored & (classes >= 0)
+        # Reviews the model called neutral (--neutral-band) neither agree nor disagree with a
+        # rating: left out, as a middle rating is.
+        neutral = _neutral(chunk)
+        judged = scored & ~neutral & (classes >= 0)
         self.compared += int(judged.sum())
         self.agree += int((judged & (positive == (classes == 1))).sum())
-        self._collect_disagreements(chunk, ratings, classes, scored & ~positive, positive, safe)
+        self._collect_disagreements(chunk, ratings, classes, scored & ~positive & ~neutral,
+                                    positive, safe)
 
     def _add_value(self, key: float, counts: np.ndarray, hist: np.ndarray) -> None:
         if key not in self.values and len(self.values) >= MAX_RATING_VALUES:

@@ -16,37 +16,99 @@ LOG_LOSS_EPS = 1e-7
 
 
 SENTIMENT_NAMES = ("negative", "positive")
+NEUTRAL = "neutral"
+# The 3-way decision as codes: what DecisionRule.decide returns per row.
+DECIDED_NONE, DECIDED_NEGATIVE, DECIDED_POSITIVE, DECIDED_NEUTRAL = -1, 0, 1, 2
+
+
+def check_neutral_band(band: Any) -> tuple[float, float] | None:
+    """The band as a (low, high) pair of floats, or None; ValueError unless 0 <= low < high <= 1."""
+    if band is None:
+        return None
+    try:
+        low, high = (float(v) for v in band)
+    except (TypeError, ValueError):
+        raise ValueError(f"a neutral band is two numbers LOW,HIGH, not {band!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and 0.0 <= low < high <= 1.0):
+        raise ValueError(f"a neutral band needs 0 <= LOW < HIGH <= 1, not {low:g},{high:g}")
+    return low, high
+
+
+def parse_neutral_band(text: str) -> tuple[float, float]:
+    """"0.35,0.65" -> (0.35, 0.65); ValueError (with the expected form) for anything else."""
+    parts = str(text).split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        band = check_neutral_band([float(p) for p in parts])
+    except ValueError:
+        raise ValueError(f"expected LOW,HIGH with 0 <= LOW < HIGH <= 1 (e.g. 0.35,0.65), "
+                         f"not {text!r}") from None
+    assert band is not None
+    return band
 
 
 @dataclass(frozen=True)
 class DecisionRule:
-    """The one positive/negative decision: a score at or above the threshold is positive.
+    """The one positive/negative/neutral decision.
 
-    Scores are compared in float32, the precision the model gives them in, with the threshold
-    rounded to float32 as well: a review whose float32 score is exactly 0.7 is positive at
-    --threshold 0.7 (in float64, float32(0.7) is 0.69999998..., just below 0.7). Scoring makes
-    the decision once per chunk and carries it on the chunk; every consumer (the predictions,
-    the counts, the metrics, the histogram, the highlights and the report's sections) reads
-    that decision instead of comparing again.
+    A score at or above the threshold is positive, below it negative; with a neutral band
+    (low, high), a score in [low, high) is neutral instead, whichever side of the threshold it
+    is on. Scores are compared in float32, the precision the model gives them in, with the
+    threshold and the band rounded to float32 as well: a review whose float32 score is exactly
+    0.7 is positive at --threshold 0.7 (in float64, float32(0.7) is 0.69999998..., just below
+    0.7). Scoring makes the decision once per chunk and carries it on the chunk; every consumer
+    (the predictions, the counts, the metrics, the histogram, the highlights and the report's
+    sections) reads that decision instead of comparing again.
     """
 
     threshold: float
+    neutral_band: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "neutral_band", check_neutral_band(self.neutral_band))
+
+    def decide(self, scores: Any, scored: Any = None) -> np.ndarray:
+        """Per row, an int8 code: DECIDED_POSITIVE, DECIDED_NEGATIVE, DECIDED_NEUTRAL, or
+        DECIDED_NONE where the row is not scored or its score is NaN."""
+        values = np.asarray(scores, dtype=np.float32).reshape(-1)
+        out = np.full(values.size, DECIDED_NONE, dtype=np.int8)
+        with np.errstate(invalid="ignore"):
+            out[values >= np.float32(self.threshold)] = DECIDED_POSITIVE
+            out[values < np.float32(self.threshold)] = DECIDED_NEGATIVE
+            if self.neutral_band is not None:
+                low, high = (np.float32(v) for v in self.neutral_band)
+                out[(values >= low) & (values < high)] = DECIDED_NEUTRAL
+        if scored is not None:
+            out[~np.asarray(scored, dtype=bool).reshape(-1)] = DECIDED_NONE
+        return out
 
     def positive(self, scores: Any, scored: Any = None) -> np.ndarray:
-        """Per row: True where the row is positive; False where negative, not scored or NaN."""
-        values = np.asarray(scores, dtype=np.float32).reshape(-1)
-        with np.errstate(invalid="ignore"):
-            decided = values >= np.float32(self.threshold)
-        if scored is not None:
-            decided &= np.asarray(scored, dtype=bool).reshape(-1)
-        return decided
+        """Per row: True where the row is positive; False where negative, neutral, not scored
+        or NaN."""
+        return self.decide(scores, scored) == DECIDED_POSITIVE
+
+    def neutral(self, scores: Any, scored: Any = None) -> np.ndarray:
+        """Per row: True where the score falls in the neutral band (never without a band)."""
+        return self.decide(scores, scored) == DECIDED_NEUTRAL
 
 
-def sentiment_names(positive: Any, scored: Any) -> np.ndarray:
-    """"positive" / "negative" for scored rows from their decisions, "" for the others."""
+def sentiment_names(positive: Any, scored: Any, neutral: Any = None) -> np.ndarray:
+    """"positive" / "negative" / "neutral" for scored rows from their decisions, "" for the others."""
     positive = np.asarray(positive, dtype=bool)
-    return np.where(np.asarray(scored, dtype=bool),
-                    np.where(positive, "positive", "negative"), "").astype(object)
+    names = np.where(positive, "positive", "negative").astype(object)
+    if neutral is not None:
+        names[np.asarray(neutral, dtype=bool).reshape(names.shape)] = NEUTRAL
+    return np.where(np.asarray(scored, dtype=bool), names, "").astype(object)
+
+
+def decision_codes(positive: Any, neutral: Any = None) -> np.ndarray:
+    """DecisionRule.decide's int8 codes from (positive, neutral) bool decisions."""
+    codes = np.where(np.asarray(positive, dtype=bool).reshape(-1), DECIDED_POSITIVE,
+                     DECIDED_NEGATIVE).astype(np.int8)
+    if neutral is not None:
+        codes[np.asarray(neutral, dtype=bool).reshape(-1)] = DECIDED_NEUTRAL
+    return codes
 
 
 def _as_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
@@ -185,67 +247,93 @@ class StreamingMetrics:
 
     The histogram and the counters use constant memory. Exact ROC AUC needs every labeled
     score, so the scores, labels and decisions of rows that are both scored and labeled are
-    kept, in compact arrays (float32 score, int8 label, bool decision: 6 bytes a row). The
-    positive/negative decision is the chunk's own (DecisionRule), so `n_positive`, the
-    histogram's positive counts and the confusion matrix of `result()` all count the same rows.
+    kept, in compact arrays (float32 score, int8 label, two bool decisions: 7 bytes a row). The
+    positive/negative/neutral decision is the chunk's own (DecisionRule), so `n_positive`,
+    `n_neutral`, the histogram's counts and the confusion matrix of `result()` all count the
+    same rows. Rows decided neutral (a --neutral-band) are left out of the metrics, as a
+    middle star rating is, and counted; the reliability bins (calibration) keep every labeled
+    scored row, since they judge the probabilities, not the decisions.
     """
 
-    def __init__(self, threshold: float = 0.5, *, bins: int = HISTOGRAM_BINS) -> None:
-        """Start empty; `threshold` decides which scores count as positive."""
+    def __init__(self, threshold: float = 0.5, *, bins: int = HISTOGRAM_BINS,
+                 neutral_band: tuple[float, float] | None = None,
+                 reliability_bins: int = 10) -> None:
+        """Start empty; `threshold` and `neutral_band` decide the rows not given a decision."""
+        self.rule = DecisionRule(threshold, neutral_band)
         self.threshold = float(threshold)
         self.bins = int(bins)
         self.n_rows = 0
         self.n_scored = 0
         self.n_positive = 0
+        self.n_neutral = 0
         self._counts = np.zeros(self.bins, dtype=np.int64)
         self._positive_counts = np.zeros(self.bins, dtype=np.int64)
+        self._neutral_counts = np.zeros(self.bins, dtype=np.int64)
+        # per reliability bin: labeled rows, their score sum and their positive labels
+        self._reliability = np.zeros((3, int(reliability_bins)), dtype=np.float64)
         self._labeled_scores: list[np.ndarray] = []
         self._labeled_labels: list[np.ndarray] = []
         self._labeled_positive: list[np.ndarray] = []
+        self._labeled_neutral: list[np.ndarray] = []
+
+    @property
+    def neutral_band(self) -> tuple[float, float] | None:
+        return self.rule.neutral_band
 
     @property
     def n_negative(self) -> int:
-        """Scored rows whose score is below the threshold."""
-        return self.n_scored - self.n_positive
+        """Scored rows decided negative (below the threshold and outside the neutral band)."""
+        return self.n_scored - self.n_positive - self.n_neutral
 
     @property
     def n_labeled(self) -> int:
         """Rows seen so far that are both scored and labeled."""
         return int(sum(part.size for part in self._labeled_labels))
 
-    def update(self, labels: Any, scores: Any, scored_mask: Any, positive: Any = None) -> None:
+    def update(self, labels: Any, scores: Any, scored_mask: Any, positive: Any = None,
+               neutral: Any = None) -> None:
         """Add one chunk: labels (int8, -1 = unknown), scores, which rows were scored, and the
-        chunk's positive/negative decisions (made here with DecisionRule when not given).
+        chunk's decisions (positive, neutral; made here with the DecisionRule when not given).
 
         Scores of rows outside `scored_mask` are ignored (they may be NaN).
         """
         mask = np.asarray(scored_mask, dtype=bool).reshape(-1)
         all_scores = np.asarray(scores).reshape(-1)
         all_labels = np.asarray(labels).reshape(-1)
-        decided = None if positive is None else np.asarray(positive, dtype=bool).reshape(-1)
-        if not (mask.size == all_scores.size == all_labels.size
-                == (mask.size if decided is None else decided.size)):
+        if positive is None and mask.size == all_scores.size:
+            decided = self.rule.decide(all_scores, mask)
+            positive, neutral = decided == DECIDED_POSITIVE, decided == DECIDED_NEUTRAL
+        positive = np.asarray(False if positive is None else positive, dtype=bool).reshape(-1)
+        neutral = (np.zeros(positive.size, bool) if neutral is None
+                   else np.asarray(neutral, dtype=bool).reshape(-1))
+        if not (mask.size == all_scores.size == all_labels.size == positive.size == neutral.size):
             raise ValueError(
                 f"chunk length mismatch: {all_labels.size} labels, {all_scores.size} scores, "
-                f"{mask.size} mask entries" + ("" if decided is None else f", {decided.size} decisions")
-            )
-        if decided is None:
-            decided = DecisionRule(self.threshold).positive(all_scores, mask)
+                f"{mask.size} mask entries, {positive.size} decisions, {neutral.size} neutral flags")
         self.n_rows += int(mask.size)
         chunk_scores = _as_scores(all_scores[mask], "scores").astype(np.float32)
         chunk_labels = all_labels[mask]
-        chunk_positive = decided[mask]
+        chunk_positive, chunk_neutral = positive[mask], neutral[mask]
         if chunk_labels.size and not np.isin(chunk_labels, (-1, 0, 1)).all():
             raise ValueError("labels must contain only -1 (unknown), 0 and 1")
         self.n_scored += int(chunk_scores.size)
         self.n_positive += int(np.count_nonzero(chunk_positive))
+        self.n_neutral += int(np.count_nonzero(chunk_neutral))
         self._counts += _histogram_counts(chunk_scores, self.bins)
         self._positive_counts += _histogram_counts(chunk_scores[chunk_positive], self.bins)
+        self._neutral_counts += _histogram_counts(chunk_scores[chunk_neutral], self.bins)
         known = chunk_labels >= 0
         if known.any():
+            self._add_reliability(chunk_scores[known], chunk_labels[known])
             self._labeled_scores.append(chunk_scores[known])
             self._labeled_labels.append(chunk_labels[known].astype(np.int8))
             self._labeled_positive.append(chunk_positive[known])
+            self._labeled_neutral.append(chunk_neutral[known])
+
+    def _add_reliability(self, scores: np.ndarray, labels: np.ndarray) -> None:
+        from review_scorer.calibration import reliability_sums
+
+        self._reliability += reliability_sums(scores, labels, self._reliability.shape[1])
 
     def merge(self, other: StreamingMetrics) -> StreamingMetrics:
         """Add another accumulator's rows to this one (partitions reduced on one machine); returns self.
@@ -255,44 +343,78 @@ class StreamingMetrics:
         """
         if not isinstance(other, StreamingMetrics):
             raise TypeError(f"cannot merge {type(other).__name__} into StreamingMetrics")
-        if other.threshold != self.threshold or other.bins != self.bins:
-            raise ValueError("cannot merge accumulators with different thresholds or bins")
+        if other.rule != self.rule or other.bins != self.bins:
+            raise ValueError("cannot merge accumulators with different decision rules or bins")
         self.n_rows += other.n_rows
         self.n_scored += other.n_scored
         self.n_positive += other.n_positive
+        self.n_neutral += other.n_neutral
         self._counts = self._counts + other._counts
         self._positive_counts = self._positive_counts + other._positive_counts
+        self._neutral_counts = self._neutral_counts + other._neutral_counts
+        self._reliability = self._reliability + other._reliability
         self._labeled_scores.extend(other._labeled_scores)
         self._labeled_labels.extend(other._labeled_labels)
         self._labeled_positive.extend(other._labeled_positive)
+        self._labeled_neutral.extend(other._labeled_neutral)
         return self
 
     def histogram(self) -> dict[str, list]:
         """Return the histogram of every scored row so far: score_histogram()'s "edges" and
         "counts", plus "positive_counts", how many of each bin's rows were decided positive (a
-        bin that straddles the threshold holds both kinds)."""
-        return {"edges": histogram_edges(self.bins), "counts": [int(c) for c in self._counts],
-                "positive_counts": [int(c) for c in self._positive_counts]}
+        bin that straddles the threshold holds both kinds), and with a neutral band
+        "neutral_counts" and "neutral_band"."""
+        out = {"edges": histogram_edges(self.bins), "counts": [int(c) for c in self._counts],
+               "positive_counts": [int(c) for c in self._positive_counts]}
+        if self.neutral_band is not None:
+            out["neutral_counts"] = [int(c) for c in self._neutral_counts]
+            out["neutral_band"] = list(self.neutral_band)
+        return out
+
+    def calibration(self) -> dict[str, Any] | None:
+        """The labeled rows' reliability bins and ECE (calibration.bins_from_sums), or None."""
+        from review_scorer.calibration import bins_from_sums, ece_of_bins
+
+        if not self._reliability[0].sum():
+            return None
+        table = bins_from_sums(*self._reliability)
+        return {"bins": table, "ece": ece_of_bins(table), "n": int(self._reliability[0].sum())}
+
+    def _labeled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        parts = (self._labeled_scores, self._labeled_labels, self._labeled_positive,
+                 self._labeled_neutral)
+        merged = tuple(np.concatenate(p) for p in parts)
+        # Keep the chunks merged so repeated calls do not concatenate again.
+        (self._labeled_scores, self._labeled_labels, self._labeled_positive,
+         self._labeled_neutral) = ([m] for m in merged)
+        return merged  # type: ignore[return-value]
 
     def result(self, threshold: float | None = None) -> dict[str, Any] | None:
-        """Return binary_metrics over rows both scored and labeled, or None when there are none.
+        """Return binary_metrics over rows both scored, labeled and decided (not neutral), or
+        None when there are none; "neutral" counts the labeled rows left out as neutral and,
+        with any labeled row, "ece" and "reliability" judge the probabilities of all of them.
 
         The predictions are the decisions the rows were scored with; another `threshold` than
-        the one given at construction decides them again with DecisionRule.
+        the one given at construction decides them again with DecisionRule (same band).
         """
         if not self._labeled_labels:
             return None
-        scores = np.concatenate(self._labeled_scores)
-        labels = np.concatenate(self._labeled_labels)
-        positive = np.concatenate(self._labeled_positive)
-        # Keep the chunks merged so repeated calls do not concatenate again.
-        self._labeled_scores, self._labeled_labels = [scores], [labels]
-        self._labeled_positive = [positive]
+        scores, labels, positive, neutral = self._labeled()
         chosen = self.threshold if threshold is None else float(threshold)
         if chosen != self.threshold:
-            positive = DecisionRule(chosen).positive(scores)
-        metrics = binary_metrics(labels, scores, threshold=chosen, predictions=positive)
+            decided = DecisionRule(chosen, self.neutral_band).decide(scores)
+            positive, neutral = decided == DECIDED_POSITIVE, decided == DECIDED_NEUTRAL
+        keep = ~neutral
+        if not keep.any():
+            return None
+        metrics = binary_metrics(labels[keep], scores[keep], threshold=chosen,
+                                 predictions=positive[keep])
         metrics["threshold"] = chosen
+        metrics["neutral"] = int(np.count_nonzero(neutral))
+        calibration = self.calibration()
+        if calibration is not None:
+            metrics["ece"] = calibration["ece"]
+            metrics["reliability"] = calibration["bins"]
         return metrics
 
 
@@ -360,13 +482,15 @@ class HighlightTracker:
         labels: Any = None,
         *,
         positive: Any = None,
+        neutral: Any = None,
         source: str | None = None,
         source_rank: int = 0,
     ) -> None:
         """Offer a chunk of scored rows (row numbers, scores, texts, optional ids and labels).
 
-        Labels are 1/0, or -1 for unknown. `positive` holds the rows' decisions (made here with
-        DecisionRule when not given). Rows with a non-finite score are skipped. With
+        Labels are 1/0, or -1 for unknown. `positive` and `neutral` hold the rows' decisions
+        (made here with DecisionRule when not given); the positive and negative lists only take
+        rows decided so, the uncertain one any row. Rows with a non-finite score are skipped. With
         several input files, pass each file's name as `source` and its position as
         `source_rank` (ties go to the earlier file).
         """
@@ -377,29 +501,32 @@ class HighlightTracker:
         texts = np.asarray(texts, dtype=object).reshape(-1)
         ids = None if ids is None else np.asarray(ids, dtype=object).reshape(-1)
         label_values = None if labels is None else np.asarray(labels).reshape(-1)
-        decided = (DecisionRule(self.threshold).positive(scores) if positive is None
-                   else np.asarray(positive, dtype=bool).reshape(-1))
+        codes = (DecisionRule(self.threshold).decide(scores) if positive is None
+                 else decision_codes(positive, neutral))
         _check_chunk(n, values, texts, ids, label_values)
-        if decided.size != n:
-            raise ValueError(f"chunk length mismatch: {n} rows but {decided.size} decisions")
+        if codes.size != n:
+            raise ValueError(f"chunk length mismatch: {n} rows but {codes.size} decisions")
         if self.k == 0 or n == 0:
             return
         finite = np.flatnonzero(np.isfinite(values))
         if finite.size == 0:
             return
         rank = -int(source_rank)
-        for name, keys in self._keys(values[finite]).items():
+        wanted = {"positive": DECIDED_POSITIVE, "negative": DECIDED_NEGATIVE}
+        for name, all_keys in self._keys(values).items():
+            rows = finite if name not in wanted else finite[codes[finite] == wanted[name]]
+            keys = all_keys[rows]
             # Only this chunk's best k can enter the heap: pick them with one exact sort
             # (best key first, then earliest row) instead of pushing every row.
-            order = np.lexsort((row_numbers[finite], -keys))[: self.k]
+            order = np.lexsort((row_numbers[rows], -keys))[: self.k]
             for position in order:
-                index = int(finite[position])
+                index = int(rows[position])
                 entry_key = (float(keys[position]), rank, -int(row_numbers[index]))
                 if not self._admits(name, entry_key):
                     # chunk candidates are sorted best first, so the rest are weaker still
                     break
                 row = self._row_dict(index, row_numbers, values, texts, ids, label_values,
-                                     bool(decided[index]))
+                                     int(codes[index]))
                 if source is not None:
                     row["source_file"] = str(source)
                 self._push(name, (*entry_key, row))
@@ -440,7 +567,7 @@ class HighlightTracker:
         texts: np.ndarray,
         ids: np.ndarray | None,
         labels: np.ndarray | None,
-        positive: bool,
+        code: int,
     ) -> dict[str, Any]:
         score = float(scores[index])
         label = None if labels is None else _LABEL_NAMES.get(int(labels[index]))
@@ -448,7 +575,8 @@ class HighlightTracker:
             "row": int(rows[index]),
             "id": None if ids is None else _clean_id(ids[index]),
             "text": _clean_text(texts[index]),
-            "sentiment": SENTIMENT_NAMES[int(positive)],
+            "sentiment": (NEUTRAL if code == DECIDED_NEUTRAL
+                          else SENTIMENT_NAMES[int(code == DECIDED_POSITIVE)]),
             "score": score,
             "status": "ok",
             "label": label,

@@ -215,49 +215,52 @@ def confusion_matrix_svg(confusion: Sequence[Sequence[int]], title: str) -> str:
         return _figure_to_svg(fig, key=key, label=label)
 
 
-def _bin_parts(count: int, positive: int | None, positive_side: bool) -> list[tuple[int, bool]]:
-    """A bin's stacked parts, (count, positive?) bottom up: its negative rows, then its positive
-    ones. Without decisions, the whole bin takes the side of its midpoint (drawing only)."""
+def _bin_parts(count: int, positive: int | None, positive_side: bool,
+               neutral: int = 0) -> list[tuple[int, str]]:
+    """A bin's stacked parts, (count, side) bottom up: its negative rows, its neutral ones (a
+    --neutral-band), then its positive ones. Without decisions, the whole bin takes the side of
+    its midpoint (drawing only)."""
+    side = "positive" if positive_side else "negative"
     if positive is None:
-        return [(count, positive_side)]
-    parts = [(count - positive, False), (positive, True)]
-    return [p for p in parts if p[0]] or [(0, positive_side)]
+        return [(count, side)]
+    parts = [(count - positive - neutral, "negative"), (neutral, "neutral"), (positive, "positive")]
+    return [p for p in parts if p[0]] or [(0, side)]
+
+
+_BAR_STYLE = {"positive": (BLUE, None), "negative": (VERMILLION, "////"), "neutral": (ORANGE, "..")}
 
 
 def _histogram_bars(ax, edges: list[float], counts: list[int], positives: list[int] | None,
-                    threshold: float) -> list[str]:
-    """Draw one bar per bin, split where a bin holds both sides; returns the bars' ids."""
+                    threshold: float, neutrals: list[int] | None = None) -> list[str]:
+    """Draw one bar per bin, split where a bin holds several sides; returns the bars' ids."""
     keep = []
     for i, count in enumerate(counts):
         lo, hi = edges[i], edges[i + 1]
         bottom = 0
-        parts = _bin_parts(count, None if positives is None else positives[i], (lo + hi) / 2 >= threshold)
-        for k, (height, positive) in enumerate(parts):
-            patches = ax.bar(
-                lo,
-                height,
-                width=hi - lo,
-                bottom=bottom,
-                align="edge",
-                color=BLUE if positive else VERMILLION,
-                edgecolor="white",
-                linewidth=0.6,
-                # Hatching keeps the two sides apart when printed in greyscale.
-                hatch=None if positive else "////",
-            )
+        parts = _bin_parts(count, None if positives is None else positives[i],
+                           (lo + hi) / 2 >= threshold, neutrals[i] if neutrals else 0)
+        for k, (height, side) in enumerate(parts):
+            colour, hatch = _BAR_STYLE[side]
+            # Hatching keeps the sides apart when printed in greyscale.
+            patches = ax.bar(lo, height, width=hi - lo, bottom=bottom, align="edge", color=colour,
+                             edgecolor="white", linewidth=0.6, hatch=hatch)
             bottom += height
-            gid = f"hist-bar-{i}" if k == 0 else f"hist-bar-{i}-positive"
+            gid = f"hist-bar-{i}" if k == 0 else f"hist-bar-{i}-{side}"
             patches[0].set_gid(gid)
             keep.append(gid)
     return keep
 
 
-def _histogram_label(total: int, bins: int, positives: list[int] | None, threshold: float) -> str:
+def _histogram_label(total: int, bins: int, positives: list[int] | None, threshold: float,
+                     neutral: int | None = None) -> str:
     """The histogram's description; the split counts the rows' own decisions, never bins."""
     label = f"Histogram of {total:,} scores in {bins} bins"
     if positives is None:
         return f"{label}; threshold {threshold:.2f}"
     above = sum(positives)
+    if neutral is not None:
+        return (f"{label}; {above:,} positive, {neutral:,} neutral and "
+                f"{total - above - neutral:,} negative at the threshold {threshold:.2f}")
     return f"{label}; {total - above:,} below and {above:,} at or above the threshold {threshold:.2f}"
 
 
@@ -278,11 +281,16 @@ def score_histogram_svg(hist: dict, threshold: float) -> str:
     if positives is not None and len(positives) != len(counts):
         positives = None
     positives = None if positives is None else [int(c) for c in positives]
+    neutrals = hist.get("neutral_counts") if positives is not None else None
+    neutrals = [int(c) for c in neutrals] if neutrals and len(neutrals) == len(counts) else None
+    band = hist.get("neutral_band")
     total = sum(counts)
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(6.4, 2.6), layout="constrained")
         ax = fig.add_subplot()
-        keep = _histogram_bars(ax, edges, counts, positives, threshold)
+        if band:
+            ax.axvspan(float(band[0]), float(band[1]), color=ORANGE, alpha=0.12, linewidth=0)
+        keep = _histogram_bars(ax, edges, counts, positives, threshold, neutrals)
         ax.axvline(threshold, color="#1a1a1a", linestyle="--", linewidth=1.3)
         # Above the plot area, so the label never sits on top of a bar.
         ax.annotate(
@@ -305,7 +313,10 @@ def score_histogram_svg(hist: dict, threshold: float) -> str:
         ax.grid(True, axis="y", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
         ax.set_title("Score distribution", loc="left")
-        label = _histogram_label(total, len(counts), positives, threshold)
+        label = _histogram_label(total, len(counts), positives, threshold,
+                                 None if neutrals is None else sum(neutrals))
+        if band:
+            label += f"; scores in [{float(band[0]):g}, {float(band[1]):g}) are neutral"
         return _figure_to_svg(fig, key="hist", label=label, keep_ids=keep)
 
 
@@ -632,3 +643,41 @@ def language_model_curve_svg(curve: dict | None) -> str | None:
         label = ("Language-model pretraining: loss against " + ("tokens seen" if by_tokens else "epochs")
                  + ", " + ", ".join(name for _, name, *_ in series) + last)
         return _figure_to_svg(fig, key="lm-curve", label=label, keep_ids=keep)
+
+
+def reliability_diagram_svg(bins: Sequence[dict] | None, title: str, *,
+                            ece: float | None = None) -> str | None:
+    """A reliability diagram: per score bin, the share of reviews that are truly positive (bars,
+    with the bin's count above) against the diagonal a calibrated model would follow, and a
+    point at each bin's mean score. `bins` are calibration.reliability_bins' dicts; None when
+    no bin holds a review."""
+    filled = [b for b in bins or [] if b.get("n") and b.get("positive_share") is not None]
+    if not filled:
+        return None
+    total = sum(int(b["n"]) for b in filled)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(3.6, 3.3), layout="constrained")
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], color=GREY, linestyle="--", linewidth=1, label="calibrated")
+        for b in filled:
+            low, high, share = float(b["low"]), float(b["high"]), float(b["positive_share"])
+            ax.bar(low, share, width=high - low, align="edge", color=BLUE, alpha=0.75,
+                   edgecolor="white", linewidth=0.6)
+            ax.text((low + high) / 2, min(share, 0.93) + 0.015, f"{int(b['n']):,}", ha="center",
+                    va="bottom", fontsize=6.5, color=GREY)
+        ax.plot([float(b["mean_score"]) for b in filled],
+                [float(b["positive_share"]) for b in filled], "o", color=VERMILLION,
+                markersize=3.5, label="mean score of the bin")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("score (probability of positive)")
+        ax.set_ylabel("truly positive")
+        ax.legend(loc="upper left", fontsize=7.5)
+        shown = "" if ece is None else f" (ECE {ece:.3f})"
+        ax.set_title(f"{title}{shown}", loc="left", parse_math=False)
+        key = "rel-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "plot")
+        described = "; ".join(f"{float(b['low']):.1f}-{float(b['high']):.1f}: {int(b['n']):,} "
+                              f"reviews, {float(b['positive_share']):.0%} positive" for b in filled)
+        label = (f"Reliability diagram, {title}: {total:,} labelled reviews in score bins"
+                 f"{shown}; {described}")
+        return _figure_to_svg(fig, key=key, label=label)

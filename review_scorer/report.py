@@ -67,7 +67,8 @@ _SCRIPT_ESCAPES = {
 }
 _SCRIPT_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 _BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_SENTIMENT_CODES = {"positive": 1, "negative": 0}
+_SENTIMENT_CODES = {"positive": 1, "negative": 0, "neutral": 2}
+_SENTIMENT_CSS = {"positive": "pos", "negative": "neg", "neutral": "neu"}
 
 _env = None
 
@@ -151,10 +152,14 @@ def _metrics_rows(columns: list[dict | None]) -> list[dict]:
         ("roc_auc", "ROC AUC", _fmt_num),
         ("loss", "Loss (log loss)", _fmt_num),
         ("n", "Reviews", _fmt_int),
+        ("neutral", "Neutral, left out", _fmt_int),
+        ("ece", "ECE (calibration)", _fmt_num),
         ("threshold", "Threshold", lambda v: _fmt_num(v, 2)),
     ]
     out = []
     for key, name, fmt in spec:
+        if key in ("neutral", "ece") and not any(col and col.get(key) is not None for col in columns):
+            continue
         values = [fmt(col.get(key)) if col else "–" for col in columns]
         out.append({"name": name, "values": values})
     return out
@@ -185,6 +190,7 @@ def _cached_model_plot(key: str) -> str | None:
 _MODEL_PLOTS = {
     "curves": lambda history, best_epoch: plots.training_curves_svg(history, best_epoch),
     "test_confusion": lambda test: _confusion_or_none(test, "Model test set"),
+    "reliability": lambda bins, ece: plots.reliability_diagram_svg(bins, "Validation", ece=ece),
 }
 
 
@@ -195,6 +201,7 @@ def _model_view(model: dict) -> dict:
     sizes = model.get("sizes") or {}
     return {
         "name": model.get("name") or "unnamed model",
+        "label": _model_label(model),
         "path": model.get("path") or "",
         "trained_at": _fmt_time(model.get("trained_at")),
         "data_source": model.get("data_source") or "unknown",
@@ -220,6 +227,29 @@ def _model_view(model: dict) -> dict:
             for k, v in (model.get("config") or {}).items()
         ],
         "provenance": _provenance_view(model.get("provenance")),
+        "calibration": _calibration_view(model.get("calibration")),
+    }
+
+
+def _model_label(model: dict) -> str:
+    """The model's name, with the model it was adapted from (train --data) when it was."""
+    name = str(model.get("name") or "unnamed model")
+    start = model.get("adapted_from")
+    return f"{name} (adapted from {start})" if start else name
+
+
+def _calibration_view(calibration: dict | None) -> dict | None:
+    """The model's calibration block: temperature, validation ECE before/after, its diagram."""
+    if not isinstance(calibration, dict) or not calibration:
+        return None
+    return {
+        "temperature": _fmt_num(calibration.get("temperature")),
+        "fitted_on": str(calibration.get("fitted_on") or "validation"),
+        "n": _fmt_int(calibration.get("n")),
+        "ece_before": _fmt_num(calibration.get("validation_ece_before")),
+        "ece_after": _fmt_num(calibration.get("validation_ece_after")),
+        "diagram_svg": _markup(_model_plot("reliability", calibration.get("validation_bins"),
+                                           calibration.get("validation_ece_after"))),
     }
 
 
@@ -342,7 +372,7 @@ def _highlight_view(rows: list[dict]) -> list[dict]:
                 "id": row.get("id"),
                 "score": _fmt_num(row.get("score")),
                 "sentiment": row.get("sentiment") or "not scored",
-                "css": {"positive": "pos", "negative": "neg"}.get(row.get("sentiment"), "none"),
+                "css": _SENTIMENT_CSS.get(row.get("sentiment"), "none"),
                 "preview": preview,
                 "full": text_segments(text, row.get("spans"))[0] if shortened else None,
                 "rating": None if rating is None else f"{float(rating):g}",
@@ -701,6 +731,8 @@ def _headline_view(file_metrics: dict | None, ratings: dict | None, model: dict)
     cards = []
     if file_metrics:
         n = f"n = {_fmt_int(file_metrics.get('n'))} labelled reviews"
+        if file_metrics.get("neutral"):
+            n += f"; {_fmt_int(file_metrics['neutral'])} called neutral left out"
         cards.append({"key": "accuracy", "label": "Accuracy on this file",
                       "value": _fmt_pct(file_metrics.get("accuracy")), "note": n})
         if file_metrics.get("roc_auc") is not None:
@@ -728,13 +760,34 @@ def _headline_view(file_metrics: dict | None, ratings: dict | None, model: dict)
     }
 
 
+def _band_view(summary: dict) -> dict:
+    """The neutral band's part of the Summary (has_band False without --neutral-band)."""
+    band = summary.get("neutral_band")
+    counts = [int(summary.get(k) or 0) for k in ("positive", "negative", "neutral")]
+    scored = int(summary.get("scored") or 0)
+    shares = [*rounded_shares(counts if band else counts[:2]), "0.0%"]
+    domain = summary.get("domain") or {}
+    return {
+        "has_band": bool(band),
+        "band": f"[{float(band[0]):g}, {float(band[1]):g})" if band else None,
+        "neutral": _fmt_int(counts[2]),
+        "positive_share": shares[0],
+        "negative_share": shares[1],
+        "neutral_share": shares[2],
+        "neutral_width": f"{100 * counts[2] / scored:.2f}" if scored else "0",
+        "domain_note": domain.get("note"),
+        "model_label": summary.get("model"),
+    }
+
+
 def _summary_view(summary: dict, threshold: float) -> dict:
     scored = int(summary.get("scored") or 0)
     positive = int(summary.get("positive") or 0)
     negative = int(summary.get("negative") or 0)
     reasons = summary.get("not_scored_reasons") or {}
-    positive_share, negative_share = rounded_shares([positive, negative])
+    band = _band_view(summary)
     return {
+        **band,
         "file": summary.get("file") or "",
         "path": summary.get("path") or "",
         "rows": _fmt_int(summary.get("rows")),
@@ -745,9 +798,8 @@ def _summary_view(summary: dict, threshold: float) -> dict:
         "not_scored_reasons": [{"status": k, "count": _fmt_int(v)} for k, v in reasons.items() if v],
         "positive": _fmt_int(positive),
         "negative": _fmt_int(negative),
-        # Shown shares add up to 100.0% (largest remainder), not 99.9%.
-        "positive_share": positive_share,
-        "negative_share": negative_share,
+        # Shown shares (band's positive_share, negative_share, neutral_share) add up to
+        # 100.0% (largest remainder), not 99.9%.
         # Widths of the split bar, in percent of the scored reviews.
         "positive_width": f"{100 * positive / scored:.2f}" if scored else "0",
         "negative_width": f"{100 * negative / scored:.2f}" if scored else "0",
@@ -801,6 +853,10 @@ def _score_view(context: dict) -> dict:
         "histogram_svg": _markup(plots.score_histogram_svg(context.get("score_histogram") or {}, threshold)),
         "file_metrics": bool(file_metrics),
         "file_confusion_svg": _markup(_confusion_or_none(file_metrics, "this file")),
+        "file_reliability_svg": _markup(plots.reliability_diagram_svg(
+            (file_metrics or {}).get("reliability"), "This file",
+            ece=(file_metrics or {}).get("ece"))),
+        "file_ece": _fmt_num((file_metrics or {}).get("ece")),
         "compare_rows": _metrics_rows([test_metrics, file_metrics]) if file_metrics else [],
         "has_test_metrics": bool(test_metrics),
         "highlights": [
@@ -856,6 +912,8 @@ def build_report_html(context: dict) -> str:
         "js": _markup(js),
         "csp": Markup(csp),  # our constant, no data: keep the quotes readable
         "model": _model_view(context["model"]),
+        # the header names the model that scored (or was trained), adapted-from included
+        "model_label": _model_label(context["model"]),
         "score": _score_view(context) if kind == "score" else None,
     }
     return env.get_template(_TEMPLATES[kind]).render(page=page)

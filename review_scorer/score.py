@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from review_scorer.errors import InputError, OutputError, ReviewScorerError, UsageError
-from review_scorer.metrics import DecisionRule, sentiment_names
+from review_scorer.metrics import (
+    DECIDED_NEUTRAL,
+    DECIDED_POSITIVE,
+    DecisionRule,
+    check_neutral_band,
+    sentiment_names,
+)
 from review_scorer.sentiment import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_THRESHOLD,
@@ -62,6 +68,7 @@ class ScoreOptions:
     sheet: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     threshold: float = DEFAULT_THRESHOLD
+    neutral_band: tuple[float, float] | None = None  # scores in [low, high) are "neutral"
     fmt: str = "csv"
     device: str = "auto"
     overwrite: bool = False
@@ -77,6 +84,10 @@ class ScoreOptions:
                 and 0.0 < self.threshold < 1.0):
             raise UsageError(f"--threshold must be a number between 0 and 1 (exclusive), "
                              f"not {self.threshold!r}")
+        try:
+            object.__setattr__(self, "neutral_band", check_neutral_band(self.neutral_band))
+        except ValueError as exc:
+            raise UsageError(f"--neutral-band: {exc}") from None
         for name in ("batch_size", "chunk_rows"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be a whole number of at least 1")
@@ -89,6 +100,11 @@ class ScoreOptions:
 
     def replace(self, **changes: Any) -> ScoreOptions:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def rule(self) -> DecisionRule:
+        """The run's one decision rule (threshold and neutral band)."""
+        return DecisionRule(self.threshold, self.neutral_band)
 
 
 @dataclass
@@ -107,6 +123,14 @@ class ScoredChunk:
     positive: np.ndarray
     attributions: list | None = None  # per row: explain.Attribution or None (when explained)
     values: Any = None  # DataFrame: the original columns with the input's types (JSON, Parquet)
+    # bool: the score is in the neutral band (decided with `positive`; then positive is False).
+    neutral: np.ndarray | None = None
+    words: int = 0  # words the model read in this chunk, and of them unknown to its vocabulary
+    unknown_words: int = 0
+
+    def __post_init__(self) -> None:
+        if self.neutral is None:
+            self.neutral = np.zeros(len(self.rows), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -131,7 +155,9 @@ class FileResult:
     not_scored: dict[str, int] = field(default_factory=dict)
     positive: int = 0
     negative: int = 0
+    neutral: int = 0  # scored rows in the neutral band (0 without --neutral-band)
     metrics: dict[str, Any] | None = None
+    domain: dict[str, Any] | None = None  # domain.DomainSignal.to_dict(): the out-of-domain check
     seconds: float = 0.0
     text_column: str | None = None
     label_column: str | None = None
@@ -143,6 +169,10 @@ class FileResult:
     def positive_share(self) -> float | None:
         return self.positive / self.scored if self.scored else None
 
+    @property
+    def neutral_share(self) -> float | None:
+        return self.neutral / self.scored if self.scored else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": str(self.path), "ok": self.ok, "error": self.error,
@@ -152,7 +182,8 @@ class FileResult:
             "not_scored": sum(self.not_scored.values()),
             "not_scored_reasons": dict(self.not_scored),
             "positive": self.positive, "negative": self.negative,
-            "positive_share": self.positive_share, "metrics": self.metrics,
+            "positive_share": self.positive_share, "neutral": self.neutral,
+            "neutral_share": self.neutral_share, "metrics": self.metrics, "domain": self.domain,
             "text_column": self.text_column, "label_column": self.label_column,
             "labels_from_rating": self.labels_from_rating, "sheet": self.sheet, "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
@@ -186,6 +217,14 @@ class ScoreResult:
     threshold: float
     seconds: float
     notes: list[str] = field(default_factory=list)
+    neutral_band: tuple[float, float] | None = None
+    model_adapted_from: str | None = None  # the starting model of an adapted model
+
+    @property
+    def model_label(self) -> str:
+        """The model as the CLI names it: "name (adapted from start)" for an adapted model."""
+        start = self.model_adapted_from
+        return self.model_name if not start else f"{self.model_name} (adapted from {start})"
 
     @property
     def failed(self) -> list[FileResult]:
@@ -195,6 +234,7 @@ class ScoreResult:
         rows = sum(f.rows for f in self.files)
         scored = sum(f.scored for f in self.files)
         positive = sum(f.positive for f in self.files)
+        neutral = sum(f.neutral for f in self.files)
         reasons: Counter[str] = Counter()
         for f in self.files:
             reasons.update(f.not_scored)
@@ -202,10 +242,14 @@ class ScoreResult:
             "files": [f.to_dict() for f in self.files], "rows": rows, "scored": scored,
             "not_scored": sum(reasons.values()), "not_scored_reasons": dict(reasons),
             "positive_share": positive / scored if scored else None,
+            "neutral": neutral, "neutral_share": neutral / scored if scored else None,
             "failed_files": len(self.failed),
             "model": {"name": self.model_name, "path": str(self.model_path),
+                      "adapted_from": self.model_adapted_from,
                       "test_accuracy": self.model_test_accuracy},
-            "device": self.device, "threshold": self.threshold, "notes": list(self.notes),
+            "device": self.device, "threshold": self.threshold,
+            "neutral_band": list(self.neutral_band) if self.neutral_band else None,
+            "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(rows / self.seconds, 1) if self.seconds > 0 else None,
         })
@@ -258,7 +302,7 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
     through the model's prefetching stream. The explaining network runs one chunk ahead in a
     worker thread, so it overlaps what the caller does with the chunk before (_explained_ahead).
     """
-    rule = DecisionRule(options.threshold)
+    rule = options.rule
     chunks = iter(review_file.chunks())
     if explainer is not None and explain_rows != 0:
         def heads() -> Iterator[tuple[Any, int]]:
@@ -270,9 +314,10 @@ def iter_scored_chunks(review_file: Any, model: SentimentModel, options: ScoreOp
                     return  # the next chunk stays unread, for the stream below
 
         yield from _explained_ahead(heads(), explainer, model, options.batch_size, rule)
-    stream = model.predict_stream(chunks, lambda c: c.texts, batch_size=options.batch_size)
-    for chunk, status, scores in stream:
-        yield _scored_chunk(chunk, status, scores, rule)
+    stream = model.predict_stream(chunks, lambda c: c.texts, batch_size=options.batch_size,
+                                  with_words=True)
+    for chunk, status, scores, *words in stream:  # (words, unknown words) unless replaced
+        yield _scored_chunk(chunk, status, scores, rule, words=words[0] if words else (0, 0))
 
 
 def _explained_ahead(heads: Iterator[tuple[Any, int]], explainer: Any, model: SentimentModel,
@@ -287,9 +332,9 @@ def _explained_ahead(heads: Iterator[tuple[Any, int]], explainer: Any, model: Se
     from concurrent.futures import ThreadPoolExecutor
 
     def finish(chunk: Any, limit: int, future: Any) -> ScoredChunk:
-        status, scores, attributions = _explain_and_score(model, chunk.texts, limit, batch_size,
-                                                          future.result())
-        return _scored_chunk(chunk, status, scores, rule, attributions)
+        status, scores, attributions, words = _explain_and_score(model, chunk.texts, limit,
+                                                                 batch_size, future.result())
+        return _scored_chunk(chunk, status, scores, rule, attributions, words=words)
 
     pending = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-scorer-network")
@@ -306,36 +351,42 @@ def _explained_ahead(heads: Iterator[tuple[Any, int]], explainer: Any, model: Se
 
 
 def _explain_and_score(model: SentimentModel, texts: list, limit: int, batch_size: int,
-                       head: list) -> tuple[np.ndarray, np.ndarray, list]:
-    """(status, scores, attributions) of a chunk whose first `limit` texts are explained
-    (`head`: their attributions); the rest are scored."""
+                       head: list) -> tuple[np.ndarray, np.ndarray, list, tuple[int, int]]:
+    """(status, scores, attributions, (words, unknown words)) of a chunk whose first `limit`
+    texts are explained (`head`: their attributions); the rest are scored."""
+    from review_scorer.domain import count_words
     from review_scorer.explain import attribution_scores
 
     status = np.array([STATUS_EMPTY if not isinstance(t, str) or not t.strip() else
                        STATUS_NO_WORDS if a is None else STATUS_OK
                        for t, a in zip(texts[:limit], head)], dtype=object)
     scores = np.asarray(attribution_scores(head), dtype=np.float32)
+    words = count_words([a.ids for a in head if a is not None])
     if limit < len(texts):
         prepared = model.prepare(texts[limit:])
+        words = tuple(a + b for a, b in zip(words, count_words(prepared.sequences)))
         rest = np.full(len(prepared.status), np.nan, dtype=np.float32)
         if prepared.sequences:
             rest[prepared.positions] = model.predict_ids(prepared.sequences, batch_size=batch_size)
         status = np.concatenate([status, prepared.status])
         scores = np.concatenate([scores, rest])
-    return status, scores, head + [None] * (len(texts) - limit)
+    return status, scores, head + [None] * (len(texts) - limit), words
 
 
 def _scored_chunk(chunk: Any, status: np.ndarray, scores: np.ndarray, rule: DecisionRule,
-                  attributions: list | None = None) -> ScoredChunk:
+                  attributions: list | None = None, *, words: tuple[int, int] = (0, 0)
+                  ) -> ScoredChunk:
     formula = getattr(chunk, "formula", None)
     if formula is not None and np.any(formula):
         # The cell holds a formula whose result was never stored: say so, don't call it empty.
         status = np.where(np.asarray(formula, dtype=bool) & (status != STATUS_OK),
                           STATUS_FORMULA, status).astype(object)
+    decided = rule.decide(scores, status == STATUS_OK)
     return ScoredChunk(frame=chunk.frame, rows=chunk.rows, texts=chunk.texts, labels=chunk.labels,
                        ratings=getattr(chunk, "ratings", None), status=status, scores=scores,
-                       positive=rule.positive(scores, status == STATUS_OK),
-                       attributions=attributions, values=getattr(chunk, "values", None))
+                       positive=decided == DECIDED_POSITIVE, neutral=decided == DECIDED_NEUTRAL,
+                       attributions=attributions, values=getattr(chunk, "values", None),
+                       words=int(words[0]), unknown_words=int(words[1]))
 
 
 def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = None,
@@ -389,16 +440,18 @@ def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = N
                                   device_name=device_name, explainer=explainer,
                                   bytes_read=bytes_done).run()
         bytes_done.file_done(plan)
-    name, path, accuracy = _model_summary(model, model_path)
+    name, path, accuracy, adapted_from = _model_summary(model, model_path)
     return ScoreResult([plan.result for plan in plans], name, path, accuracy, device_name,
-                       options.threshold, time.perf_counter() - started, notes)
+                       options.threshold, time.perf_counter() - started, notes,
+                       neutral_band=options.neutral_band, model_adapted_from=adapted_from)
 
 
 def _model_summary(model: SentimentModel | None, model_path: Path | None
-                   ) -> tuple[str, Path, float | None]:
-    """(name, path, test accuracy) of the run's model, loaded or only resolved."""
+                   ) -> tuple[str, Path, float | None, str | None]:
+    """(name, path, test accuracy, starting model if adapted) of the run's model, loaded or only
+    resolved."""
     if model is not None:
-        return model.name, model.path, (model.metrics or {}).get("accuracy")
+        return model.name, model.path, (model.metrics or {}).get("accuracy"), model.adapted_from
     import json
 
     from review_scorer.artifacts import METRICS_FILE, read_meta
@@ -409,7 +462,9 @@ def _model_summary(model: SentimentModel | None, model_path: Path | None
     except (OSError, ValueError):
         metrics = None
     accuracy = metrics.get("accuracy") if isinstance(metrics, dict) else None
-    return str(meta.get("name") or model_path.name), model_path, accuracy
+    adaptation = meta.get("adaptation")
+    adapted_from = adaptation.get("start_model") if isinstance(adaptation, dict) else None
+    return str(meta.get("name") or model_path.name), model_path, accuracy, adapted_from
 
 
 def refuse_inputs_as_outputs(inputs: Sequence[Path], targets: Sequence[Path]) -> None:
@@ -629,6 +684,7 @@ class _FileScorer:
         self.result.rows += len(chunk)
         self.result.scored += int(scored.sum())
         self.result.positive += int(np.count_nonzero(chunk.positive))
+        self.result.neutral += int(np.count_nonzero(chunk.neutral))
         for status, n in Counter(chunk.status[~scored].tolist()).items():
             self.result.not_scored[str(status)] = self.result.not_scored.get(str(status), 0) + n
         if self.bytes_read is not None:  # first, so a progress bar knows its total at once
@@ -637,9 +693,10 @@ class _FileScorer:
             self.progress(len(chunk))
 
     def _finish_counts(self, report: ReportAccumulator) -> None:
-        self.result.negative = self.result.scored - self.result.positive
+        self.result.negative = self.result.scored - self.result.positive - self.result.neutral
         self.result.seconds = time.perf_counter() - self.started
         self.result.metrics = report.metrics()
+        self.result.domain = report.domain.to_dict()
 
 
 # ------------------------------------------------------------------------------ sinks
@@ -678,7 +735,7 @@ class PredictionSink:
         typed = chunk.values is not None and self.writer.fmt in ("jsonl", "parquet")
         frame = (chunk.values if typed else chunk.frame).rename(columns=self.rename).copy()
         frame["row"] = chunk.rows
-        frame["sentiment"] = sentiment_names(chunk.positive, chunk.scored)
+        frame["sentiment"] = sentiment_names(chunk.positive, chunk.scored, chunk.neutral)
         frame["score"] = rounded_scores(chunk.scores, chunk.status)
         frame["status"] = chunk.status
         if self.options.explain:
@@ -724,14 +781,17 @@ class ReportAccumulator:
 
     def __init__(self, info: Any, options: ScoreOptions, *, explainer: Any = None,
                  text_limit: int = 20000):
+        from review_scorer.domain import DomainSignal
         from review_scorer.explain import DriverAccumulator
         from review_scorer.insights import FileInsights
         from review_scorer.metrics import HighlightTracker, StreamingMetrics
 
         self.info, self.options, self.text_limit = info, options, text_limit
         self.explainer = explainer
-        self.streaming = StreamingMetrics(threshold=options.threshold)
+        self.streaming = StreamingMetrics(threshold=options.threshold,
+                                          neutral_band=options.neutral_band)
         self.highlights = HighlightTracker(k=5, threshold=options.threshold)
+        self.domain = DomainSignal()
         self.insights = FileInsights(info.date_column, info.group_column, info.rating_column,
                                      info.rating_scale, options.threshold, id_column=info.id_column)
         self.drivers = DriverAccumulator()
@@ -741,17 +801,21 @@ class ReportAccumulator:
     def update(self, chunk: ScoredChunk) -> None:
         scored = chunk.scored
         labels = chunk.labels if chunk.labels is not None else np.full(len(chunk), -1, np.int8)
-        self.streaming.update(labels, np.nan_to_num(chunk.scores, nan=0.0), scored, chunk.positive)
+        self.streaming.update(labels, np.nan_to_num(chunk.scores, nan=0.0), scored, chunk.positive,
+                              chunk.neutral)
+        self.domain.update(chunk.scores, scored, words=chunk.words,
+                           unknown_words=chunk.unknown_words)
         ids = self._ids(chunk)
         texts = ["" if t is None else str(t) for t in chunk.texts]
         pos = np.flatnonzero(scored)
         self.highlights.update(chunk.rows[pos], chunk.scores[pos], [texts[i] for i in pos],
-                               [ids[i] for i in pos], labels[pos], positive=chunk.positive[pos])
+                               [ids[i] for i in pos], labels[pos], positive=chunk.positive[pos],
+                               neutral=chunk.neutral[pos])
         self.insights.update(chunk)
         if chunk.attributions is not None:
             self.drivers.update(a for a in chunk.attributions if a is not None)
         room = self.options.max_report_rows - len(self.rows)
-        sentiment = sentiment_names(chunk.positive, scored)
+        sentiment = sentiment_names(chunk.positive, scored, chunk.neutral)
         for i in range(min(max(room, 0), len(chunk))):
             self.rows.append(self._row(chunk, i, ids[i], texts[i], sentiment[i], labels[i]))
             self._cleaned.append(self._known_cleaned(chunk, i, texts[i]))
@@ -814,6 +878,7 @@ class ReportAccumulator:
 
         context = score_report_context(result, model=model, device_name=device_name,
                                        threshold=self.options.threshold,
+                                       neutral_band=self.options.neutral_band,
                                        histogram=self.streaming.histogram(),
                                        highlights=self._highlights(), rows=self.rows,
                                        max_rows=self.options.max_report_rows,
@@ -837,7 +902,8 @@ class ReportAccumulator:
 
 def score_report_context(result: FileResult, *, model: SentimentModel, device_name: str,
                          threshold: float, histogram: dict, highlights: dict, rows: list,
-                         max_rows: int, full_paths: bool = False) -> dict:
+                         max_rows: int, full_paths: bool = False,
+                         neutral_band: tuple[float, float] | None = None) -> dict:
     """The plain-data context of one file's HTML report.
 
     The report is meant to be mailed: unless full_paths, it names files and folders (the input,
@@ -855,6 +921,9 @@ def score_report_context(result: FileResult, *, model: SentimentModel, device_na
         "scored": result.scored, "not_scored": result.rows - result.scored,
         "not_scored_reasons": dict(result.not_scored), "positive": result.positive,
         "negative": result.negative, "positive_share": result.positive_share,
+        "neutral": result.neutral, "neutral_share": result.neutral_share,
+        "neutral_band": list(neutral_band) if neutral_band else None,
+        "domain": result.domain, "model": model.describe(),
         "threshold": threshold, "device": device_name, "seconds": round(result.seconds, 3),
         "rows_per_second": round(rows_per_second, 1), "text_column": result.text_column,
         "label_column": result.label_column,

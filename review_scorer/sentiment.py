@@ -83,6 +83,18 @@ class SentimentModel:
         self.name = name or str(self.meta.get("name") or (self.path.name if self.path else "model"))
         self._infer = None
 
+    @property
+    def adapted_from(self) -> str | None:
+        """The starting model's name when this model was adapted (train --data), else None."""
+        adaptation = self.meta.get("adaptation")
+        start = adaptation.get("start_model") if isinstance(adaptation, dict) else None
+        return str(start) if start else None
+
+    def describe(self) -> str:
+        """The model's name as the CLI and reports show it: "name (adapted from start)"."""
+        start = self.adapted_from
+        return self.name if start is None else f"{self.name} (adapted from {start})"
+
     def __repr__(self) -> str:
         return f"SentimentModel(name={self.name!r}, path={str(self.path)!r}, vocab={len(self.vocab)})"
 
@@ -188,8 +200,15 @@ class SentimentModel:
         return scores
 
     def predict_frame(self, frame: Any, text_column: str, *, threshold: float = DEFAULT_THRESHOLD,
-                      batch_size: int = DEFAULT_BATCH_SIZE) -> Any:
-        """A copy of a DataFrame with `sentiment`, `score` and `status` columns added."""
+                      batch_size: int = DEFAULT_BATCH_SIZE,
+                      neutral_band: tuple[float, float] | None = None) -> Any:
+        """A copy of a DataFrame with `sentiment`, `score` and `status` columns added.
+
+        With `neutral_band` (low, high), a score in [low, high) is "neutral" (metrics.DecisionRule).
+        """
+        from review_scorer.metrics import DECIDED_NEUTRAL, DECIDED_POSITIVE, DecisionRule, sentiment_names
+
+        rule = DecisionRule(threshold, neutral_band)
         if text_column not in frame.columns:
             raise KeyError(f"no column {text_column!r}; the columns are {list(frame.columns)}")
         texts = [v if isinstance(v, str) else None for v in frame[text_column].tolist()]
@@ -198,33 +217,31 @@ class SentimentModel:
         if prepared.sequences:
             scores[prepared.positions] = self.predict_ids(prepared.sequences, batch_size=batch_size)
         out = frame.copy()
-        out["sentiment"] = sentiment_labels(scores, prepared.status, threshold)
+        decided = rule.decide(scores, prepared.status == STATUS_OK)
+        out["sentiment"] = sentiment_names(decided == DECIDED_POSITIVE, prepared.status == STATUS_OK,
+                                           decided == DECIDED_NEUTRAL)
         out["score"] = rounded_scores(scores, prepared.status)
         out["status"] = prepared.status
         return out
 
     def predict_stream(self, items: Iterable[Any], texts_of: Callable[[Any], Sequence],
-                       *, batch_size: int = DEFAULT_BATCH_SIZE
-                       ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+                       *, batch_size: int = DEFAULT_BATCH_SIZE, with_words: bool = False
+                       ) -> Iterator[tuple]:
         """Score a stream of items (chunks of rows) with input preparation running ahead.
 
-        Yields (item, status, scores) in input order. The next chunk is cleaned, encoded and
+        Yields (item, status, scores) in input order; with `with_words`, (item, status, scores,
+        (words read, of them unknown)), the counts the out-of-domain check needs, taken from
+        the ids already made for the network. The next chunk is cleaned, encoded and
         batched in tf.data's prefetch thread while the network scores the current one, and at
         most a few chunks are held in memory whatever the stream's length.
         """
         pipeline = _StreamPipeline(self, items, texts_of, batch_size)
         for number, batch, ids in pipeline.dataset():
             pipeline.record(int(number), batch.numpy(), self.calibrate(self.infer(ids).numpy()))
-            yield from pipeline.pop_ready()
+            yield from pipeline.pop_ready(with_words)
         if pipeline.error is not None:
             raise pipeline.error
-        yield from pipeline.pop_ready()
-
-
-def sentiment_labels(scores: np.ndarray, status: np.ndarray, threshold: float) -> np.ndarray:
-    """"positive" / "negative" for scored rows, "" for the others."""
-    scored = status == STATUS_OK
-    return np.where(scored, np.where(scores >= threshold, "positive", "negative"), "")
+        yield from pipeline.pop_ready(with_words)
 
 
 def rounded_scores(scores: np.ndarray, status: np.ndarray) -> np.ndarray:
@@ -277,7 +294,7 @@ class _StreamPipeline:
         state["scores"][state["prepared"].positions[batch]] = scores
         state["pending"] -= 1
 
-    def pop_ready(self) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    def pop_ready(self, with_words: bool = False) -> Iterator[tuple]:
         """Items whose every batch is scored, oldest first, stopping at the first incomplete one."""
         while True:
             with self.lock:
@@ -287,4 +304,10 @@ class _StreamPipeline:
                 if self.states[first]["pending"] > 0:
                     return
                 state = self.states.pop(first)
-            yield state["item"], state["prepared"].status, state["scores"]
+            prepared = state["prepared"]
+            if with_words:
+                from review_scorer.domain import count_words
+
+                yield state["item"], prepared.status, state["scores"], count_words(prepared.sequences)
+            else:
+                yield state["item"], prepared.status, state["scores"]

@@ -90,18 +90,23 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
     (bad / "shop.csv").write_bytes((REPO / "sample_data" / "shop_reviews.csv").read_bytes())
     files = sorted(str(p) for p in bad.iterdir())
 
+    # a neutral band around the tiny model's scores, so the "neutral" rows are compared too
+    band = (0.45, 0.5)
     local = score_files(files, model_dir=trained_model.model_dir, out_dir=tmp_path / "local",
-                        options=_options(fmt="csv"))
+                        options=_options(fmt="csv", neutral_band=band))
     result = score_with_ray([str(bad)], model_path=trained_model.model_dir,
-                            out_dir=tmp_path / "ray", options=_options())
+                            out_dir=tmp_path / "ray", options=_options(neutral_band=band))
 
     by_name = {Path(f.path).name: f for f in local.files}
     assert [Path(f.path).name for f in result.files] == sorted(by_name)
     for got in result.files:
         want = by_name[Path(got.path).name]
         assert (got.ok, got.error, got.exit_code) == (want.ok, want.error, want.exit_code)
-        assert (got.rows, got.scored, got.positive, got.not_scored) == (
-            want.rows, want.scored, want.positive, want.not_scored)
+        assert (got.rows, got.scored, got.positive, got.neutral, got.not_scored) == (
+            want.rows, want.scored, want.positive, want.neutral, want.not_scored)
+        if got.ok:
+            assert (got.domain["words"], got.domain["unknown_words"]) == (
+                want.domain["words"], want.domain["unknown_words"])
         assert (got.label_column, got.labels_from_rating) == (want.label_column,
                                                               want.labels_from_rating)
         if want.metrics:
@@ -128,6 +133,7 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
         np.testing.assert_allclose(mine["score"].to_numpy(), local_scores, atol=1e-5)
         if "review" in theirs:
             assert set(mine["status"]) == {"ok", "empty text", "no words"}
+            assert "neutral" in set(mine["sentiment"])
 
     html = result.report_path.read_text(encoding="utf-8")
     assert "do not share their date, group and rating columns" in html

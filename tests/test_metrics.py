@@ -186,7 +186,13 @@ def test_metrics_streaming_equals_concatenated(rng):
     keep = mask & (labels >= 0)
     expected = binary_metrics(labels[keep], scores[keep], threshold=0.4)
     result = streaming.result()
-    assert result == expected
+    assert {k: result[k] for k in expected} == expected
+    assert result["neutral"] == 0
+    from review_scorer.calibration import expected_calibration_error, reliability_bins
+
+    assert result["ece"] == pytest.approx(expected_calibration_error(scores[keep], labels[keep]))
+    assert [b["n"] for b in result["reliability"]] == [
+        b["n"] for b in reliability_bins(scores[keep], labels[keep])]
     assert result["n"] == int(keep.sum())
     assert result["threshold"] == 0.4
     assert streaming.n_rows == len(labels)

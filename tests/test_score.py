@@ -174,9 +174,9 @@ def test_score_explained_rows_are_not_scored_twice(trained_model, tmp_path, monk
     real = sentiment.SentimentModel.predict_stream
 
     def count(self, items, texts_of, **kw):
-        for item, status, scores in real(self, items, texts_of, **kw):
+        for item, status, scores, *words in real(self, items, texts_of, **kw):
             streamed["rows"] += len(status)
-            yield item, status, scores
+            yield item, status, scores, *words
 
     monkeypatch.setattr(sentiment.SentimentModel, "predict_stream", count)
     (f,) = _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=6,

@@ -23,8 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from review_scorer.domain import DomainSignal
 from review_scorer.errors import InputError, OutputError, ReviewScorerError
 from review_scorer.metrics import (
+    DECIDED_NEUTRAL,
+    DECIDED_POSITIVE,
     DecisionRule,
     HighlightTracker,
     RowSample,
@@ -261,6 +264,11 @@ class WriteSettings:
     sample_rows: int
     seed: int
     excel_safe: bool = False  # --excel-safe-csv: CSV parts get formula cells neutralised
+    neutral_band: tuple[float, float] | None = None
+
+    @property
+    def rule(self) -> DecisionRule:
+        return DecisionRule(self.threshold, self.neutral_band)
 
 
 def part_name(file_index: int, first_row: int, part_format: str) -> str:
@@ -280,21 +288,27 @@ def chunk_status(chunk: dict[str, Any]) -> np.ndarray:
     return status
 
 
-def chunk_positive(chunk: dict[str, Any], status: np.ndarray, threshold: float) -> np.ndarray:
-    """The chunk's positive/negative decisions (metrics.DecisionRule, as the local engine),
+def chunk_decisions(chunk: dict[str, Any], status: np.ndarray, rule: DecisionRule | float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The chunk's (positive, neutral) decisions (metrics.DecisionRule, as the local engine),
     made once and kept on the chunk for the part file and the summary alike."""
     if chunk.get("positive") is None:
-        chunk["positive"] = DecisionRule(threshold).positive(chunk["scores"], status == STATUS_OK)
-    return chunk["positive"]
+        rule = rule if isinstance(rule, DecisionRule) else DecisionRule(rule)
+        decided = rule.decide(chunk["scores"], status == STATUS_OK)
+        chunk["positive"], chunk["neutral"] = decided == DECIDED_POSITIVE, decided == DECIDED_NEUTRAL
+    if chunk.get("neutral") is None:
+        chunk["neutral"] = np.zeros(len(chunk["positive"]), dtype=bool)
+    return chunk["positive"], chunk["neutral"]
 
 
-def prediction_frame(chunk: dict[str, Any], status: np.ndarray, threshold: float):
+def prediction_frame(chunk: dict[str, Any], status: np.ndarray, rule: DecisionRule | float):
     """The chunk's rows as written: source_file, the original columns, row, sentiment, score,
     status (the same columns, renames and rounding as the local engine, plus source_file)."""
     frame = chunk["frame"].rename(columns=chunk["rename"]).copy()
     frame.insert(0, SOURCE_COLUMN, chunk["source"])
     frame["row"] = chunk["rows"]
-    frame["sentiment"] = sentiment_names(chunk_positive(chunk, status, threshold), status == STATUS_OK)
+    positive, neutral = chunk_decisions(chunk, status, rule)
+    frame["sentiment"] = sentiment_names(positive, status == STATUS_OK, neutral)
     frame["score"] = rounded_scores(chunk["scores"], status)
     frame["status"] = status
     return frame.reset_index(drop=True)
@@ -357,14 +371,15 @@ def new_insights(roles: tuple, threshold: float) -> Any:
     return FileInsights(date, group, rating, scale, threshold, id_column=ident)
 
 
-def _chunk_insights(chunk: dict[str, Any], status: np.ndarray, threshold: float) -> Any:
+def _chunk_insights(chunk: dict[str, Any], status: np.ndarray, rule: DecisionRule) -> Any:
     from review_scorer.score import ScoredChunk
 
-    insights = new_insights(chunk["roles"], threshold)
+    insights = new_insights(chunk["roles"], rule.threshold)
+    positive, neutral = chunk_decisions(chunk, status, rule)
     insights.update(ScoredChunk(frame=chunk["frame"], rows=chunk["rows"], texts=chunk["texts"],
                                 labels=chunk["labels"], ratings=chunk.get("ratings"),
                                 status=status, scores=chunk["scores"],
-                                positive=chunk_positive(chunk, status, threshold)))
+                                positive=positive, neutral=neutral))
     return insights
 
 
@@ -374,22 +389,27 @@ def summarise_chunk(file_index: int, chunk: dict[str, Any], status: np.ndarray,
     scores, rows = chunk["scores"], chunk["rows"]
     scored = status == STATUS_OK
     labels = chunk["labels"] if chunk["labels"] is not None else np.full(len(rows), -1, np.int8)
-    positive = chunk_positive(chunk, status, settings.threshold)
-    streaming = StreamingMetrics(threshold=settings.threshold)
-    streaming.update(labels, np.nan_to_num(scores, nan=0.0), scored, positive)
+    positive, neutral = chunk_decisions(chunk, status, settings.rule)
+    streaming = StreamingMetrics(threshold=settings.threshold, neutral_band=settings.neutral_band)
+    streaming.update(labels, np.nan_to_num(scores, nan=0.0), scored, positive, neutral)
+    domain = DomainSignal()
+    words, unknown = chunk.get("words") or (0, 0)
+    domain.update(scores, scored, words=words, unknown_words=unknown)
     highlights = HighlightTracker(k=HIGHLIGHTS_PER_KIND, threshold=settings.threshold)
     pos = np.flatnonzero(scored)
     texts = ["" if t is None else str(t) for t in chunk["texts"]]
     ids = chunk["ids"]
     highlights.update(rows[pos], scores[pos], [texts[i] for i in pos],
                       None if ids is None else [ids[i] for i in pos], labels[pos],
-                      positive=positive[pos], source=chunk["source"], source_rank=file_index)
+                      positive=positive[pos], neutral=neutral[pos], source=chunk["source"],
+                      source_rank=file_index)
     sample = RowSample(settings.sample_rows, seed=settings.seed)
     sample.update(rows, source_rank=file_index, labels=labels)
     return {"rows": len(rows), "scored": int(scored.sum()),
-            "positive": streaming.n_positive, "reasons": Counter(status[~scored].tolist()),
-            "streaming": streaming, "highlights": highlights, "sample": sample,
-            "insights": _chunk_insights(chunk, status, settings.threshold),
+            "positive": streaming.n_positive, "neutral": streaming.n_neutral,
+            "reasons": Counter(status[~scored].tolist()),
+            "streaming": streaming, "highlights": highlights, "sample": sample, "domain": domain,
+            "insights": _chunk_insights(chunk, status, settings.rule),
             "device": chunk.get("device"), "actor_pid": chunk.get("actor_pid"),
             "nodes": {chunk.get("actor_node"), node}}
 
@@ -634,9 +654,11 @@ class FileState:
         self.result = FileResult(path=path if is_uri(path) else Path(path), ok=False)
         self.chunks: dict[int, int] = {}  # first row -> rows, for the completeness check
         self.end: dict[str, Any] | None = None
-        self.streaming = StreamingMetrics(threshold=settings.threshold)
+        self.streaming = StreamingMetrics(threshold=settings.threshold,
+                                          neutral_band=settings.neutral_band)
         self.highlights = HighlightTracker(k=HIGHLIGHTS_PER_KIND, threshold=settings.threshold)
         self.sample = RowSample(settings.sample_rows, seed=settings.seed)
+        self.domain = DomainSignal()
         self.insights: Any = None  # FileInsights, from the first chunk on
         self.failed = False
 
@@ -649,9 +671,12 @@ class FileState:
         r.rows += summary["rows"]
         r.scored += summary["scored"]
         r.positive += summary["positive"]
+        r.neutral += summary.get("neutral", 0)
         for status, n in summary["reasons"].items():
             r.not_scored[str(status)] = r.not_scored.get(str(status), 0) + int(n)
         self.streaming.merge(summary["streaming"])
+        if summary.get("domain") is not None:
+            self.domain.merge(summary["domain"])
         self.highlights.merge(summary["highlights"])
         self.sample.merge(summary["sample"])
         if self.insights is None:
@@ -685,8 +710,9 @@ class FileState:
             r.label_column, r.labels_from_rating = end.get("rating_column"), True
         r.sheet = end.get("sheet")
         r.notes.extend(end.get("notes") or [])
-        r.negative = r.scored - r.positive
+        r.negative = r.scored - r.positive - r.neutral
         r.metrics = self.streaming.result() if r.label_column else None
+        r.domain = self.domain.to_dict()
         r.predictions_path = parts_dir
 
 
@@ -697,9 +723,11 @@ class Collector:
                  progress: Callable[[int], None] | None):
         self.states = [FileState(i, p, settings) for i, p in enumerate(files)]
         self.settings, self.parts_dir, self.progress = settings, parts_dir, progress
-        self.streaming = StreamingMetrics(threshold=settings.threshold)
+        self.streaming = StreamingMetrics(threshold=settings.threshold,
+                                          neutral_band=settings.neutral_band)
         self.highlights = HighlightTracker(k=HIGHLIGHTS_PER_KIND, threshold=settings.threshold)
         self.sample = RowSample(settings.sample_rows, seed=settings.seed)
+        self.domain = DomainSignal()
         self.insights: Any = None  # FileInsights of the run; False when files' columns differ
         self.insight_roles: tuple | None = None
         self.devices: Counter[str] = Counter()
@@ -729,9 +757,11 @@ class Collector:
         self.streaming.merge(state.streaming)
         self.highlights.merge(state.highlights)
         self.sample.merge(state.sample)
+        self.domain.merge(state.domain)
         self._fold_insights(state)
         # What the file's accumulators held now lives in the run's; keep only its counts.
         state.streaming = state.highlights = state.sample = None  # type: ignore[assignment]
+        state.domain = None  # type: ignore[assignment]
         state.insights = None
 
     def _fold_insights(self, state: FileState) -> None:
@@ -840,9 +870,11 @@ def run_summary(name: str, inputs: Sequence[str], collector: Collector, seconds:
         total.rows += r.rows
         total.scored += r.scored
         total.positive += r.positive
+        total.neutral += r.neutral
         for status, n in r.not_scored.items():
             total.not_scored[status] = total.not_scored.get(status, 0) + n
-    total.negative = total.scored - total.positive
+    total.negative = total.scored - total.positive - total.neutral
+    total.domain = collector.domain.to_dict()
     total.seconds = seconds
     total.text_column = ", ".join(dict.fromkeys(r.text_column for r in done if r.text_column))
     total.label_column = ", ".join(dict.fromkeys(r.label_column for r in done if r.label_column)) or None
@@ -895,6 +927,7 @@ def build_report_context(summary: FileResult, collector: Collector, *, model: Se
                              "do not share their date, group and rating columns.")
     context = score_report_context(summary, model=model, device_name=device_name,
                                    threshold=settings.threshold,
+                                   neutral_band=settings.neutral_band,
                                    histogram=collector.streaming.histogram(),
                                    highlights=highlights, rows=rows,
                                    max_rows=settings.sample_rows, full_paths=full_paths)

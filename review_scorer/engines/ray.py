@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from review_scorer.domain import count_words
 from review_scorer.engines import EngineError
 from review_scorer.engines.parts import (
     KIND_CHUNK,
@@ -112,7 +113,7 @@ def encode_chunks(batch: dict[str, np.ndarray], *, text_model: SentimentModel
             chunk = pickle.loads(data)
             prepared = text_model.prepare(chunk["texts"])
             chunk.update(status=prepared.status, positions=prepared.positions,
-                         sequences=prepared.sequences)
+                         sequences=prepared.sequences, words=count_words(prepared.sequences))
             data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
         out.append(data)
     return {**batch, "data": np.array(out, dtype=object)}
@@ -204,7 +205,7 @@ def write_chunks(batch: dict[str, np.ndarray], *, settings: WriteSettings) -> di
         if kind == KIND_CHUNK:
             chunk = pickle.loads(data)
             status = chunk_status(chunk)
-            frame = prediction_frame(chunk, status, settings.threshold)
+            frame = prediction_frame(chunk, status, settings.rule)
             target = join(settings.parts_dir, part_name(int(file_index), int(first_row),
                                                         settings.part_format))
             write_part(frame, target, settings.part_format, excel_safe=settings.excel_safe)
@@ -394,7 +395,7 @@ def score_with_ray(
     notes.extend(outputs.notes)
     settings = WriteSettings(str(outputs.staging), part_format, options.threshold,
                              options.max_report_rows if options.report else 0, seed,
-                             excel_safe=options.excel_safe_csv)
+                             excel_safe=options.excel_safe_csv, neutral_band=options.neutral_band)
     collector = Collector(files, settings, outputs.staging, progress)
     cluster = _Cluster(address, actors, cpus_per_task, num_cpus, object_store_memory)
     try:
@@ -407,6 +408,7 @@ def score_with_ray(
             device=f"{', '.join(collector.devices) or 'none'}, {plan.actors} Ray "
                    f"actor{'s' if plan.actors != 1 else ''}",
             threshold=options.threshold, seconds=0.0, notes=notes, part_format=part_format,
+            neutral_band=options.neutral_band, model_adapted_from=text_model.adapted_from,
             actors=plan.actors, address=address, startup_seconds=startup,
             nodes=len(collector.nodes), actor_processes=len(collector.actor_pids))
         _publish(result, outputs, collector, shown, name, inputs, started, options, text_model,

@@ -5,7 +5,7 @@
   var body = document.getElementById("rows-body");
   if (!island || !body) { return; }
   var data = JSON.parse(island.textContent);
-  // Each row: [row, id, text, sentiment 1/0/null, score, status index, label 1/0/null, cut 0/1,
+  // Each row: [row, id, text, sentiment 1/0/2 (neutral)/null, score, status index, label 1/0/null, cut 0/1,
   //            spans [[start, end, weight]] or null, group index or null, rating or null,
   //            driver term indices or null]
   var rows = data.rows;
@@ -16,8 +16,8 @@
   var hasRating = data.has_rating;
   document.documentElement.classList.add("js");
   var previewChars = data.preview_chars;
-  var SENT = { 1: "positive", 0: "negative" };
-  var SENT_CSS = { 1: "pos", 0: "neg" };
+  var SENT = { 1: "positive", 0: "negative", 2: "neutral" };
+  var SENT_CSS = { 1: "pos", 0: "neg", 2: "neu" };
 
   var el = function (id) { return document.getElementById(id); };
   var search = el("search");
@@ -147,7 +147,8 @@
     var sentiment = fSentiment.value;
     var status = fStatus.value;
     var statusIndex = status === "all" ? -1 : statuses.indexOf(status);
-    var wantSent = sentiment === "positive" ? 1 : sentiment === "negative" ? 0 : null;
+    var wantSent = { positive: 1, negative: 0, neutral: 2 }[sentiment];
+    if (wantSent === undefined) { wantSent = null; }
     var group = fGroup && fGroup.value !== "all" ? parseInt(fGroup.value, 10) : -1;
     if (query && haystack === null) { buildHaystack(); }
     var out = [];
@@ -295,7 +296,8 @@
       cell(tr, statuses[r[5]] === "ok" ? "col-status" : "col-status warn", statuses[r[5]]);
       if (hasLabel) {
         var lab = cell(tr, "col-label", r[6] === null ? "" : SENT[r[6]]);
-        if (r[6] !== null && r[3] !== null && r[6] !== r[3]) {
+        // a neutral decision neither matches nor misses a label
+        if (r[6] !== null && r[3] !== null && r[3] !== 2 && r[6] !== r[3]) {
           var miss = document.createElement("span");
           miss.className = "miss";
           miss.textContent = " ✗ wrong";
