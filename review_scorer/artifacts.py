@@ -402,10 +402,13 @@ def curves_note(meta: dict) -> str | None:
         return ("Fine-tuning on your labels: loss and accuracy on held-out labels (k-fold "
                 f"cross-validation) after each round of fine-tuning{before}.")
     if _soft_targets(meta):
+        pieces = (meta.get("distillation") or {}).get("validation_pieces")
+        watched = (" plus pieces of its reviews labeled by the teacher (early stopping watches "
+                   "both; accuracy there means agreeing with the teacher's side of 0.5)"
+                   if pieces else "")
         return ("Solid: the training loss, what was optimised: cross-entropy against the labels "
                 "and the teacher's probabilities together. Dashed: loss and accuracy on the "
-                "validation slice's true labels. Training accuracy is not drawn: against a "
-                "teacher's probabilities it measures nothing.")
+                f"validation slice's true labels{watched}. Training accuracy is not drawn.")
     return None
 
 

@@ -80,6 +80,23 @@ class WordDropout(layers.Layer):
                 "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package=CUSTOM_OBJECTS_PACKAGE)
+def decision_agreement(y_true, y_pred):
+    """1 where target and prediction fall on the same side of 0.5, per example.
+
+    Keras' "accuracy" compares the target with the rounded prediction, which against a teacher's
+    soft targets (0.83, 0.27, ...) is almost never equal; this reads a soft target as the
+    teacher's decision, and equals plain accuracy on 0/1 labels.
+    """
+    y_true = ops.reshape(y_true, [-1])
+    y_pred = ops.reshape(y_pred, [-1])
+    return ops.cast(ops.equal(y_true >= 0.5, y_pred >= 0.5), "float32")
+
+
+def _metrics():
+    return [keras.metrics.MeanMetricWrapper(decision_agreement, name="accuracy")]
+
+
 def build_model(
     config: TrainConfig, vocab_size: int, embedding_weights=None, *, name: str | None = None
 ) -> keras.Model:
@@ -126,7 +143,7 @@ def build_model(
         use_ema=config.ema_momentum > 0, ema_momentum=config.ema_momentum or 0.99,
     )
     # Keywords on purpose: in Keras 3 the third positional argument of compile is loss_weights.
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=_metrics())
     return model
 
 
@@ -252,5 +269,5 @@ def compile_classifier(model: keras.Model, config: TrainConfig, *, encoder_multi
         use_ema=config.ema_momentum > 0, ema_momentum=config.ema_momentum or 0.99,
         encoder_multiplier=encoder_multiplier,
     )
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=_metrics())
     return model

@@ -56,6 +56,47 @@ def snippets(texts: Sequence[str], count: int, *, seed: int, max_sentences: int 
     return pieces[:count], np.asarray(sources[:count], dtype=np.int64)
 
 
+# Negated copies of pieces teach the student what negation does: the teacher (VADER's negation
+# rules, the NB-LR's "not good" bigrams) labels each copy on its own, so nothing is assumed about
+# whether a negated sentence flips, softens or keeps its polarity.
+_AUXILIARIES = ("is", "was", "are", "were", "do", "does", "did", "would", "could", "can", "will",
+                "has", "have", "had", "should")
+_CONTRACTED = {"can": "can't", "will": "won't"}
+_AUXILIARY = re.compile(r"\b(" + "|".join(_AUXILIARIES) + r")\b(?!\s*(?:not|n't|never)\b)", re.I)
+_NEGATED = re.compile(r"\b(?:not|no|never|nothing|nobody|none|neither|nor)\b|n't\b", re.I)
+
+
+def negated(piece: str, rng: np.random.Generator) -> str | None:
+    """The piece with its first auxiliary verb negated ("was good" -> "was not good", "wasn't
+    good" or "was never good"); None when it has no auxiliary or is already negated."""
+    if _NEGATED.search(piece):
+        return None
+    match = _AUXILIARY.search(piece)
+    if match is None:
+        return None
+    word = match.group(1)
+    form = int(rng.integers(0, 3))
+    if form == 1:
+        low = word.lower()
+        new = _CONTRACTED.get(low, low + "n't")
+        new = new[0].upper() + new[1:] if word[0].isupper() else new
+    else:
+        new = f"{word} {'not' if form == 0 else 'never'}"
+    return piece[:match.start()] + new + piece[match.end():]
+
+
+def negated_copies(pieces: Sequence[str], share: float, *, seed: int) -> list[str]:
+    """Negated copies of about `share` of the pieces (those that can be negated)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for piece in pieces:
+        if rng.random() < share:
+            copy = negated(piece, rng)
+            if copy is not None:
+                out.append(copy)
+    return out
+
+
 class NBLogistic:
     """NB-weighted logistic regression on binary word 1-3 grams of cleaned text."""
 
@@ -100,6 +141,8 @@ MIX_LENGTH = 60
 LEXICON_WEIGHT = 3.0
 LEXICON_KEPT = 0.1
 MIN_LABELS_PER_CLASS = 20
+NEGATED_SHARE = 0.4  # of the pieces, offered for a negated copy
+VALIDATION_PIECES_PER_REVIEW = 3
 
 
 @dataclass
@@ -127,9 +170,11 @@ class LengthMixTeacher:
 
 
 def distillation_targets(reviews, splits, config, *, clean, progress=None):
-    """SoftTargets for the student: the unlabeled reviews and config.distill_pieces pieces of
-    all training reviews (fit part and unlabeled), labeled by a LengthMixTeacher fitted on the
-    fit part. None, with the reason, when the fit part is too small for an n-gram teacher.
+    """SoftTargets for the student: the unlabeled reviews, config.distill_pieces pieces of all
+    training reviews (fit part and unlabeled) and negated copies of some of them, labeled by a
+    LengthMixTeacher fitted on the fit part; plus teacher-labeled pieces of the validation
+    reviews, which join the validation slice so early stopping also watches short text. None,
+    with the reason, when the fit part is too small for an n-gram teacher.
     """
     from review_scorer.train import SoftTargets
 
@@ -145,12 +190,18 @@ def distillation_targets(reviews, splits, config, *, clean, progress=None):
     teacher = LengthMixTeacher(NBLogistic().fit([clean(t) for t in fit_texts], fit_labels))
     pieces, _ = snippets(fit_texts + list(reviews.unlabeled), config.distill_pieces,
                          seed=config.seed)
+    pieces += negated_copies(pieces, NEGATED_SHARE, seed=config.seed + 1)
     texts = list(reviews.unlabeled) + pieces
     say(f"labeling {len(reviews.unlabeled):,} unlabeled reviews and {len(pieces):,} short pieces")
     targets = teacher.predict(texts, [clean(t) for t in texts]).astype(np.float32)
     val_texts = [reviews.texts[i] for i in splits.validation]
     val_scores = teacher.predict(val_texts, [clean(t) for t in val_texts])
     accuracy = float(np.mean((val_scores >= 0.5) == labels[splits.validation]))
+    val_pieces, _ = snippets(val_texts, VALIDATION_PIECES_PER_REVIEW * len(val_texts),
+                             seed=config.seed + 2)
+    val_pieces += negated_copies(val_pieces, NEGATED_SHARE, seed=config.seed + 3)
+    val_targets = teacher.predict(val_pieces, [clean(t) for t in val_pieces]).astype(np.float32)
     soft = SoftTargets(texts, targets, teacher.describe(),
-                       teacher_validation_accuracy=round(accuracy, 4), pieces=len(pieces))
+                       teacher_validation_accuracy=round(accuracy, 4), pieces=len(pieces),
+                       validation_texts=val_pieces, validation_targets=val_targets)
     return soft, None

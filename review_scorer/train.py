@@ -71,8 +71,17 @@ class SoftTargets:
     teacher: str
     teacher_validation_accuracy: float | None = None
     pieces: int = 0  # how many of the texts (the last ones) are short pieces cut from reviews
+    # Teacher-labeled texts that join the validation slice (pieces of validation reviews), so
+    # early stopping also watches what the teacher teaches; never trained on.
+    validation_texts: list[str] | None = None
+    validation_targets: np.ndarray | None = None
 
     def __post_init__(self):
+        if self.validation_targets is not None:
+            val = np.asarray(self.validation_targets, dtype=np.float32)
+            if val.shape != (len(self.validation_texts or []),) or not np.all((val >= 0) & (val <= 1)):
+                raise ValueError("validation targets must be one probability per validation text")
+            object.__setattr__(self, "validation_targets", val)
         targets = np.asarray(self.targets, dtype=np.float32)
         if targets.shape != (len(self.texts),):
             raise ValueError(f"{len(self.texts)} texts but targets of shape {targets.shape}")
@@ -84,6 +93,7 @@ class SoftTargets:
         hard = bool(np.all((self.targets == 0) | (self.targets == 1)))
         return {"teacher": self.teacher, "unlabeled_reviews": len(self.texts) - self.pieces,
                 "short_pieces": self.pieces,
+                "validation_pieces": len(self.validation_texts or []),
                 "teacher_validation_accuracy": self.teacher_validation_accuracy,
                 "targets": "hard" if hard else "soft"}
 
@@ -135,6 +145,17 @@ class PreparedData:
     # Teacher-labeled reviews trained on beside the fit part: (id sequences, float targets).
     extra: tuple[list[np.ndarray], np.ndarray] | None = None
     distillation: dict[str, Any] | None = None
+    # Teacher-labeled texts validated on beside the validation slice (early stopping only).
+    validation_extra: tuple[list[np.ndarray], np.ndarray] | None = None
+
+    def validation_examples(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """What early stopping watches: the validation slice's labels, then any teacher-labeled
+        validation texts. Reported validation metrics use the slice alone (evaluate)."""
+        seqs, idx = self.validation
+        targets = self.labels[idx].astype(np.float32)
+        if self.validation_extra is None:
+            return seqs, targets
+        return seqs + self.validation_extra[0], np.concatenate([targets, self.validation_extra[1]])
 
     def fit_examples(self) -> tuple[list[np.ndarray], np.ndarray]:
         """The training sequences and their (float) targets: the fit part, then any extra."""
@@ -281,9 +302,16 @@ def prepare_data(reviews, splits: Splits, config: TrainConfig, *,
                 for c in _cleaned_once(soft_targets.texts, cleaned_unlabeled)]
         keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
         extra = ([s for s, k in zip(seqs, keep) if k], soft_targets.targets[keep])
-    return PreparedData(vocab, labels, encode(splits.fit), encode(splits.validation),
+    data = PreparedData(vocab, labels, encode(splits.fit), encode(splits.validation),
                         encode(splits.test), weights, meta, extra,
                         soft_targets.meta() if soft_targets is not None else None)
+    if soft_targets is not None and soft_targets.validation_texts:
+        seqs = [encode_cleaned(clean_text(t), vocab, max_len=config.max_len,
+                               truncating=config.truncating) for t in soft_targets.validation_texts]
+        keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
+        data.validation_extra = ([s for s, k in zip(seqs, keep) if k],
+                                 soft_targets.validation_targets[keep])
+    return data
 
 
 def check_words(source: str, labels: np.ndarray, splits: Splits, cleaned: dict) -> None:
@@ -403,13 +431,13 @@ def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progres
     if epoch_progress is not None:
         callbacks.append(_epoch_reporter(epoch_progress, stage="fit", member=member + 1,
                                         members=config.ensemble_size, epochs=config.epochs))
-    (fit_seqs, fit_targets), (val_seqs, val_idx) = data.fit_examples(), data.validation
+    (fit_seqs, fit_targets), (val_seqs, val_targets) = data.fit_examples(), data.validation_examples()
     # EMA swap + early stopping on val_loss (restoring the best weights), and with an encoder
     # the head-first then all-layers schedule: finetune.fit_member. The dataset reshuffles
     # itself each epoch, within length buckets.
     history = fit_member(
         model, _dataset(fit_seqs, fit_targets, config.batch_size, seed=seed),
-        _dataset(val_seqs, data.labels[val_idx], 256, seed=None), config,
+        _dataset(val_seqs, val_targets, 256, seed=None), config,
         encoder=encoder, extra_callbacks=callbacks,
     )
     return model, history

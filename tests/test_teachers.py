@@ -10,6 +10,8 @@ from review_scorer.teachers import (
     LengthMixTeacher,
     NBLogistic,
     distillation_targets,
+    negated,
+    negated_copies,
     sentences,
     snippets,
 )
@@ -100,4 +102,21 @@ def test_teachers_training_records_the_distillation(tiny_config, tmp_path):
     made = result.model.meta["distillation"]
     assert made["short_pieces"] > 0 and made["unlabeled_reviews"] == 10
     assert "VADER" in made["teacher"]
-    assert result.model.meta["calibration"]["method"] == "temperature"
+    assert made["validation_pieces"] > 0  # early stopping also watched teacher-labeled pieces
+    assert result.model.meta["calibration"]["n"] == result.sizes["validation"]
+
+
+def test_teachers_negated_copies_negate_the_first_auxiliary_only_once():
+    rng = np.random.default_rng(0)
+    seen = {negated("The soup was good and the bread is fresh.", rng) for _ in range(30)}
+    assert seen == {"The soup was not good and the bread is fresh.",
+                    "The soup wasn't good and the bread is fresh.",
+                    "The soup was never good and the bread is fresh."}
+    assert negated("Staff can help.", np.random.default_rng(1)) in {
+        "Staff can not help.", "Staff can't help.", "Staff can never help."}
+    # Already negated, or nothing to negate: no copy.
+    assert negated("It was not good.", rng) is None
+    assert negated("I didn't enjoy it.", rng) is None
+    assert negated("Great film!", rng) is None
+    copies = negated_copies(["It is fun."] * 100, 0.4, seed=2)
+    assert 20 < len(copies) < 60 and all("fun" in c for c in copies)
