@@ -54,6 +54,24 @@ def write_section(name: str, body: str) -> None:
     RESULTS.write_text(text, encoding="utf-8")
 
 
+def model_label(model_dir: str | Path | None = None, *, with_path: bool = True) -> str:
+    """Which model a number is from: its name and training date from meta.json, and its folder.
+
+    None means the model the product would use (review_scorer.artifacts.resolve_model_dir), so
+    a section stays readable after the shipped model is replaced.
+    """
+    from review_scorer.artifacts import resolve_model_dir
+
+    path = resolve_model_dir(model_dir)
+    try:
+        meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"`{path}`"
+    created = str(meta.get("created_at", "date unknown"))[:10]
+    name = f"{meta.get('name', Path(path).name)} (trained {created}"
+    return f"{name}, `{path}`)" if with_path else f"{name})"
+
+
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -32,7 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from benchmarks._results import markdown_table, write_section  # noqa: E402
+from benchmarks._results import markdown_table, model_label, write_section  # noqa: E402
 
 SECTION = "explain_faithfulness"
 SAMPLE_SEED = 20261121
@@ -167,7 +167,10 @@ def main() -> None:
     rows, facts = measure(args)
     header = ["method", "top-3 deleted: mean abs score change", "vs random", "supporting top-3",
               "vs random", "explain s", "explain / score", "with report extras / score"]
-    body = (f"## Word attributions: faithfulness and cost (shipped model, {facts['reviews']} IMDB test "
+    from review_scorer.artifacts import packaged_model_dir
+
+    label = model_label(packaged_model_dir(), with_path=False)
+    body = (f"## Word attributions: faithfulness and cost ({label}, {facts['reviews']} IMDB test "
             f"reviews)\n\nIMDB test reviews are read here only to report faithfulness. Deleting 3 random "
             f"tokens moves the score by {facts['random']:.4f} on average ({args.draws} seeded draws, "
             f"{facts['eligible']} reviews with 6+ tokens, {facts['tokens']} tokens read in all). Scoring "

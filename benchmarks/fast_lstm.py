@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from benchmarks._results import markdown_table, write_section  # noqa: E402
+from benchmarks._results import markdown_table, model_label, write_section  # noqa: E402
 
 SHUFFLE_SEED = 20240601  # the order score_throughput.py uses
 WARMUP_ROWS = 512
@@ -102,7 +102,7 @@ def report(args, loaded, sequences: list, timings: dict) -> str:
     diff = float(np.max(np.abs(timings["fast"]["scores"] - timings["keras"]["scores"])))
     lines = [
         f"{rows:,} IMDB test reviews ({tokens / rows:.0f} tokens on average after truncation), "
-        f"model {loaded.name} ({loaded.path}), CPU, batches of {args.batch_size}, "
+        f"model {model_label(loaded.path)}, CPU, batches of {args.batch_size}, "
         f"{args.rounds} rounds alternating the paths in one process; reviews encoded before timing.",
         f"Fast path speed-up, ratio of medians: **{medians['keras']['wall'] / medians['fast']['wall']:.2f}x**"
         f" wall, {medians['keras']['cpu'] / medians['fast']['cpu']:.2f}x CPU time; per round "

@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from benchmarks._results import markdown_table, write_section  # noqa: E402
+from benchmarks._results import markdown_table, model_label, write_section  # noqa: E402
 
 VARIANTS = {
     "scores only (--no-report)": ["--no-report"],
@@ -91,9 +91,9 @@ def report(args, seconds: dict[str, list[float]]) -> str:
                             "per round (s)"], rows)
     worst = max(statistics.median(s) for s in seconds.values()) / base
     lines = [
-        f"{args.rows:,} IMDB test reviews (the score_throughput input), shipped model unless "
-        "--model-dir, CPU, batches of 256; the rounds interleave the variants. Seconds are the "
-        "product's per-file timer (model loading excluded alike).",
+        f"{args.rows:,} IMDB test reviews (the score_throughput input), model "
+        f"{model_label(args.model_dir)}, CPU, batches of 256; the rounds interleave the "
+        "variants. Seconds are the product's per-file timer (model loading excluded alike).",
         f"Target: the report with explanations within 2x of scoring alone: worst variant "
         f"**{worst:.2f}x** ({'met' if worst <= 2 else 'not met'}).",
         "Explained rows take their scores from the explainer (one pass through the network that "

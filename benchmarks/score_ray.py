@@ -38,7 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from benchmarks._results import markdown_table, write_section  # noqa: E402
+from benchmarks._results import markdown_table, model_label, write_section  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 SHUFFLE_SEED = 20240601  # the seed score_throughput.py shuffles with: the same input
@@ -268,7 +268,8 @@ def report(args, build, runs: dict, startup: dict, rates: dict) -> str:
     lines = [
         f"Input: {args.rows:,} IMDB test reviews (of {build['texts']:,}, shuffled with the seed "
         f"score_throughput.py uses, cycled), one CSV file of {build['bytes'] / 1e6:,.0f} MB; "
-        f"Parquet output, report off, CPU, TensorFlow {rates['tf_version']}. One run each; "
+        f"Parquet output, report off, CPU, TensorFlow {rates['tf_version']}, model "
+        f"{model_label(args.model_dir)}. One run each; "
         "seconds are wall time of the whole call, model loading included (the ray runs also "
         "start Ray and the actors); 'after the fixed cost' subtracts the 20-row run's seconds.",
         f"Ray's fixed cost: {startup['seconds']:.1f} s for a 20-row file, of which "

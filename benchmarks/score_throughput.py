@@ -43,7 +43,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from benchmarks._results import markdown_table, write_section  # noqa: E402
+from benchmarks._results import markdown_table, model_label, write_section  # noqa: E402
 
 # A child measuring an older version of the code (--baseline-ref) imports review_scorer from there.
 if os.environ.get("REVIEW_SCORER_SRC"):
@@ -328,7 +328,9 @@ def models_report(args, build, streamed, baseline) -> str:
              f"Both through score_files (the product's streamed path, report off), {args.rows:,} "
              f"rows of IMDB test reviews (mean {build['mean_chars']:,} characters) cycled, batches "
              f"of 256, runs interleaved baseline then current, one fresh process each. Device: "
-             f"{device}, --device {args.device}. TensorFlow {streamed[0]['tf_version']}."]
+             f"{device}, --device {args.device}. TensorFlow {streamed[0]['tf_version']}.",
+             f"Models: baseline {model_label(args.baseline_model_dir)}; current "
+             f"{model_label(args.model_dir)}."]
     title = f"## Scoring throughput: shipped model before and after ({args.rows:,} rows)"
     return title + "\n\n" + table + "\n\n" + "\n".join(f"- {line}" for line in lines)
 
@@ -389,7 +391,7 @@ def report(args, build, streamed, plain, checks, big, baseline=()) -> str:
     placeholders = max(r.get("placeholder_rows", 0) for r in plain)
     lines += [
         f"Device: {device}, --device {args.device}. TensorFlow {streamed[0]['tf_version']}. "
-        f"Model dir: `{args.model_dir}` (max_len {max_len}).",
+        f"Model: {model_label(args.model_dir)} (max_len {max_len}).",
         f"Input: the {build['texts']:,} IMDB test reviews (mean {build['mean_chars']:,} characters), "
         "shuffled once with a fixed seed and cycled to the row count; columns id,review.",
         "Seconds exclude model loading (timed apart, last column): streamed = score_files' own "
