@@ -8,10 +8,12 @@ knowledge distillation onto unlabeled in-domain text (Hinton et al. 2015; Tang e
 distil into BiLSTMs on augmented text) are the ideas; the question here is whether a single LSTM
 trained this way passes the NB-weighted logistic regression on validation.
 
-Teachers (spec "teacher"): "lstm" (the shipped 2-member ensemble: self-training), "nb" (the
+Teachers (spec "teacher"): "lstm" (the mean of the --teacher-lstm models, by default the shipped
+one: self-training; in the logged runs, the 2-member ensemble shipped on 2026-11-21), "nb" (the
 NB-weighted LR on 1-3 grams), "nb+lstm" (the mean of their probabilities, fixed in advance, not
 tuned). Every run is logged to benchmarks/distill_imdb.jsonl; the test set is read only by
---evaluate-test, and every read is logged and counted.
+--ship, and every read is logged and counted. This is the recipe of the model shipped on
+2026-11-22; the shipped model is now made by `review-scorer train` (review_scorer/teachers.py).
 
     python benchmarks/distill_imdb.py '{"name": "student_nb+lstm", "teacher": "nb+lstm"}' \
         --teacher-lstm PREVIOUS_MODEL_DIR
