@@ -77,6 +77,11 @@ class Schedule:
     # A round ("epoch" in the curves) is one pass over the labels, but at least this many
     # steps: with 50 labels a pass is 3 steps, too few for the learning rate to move anything.
     min_steps: int = 25
+    # Keep the starting model's view of how common each class is: after fine-tuning, the output
+    # bias moves so that the mean logit over the user's texts is the starting model's again. A
+    # hand-picked (often balanced) set of labels says little about the class mix of the file to
+    # score; what fine-tuning should learn is which reviews are which.
+    keep_prior: bool = True
 
     def steps(self, n: int) -> int:
         return max(self.min_steps, -(-n // self.batch_size))
@@ -115,13 +120,39 @@ def _fold_curve(start, config, schedule, sequences, labels, train_idx, held_idx,
     network = _trainable_copy(start, config, schedule)
     held = [sequences[i] for i in held_idx]
     curve = [_scores(network, held)]
-    data = _dataset([sequences[i] for i in train_idx], labels[train_idx].astype(np.float32),
+    train = [sequences[i] for i in train_idx]
+    start_logit = _mean_logit(network, train) if schedule.keep_prior else None
+    data = _dataset(train, labels[train_idx].astype(np.float32),
                     schedule.batch_size, seed=seed).repeat()
     for _ in range(schedule.max_epochs):
         network.fit(data, epochs=1, steps_per_epoch=schedule.steps(len(train_idx)), verbose=0,
                     shuffle=False)
-        curve.append(_scores(network, held))
+        shift = 0.0 if start_logit is None else start_logit - _mean_logit(network, train)
+        curve.append(_shifted(_scores(network, held), shift))
     return curve
+
+
+def _logits(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def _mean_logit(network, sequences) -> float:
+    return float(np.mean(_logits(_scores(network, sequences))))
+
+
+def _shifted(p: np.ndarray, shift: float) -> np.ndarray:
+    return p if shift == 0.0 else 1.0 / (1.0 + np.exp(-(_logits(p) + shift)))
+
+
+def keep_start_prior(network, start_logit: float, sequences) -> float:
+    """Move the output layer's bias so the network's mean logit over `sequences` is
+    start_logit again; returns the shift applied."""
+    shift = start_logit - _mean_logit(network, sequences)
+    head = network.get_layer("sentiment")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel, bias + np.float32(shift)])
+    return shift
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
@@ -170,10 +201,11 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
                             progress=progress)
     losses = [float(log_loss(labels, row)) for row in oof]
     accuracies = [float(np.mean((row >= 0.5) == labels)) for row in oof]
-    # Choose by log loss (smooth, uses the confidence), but only an epoch count whose accuracy
-    # is not below the starting model's: the guard against adapting into a worse classifier.
-    candidates = [e for e in range(1, schedule.max_epochs + 1) if accuracies[e] >= accuracies[0]
-                  and losses[e] < losses[0]]
+    # The guard: an epoch count is a candidate only if, on the same held-out labels, it is right
+    # more often than the starting model beyond what chance explains (one-sided McNemar test),
+    # and its log loss is lower; among candidates the lowest log loss wins.
+    candidates = [e for e in range(1, schedule.max_epochs + 1)
+                  if clearly_better(oof[0], oof[e], labels) and losses[e] < losses[0]]
     epochs = min(candidates, key=lambda e: losses[e]) if candidates else 0
     weights = None
     if epochs:
@@ -185,23 +217,40 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
             progress(f"fine-tuning on all {len(labels):,} labels for {epochs} epoch(s)")
         keras.utils.set_random_seed(seed)
         network = _trainable_copy(start, config, schedule)
+        start_logit = _mean_logit(network, sequences) if schedule.keep_prior else None
         data = _dataset(sequences, labels.astype(np.float32), schedule.batch_size, seed=seed)
         network.fit(data.repeat(), epochs=epochs, steps_per_epoch=schedule.steps(len(labels)),
                     verbose=0, shuffle=False)
+        if start_logit is not None:
+            keep_start_prior(network, start_logit, sequences)
         weights = network.get_weights()
     start_m, adapted_m = _metrics(labels, oof[0]), _metrics(labels, oof[epochs])
-    verdict, advice = _verdict(per_class, epochs, start_m, adapted_m)
+    verdict, advice = _verdict(per_class, epochs, start_m, adapted_m, max(accuracies[1:]))
     return AdaptationResult(k, len(labels), per_class, epochs, start_m, adapted_m, losses,
                             accuracies, time.perf_counter() - started, verdict, advice, weights,
                             oof[epochs], labels, schedule)
 
 
-def _verdict(per_class: dict[str, int], epochs: int, start: dict, adapted: dict):
+GUARD_Z = 1.645  # one-sided 5%
+
+
+def clearly_better(before: np.ndarray, after: np.ndarray, labels: np.ndarray) -> bool:
+    """True when `after` fixes more held-out labels than it breaks, beyond chance: McNemar's
+    test on the discordant pairs, (fixed - broken) > GUARD_Z * sqrt(fixed + broken)."""
+    right_before, right_after = (before >= 0.5) == labels, (after >= 0.5) == labels
+    fixed = int(np.sum(right_after & ~right_before))
+    broken = int(np.sum(right_before & ~right_after))
+    return fixed - broken > GUARD_Z * np.sqrt(fixed + broken)
+
+
+def _verdict(per_class: dict[str, int], epochs: int, start: dict, adapted: dict,
+             adapted_best: float = 0.0):
     smaller = min(per_class.values())
     gain = adapted["accuracy"] - start["accuracy"]
     if epochs == 0:
-        verdict = (f"fine-tuning did not beat the starting model on your labels "
-                   f"(cross-validated accuracy {start['accuracy']:.1%}); the saved model keeps the "
+        verdict = (f"fine-tuning did not clearly beat the starting model on your labels "
+                   f"(cross-validated accuracy {start['accuracy']:.1%}, best adapted "
+                   f"{max(adapted_best, start['accuracy']):.1%}); the saved model keeps the "
                    "starting model's weights, recalibrated on your labels")
     else:
         verdict = (f"adapted: cross-validated accuracy {adapted['accuracy']:.1%} against "

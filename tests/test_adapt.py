@@ -74,7 +74,7 @@ def test_adapt_guard_keeps_the_starting_model_when_fine_tuning_hurts(trained_mod
     flipped = 1 - labels  # labels that contradict the texts the starting model has learned
     result = adapt(start, texts, flipped, schedule=Schedule(max_epochs=1, learning_rate=1e-6))
     assert result.epochs == 0
-    assert "did not beat the starting model" in result.verdict
+    assert "did not clearly beat the starting model" in result.verdict
     assert result.advice and "50" in result.advice  # 12 per class is too few, and it says so
     model = adapted_model(start, result, name="kept")
     for mine, theirs in zip(model.keras_model.get_weights(), start.keras_model.get_weights()):
@@ -121,3 +121,20 @@ def test_adapt_cli_from_scratch_builds_its_own_vocabulary(trained_model, tiny_co
     assert "adaptation" not in scratch.meta or scratch.meta["adaptation"] is None
     assert scratch.vocab.tokens != start.vocab.tokens
     assert "soup" in scratch.vocab.tokens
+
+
+def test_adapt_guard_needs_more_than_chance():
+    from review_scorer.adapt import clearly_better
+
+    labels = np.array([1, 0] * 50)
+    before = np.where(labels == 1, 0.9, 0.1).astype(float)
+    before[:20] = 1 - before[:20]  # 20 wrong
+    fixes_two = before.copy()
+    fixes_two[:2] = 1 - fixes_two[:2]  # 2 more right: could be chance
+    assert not clearly_better(before, fixes_two, labels)
+    fixes_fifteen = before.copy()
+    fixes_fifteen[:15] = 1 - fixes_fifteen[:15]
+    assert clearly_better(before, fixes_fifteen, labels)
+    breaks_as_many = fixes_fifteen.copy()
+    breaks_as_many[30:45] = 1 - breaks_as_many[30:45]  # 15 fixed, 15 broken
+    assert not clearly_better(before, breaks_as_many, labels)
