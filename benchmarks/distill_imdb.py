@@ -48,8 +48,8 @@ def teacher_scores(reviews, cleaned, fit, val, lstm_dirs: list[Path],
     """
     import hashlib
 
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.text import clean_text
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.text.cleaning import clean_text
 
     def cached(path: Path, compute) -> dict[str, np.ndarray]:
         if path.exists():
@@ -100,7 +100,7 @@ def soft_targets(spec: dict, reviews, val, scores, teacher_lstms: list[Path]):
     """The spec's teacher as SoftTargets over the unlabeled reviews (spec "unlabeled": only the
     first N; "hard": targets rounded to 0/1), with its validation accuracy."""
     from review_scorer.metrics import binary_metrics
-    from review_scorer.train import SoftTargets
+    from review_scorer.training.train import SoftTargets
 
     teacher = spec.get("teacher", "nb+lstm")
     count = int(spec.get("unlabeled", len(reviews.unlabeled)))
@@ -117,8 +117,8 @@ def run(spec: dict, reviews, val, scores, teacher_lstms: list[Path], *,
     """One student through the product's training stages, scored on validation only."""
     from review_scorer.config import TrainConfig
     from review_scorer.metrics import binary_metrics, log_loss
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.train import fit_members, make_splits, prepare_data
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.train import fit_members, make_splits, prepare_data
 
     cfg = TrainConfig().replace(ensemble_size=1, **spec.get("kw", {}))
     splits = make_splits(reviews, cfg)
@@ -143,7 +143,7 @@ def run(spec: dict, reviews, val, scores, teacher_lstms: list[Path], *,
 
 def teacher_text(teacher: str, lstm_dirs: list[Path]) -> str:
     """One line for meta.json: which models taught, and that their labels were the fit part's."""
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     def name(directory: Path) -> str:
         meta = SentimentModel.load(directory).meta
@@ -168,8 +168,8 @@ def ship(spec: dict, reviews, cleaned, fit, val, test, scores, out: Path,
 
     from review_scorer.config import TrainConfig
     from review_scorer.metrics import binary_metrics
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.train import run_training
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.train import run_training
 
     soft = soft_targets(spec, reviews, val, scores, teacher_lstms)
     config = TrainConfig().replace(**{"ensemble_size": 1, **spec.get("kw", {})})

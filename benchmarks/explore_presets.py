@@ -28,11 +28,11 @@ def run(reviews, name: str, overrides: dict, svd: bool) -> dict:
     import keras
 
     from review_scorer.config import TrainConfig
-    from review_scorer.embeddings import ppmi_svd_embeddings
     from review_scorer.metrics import binary_metrics
-    from review_scorer.model import build_model, predict_sequences
-    from review_scorer.text import Vocabulary, clean_text, encode_cleaned
-    from review_scorer.train import _dataset, stratified_split
+    from review_scorer.model.network import build_model, predict_sequences
+    from review_scorer.text.cleaning import Vocabulary, clean_text, encode_cleaned
+    from review_scorer.training.embeddings import ppmi_svd_embeddings
+    from review_scorer.training.train import _dataset, stratified_split
 
     cfg = TrainConfig().replace(ensemble_size=1, embedding_init="svd" if svd else "random",
                                 **overrides)

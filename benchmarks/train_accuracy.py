@@ -25,7 +25,7 @@ def tfidf_baseline(reviews) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     from review_scorer.metrics import binary_metrics
-    from review_scorer.text import clean_text
+    from review_scorer.text.cleaning import clean_text
 
     train, test = reviews.split("train"), reviews.split("test")
     started = time.perf_counter()
@@ -48,7 +48,7 @@ def main() -> None:
 
     from review_scorer.config import TrainConfig
     from review_scorer.io import load_labeled
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     reviews = load_labeled(args.data)
     baseline = tfidf_baseline(reviews)

@@ -154,7 +154,7 @@ def test_cli_train_download_failure_is_one_line_exit_1(tmp_path):
 
 @pytest.mark.slow
 def test_cli_score_uses_the_shipped_model_by_default(tmp_path, monkeypatch):
-    from review_scorer.artifacts import MODEL_DIR_ENV, packaged_model_dir
+    from review_scorer.model.artifacts import MODEL_DIR_ENV, packaged_model_dir
 
     monkeypatch.chdir(tmp_path)  # no models/imdb-lstm here
     monkeypatch.delenv(MODEL_DIR_ENV, raising=False)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from review_scorer.engines import parts
 from review_scorer.errors import InputError, OutputError
-from review_scorer.score import ScoreOptions
+from review_scorer.scoring.engines import parts
+from review_scorer.scoring.score import ScoreOptions
 
 
 def test_engine_parts_expand_inputs_folders_globs_and_files(tmp_path):
@@ -100,7 +100,7 @@ def test_engine_parts_prepare_outputs_refuses_an_earlier_runs_parts(tmp_path):
 
 
 def test_engine_parts_actor_plan_leaves_room_for_the_cpu_stages():
-    ray_engine = pytest.importorskip("review_scorer.engines.ray")
+    ray_engine = pytest.importorskip("review_scorer.scoring.engines.ray")
     plan = ray_engine.plan_actors({"CPU": 16.0}, actors=None, device="auto", cpus_per_task=0.5)
     assert (plan.actors, plan.cpus, plan.gpus) == (8, 1.0, 0.0)
     plan = ray_engine.plan_actors({"CPU": 2.0}, actors=2, device="auto", cpus_per_task=0.5)
@@ -122,7 +122,7 @@ def test_engine_parts_importing_the_engines_loads_neither_ray_nor_tensorflow():
 
     from tests.conftest import REPO
 
-    code = ("import sys, review_scorer.engines, review_scorer.engines.parts\n"
+    code = ("import sys, review_scorer.scoring.engines, review_scorer.scoring.engines.parts\n"
             "print(sorted(m for m in ('ray', 'tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          timeout=120, check=True).stdout.strip()

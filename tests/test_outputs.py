@@ -1,4 +1,4 @@
-"""Tests for review_scorer.outputs: atomic writes, output folders and prediction writers."""
+"""Tests for review_scorer.io.publish: atomic writes, output folders and prediction writers."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from review_scorer import outputs
 from review_scorer.errors import OutputError
-from review_scorer.outputs import (
+from review_scorer.io import publish as outputs
+from review_scorer.io.publish import (
     PREDICTION_SUFFIX,
     PredictionWriter,
     atomic_write_bytes,
@@ -470,7 +470,7 @@ def test_outputs_writer_with_header_only(tmp_path, chunks):
 def _sink_output(tmp_path, source, fmt):
     """Predictions written by score.PredictionSink for `source` (scores made up: no model)."""
     from review_scorer.io import open_reviews
-    from review_scorer.score import PredictionSink, ScoreOptions, _scored_chunk
+    from review_scorer.scoring.score import PredictionSink, ScoreOptions, _scored_chunk
 
     review_file = open_reviews(source)
     options = ScoreOptions(fmt=fmt, overwrite=True)
@@ -548,7 +548,7 @@ def test_outputs_csv_input_stays_text_in_jsonl(tmp_path):
 def test_outputs_top_words_is_a_list_in_jsonl_and_parquet_and_text_elsewhere(tmp_path):
     import pyarrow.parquet as pq
 
-    from review_scorer.outputs import word_weights
+    from review_scorer.io.publish import word_weights
 
     frame = pd.DataFrame({"review": ["great, not dull", "meh"], "row": [1, 2],
                           "top_words": ["great +0.41; dull -0.33", ""]})

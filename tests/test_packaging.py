@@ -48,7 +48,7 @@ def test_packaging_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "score" in proc.stdout and "train" in proc.stdout
     probe = (
-        "import review_scorer, review_scorer.report as r, review_scorer.artifacts as a\n"
+        "import review_scorer, review_scorer.report.render as r, review_scorer.model.artifacts as a\n"
         "print(review_scorer.__file__)\n"
         "html = r.build_report_html({'kind': 'train', 'title': 'm', 'generated_at': 'now',\n"
         "    'package_version': '0', 'model': {'name': 'm', 'path': 'p', 'trained_at': '',\n"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from review_scorer.errors import ArtifactError
-from review_scorer.text import (
+from review_scorer.text.cleaning import (
     OOV_ID,
     PAD_ID,
     Vocabulary,

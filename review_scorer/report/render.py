@@ -36,10 +36,10 @@ from typing import Any
 
 from markupsafe import Markup
 
-from review_scorer import plots
 from review_scorer.errors import OutputError
-from review_scorer.insights import NONE_GROUP
-from review_scorer.provenance import format_duration
+from review_scorer.report import plots
+from review_scorer.report.insights import NONE_GROUP
+from review_scorer.report.provenance import format_duration
 
 logger = logging.getLogger(__name__)
 
@@ -866,7 +866,7 @@ def write_report(context: dict, out_path: Path, *, overwrite: bool = False) -> P
 
     Raises OutputError when the file exists (and overwrite is False) or cannot be written.
     """
-    from review_scorer.outputs import atomic_write_bytes
+    from review_scorer.io.publish import atomic_write_bytes
 
     out_path = Path(out_path)
     if out_path.is_dir():

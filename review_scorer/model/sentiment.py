@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from review_scorer.errors import DeviceError
-from review_scorer.text import encode_text, length_bucketed_batches, pad_batch
+from review_scorer.text.cleaning import encode_text, length_bucketed_batches, pad_batch
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class SentimentModel:
     def load(cls, path: str | Path | None = None) -> SentimentModel:
         """Load and validate a model directory. None resolves as `score` does:
         $REVIEW_SCORER_MODEL_DIR, then ./models/imdb-lstm, then the model shipped in the package."""
-        from review_scorer.artifacts import load_model_dir, resolve_model_dir
+        from review_scorer.model.artifacts import load_model_dir, resolve_model_dir
 
         bundle = load_model_dir(resolve_model_dir(path))
         return cls(bundle.model, bundle.vocab, bundle.config, meta=bundle.meta,
@@ -98,7 +98,7 @@ class SentimentModel:
     def save(self, directory: str | Path, *, overwrite: bool = False,
              report_html: str | None = None) -> Path:
         """Write this model as a checksummed model directory (meta.json last, atomic swap)."""
-        from review_scorer.artifacts import REPORT_FILE, save_model_dir
+        from review_scorer.model.artifacts import REPORT_FILE, save_model_dir
 
         if report_html is None and self.path is not None and (self.path / REPORT_FILE).is_file():
             report_html = (self.path / REPORT_FILE).read_text(encoding="utf-8")
@@ -145,7 +145,7 @@ class SentimentModel:
 
     def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
         """The network's probabilities through the model's temperature (review_scorer.calibration)."""
-        from review_scorer.calibration import apply_temperature
+        from review_scorer.model.calibration import apply_temperature
 
         return apply_temperature(probabilities, self.temperature)
 
@@ -153,7 +153,7 @@ class SentimentModel:
     def infer(self) -> Callable:
         """The traced inference function: right-padded int32 ids [batch, steps] -> probabilities."""
         if self._infer is None:
-            from review_scorer.model import compile_inference
+            from review_scorer.model.network import compile_inference
 
             self._infer = compile_inference(self.keras_model)
         return self._infer

@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import ray
 
-from review_scorer.engines import EngineError
-from review_scorer.engines.parts import (
+from review_scorer.errors import ReviewScorerError, UsageError
+from review_scorer.model.sentiment import SentimentModel
+from review_scorer.scoring.engines import EngineError
+from review_scorer.scoring.engines.parts import (
     KIND_CHUNK,
     PART_FORMATS,
     Collector,
@@ -44,9 +46,7 @@ from review_scorer.engines.parts import (
     summarise_chunk,
     write_part,
 )
-from review_scorer.errors import ReviewScorerError, UsageError
-from review_scorer.score import ScoreOptions, ScoreResult
-from review_scorer.sentiment import SentimentModel
+from review_scorer.scoring.score import ScoreOptions, ScoreResult
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _worker_model(model_ref: list, device: str, threads: int) -> tuple[str, Sent
     own), loaded with its checks, then removed (the worker keeps the model in memory)."""
     # Before TensorFlow is imported in this worker: keep its C++ log lines out of the logs.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from review_scorer.sentiment import select_device
+    from review_scorer.model.sentiment import select_device
 
     described = select_device(device)
     _share_gpu_memory()
@@ -143,7 +143,7 @@ def explain_texts(model_ref: list, texts: list[str], *, device: str, batch_size:
                   threads: int) -> list:
     """Ray task: word attributions for the report's rows and highlights (the local engine
     explains the rows its page shows; here they are the sample)."""
-    from review_scorer.explain import Explainer
+    from review_scorer.explain.attribution import Explainer
 
     _, model = _worker_model(model_ref, device, threads)
     return Explainer(model, batch_size=batch_size).explain(texts)

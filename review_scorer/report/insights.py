@@ -399,7 +399,7 @@ def _row_spans(chunk: Any, i: int) -> list | None:
     attributions = getattr(chunk, "attributions", None)
     if attributions is None or attributions[i] is None:
         return None
-    from review_scorer.explain import row_spans
+    from review_scorer.explain.attribution import row_spans
 
     return row_spans(attributions[i]) or None
 

@@ -13,23 +13,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from review_scorer import __version__
-from review_scorer.artifacts import REPORT_FILE, check_target, model_context
 from review_scorer.config import TrainConfig
-from review_scorer.finetune import with_encoder
-from review_scorer.splits import (  # noqa: F401  (re-exported for callers of the old names)
-    Splits,
-    holdout_split,
-    make_splits,
-    stratified_sample,
-    validation_split,
-)
-from review_scorer.text import (
+from review_scorer.model.artifacts import REPORT_FILE, check_target, model_context
+from review_scorer.text.cleaning import (
     Vocabulary,
     clean_text,
     encode_cleaned,
     length_bucketed_batches,
     pad_batch,
 )
+from review_scorer.training.finetune import with_encoder
+from review_scorer.training.splits import Splits, make_splits
 
 if TYPE_CHECKING:
     from review_scorer.io import LabeledReviews
@@ -190,7 +184,7 @@ def run_training(
     splits = make_splits(reviews, config, limit=limit)
     skipped = None
     if soft_targets is None and config.teacher != "none":
-        from review_scorer.teachers import distillation_targets
+        from review_scorer.training.teachers import distillation_targets
 
         soft_targets, skipped = distillation_targets(reviews, splits, config, clean=clean_text,
                                                      progress=stage_progress)
@@ -203,7 +197,7 @@ def run_training(
     if skipped:
         data.distillation = {"skipped": skipped}
     fitted = fit_members(config, data, epoch_progress=epoch_progress, encoder=encoder)
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history,
                            name=name or model_dir.name)
@@ -215,7 +209,7 @@ def run_training(
                   "calibration": model.meta["calibration"]}
     report_html = None
     if write_report:
-        from review_scorer.report import build_report_html
+        from review_scorer.report.render import build_report_html
 
         report_html = build_report_html(training_report_context(
             name=model.name, path=str(model_dir), meta=model.meta, config=config,
@@ -292,7 +286,7 @@ def _cleaned_once(texts, seen: dict[str, str]) -> list[str]:
 
 def _svd_embeddings(config: TrainConfig, vocab: Vocabulary, fit_cleaned: list[str],
                     unlabeled_cleaned: list[str]):
-    from review_scorer.embeddings import ppmi_svd_embeddings
+    from review_scorer.training.embeddings import ppmi_svd_embeddings
 
     started = time.perf_counter()
     corpus = [vocab.encode(c) for c in fit_cleaned]
@@ -342,8 +336,8 @@ def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None,
     """
     import tensorflow as tf
 
-    from review_scorer.finetune import encoder_meta
-    from review_scorer.model import average_members, export_model
+    from review_scorer.model.network import average_members, export_model
+    from review_scorer.training.finetune import encoder_meta
 
     tf.config.experimental.enable_op_determinism()
     device = describe_device()
@@ -366,8 +360,8 @@ def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None,
 def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progress, encoder):
     import keras
 
-    from review_scorer.finetune import fit_member
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
+    from review_scorer.training.finetune import fit_member
 
     # Each member has its own seed: initial weights, dropout and batch order differ.
     seed = config.seed + 1000 * member
@@ -392,7 +386,7 @@ def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progres
 
 def fit_calibration(model, data: PreparedData) -> dict[str, Any]:
     """The temperature that calibrates the model's probabilities on the validation slice."""
-    from review_scorer.calibration import calibration_meta
+    from review_scorer.model.calibration import calibration_meta
 
     seqs, idx = data.validation
     return calibration_meta(model.predict_ids(seqs), data.labels[idx])
@@ -401,8 +395,8 @@ def fit_calibration(model, data: PreparedData) -> dict[str, Any]:
 def evaluate(model, data: PreparedData) -> tuple[dict[str, Any], dict[str, Any]]:
     """(validation metrics, test metrics) of the saved model itself (for an ensemble: of the
     averaged members). Presets are compared by validation; the test set is only reported."""
-    from review_scorer.calibration import expected_calibration_error
     from review_scorer.metrics import binary_metrics, log_loss
+    from review_scorer.model.calibration import expected_calibration_error
 
     out = []
     for seqs, idx in (data.validation, data.test):

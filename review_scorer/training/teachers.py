@@ -131,7 +131,7 @@ def distillation_targets(reviews, splits, config, *, clean, progress=None):
     all training reviews (fit part and unlabeled), labeled by a LengthMixTeacher fitted on the
     fit part. None, with the reason, when the fit part is too small for an n-gram teacher.
     """
-    from review_scorer.train import SoftTargets
+    from review_scorer.training.train import SoftTargets
 
     say = progress or (lambda message: None)
     labels = np.asarray(reviews.labels)

@@ -166,7 +166,7 @@ def average_members(members: list[keras.Model]) -> keras.Model:
 def compile_inference(model: keras.Model):
     """A traced inference function for right-padded int32 batches of any shape (one trace).
 
-    Without a GPU, and when review_scorer.fast_lstm knows the network (the shapes build_model
+    Without a GPU, and when review_scorer.model.fast_lstm knows the network (the shapes build_model
     and average_members make), this is fast_lstm's forward pass: the same function computed
     faster on CPU. Otherwise it is the traced Keras call; on a GPU that call takes the cuDNN
     kernel. Setting the environment variable REVIEW_SCORER_FAST_LSTM=0 before the call selects
@@ -175,7 +175,7 @@ def compile_inference(model: keras.Model):
     """
     import tensorflow as tf
 
-    from review_scorer.fast_lstm import build_fast_inference, fast_lstm_allowed
+    from review_scorer.model.fast_lstm import build_fast_inference, fast_lstm_allowed
 
     fast = build_fast_inference(model) if fast_lstm_allowed() else None
     if fast is not None:
@@ -195,7 +195,7 @@ ENCODER_LAYERS = ("embedding", "bilstm")  # the classifier layers a pretrained e
 def copy_encoder_weights(model: keras.Model, weights: dict) -> None:
     """Start a classifier from a pretrained encoder: its embedding and both LSTM directions.
 
-    `weights` uses the encoder directory's names (review_scorer.encoder.weight_shapes). The
+    `weights` uses the encoder directory's names (review_scorer.model.encoder.weight_shapes). The
     classifier must be bidirectional with the encoder's vocabulary, embedding_dim and lstm_units;
     a shape that differs raises ValueError naming the weight.
     """

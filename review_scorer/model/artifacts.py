@@ -12,9 +12,9 @@ from typing import Any
 
 from review_scorer import __version__
 from review_scorer.config import TrainConfig
-from review_scorer.download import sha256_file
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
-from review_scorer.text import Vocabulary
+from review_scorer.io.download import sha256_file
+from review_scorer.text.cleaning import Vocabulary
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.keras"
@@ -283,7 +283,7 @@ def load_model_dir(model_dir: str | Path) -> ModelBundle:
 def _load_keras_model(path: Path) -> Any:
     import keras
 
-    import review_scorer.model  # noqa: F401  (registers MaskedPooling for deserialisation)
+    import review_scorer.model.network  # noqa: F401  (registers MaskedPooling for deserialisation)
 
     try:
         # safe_mode refuses Lambda layers and any pickled Python code inside the archive.
@@ -313,7 +313,7 @@ def _embedding_rows(model: Any) -> int | None:
 
 def packaged_model_dir() -> Path:
     """The default model shipped inside the package."""
-    return Path(__file__).resolve().parent / "default_model"
+    return Path(__file__).resolve().parents[1] / "default_model"
 
 
 def resolve_model_dir(model_dir: str | Path | None, *, notes: list[str] | None = None) -> Path:
@@ -372,7 +372,7 @@ def curves_note(meta: dict) -> str | None:
 def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dict,
                   history: dict, metrics: dict | None) -> dict[str, Any]:
     """The "model" part of a report context (shared by training and scoring reports)."""
-    from review_scorer.provenance import model_provenance
+    from review_scorer.report.provenance import model_provenance
 
     settings = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     return {

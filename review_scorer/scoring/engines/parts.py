@@ -31,7 +31,8 @@ from review_scorer.metrics import (
     StreamingMetrics,
     sentiment_names,
 )
-from review_scorer.score import (
+from review_scorer.model.sentiment import STATUS_OK, SentimentModel, rounded_scores
+from review_scorer.scoring.score import (
     OUTPUT_COLUMNS,
     STATUS_FORMULA,
     TOP_WORDS_COLUMN,
@@ -39,7 +40,6 @@ from review_scorer.score import (
     ScoreOptions,
     score_report_context,
 )
-from review_scorer.sentiment import STATUS_OK, SentimentModel, rounded_scores
 
 SOURCE_COLUMN = "source_file"
 PART_FORMATS = ("parquet", "csv")
@@ -344,14 +344,14 @@ def insight_roles(info: Any) -> tuple:
 
 def new_insights(roles: tuple, threshold: float) -> Any:
     """An empty FileInsights for these roles (the local engine's time/group/rating sections)."""
-    from review_scorer.insights import FileInsights
+    from review_scorer.report.insights import FileInsights
 
     date, group, rating, scale, ident = roles
     return FileInsights(date, group, rating, scale, threshold, id_column=ident)
 
 
 def _chunk_insights(chunk: dict[str, Any], status: np.ndarray, threshold: float) -> Any:
-    from review_scorer.score import ScoredChunk
+    from review_scorer.scoring.score import ScoredChunk
 
     insights = new_insights(chunk["roles"], threshold)
     insights.update(ScoredChunk(frame=chunk["frame"], rows=chunk["rows"], texts=chunk["texts"],
@@ -443,7 +443,7 @@ def prepare_outputs(out_dir: str | Path, name: str, options: ScoreOptions
     """(parts folder, report path) of a run under `out_dir`, a local folder or a URI that every
     node can write. Refuses to mix with an earlier run's parts unless overwriting, and then
     clears them first."""
-    from review_scorer.outputs import check_output_target, ensure_output_dir
+    from review_scorer.io.publish import check_output_target, ensure_output_dir
 
     out_dir = restore_uri(out_dir)
     base = out_dir.rstrip("/") if is_uri(out_dir) else ensure_output_dir(Path(out_dir))
@@ -489,9 +489,9 @@ def load_model_payload(model_path: str | Path | None, notes: list[str]
     TensorFlow-free SentimentModel for encoding and the report. Checked as `score` checks it."""
     import json
 
-    from review_scorer import artifacts
     from review_scorer.config import TrainConfig
-    from review_scorer.text import Vocabulary
+    from review_scorer.model import artifacts
+    from review_scorer.text.cleaning import Vocabulary
 
     model_dir = artifacts.resolve_model_dir(model_path, notes=notes)
     meta = artifacts.read_meta(model_dir)
@@ -747,7 +747,7 @@ def attach_attributions(rows: list[dict[str, Any]], highlight_rows: list[dict[st
                         attributions: Sequence[Any]) -> dict[str, Any] | None:
     """Add word spans to the table and highlight rows (attributions in that order, table rows
     first) and return the drivers over the table rows, as the local report has them."""
-    from review_scorer.explain import DriverAccumulator, TermMatcher, cleaned_if_whole, row_spans
+    from review_scorer.explain.attribution import DriverAccumulator, TermMatcher, cleaned_if_whole, row_spans
 
     drivers = DriverAccumulator()
     drivers.update(a for a, row in zip(attributions, rows) if row["status"] == STATUS_OK)
@@ -795,8 +795,8 @@ def build_report_context(summary: FileResult, collector: Collector, *, model: Se
 def publish_report(context: dict[str, Any], report_path: str | Path, overwrite: bool) -> None:
     """Render the report and publish it atomically, as the local engine does (one upload for a
     URI)."""
-    from review_scorer.outputs import publish_together, write_temp_beside
-    from review_scorer.report import build_report_html
+    from review_scorer.io.publish import publish_together, write_temp_beside
+    from review_scorer.report.render import build_report_html
 
     data = build_report_html(context).encode("utf-8", "replace")
     if is_uri(report_path):

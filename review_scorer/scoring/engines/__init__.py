@@ -33,7 +33,7 @@ def score_with_ray(inputs: Any, **kwargs: Any) -> Any:
 def load_ray_engine() -> Any:
     """The review_scorer.engines.ray module, or a one-line error when Ray is not installed."""
     try:
-        from review_scorer.engines import ray as ray_engine
+        from review_scorer.scoring.engines import ray as ray_engine
     except ImportError as exc:
         missing = getattr(exc, "name", None) or ""
         if missing.split(".")[0] not in ("ray", "pyarrow"):

@@ -21,7 +21,7 @@ import numpy as np
 
 from review_scorer.errors import ReviewScorerError, UsageError
 from review_scorer.metrics import DecisionRule, sentiment_names
-from review_scorer.sentiment import (
+from review_scorer.model.sentiment import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_THRESHOLD,
     DEVICE_CHOICES,
@@ -223,7 +223,7 @@ def output_stems(paths: Sequence[Path]) -> list[str]:
 
 
 def output_paths(stem: str, out_dir: Path, fmt: str) -> tuple[Path, Path]:
-    from review_scorer.outputs import PREDICTION_SUFFIX
+    from review_scorer.io.publish import PREDICTION_SUFFIX
 
     return out_dir / f"{stem}{PREDICTION_SUFFIX[fmt]}", out_dir / f"{stem}.html"
 
@@ -293,7 +293,7 @@ def _explain_and_score(model: SentimentModel, texts: list, limit: int, batch_siz
                        head: list) -> tuple[np.ndarray, np.ndarray, list]:
     """(status, scores, attributions) of a chunk whose first `limit` texts are explained
     (`head`: their attributions); the rest are scored."""
-    from review_scorer.explain import attribution_scores
+    from review_scorer.explain.attribution import attribution_scores
 
     status = np.array([STATUS_EMPTY if not isinstance(t, str) or not t.strip() else
                        STATUS_NO_WORDS if a is None else STATUS_OK
@@ -330,20 +330,20 @@ def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = N
 
     `settings` are ScoreOptions fields (batch_size=..., fmt=...) applied over `options`.
     """
-    from review_scorer.outputs import ensure_output_dir
+    from review_scorer.io.publish import ensure_output_dir
 
     options = (options or ScoreOptions()).replace(**settings) if settings else (options or ScoreOptions())
     started = time.perf_counter()
     device_name = select_device(options.device)
     notes: list[str] = []
     if model is None:
-        from review_scorer.artifacts import resolve_model_dir
+        from review_scorer.model.artifacts import resolve_model_dir
 
         model = SentimentModel.load(resolve_model_dir(model_dir, notes=notes))
     out = ensure_output_dir(Path(out_dir))
     explainer = None
     if options.explain or (options.report and options.max_report_rows > 0):
-        from review_scorer.explain import Explainer
+        from review_scorer.explain.attribution import Explainer
 
         explainer = Explainer(model, batch_size=options.batch_size)
     results = []
@@ -394,7 +394,7 @@ class _FileScorer:
         return self.result
 
     def _check_targets(self) -> None:
-        from review_scorer.outputs import check_output_target
+        from review_scorer.io.publish import check_output_target
 
         targets = [self.predictions_path] + ([self.report_path] if self.options.report else [])
         for target in targets:
@@ -417,7 +417,7 @@ class _FileScorer:
         return review_file
 
     def _score(self, review_file) -> None:
-        from review_scorer.outputs import publish_together
+        from review_scorer.io.publish import publish_together
 
         info, o = review_file.info, self.options
         sink = PredictionSink(self.predictions_path, info.columns, o)
@@ -476,7 +476,7 @@ class PredictionSink:
     """Writes scored chunks to the predictions file (a hidden temp file until published)."""
 
     def __init__(self, path: Path, columns: Sequence[str], options: ScoreOptions):
-        from review_scorer.outputs import PredictionWriter
+        from review_scorer.io.publish import PredictionWriter
 
         self.rename = _keep_clashing_columns(columns, (*OUTPUT_COLUMNS, TOP_WORDS_COLUMN))
         self.columns = [self.rename.get(c, c) for c in columns] + list(OUTPUT_COLUMNS)
@@ -538,7 +538,7 @@ def _keep_clashing_columns(columns: Sequence[str], ours: Sequence[str]) -> dict[
 
 
 def _top_words_column(chunk: ScoredChunk) -> list[str]:
-    from review_scorer.explain import format_top_terms
+    from review_scorer.explain.attribution import format_top_terms
 
     attributions = chunk.attributions or [None] * len(chunk)
     return [format_top_terms(a) if a is not None else "" for a in attributions]
@@ -551,9 +551,9 @@ class ReportAccumulator:
 
     def __init__(self, info: Any, options: ScoreOptions, *, explainer: Any = None,
                  text_limit: int = 20000):
-        from review_scorer.explain import DriverAccumulator
-        from review_scorer.insights import FileInsights
+        from review_scorer.explain.attribution import DriverAccumulator
         from review_scorer.metrics import HighlightTracker, StreamingMetrics
+        from review_scorer.report.insights import FileInsights
 
         self.info, self.options, self.text_limit = info, options, text_limit
         self.explainer = explainer
@@ -586,7 +586,7 @@ class ReportAccumulator:
     def _known_cleaned(self, chunk: ScoredChunk, i: int, text: str) -> str | None:
         """The row's cleaned text if its attribution read all of it and the table keeps the
         whole text (then the driver filter needs no second cleaning)."""
-        from review_scorer.explain import cleaned_if_whole
+        from review_scorer.explain.attribution import cleaned_if_whole
 
         if chunk.attributions is None or len(text) > self.text_limit:
             return None
@@ -599,7 +599,7 @@ class ReportAccumulator:
 
     def _row(self, chunk: ScoredChunk, i: int, id_: Any, text: str, sentiment: str,
              label: int) -> dict[str, Any]:
-        from review_scorer.explain import row_spans
+        from review_scorer.explain.attribution import row_spans
 
         score = chunk.scores[i] if chunk.status[i] == STATUS_OK else None
         row = {
@@ -625,7 +625,7 @@ class ReportAccumulator:
 
     def _highlights(self) -> dict:
         """The highlight rows, with their words highlighted (a handful of reviews: cheap)."""
-        from review_scorer.explain import row_spans
+        from review_scorer.explain.attribution import row_spans
 
         highlights = self.highlights.result()
         if self.explainer is None:
@@ -637,7 +637,7 @@ class ReportAccumulator:
         return highlights
 
     def context(self, result: FileResult, *, model: SentimentModel, device_name: str) -> dict:
-        from review_scorer.explain import TermMatcher
+        from review_scorer.explain.attribution import TermMatcher
 
         context = score_report_context(result, model=model, device_name=device_name,
                                        threshold=self.options.threshold,
@@ -655,8 +655,8 @@ class ReportAccumulator:
 
     @staticmethod
     def render_to_temp(context: dict, report_path: Path) -> Path:
-        from review_scorer.outputs import write_temp_beside
-        from review_scorer.report import build_report_html
+        from review_scorer.io.publish import write_temp_beside
+        from review_scorer.report.render import build_report_html
 
         return write_temp_beside(report_path, build_report_html(context).encode("utf-8", "replace"))
 
@@ -668,7 +668,7 @@ def score_report_context(result: FileResult, *, model: SentimentModel, device_na
     import datetime as _dt
 
     from review_scorer import __version__
-    from review_scorer.artifacts import model_context
+    from review_scorer.model.artifacts import model_context
 
     rows_per_second = result.rows / result.seconds if result.seconds > 0 else 0.0
     summary = {

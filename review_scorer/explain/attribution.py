@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from review_scorer.text import (
+from review_scorer.text.cleaning import (
     _APOSTROPHES,
     _ASCII_APOSTROPHE,
     _TAG_RE,
@@ -428,7 +428,7 @@ def _fast_states(model, members: list[_Member]):
     and reads the same networks in the same order (matched by their embedding variables);
     else None and the encoders run through Keras. The pooling methods need no gradient through
     the LSTM, only its outputs, so the fast forward pass serves them unchanged."""
-    from review_scorer.fast_lstm import build_fast_states, fast_lstm_allowed
+    from review_scorer.model.fast_lstm import build_fast_states, fast_lstm_allowed
 
     if not fast_lstm_allowed():
         return None
@@ -490,7 +490,7 @@ def _fast_delta_fn(members: list[_Member], fast_states):
     (tests/test_fast_lstm.py), without building the text-order, batch-major copy of H."""
     import tensorflow as tf
 
-    from review_scorer.fast_lstm import pool_time_major
+    from review_scorer.model.fast_lstm import pool_time_major
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True,
                  autograph=False)
