@@ -75,7 +75,7 @@ def faithfulness(model, attributions, base, random_effect: float) -> dict:
 
 def report_extras(attributions) -> float:
     """Seconds for the per-review report outputs and the drivers of a set of attributions."""
-    from review_scorer.explain.attribution import DriverAccumulator, format_top_terms, row_spans
+    from review_scorer.explain.drivers import DriverAccumulator, format_top_terms, row_spans
 
     start = time.perf_counter()
     drivers = DriverAccumulator()

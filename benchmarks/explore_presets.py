@@ -30,9 +30,11 @@ def run(reviews, name: str, overrides: dict, svd: bool) -> dict:
     from review_scorer.config import TrainConfig
     from review_scorer.metrics import binary_metrics
     from review_scorer.model.network import build_model, predict_sequences
-    from review_scorer.text.cleaning import Vocabulary, clean_text, encode_cleaned
+    from review_scorer.text.cleaning import clean_text
+    from review_scorer.text.vocabulary import Vocabulary, encode_cleaned
     from review_scorer.training.embeddings import ppmi_svd_embeddings
-    from review_scorer.training.train import _dataset, stratified_split
+    from review_scorer.training.splits import stratified_split
+    from review_scorer.training.train import _dataset
 
     cfg = TrainConfig().replace(ensemble_size=1, embedding_init="svd" if svd else "random",
                                 **overrides)

@@ -46,7 +46,7 @@ def prepare(data: str):
     from review_scorer.config import TrainConfig
     from review_scorer.io import load_labeled
     from review_scorer.text.cleaning import clean_text
-    from review_scorer.training.train import validation_split
+    from review_scorer.training.splits import validation_split
 
     reviews = load_labeled(data)
     train = np.flatnonzero(reviews.splits == "train")
@@ -64,7 +64,8 @@ def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: boo
     from review_scorer.metrics import binary_metrics, log_loss
     from review_scorer.model.network import build_model, export_model
     from review_scorer.model.sentiment import SentimentModel
-    from review_scorer.text.cleaning import Vocabulary, clean_text, encode_cleaned
+    from review_scorer.text.cleaning import clean_text
+    from review_scorer.text.vocabulary import Vocabulary, encode_cleaned
     from review_scorer.training.embeddings import ppmi_svd_embeddings
     from review_scorer.training.finetune import config_for_encoder, fit_member
     from review_scorer.training.train import _dataset

@@ -148,7 +148,8 @@ def child_plain(args: argparse.Namespace) -> dict:
         fail("--device gpu: TensorFlow sees no GPU on this machine; use --device auto or cpu")
 
     from review_scorer import SentimentModel
-    from review_scorer.text.cleaning import OOV_ID, pad_batch
+    from review_scorer.text.batching import pad_batch
+    from review_scorer.text.vocabulary import OOV_ID
 
     started = time.perf_counter()
     model = SentimentModel.load(args.model_dir)

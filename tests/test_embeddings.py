@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from review_scorer.text.cleaning import OOV_ID, PAD_ID, Vocabulary, texts_to_sequences
+from review_scorer.text.vocabulary import OOV_ID, PAD_ID, Vocabulary, texts_to_sequences
 from review_scorer.training.embeddings import cooccurrence_matrix, ppmi_svd_embeddings
 
 

@@ -70,7 +70,7 @@ def test_model_recurrent_dropout_option_reaches_the_layer():
 
 def test_model_predict_ids_keeps_input_order(small_model):
     from review_scorer.model.sentiment import SentimentModel
-    from review_scorer.text.cleaning import Vocabulary
+    from review_scorer.text.vocabulary import Vocabulary
 
     model = SentimentModel(small_model, Vocabulary(["<pad>", "<unk>"]), TrainConfig())
     rng = np.random.default_rng(0)
@@ -83,7 +83,7 @@ def test_model_predict_ids_keeps_input_order(small_model):
 
 
 def test_model_word_dropout_replaces_words_only_while_training():
-    from review_scorer.model.network import WordDropout
+    from review_scorer.model.layers import WordDropout
 
     layer = WordDropout(0.5, seed=3)
     ids = np.array([[5, 6, 7, 8, 9, 10, 11, 12, 0, 0]] * 50, dtype=np.int32)

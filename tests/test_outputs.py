@@ -15,14 +15,9 @@ import pandas as pd
 import pytest
 
 from review_scorer.errors import OutputError
-from review_scorer.io import publish as outputs
-from review_scorer.io.publish import (
-    PREDICTION_SUFFIX,
-    PredictionWriter,
-    atomic_write_bytes,
-    ensure_output_dir,
-    format_from_name,
-)
+from review_scorer.io import predictions as outputs
+from review_scorer.io.predictions import PREDICTION_SUFFIX, PredictionWriter, format_from_name
+from review_scorer.io.publish import atomic_write_bytes, ensure_output_dir
 
 TRICKY_TEXTS = [
     'She said "wow", then left.',
@@ -548,7 +543,7 @@ def test_outputs_csv_input_stays_text_in_jsonl(tmp_path):
 def test_outputs_top_words_is_a_list_in_jsonl_and_parquet_and_text_elsewhere(tmp_path):
     import pyarrow.parquet as pq
 
-    from review_scorer.io.publish import word_weights
+    from review_scorer.io.predictions import word_weights
 
     frame = pd.DataFrame({"review": ["great, not dull", "meh"], "row": [1, 2],
                           "top_words": ["great +0.41; dull -0.33", ""]})

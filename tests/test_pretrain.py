@@ -252,7 +252,8 @@ def _tiny_datasets(vocab, config):
     import tensorflow as tf
 
     from review_scorer.io import load_labeled
-    from review_scorer.text.cleaning import pad_batch, texts_to_sequences
+    from review_scorer.text.batching import pad_batch
+    from review_scorer.text.vocabulary import texts_to_sequences
 
     reviews = load_labeled(str(MINI_IMDB)).split("train")
     seqs = texts_to_sequences(reviews.texts, vocab, max_len=config.max_len,

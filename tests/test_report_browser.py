@@ -610,7 +610,8 @@ def _shop_row(chunk, i: int, info, spans: list) -> dict:
 def shop_report_context(model_dir: Path) -> dict:
     """The shop sample through the real reader, scoring core, explainer and insights."""
     from review_scorer import SentimentModel
-    from review_scorer.explain.attribution import DriverAccumulator, Explainer, row_spans
+    from review_scorer.explain.attribution import Explainer
+    from review_scorer.explain.drivers import DriverAccumulator, row_spans
     from review_scorer.io import open_reviews
     from review_scorer.report.insights import FileInsights
     from review_scorer.scoring.score import ScoreOptions, iter_scored_chunks
@@ -623,7 +624,7 @@ def shop_report_context(model_dir: Path) -> dict:
         id_column=info.id_column,
     )
     explainer, drivers, rows = Explainer(model), DriverAccumulator(), []
-    from review_scorer.explain.attribution import terms_in_text
+    from review_scorer.explain.drivers import terms_in_text
 
     try:
         for chunk in iter_scored_chunks(review_file, model, ScoreOptions(chunk_rows=25)):

@@ -76,7 +76,7 @@ def test_sentiment_predict_frame_adds_the_three_columns(model):
 
 
 def test_sentiment_encode_is_the_shared_text_path(model):
-    from review_scorer.text.cleaning import encode_text
+    from review_scorer.text.vocabulary import encode_text
 
     cfg = model.config
     for text, ids in zip(TEXTS, model.encode(TEXTS)):

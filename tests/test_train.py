@@ -98,7 +98,7 @@ def test_train_limit_takes_a_stratified_subset(tmp_path, tiny_config):
 
 
 def test_train_interrupted_save_keeps_the_previous_model(model_dir_copy, monkeypatch, tiny_config):
-    from review_scorer.text.cleaning import Vocabulary
+    from review_scorer.text.vocabulary import Vocabulary
     from review_scorer.training.train import run_training
 
     before = (model_dir_copy / artifacts.META_FILE).read_bytes()

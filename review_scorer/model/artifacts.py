@@ -14,7 +14,7 @@ from review_scorer import __version__
 from review_scorer.config import TrainConfig
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
 from review_scorer.io.download import sha256_file
-from review_scorer.text.cleaning import Vocabulary
+from review_scorer.text.vocabulary import Vocabulary
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.keras"

@@ -16,7 +16,7 @@ from review_scorer.config import PretrainConfig
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
 from review_scorer.io.download import sha256_file
 from review_scorer.model.artifacts import staging_dir, swap_into_place, verify_checksums
-from review_scorer.text.cleaning import Vocabulary
+from review_scorer.text.vocabulary import Vocabulary
 
 ENCODER_FORMAT_VERSION = 1
 ENCODER_KIND = "review-scorer encoder"

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from review_scorer.errors import DeviceError
-from review_scorer.text.cleaning import encode_text, length_bucketed_batches, pad_batch
+from review_scorer.text.batching import length_bucketed_batches, pad_batch
+from review_scorer.text.vocabulary import encode_text
 
 log = logging.getLogger(__name__)
 

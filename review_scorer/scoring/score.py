@@ -223,7 +223,7 @@ def output_stems(paths: Sequence[Path]) -> list[str]:
 
 
 def output_paths(stem: str, out_dir: Path, fmt: str) -> tuple[Path, Path]:
-    from review_scorer.io.publish import PREDICTION_SUFFIX
+    from review_scorer.io.predictions import PREDICTION_SUFFIX
 
     return out_dir / f"{stem}{PREDICTION_SUFFIX[fmt]}", out_dir / f"{stem}.html"
 
@@ -476,7 +476,7 @@ class PredictionSink:
     """Writes scored chunks to the predictions file (a hidden temp file until published)."""
 
     def __init__(self, path: Path, columns: Sequence[str], options: ScoreOptions):
-        from review_scorer.io.publish import PredictionWriter
+        from review_scorer.io.predictions import PredictionWriter
 
         self.rename = _keep_clashing_columns(columns, (*OUTPUT_COLUMNS, TOP_WORDS_COLUMN))
         self.columns = [self.rename.get(c, c) for c in columns] + list(OUTPUT_COLUMNS)
@@ -538,7 +538,7 @@ def _keep_clashing_columns(columns: Sequence[str], ours: Sequence[str]) -> dict[
 
 
 def _top_words_column(chunk: ScoredChunk) -> list[str]:
-    from review_scorer.explain.attribution import format_top_terms
+    from review_scorer.explain.drivers import format_top_terms
 
     attributions = chunk.attributions or [None] * len(chunk)
     return [format_top_terms(a) if a is not None else "" for a in attributions]
@@ -551,7 +551,7 @@ class ReportAccumulator:
 
     def __init__(self, info: Any, options: ScoreOptions, *, explainer: Any = None,
                  text_limit: int = 20000):
-        from review_scorer.explain.attribution import DriverAccumulator
+        from review_scorer.explain.drivers import DriverAccumulator
         from review_scorer.metrics import HighlightTracker, StreamingMetrics
         from review_scorer.report.insights import FileInsights
 
@@ -586,7 +586,7 @@ class ReportAccumulator:
     def _known_cleaned(self, chunk: ScoredChunk, i: int, text: str) -> str | None:
         """The row's cleaned text if its attribution read all of it and the table keeps the
         whole text (then the driver filter needs no second cleaning)."""
-        from review_scorer.explain.attribution import cleaned_if_whole
+        from review_scorer.explain.drivers import cleaned_if_whole
 
         if chunk.attributions is None or len(text) > self.text_limit:
             return None
@@ -599,7 +599,7 @@ class ReportAccumulator:
 
     def _row(self, chunk: ScoredChunk, i: int, id_: Any, text: str, sentiment: str,
              label: int) -> dict[str, Any]:
-        from review_scorer.explain.attribution import row_spans
+        from review_scorer.explain.drivers import row_spans
 
         score = chunk.scores[i] if chunk.status[i] == STATUS_OK else None
         row = {
@@ -625,7 +625,7 @@ class ReportAccumulator:
 
     def _highlights(self) -> dict:
         """The highlight rows, with their words highlighted (a handful of reviews: cheap)."""
-        from review_scorer.explain.attribution import row_spans
+        from review_scorer.explain.drivers import row_spans
 
         highlights = self.highlights.result()
         if self.explainer is None:
@@ -637,7 +637,7 @@ class ReportAccumulator:
         return highlights
 
     def context(self, result: FileResult, *, model: SentimentModel, device_name: str) -> dict:
-        from review_scorer.explain.attribution import TermMatcher
+        from review_scorer.explain.drivers import TermMatcher
 
         context = score_report_context(result, model=model, device_name=device_name,
                                        threshold=self.options.threshold,

@@ -1,25 +1,13 @@
-"""The one text pipeline shared by training and scoring: clean_text, Vocabulary, text -> ids."""
+"""clean_text, the one cleaning step of training and scoring, and its tokens' offsets in the original text."""
 
 from __future__ import annotations
 
 import html
-import itertools
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
-
-from review_scorer.errors import ArtifactError
-
-PAD_ID = 0
-OOV_ID = 1
-PAD_TOKEN = "<pad>"
-OOV_TOKEN = "<unk>"
-RESERVED_TOKENS = (PAD_TOKEN, OOV_TOKEN)
-VOCAB_HEADER = "# review-scorer vocabulary v1"
 
 # Cleaning, in order (documented in the README; changing any step changes every model's input,
 # so bump VOCAB_HEADER's version if you do):
@@ -30,12 +18,16 @@ VOCAB_HEADER = "# review-scorer vocabulary v1"
 #      stay one token ("don't", "isn't", "director's"); "!" and "?" are kept as tokens of their
 #      own because they carry sentiment; every other character is a separator.
 #   5. Tokens are joined with single spaces (whitespace normalised).
-# explain.token_offsets maps cleaned tokens back to the original text with these same three
+# token_offsets (below) maps cleaned tokens back to the original text with these same three
 # patterns; change them together (alignment falls back to no highlights, never wrong ones).
 _TAG_RE = re.compile(r"<[^<>]{0,200}>")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
 _ASCII_APOSTROPHE = "`"  # the one ASCII key of _APOSTROPHES (clean_text's fast path)
 _TOKEN_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[!?]")
+_TOKEN_SPLIT_RE = re.compile(f"({_TOKEN_RE.pattern})")  # clean_text's tokens, captured
+# Same pattern as CPython's html.unescape (Lib/html/__init__.py), so each match decodes exactly
+# as it does inside clean_text.
+_CHARREF_RE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 
 
 def clean_text(text: str | None) -> str:
@@ -54,141 +46,121 @@ def clean_text(text: str | None) -> str:
     return " ".join(_TOKEN_RE.findall(text))
 
 
-class Vocabulary:
-    """Token <-> id mapping built from training text. Id 0 is padding, id 1 is out-of-vocabulary.
+# ------------------------------------------------------------------------------ text -> spans
 
-    Saved as a plain UTF-8 text file (one token per line, line order = id), so a model directory
-    needs no pickle and no custom Keras layer to turn text into ids.
+
+def _normalise_piece(piece: str) -> str:
+    """The per-character steps of clean_text after entity decoding: NFKC, lowercase, apostrophes."""
+    return unicodedata.normalize("NFKC", piece).lower().translate(_APOSTROPHES)
+
+
+def _one_to_one(segment: str) -> str | None:
+    """The normalised segment when every character maps to exactly one character, else None.
+
+    An equal length alone does not say so: "E" + a combining accent (2 -> 1) and "\u00bd"
+    (1 -> 3) can cancel out. NFKC leaves an already-normalised string alone, and lowercasing
+    never maps a character to nothing, so those two checks do.
     """
-
-    def __init__(self, tokens: Sequence[str]):
-        tokens = list(tokens)
-        if tuple(tokens[:2]) != RESERVED_TOKENS:
-            raise ValueError("a vocabulary starts with the padding and unknown tokens")
-        self.tokens = tokens
-        self._index = {tok: i for i, tok in enumerate(tokens)}
-        if len(self._index) != len(tokens):
-            raise ValueError("vocabulary tokens must be unique")
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocabulary) and self.tokens == other.tokens
-
-    def __hash__(self) -> int:
-        return hash(tuple(self.tokens))
-
-    @classmethod
-    def build(cls, cleaned_texts: Iterable[str], *, max_size: int, min_count: int = 1) -> Vocabulary:
-        """Most frequent tokens first (ties broken alphabetically), at most max_size ids in all."""
-        counts: Counter[str] = Counter()
-        for cleaned in cleaned_texts:
-            counts.update(cleaned.split())
-        ranked = sorted(
-            (tok for tok, n in counts.items() if n >= min_count and tok not in RESERVED_TOKENS),
-            key=lambda tok: (-counts[tok], tok),
-        )
-        return cls([*RESERVED_TOKENS, *ranked[: max(0, max_size - len(RESERVED_TOKENS))]])
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(VOCAB_HEADER + "\n" + "\n".join(self.tokens) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> Vocabulary:
-        path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8").split("\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ArtifactError(f"{path}: cannot read the vocabulary ({exc}); retrain the model") from None
-        if not lines or lines[0] != VOCAB_HEADER:
-            raise ArtifactError(f"{path}: not a review-scorer vocabulary file; retrain the model")
-        tokens = lines[1:-1] if lines[-1] == "" else lines[1:]
-        try:
-            return cls(tokens)
-        except ValueError as exc:
-            raise ArtifactError(f"{path}: corrupt vocabulary ({exc}); retrain the model") from None
-
-    def encode(self, cleaned: str) -> np.ndarray:
-        """Ids of every token of one cleaned text (no truncation)."""
-        return self.ids(cleaned.split())
-
-    def ids(self, tokens: Sequence[str]) -> np.ndarray:
-        """int32 ids of a list of cleaned tokens (OOV_ID for unknown ones)."""
-        # map() with a repeated default runs dict.get without a Python frame per token.
-        return np.fromiter(map(self._index.get, tokens, itertools.repeat(OOV_ID)), dtype=np.int32,
-                           count=len(tokens))
+    if segment.isascii():
+        return segment.lower().replace(_ASCII_APOSTROPHE, "'")
+    if not unicodedata.is_normalized("NFKC", segment):
+        return None
+    out = segment.lower()
+    return out.translate(_APOSTROPHES) if len(out) == len(segment) else None
 
 
-def truncate(ids: np.ndarray, max_len: int, side: str) -> np.ndarray:
-    """Cut a sequence to max_len ids.
+def _plain_pieces(text: str, start: int, end: int) -> Iterable[tuple[str, int, int, bool]]:
+    """Normalised pieces of text[start:end] (no entities in it): (output, source start, source
+    end, whether output character i comes from source character start + i)."""
+    segment = text[start:end]
+    out = _one_to_one(segment)
+    if out is not None:
+        yield out, start, end, True
+        return
+    # Not one to one (a ligature, a decomposed accent, a dotted capital I): normalise per base
+    # character with its combining marks, so only those few characters map coarsely.
+    i = 0
+    while i < len(segment):
+        j = i + 1
+        while j < len(segment) and unicodedata.combining(segment[j]):
+            j += 1
+        out = _normalise_piece(segment[i:j])
+        yield out, start + i, start + j, len(out) == 1 and j == i + 1
+        i = j
 
-    side "post" keeps the beginning, "pre" keeps the end, and "head_tail" keeps the first quarter
-    and the last three quarters of the budget: reviews tend to open with context and close with
-    the verdict (Sun et al., 2019, "How to Fine-Tune BERT for Text Classification?", found
-    head+tail truncation best on IMDB).
+
+def _normalised_pieces(text: str) -> list[tuple[str, int, int, bool]]:
+    """clean_text's transformations before tokenising, as _plain_pieces' pieces."""
+    # A tag becomes spaces of its own length: the same separator for the tokeniser, and 1:1.
+    spaced = _TAG_RE.sub(_blank, text)
+    pieces: list[tuple[str, int, int, bool]] = []
+    pos = 0
+    if "&" in spaced:
+        for m in _CHARREF_RE.finditer(spaced):
+            pieces.extend(_plain_pieces(spaced, pos, m.start()))
+            decoded = html.unescape(m.group())
+            if decoded == m.group():  # not an entity after all: plain text
+                pieces.extend(_plain_pieces(spaced, m.start(), m.end()))
+            else:  # the decoded characters all map to the whole entity
+                pieces.append((_normalise_piece(decoded), m.start(), m.end(), False))
+            pos = m.end()
+    pieces.extend(_plain_pieces(spaced, pos, len(spaced)))
+    return pieces
+
+
+def _offsets_from_parts(parts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the tokens of one _TOKEN_SPLIT_RE.split result, in the split string.
+
+    The split gives separator, token, separator, ...: offsets are running sums of the lengths
+    (no Python work per token, which mattered next to the model's own time).
     """
-    n = len(ids)
-    if n <= max_len:
-        return ids
-    if side == "post":
-        return ids[:max_len]
-    if side == "pre":
-        return ids[n - max_len :]
-    if side == "head_tail":
-        head = max_len // 4
-        return np.concatenate([ids[:head], ids[n - (max_len - head) :]])
-    raise ValueError(f"unknown truncation side {side!r}")
+    ends_at = np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
+    return ends_at[0:-1:2], ends_at[1::2]
 
 
-def encode_cleaned(cleaned: str, vocab: Vocabulary, *, max_len: int, truncating: str) -> np.ndarray:
-    """Ids of a cleaned text, truncated: the single vectorising step of training and scoring."""
-    return truncate(vocab.encode(cleaned), max_len, truncating)
+def _blank(match: re.Match) -> str:
+    return " " * (match.end() - match.start())
 
 
-def encode_text(text: str | None, vocab: Vocabulary, *, max_len: int, truncating: str) -> np.ndarray:
-    """Clean then encode one raw review (empty array when no word is left)."""
-    return encode_cleaned(clean_text(text), vocab, max_len=max_len, truncating=truncating)
+def token_offsets(text: str, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Start and end offsets in `text` of each of its cleaned tokens, or None if they don't align.
 
-
-def texts_to_sequences(
-    texts: Iterable[str | None], vocab: Vocabulary, *, max_len: int, truncating: str
-) -> list[np.ndarray]:
-    """Clean, encode and truncate raw texts: the exact path used by both training and scoring."""
-    return [encode_text(t, vocab, max_len=max_len, truncating=truncating) for t in texts]
-
-
-def pad_batch(sequences: Sequence[np.ndarray], length: int | None = None) -> np.ndarray:
-    """Right-pad sequences with PAD_ID into an int32 matrix (the model masks the padding)."""
-    width = length if length is not None else max((len(s) for s in sequences), default=0)
-    out = np.full((len(sequences), max(width, 1)), PAD_ID, dtype=np.int32)
-    for i, seq in enumerate(sequences):
-        out[i, : len(seq)] = seq[:width]
-    return out
-
-
-def length_bucketed_batches(
-    lengths: np.ndarray, batch_size: int, *, rng: np.random.Generator | None = None,
-    pool_batches: int = 50,
-) -> list[np.ndarray]:
-    """Group row indices into batches of similar length so padding per batch stays small.
-
-    Without rng (scoring): sort everything by length and cut. With rng (training): shuffle, sort
-    within pools of pool_batches batches, cut, then shuffle the batch order, so batches stay
-    random from epoch to epoch while each holds reviews of similar length.
+    Replays clean_text with a record of where each output character came from, tokenises with
+    the same regex and checks the tokens are exactly `tokens` (clean_text(text).split()).
     """
-    lengths = np.asarray(lengths)
-    n = len(lengths)
-    if n == 0:
-        return []
-    if rng is None:
-        order = np.argsort(lengths, kind="stable")
-        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    order = rng.permutation(n)
-    pool = batch_size * pool_batches
-    batches = []
-    for start in range(0, n, pool):
-        part = order[start : start + pool]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
+    pieces = _normalised_pieces(text)
+    normalised = "".join(out for out, _, _, _ in pieces)
+    parts = _TOKEN_SPLIT_RE.split(normalised)
+    if parts[1::2] != list(tokens):
+        return None
+    starts, ends = _offsets_from_parts(parts)
+    if len(pieces) == 1 and pieces[0][3]:  # one to one throughout
+        return starts.astype(np.int32), ends.astype(np.int32)
+    src_start = np.concatenate([
+        np.arange(a, b) if exact else np.full(len(out), a) for out, a, b, exact in pieces
+    ] or [np.zeros(0, np.int64)]).astype(np.int64)
+    src_end = np.concatenate([
+        np.arange(a + 1, b + 1) if exact else np.full(len(out), b) for out, a, b, exact in pieces
+    ] or [np.zeros(0, np.int64)]).astype(np.int64)
+    return src_start[starts].astype(np.int32), src_end[ends - 1].astype(np.int32)
+
+
+def clean_and_align(text: str) -> tuple[list[str], tuple[np.ndarray, np.ndarray] | None]:
+    """clean_text(text).split() and the tokens' (starts, ends) in `text` (None: not aligned).
+
+    Most reviews hold no HTML entity, and NFKC, lowercasing and the apostrophe mapping turn
+    each of their characters into one character (always so for ASCII, where NFKC changes
+    nothing). Then clean_text's tokens are the tokeniser's matches in the normalised text with
+    its tags blanked out to the same length (a tag is a separator either way), offsets carry
+    over one to one, and one pass gives both the tokens and their offsets. Other text is
+    cleaned by clean_text itself and aligned by token_offsets, which checks its replay against
+    those tokens.
+    """
+    if "&" not in text:
+        normalised = _one_to_one(_TAG_RE.sub(_blank, text) if "<" in text else text)
+        if normalised is not None:
+            parts = _TOKEN_SPLIT_RE.split(normalised)
+            starts, ends = _offsets_from_parts(parts)
+            return parts[1::2], (starts.astype(np.int32), ends.astype(np.int32))
+    tokens = clean_text(text).split()
+    return tokens, token_offsets(text, tokens)

@@ -94,7 +94,7 @@ def _trainable_copy(start, config, schedule: Schedule):
 
 
 def _scores(network, sequences) -> np.ndarray:
-    from review_scorer.text.cleaning import length_bucketed_batches, pad_batch
+    from review_scorer.text.batching import length_bucketed_batches, pad_batch
 
     lengths = np.array([len(s) for s in sequences])
     out = np.empty(len(sequences), dtype=np.float64)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from review_scorer.text.cleaning import OOV_ID, PAD_ID
+from review_scorer.text.vocabulary import OOV_ID, PAD_ID
 
 FIRST_WORD_ID = 2
 

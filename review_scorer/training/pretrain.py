@@ -21,7 +21,8 @@ from review_scorer import __version__
 from review_scorer.config import PretrainConfig
 from review_scorer.errors import ConfigError, InputError
 from review_scorer.model.encoder import CHECKPOINT_DIR, check_encoder_target, save_encoder_dir
-from review_scorer.text.cleaning import PAD_ID, Vocabulary, clean_text
+from review_scorer.text.cleaning import clean_text
+from review_scorer.text.vocabulary import PAD_ID, Vocabulary
 
 # Between two reviews of the concatenated corpus the padding id stands as an end-of-review token:
 # clean_text can never produce it, and the classifier masks it, so the vocabulary stays the

@@ -15,13 +15,9 @@ import numpy as np
 from review_scorer import __version__
 from review_scorer.config import TrainConfig
 from review_scorer.model.artifacts import REPORT_FILE, check_target, model_context
-from review_scorer.text.cleaning import (
-    Vocabulary,
-    clean_text,
-    encode_cleaned,
-    length_bucketed_batches,
-    pad_batch,
-)
+from review_scorer.text.batching import length_bucketed_batches, pad_batch
+from review_scorer.text.cleaning import clean_text
+from review_scorer.text.vocabulary import Vocabulary, encode_cleaned
 from review_scorer.training.finetune import with_encoder
 from review_scorer.training.splits import Splits, make_splits
 

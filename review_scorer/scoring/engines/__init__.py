@@ -6,7 +6,6 @@ from typing import Any
 
 from review_scorer.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, ReviewScorerError
 
-ENGINES = ("local", "ray")
 RAY_INSTALL_HINT = 'pip install "review-scorer[ray]"'
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from review_scorer.errors import InputError, OutputError, ReviewScorerError
+from review_scorer.io.common import one_line
 from review_scorer.metrics import (
     DecisionRule,
     HighlightTracker,
@@ -145,19 +146,12 @@ def run_name(inputs: Sequence[str | os.PathLike[str]]) -> str:
     return name if len(inputs) <= 1 else f"{name}-and-{len(inputs) - 1}-more"
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception's message on one line (its type name when it has none)."""
-    return " ".join((str(exc) or type(exc).__name__).split())
-
-
 # ------------------------------------------------------------------------------ reading
 
 
 def _open_reviews(path: str, options: ScoreOptions):
-    try:
-        from review_scorer.io import open_reviews
-    except ImportError:  # before the reader package existed
-        from review_scorer.io import open_reviews
+    from review_scorer.io import open_reviews
+
     o = options
     extra = {k: v for k, v in (("rating_column", o.rating_column), ("date_column", o.date_column),
                                ("group_column", o.group_column)) if v is not None}
@@ -491,7 +485,7 @@ def load_model_payload(model_path: str | Path | None, notes: list[str]
 
     from review_scorer.config import TrainConfig
     from review_scorer.model import artifacts
-    from review_scorer.text.cleaning import Vocabulary
+    from review_scorer.text.vocabulary import Vocabulary
 
     model_dir = artifacts.resolve_model_dir(model_path, notes=notes)
     meta = artifacts.read_meta(model_dir)
@@ -747,7 +741,7 @@ def attach_attributions(rows: list[dict[str, Any]], highlight_rows: list[dict[st
                         attributions: Sequence[Any]) -> dict[str, Any] | None:
     """Add word spans to the table and highlight rows (attributions in that order, table rows
     first) and return the drivers over the table rows, as the local report has them."""
-    from review_scorer.explain.attribution import DriverAccumulator, TermMatcher, cleaned_if_whole, row_spans
+    from review_scorer.explain.drivers import DriverAccumulator, TermMatcher, cleaned_if_whole, row_spans
 
     drivers = DriverAccumulator()
     drivers.update(a for a, row in zip(attributions, rows) if row["status"] == STATUS_OK)

@@ -20,6 +20,7 @@ import numpy as np
 import ray
 
 from review_scorer.errors import ReviewScorerError, UsageError
+from review_scorer.io.common import one_line
 from review_scorer.model.sentiment import SentimentModel
 from review_scorer.scoring.engines import EngineError
 from review_scorer.scoring.engines.parts import (
@@ -33,7 +34,6 @@ from review_scorer.scoring.engines.parts import (
     expand_inputs,
     join,
     load_model_payload,
-    one_line,
     part_name,
     prediction_frame,
     prepare_outputs,
