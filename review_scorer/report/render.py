@@ -39,6 +39,7 @@ from markupsafe import Markup
 from review_scorer.errors import OutputError
 from review_scorer.report import plots
 from review_scorer.report.insights import NONE_GROUP
+from review_scorer.report.loader import template_loader
 from review_scorer.report.provenance import format_duration
 
 logger = logging.getLogger(__name__)
@@ -75,15 +76,15 @@ _env = None
 def _environment():
     """The one jinja2 Environment, created on first use (importing jinja2 lazily).
 
-    Templates live inside the package (review_scorer/templates), so a checkout and an installed
-    wheel load them the same way.
+    Templates live in the top-level templates/ folder, packaged as review_scorer.templates
+    (report/loader.py finds them in a checkout and in an installed wheel alike).
     """
     global _env
     if _env is None:
         import jinja2
 
         _env = jinja2.Environment(
-            loader=jinja2.PackageLoader("review_scorer", "templates"),
+            loader=template_loader(),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
