@@ -57,10 +57,10 @@ def write_section(name: str, body: str) -> None:
 def model_label(model_dir: str | Path | None = None, *, with_path: bool = True) -> str:
     """Which model a number is from: its name and training date from meta.json, and its folder.
 
-    None means the model the product would use (review_scorer.artifacts.resolve_model_dir), so
+    None means the model the product would use (review_scorer.model.artifacts.resolve_model_dir), so
     a section stays readable after the shipped model is replaced.
     """
-    from review_scorer.artifacts import resolve_model_dir
+    from review_scorer.model.artifacts import resolve_model_dir
 
     path = resolve_model_dir(model_dir)
     try:

@@ -2,7 +2,7 @@
 
 On each development file (../shared/data/reviews-dev), for each size N (balanced: N/2 labels per
 class) and seed, N labeled rows are drawn; the rest of the file is the test set. Compared on it,
-in one run: the adapted model (review_scorer.adapt, as `train --data FILE` runs it), the shipped
+in one run: the adapted model (review_scorer.training.adapt, as `train --data FILE` runs it), the shipped
 model unchanged, VADER, and TF-IDF + LR trained on the same N labels.
 
     python benchmarks/adaptation.py [--sizes 50 100 200 500 1000] [--seeds 3] [--write-results]
@@ -52,7 +52,7 @@ def accuracy(scores, labels) -> float:
 
 
 def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule) -> dict:
-    from review_scorer.adapt import adapt, adapted_model
+    from review_scorer.training.adapt import adapt, adapted_model
 
     picked, rest = balanced_draw(labels, size, seed)
     started = time.perf_counter()
@@ -122,14 +122,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--files", nargs="+", default=None)
     parser.add_argument("--model-dir", default=None)
-    parser.add_argument("--schedule", default="{}", help="JSON of review_scorer.adapt.Schedule fields")
+    parser.add_argument("--schedule", default="{}",
+                        help="JSON of review_scorer.training.adapt.Schedule fields")
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args(argv)
     from _devfiles import DEV_FILES, load_dev
     from behaviour_suite import vader_scores
 
-    from review_scorer.adapt import Schedule
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.adapt import Schedule
 
     schedule = Schedule(**json.loads(args.schedule))
     model = SentimentModel.load(args.model_dir)

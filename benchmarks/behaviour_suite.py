@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     parser.add_argument("--write-results", action="store_true")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args(argv)
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     cases = build_suite()
     texts = [c.text for c in cases]

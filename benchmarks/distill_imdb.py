@@ -13,7 +13,7 @@ one: self-training; in the logged runs, the 2-member ensemble shipped on 2026-11
 NB-weighted LR on 1-3 grams), "nb+lstm" (the mean of their probabilities, fixed in advance, not
 tuned). Every run is logged to benchmarks/distill_imdb.jsonl; the test set is read only by
 --ship, and every read is logged and counted. This is the recipe of the model shipped on
-2026-11-22; the shipped model is now made by `review-scorer train` (review_scorer/teachers.py).
+2026-11-22; the shipped model is now made by `review-scorer train` (review_scorer/training/teachers.py).
 
     python benchmarks/distill_imdb.py '{"name": "student_nb+lstm", "teacher": "nb+lstm"}' \
         --teacher-lstm PREVIOUS_MODEL_DIR
@@ -50,8 +50,8 @@ def teacher_scores(reviews, cleaned, fit, val, lstm_dirs: list[Path],
     """
     import hashlib
 
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.text import clean_text
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.text.cleaning import clean_text
 
     def cached(path: Path, compute) -> dict[str, np.ndarray]:
         if path.exists():
@@ -102,7 +102,7 @@ def soft_targets(spec: dict, reviews, val, scores, teacher_lstms: list[Path]):
     """The spec's teacher as SoftTargets over the unlabeled reviews (spec "unlabeled": only the
     first N; "hard": targets rounded to 0/1), with its validation accuracy."""
     from review_scorer.metrics import binary_metrics
-    from review_scorer.train import SoftTargets
+    from review_scorer.training.train import SoftTargets
 
     teacher = spec.get("teacher", "nb+lstm")
     count = int(spec.get("unlabeled", len(reviews.unlabeled)))
@@ -119,8 +119,8 @@ def run(spec: dict, reviews, val, scores, teacher_lstms: list[Path], *,
     """One student through the product's training stages, scored on validation only."""
     from review_scorer.config import TrainConfig
     from review_scorer.metrics import binary_metrics, log_loss
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.train import fit_members, make_splits, prepare_data
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.train import fit_members, make_splits, prepare_data
 
     cfg = TrainConfig().replace(ensemble_size=1, **spec.get("kw", {}))
     splits = make_splits(reviews, cfg)
@@ -145,7 +145,7 @@ def run(spec: dict, reviews, val, scores, teacher_lstms: list[Path], *,
 
 def teacher_text(teacher: str, lstm_dirs: list[Path]) -> str:
     """One line for meta.json: which models taught, and that their labels were the fit part's."""
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     def name(directory: Path) -> str:
         meta = SentimentModel.load(directory).meta
@@ -170,8 +170,8 @@ def ship(spec: dict, reviews, cleaned, fit, val, test, scores, out: Path,
 
     from review_scorer.config import TrainConfig
     from review_scorer.metrics import binary_metrics
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.train import run_training
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.train import run_training
 
     soft = soft_targets(spec, reviews, val, scores, teacher_lstms)
     config = TrainConfig().replace(**{"ensemble_size": 1, **spec.get("kw", {})})

@@ -1,7 +1,7 @@
 """Out-of-domain signal: unknown-word rate, mean confidence and share near 0.5, IMDB vs other domains.
 
 Scores a sample of the IMDB test reviews and the three development files with the shipped model
-(or --model-dir) and measures, with review_scorer.domain.DomainSignal (the counter `score`
+(or --model-dir) and measures, with review_scorer.scoring.domain.DomainSignal (the counter `score`
 keeps), each signal over the whole file and over many random samples of --sample-size reviews
 (a small file's view). The table shows the spread (5th / 50th / 95th percentile, min / max)
 per source; the threshold is chosen between IMDB's largest sample and the development files.
@@ -37,7 +37,7 @@ def imdb_test_texts(n: int, seed: int) -> list[str]:
 
 def per_review(model, texts: list[str]):
     """Per scored review: (words, unknown words, score), via the model's own text path."""
-    from review_scorer.domain import count_words
+    from review_scorer.scoring.domain import count_words
 
     prepared = model.prepare(texts)
     counts = np.array([count_words([s]) for s in prepared.sequences], dtype=np.int64)
@@ -45,7 +45,7 @@ def per_review(model, texts: list[str]):
 
 
 def signal_of(words, unknown, scores, index) -> dict:
-    from review_scorer.domain import DomainSignal
+    from review_scorer.scoring.domain import DomainSignal
 
     signal = DomainSignal()
     signal.update(scores[index], np.ones(len(index), bool), words=int(words[index].sum()),
@@ -84,8 +84,8 @@ def main(argv=None) -> int:
     from _devfiles import DEV_FILES, load_dev
     from _results import markdown_table, write_section
 
-    from review_scorer.domain import UNKNOWN_WORD_RATE_LIMIT
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.scoring.domain import UNKNOWN_WORD_RATE_LIMIT
 
     model = SentimentModel.load(args.model_dir)
     sets = {"IMDB test": imdb_test_texts(args.imdb, args.seed)}
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     imdb_max = results["IMDB test"]["spread"]["unknown_rate"].max()
     other_min = min(results[n]["spread"]["unknown_rate"].min() for n in DEV_FILES)
     verdict = (f"Chosen: the unknown-word rate, limit {limit:.0%} "
-               f"(review_scorer/domain.py UNKNOWN_WORD_RATE_LIMIT). It separates the sources best: "
+               f"(review_scorer/scoring/domain.py UNKNOWN_WORD_RATE_LIMIT). It separates the sources best: "
                f"the largest IMDB sample reads {imdb_max:.1%}, the smallest sample of a "
                f"development file {other_min:.1%}; confidence and the share near 0.5 overlap more. "
                f"The limit sits above IMDB with a margin (a false alarm on the model's own kind "

@@ -31,8 +31,8 @@ def linear_baselines(imdb_archive: Path):
     from sklearn.linear_model import LogisticRegression
 
     from review_scorer.io import load_labeled
-    from review_scorer.teachers import NBLogistic
-    from review_scorer.text import clean_text
+    from review_scorer.text.cleaning import clean_text
+    from review_scorer.training.teachers import NBLogistic
 
     reviews = load_labeled(str(imdb_archive))
     train = np.flatnonzero(reviews.splits == "train")
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     from _results import markdown_table, write_section
     from behaviour_suite import vader_scores
 
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     scorers = {}
     for directory in args.model_dir or [None]:

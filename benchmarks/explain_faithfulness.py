@@ -75,7 +75,7 @@ def faithfulness(model, attributions, base, random_effect: float) -> dict:
 
 def report_extras(attributions) -> float:
     """Seconds for the per-review report outputs and the drivers of a set of attributions."""
-    from review_scorer.explain import DriverAccumulator, format_top_terms, row_spans
+    from review_scorer.explain.drivers import DriverAccumulator, format_top_terms, row_spans
 
     start = time.perf_counter()
     drivers = DriverAccumulator()
@@ -118,9 +118,9 @@ def time_methods(model, explainers: dict, texts: list[str], repeats: int) -> tup
 
 
 def measure(args) -> tuple[list[list], dict]:
-    from review_scorer.artifacts import packaged_model_dir
-    from review_scorer.explain import Explainer
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.explain.attribution import Explainer
+    from review_scorer.model.artifacts import packaged_model_dir
+    from review_scorer.model.sentiment import SentimentModel
 
     texts = load_sample(args.data, args.reviews)
     model = SentimentModel.load(packaged_model_dir())
@@ -167,7 +167,7 @@ def main() -> None:
     rows, facts = measure(args)
     header = ["method", "top-3 deleted: mean abs score change", "vs random", "supporting top-3",
               "vs random", "explain s", "explain / score", "with report extras / score"]
-    from review_scorer.artifacts import packaged_model_dir
+    from review_scorer.model.artifacts import packaged_model_dir
 
     label = model_label(packaged_model_dir(), with_path=False)
     body = (f"## Word attributions: faithfulness and cost ({label}, {facts['reviews']} IMDB test "
@@ -177,7 +177,7 @@ def main() -> None:
             f"the same texts with SentimentModel.predict takes {facts['score_s']:.1f} s (median of "
             f"{args.repeats} rounds); explanation scores agree with it within {facts['agreement']:.1e}, so a "
             f"run with explanations can take its scores from the explainer instead of scoring twice. "
-            f"pooling_delta is the default method (review_scorer/explain.py says why).\n\n"
+            f"pooling_delta is the default method (review_scorer/explain/attribution.py says why).\n\n"
             + markdown_table(header, rows) + "\n\n- seconds per round (scoring and each method "
             "back to back, a shared 2-core machine): " + "; ".join(
                 f"{name} " + ", ".join(f"{x:.1f}" for x in xs) for name, xs in facts["rounds"].items()))

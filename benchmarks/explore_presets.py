@@ -3,7 +3,7 @@
 Each run: train on 90% of the IMDB train split, early-stop on a *stratified random* 10%
 (same-movie) validation slice, print validation loss/accuracy per epoch and, for the record, the
 official test accuracy. This is how the candidates were first compared; the product now holds out
-whole movies instead (see train.validation_split), and benchmarks/select_defaults.py repeats the
+whole movies instead (see training/splits.py, validation_split), and benchmarks/select_defaults.py repeats the
 comparison without the test set. Results append to benchmarks/explore_presets.jsonl.
 
     python benchmarks/explore_presets.py --data ../shared/data/aclImdb_v1.tar.gz \
@@ -28,11 +28,14 @@ def run(reviews, name: str, overrides: dict, svd: bool) -> dict:
     import keras
 
     from review_scorer.config import TrainConfig
-    from review_scorer.embeddings import ppmi_svd_embeddings
     from review_scorer.metrics import binary_metrics
-    from review_scorer.model import build_model, predict_sequences
-    from review_scorer.text import Vocabulary, clean_text, encode_cleaned
-    from review_scorer.train import _dataset, stratified_split
+    from review_scorer.model.network import build_model
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.text.cleaning import clean_text
+    from review_scorer.text.vocabulary import Vocabulary, encode_cleaned
+    from review_scorer.training.embeddings import ppmi_svd_embeddings
+    from review_scorer.training.splits import stratified_split
+    from review_scorer.training.train import _dataset
 
     cfg = TrainConfig().replace(ensemble_size=1, embedding_init="svd" if svd else "random",
                                 **overrides)
@@ -62,7 +65,7 @@ def run(reviews, name: str, overrides: dict, svd: bool) -> dict:
                         validation_data=_dataset(encode(val), y[val], 256, seed=None),
                         epochs=cfg.epochs, callbacks=callbacks, verbose=2, shuffle=False).history
     fit_seconds = time.perf_counter() - started
-    test_metrics = binary_metrics(y[test], predict_sequences(model, encode(test)))
+    test_metrics = binary_metrics(y[test], SentimentModel(model, vocab, cfg).predict_ids(encode(test)))
     best = int(np.argmin(history["val_loss"]))
     return {"name": name, "cfg": overrides, "svd": svd, "epochs": len(history["loss"]),
             "best_epoch": best + 1, "val_acc": [round(v, 4) for v in history["val_accuracy"]],

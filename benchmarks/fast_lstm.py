@@ -1,4 +1,4 @@
-"""Scoring speed on CPU: the fast LSTM forward pass (review_scorer.fast_lstm) vs the Keras call.
+"""Scoring speed on CPU: the fast LSTM forward pass (review_scorer.model.fast_lstm) vs the Keras call.
 
     python benchmarks/fast_lstm.py [--data ../shared/data/aclImdb_v1.tar.gz] [--n 10000]
         [--rounds 5] [--model-dir DIR] [--batch-size 256] [--write-results]
@@ -51,9 +51,9 @@ def load_texts(data: str, n: int) -> list[str]:
 
 def build_models(model_dir: Path | None):
     """One loaded model and two SentimentModels on its network: Keras path, fast path."""
-    from review_scorer.artifacts import packaged_model_dir
-    from review_scorer.fast_lstm import FAST_LSTM_ENV
-    from review_scorer.sentiment import SentimentModel, select_device
+    from review_scorer.model.artifacts import packaged_model_dir
+    from review_scorer.model.fast_lstm import FAST_LSTM_ENV
+    from review_scorer.model.sentiment import SentimentModel, select_device
 
     select_device("cpu")
     loaded = SentimentModel.load(model_dir or packaged_model_dir())

@@ -45,8 +45,8 @@ def nb_logistic_baseline(fit_texts, y_fit, eval_texts, *, c: float = 4.0):
 def prepare(data: str):
     from review_scorer.config import TrainConfig
     from review_scorer.io import load_labeled
-    from review_scorer.text import clean_text
-    from review_scorer.train import validation_split
+    from review_scorer.text.cleaning import clean_text
+    from review_scorer.training.splits import validation_split
 
     reviews = load_labeled(data)
     train = np.flatnonzero(reviews.splits == "train")
@@ -61,13 +61,14 @@ def run(spec: dict, reviews, cleaned, fit, val, test, encoder, *, read_test: boo
     import keras
 
     from review_scorer.config import TrainConfig
-    from review_scorer.embeddings import ppmi_svd_embeddings
-    from review_scorer.finetune import config_for_encoder, fit_member
     from review_scorer.metrics import binary_metrics, log_loss
-    from review_scorer.model import build_model, export_model
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.text import Vocabulary, clean_text, encode_cleaned
-    from review_scorer.train import _dataset
+    from review_scorer.model.network import build_model, export_model
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.text.cleaning import clean_text
+    from review_scorer.text.vocabulary import Vocabulary, encode_cleaned
+    from review_scorer.training.embeddings import ppmi_svd_embeddings
+    from review_scorer.training.finetune import config_for_encoder, fit_member
+    from review_scorer.training.train import _dataset
 
     use_encoder = spec.get("encoder", True)
     cfg = TrainConfig().replace(ensemble_size=1, **spec.get("kw", {}))
@@ -175,7 +176,7 @@ def main() -> None:
         _record(row, args)
     encoder = None
     if args.encoder:
-        from review_scorer.encoder import load_encoder_dir
+        from review_scorer.model.encoder import load_encoder_dir
 
         encoder = load_encoder_dir(args.encoder)
     for spec in map(json.loads, args.runs):
@@ -186,7 +187,7 @@ def main() -> None:
 def evaluate_saved(model_dir: Path, reviews, cleaned, val, test, args) -> None:
     """One counted read of the test set for a saved candidate (and its validation again)."""
     from review_scorer.metrics import binary_metrics
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     model = SentimentModel.load(model_dir)
     row = {"name": f"{model.name} (saved, test read)", "fit_s": 0, "test_read": True,

@@ -39,7 +39,7 @@ SMALL_DATA = {"ensemble_size": 1, "epochs": 20, "patience": 3, "validation_fract
 
 def sample(reviews, size: int, seed: int, test_limit: int | None):
     """The labeled sample (as the train split) plus the test reviews, as one LabeledReviews."""
-    from review_scorer.splits import stratified_sample
+    from review_scorer.training.splits import stratified_sample
 
     labels = np.asarray(reviews.labels)
     train = np.flatnonzero(reviews.splits == "train")
@@ -58,7 +58,7 @@ def sample(reviews, size: int, seed: int, test_limit: int | None):
 
 def network_accuracy(subset, config, encoder) -> tuple[float, float]:
     """(test accuracy, seconds) of one network trained on the subset's train split."""
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="learning-curve-") as tmp:
@@ -141,8 +141,8 @@ def main() -> None:
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
     from review_scorer.config import TrainConfig
-    from review_scorer.encoder import load_encoder_dir
     from review_scorer.io import load_labeled
+    from review_scorer.model.encoder import load_encoder_dir
 
     base_config = TrainConfig().replace(**{**SMALL_DATA, **json.loads(args.set)})
     encoder = load_encoder_dir(args.encoder) if args.encoder else None

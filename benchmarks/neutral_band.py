@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     from _devfiles import load_dev
     from _results import markdown_table, write_section
 
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     model = SentimentModel.load(args.model_dir)
     texts, labels = load_dev("airline_tweets", keep_neutral=True)  # label -1: a neutral tweet

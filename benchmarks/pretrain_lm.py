@@ -40,7 +40,7 @@ def _printer(every_s: float):
 
 
 def pretrain(args) -> None:
-    from review_scorer.pretrain import run_pretraining
+    from review_scorer.training.pretrain import run_pretraining
 
     config = PretrainConfig.from_dict({**PretrainConfig().to_dict(), **json.loads(args.set)})
     started = time.perf_counter()
@@ -59,7 +59,7 @@ def pretrain(args) -> None:
 
 def write_pretrain_section(encoder_dir: Path) -> None:
     """The RESULTS.md section for a saved encoder, from its own meta.json and history."""
-    from review_scorer.encoder import load_encoder_dir
+    from review_scorer.model.encoder import load_encoder_dir
 
     chain = [load_encoder_dir(encoder_dir)]
     while chain[0].meta.get("initialized_from"):  # earlier runs this one continued from
@@ -99,7 +99,7 @@ def softmax_speed(args) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from review_scorer.pretrain import build_language_model, make_step_functions
+    from review_scorer.training.pretrain import build_language_model, make_step_functions
 
     vocab, rows = 20000, []
     rng = np.random.default_rng(0)

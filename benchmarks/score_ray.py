@@ -13,8 +13,8 @@ proportional set sizes (PSS, /proc/PID/smaps_rollup): shared pages, such as Ray'
 mapped by several workers, are split between them instead of counted once per process.
 
 Methods:
-- local: review_scorer.score.score_files, Parquet output, report off.
-- ray-1 / ray-2: review_scorer.engines.ray.score_with_ray with 1 and 2 model actors on a local
+- local: review_scorer.scoring.score.score_files, Parquet output, report off.
+- ray-1 / ray-2: review_scorer.scoring.engines.ray.score_with_ray with 1 and 2 model actors on a local
   Ray instance started by the run (2 logical CPUs per actor's worth of work on this machine),
   Parquet parts, report off. Their seconds include starting Ray.
 - startup: score_with_ray on a 20-row file: the fixed cost of a run (starting Ray, starting an
@@ -84,7 +84,7 @@ def child_build(args: argparse.Namespace) -> dict:
 
 
 def child_local(args: argparse.Namespace) -> dict:
-    from review_scorer.score import ScoreOptions, score_files
+    from review_scorer.scoring.score import ScoreOptions, score_files
 
     started = time.perf_counter()
     result = score_files([args.input], model_dir=args.model_dir, out_dir=args.out_dir,
@@ -96,8 +96,8 @@ def child_local(args: argparse.Namespace) -> dict:
 
 
 def child_ray(args: argparse.Namespace) -> dict:
-    from review_scorer.engines.ray import score_with_ray
-    from review_scorer.score import ScoreOptions
+    from review_scorer.scoring.engines.ray import score_with_ray
+    from review_scorer.scoring.score import ScoreOptions
 
     started = time.perf_counter()
     result = score_with_ray([args.input], model_path=args.model_dir, out_dir=args.out_dir,
@@ -113,7 +113,7 @@ def child_ray(args: argparse.Namespace) -> dict:
 def child_rates(args: argparse.Namespace) -> dict:
     import pandas as pd
 
-    from review_scorer.sentiment import SentimentModel, select_device
+    from review_scorer.model.sentiment import SentimentModel, select_device
 
     select_device("cpu")
     texts = pd.read_csv(args.input, nrows=5000)["review"].tolist()
@@ -305,7 +305,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(CHILDREN[args.child](args)), flush=True)
         return
-    from review_scorer.artifacts import resolve_model_dir
+    from review_scorer.model.artifacts import resolve_model_dir
 
     args.model_dir = resolve_model_dir(args.model_dir).resolve()
     args.work = Path(tempfile.mkdtemp(prefix="score-ray-", dir=args.workdir))

@@ -14,7 +14,7 @@ TensorFlow while measuring: on Linux a child's ru_maxrss also counts its parent'
 moment of exec, so a bulky parent would hide the children's real numbers.
 
 Methods:
-- streamed: review_scorer.score.score_files (chunked reading, length-bucketed batches fed through
+- streamed: review_scorer.scoring.score.score_files (chunked reading, length-bucketed batches fed through
   tf.data with prefetch, predictions streamed to disk). Its seconds are the product's own
   per-file timer (FileResult.seconds: opening the file -> predictions file committed); device
   selection and model loading happen before that timer starts and are reported as load seconds.
@@ -120,7 +120,7 @@ def child_streamed(args: argparse.Namespace) -> dict:
     """The product's path: score_files with the report turned off."""
     import tensorflow as tf  # imported before any timer, as in the plain child
 
-    from review_scorer.score import score_files
+    from review_scorer.scoring.score import score_files
 
     started = time.perf_counter()
     result = score_files([args.input], model_dir=args.model_dir, out_dir=args.out_dir,
@@ -148,7 +148,8 @@ def child_plain(args: argparse.Namespace) -> dict:
         fail("--device gpu: TensorFlow sees no GPU on this machine; use --device auto or cpu")
 
     from review_scorer import SentimentModel
-    from review_scorer.text import OOV_ID, pad_batch
+    from review_scorer.text.batching import pad_batch
+    from review_scorer.text.vocabulary import OOV_ID
 
     started = time.perf_counter()
     model = SentimentModel.load(args.model_dir)
@@ -264,8 +265,8 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def resolve_model(model_dir: Path | None) -> Path:
-    from review_scorer.artifacts import read_meta, resolve_model_dir
     from review_scorer.errors import ReviewScorerError
+    from review_scorer.model.artifacts import read_meta, resolve_model_dir
 
     try:
         path = resolve_model_dir(model_dir).resolve()

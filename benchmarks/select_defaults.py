@@ -45,7 +45,7 @@ def main() -> None:
     if not args.table_only:
         from review_scorer.config import TrainConfig
         from review_scorer.io import load_labeled
-        from review_scorer.train import run_training
+        from review_scorer.training.train import run_training
 
         train_only = load_labeled(args.data).split("train")
         for name in args.names:

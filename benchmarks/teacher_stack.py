@@ -1,6 +1,6 @@
 """Measure the distillation teachers before any student is trained (validation data only).
 
-The NB-LR (IMDB fit part), VADER, and the length-aware mix of both (review_scorer.teachers,
+The NB-LR (IMDB fit part), VADER, and the length-aware mix of both (review_scorer.training.teachers,
 the shipped recipe's teacher) are scored on the movie-disjoint IMDB validation slice, the three
 development files and the behavioural suite. The student can only learn what its teacher knows,
 so this chooses the teacher cheaply.
@@ -26,7 +26,7 @@ def imdb_parts():
 
     from review_scorer.config import TrainConfig
     from review_scorer.io import load_labeled
-    from review_scorer.splits import make_splits
+    from review_scorer.training.splits import make_splits
 
     reviews = load_labeled(str(IMDB_ARCHIVE))
     splits = make_splits(reviews, TrainConfig())
@@ -42,8 +42,8 @@ def main(argv=None) -> int:
     from behaviour_suite import build_suite
     from sklearn.metrics import roc_auc_score
 
-    from review_scorer.teachers import LengthMixTeacher, NBLogistic, lexicon_scores
-    from review_scorer.text import clean_text
+    from review_scorer.text.cleaning import clean_text
+    from review_scorer.training.teachers import LengthMixTeacher, NBLogistic, lexicon_scores
 
     started = time.perf_counter()
     reviews, splits = imdb_parts()

@@ -4,7 +4,7 @@ regression baseline; report test accuracy of both, training time and epochs.
     python benchmarks/train_accuracy.py --data ../shared/data/aclImdb_v1.tar.gz
 
 The LSTM is TrainConfig() as it is today, the recipe `review-scorer train` uses: one BiLSTM
-distilled from the length-aware NB-LR + VADER teacher (review_scorer/teachers.py) on the
+distilled from the length-aware NB-LR + VADER teacher (review_scorer/training/teachers.py) on the
 unlabeled reviews and short pieces of all reviews, beside the gold labels (about an hour on
 2 CPU cores). The shipped model is made by `review-scorer train`, not by this script.
 --save-model DIR keeps the trained directory for a look; it refuses the package's
@@ -29,7 +29,7 @@ def tfidf_baseline(reviews) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     from review_scorer.metrics import binary_metrics
-    from review_scorer.text import clean_text
+    from review_scorer.text.cleaning import clean_text
 
     train, test = reviews.split("train"), reviews.split("test")
     started = time.perf_counter()
@@ -66,13 +66,13 @@ def main() -> None:
         parser.error(f"--save-model {args.save_model}: that is the shipped model's folder; "
                      "the shipped model is made by `review-scorer train`, pick another folder")
     if args.save_model is not None:
-        from review_scorer.artifacts import check_target
+        from review_scorer.model.artifacts import check_target
 
         check_target(args.save_model, overwrite=args.overwrite)  # refuse before a long run
 
     from review_scorer.config import TrainConfig
     from review_scorer.io import load_labeled
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     reviews = load_labeled(args.data)
     baseline = tfidf_baseline(reviews)

@@ -8,7 +8,7 @@ def __getattr__(name: str):
     # Lazy on purpose: `import review_scorer` (and so `review-scorer --help`) must not pull in
     # TensorFlow; it is imported only when a model is loaded or used.
     if name == "SentimentModel":
-        from review_scorer.sentiment import SentimentModel
+        from review_scorer.model.sentiment import SentimentModel
 
         return SentimentModel
     raise AttributeError(f"module 'review_scorer' has no attribute {name!r}")

@@ -18,8 +18,8 @@ import click
 
 from review_scorer import __version__
 from review_scorer.errors import EXIT_RUNTIME, ReviewScorerError, UsageError
-from review_scorer.score import FORMAT_CHOICES, ScoreOptions
-from review_scorer.sentiment import DEVICE_CHOICES
+from review_scorer.model.sentiment import DEVICE_CHOICES
+from review_scorer.scoring.score import FORMAT_CHOICES, ScoreOptions
 
 log = logging.getLogger("review_scorer")
 EXIT_INTERRUPTED = 130
@@ -257,7 +257,7 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
             raise UsageError("--from-model fine-tunes on your own labeled file (--data FILE) and "
                              "cannot be combined with --from-scratch")
         if own_file and not from_scratch and encoder_dir is None:
-            from review_scorer.adapt import run_adaptation
+            from review_scorer.training.adapt import run_adaptation
 
             result = run_adaptation(
                 data_source=data_source, model_dir=model_dir, start_dir=from_model,
@@ -266,7 +266,7 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
                 report_paths=report_paths)
             _print_train_summary(result, as_json)
             return
-        from review_scorer.encoder import default_encoder_dir, read_encoder_meta
+        from review_scorer.model.encoder import default_encoder_dir, read_encoder_meta
 
         encoder = None if from_scratch else (encoder_dir or default_encoder_dir())
         if encoder is not None:
@@ -277,10 +277,10 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
                                          source=str(config_file))
         config = base.replace(epochs=epochs, batch_size=batch_size, max_len=max_len,
                               vocab_size=vocab_size, seed=seed)
-        from review_scorer.artifacts import check_target
+        from review_scorer.model.artifacts import check_target
 
         check_target(model_dir, overwrite=overwrite)  # refuse before a long run
-        from review_scorer.train import run_training
+        from review_scorer.training.train import run_training
 
         progress = _Progress("download")
         result = run_training(
@@ -349,7 +349,7 @@ def _number(value, fmt: str) -> str:
 
 def _echo_json(summary: dict) -> None:
     """Valid JSON on stdout whatever the values: NaN and infinities are written as null."""
-    from review_scorer.score import json_safe
+    from review_scorer.scoring.score import json_safe
 
     click.echo(json.dumps(json_safe(summary), indent=2, allow_nan=False))
 
@@ -443,7 +443,7 @@ def pretrain(ctx, data_source, output_dir, config_file, epochs, batch_size, bptt
                 {**base.to_dict(), **load_pretrain_config_file(config_file)}, source=str(config_file))
         config = base.replace(epochs=epochs, batch_size=batch_size, bptt=bptt,
                               vocab_size=vocab_size, seed=seed)
-        from review_scorer.pretrain import run_pretraining
+        from review_scorer.training.pretrain import run_pretraining
 
         download, progress = _Progress("download"), _PretrainProgress()
         try:
@@ -562,13 +562,13 @@ def score(ctx, files, model_dir, out_dir, text_column, label_column, no_labels, 
             report_paths=report_paths)
         progress = _Progress("scoring")
         if engine == "ray":
-            from review_scorer.engines import score_with_ray
+            from review_scorer.scoring.engines import score_with_ray
 
             result = score_with_ray([str(f) for f in files], model_path=model_dir, out_dir=out_dir,
                                     options=options, address=address, actors=actors,
                                     part_format=fmt, progress=progress.rows)
         else:
-            from review_scorer.score import score_files
+            from review_scorer.scoring.score import score_files
 
             result = score_files(list(files), model_dir=model_dir, out_dir=out_dir,
                                  options=options, progress=progress.rows,

@@ -135,7 +135,7 @@ class TrainConfig(_Settings):
     # encoder_lr_multiplier (discriminative learning rates, Howard & Ruder 2018, ULMFiT).
     finetune_head_epochs: int = 1
     encoder_lr_multiplier: float = 0.5
-    # Distillation (review_scorer.teachers): "nb_lexicon" trains beside the labeled fit part on
+    # Distillation (review_scorer.training.teachers): "nb_lexicon" trains beside the labeled fit part on
     # the unlabeled reviews and on distill_pieces short pieces (one to three sentences) cut from
     # all training reviews, each with the probability of a length-aware mix of an NB-weighted
     # n-gram LR (fitted on the fit part only) and the VADER lexicon; "none": labels only.

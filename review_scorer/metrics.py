@@ -331,7 +331,7 @@ class StreamingMetrics:
             self._labeled_neutral.append(chunk_neutral[known])
 
     def _add_reliability(self, scores: np.ndarray, labels: np.ndarray) -> None:
-        from review_scorer.calibration import reliability_sums
+        from review_scorer.model.calibration import reliability_sums
 
         self._reliability += reliability_sums(scores, labels, self._reliability.shape[1])
 
@@ -373,7 +373,7 @@ class StreamingMetrics:
 
     def calibration(self) -> dict[str, Any] | None:
         """The labeled rows' reliability bins and ECE (calibration.bins_from_sums), or None."""
-        from review_scorer.calibration import bins_from_sums, ece_of_bins
+        from review_scorer.model.calibration import bins_from_sums, ece_of_bins
 
         if not self._reliability[0].sum():
             return None

@@ -62,7 +62,7 @@ def tiny_config_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory, tiny_config):
     """One tiny model trained on the mini aclImdb, shared by every test that only reads it."""
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     model_dir = tmp_path_factory.mktemp("models") / "tiny"
     result = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=model_dir)

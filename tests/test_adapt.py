@@ -1,4 +1,4 @@
-"""Fine-tuning a trained model on a user's own labels (review_scorer.adapt, `train --data FILE`)."""
+"""Fine-tuning a trained model on a user's own labels (review_scorer.training.adapt, `train --data FILE`)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ def _texts_labels(n_per_class: int = 12):
 
 
 def test_adapt_starts_from_the_starting_weights(trained_model):
-    from review_scorer.adapt import Schedule, _trainable_copy
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.adapt import Schedule, _trainable_copy
 
     start = SentimentModel.load(trained_model.model_dir)
     network = _trainable_copy(start, start.config, Schedule())
@@ -48,8 +48,8 @@ def test_adapt_starts_from_the_starting_weights(trained_model):
 
 
 def test_adapt_learns_the_users_labels(trained_model):
-    from review_scorer.adapt import Schedule, adapt, adapted_model
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.adapt import Schedule, adapt, adapted_model
 
     start = SentimentModel.load(trained_model.model_dir)
     texts, labels = _texts_labels()
@@ -66,8 +66,8 @@ def test_adapt_learns_the_users_labels(trained_model):
 def test_adapt_guard_keeps_the_starting_model_when_fine_tuning_hurts(trained_model):
     """A learning rate that wrecks the network makes every epoch worse on held-out labels: the
     guard keeps the starting weights and says so."""
-    from review_scorer.adapt import Schedule, adapt, adapted_model
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.adapt import Schedule, adapt, adapted_model
 
     start = SentimentModel.load(trained_model.model_dir)
     texts, labels = _texts_labels()
@@ -108,7 +108,7 @@ def test_adapt_cli_trains_into_models_file_stem_and_reports_both(trained_model, 
 
 @pytest.mark.slow
 def test_adapt_cli_from_scratch_builds_its_own_vocabulary(trained_model, tiny_config_file, tmp_path):
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     data = _labels_file(tmp_path / "cafe.csv", n_per_class=20)
     run = subprocess.run(
@@ -124,7 +124,7 @@ def test_adapt_cli_from_scratch_builds_its_own_vocabulary(trained_model, tiny_co
 
 
 def test_adapt_guard_needs_more_than_chance():
-    from review_scorer.adapt import clearly_better
+    from review_scorer.training.adapt import clearly_better
 
     labels = np.array([1, 0] * 50)
     before = np.where(labels == 1, 0.9, 0.1).astype(float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from review_scorer.calibration import (
+from review_scorer.model.calibration import (
     apply_temperature,
     calibration_meta,
     expected_calibration_error,
@@ -69,8 +69,8 @@ def test_calibration_meta_records_before_and_after():
 
 def test_calibration_model_applies_its_temperature(trained_model):
     """A model's predict and its explanations use the temperature in its meta.json."""
-    from review_scorer.explain import Explainer
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.explain.attribution import Explainer
+    from review_scorer.model.sentiment import SentimentModel
 
     model = SentimentModel.load(trained_model.model_dir)
     # The tiny model's validation slice is too small to calibrate on: it says so and keeps T = 1.

@@ -178,7 +178,7 @@ def test_cli_train_download_failure_is_one_line_exit_1(tmp_path):
 
 @pytest.mark.slow
 def test_cli_score_uses_the_shipped_model_by_default(tmp_path, monkeypatch):
-    from review_scorer.artifacts import MODEL_DIR_ENV, packaged_model_dir
+    from review_scorer.model.artifacts import MODEL_DIR_ENV, packaged_model_dir
 
     monkeypatch.chdir(tmp_path)  # no models/imdb-lstm here
     monkeypatch.delenv(MODEL_DIR_ENV, raising=False)
@@ -253,7 +253,7 @@ def test_cli_progress_is_off_when_stderr_is_not_a_terminal(trained_model, tmp_pa
 
 
 def test_cli_score_bytes_read_reach_the_file_size(trained_model, tmp_path):
-    from review_scorer.score import score_files
+    from review_scorer.scoring.score import score_files
 
     src = tmp_path / "r.csv"
     pd.DataFrame({"review": [f"a fine film number {i}" for i in range(900)]}).to_csv(src, index=False)

@@ -119,7 +119,7 @@ def test_config_sizes_beyond_one_machine_are_refused_up_front(settings, message)
 def test_config_limits_leave_the_shipped_and_default_settings_alone():
     import json
 
-    from review_scorer.artifacts import CONFIG_FILE, packaged_model_dir
+    from review_scorer.model.artifacts import CONFIG_FILE, packaged_model_dir
 
     shipped = json.loads((packaged_model_dir() / CONFIG_FILE).read_text(encoding="utf-8"))
     assert TrainConfig.from_dict(shipped).lstm_units == shipped["lstm_units"]

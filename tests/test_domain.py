@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from review_scorer.domain import (
+from review_scorer.scoring.domain import (
     MIN_WORDS_JUDGED,
     UNKNOWN_WORD_RATE_LIMIT,
     DomainSignal,

@@ -1,4 +1,4 @@
-"""Tests for review_scorer.download against a real HTTP server on 127.0.0.1."""
+"""Tests for review_scorer.io.download against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from review_scorer import download
-from review_scorer.download import (
+from review_scorer.errors import DownloadError
+from review_scorer.io import download
+from review_scorer.io.download import (
     CACHE_ENV,
     IMDB_SHA256,
     IMDB_SIZE,
@@ -22,7 +23,6 @@ from review_scorer.download import (
     default_cache_dir,
     fetch_archive,
 )
-from review_scorer.errors import DownloadError
 
 ARCHIVE_NAME = "mini_aclImdb.tar.gz"
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from review_scorer.embeddings import cooccurrence_matrix, ppmi_svd_embeddings
-from review_scorer.text import OOV_ID, PAD_ID, Vocabulary, texts_to_sequences
+from review_scorer.text.vocabulary import OOV_ID, PAD_ID, Vocabulary, texts_to_sequences
+from review_scorer.training.embeddings import cooccurrence_matrix, ppmi_svd_embeddings
 
 
 def _corpus():

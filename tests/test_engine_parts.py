@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from review_scorer.engines import parts
 from review_scorer.errors import InputError, OutputError
-from review_scorer.score import ScoreOptions
+from review_scorer.scoring.engines import parts
+from review_scorer.scoring.score import ScoreOptions
 from tests.conftest import require
 
 
@@ -151,7 +151,7 @@ def test_engine_parts_excel_safe_csv_parts_neutralise_headers_and_cells(tmp_path
 
 def test_engine_parts_actor_plan_leaves_room_for_the_cpu_stages():
     require("ray")  # skipped without Ray, except under CI; an error in our own module fails
-    from review_scorer.engines import ray as ray_engine
+    from review_scorer.scoring.engines import ray as ray_engine
 
     plan = ray_engine.plan_actors({"CPU": 16.0}, actors=None, device="auto", cpus_per_task=0.5)
     assert (plan.actors, plan.cpus, plan.gpus) == (8, 1.0, 0.0)
@@ -174,7 +174,7 @@ def test_engine_parts_importing_the_engines_loads_neither_ray_nor_tensorflow():
 
     from tests.conftest import REPO
 
-    code = ("import sys, review_scorer.engines, review_scorer.engines.parts\n"
+    code = ("import sys, review_scorer.scoring.engines, review_scorer.scoring.engines.parts\n"
             "print(sorted(m for m in ('ray', 'tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          timeout=120, check=True).stdout.strip()

@@ -65,7 +65,7 @@ def local_ray():
 
 
 def _options(**kw):
-    from review_scorer.score import ScoreOptions
+    from review_scorer.scoring.score import ScoreOptions
 
     return ScoreOptions(chunk_rows=kw.pop("chunk_rows", 250), **kw)
 
@@ -78,8 +78,8 @@ def _read_parts(folder: Path) -> pd.DataFrame:
 
 def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
         local_ray, review_inputs, trained_model, tmp_path):
-    from review_scorer.engines import score_with_ray
-    from review_scorer.score import score_files
+    from review_scorer.scoring.engines import score_with_ray
+    from review_scorer.scoring.score import score_files
 
     bad = review_inputs.parent / "with-bad"
     bad.mkdir(exist_ok=True)
@@ -143,8 +143,8 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
 
 
 def test_ray_engine_survives_a_killed_model_actor(local_ray, review_inputs, tmp_path):
-    from review_scorer.artifacts import packaged_model_dir
-    from review_scorer.engines import score_with_ray
+    from review_scorer.model.artifacts import packaged_model_dir
+    from review_scorer.scoring.engines import score_with_ray
 
     # The shipped model (a few hundred reviews a second here) keeps the actor the slowest
     # stage, so when the first chunk comes back most of the input is still to be scored.
@@ -256,8 +256,8 @@ def test_ray_engine_on_a_two_node_cluster_through_address(review_inputs, trained
                        check=True, env=env, capture_output=True, timeout=120)
         code = (
             "import json, sys, ray\n"
-            "from review_scorer.engines import score_with_ray\n"
-            "from review_scorer.score import ScoreOptions\n"
+            "from review_scorer.scoring.engines import score_with_ray\n"
+            "from review_scorer.scoring.score import ScoreOptions\n"
             f"r = score_with_ray([{str(review_inputs)!r}], model_path={str(trained_model.model_dir)!r},"
             f" out_dir={'file://' + str(tmp_path)!r}, address='127.0.0.1:{port}',"
             " options=ScoreOptions(chunk_rows=200))\n"
@@ -280,7 +280,7 @@ def test_ray_engine_on_a_two_node_cluster_through_address(review_inputs, trained
 
 
 def test_ray_engine_unreachable_cluster_is_one_line_exit_1(trained_model, review_inputs, tmp_path):
-    from review_scorer.engines import EngineError, score_with_ray
+    from review_scorer.scoring.engines import EngineError, score_with_ray
 
     started = time.perf_counter()
     with pytest.raises(EngineError) as info:
@@ -297,7 +297,7 @@ def test_ray_engine_without_ray_installed_names_the_extra(tmp_path):
     code = (
         "import sys\n"
         "sys.modules['ray'] = None\n"
-        "from review_scorer.engines import score_with_ray\n"
+        "from review_scorer.scoring.engines import score_with_ray\n"
         "from review_scorer.errors import ReviewScorerError\n"
         "try:\n"
         "    score_with_ray(['reviews.csv'])\n"
@@ -322,7 +322,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("failure", ["bad input", "interrupted"])
 def test_ray_engine_overwrite_keeps_the_earlier_outputs_when_the_rerun_fails(
         local_ray, trained_model, tmp_path, failure):
-    from review_scorer.engines import score_with_ray
+    from review_scorer.scoring.engines import score_with_ray
 
     src, out = tmp_path / "in" / "shop.csv", tmp_path / "out"
     src.parent.mkdir()
@@ -350,8 +350,8 @@ def test_ray_engine_overwrite_keeps_the_earlier_outputs_when_the_rerun_fails(
 
 
 def test_ray_engine_missing_inputs_fail_before_a_cluster_starts(trained_model, tmp_path):
-    from review_scorer.engines import score_with_ray
     from review_scorer.errors import InputError
+    from review_scorer.scoring.engines import score_with_ray
 
     started = time.perf_counter()
     with pytest.raises(InputError, match=r"nosuch\.csv: file not found"):

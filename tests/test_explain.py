@@ -27,15 +27,15 @@ REVIEWS = [
 
 @pytest.fixture(scope="module")
 def shipped():
-    from review_scorer.artifacts import packaged_model_dir
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.artifacts import packaged_model_dir
+    from review_scorer.model.sentiment import SentimentModel
 
     return SentimentModel.load(packaged_model_dir())
 
 
 @pytest.fixture(scope="module")
 def explainer(shipped):
-    from review_scorer.explain import Explainer
+    from review_scorer.explain.attribution import Explainer
 
     return Explainer(shipped)
 
@@ -47,7 +47,7 @@ def _mean_change(model, sequences, base, cuts):
 
 @pytest.mark.parametrize("method", ["pooling_delta", "grad_input"])
 def test_explain_top_words_move_the_score_more_than_random_words(shipped, method):
-    from review_scorer.explain import Explainer
+    from review_scorer.explain.attribution import Explainer
 
     atts = Explainer(shipped, method=method).explain(REVIEWS)
     sequences = [a.ids for a in atts]
@@ -63,7 +63,7 @@ def test_explain_top_words_move_the_score_more_than_random_words(shipped, method
 
 def test_explain_default_method_and_scores_match_the_model(shipped, explainer):
     assert explainer.method == "pooling_delta"
-    from review_scorer.explain import attribution_scores
+    from review_scorer.explain.attribution import attribution_scores
 
     texts = [*REVIEWS, None, "<br />"]
     atts = explainer.explain(texts)
@@ -84,7 +84,7 @@ def test_explain_signs_of_clear_words(explainer):
 
 
 def test_explain_pooling_variants_split_the_same_total(shipped):
-    from review_scorer.explain import Explainer
+    from review_scorer.explain.attribution import Explainer
 
     plain = Explainer(shipped, method="pooling").explain(REVIEWS[:4])
     delta = Explainer(shipped, method="pooling_delta").explain(REVIEWS[:4])
@@ -94,8 +94,8 @@ def test_explain_pooling_variants_split_the_same_total(shipped):
 
 
 def test_explain_generic_gradient_path_matches_the_structured_one(shipped):
-    from review_scorer.explain import Explainer, _generic_gradient_fn
-    from review_scorer.text import pad_batch
+    from review_scorer.explain.attribution import Explainer, _generic_gradient_fn
+    from review_scorer.text.batching import pad_batch
 
     ids = pad_batch([a.ids for a in Explainer(shipped).explain(REVIEWS[:3])])
     structured = Explainer(shipped, method="grad_input")._batch(ids)
@@ -105,9 +105,9 @@ def test_explain_generic_gradient_path_matches_the_structured_one(shipped):
 
 
 def test_explain_any_token_id_model_gets_gradient_x_input(tiny_config):
-    from review_scorer.explain import Explainer
-    from review_scorer.model import build_model
-    from review_scorer.text import Vocabulary
+    from review_scorer.explain.attribution import Explainer
+    from review_scorer.model.network import build_model
+    from review_scorer.text.vocabulary import Vocabulary
 
     config = tiny_config.replace(pooling="last")
     vocab = Vocabulary.build(["good bad film plot acting"], max_size=50)
@@ -151,7 +151,7 @@ def test_explain_spans_skip_words_cut_by_truncation(shipped, explainer):
 
 
 def test_explain_unknown_words_get_spans_and_weights(explainer):
-    from review_scorer.text import OOV_ID
+    from review_scorer.text.vocabulary import OOV_ID
 
     text = "Zqxvtrum was a great film."
     att = explainer.explain([text])[0]
@@ -160,7 +160,7 @@ def test_explain_unknown_words_get_spans_and_weights(explainer):
 
 
 def test_explain_unalignable_text_keeps_weights_but_offers_no_spans(explainer):
-    from review_scorer.explain import row_spans
+    from review_scorer.explain.drivers import row_spans
 
     # The entity decodes to a combining accent that composes with the "e" before it only once
     # the whole text is normalised: no honest per-word span exists, so none is given.
@@ -171,7 +171,7 @@ def test_explain_unalignable_text_keeps_weights_but_offers_no_spans(explainer):
 
 @pytest.mark.parametrize("text", [None, "", "   ", "<br /><p>", "... --- ***"])
 def test_explain_empty_or_no_word_texts_give_none(explainer, text):
-    from review_scorer.explain import format_top_terms, row_spans, top_terms
+    from review_scorer.explain.drivers import format_top_terms, row_spans, top_terms
 
     out = explainer.explain(["A fine film.", text, "Bad."])
     assert out[0] is not None and out[1] is None and out[2] is not None
@@ -180,7 +180,7 @@ def test_explain_empty_or_no_word_texts_give_none(explainer, text):
 
 
 def test_top_terms_and_their_format(explainer):
-    from review_scorer.explain import format_top_terms, top_terms
+    from review_scorer.explain.drivers import format_top_terms, top_terms
 
     att = explainer.explain(["Awful, awful acting but a wonderful score and the music is great."])[0]
     terms = top_terms(att, k=3)
@@ -196,7 +196,7 @@ def test_top_terms_and_their_format(explainer):
 
 
 def test_row_spans_are_the_strongest_words_scaled_and_ordered(explainer):
-    from review_scorer.explain import row_spans
+    from review_scorer.explain.drivers import row_spans
 
     text = REVIEWS[1] + " " + REVIEWS[4]
     att = explainer.explain([text])[0]
@@ -208,7 +208,7 @@ def test_row_spans_are_the_strongest_words_scaled_and_ordered(explainer):
 
 
 def _drivers_of(attributions, *, max_terms=2_000_000):
-    from review_scorer.explain import DriverAccumulator
+    from review_scorer.explain.drivers import DriverAccumulator
 
     acc = DriverAccumulator(max_terms=max_terms)
     acc.update(attributions)
@@ -240,14 +240,14 @@ def test_drivers_sides_and_phrases(explainer):
     assert all(e["weight"] > 0 for e in result["positive"])
     assert all(e["weight"] < 0 for e in result["negative"])
     assert any(" " in term for term in positive | negative)  # phrases are listed too
-    from review_scorer.explain import STOP_WORDS
+    from review_scorer.explain.drivers import STOP_WORDS
 
     for term in positive | negative:
         assert not all(word in STOP_WORDS for word in term.split())
 
 
 def _attribution(tokens, ids, weights):
-    from review_scorer.explain import Attribution
+    from review_scorer.explain.attribution import Attribution
 
     n = len(tokens)
     return Attribution(0.5, list(tokens), np.asarray(ids, np.int32), np.asarray(weights, np.float32),
@@ -255,7 +255,7 @@ def _attribution(tokens, ids, weights):
 
 
 def test_drivers_need_a_minimum_number_of_reviews():
-    from review_scorer.text import OOV_ID
+    from review_scorer.text.vocabulary import OOV_ID
 
     rare = [_attribution(["ravishing", "film"], [7, 5], [9.0, 0.1]) for _ in range(2)]
     common = [_attribution(["fine", "film"], [8, 5], [0.5, 0.1]) for _ in range(3)]
@@ -282,8 +282,8 @@ def test_drivers_count_a_review_once_per_term():
 def test_delta_credit_matches_a_direct_reading_of_the_definition(shipped):
     import tensorflow as tf
 
-    from review_scorer.explain import _delta_credit, _embed, _encode, find_members
-    from review_scorer.text import pad_batch
+    from review_scorer.explain.attribution import _delta_credit, _embed, _encode, find_members
+    from review_scorer.text.batching import pad_batch
 
     member = find_members(shipped.keras_model)[0]
     ids = pad_batch(shipped.encode(["A wonderful, moving film.", "Dull plot but great music, really."]))
@@ -312,7 +312,7 @@ def test_delta_credit_matches_a_direct_reading_of_the_definition(shipped):
 
 
 def test_terms_in_text_matches_words_and_pairs_as_cleaned():
-    from review_scorer.explain import terms_in_text
+    from review_scorer.explain.drivers import terms_in_text
 
     terms = ["great", "not good", "don't", "plot"]
     assert terms_in_text("GREAT cast, but <br />NOT good; I don\u2019t care", terms) == [0, 1, 2]

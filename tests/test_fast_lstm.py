@@ -22,7 +22,7 @@ def _randomize(model, seed: int) -> None:
 def _tiny(seed: int = 0, *, name: str | None = None, vocab: int = VOCAB, **settings):
     import keras
 
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
 
     keras.utils.set_random_seed(seed)
     # Every dropout on: the fast path must treat them all as the identity, as inference does.
@@ -73,7 +73,7 @@ def _assert_same(model, fast) -> None:
     (False, "max_mean"), (False, "last"),
 ])
 def test_fast_lstm_matches_keras(bidirectional, pooling):
-    from review_scorer.fast_lstm import build_fast_inference
+    from review_scorer.model.fast_lstm import build_fast_inference
 
     model = _tiny(bidirectional=bidirectional, pooling=pooling)
     fast = build_fast_inference(model)
@@ -85,7 +85,7 @@ def test_fast_lstm_matches_keras(bidirectional, pooling):
 
 @pytest.mark.parametrize("pooling", ["max_mean", "last"])
 def test_fast_lstm_padding_width_does_not_change_a_score(pooling):
-    from review_scorer.fast_lstm import build_fast_inference
+    from review_scorer.model.fast_lstm import build_fast_inference
 
     fast = build_fast_inference(_tiny(seed=3, pooling=pooling))
     row = np.array([4, 17, 9, 33, 2], np.int32)
@@ -96,14 +96,14 @@ def test_fast_lstm_padding_width_does_not_change_a_score(pooling):
 
 
 def test_fast_lstm_no_dense_layer_and_no_dropout():
-    from review_scorer.fast_lstm import build_fast_inference
+    from review_scorer.model.fast_lstm import build_fast_inference
 
     model = _tiny(seed=4, dense_units=0, dropout=0.0, embedding_dropout=0.0, word_dropout=0.0)
     _assert_same(model, build_fast_inference(model))
 
 
 def test_fast_lstm_reads_the_weights_at_each_call():
-    from review_scorer.fast_lstm import build_fast_inference
+    from review_scorer.model.fast_lstm import build_fast_inference
 
     model = _tiny(seed=10)
     fast = build_fast_inference(model)
@@ -114,8 +114,8 @@ def test_fast_lstm_reads_the_weights_at_each_call():
 
 
 def test_fast_lstm_ensemble_of_two_matches_keras():
-    from review_scorer.fast_lstm import build_fast_inference, read_networks
-    from review_scorer.model import average_members, export_model
+    from review_scorer.model.fast_lstm import build_fast_inference, read_networks
+    from review_scorer.model.network import average_members, export_model
 
     members = [_tiny(seed=s, name=f"member_{s}") for s in (1, 2)]
     ensemble = export_model(average_members(members))
@@ -124,9 +124,9 @@ def test_fast_lstm_ensemble_of_two_matches_keras():
 
 
 def test_fast_lstm_saved_and_loaded_ensemble_with_half_precision_tables(trained_model, tmp_path):
-    from review_scorer.fast_lstm import build_fast_inference
-    from review_scorer.model import average_members, export_model
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.fast_lstm import build_fast_inference
+    from review_scorer.model.network import average_members, export_model
+    from review_scorer.model.sentiment import SentimentModel
 
     trained = SentimentModel.load(trained_model.model_dir)
     vocab_size = len(trained.vocab)
@@ -143,7 +143,7 @@ def test_fast_lstm_saved_and_loaded_ensemble_with_half_precision_tables(trained_
 
 
 def test_fast_lstm_trained_tiny_model_through_predict(trained_model, monkeypatch):
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     texts = ["a wonderful film, I loved it", "boring and far too long", "ok", "the plot " * 30]
     fast = SentimentModel.load(trained_model.model_dir)
@@ -157,8 +157,8 @@ def test_fast_lstm_trained_tiny_model_through_predict(trained_model, monkeypatch
 def test_fast_lstm_refuses_a_changed_recurrent_activation():
     import keras
 
-    from review_scorer.fast_lstm import UnsupportedNetwork, build_fast_inference, read_networks
-    from review_scorer.model import compile_inference
+    from review_scorer.model.fast_lstm import UnsupportedNetwork, build_fast_inference, read_networks
+    from review_scorer.model.network import compile_inference
 
     model = _tiny(seed=7)
     model.get_layer("bilstm").backward_layer.cell.recurrent_activation = keras.activations.hard_sigmoid
@@ -196,8 +196,8 @@ def _other_models():
 
 @pytest.mark.filterwarnings("ignore:Layer 'conv1d'")  # Keras: Conv1D drops the mask
 def test_fast_lstm_falls_back_for_other_networks():
-    from review_scorer.fast_lstm import UnsupportedNetwork, build_fast_inference, read_networks
-    from review_scorer.model import compile_inference
+    from review_scorer.model.fast_lstm import UnsupportedNetwork, build_fast_inference, read_networks
+    from review_scorer.model.network import compile_inference
 
     for name, model in _other_models():
         with pytest.raises(UnsupportedNetwork, match=name):
@@ -211,7 +211,7 @@ def test_fast_lstm_falls_back_for_other_networks():
 
 
 def test_fast_lstm_environment_switch_selects_the_keras_path(monkeypatch):
-    from review_scorer.model import compile_inference
+    from review_scorer.model.network import compile_inference
 
     model = _tiny(seed=8)
     assert compile_inference(model).fast is True
@@ -225,7 +225,7 @@ def test_fast_lstm_environment_switch_selects_the_keras_path(monkeypatch):
 def test_fast_lstm_rejects_ids_that_are_not_right_padded():
     import tensorflow as tf
 
-    from review_scorer.fast_lstm import build_fast_inference
+    from review_scorer.model.fast_lstm import build_fast_inference
 
     fast = build_fast_inference(_tiny(seed=9))
     with pytest.raises(tf.errors.InvalidArgumentError, match="right-padded"):
@@ -233,8 +233,8 @@ def test_fast_lstm_rejects_ids_that_are_not_right_padded():
 
 
 def test_fast_lstm_shipped_model_predicts_as_keras(monkeypatch):
-    from review_scorer.artifacts import packaged_model_dir
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.artifacts import packaged_model_dir
+    from review_scorer.model.sentiment import SentimentModel
 
     with open(SAMPLE_DATA / "shop_reviews.csv", encoding="utf-8", newline="") as handle:
         texts = [row["text"] for row in csv.DictReader(handle)][:50]
@@ -262,8 +262,8 @@ class _Parts:
 
 
 def _explanations(model, ids, monkeypatch, *, fast: bool, method: str):
-    from review_scorer.explain import Explainer
-    from review_scorer.fast_lstm import FAST_LSTM_ENV
+    from review_scorer.explain.attribution import Explainer
+    from review_scorer.model.fast_lstm import FAST_LSTM_ENV
 
     monkeypatch.setenv(FAST_LSTM_ENV, "1" if fast else "0")
     explainer = Explainer(_Parts(model), method=method)
@@ -276,7 +276,7 @@ def _explanations(model, ids, monkeypatch, *, fast: bool, method: str):
 def test_fast_lstm_states_give_the_explainer_the_same_attributions(monkeypatch, pooling, method):
     """The explainer's pooling methods read the LSTM outputs from fast_lstm on a CPU: the same
     scores and per-token credits as the Keras encoder, for a single network and an ensemble."""
-    from review_scorer.model import average_members, export_model
+    from review_scorer.model.network import average_members, export_model
 
     single = _tiny(seed=3, pooling=pooling)
     ensemble = export_model(average_members([_tiny(seed=s, name=f"m{s}", pooling=pooling)
@@ -296,7 +296,7 @@ def test_fast_lstm_states_are_keras_bidirectional_outputs():
     on its valid steps."""
     import keras
 
-    from review_scorer.fast_lstm import build_fast_states
+    from review_scorer.model.fast_lstm import build_fast_states
 
     model = _tiny(seed=6)
     ids = _batch(7)

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from review_scorer import insights
-from review_scorer.insights import (
+from review_scorer.report import insights
+from review_scorer.report.insights import (
     FileInsights,
     choose_date_format,
     choose_granularity,

@@ -13,7 +13,7 @@ import pytest
 
 from review_scorer.errors import InputError
 from review_scorer.io import open_reviews
-from review_scorer.outputs import PREDICTION_FORMATS, PredictionWriter
+from review_scorer.io.predictions import PREDICTION_FORMATS, PredictionWriter
 
 
 def _read(path: Path, **kwargs):

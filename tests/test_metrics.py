@@ -188,7 +188,7 @@ def test_metrics_streaming_equals_concatenated(rng):
     result = streaming.result()
     assert {k: result[k] for k in expected} == expected
     assert result["neutral"] == 0
-    from review_scorer.calibration import expected_calibration_error, reliability_bins
+    from review_scorer.model.calibration import expected_calibration_error, reliability_bins
 
     assert result["ece"] == pytest.approx(expected_calibration_error(scores[keep], labels[keep]))
     assert [b["n"] for b in result["reliability"]] == [

@@ -10,7 +10,7 @@ from review_scorer.config import TrainConfig
 def small_model():
     import keras
 
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
 
     keras.utils.set_random_seed(0)
     config = TrainConfig(vocab_size=50, embedding_dim=6, lstm_units=5, dense_units=3, dropout=0.0)
@@ -31,7 +31,7 @@ def test_model_masking_makes_padding_invisible(small_model):
 def test_model_every_pooling_ignores_padding(pooling, bidirectional):
     import keras
 
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
 
     keras.utils.set_random_seed(1)
     config = TrainConfig(vocab_size=40, embedding_dim=4, lstm_units=3, dense_units=0,
@@ -44,7 +44,7 @@ def test_model_every_pooling_ignores_padding(pooling, bidirectional):
 
 
 def test_model_default_lstm_is_cudnn_eligible():
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
 
     model = build_model(TrainConfig(), 100)
     lstm = model.get_layer("bilstm").forward_layer
@@ -62,15 +62,15 @@ def test_model_compiles_with_binary_crossentropy_and_adam(small_model):
 
 
 def test_model_recurrent_dropout_option_reaches_the_layer():
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
 
     model = build_model(TrainConfig(recurrent_dropout=0.25, bidirectional=False), 30)
     assert model.get_layer("lstm").recurrent_dropout == 0.25
 
 
 def test_model_predict_ids_keeps_input_order(small_model):
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.text import Vocabulary
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.text.vocabulary import Vocabulary
 
     model = SentimentModel(small_model, Vocabulary(["<pad>", "<unk>"]), TrainConfig())
     rng = np.random.default_rng(0)
@@ -83,7 +83,7 @@ def test_model_predict_ids_keeps_input_order(small_model):
 
 
 def test_model_word_dropout_replaces_words_only_while_training():
-    from review_scorer.model import WordDropout
+    from review_scorer.model.layers import WordDropout
 
     layer = WordDropout(0.5, seed=3)
     ids = np.array([[5, 6, 7, 8, 9, 10, 11, 12, 0, 0]] * 50, dtype=np.int32)
@@ -98,7 +98,7 @@ def test_model_word_dropout_replaces_words_only_while_training():
 def test_model_with_word_dropout_round_trips_through_keras_safe_mode(tmp_path):
     import keras
 
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
 
     model = build_model(TrainConfig(vocab_size=30, embedding_dim=4, lstm_units=3, word_dropout=0.2), 30)
     model.save(tmp_path / "m.keras")

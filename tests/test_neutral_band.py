@@ -80,7 +80,7 @@ def test_neutral_band_streaming_metrics_leave_neutral_rows_out_and_merge():
 @pytest.fixture
 def fixed_scores(monkeypatch):
     """The network scores each text of ROWS with its float32 score (words: 3 known per row)."""
-    from review_scorer import sentiment
+    from review_scorer.model import sentiment
 
     def stream(self, items, texts_of, **kw):
         for item in items:
@@ -109,7 +109,7 @@ def _read(path, fmt):
 
 
 def _score(src, out_dir, trained_model, monkeypatch, **kw):
-    from review_scorer import score as score_module
+    from review_scorer.scoring import score as score_module
 
     captured = {}
     real = score_module.ReportAccumulator.render_to_temp
@@ -156,7 +156,7 @@ def test_neutral_band_in_the_report(fixed_scores, trained_model, tmp_path, monke
 
 
 def test_neutral_band_report_table_marks_neutral_rows():
-    from review_scorer.report import _rows_payload
+    from review_scorer.report.render import _rows_payload
 
     rows = [{"row": 1, "id": None, "text": "meh", "sentiment": "neutral", "score": 0.5,
              "status": "ok", "label": "positive"}]
@@ -200,7 +200,7 @@ def test_neutral_band_predict_frame(trained_model):
 
 
 def test_neutral_band_ray_parts_decide_as_the_local_engine():
-    from review_scorer.engines import parts
+    from review_scorer.scoring.engines import parts
 
     texts = list(ROWS)
     scores = np.array([ROWS[t][0] for t in texts], dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Tests for review_scorer.outputs: atomic writes, output folders and prediction writers."""
+"""Tests for review_scorer.io.publish: atomic writes, output folders and prediction writers."""
 
 from __future__ import annotations
 
@@ -14,15 +14,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from review_scorer import outputs
 from review_scorer.errors import OutputError
-from review_scorer.outputs import (
-    PREDICTION_SUFFIX,
-    PredictionWriter,
-    atomic_write_bytes,
-    ensure_output_dir,
-    format_from_name,
-)
+from review_scorer.io import predictions as outputs
+from review_scorer.io.predictions import PREDICTION_SUFFIX, PredictionWriter, format_from_name
+from review_scorer.io.publish import atomic_write_bytes, ensure_output_dir
 
 TRICKY_TEXTS = [
     'She said "wow", then left.',
@@ -470,7 +465,8 @@ def test_outputs_writer_with_header_only(tmp_path, chunks):
 def _sink_output(tmp_path, source, fmt):
     """Predictions written by score.PredictionSink for `source` (scores made up: no model)."""
     from review_scorer.io import open_reviews
-    from review_scorer.score import PredictionSink, ScoreOptions, _scored_chunk
+    from review_scorer.metrics import DecisionRule
+    from review_scorer.scoring.score import PredictionSink, ScoreOptions, _scored_chunk
 
     review_file = open_reviews(source)
     options = ScoreOptions(fmt=fmt, overwrite=True)
@@ -480,7 +476,8 @@ def _sink_output(tmp_path, source, fmt):
         for chunk in review_file.chunks():
             n = len(chunk)
             scored = _scored_chunk(chunk, np.array(["ok"] * n, dtype=object),
-                                   np.linspace(0.1, 0.9, n).astype(np.float32))
+                                   np.linspace(0.1, 0.9, n).astype(np.float32),
+                                   DecisionRule(options.threshold))
             sink.write(scored)
         temp = sink.finish()
         temp.replace(target)
@@ -548,7 +545,7 @@ def test_outputs_csv_input_stays_text_in_jsonl(tmp_path):
 def test_outputs_top_words_is_a_list_in_jsonl_and_parquet_and_text_elsewhere(tmp_path):
     import pyarrow.parquet as pq
 
-    from review_scorer.outputs import word_weights
+    from review_scorer.io.predictions import word_weights
 
     frame = pd.DataFrame({"review": ["great, not dull", "meh"], "row": [1, 2],
                           "top_words": ["great +0.41; dull -0.33", ""]})

@@ -30,7 +30,19 @@ def test_packaging_wheel_contains_templates_and_default_model(wheel):
     assert "review_scorer/cli.py" in names
     for shipped in ("model.keras", "vocab.txt", "meta.json", "config.json"):
         assert f"review_scorer/default_model/{shipped}" in names, shipped
-    assert not any(n.startswith(("tests/", "benchmarks/", "sample_data/")) for n in names)
+    assert not any(n.startswith(("tests/", "benchmarks/", "sample_data/", "templates/")) for n in names)
+
+
+def test_packaging_wheel_holds_every_module_of_the_package(wheel):
+    # pyproject.toml lists the packages (templates/ is mapped in): a new one must be listed too.
+    names = set(zipfile.ZipFile(wheel).namelist())
+    source = {p.relative_to(REPO).as_posix() for p in (REPO / "review_scorer").rglob("*.py")}
+    assert source and source <= names, sorted(source - names)
+
+
+def test_packaging_templates_have_one_copy_at_the_top_level():
+    assert (REPO / "templates" / "base.html").is_file()
+    assert not (REPO / "review_scorer" / "templates").exists()
 
 
 @pytest.mark.slow
@@ -40,15 +52,16 @@ def test_packaging_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
     # itself comes only from the wheel.
     venv.create(env_dir, with_pip=True, system_site_packages=True)
     python = env_dir / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
-                   check=True, capture_output=True, text=True)
+    # --ignore-installed: an editable install in the system site-packages must not stand in.
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed",
+                    "--quiet", str(wheel)], check=True, capture_output=True, text=True)
     clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([env_dir / "bin" / "review-scorer", "--help"], capture_output=True, text=True,
                           cwd=tmp_path, env=clean_env)
     assert proc.returncode == 0, proc.stderr
     assert "score" in proc.stdout and "train" in proc.stdout
     probe = (
-        "import review_scorer, review_scorer.report as r, review_scorer.artifacts as a\n"
+        "import review_scorer, review_scorer.report.render as r, review_scorer.model.artifacts as a\n"
         "print(review_scorer.__file__)\n"
         "html = r.build_report_html({'kind': 'train', 'title': 'm', 'generated_at': 'now',\n"
         "    'package_version': '0', 'model': {'name': 'm', 'path': 'p', 'trained_at': '',\n"
@@ -56,10 +69,20 @@ def test_packaging_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
         "    'test_metrics': None, 'sizes': {}, 'train_seconds': 0.0}})\n"
         "assert '<html' in html\n"
         "print((a.packaged_model_dir() / 'meta.json').exists())\n"
+        "from review_scorer.report.loader import template_root\n"
+        "print(template_root().joinpath('base.html'))\n"
     )
     proc = subprocess.run([python, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
                           env=clean_env)
     assert proc.returncode == 0, proc.stderr
-    installed_at, shipped_model = proc.stdout.split()
+    installed_at, shipped_model, templates_at = proc.stdout.split()
     assert installed_at.startswith(str(env_dir)), "imported the source tree, not the wheel"
     assert shipped_model == str((REPO / "review_scorer/default_model/meta.json").exists())
+    assert templates_at.startswith(str(env_dir)), "rendered the checkout's templates, not the wheel's"
+    # The whole product from the wheel: score a file with the shipped model, get the report.
+    (tmp_path / "reviews.csv").write_bytes((REPO / "sample_data" / "reviews.csv").read_bytes())
+    proc = subprocess.run([env_dir / "bin" / "review-scorer", "score", "reviews.csv", "--out-dir", "out"],
+                          capture_output=True, text=True, cwd=tmp_path, env=clean_env)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "out" / "reviews.html").read_text(encoding="utf-8")
+    assert "<html" in page and "<script" in page

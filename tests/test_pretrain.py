@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from review_scorer.config import PretrainConfig
-from review_scorer.encoder import (
+from review_scorer.errors import ArtifactError, ConfigError, OutputError
+from review_scorer.model.encoder import (
     CHECKPOINT_DIR,
     META_FILE,
     WEIGHTS_FILE,
     load_encoder_dir,
     read_encoder_meta,
 )
-from review_scorer.errors import ArtifactError, ConfigError, OutputError
 from tests.conftest import MINI_IMDB
 
 # A language model small enough to pretrain in seconds on the mini aclImdb (a few hundred tokens).
@@ -34,7 +34,7 @@ def tiny_pretrain_config():
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory, tiny_pretrain_config):
-    from review_scorer.pretrain import run_pretraining
+    from review_scorer.training.pretrain import run_pretraining
 
     out = tmp_path_factory.mktemp("encoders") / "tiny-encoder"
     events = []
@@ -75,8 +75,8 @@ def test_pretrain_saves_an_encoder_that_loads_with_its_history_and_meta(tiny_enc
 
 def test_pretrain_text_leaves_out_test_and_validation_reviews(tiny_pretrain_config):
     from review_scorer.io import load_labeled
-    from review_scorer.pretrain import load_pretraining_texts
-    from review_scorer.splits import holdout_split
+    from review_scorer.training.pretrain import load_pretraining_texts
+    from review_scorer.training.splits import holdout_split
 
     texts, description = load_pretraining_texts(str(MINI_IMDB), config=tiny_pretrain_config)
     reviews = load_labeled(str(MINI_IMDB))
@@ -93,7 +93,7 @@ def test_pretrain_text_leaves_out_test_and_validation_reviews(tiny_pretrain_conf
 
 
 def test_pretrain_reads_a_plain_review_file(tmp_path, tiny_pretrain_config):
-    from review_scorer.pretrain import load_pretraining_texts
+    from review_scorer.training.pretrain import load_pretraining_texts
 
     path = tmp_path / "notes.csv"
     path.write_text("id,comment\n1,Lovely film.\n2,\n3,Dull and long.\n", encoding="utf-8")
@@ -131,7 +131,7 @@ def test_encoder_directory_refuses_corruption_in_one_line(tiny_encoder, tmp_path
 
 
 def test_pretrain_refuses_to_overwrite_a_finished_encoder(tiny_encoder, tiny_pretrain_config):
-    from review_scorer.pretrain import run_pretraining
+    from review_scorer.training.pretrain import run_pretraining
 
     with pytest.raises(OutputError, match="--overwrite"):
         run_pretraining(tiny_pretrain_config, source=str(MINI_IMDB),
@@ -159,7 +159,7 @@ def _interrupt_after(steps: int, exc: BaseException):
 ])
 def test_pretrain_resumes_from_its_checkpoint_after_an_interruption(
         tiny_encoder, tmp_path, exc, checkpoint_minutes):
-    from review_scorer.pretrain import run_pretraining
+    from review_scorer.training.pretrain import run_pretraining
 
     reference, _ = tiny_encoder
     config = reference.config.replace(checkpoint_minutes=checkpoint_minutes)
@@ -188,7 +188,7 @@ def test_pretrain_resumes_from_its_checkpoint_after_an_interruption(
 
 
 def test_pretrain_refuses_to_resume_with_other_settings(tmp_path, tiny_pretrain_config):
-    from review_scorer.pretrain import run_pretraining
+    from review_scorer.training.pretrain import run_pretraining
 
     out = tmp_path / "enc"
     progress, _ = _interrupt_after(2, KeyboardInterrupt())
@@ -202,7 +202,7 @@ def test_pretrain_refuses_to_resume_with_other_settings(tmp_path, tiny_pretrain_
 
 def test_pretrain_time_limit_saves_an_incomplete_encoder_and_can_continue(
         tmp_path, tiny_pretrain_config):
-    from review_scorer.pretrain import run_pretraining
+    from review_scorer.training.pretrain import run_pretraining
 
     out = tmp_path / "enc"
     first = run_pretraining(tiny_pretrain_config, source=str(MINI_IMDB), output_dir=out,
@@ -221,7 +221,7 @@ def test_copy_encoder_weights_fills_the_classifier_and_the_slow_rate_holds_it(
         tiny_encoder, tiny_config):
     import keras
 
-    from review_scorer.model import build_model, compile_classifier, copy_encoder_weights
+    from review_scorer.model.network import build_model, compile_classifier, copy_encoder_weights
 
     encoder = load_encoder_dir(tiny_encoder[0].encoder_dir)
     config = tiny_config.replace(embedding_dim=8, lstm_units=8, word_dropout=0.0,
@@ -252,7 +252,8 @@ def _tiny_datasets(vocab, config):
     import tensorflow as tf
 
     from review_scorer.io import load_labeled
-    from review_scorer.text import pad_batch, texts_to_sequences
+    from review_scorer.text.batching import pad_batch
+    from review_scorer.text.vocabulary import texts_to_sequences
 
     reviews = load_labeled(str(MINI_IMDB)).split("train")
     seqs = texts_to_sequences(reviews.texts, vocab, max_len=config.max_len,
@@ -269,8 +270,8 @@ def test_fit_member_from_an_encoder_starts_from_its_weights(
         tiny_encoder, tiny_config, head_epochs, multiplier):
     import keras
 
-    from review_scorer.finetune import config_for_encoder, encoder_meta, fit_member
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
+    from review_scorer.training.finetune import config_for_encoder, encoder_meta, fit_member
 
     encoder = load_encoder_dir(tiny_encoder[0].encoder_dir)
     config = config_for_encoder(tiny_config.replace(
@@ -299,8 +300,8 @@ def test_fit_member_from_an_encoder_starts_from_its_weights(
 
 def test_run_training_from_an_encoder_uses_its_vocabulary_and_weights(
         tiny_encoder, tiny_config, tmp_path, trained_model):
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.train import run_training
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.train import run_training
 
     encoder = load_encoder_dir(tiny_encoder[0].encoder_dir)
     config = tiny_config.replace(finetune_head_epochs=2, epochs=2)  # encoder frozen throughout
@@ -352,8 +353,8 @@ def test_cli_pretrain_writes_an_encoder_and_refuses_a_second_run(tmp_path, tiny_
 
 def test_cli_train_uses_the_default_encoder_unless_from_scratch(
         tiny_encoder, tiny_config_file, tmp_path):
-    from review_scorer.encoder import ENCODER_DIR_ENV
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.encoder import ENCODER_DIR_ENV
+    from review_scorer.model.sentiment import SentimentModel
 
     env = {ENCODER_DIR_ENV: str(tiny_encoder[0].encoder_dir)}
     common = ("train", "--data", MINI_IMDB, "--config", tiny_config_file, "--epochs", 1)
@@ -373,7 +374,7 @@ def test_cli_train_uses_the_default_encoder_unless_from_scratch(
 
 
 def test_pretrain_can_continue_from_an_encoder_keeping_its_vocabulary(tiny_encoder, tmp_path):
-    from review_scorer.pretrain import run_pretraining
+    from review_scorer.training.pretrain import run_pretraining
 
     start = load_encoder_dir(tiny_encoder[0].encoder_dir)
     # A vanishing learning rate and one step: the result is the starting encoder itself.

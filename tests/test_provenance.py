@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from review_scorer.artifacts import REPORT_FILE, shorten_paths
-from review_scorer.provenance import FROM_SCRATCH, language_model_curve, model_provenance
-from review_scorer.report import build_report_html
+from review_scorer.model.artifacts import REPORT_FILE, shorten_paths
+from review_scorer.report.provenance import FROM_SCRATCH, language_model_curve, model_provenance
+from review_scorer.report.render import build_report_html
 from tests.conftest import MINI_IMDB, REPO
 from tests.test_pretrain import TINY_PRETRAIN
 
@@ -31,8 +31,8 @@ def _cli(*args):
 
 
 def _pretrain(out: Path, **kwargs):
-    from review_scorer import pretrain
     from review_scorer.config import PretrainConfig
+    from review_scorer.training import pretrain
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pretrain, "TRACE_POINTS_PER_EPOCH", TRACE_POINTS)
@@ -42,7 +42,7 @@ def _pretrain(out: Path, **kwargs):
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
-    from review_scorer.encoder import load_encoder_dir
+    from review_scorer.model.encoder import load_encoder_dir
 
     result = _pretrain(tmp_path_factory.mktemp("provenance") / "tiny-lm")
     return load_encoder_dir(result.encoder_dir)

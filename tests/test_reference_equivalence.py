@@ -16,7 +16,8 @@ import unicodedata
 import numpy as np
 import pytest
 
-from review_scorer.text import _APOSTROPHES, _TAG_RE, _TOKEN_RE, OOV_ID
+from review_scorer.text.cleaning import _APOSTROPHES, _TAG_RE, _TOKEN_RE
+from review_scorer.text.vocabulary import OOV_ID
 
 PIECES = ["a", "B", "film", "don't", "don`t", "it\u2019s", "'", "`", "\u00b4", "!", "?", ".", ",",
           " ", "  ", "\t", "\n", "_", "a_b", "9", "7/10", "<br />", "<b>", "</i>", "<", ">",
@@ -40,7 +41,7 @@ def _reference_clean(text: str) -> str:
 
 
 def test_clean_text_ascii_shortcut_equals_the_general_path():
-    from review_scorer.text import _ASCII_APOSTROPHE, clean_text
+    from review_scorer.text.cleaning import _ASCII_APOSTROPHE, clean_text
 
     assert [chr(k) for k in _APOSTROPHES if chr(k).isascii()] == [_ASCII_APOSTROPHE]
     texts = _fuzz(1, 3000, ascii_only=True) + _fuzz(2, 3000)
@@ -50,8 +51,7 @@ def test_clean_text_ascii_shortcut_equals_the_general_path():
 
 
 def test_clean_and_align_equals_clean_text_and_token_offsets():
-    from review_scorer.explain import clean_and_align, token_offsets
-    from review_scorer.text import clean_text
+    from review_scorer.text.cleaning import clean_and_align, clean_text, token_offsets
 
     shortcut = 0
     for text in _fuzz(3, 2000, ascii_only=True) + _fuzz(4, 4000):
@@ -77,8 +77,7 @@ def test_clean_and_align_equals_clean_text_and_token_offsets():
     "&\uff21\uff22 \u00bdE\u0301 good &amp; good",  # a "&" that is no entity, then one that is
 ])
 def test_offsets_stay_on_the_words_when_length_changes_cancel_out(text):
-    from review_scorer.explain import clean_and_align, token_offsets
-    from review_scorer.text import clean_text
+    from review_scorer.text.cleaning import clean_and_align, clean_text, token_offsets
 
     tokens, offsets = clean_and_align(text)
     assert offsets is not None and tokens == clean_text(text).split()
@@ -88,7 +87,7 @@ def test_offsets_stay_on_the_words_when_length_changes_cancel_out(text):
 
 
 def _random_attribution(rng: np.random.Generator, *, truncated: bool = False):
-    from review_scorer.explain import Attribution
+    from review_scorer.explain.attribution import Attribution
 
     words = ["good", "bad", "the", "plot", "!", "not", "great", "film", "it's", "a"]
     unknown = ["zorp", "blix", "quux"]
@@ -114,7 +113,7 @@ def _random_attribution(rng: np.random.Generator, *, truncated: bool = False):
 
 
 def _reference_top_terms(att, k):
-    from review_scorer.explain import STOP_WORDS
+    from review_scorer.explain.drivers import STOP_WORDS
 
     totals: dict[str, float] = {}
     for token, weight in zip(att.tokens, att.weights.tolist()):
@@ -124,7 +123,7 @@ def _reference_top_terms(att, k):
 
 
 def test_top_terms_equal_a_running_sum_per_word():
-    from review_scorer.explain import top_terms
+    from review_scorer.explain.drivers import top_terms
 
     rng = np.random.default_rng(5)
     for _ in range(1500):
@@ -150,7 +149,7 @@ def _reference_row_spans(att, limit):
 
 
 def test_row_spans_equal_a_full_stable_sort():
-    from review_scorer.explain import row_spans
+    from review_scorer.explain.drivers import row_spans
 
     rng = np.random.default_rng(6)
     for i in range(1500):
@@ -185,10 +184,10 @@ def _listed(acc):
 
 @pytest.mark.parametrize("block", [4096, 7])
 def test_drivers_equal_per_review_dictionaries(monkeypatch, block):
-    import review_scorer.explain as explain
-    from review_scorer.explain import STOP_WORDS, DriverAccumulator
+    from review_scorer.explain import drivers
+    from review_scorer.explain.drivers import STOP_WORDS, DriverAccumulator
 
-    monkeypatch.setattr(explain, "_BLOCK", block)  # several blocks and their merging too
+    monkeypatch.setattr(drivers, "_BLOCK", block)  # several blocks and their merging too
     rng = np.random.default_rng(7)
     atts = [_random_attribution(rng, truncated=i % 3 == 0) for i in range(300)]
     acc = DriverAccumulator()
@@ -215,8 +214,8 @@ def test_drivers_equal_per_review_dictionaries(monkeypatch, block):
 
 
 def test_terms_in_text_with_the_cleaned_text_given_or_not():
-    from review_scorer.explain import terms_in_text
-    from review_scorer.text import clean_text
+    from review_scorer.explain.drivers import terms_in_text
+    from review_scorer.text.cleaning import clean_text
 
     terms = ["a", "film", "a film", "don't", "film !", "b b", "caf\u00e9", "! ?", "zzz", "a b"]
     for text in _fuzz(8, 1500):
@@ -228,7 +227,7 @@ def test_terms_in_text_with_the_cleaned_text_given_or_not():
 
 
 def test_cleaned_if_whole_only_for_reviews_read_in_full():
-    from review_scorer.explain import cleaned_if_whole
+    from review_scorer.explain.drivers import cleaned_if_whole
 
     rng = np.random.default_rng(9)
     whole = _random_attribution(rng)
@@ -241,7 +240,7 @@ def test_cleaned_if_whole_only_for_reviews_read_in_full():
 
 
 def test_packed_spans_shortcut_equals_the_full_cleaning():
-    from review_scorer.report import _clean_spans, _packed_spans
+    from review_scorer.report.render import _clean_spans, _packed_spans
 
     rng = random.Random(10)
     tidy_seen = 0

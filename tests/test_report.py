@@ -11,9 +11,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from review_scorer import plots, report
 from review_scorer.errors import OutputError
-from review_scorer.report import DEFAULT_MAX_ROWS, build_report_html, write_report
+from review_scorer.report import plots
+from review_scorer.report import render as report
+from review_scorer.report.render import DEFAULT_MAX_ROWS, build_report_html, write_report
 
 # ---------------------------------------------------------------- fixtures / helpers
 
@@ -214,7 +215,7 @@ def add_insights(context: dict) -> dict:
     import numpy as np
     import pandas as pd
 
-    from review_scorer.insights import FileInsights
+    from review_scorer.report.insights import FileInsights
 
     rows = context["rows"]
     for i, row in enumerate(rows):
@@ -670,7 +671,7 @@ def test_report_write_cleans_up_temp_file_when_replace_fails(tmp_path, monkeypat
     def fail(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    from review_scorer import outputs
+    from review_scorer.io import publish as outputs
 
     monkeypatch.setattr(outputs.os, "replace", fail)
     monkeypatch.setattr(outputs.os, "link", fail)
@@ -1093,8 +1094,8 @@ def test_report_sampled_rows_are_called_a_sample_not_the_first_rows():
 def test_report_model_plots_are_drawn_once_per_model(monkeypatch):
     """Scoring many files with one model draws its curves and test confusion matrix once; another
     model's history gets its own drawing."""
-    from review_scorer import plots
-    from review_scorer import report as report_module
+    from review_scorer.report import plots
+    from review_scorer.report import render as report_module
 
     drawn = {"curves": 0, "confusion": 0}
     real_curves, real_confusion = plots.training_curves_svg, plots.confusion_matrix_svg

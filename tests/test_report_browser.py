@@ -12,7 +12,7 @@ import pytest
 # make_context lives in test_report.py until the fixtures move to conftest.py.
 from test_report import GROUPS, MALICIOUS_TEXTS, add_insights, make_context
 
-from review_scorer.report import write_report
+from review_scorer.report.render import write_report
 
 pytestmark = pytest.mark.browser
 
@@ -610,10 +610,11 @@ def _shop_row(chunk, i: int, info, spans: list) -> dict:
 def shop_report_context(model_dir: Path) -> dict:
     """The shop sample through the real reader, scoring core, explainer and insights."""
     from review_scorer import SentimentModel
-    from review_scorer.explain import DriverAccumulator, Explainer, row_spans
-    from review_scorer.insights import FileInsights
+    from review_scorer.explain.attribution import Explainer
+    from review_scorer.explain.drivers import DriverAccumulator, row_spans
     from review_scorer.io import open_reviews
-    from review_scorer.score import ScoreOptions, iter_scored_chunks
+    from review_scorer.report.insights import FileInsights
+    from review_scorer.scoring.score import ScoreOptions, iter_scored_chunks
 
     model = SentimentModel.load(model_dir)
     review_file = open_reviews(SHOP, chunk_rows=25)  # several chunks: the sinks really stream
@@ -623,7 +624,7 @@ def shop_report_context(model_dir: Path) -> dict:
         id_column=info.id_column,
     )
     explainer, drivers, rows = Explainer(model), DriverAccumulator(), []
-    from review_scorer.explain import terms_in_text
+    from review_scorer.explain.drivers import terms_in_text
 
     try:
         for chunk in iter_scored_chunks(review_file, model, ScoreOptions(chunk_rows=25)):
@@ -736,7 +737,7 @@ def _pretrained_meta() -> dict:
 
 @pytest.fixture(scope="module")
 def provenance_file(tmp_path_factory) -> Path:
-    from review_scorer.provenance import model_provenance
+    from review_scorer.report.provenance import model_provenance
 
     context = make_context(n_rows=20)
     context["model"]["provenance"] = model_provenance(_pretrained_meta(), {"lstm_units": 64})

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from review_scorer import plots
-from review_scorer.calibration import expected_calibration_error, reliability_bins
+from review_scorer.model.calibration import expected_calibration_error, reliability_bins
+from review_scorer.report import plots
 
 
 def test_report_calibration_diagram_svg_describes_every_filled_bin():
@@ -38,7 +38,7 @@ def test_report_calibration_training_stores_and_shows_validation_bins(trained_mo
 
 
 def test_report_calibration_of_a_labelled_file(trained_model, tmp_path):
-    from review_scorer.score import score_files
+    from review_scorer.scoring.score import score_files
 
     rng = np.random.default_rng(2)
     words = ["great", "awful", "wonderful", "boring", "brilliant", "dull", "fun", "waste"]
@@ -60,7 +60,7 @@ def test_report_calibration_of_a_labelled_file(trained_model, tmp_path):
 
 
 def test_report_calibration_unlabelled_file_has_no_file_diagram(trained_model, tmp_path):
-    from review_scorer.score import score_files
+    from review_scorer.scoring.score import score_files
 
     pd.DataFrame({"review": ["great fun", "awful waste"] * 5}).to_csv(tmp_path / "u.csv", index=False)
     (f,) = score_files([str(tmp_path / "u.csv")], model_dir=trained_model.model_dir,

@@ -58,7 +58,7 @@ def test_streaming_metrics_use_the_decisions_they_are_given():
 @pytest.fixture
 def fixed_scores(monkeypatch):
     """The model scores each text of ROWS with its float32 score."""
-    from review_scorer import sentiment
+    from review_scorer.model import sentiment
 
     def stream(self, items, texts_of, **kw):
         for item in items:
@@ -80,7 +80,7 @@ def _write_file(path) -> pd.DataFrame:
 
 
 def _score_and_capture(src, out_dir, threshold, monkeypatch) -> tuple:
-    from review_scorer import score as score_module
+    from review_scorer.scoring import score as score_module
 
     captured = {}
     real = score_module.ReportAccumulator.render_to_temp
@@ -105,7 +105,7 @@ EXPECTED_POSITIVE = {
 @pytest.mark.parametrize("threshold", sorted(EXPECTED_POSITIVE))
 def test_report_threshold_decision_is_the_same_in_every_section(threshold, fixed_scores,
                                                                 tmp_path, monkeypatch):
-    from review_scorer.report import build_report_html
+    from review_scorer.report.render import build_report_html
 
     frame = _write_file(tmp_path / "edge.csv")
     f, context = _score_and_capture(tmp_path / "edge.csv", tmp_path / "out", threshold, monkeypatch)

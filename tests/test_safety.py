@@ -48,8 +48,8 @@ def test_safety_overwrite_with_report_path_a_directory_keeps_previous_prediction
 
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
 def test_safety_failed_report_restores_previous_outputs(trained_model, tmp_path, monkeypatch, failure):
-    from review_scorer import score as score_module
-    from review_scorer.score import score_files
+    from review_scorer.scoring import score as score_module
+    from review_scorer.scoring.score import score_files
 
     src, out = _reviews(tmp_path / "r.csv"), tmp_path / "out"
     score_files([src], model_dir=trained_model.model_dir, out_dir=out)
@@ -70,7 +70,7 @@ def test_safety_failed_report_restores_previous_outputs(trained_model, tmp_path,
 
 
 def test_safety_publish_failure_midway_puts_old_files_back(tmp_path, monkeypatch):
-    from review_scorer import outputs
+    from review_scorer.io import publish as outputs
 
     a, b = tmp_path / "a.csv", tmp_path / "a.html"
     a.write_text("old a"), b.write_text("old b")
@@ -161,7 +161,7 @@ def test_safety_dangling_symlink_out_dir_is_named(trained_model, tmp_path):
 @pytest.mark.parametrize(("key", "file", "value"), [("best_epoch", "meta.json", "two"),
                                                     ("accuracy", "metrics.json", "high")])
 def test_safety_damaged_metadata_values_fail_on_load(model_dir_copy, tmp_path, key, file, value):
-    from review_scorer.download import sha256_file
+    from review_scorer.io.download import sha256_file
 
     path = model_dir_copy / file
     data = json.loads(path.read_text())
@@ -232,7 +232,7 @@ def test_safety_new_model_directory_follows_the_umask(trained_model):
 
 
 def test_safety_incomplete_default_model_dir_is_noted(tmp_path, monkeypatch):
-    from review_scorer.artifacts import MODEL_DIR_ENV, resolve_model_dir
+    from review_scorer.model.artifacts import MODEL_DIR_ENV, resolve_model_dir
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(MODEL_DIR_ENV, raising=False)
@@ -308,8 +308,8 @@ def test_safety_formula_cells_without_values_get_their_own_status(trained_model,
 
 
 def test_safety_pretrain_overwrite_never_deletes_a_folder_that_is_not_an_encoder(tmp_path, monkeypatch):
-    from review_scorer.encoder import check_encoder_target
     from review_scorer.errors import OutputError
+    from review_scorer.model.encoder import check_encoder_target
 
     docs = tmp_path / "mydocs"
     docs.mkdir()
@@ -368,8 +368,8 @@ def _model_like(folder, entries):
     {"meta.json": '{"format_version": 1}', "config.json": "{}", "vocab.txt": "the"},
 ])
 def test_safety_train_overwrite_refuses_folders_that_only_look_like_a_model(tmp_path, entries):
-    from review_scorer.artifacts import check_target
     from review_scorer.errors import OutputError
+    from review_scorer.model.artifacts import check_target
 
     folder = _model_like(tmp_path / "looks-like-a-model", entries)
     before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
@@ -379,8 +379,8 @@ def test_safety_train_overwrite_refuses_folders_that_only_look_like_a_model(tmp_
 
 
 def test_safety_train_overwrite_refuses_a_model_whose_files_changed(model_dir_copy):
-    from review_scorer.artifacts import check_target
     from review_scorer.errors import OutputError
+    from review_scorer.model.artifacts import check_target
 
     check_target(model_dir_copy, overwrite=True)  # our own model directory: replaceable
     (model_dir_copy / "vocab.txt").write_text("someone edited this\n")
@@ -483,7 +483,7 @@ def test_safety_excel_safe_csv_neutralises_header_cells(trained_model, tmp_path)
 
 
 def test_safety_nan_in_model_metrics_gives_valid_json_and_no_traceback(model_dir_copy, tmp_path):
-    from review_scorer.download import sha256_file
+    from review_scorer.io.download import sha256_file
 
     metrics = json.loads((model_dir_copy / "metrics.json").read_text())
     metrics["accuracy"] = float("nan")
@@ -540,7 +540,7 @@ def test_safety_huge_config_values_are_refused_in_one_line(tmp_path):
 def test_safety_missing_input_is_reported_before_tensorflow_loads(trained_model, tmp_path):
     code = (
         "import sys\n"
-        "from review_scorer.score import score_files\n"
+        "from review_scorer.scoring.score import score_files\n"
         f"r = score_files([{str(tmp_path / 'nosuch.csv')!r}], model_dir={str(trained_model.model_dir)!r},"
         f" out_dir={str(tmp_path / 'o')!r})\n"
         "print(r.files[0].exit_code, r.files[0].error)\n"

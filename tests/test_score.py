@@ -23,7 +23,7 @@ def _write_csv(path, n, *, seed=0, extra=None):
 
 
 def _score(paths, model_dir, out_dir, **kw):
-    from review_scorer.score import score_files
+    from review_scorer.scoring.score import score_files
 
     return score_files([str(p) for p in paths], model_dir=model_dir, out_dir=out_dir, **kw)
 
@@ -141,7 +141,8 @@ def test_score_refuses_existing_outputs_without_overwrite(trained_model, tmp_pat
 
 @pytest.mark.parametrize("where", ["stream", "explainer"])
 def test_score_interrupt_leaves_no_partial_files(trained_model, tmp_path, monkeypatch, where):
-    from review_scorer import explain, sentiment
+    from review_scorer.explain import attribution as explain
+    from review_scorer.model import sentiment
 
     src = tmp_path / "x.csv"
     _write_csv(src, 40)
@@ -166,7 +167,7 @@ def test_score_interrupt_leaves_no_partial_files(trained_model, tmp_path, monkey
 
 
 def test_score_explained_rows_are_not_scored_twice(trained_model, tmp_path, monkeypatch):
-    from review_scorer import sentiment
+    from review_scorer.model import sentiment
 
     src = tmp_path / "x.csv"
     _write_csv(src, 40, extra={3: "", 7: "... --- ***"})
@@ -196,10 +197,10 @@ def test_score_explained_chunks_run_the_network_one_chunk_ahead(trained_model, t
     chunks come out whole, in order, with the attributions a plain explain() gives."""
     import threading
 
-    from review_scorer import explain
+    from review_scorer.explain import attribution as explain
     from review_scorer.io import open_reviews
-    from review_scorer.score import ScoreOptions, iter_scored_chunks
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.scoring.score import ScoreOptions, iter_scored_chunks
 
     src = tmp_path / "x.csv"
     frame = _write_csv(src, 23, extra={4: "", 9: "... --- ***"})
@@ -268,7 +269,7 @@ def test_score_summary_json_matches_files(trained_model, tmp_path):
 def test_score_report_answers_why_when_where(trained_model, tmp_path, monkeypatch):
     """A file with dates, products and star ratings: the report gets drivers, a timeline, groups
     and ratings; listed rows carry highlighted words; --explain adds top_words for every row."""
-    from review_scorer import score as score_module
+    from review_scorer.scoring import score as score_module
 
     captured = {}
     real = score_module.ReportAccumulator.render_to_temp
@@ -294,7 +295,7 @@ def test_score_report_answers_why_when_where(trained_model, tmp_path, monkeypatc
 
 
 def test_score_without_explain_explains_only_the_listed_rows(trained_model, tmp_path, monkeypatch):
-    from review_scorer import score as score_module
+    from review_scorer.scoring import score as score_module
 
     captured = {}
     real = score_module.ReportAccumulator.render_to_temp

@@ -49,7 +49,7 @@ def test_sentiment_predict_gives_nan_for_reviews_without_words(model):
 
 
 def test_sentiment_predict_matches_score_files(model, trained_model, tmp_path):
-    from review_scorer.score import score_files
+    from review_scorer.scoring.score import score_files
 
     rng = np.random.default_rng(5)
     words = ["great", "awful", "wonderful", "boring", "brilliant", "dull", "moving", "terrible",
@@ -77,7 +77,7 @@ def test_sentiment_predict_frame_adds_the_three_columns(model):
 
 
 def test_sentiment_encode_is_the_shared_text_path(model):
-    from review_scorer.text import encode_text
+    from review_scorer.text.vocabulary import encode_text
 
     cfg = model.config
     for text, ids in zip(TEXTS, model.encode(TEXTS)):
@@ -121,7 +121,7 @@ def test_sentiment_load_of_a_broken_directory_is_one_line(model_dir_copy):
 
 def test_sentiment_load_none_resolves_like_score(monkeypatch, tmp_path, trained_model):
     from review_scorer import SentimentModel
-    from review_scorer.artifacts import MODEL_DIR_ENV, packaged_model_dir
+    from review_scorer.model.artifacts import MODEL_DIR_ENV, packaged_model_dir
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(MODEL_DIR_ENV, str(trained_model.model_dir))

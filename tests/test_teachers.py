@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from review_scorer.teachers import (
+from review_scorer.text.cleaning import clean_text
+from review_scorer.training.teachers import (
     MIN_LABELS_PER_CLASS,
     LengthMixTeacher,
     NBLogistic,
@@ -15,7 +16,6 @@ from review_scorer.teachers import (
     sentences,
     snippets,
 )
-from review_scorer.text import clean_text
 
 GOOD = ["a wonderful, moving film", "the acting was superb", "I loved every minute of it",
         "beautifully shot and very funny", "a delight from start to finish"]
@@ -68,7 +68,7 @@ def test_teachers_length_mix_trusts_the_lexicon_on_short_text():
 
 
 def test_teachers_distillation_targets_cover_unlabeled_and_pieces(tiny_config):
-    from review_scorer.splits import make_splits
+    from review_scorer.training.splits import make_splits
 
     data = _reviews(2 * MIN_LABELS_PER_CLASS + 10, unlabeled=12)
     config = tiny_config.replace(teacher="nb_lexicon", distill_pieces=40)
@@ -83,7 +83,7 @@ def test_teachers_distillation_targets_cover_unlabeled_and_pieces(tiny_config):
 
 
 def test_teachers_too_few_labels_skip_distillation_with_a_reason(tiny_config):
-    from review_scorer.splits import make_splits
+    from review_scorer.training.splits import make_splits
 
     data = _reviews(5)
     splits = make_splits(data, tiny_config)
@@ -94,7 +94,7 @@ def test_teachers_too_few_labels_skip_distillation_with_a_reason(tiny_config):
 
 @pytest.mark.slow
 def test_teachers_training_records_the_distillation(tiny_config, tmp_path):
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     data = _reviews(2 * MIN_LABELS_PER_CLASS + 10, unlabeled=10)
     config = tiny_config.replace(teacher="nb_lexicon", distill_pieces=30)

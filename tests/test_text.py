@@ -4,16 +4,9 @@ import numpy as np
 import pytest
 
 from review_scorer.errors import ArtifactError
-from review_scorer.text import (
-    OOV_ID,
-    PAD_ID,
-    Vocabulary,
-    clean_text,
-    length_bucketed_batches,
-    pad_batch,
-    texts_to_sequences,
-    truncate,
-)
+from review_scorer.text.batching import length_bucketed_batches, pad_batch
+from review_scorer.text.cleaning import clean_text
+from review_scorer.text.vocabulary import OOV_ID, PAD_ID, Vocabulary, texts_to_sequences, truncate
 
 
 def test_text_clean_removes_html_breaks_and_tags():

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from review_scorer import artifacts
 from review_scorer.errors import ArtifactError, InputError, OutputError
+from review_scorer.model import artifacts
 from tests.conftest import MINI_IMDB
 
 
@@ -50,7 +50,7 @@ def test_train_reloaded_model_reproduces_recorded_test_metrics(trained_model):
 
 
 def test_train_refuses_to_overwrite_without_flag(trained_model, tiny_config):
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     before = (trained_model.model_dir / artifacts.META_FILE).read_bytes()
     with pytest.raises(OutputError, match="--overwrite"):
@@ -59,7 +59,7 @@ def test_train_refuses_to_overwrite_without_flag(trained_model, tiny_config):
 
 
 def test_train_same_seed_same_model(tmp_path, tiny_config, trained_model):
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     again = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=tmp_path / "again")
     assert again.history == trained_model.history
@@ -71,7 +71,7 @@ def test_train_same_seed_same_model(tmp_path, tiny_config, trained_model):
 
 
 def test_train_on_labeled_csv_carves_a_test_split(tmp_path, tiny_config):
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     result = run_training(tiny_config, data_source="sample_data/reviews.csv",
                           model_dir=tmp_path / "csv-model")
@@ -80,7 +80,7 @@ def test_train_on_labeled_csv_carves_a_test_split(tmp_path, tiny_config):
 
 
 def test_train_needs_both_classes(tmp_path, tiny_config):
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     one_class = tmp_path / "happy.csv"
     one_class.write_text("review,label\n" + "".join(f"lovely film {i},pos\n" for i in range(20)))
@@ -90,7 +90,7 @@ def test_train_needs_both_classes(tmp_path, tiny_config):
 
 
 def test_train_limit_takes_a_stratified_subset(tmp_path, tiny_config):
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     result = run_training(tiny_config, data_source=str(MINI_IMDB), model_dir=tmp_path / "m", limit=8)
     assert result.sizes["train"] + result.sizes["validation"] == 8
@@ -98,8 +98,8 @@ def test_train_limit_takes_a_stratified_subset(tmp_path, tiny_config):
 
 
 def test_train_interrupted_save_keeps_the_previous_model(model_dir_copy, monkeypatch, tiny_config):
-    from review_scorer.text import Vocabulary
-    from review_scorer.train import run_training
+    from review_scorer.text.vocabulary import Vocabulary
+    from review_scorer.training.train import run_training
 
     before = (model_dir_copy / artifacts.META_FILE).read_bytes()
 
@@ -169,10 +169,10 @@ def test_artifacts_resolve_order(tmp_path, monkeypatch, trained_model):
 
 
 def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_config):
-    from review_scorer.embeddings import ppmi_svd_embeddings
     from review_scorer.io import load_labeled
-    from review_scorer.text import clean_text
-    from review_scorer.train import run_training
+    from review_scorer.text.cleaning import clean_text
+    from review_scorer.training.embeddings import ppmi_svd_embeddings
+    from review_scorer.training.train import run_training
 
     config = tiny_config.replace(freeze_embeddings=True, embedding_init="svd")
     result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "m")
@@ -182,7 +182,7 @@ def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_con
     assert bundle.meta["embedding_init"]["unlabeled_reviews"] == len(reviews.unlabeled) == 3
     assert bundle.meta["embedding_init"]["reviews"] == bundle.meta["sizes"]["train"] + 3
     # Frozen, the saved embedding is exactly the SVD vectors of the training + unlabeled texts.
-    from review_scorer.splits import validation_split
+    from review_scorer.training.splits import validation_split
 
     fit, _, kind = validation_split(reviews, np.flatnonzero(reviews.splits == "train"), config)
     assert kind == bundle.meta["validation_split"] == "movie-disjoint"
@@ -196,7 +196,7 @@ def test_train_svd_init_uses_train_and_unlabeled_reviews_only(tmp_path, tiny_con
 
 
 def test_train_grouped_split_keeps_movies_apart_and_both_classes():
-    from review_scorer.splits import grouped_split
+    from review_scorer.training.splits import grouped_split
 
     rng = np.random.default_rng(0)
     groups = np.array([f"tt{g}" for g in rng.integers(0, 60, size=600)])
@@ -214,7 +214,7 @@ def test_train_grouped_split_keeps_movies_apart_and_both_classes():
 
 def test_train_validation_is_stratified_without_movie_information(tmp_path, tiny_config):
     from review_scorer.io import load_labeled
-    from review_scorer.splits import validation_split
+    from review_scorer.training.splits import validation_split
 
     reviews = load_labeled("sample_data/reviews.csv")
     assert reviews.groups is None
@@ -223,7 +223,7 @@ def test_train_validation_is_stratified_without_movie_information(tmp_path, tiny
 
 
 def test_train_with_weight_averaging_saves_a_loadable_model(tmp_path, tiny_config):
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     config = tiny_config.replace(ema_momentum=0.9, epochs=3, patience=3)
     result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "ema")
@@ -235,7 +235,7 @@ def test_train_with_weight_averaging_saves_a_loadable_model(tmp_path, tiny_confi
     from review_scorer import SentimentModel
     from review_scorer.io import load_labeled
     from review_scorer.metrics import log_loss
-    from review_scorer.splits import validation_split
+    from review_scorer.training.splits import validation_split
 
     reviews = load_labeled(str(MINI_IMDB))
     _, val, _ = validation_split(reviews, np.flatnonzero(reviews.splits == "train"), config)
@@ -258,7 +258,7 @@ def test_artifacts_model_file_holds_no_optimizer_state(trained_model, tmp_path):
     # Adam's two moment estimates per weight would triple the file; scoring never needs them.
     assert "optimizer" not in stored_groups(trained_model.model_dir / artifacts.MODEL_FILE)
     # The check can fail: a plainly saved, trained model does store them.
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
 
     bundle = artifacts.load_model_dir(trained_model.model_dir)
     plain = build_model(bundle.config, len(bundle.vocab))
@@ -270,7 +270,7 @@ def test_artifacts_model_file_holds_no_optimizer_state(trained_model, tmp_path):
 def test_train_ensemble_averages_independent_members(tmp_path, tiny_config):
     from review_scorer import SentimentModel
     from review_scorer.io import load_labeled
-    from review_scorer.train import run_training
+    from review_scorer.training.train import run_training
 
     config = tiny_config.replace(ensemble_size=2)
     result = run_training(config, data_source=str(MINI_IMDB), model_dir=tmp_path / "ens")
@@ -292,7 +292,7 @@ def test_train_ensemble_averages_independent_members(tmp_path, tiny_config):
 
 
 def test_train_weight_averaging_is_capped_to_about_one_epoch(tiny_config):
-    from review_scorer.train import averaging_for_data_size
+    from review_scorer.training.train import averaging_for_data_size
 
     config = tiny_config.replace(ema_momentum=0.99, batch_size=64)
     assert averaging_for_data_size(config, 22_495).ema_momentum == 0.99  # IMDB: 352 steps an epoch
@@ -306,8 +306,8 @@ def test_train_soft_targets_join_the_training_steps_and_are_recorded(tmp_path, t
     """Teacher-labeled extra reviews pull the network towards their targets (all-positive vs
     all-negative teachers give clearly different validation scores), and meta.json says so."""
     from review_scorer.io import load_labeled
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.train import SoftTargets, run_training
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.train import SoftTargets, run_training
 
     reviews = load_labeled(str(MINI_IMDB))
     extra = [reviews.texts[i] for i in np.flatnonzero(reviews.splits == "test")] * 6
@@ -330,7 +330,7 @@ def test_train_soft_targets_join_the_training_steps_and_are_recorded(tmp_path, t
 
 
 def test_train_soft_targets_are_validated():
-    from review_scorer.train import SoftTargets
+    from review_scorer.training.train import SoftTargets
 
     with pytest.raises(ValueError, match="probabilities"):
         SoftTargets(["a", "b"], np.array([0.5, np.nan]), "t")

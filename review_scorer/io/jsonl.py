@@ -1,5 +1,6 @@
-"""JSON Lines (one object per line) and JSON arrays of objects, streamed in chunks; the first
-chunk's keys are the columns, and values keep their JSON types beside their text."""
+"""JSON Lines and JSON arrays of objects, streamed in chunks, values keeping their JSON types."""
+
+# The first chunk's keys are the columns; each value keeps its JSON type beside its text.
 
 from __future__ import annotations
 

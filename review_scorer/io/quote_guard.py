@@ -1,13 +1,12 @@
-"""The guard against a quote that is opened and never closed, fusing later records into one field.
+"""The guard against a quote that is opened and never closed, fusing later records into one field."""
 
-pandas (like every lenient CSV reader) reads ``4,"I liked it,neg`` to the next quote character
-anywhere in the file and keeps going, so the records in between vanish into one field without
-an error. A valid multi-line review looks the same to it. The two differ in the raw text: a
-field that really ends closes its quote right before a delimiter or the end of the line, while
-a runaway quote "closes" at whatever quote character comes next: the opening quote of a later
-field or one inside a review, followed by text. Suspects (fields whose later lines parse as
-records of the file's shape) are re-read from the file and parsed strictly to tell them apart.
-"""
+# pandas (like every lenient CSV reader) reads ``4,"I liked it,neg`` to the next quote character
+# anywhere in the file and keeps going, so the records in between vanish into one field without
+# an error. A valid multi-line review looks the same to it. The two differ in the raw text: a
+# field that really ends closes its quote right before a delimiter or the end of the line, while
+# a runaway quote "closes" at whatever quote character comes next: the opening quote of a later
+# field or one inside a review, followed by text. Suspects (fields whose later lines parse as
+# records of the file's shape) are re-read from the file and parsed strictly to tell them apart.
 
 from __future__ import annotations
 

@@ -7,11 +7,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from review_scorer.download import IMDB_URL, fetch_archive
 from review_scorer.errors import InputError
 from review_scorer.io.aclimdb import load_aclimdb_archive, load_aclimdb_dir
 from review_scorer.io.columns import ColumnRequest
 from review_scorer.io.common import ARCHIVE_SUFFIXES, REVIEW_SUFFIXES, SUPPORTED_FORMATS
+from review_scorer.io.download import IMDB_URL, fetch_archive
 from review_scorer.io.labeled import LabeledReviews, load_labeled_file
 
 

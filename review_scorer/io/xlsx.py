@@ -1,9 +1,8 @@
-"""Excel workbooks: size limits before parsing, the sheet, the header row, rows streamed in chunks.
+"""Excel workbooks: size limits before parsing, the sheet, the header row, rows streamed in chunks."""
 
-openpyxl parses the XML, but the rows are driven here: the sheet's ``<dimension>`` element is
-never trusted (files in the wild carry stale ones), formula cells without a cached value are
-marked, and a damaged part becomes one InputError naming the file.
-"""
+# openpyxl parses the XML, but the rows are driven here: the sheet's ``<dimension>`` element is
+# never trusted (files in the wild carry stale ones), formula cells without a cached value are
+# marked, and a damaged part becomes one InputError naming the file.
 
 from __future__ import annotations
 

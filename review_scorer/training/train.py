@@ -13,23 +13,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from review_scorer import __version__
-from review_scorer.artifacts import REPORT_FILE, check_target, model_context
 from review_scorer.config import TrainConfig
-from review_scorer.finetune import with_encoder
-from review_scorer.splits import (  # noqa: F401  (re-exported for callers of the old names)
-    Splits,
-    holdout_split,
-    make_splits,
-    stratified_sample,
-    validation_split,
-)
-from review_scorer.text import (
-    Vocabulary,
-    clean_text,
-    encode_cleaned,
-    length_bucketed_batches,
-    pad_batch,
-)
+from review_scorer.model.artifacts import REPORT_FILE, check_target, model_context
+from review_scorer.text.batching import length_bucketed_batches, pad_batch
+from review_scorer.text.cleaning import clean_text
+from review_scorer.text.vocabulary import Vocabulary, encode_cleaned
+from review_scorer.training.finetune import with_encoder
+from review_scorer.training.splits import Splits, make_splits
 
 if TYPE_CHECKING:
     from review_scorer.io import LabeledReviews
@@ -53,7 +43,7 @@ class TrainResult:
     data_source: str
     report_path: Path | None
     model: Any = None  # the trained SentimentModel
-    # For a model adapted to a user's labels (review_scorer.adapt): the starting and the adapted
+    # For a model adapted to a user's labels (review_scorer.training.adapt): the starting and the adapted
     # model's cross-validated numbers on the same held-out labels, the verdict and any advice.
     adaptation: dict[str, Any] | None = None
 
@@ -202,11 +192,11 @@ def run_training(
     logs, seconds); nothing here prints. encoder (a pretrained encoder directory or Encoder)
     starts every member from its weights and vocabulary; None trains from scratch.
     soft_targets adds teacher-labeled reviews to the training steps (distillation); without
-    them, config.teacher builds them (review_scorer.teachers). stage_progress, if given, is
+    them, config.teacher builds them (review_scorer.training.teachers). stage_progress, if given, is
     called with a one-line description as each long stage starts.
     The report names the model folder and the data by their names only, unless report_paths.
     """
-    from review_scorer.native_logs import quiet_tensorflow
+    from review_scorer.model.native_logs import quiet_tensorflow
 
     model_dir = check_target(model_dir, overwrite=overwrite)
     quiet_tensorflow()
@@ -216,7 +206,7 @@ def run_training(
     splits = make_splits(reviews, config, limit=limit)
     skipped = None
     if soft_targets is None and config.teacher != "none":
-        from review_scorer.teachers import distillation_targets
+        from review_scorer.training.teachers import distillation_targets
 
         soft_targets, skipped = distillation_targets(reviews, splits, config, clean=clean_text,
                                                      progress=stage_progress)
@@ -229,7 +219,7 @@ def run_training(
     if skipped:
         data.distillation = {"skipped": skipped}
     fitted = fit_members(config, data, epoch_progress=epoch_progress, encoder=encoder)
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.sentiment import SentimentModel
 
     model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history,
                            name=name or model_dir.name)
@@ -241,7 +231,7 @@ def run_training(
                   "calibration": model.meta["calibration"]}
     report_html = None
     if write_report:
-        from review_scorer.report import build_report_html
+        from review_scorer.report.render import build_report_html
 
         report_html = build_report_html(training_report_context(
             name=model.name, path=str(model_dir), meta=model.meta, config=config,
@@ -345,7 +335,7 @@ def _cleaned_once(texts, seen: dict[str, str]) -> list[str]:
 
 def _svd_embeddings(config: TrainConfig, vocab: Vocabulary, fit_cleaned: list[str],
                     unlabeled_cleaned: list[str]):
-    from review_scorer.embeddings import ppmi_svd_embeddings
+    from review_scorer.training.embeddings import ppmi_svd_embeddings
 
     started = time.perf_counter()
     corpus = [vocab.encode(c) for c in fit_cleaned]
@@ -395,8 +385,8 @@ def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None,
     """
     import tensorflow as tf
 
-    from review_scorer.finetune import encoder_meta
-    from review_scorer.model import average_members, export_model
+    from review_scorer.model.network import average_members, export_model
+    from review_scorer.training.finetune import encoder_meta
 
     tf.config.experimental.enable_op_determinism()
     device = describe_device()
@@ -419,8 +409,8 @@ def fit_members(config: TrainConfig, data: PreparedData, *, epoch_progress=None,
 def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progress, encoder):
     import keras
 
-    from review_scorer.finetune import fit_member
-    from review_scorer.model import build_model
+    from review_scorer.model.network import build_model
+    from review_scorer.training.finetune import fit_member
 
     # Each member has its own seed: initial weights, dropout and batch order differ.
     seed = config.seed + 1000 * member
@@ -445,7 +435,7 @@ def _fit_one(config: TrainConfig, data: PreparedData, member: int, epoch_progres
 
 def fit_calibration(model, data: PreparedData) -> dict[str, Any]:
     """The temperature that calibrates the model's probabilities on the validation slice."""
-    from review_scorer.calibration import calibration_meta
+    from review_scorer.model.calibration import calibration_meta
 
     seqs, idx = data.validation
     return calibration_meta(model.predict_ids(seqs), data.labels[idx])
@@ -454,8 +444,8 @@ def fit_calibration(model, data: PreparedData) -> dict[str, Any]:
 def evaluate(model, data: PreparedData) -> tuple[dict[str, Any], dict[str, Any]]:
     """(validation metrics, test metrics) of the saved model itself (for an ensemble: of the
     averaged members). Presets are compared by validation; the test set is only reported."""
-    from review_scorer.calibration import expected_calibration_error
     from review_scorer.metrics import binary_metrics, log_loss
+    from review_scorer.model.calibration import expected_calibration_error
 
     out = []
     for seqs, idx in (data.validation, data.test):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from review_scorer.config import TrainConfig
-from review_scorer.encoder import Encoder
+from review_scorer.model.encoder import Encoder
 
 
 def config_for_encoder(config: TrainConfig, encoder: Encoder) -> TrainConfig:
@@ -23,7 +23,7 @@ def with_encoder(encoder, config: TrainConfig) -> tuple[Encoder | None, TrainCon
     if encoder is None:
         return None, config
     if not isinstance(encoder, Encoder):
-        from review_scorer.encoder import load_encoder_dir
+        from review_scorer.model.encoder import load_encoder_dir
 
         encoder = load_encoder_dir(encoder)
     return encoder, config_for_encoder(config, encoder)
@@ -61,7 +61,7 @@ def fit_member(model, train_data, val_data, config: TrainConfig, *, encoder: Enc
     trains, the encoder's at learning_rate x encoder_lr_multiplier (ULMFiT's gradual unfreezing
     and discriminative rates, Howard & Ruder 2018, reduced to two stages).
     """
-    from review_scorer.model import compile_classifier, copy_encoder_weights, set_encoder_trainable
+    from review_scorer.model.network import compile_classifier, copy_encoder_weights, set_encoder_trainable
 
     def fit(epochs: int, early_stopping: bool, initial_epoch: int = 0):
         return model.fit(train_data, validation_data=val_data, epochs=epochs,

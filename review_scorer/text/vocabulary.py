@@ -1,11 +1,8 @@
-"""The one text pipeline shared by training and scoring: clean_text, Vocabulary, text -> ids."""
+"""The vocabulary (a plain text file beside the model) and text -> ids: the one vectorising step."""
 
 from __future__ import annotations
 
-import html
 import itertools
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from review_scorer.errors import ArtifactError
+from review_scorer.text.cleaning import clean_text
 
 PAD_ID = 0
 OOV_ID = 1
@@ -20,38 +18,6 @@ PAD_TOKEN = "<pad>"
 OOV_TOKEN = "<unk>"
 RESERVED_TOKENS = (PAD_TOKEN, OOV_TOKEN)
 VOCAB_HEADER = "# review-scorer vocabulary v1"
-
-# Cleaning, in order (documented in the README; changing any step changes every model's input,
-# so bump VOCAB_HEADER's version if you do):
-#   1. HTML line breaks (<br>, <br />, <p>) and any other tag become a space.
-#   2. HTML entities are decoded (&amp; -> &, &quot; -> ").
-#   3. Unicode NFKC normalisation, then lowercase; typographic apostrophes become '.
-#   4. Tokens are runs of letters/digits, optionally joined by inner apostrophes, so contractions
-#      stay one token ("don't", "isn't", "director's"); "!" and "?" are kept as tokens of their
-#      own because they carry sentiment; every other character is a separator.
-#   5. Tokens are joined with single spaces (whitespace normalised).
-# explain.token_offsets maps cleaned tokens back to the original text with these same three
-# patterns; change them together (alignment falls back to no highlights, never wrong ones).
-_TAG_RE = re.compile(r"<[^<>]{0,200}>")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
-_ASCII_APOSTROPHE = "`"  # the one ASCII key of _APOSTROPHES (clean_text's fast path)
-_TOKEN_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[!?]")
-
-
-def clean_text(text: str | None) -> str:
-    """Return the cleaned form of one review: lowercase tokens separated by single spaces.
-
-    Deterministic and idempotent: clean_text(clean_text(x)) == clean_text(x). Returns "" when
-    nothing word-like is left (an empty, whitespace-only or markup-only review).
-    """
-    if not text:
-        return ""
-    text = html.unescape(_TAG_RE.sub(" ", text))
-    if text.isascii():  # NFKC leaves ASCII alone; "`" is the only ASCII apostrophe variant
-        text = text.lower().replace(_ASCII_APOSTROPHE, "'")
-    else:
-        text = unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES)
-    return " ".join(_TOKEN_RE.findall(text))
 
 
 class Vocabulary:
@@ -156,39 +122,3 @@ def texts_to_sequences(
 ) -> list[np.ndarray]:
     """Clean, encode and truncate raw texts: the exact path used by both training and scoring."""
     return [encode_text(t, vocab, max_len=max_len, truncating=truncating) for t in texts]
-
-
-def pad_batch(sequences: Sequence[np.ndarray], length: int | None = None) -> np.ndarray:
-    """Right-pad sequences with PAD_ID into an int32 matrix (the model masks the padding)."""
-    width = length if length is not None else max((len(s) for s in sequences), default=0)
-    out = np.full((len(sequences), max(width, 1)), PAD_ID, dtype=np.int32)
-    for i, seq in enumerate(sequences):
-        out[i, : len(seq)] = seq[:width]
-    return out
-
-
-def length_bucketed_batches(
-    lengths: np.ndarray, batch_size: int, *, rng: np.random.Generator | None = None,
-    pool_batches: int = 50,
-) -> list[np.ndarray]:
-    """Group row indices into batches of similar length so padding per batch stays small.
-
-    Without rng (scoring): sort everything by length and cut. With rng (training): shuffle, sort
-    within pools of pool_batches batches, cut, then shuffle the batch order, so batches stay
-    random from epoch to epoch while each holds reviews of similar length.
-    """
-    lengths = np.asarray(lengths)
-    n = len(lengths)
-    if n == 0:
-        return []
-    if rng is None:
-        order = np.argsort(lengths, kind="stable")
-        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    order = rng.permutation(n)
-    pool = batch_size * pool_batches
-    batches = []
-    for start in range(0, n, pool):
-        part = order[start : start + pool]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]

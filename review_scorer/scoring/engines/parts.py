@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from review_scorer.domain import DomainSignal
 from review_scorer.errors import InputError, OutputError, ReviewScorerError
+from review_scorer.io.common import one_line
 from review_scorer.metrics import (
     DECIDED_NEUTRAL,
     DECIDED_POSITIVE,
@@ -34,7 +34,9 @@ from review_scorer.metrics import (
     StreamingMetrics,
     sentiment_names,
 )
-from review_scorer.score import (
+from review_scorer.model.sentiment import STATUS_OK, SentimentModel, rounded_scores
+from review_scorer.scoring.domain import DomainSignal
+from review_scorer.scoring.score import (
     OUTPUT_COLUMNS,
     STATUS_FORMULA,
     TOP_WORDS_COLUMN,
@@ -42,7 +44,6 @@ from review_scorer.score import (
     ScoreOptions,
     score_report_context,
 )
-from review_scorer.sentiment import STATUS_OK, SentimentModel, rounded_scores
 
 SOURCE_COLUMN = "source_file"
 PART_FORMATS = ("parquet", "csv")
@@ -148,19 +149,12 @@ def run_name(inputs: Sequence[str | os.PathLike[str]]) -> str:
     return name if len(inputs) <= 1 else f"{name}-and-{len(inputs) - 1}-more"
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception's message on one line (its type name when it has none)."""
-    return " ".join((str(exc) or type(exc).__name__).split())
-
-
 # ------------------------------------------------------------------------------ reading
 
 
 def _open_reviews(path: str, options: ScoreOptions):
-    try:
-        from review_scorer.io import open_reviews
-    except ImportError:  # before the reader package existed
-        from review_scorer.io import open_reviews
+    from review_scorer.io import open_reviews
+
     o = options
     extra = {k: v for k, v in (("rating_column", o.rating_column), ("date_column", o.date_column),
                                ("group_column", o.group_column)) if v is not None}
@@ -320,7 +314,7 @@ def write_part(frame: Any, target: str | Path, part_format: str, *,
     one object store upload (published whole on close). Writing it again replaces it.
     excel_safe: CSV cells and headers a spreadsheet would run as formulas get a leading '."""
     if excel_safe and part_format == "csv":
-        from review_scorer.outputs import _neutralise_formulas
+        from review_scorer.io.predictions import _neutralise_formulas
 
         frame = _neutralise_formulas(frame)
     if is_uri(target):
@@ -365,14 +359,14 @@ def insight_roles(info: Any) -> tuple:
 
 def new_insights(roles: tuple, threshold: float) -> Any:
     """An empty FileInsights for these roles (the local engine's time/group/rating sections)."""
-    from review_scorer.insights import FileInsights
+    from review_scorer.report.insights import FileInsights
 
     date, group, rating, scale, ident = roles
     return FileInsights(date, group, rating, scale, threshold, id_column=ident)
 
 
 def _chunk_insights(chunk: dict[str, Any], status: np.ndarray, rule: DecisionRule) -> Any:
-    from review_scorer.score import ScoredChunk
+    from review_scorer.scoring.score import ScoredChunk
 
     insights = new_insights(chunk["roles"], rule.threshold)
     positive, neutral = chunk_decisions(chunk, status, rule)
@@ -486,8 +480,9 @@ def prepare_outputs(out_dir: str | Path, name: str, options: ScoreOptions,
     """
     import time
 
-    from review_scorer.leftovers import clean_leftovers
-    from review_scorer.outputs import check_output_target, ensure_output_dir, temp_name
+    from review_scorer.io.leftovers import clean_leftovers
+    from review_scorer.io.publish import check_output_target, ensure_output_dir
+    from review_scorer.io.publish import temp_name
 
     since = time.time()
     out_dir = restore_uri(out_dir)
@@ -536,7 +531,7 @@ def publish_outputs(outputs: RunOutputs, report: Callable[[], None] | None) -> N
     """Move the staged parts onto the final folder and publish the report (`report()`), as one
     step: if anything fails or the run is interrupted, the new parts are removed and the
     earlier run's folder (set aside meanwhile) is put back; on success it is deleted."""
-    from review_scorer.outputs import temp_name
+    from review_scorer.io.publish import temp_name
 
     final = outputs.final
     backup = join(_parent(final), temp_name(_base_name(final), "old"))
@@ -619,9 +614,9 @@ def load_model_payload(model_path: str | Path | None, notes: list[str]
     TensorFlow-free SentimentModel for encoding and the report. Checked as `score` checks it."""
     import json
 
-    from review_scorer import artifacts
     from review_scorer.config import TrainConfig
-    from review_scorer.text import Vocabulary
+    from review_scorer.model import artifacts
+    from review_scorer.text.vocabulary import Vocabulary
 
     model_dir = artifacts.resolve_model_dir(model_path, notes=notes)
     meta = artifacts.read_meta(model_dir)
@@ -889,7 +884,7 @@ def attach_attributions(rows: list[dict[str, Any]], highlight_rows: list[dict[st
                         attributions: Sequence[Any]) -> dict[str, Any] | None:
     """Add word spans to the table and highlight rows (attributions in that order, table rows
     first) and return the drivers over the table rows, as the local report has them."""
-    from review_scorer.explain import DriverAccumulator, TermMatcher, cleaned_if_whole, row_spans
+    from review_scorer.explain.drivers import DriverAccumulator, TermMatcher, cleaned_if_whole, row_spans
 
     drivers = DriverAccumulator()
     drivers.update(a for a, row in zip(attributions, rows) if row["status"] == STATUS_OK)
@@ -944,8 +939,8 @@ def build_report_context(summary: FileResult, collector: Collector, *, model: Se
 def publish_report(context: dict[str, Any], report_path: str | Path, overwrite: bool) -> None:
     """Render the report and publish it atomically, as the local engine does (one upload for a
     URI)."""
-    from review_scorer.outputs import publish_together, write_temp_beside
-    from review_scorer.report import build_report_html
+    from review_scorer.io.publish import publish_together, write_temp_beside
+    from review_scorer.report.render import build_report_html
 
     data = build_report_html(context).encode("utf-8", "replace")
     if is_uri(report_path):

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from review_scorer.metrics import DecisionRule
+from review_scorer.model.sentiment import STATUS_OK
 
-STATUS_OK = "ok"
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 MAX_GROUPS_SHOWN = 200
 # Past this many distinct values a column is not a grouping; further values share one bucket so
@@ -407,7 +407,7 @@ def _row_spans(chunk: Any, i: int) -> list | None:
     attributions = getattr(chunk, "attributions", None)
     if attributions is None or attributions[i] is None:
         return None
-    from review_scorer.explain import row_spans
+    from review_scorer.explain.drivers import row_spans
 
     return row_spans(attributions[i]) or None
 

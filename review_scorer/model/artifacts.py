@@ -15,9 +15,9 @@ from typing import Any
 
 from review_scorer import __version__
 from review_scorer.config import TrainConfig
-from review_scorer.download import sha256_file
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
-from review_scorer.text import Vocabulary
+from review_scorer.io.download import sha256_file
+from review_scorer.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _umask() -> int:
 def staging_dir(target: Path) -> Path:
     """A new empty sibling of target to write into before swap_into_place; mode per umask
     (mkdtemp makes a private 0700 folder, and a model or encoder is an ordinary one)."""
-    from review_scorer.leftovers import clean_leftovers
+    from review_scorer.io.leftovers import clean_leftovers
 
     parent = target.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -318,12 +318,12 @@ def load_model_dir(model_dir: str | Path) -> ModelBundle:
 
 
 def _load_keras_model(path: Path) -> Any:
-    from review_scorer.native_logs import quiet_tensorflow
+    from review_scorer.model.native_logs import quiet_tensorflow
 
     quiet_tensorflow()  # before Keras pulls TensorFlow in
     import keras
 
-    import review_scorer.model  # noqa: F401  (registers MaskedPooling for deserialisation)
+    import review_scorer.model.network  # noqa: F401  (registers MaskedPooling for deserialisation)
 
     try:
         # safe_mode refuses Lambda layers and any pickled Python code inside the archive.
@@ -353,7 +353,7 @@ def _embedding_rows(model: Any) -> int | None:
 
 def packaged_model_dir() -> Path:
     """The default model shipped inside the package."""
-    return Path(__file__).resolve().parent / "default_model"
+    return Path(__file__).resolve().parents[1] / "default_model"
 
 
 def resolve_model_dir(model_dir: str | Path | None, *, notes: list[str] | None = None) -> Path:
@@ -441,7 +441,7 @@ def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dic
     Unless full_paths, the model folder, the training data and every other path recorded in
     meta.json appear by their names only, so the report can be mailed.
     """
-    from review_scorer.provenance import model_provenance
+    from review_scorer.report.provenance import model_provenance
 
     settings = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     if not full_paths:

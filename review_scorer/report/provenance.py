@@ -360,7 +360,7 @@ def _pct(value: Any) -> str | None:
 
 
 def adaptation_stage(adaptation: dict) -> dict[str, Any]:
-    """Fine-tuning a trained model on a user's labels (review_scorer.adapt), both models' numbers."""
+    """Fine-tuning a trained model on a user's labels (review_scorer.training.adapt), both models' numbers."""
     start, adapted = _dict(adaptation.get("start_metrics")), _dict(adaptation.get("adapted_metrics"))
     folds, labels = _count(adaptation.get("folds")), _count(adaptation.get("labels"))
     per_class = _dict(adaptation.get("per_class"))

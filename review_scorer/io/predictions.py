@@ -1,4 +1,4 @@
-"""Safe output writing: atomic files, output folders and streaming prediction files."""
+"""Streaming prediction files (CSV, JSONL, XLSX, Parquet) written safely, safe to open in Excel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import logging
 import math
 import os
 import re
-import secrets
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,6 +16,15 @@ import numpy as np
 import pandas as pd
 
 from review_scorer.errors import OutputError
+from review_scorer.io.publish import (
+    check_output_target,
+    create_temp,
+    directory_error,
+    fsync_file,
+    publish_temp,
+    remove_quietly,
+    write_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +46,6 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _XLSX_ILLEGAL_RE = re.compile(r"[\000-\010\013\014\016-\037\ud800-\udfff\ufffe\uffff]")
 # Strings openpyxl would store as error cells instead of text.
 _XLSX_ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
-_TEMP_ATTEMPTS = 20
 # The explanation column scoring adds (score.TOP_WORDS_COLUMN; input columns of that name are
 # renamed before they get here): text in CSV/XLSX, a list of {word, weight} in JSONL/Parquet.
 TOP_WORDS_COLUMN = "top_words"
@@ -62,248 +69,6 @@ def format_from_name(fmt: str) -> str:
     raise OutputError(
         f"unknown prediction format '{fmt}'; use one of {', '.join(PREDICTION_FORMATS)}"
     )
-
-
-def _exists_error(path: Path) -> OutputError:
-    return OutputError(f"{path} already exists; pass --overwrite to replace it")
-
-
-def _parent_of(path: Path) -> Path:
-    return path.parent if str(path.parent) else Path(".")
-
-
-def _directory_error(path: Path, exc: OSError) -> OutputError:
-    """Explain why no file could be created next to `path`, naming the directory."""
-    parent = _parent_of(path)
-    if isinstance(exc, FileNotFoundError):
-        reason = f"directory {parent} does not exist; create it or choose another output folder"
-    elif isinstance(exc, NotADirectoryError):
-        reason = f"{parent} is not a directory; choose another output folder"
-    elif isinstance(exc, PermissionError):
-        reason = f"no permission to write in directory {parent}; choose another output folder"
-    else:
-        reason = f"directory {parent}: {exc.strerror or exc}; choose another output folder"
-    return OutputError(f"cannot write {path}: {reason}")
-
-
-def _write_error(path: Path, exc: OSError) -> OutputError:
-    detail = exc.strerror or str(exc) or type(exc).__name__
-    return OutputError(f"cannot write {path}: {detail}; check free space and permissions")
-
-
-def check_output_target(path: Path, overwrite: bool) -> None:
-    """Refuse, before any work, an output path that is a folder or exists without overwrite."""
-    if path.is_dir():
-        raise OutputError(f"{path} is a directory; move it away or choose another --out-dir")
-    if not overwrite and (path.exists() or path.is_symlink()):
-        raise _exists_error(path)
-
-
-_check_target = check_output_target
-
-
-def temp_name(name: str, kind: str) -> str:
-    """The hidden name of a temp file ("tmp") or set-aside original ("old") of `name`; it holds
-    this process's id, so a later run can tell the leftovers of a killed one (score.py)."""
-    return f".{name}.{os.getpid()}-{secrets.token_hex(4)}.{kind}"
-
-
-def _create_temp(path: Path) -> tuple[int, Path]:
-    """Create an empty hidden temp file beside `path`; return its descriptor and path.
-
-    os.open with mode 0o666 lets the umask decide the final permissions, as for any new file
-    (tempfile.mkstemp would leave the published file readable by its owner only).
-    """
-    parent = _parent_of(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(_TEMP_ATTEMPTS):
-        candidate = parent / temp_name(path.name, "tmp")
-        try:
-            return os.open(candidate, flags, 0o666), candidate
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not find a free temporary name in {parent}")
-
-
-def _remove_quietly(path: Path | None) -> None:
-    if path is None:
-        return
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:  # best effort: the original error matters more
-        logger.warning("could not remove temporary file %s: %s", path, exc)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform, so best effort.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _publish(temp: Path, path: Path, overwrite: bool) -> None:
-    """Move the finished temp file onto `path`, refusing to clobber it unless `overwrite`."""
-    if overwrite:
-        os.replace(temp, path)
-    else:
-        # A hard link fails if the target appeared since the start, so a file that someone
-        # else created meanwhile is never replaced silently.
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            raise _exists_error(path) from None
-        except OSError:
-            # Filesystems without hard links: check, then rename.
-            if path.exists() or path.is_symlink():
-                raise _exists_error(path) from None
-            os.replace(temp, path)
-        else:
-            os.unlink(temp)
-    _fsync_directory(_parent_of(path))
-
-
-def write_temp_beside(path: Path, data: bytes) -> Path:
-    """Write data, synced, to a new hidden temp file in path's folder; return the temp path.
-
-    The caller publishes it (publish_together) or removes it.
-    """
-    try:
-        fd, temp = _create_temp(path)
-    except OSError as exc:
-        raise _directory_error(path, exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException as exc:
-        _remove_quietly(temp)
-        if isinstance(exc, OSError):
-            raise _write_error(path, exc) from exc
-        raise
-    return temp
-
-
-def publish_together(pairs: list[tuple[Path, Path]], *, overwrite: bool) -> None:
-    """Move finished temp files onto their targets as one step: all of them, or none.
-
-    Existing targets (with overwrite) are first set aside under hidden names; if any move fails,
-    or the run is interrupted meanwhile, the new files are removed and the old ones put back,
-    so a failed run never loses what was there before. Temp files left unpublished are removed.
-    """
-    published: list[tuple[Path, Path | None]] = []  # (target, its previous file set aside)
-    current: list[Path | None] = [None]  # the backup of the target being published right now
-    try:
-        for temp, target in pairs:
-            check_output_target(target, overwrite)
-            if overwrite and (target.exists() or target.is_symlink()):
-                current[0] = _set_aside(target)
-            try:
-                _publish(temp, target, overwrite=False)
-            except BaseException:
-                if current[0] is not None and not (target.exists() or target.is_symlink()):
-                    os.rename(current[0], target)
-                current[0] = None
-                raise
-            published.append((target, current[0]))
-            current[0] = None
-    except BaseException as exc:
-        for target, backup in reversed(published):
-            _restore(target, backup)
-        for temp, _ in pairs:
-            _remove_quietly(temp)
-        if isinstance(exc, OSError):
-            raise _write_error(pairs[len(published)][1], exc) from exc
-        raise
-    for _, backup in published:
-        _remove_quietly(backup)
-
-
-def _set_aside(target: Path) -> Path:
-    parent = _parent_of(target)
-    for _ in range(_TEMP_ATTEMPTS):
-        backup = parent / temp_name(target.name, "old")
-        if not (backup.exists() or backup.is_symlink()):
-            os.rename(target, backup)
-            return backup
-    raise FileExistsError(f"could not find a free backup name in {parent}")
-
-
-def _restore(target: Path, backup: Path | None) -> None:
-    """Undo one publish step: remove the new file and put the old one back."""
-    with contextlib.suppress(OSError):
-        os.unlink(target)
-    if backup is not None:
-        with contextlib.suppress(OSError):
-            os.rename(backup, target)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write `data` to `path` through a temp file in the same folder, then rename it into place.
-
-    Readers see either the old file or the complete new one. Raises OutputError when the file
-    exists and `overwrite` is false, or when the folder is missing or unwritable. The temp file
-    is removed on any failure, KeyboardInterrupt included. Returns the path written.
-    """
-    target = Path(path)
-    check_output_target(target, overwrite)
-    temp = write_temp_beside(target, data)
-    try:
-        _publish(temp, target, overwrite)  # one file: os.replace swaps it atomically
-    except BaseException as exc:
-        _remove_quietly(temp)
-        if isinstance(exc, OSError):
-            raise _write_error(target, exc) from exc
-        raise
-    return target
-
-
-def ensure_output_dir(path: str | os.PathLike) -> Path:
-    """Create the output folder (with parents) if needed and check that files can be made in it.
-
-    Raises OutputError when it cannot be created, is not a folder, or is not writable.
-    """
-    directory = Path(path)
-    if directory.is_symlink() and not directory.exists():
-        raise OutputError(f"{directory} is a symbolic link to a missing folder "
-                          f"({os.readlink(directory)}); fix the link or choose another output folder")
-    if directory.exists() and not directory.is_dir():
-        raise OutputError(
-            f"{directory} exists and is not a directory; choose another output folder"
-        )
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        detail = exc.strerror or str(exc)
-        raise OutputError(
-            f"cannot create output folder {directory}: {detail}; choose another output folder"
-        ) from exc
-    try:
-        fd, probe = _create_temp(directory / "write-check")
-    except OSError as exc:
-        detail = exc.strerror or str(exc)
-        raise OutputError(
-            f"output folder {directory} is not writable ({detail}); choose another output folder"
-        ) from exc
-    os.close(fd)
-    _remove_quietly(probe)
-    return directory
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDWR)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _check_xlsx_width(path: Path, columns: int) -> None:
@@ -470,11 +235,11 @@ class PredictionWriter:
         self._handle: IO[str] | None = None
         self._workbook: Any = None
         self._sheet: Any = None
-        _check_target(self.path, overwrite)
+        check_output_target(self.path, overwrite)
         try:
-            fd, self._temp = _create_temp(self.path)
+            fd, self._temp = create_temp(self.path)
         except OSError as exc:
-            raise _directory_error(self.path, exc) from exc
+            raise directory_error(self.path, exc) from exc
         try:
             if self.fmt == "parquet":
                 os.close(fd)
@@ -487,7 +252,7 @@ class PredictionWriter:
             else:
                 self._handle = os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="")
         except BaseException:
-            _remove_quietly(self._temp)
+            remove_quietly(self._temp)
             raise
 
     def __enter__(self) -> PredictionWriter:
@@ -564,7 +329,7 @@ class PredictionWriter:
                 self._write_xlsx(frame, first)
         except OSError as exc:
             self.abort()
-            raise _write_error(self.path, exc) from exc
+            raise write_error(self.path, exc) from exc
         self.rows_written += len(frame)
 
     def _write_parquet(self, frame: pd.DataFrame) -> None:
@@ -678,11 +443,11 @@ class PredictionWriter:
                     self._parquet = None
                 elif self._workbook is not None:
                     self._workbook.save(self._temp)
-                _fsync_file(self._temp)
+                fsync_file(self._temp)
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError):
-                raise _write_error(self.path, exc) from exc
+                raise write_error(self.path, exc) from exc
             raise
         self._state = "finished"
         return self._temp
@@ -691,11 +456,11 @@ class PredictionWriter:
         """Finish the file and move it onto `path`; returns the path. Call once."""
         temp = self.finish()
         try:
-            _publish(temp, self.path, self.overwrite)
+            publish_temp(temp, self.path, self.overwrite)
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError):
-                raise _write_error(self.path, exc) from exc
+                raise write_error(self.path, exc) from exc
             raise
         self._state = "committed"
         return self.path
@@ -715,7 +480,7 @@ class PredictionWriter:
             self._handle = None
         if self._sheet is not None:
             self._discard_sheet_buffer()
-        _remove_quietly(self._temp)
+        remove_quietly(self._temp)
 
     def _discard_sheet_buffer(self) -> None:
         # openpyxl keeps streamed rows in its own temp file until save(); it deletes that only

@@ -176,7 +176,7 @@ def distillation_targets(reviews, splits, config, *, clean, progress=None):
     reviews, which join the validation slice so early stopping also watches short text. None,
     with the reason, when the fit part is too small for an n-gram teacher.
     """
-    from review_scorer.train import SoftTargets
+    from review_scorer.training.train import SoftTargets
 
     say = progress or (lambda message: None)
     labels = np.asarray(reviews.labels)

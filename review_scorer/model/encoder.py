@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from review_scorer import __version__
-from review_scorer.artifacts import staging_dir, swap_into_place, verify_checksums
 from review_scorer.config import PretrainConfig
-from review_scorer.download import sha256_file
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
-from review_scorer.text import Vocabulary
+from review_scorer.io.download import sha256_file
+from review_scorer.model.artifacts import staging_dir, swap_into_place, verify_checksums
+from review_scorer.text.vocabulary import Vocabulary
 
 ENCODER_FORMAT_VERSION = 1
 ENCODER_KIND = "review-scorer encoder"
@@ -225,7 +225,7 @@ def _check_weights(weights: dict[str, np.ndarray], config: PretrainConfig, vocab
 
 def packaged_encoder_dir() -> Path:
     """Where the package ships its pretrained encoder (may be absent)."""
-    return Path(__file__).resolve().parent / "default_encoder"
+    return Path(__file__).resolve().parents[1] / "default_encoder"
 
 
 def default_encoder_dir() -> Path | None:

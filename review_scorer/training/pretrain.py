@@ -19,9 +19,10 @@ import numpy as np
 
 from review_scorer import __version__
 from review_scorer.config import PretrainConfig
-from review_scorer.encoder import CHECKPOINT_DIR, check_encoder_target, save_encoder_dir
 from review_scorer.errors import ConfigError, InputError
-from review_scorer.text import PAD_ID, Vocabulary, clean_text
+from review_scorer.model.encoder import CHECKPOINT_DIR, check_encoder_target, save_encoder_dir
+from review_scorer.text.cleaning import clean_text
+from review_scorer.text.vocabulary import PAD_ID, Vocabulary
 
 # Between two reviews of the concatenated corpus the padding id stands as an end-of-review token:
 # clean_text can never produce it, and the classifier masks it, so the vocabulary stays the
@@ -118,7 +119,7 @@ def load_pretraining_texts(
         return texts, {"source": str(path), "text_column": column, "reviews": len(texts),
                        "excluded": "nothing (a plain review file has no validation slice)"}
     from review_scorer.io import load_labeled
-    from review_scorer.splits import holdout_split
+    from review_scorer.training.splits import holdout_split
 
     reviews = load_labeled(source, cache_dir=cache_dir, progress=download_progress)
     splits = np.asarray(reviews.splits).astype(str)
@@ -310,7 +311,7 @@ def make_step_functions(lm, optimizer, config: PretrainConfig):
 def _starting_encoder(init_from, config: PretrainConfig):
     if init_from is None:
         return None
-    from review_scorer.encoder import load_encoder_dir
+    from review_scorer.model.encoder import load_encoder_dir
 
     start = load_encoder_dir(init_from)
     differ = [k for k in ("embedding_dim", "lstm_units", "softmax")
@@ -640,7 +641,7 @@ def _encoder_meta(config: PretrainConfig, corpus: Corpus, state: _State, name: s
     import keras
     import tensorflow as tf
 
-    from review_scorer.train import describe_device
+    from review_scorer.training.train import describe_device
 
     history = state.history
     started_from = None if start is None else {

@@ -1,14 +1,13 @@
-"""Word vectors learned from the training and unlabeled reviews (PPMI + truncated SVD), no download.
+"""Word vectors learned from the training and unlabeled reviews (PPMI + truncated SVD), no download."""
 
-The LSTM's embedding layer starts from these instead of random numbers. With only 25k labeled
-reviews a randomly initialised embedding learns movie-specific words (names, titles) as sentiment
-cues and generalises poorly to the test set's different movies; vectors learned from word
-co-occurrence over the 75k train + unlabeled reviews already place "dull" near "boring" and
-"superb" near "brilliant". The method is the count-based one of Levy, Goldberg and Dagan (2015),
-"Improving Distributional Similarity with Lessons Learned from Word Embeddings": positive PMI
-with context-distribution smoothing (alpha 0.75), factorised by SVD with the singular values
-split evenly between words and contexts (U * sqrt(S)).
-"""
+# The LSTM's embedding layer starts from these instead of random numbers. With only 25k labeled
+# reviews a randomly initialised embedding learns movie-specific words (names, titles) as sentiment
+# cues and generalises poorly to the test set's different movies; vectors learned from word
+# co-occurrence over the 75k train + unlabeled reviews already place "dull" near "boring" and
+# "superb" near "brilliant". The method is the count-based one of Levy, Goldberg and Dagan (2015),
+# "Improving Distributional Similarity with Lessons Learned from Word Embeddings": positive PMI
+# with context-distribution smoothing (alpha 0.75), factorised by SVD with the singular values
+# split evenly between words and contexts (U * sqrt(S)).
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from review_scorer.text import OOV_ID, PAD_ID
+from review_scorer.text.vocabulary import OOV_ID, PAD_ID
 
 FIRST_WORD_ID = 2
 

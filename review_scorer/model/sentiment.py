@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from review_scorer.errors import DeviceError
-from review_scorer.native_logs import quiet_tensorflow
-from review_scorer.text import encode_text, length_bucketed_batches, pad_batch
+from review_scorer.model.native_logs import quiet_tensorflow
+from review_scorer.text.batching import length_bucketed_batches, pad_batch
+from review_scorer.text.vocabulary import encode_text
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class SentimentModel:
     def load(cls, path: str | Path | None = None) -> SentimentModel:
         """Load and validate a model directory. None resolves as `score` does:
         $REVIEW_SCORER_MODEL_DIR, then ./models/imdb-lstm, then the model shipped in the package."""
-        from review_scorer.artifacts import load_model_dir, resolve_model_dir
+        from review_scorer.model.artifacts import load_model_dir, resolve_model_dir
 
         quiet_tensorflow()
         bundle = load_model_dir(resolve_model_dir(path))
@@ -113,7 +114,7 @@ class SentimentModel:
     def save(self, directory: str | Path, *, overwrite: bool = False,
              report_html: str | None = None) -> Path:
         """Write this model as a checksummed model directory (meta.json last, atomic swap)."""
-        from review_scorer.artifacts import REPORT_FILE, save_model_dir
+        from review_scorer.model.artifacts import REPORT_FILE, save_model_dir
 
         if report_html is None and self.path is not None and (self.path / REPORT_FILE).is_file():
             report_html = (self.path / REPORT_FILE).read_text(encoding="utf-8")
@@ -159,8 +160,8 @@ class SentimentModel:
         return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
 
     def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
-        """The network's probabilities through the model's temperature (review_scorer.calibration)."""
-        from review_scorer.calibration import apply_temperature
+        """The network's probabilities through the model's temperature (review_scorer.model.calibration)."""
+        from review_scorer.model.calibration import apply_temperature
 
         return apply_temperature(probabilities, self.temperature)
 
@@ -169,7 +170,7 @@ class SentimentModel:
         """The traced inference function: right-padded int32 ids [batch, steps] -> probabilities."""
         if self._infer is None:
             quiet_tensorflow()
-            from review_scorer.model import compile_inference
+            from review_scorer.model.network import compile_inference
 
             self._infer = compile_inference(self.keras_model)
         return self._infer
@@ -306,7 +307,7 @@ class _StreamPipeline:
                 state = self.states.pop(first)
             prepared = state["prepared"]
             if with_words:
-                from review_scorer.domain import count_words
+                from review_scorer.scoring.domain import count_words
 
                 yield state["item"], prepared.status, state["scores"], count_words(prepared.sequences)
             else:

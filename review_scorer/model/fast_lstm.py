@@ -143,7 +143,7 @@ class _Graph:
 
     def is_ids(self, name: str, model: Any) -> bool:
         """The input itself, or word dropout of it (the identity at inference)."""
-        from review_scorer.model import WordDropout
+        from review_scorer.model.layers import WordDropout
 
         if name == self.input:
             return True
@@ -189,7 +189,7 @@ def _read_network(model: Any, graph: _Graph) -> _Network:
     [dropout] [MaskedPooling] then Dropout and Dense layers, the last Dense(1)."""
     import keras
 
-    from review_scorer.model import MaskedPooling, WordDropout
+    from review_scorer.model.layers import MaskedPooling, WordDropout
 
     names = graph.main_path()
     for name in names:

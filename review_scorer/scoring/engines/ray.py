@@ -19,9 +19,12 @@ from typing import Any
 import numpy as np
 import ray
 
-from review_scorer.domain import count_words
-from review_scorer.engines import EngineError
-from review_scorer.engines.parts import (
+from review_scorer.errors import ReviewScorerError, UsageError
+from review_scorer.io.common import one_line
+from review_scorer.model.sentiment import SentimentModel
+from review_scorer.scoring.domain import count_words
+from review_scorer.scoring.engines import EngineError
+from review_scorer.scoring.engines.parts import (
     KIND_CHUNK,
     PART_FORMATS,
     Collector,
@@ -33,7 +36,6 @@ from review_scorer.engines.parts import (
     expand_inputs,
     join,
     load_model_payload,
-    one_line,
     part_name,
     prediction_frame,
     prepare_outputs,
@@ -46,9 +48,7 @@ from review_scorer.engines.parts import (
     summarise_chunk,
     write_part,
 )
-from review_scorer.errors import ReviewScorerError, UsageError
-from review_scorer.score import ScoreOptions, ScoreResult, json_safe
-from review_scorer.sentiment import SentimentModel
+from review_scorer.scoring.score import ScoreOptions, ScoreResult, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _worker_model(model_ref: list, device: str, threads: int) -> tuple[str, Sent
     own), loaded with its checks, then removed (the worker keeps the model in memory)."""
     # Before TensorFlow is imported in this worker: keep its C++ log lines out of the logs.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from review_scorer.sentiment import select_device
+    from review_scorer.model.sentiment import select_device
 
     described = select_device(device)
     _share_gpu_memory()
@@ -145,7 +145,7 @@ def explain_texts(model_ref: list, texts: list[str], *, device: str, batch_size:
                   threads: int) -> list:
     """Ray task: word attributions for the report's rows and highlights (the local engine
     explains the rows its page shows; here they are the sample)."""
-    from review_scorer.explain import Explainer
+    from review_scorer.explain.attribution import Explainer
 
     _, model = _worker_model(model_ref, device, threads)
     return Explainer(model, batch_size=batch_size).explain(texts)
@@ -451,8 +451,8 @@ def _publish(result: RayScoreResult, outputs: Any, collector: Collector, shown: 
 def _refuse_when_nothing_exists(files: Sequence[str]) -> None:
     """Before a cluster starts: when no input exists at all, say so now (a missing file among
     others fails in its read task, like any unreadable file, and the others are scored)."""
-    from review_scorer.engines.parts import is_uri
     from review_scorer.errors import InputError
+    from review_scorer.scoring.engines.parts import is_uri
 
     missing = [f for f in files if not is_uri(f) and not Path(f).exists()]
     if missing and len(missing) == len(files):

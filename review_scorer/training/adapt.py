@@ -89,7 +89,7 @@ class Schedule:
 
 def _trainable_copy(start, config, schedule: Schedule):
     """A float32, trainable network with the starting model's weights."""
-    from review_scorer.model import build_model, compile_classifier
+    from review_scorer.model.network import build_model, compile_classifier
 
     network = build_model(config, len(start.vocab), name="adapted")
     network.set_weights([np.asarray(w, dtype=np.float32) for w in start.keras_model.get_weights()])
@@ -99,7 +99,7 @@ def _trainable_copy(start, config, schedule: Schedule):
 
 
 def _scores(network, sequences) -> np.ndarray:
-    from review_scorer.text import length_bucketed_batches, pad_batch
+    from review_scorer.text.batching import length_bucketed_batches, pad_batch
 
     lengths = np.array([len(s) for s in sequences])
     out = np.empty(len(sequences), dtype=np.float64)
@@ -114,7 +114,7 @@ def _fold_curve(start, config, schedule, sequences, labels, train_idx, held_idx,
     """Held-out scores after 0..max_epochs epochs of fine-tuning on train_idx."""
     import keras
 
-    from review_scorer.train import _dataset
+    from review_scorer.training.train import _dataset
 
     keras.utils.set_random_seed(seed)
     network = _trainable_copy(start, config, schedule)
@@ -211,7 +211,7 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
     if epochs:
         import keras
 
-        from review_scorer.train import _dataset
+        from review_scorer.training.train import _dataset
 
         if progress is not None:
             progress(f"fine-tuning on all {len(labels):,} labels for {epochs} epoch(s)")
@@ -267,9 +267,9 @@ def _verdict(per_class: dict[str, int], epochs: int, start: dict, adapted: dict,
 
 def adapted_model(start, result: AdaptationResult, *, name: str):
     """The SentimentModel to save: the fine-tuned (or starting) weights, exported for scoring."""
-    from review_scorer.calibration import calibration_meta
-    from review_scorer.model import build_model, export_model
-    from review_scorer.sentiment import SentimentModel
+    from review_scorer.model.calibration import calibration_meta
+    from review_scorer.model.network import build_model, export_model
+    from review_scorer.model.sentiment import SentimentModel
 
     config = start.config.replace(ensemble_size=1)
     network = build_model(config, len(start.vocab), name="adapted")
@@ -294,11 +294,11 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
     """
     from pathlib import Path
 
-    from review_scorer.artifacts import REPORT_FILE, check_target
     from review_scorer.errors import InputError
     from review_scorer.io import load_labeled
-    from review_scorer.sentiment import SentimentModel
-    from review_scorer.train import TrainResult, describe_device, training_report_context
+    from review_scorer.model.artifacts import REPORT_FILE, check_target
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.train import TrainResult, describe_device, training_report_context
 
     model_dir = check_target(model_dir, overwrite=overwrite)
     start = SentimentModel.load(start_dir)
@@ -316,7 +316,7 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
                   "calibration": model.meta["calibration"]}
     report_html = None
     if write_report:
-        from review_scorer.report import build_report_html
+        from review_scorer.report.render import build_report_html
 
         report_html = build_report_html(training_report_context(
             name=model.name, path=str(model_dir), meta=model.meta, config=model.config,

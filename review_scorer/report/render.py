@@ -36,10 +36,11 @@ from typing import Any
 
 from markupsafe import Markup
 
-from review_scorer import plots
 from review_scorer.errors import OutputError
-from review_scorer.insights import NONE_GROUP
-from review_scorer.provenance import format_duration
+from review_scorer.report import plots
+from review_scorer.report.insights import NONE_GROUP
+from review_scorer.report.loader import template_loader
+from review_scorer.report.provenance import format_duration
 
 logger = logging.getLogger(__name__)
 
@@ -76,15 +77,15 @@ _env = None
 def _environment():
     """The one jinja2 Environment, created on first use (importing jinja2 lazily).
 
-    Templates live inside the package (review_scorer/templates), so a checkout and an installed
-    wheel load them the same way.
+    Templates live in the top-level templates/ folder, packaged as review_scorer.templates
+    (report/loader.py finds them in a checkout and in an installed wheel alike).
     """
     global _env
     if _env is None:
         import jinja2
 
         _env = jinja2.Environment(
-            loader=jinja2.PackageLoader("review_scorer", "templates"),
+            loader=template_loader(),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -924,7 +925,7 @@ def write_report(context: dict, out_path: Path, *, overwrite: bool = False) -> P
 
     Raises OutputError when the file exists (and overwrite is False) or cannot be written.
     """
-    from review_scorer.outputs import atomic_write_bytes
+    from review_scorer.io.publish import atomic_write_bytes
 
     out_path = Path(out_path)
     if out_path.is_dir():

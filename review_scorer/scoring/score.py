@@ -28,7 +28,7 @@ from review_scorer.metrics import (
     check_neutral_band,
     sentiment_names,
 )
-from review_scorer.sentiment import (
+from review_scorer.model.sentiment import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_THRESHOLD,
     DEVICE_CHOICES,
@@ -283,7 +283,7 @@ def output_stems(paths: Sequence[Path]) -> list[str]:
 
 
 def output_paths(stem: str, out_dir: Path, fmt: str) -> tuple[Path, Path]:
-    from review_scorer.outputs import PREDICTION_SUFFIX
+    from review_scorer.io.predictions import PREDICTION_SUFFIX
 
     return out_dir / f"{stem}{PREDICTION_SUFFIX[fmt]}", out_dir / f"{stem}.html"
 
@@ -354,8 +354,8 @@ def _explain_and_score(model: SentimentModel, texts: list, limit: int, batch_siz
                        head: list) -> tuple[np.ndarray, np.ndarray, list, tuple[int, int]]:
     """(status, scores, attributions, (words, unknown words)) of a chunk whose first `limit`
     texts are explained (`head`: their attributions); the rest are scored."""
-    from review_scorer.domain import count_words
-    from review_scorer.explain import attribution_scores
+    from review_scorer.explain.attribution import attribution_scores
+    from review_scorer.scoring.domain import count_words
 
     status = np.array([STATUS_EMPTY if not isinstance(t, str) or not t.strip() else
                        STATUS_NO_WORDS if a is None else STATUS_OK
@@ -403,15 +403,15 @@ def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = N
     before anything is written. `progress` gets the rows of each scored chunk; `byte_progress`
     (done, total) an estimate of the input bytes read, total None when it cannot be known.
     """
-    from review_scorer.leftovers import clean_leftovers
-    from review_scorer.outputs import ensure_output_dir
+    from review_scorer.io.leftovers import clean_leftovers
+    from review_scorer.io.publish import ensure_output_dir
 
     options = (options or ScoreOptions()).replace(**settings) if settings else (options or ScoreOptions())
     started, since = time.perf_counter(), time.time()
     notes: list[str] = []
     model_path: Path | None = None
     if model is None:
-        from review_scorer.artifacts import read_meta, resolve_model_dir
+        from review_scorer.model.artifacts import read_meta, resolve_model_dir
 
         model_path = resolve_model_dir(model_dir, notes=notes)
         read_meta(model_path)  # a missing or broken model fails here, before TensorFlow loads
@@ -431,7 +431,7 @@ def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = N
         if model is None:
             model = SentimentModel.load(model_path)
         if options.explain or (options.report and options.max_report_rows > 0):
-            from review_scorer.explain import Explainer
+            from review_scorer.explain.attribution import Explainer
 
             explainer = Explainer(model, batch_size=options.batch_size)
     bytes_done = _BytesRead(pending, byte_progress)
@@ -454,7 +454,7 @@ def _model_summary(model: SentimentModel | None, model_path: Path | None
         return model.name, model.path, (model.metrics or {}).get("accuracy"), model.adapted_from
     import json
 
-    from review_scorer.artifacts import METRICS_FILE, read_meta
+    from review_scorer.model.artifacts import METRICS_FILE, read_meta
 
     meta = read_meta(model_path)
     try:
@@ -510,7 +510,7 @@ class _FilePlan:
 
     def precheck(self, options: ScoreOptions) -> bool:
         """False (and the result records why) when the file cannot be scored at all."""
-        from review_scorer.outputs import check_output_target
+        from review_scorer.io.publish import check_output_target
 
         try:
             check_input_file(self.path)
@@ -620,7 +620,7 @@ class _FileScorer:
         return self.result
 
     def _check_targets(self) -> None:
-        from review_scorer.outputs import check_output_target
+        from review_scorer.io.publish import check_output_target
 
         targets = [self.predictions_path] + ([self.report_path] if self.options.report else [])
         for target in targets:
@@ -643,7 +643,7 @@ class _FileScorer:
         return review_file
 
     def _score(self, review_file) -> None:
-        from review_scorer.outputs import publish_together
+        from review_scorer.io.publish import publish_together
 
         info, o = review_file.info, self.options
         sink = PredictionSink(self.predictions_path, info.columns, o)
@@ -706,7 +706,7 @@ class PredictionSink:
     """Writes scored chunks to the predictions file (a hidden temp file until published)."""
 
     def __init__(self, path: Path, columns: Sequence[str], options: ScoreOptions):
-        from review_scorer.outputs import PredictionWriter
+        from review_scorer.io.predictions import PredictionWriter
 
         self.rename = _keep_clashing_columns(columns, (*OUTPUT_COLUMNS, TOP_WORDS_COLUMN))
         self.columns = [self.rename.get(c, c) for c in columns] + list(OUTPUT_COLUMNS)
@@ -768,7 +768,7 @@ def _keep_clashing_columns(columns: Sequence[str], ours: Sequence[str]) -> dict[
 
 
 def _top_words_column(chunk: ScoredChunk) -> list[str]:
-    from review_scorer.explain import format_top_terms
+    from review_scorer.explain.drivers import format_top_terms
 
     attributions = chunk.attributions or [None] * len(chunk)
     return [format_top_terms(a) if a is not None else "" for a in attributions]
@@ -781,10 +781,10 @@ class ReportAccumulator:
 
     def __init__(self, info: Any, options: ScoreOptions, *, explainer: Any = None,
                  text_limit: int = 20000):
-        from review_scorer.domain import DomainSignal
-        from review_scorer.explain import DriverAccumulator
-        from review_scorer.insights import FileInsights
+        from review_scorer.explain.drivers import DriverAccumulator
         from review_scorer.metrics import HighlightTracker, StreamingMetrics
+        from review_scorer.report.insights import FileInsights
+        from review_scorer.scoring.domain import DomainSignal
 
         self.info, self.options, self.text_limit = info, options, text_limit
         self.explainer = explainer
@@ -823,7 +823,7 @@ class ReportAccumulator:
     def _known_cleaned(self, chunk: ScoredChunk, i: int, text: str) -> str | None:
         """The row's cleaned text if its attribution read all of it and the table keeps the
         whole text (then the driver filter needs no second cleaning)."""
-        from review_scorer.explain import cleaned_if_whole
+        from review_scorer.explain.drivers import cleaned_if_whole
 
         if chunk.attributions is None or len(text) > self.text_limit:
             return None
@@ -836,7 +836,7 @@ class ReportAccumulator:
 
     def _row(self, chunk: ScoredChunk, i: int, id_: Any, text: str, sentiment: str,
              label: int) -> dict[str, Any]:
-        from review_scorer.explain import row_spans
+        from review_scorer.explain.drivers import row_spans
 
         score = chunk.scores[i] if chunk.status[i] == STATUS_OK else None
         row = {
@@ -862,7 +862,7 @@ class ReportAccumulator:
 
     def _highlights(self) -> dict:
         """The highlight rows, with their words highlighted (a handful of reviews: cheap)."""
-        from review_scorer.explain import row_spans
+        from review_scorer.explain.drivers import row_spans
 
         highlights = self.highlights.result()
         if self.explainer is None:
@@ -874,7 +874,7 @@ class ReportAccumulator:
         return highlights
 
     def context(self, result: FileResult, *, model: SentimentModel, device_name: str) -> dict:
-        from review_scorer.explain import TermMatcher
+        from review_scorer.explain.drivers import TermMatcher
 
         context = score_report_context(result, model=model, device_name=device_name,
                                        threshold=self.options.threshold,
@@ -894,8 +894,8 @@ class ReportAccumulator:
 
     @staticmethod
     def render_to_temp(context: dict, report_path: Path) -> Path:
-        from review_scorer.outputs import write_temp_beside
-        from review_scorer.report import build_report_html
+        from review_scorer.io.publish import write_temp_beside
+        from review_scorer.report.render import build_report_html
 
         return write_temp_beside(report_path, build_report_html(context).encode("utf-8", "replace"))
 
@@ -912,7 +912,7 @@ def score_report_context(result: FileResult, *, model: SentimentModel, device_na
     import datetime as _dt
 
     from review_scorer import __version__
-    from review_scorer.artifacts import model_context, shorten_paths
+    from review_scorer.model.artifacts import model_context, shorten_paths
 
     rows_per_second = result.rows / result.seconds if result.seconds > 0 else 0.0
     summary = {

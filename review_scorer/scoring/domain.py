@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from review_scorer.text import OOV_ID
+from review_scorer.text.vocabulary import OOV_ID
 
 # A file whose words are more than this share unknown to the model's vocabulary gets the note.
 # Chosen in benchmarks/domain_shift.py (benchmarks/RESULTS.md, "Out-of-domain signal"): the

@@ -6,7 +6,6 @@ from typing import Any
 
 from review_scorer.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, ReviewScorerError
 
-ENGINES = ("local", "ray")
 RAY_INSTALL_HINT = 'pip install "review-scorer[ray]"'
 
 
@@ -23,7 +22,7 @@ class EngineUnavailableError(EngineError):
 
 
 def score_with_ray(inputs: Any, **kwargs: Any) -> Any:
-    """Score files on Ray; see review_scorer.engines.ray.score_with_ray for the arguments.
+    """Score files on Ray; see review_scorer.scoring.engines.ray.score_with_ray for the arguments.
 
     Raises EngineUnavailableError, naming the extra to install, when Ray is missing.
     """
@@ -31,9 +30,9 @@ def score_with_ray(inputs: Any, **kwargs: Any) -> Any:
 
 
 def load_ray_engine() -> Any:
-    """The review_scorer.engines.ray module, or a one-line error when Ray is not installed."""
+    """The review_scorer.scoring.engines.ray module, or a one-line error when Ray is not installed."""
     try:
-        from review_scorer.engines import ray as ray_engine
+        from review_scorer.scoring.engines import ray as ray_engine
     except ImportError as exc:
         missing = getattr(exc, "name", None) or ""
         if missing.split(".")[0] not in ("ray", "pyarrow"):

@@ -1,0 +1,1 @@
+"""Word attributions for single reviews and the drivers of a whole file."""

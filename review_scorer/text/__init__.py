@@ -1,0 +1,1 @@
+"""Turning review text into ids: cleaning (with character offsets), the vocabulary, batching."""

@@ -1,0 +1,131 @@
+"""The tree shows the architecture: no import cycles inside the package, no module over 700 lines."""
+
+import ast
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGE = REPO / "review_scorer"
+MAX_LINES = 700
+# Modules others were editing while the tree was regrouped (issue 19, round 1): they moved
+# whole, so their branches could merge. Round 2 splits them; this list must then be emptied.
+TOO_LONG_FOR_NOW = {"review_scorer.report.render", "review_scorer.scoring.engines.parts"}
+# train runs teachers.distillation_targets, which builds train.SoftTargets: round 2 moves
+# SoftTargets out of train.py (both files were being edited elsewhere in round 1).
+CYCLES_FOR_NOW = [["review_scorer.training.teachers", "review_scorer.training.train"]]
+
+
+def _module_name(path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(path, module: str, known: set) -> set:
+    """Package modules that `module` imports anywhere (top level or inside a function)."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".")[: len(module.split(".")) - node.level + is_package]
+                base = ".".join(anchor + ([base] if base else []))
+            # `from package import module` imports the module; `from module import name`, the module.
+            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                     for alias in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                found.add(name)
+    return found
+
+
+def _graph() -> dict:
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(path, name, known) for name, path in modules.items()}
+
+
+def _cycles(graph: dict) -> list:
+    """Every strongly connected group of more than one module (Tarjan), as sorted lists."""
+    index, low, stack, on_stack, groups = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def _package_cycles() -> list:
+    graph = _graph()
+    # A module importing its own package (`from review_scorer import __version__`) is not a
+    # cycle: importing a.b has already run a/__init__.py.
+    for name in graph:
+        graph[name] = {m for m in graph[name] if not name.startswith(m + ".")}
+    return _cycles(graph)
+
+
+def test_layout_no_other_import_cycle_inside_the_package():
+    assert [c for c in _package_cycles() if c not in CYCLES_FOR_NOW] == []
+
+
+@pytest.mark.xfail(strict=True, reason=f"round 2 of issue 19 breaks {CYCLES_FOR_NOW}")
+def test_layout_has_no_import_cycles_inside_the_package():
+    assert _package_cycles() == []
+
+
+def test_layout_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def test_layout_reads_lazy_and_package_imports():
+    graph = _graph()
+    assert "review_scorer.model.fast_lstm" in graph["review_scorer.model.network"]  # inside a function
+    assert "review_scorer.report.plots" in graph["review_scorer.report.render"]  # from package import module
+    assert "review_scorer.model.layers" in graph["review_scorer.model.fast_lstm"]
+
+
+def _too_long() -> dict:
+    return {name: n for name, path in _modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+
+
+def test_layout_no_other_module_is_over_700_lines():
+    assert set(_too_long()) <= TOO_LONG_FOR_NOW
+
+
+@pytest.mark.xfail(strict=True, reason=f"round 2 of issue 19 splits {sorted(TOO_LONG_FOR_NOW)}")
+def test_layout_no_module_is_over_700_lines():
+    assert _too_long() == {}
