@@ -102,7 +102,7 @@ def soft_targets(spec: dict, reviews, val, scores, teacher_lstms: list[Path]):
     """The spec's teacher as SoftTargets over the unlabeled reviews (spec "unlabeled": only the
     first N; "hard": targets rounded to 0/1), with its validation accuracy."""
     from review_scorer.metrics import binary_metrics
-    from review_scorer.training.train import SoftTargets
+    from review_scorer.training.teachers import SoftTargets
 
     teacher = spec.get("teacher", "nb+lstm")
     count = int(spec.get("unlabeled", len(reviews.unlabeled)))

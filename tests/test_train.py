@@ -307,7 +307,8 @@ def test_train_soft_targets_join_the_training_steps_and_are_recorded(tmp_path, t
     all-negative teachers give clearly different validation scores), and meta.json says so."""
     from review_scorer.io import load_labeled
     from review_scorer.model.sentiment import SentimentModel
-    from review_scorer.training.train import SoftTargets, run_training
+    from review_scorer.training.teachers import SoftTargets
+    from review_scorer.training.train import run_training
 
     reviews = load_labeled(str(MINI_IMDB))
     extra = [reviews.texts[i] for i in np.flatnonzero(reviews.splits == "test")] * 6
@@ -330,7 +331,7 @@ def test_train_soft_targets_join_the_training_steps_and_are_recorded(tmp_path, t
 
 
 def test_train_soft_targets_are_validated():
-    from review_scorer.training.train import SoftTargets
+    from review_scorer.training.teachers import SoftTargets
 
     with pytest.raises(ValueError, match="probabilities"):
         SoftTargets(["a", "b"], np.array([0.5, np.nan]), "t")

@@ -16,8 +16,50 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class SoftTargets:
+    """Extra training reviews whose targets are a teacher's probabilities (distillation).
+
+    They join the fit part for the gradient steps only: the vocabulary, validation and test
+    stay the labeled data's. teacher is a one-line description recorded in meta.json.
+    """
+
+    texts: list[str]
+    targets: np.ndarray  # probability of positive, in [0, 1]
+    teacher: str
+    teacher_validation_accuracy: float | None = None
+    pieces: int = 0  # how many of the texts (the last ones) are short pieces cut from reviews
+    # Teacher-labeled texts that join the validation slice (pieces of validation reviews), so
+    # early stopping also watches what the teacher teaches; never trained on.
+    validation_texts: list[str] | None = None
+    validation_targets: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.validation_targets is not None:
+            val = np.asarray(self.validation_targets, dtype=np.float32)
+            if val.shape != (len(self.validation_texts or []),) or not np.all((val >= 0) & (val <= 1)):
+                raise ValueError("validation targets must be one probability per validation text")
+            object.__setattr__(self, "validation_targets", val)
+        targets = np.asarray(self.targets, dtype=np.float32)
+        if targets.shape != (len(self.texts),):
+            raise ValueError(f"{len(self.texts)} texts but targets of shape {targets.shape}")
+        if not np.all((targets >= 0) & (targets <= 1)):  # also refuses NaN
+            raise ValueError("soft targets must be probabilities in [0, 1]")
+        object.__setattr__(self, "targets", targets)
+
+    def meta(self) -> dict[str, Any]:
+        hard = bool(np.all((self.targets == 0) | (self.targets == 1)))
+        return {"teacher": self.teacher, "unlabeled_reviews": len(self.texts) - self.pieces,
+                "short_pieces": self.pieces,
+                "validation_pieces": len(self.validation_texts or []),
+                "teacher_validation_accuracy": self.teacher_validation_accuracy,
+                "targets": "hard" if hard else "soft"}
+
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|<br\s*/?>(?:\s*<br\s*/?>)*", re.I)
 
@@ -176,7 +218,6 @@ def distillation_targets(reviews, splits, config, *, clean, progress=None):
     reviews, which join the validation slice so early stopping also watches short text. None,
     with the reason, when the fit part is too small for an n-gram teacher.
     """
-    from review_scorer.training.train import SoftTargets
 
     say = progress or (lambda message: None)
     labels = np.asarray(reviews.labels)

@@ -20,6 +20,7 @@ from review_scorer.text.cleaning import clean_text
 from review_scorer.text.vocabulary import Vocabulary, encode_cleaned
 from review_scorer.training.finetune import with_encoder
 from review_scorer.training.splits import Splits, make_splits
+from review_scorer.training.teachers import SoftTargets
 
 if TYPE_CHECKING:
     from review_scorer.io import LabeledReviews
@@ -46,46 +47,6 @@ class TrainResult:
     # For a model adapted to a user's labels (review_scorer.training.adapt): the starting and the adapted
     # model's cross-validated numbers on the same held-out labels, the verdict and any advice.
     adaptation: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class SoftTargets:
-    """Extra training reviews whose targets are a teacher's probabilities (distillation).
-
-    They join the fit part for the gradient steps only: the vocabulary, validation and test
-    stay the labeled data's. teacher is a one-line description recorded in meta.json.
-    """
-
-    texts: list[str]
-    targets: np.ndarray  # probability of positive, in [0, 1]
-    teacher: str
-    teacher_validation_accuracy: float | None = None
-    pieces: int = 0  # how many of the texts (the last ones) are short pieces cut from reviews
-    # Teacher-labeled texts that join the validation slice (pieces of validation reviews), so
-    # early stopping also watches what the teacher teaches; never trained on.
-    validation_texts: list[str] | None = None
-    validation_targets: np.ndarray | None = None
-
-    def __post_init__(self):
-        if self.validation_targets is not None:
-            val = np.asarray(self.validation_targets, dtype=np.float32)
-            if val.shape != (len(self.validation_texts or []),) or not np.all((val >= 0) & (val <= 1)):
-                raise ValueError("validation targets must be one probability per validation text")
-            object.__setattr__(self, "validation_targets", val)
-        targets = np.asarray(self.targets, dtype=np.float32)
-        if targets.shape != (len(self.texts),):
-            raise ValueError(f"{len(self.texts)} texts but targets of shape {targets.shape}")
-        if not np.all((targets >= 0) & (targets <= 1)):  # also refuses NaN
-            raise ValueError("soft targets must be probabilities in [0, 1]")
-        object.__setattr__(self, "targets", targets)
-
-    def meta(self) -> dict[str, Any]:
-        hard = bool(np.all((self.targets == 0) | (self.targets == 1)))
-        return {"teacher": self.teacher, "unlabeled_reviews": len(self.texts) - self.pieces,
-                "short_pieces": self.pieces,
-                "validation_pieces": len(self.validation_texts or []),
-                "teacher_validation_accuracy": self.teacher_validation_accuracy,
-                "targets": "hard" if hard else "soft"}
 
 
 def describe_device() -> str:

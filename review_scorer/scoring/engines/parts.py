@@ -481,8 +481,7 @@ def prepare_outputs(out_dir: str | Path, name: str, options: ScoreOptions,
     import time
 
     from review_scorer.io.leftovers import clean_leftovers
-    from review_scorer.io.publish import check_output_target, ensure_output_dir
-    from review_scorer.io.publish import temp_name
+    from review_scorer.io.publish import check_output_target, ensure_output_dir, temp_name
 
     since = time.time()
     out_dir = restore_uri(out_dir)
