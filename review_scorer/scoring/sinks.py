@@ -167,7 +167,7 @@ def score_report_context(result: FileResult, *, model: SentimentModel, device_na
     import datetime as _dt
 
     from review_scorer import __version__
-    from review_scorer.model.artifacts import model_context, shorten_paths
+    from review_scorer.report.model_section import model_context, shorten_paths
 
     rows_per_second = result.rows / result.seconds if result.seconds > 0 else 0.0
     summary = {
