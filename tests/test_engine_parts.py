@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from review_scorer.errors import InputError, OutputError
+from review_scorer.io import part_files as storage
 from review_scorer.metrics import DecisionRule
-from review_scorer.scoring.engines import inputs, parts, storage
+from review_scorer.scoring.engines import inputs, parts
 from review_scorer.scoring.score import ScoreOptions
 from tests.conftest import require
 

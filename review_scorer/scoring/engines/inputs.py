@@ -17,7 +17,7 @@ from typing import Any
 
 from review_scorer.errors import InputError
 from review_scorer.io.common import one_line
-from review_scorer.scoring.engines.storage import restore_uri
+from review_scorer.io.part_files import restore_uri
 from review_scorer.scoring.kernel import (
     OUTPUT_COLUMNS,
     SOURCE_COLUMN,

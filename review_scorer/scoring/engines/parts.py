@@ -16,10 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from review_scorer.metrics import DecisionRule, RowSample
-from review_scorer.model.sentiment import STATUS_OK, SentimentModel
-from review_scorer.scoring.engines.inputs import KIND_END, KIND_ERROR, PartChunk
-from review_scorer.scoring.engines.storage import (
+from review_scorer.io.part_files import (
     base_name,
     is_uri,
     join,
@@ -27,6 +24,9 @@ from review_scorer.scoring.engines.storage import (
     read_part,
     remove_parts,
 )
+from review_scorer.metrics import DecisionRule, RowSample
+from review_scorer.model.sentiment import STATUS_OK, SentimentModel
+from review_scorer.scoring.engines.inputs import KIND_END, KIND_ERROR, PartChunk
 from review_scorer.scoring.kernel import SOURCE_COLUMN, RowCounts, add_counts, table_row
 from review_scorer.scoring.results import FileResult
 from review_scorer.scoring.sinks import score_report_context

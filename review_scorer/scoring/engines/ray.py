@@ -21,6 +21,17 @@ import ray
 
 from review_scorer.errors import ReviewScorerError, UsageError
 from review_scorer.io.common import one_line
+from review_scorer.io.part_files import (
+    PART_FORMATS,
+    discard_outputs,
+    is_uri,
+    join,
+    part_name,
+    prepare_outputs,
+    publish_outputs,
+    publish_report,
+    write_part,
+)
 from review_scorer.metrics import DecisionRule
 from review_scorer.model.sentiment import SentimentModel
 from review_scorer.scoring.domain import count_words
@@ -35,17 +46,6 @@ from review_scorer.scoring.engines.parts import (
     run_summary,
     sampled_rows,
     summarise_chunk,
-)
-from review_scorer.scoring.engines.storage import (
-    PART_FORMATS,
-    discard_outputs,
-    is_uri,
-    join,
-    part_name,
-    prepare_outputs,
-    publish_outputs,
-    publish_report,
-    write_part,
 )
 from review_scorer.scoring.kernel import predict_prepared, prediction_frame, scored_chunk
 from review_scorer.scoring.results import ScoreOptions, ScoreResult, json_safe

@@ -1,5 +1,5 @@
-"""Where a partitioned run's outputs live: part files and the report, on a local disk or at a
-URI (s3://, gs://, file://) through pyarrow, staged and published together."""
+"""Part files of a partitioned run (the ray engine's predictions) and where they live: a local
+folder or a URI (s3://, gs://, file://) through pyarrow, staged and published with the report."""
 
 from __future__ import annotations
 
