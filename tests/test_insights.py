@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from review_scorer.metrics import DecisionRule
 from review_scorer.report import insights
 from review_scorer.report.insights import (
     FileInsights,
@@ -19,21 +19,9 @@ from review_scorer.report.insights import (
     rating_classes,
     wilson_interval,
 )
+from review_scorer.scoring.kernel import ScoredChunk
 
 SHOP = Path(__file__).resolve().parent.parent / "sample_data" / "shop_reviews.csv"
-
-
-@dataclass
-class Chunk:
-    """The fields of score.ScoredChunk that the insights read."""
-
-    frame: pd.DataFrame
-    rows: np.ndarray
-    texts: list
-    labels: np.ndarray | None
-    ratings: np.ndarray | None
-    status: np.ndarray
-    scores: np.ndarray
 
 
 def make_chunk(frame: pd.DataFrame, scores, *, first_row: int = 1, ratings_column: str | None = None):
@@ -42,7 +30,7 @@ def make_chunk(frame: pd.DataFrame, scores, *, first_row: int = 1, ratings_colum
     ratings = None
     if ratings_column:
         ratings = pd.to_numeric(frame[ratings_column], errors="coerce").to_numpy(np.float64)
-    return Chunk(
+    return ScoredChunk(
         frame=frame.reset_index(drop=True),
         rows=np.arange(first_row, first_row + len(frame), dtype=np.int64),
         texts=list(frame["text"]) if "text" in frame else [""] * len(frame),
@@ -50,6 +38,7 @@ def make_chunk(frame: pd.DataFrame, scores, *, first_row: int = 1, ratings_colum
         ratings=ratings,
         status=status,
         scores=scores,
+        positive=DecisionRule(0.5).positive(scores) & (status == "ok"),
     )
 
 

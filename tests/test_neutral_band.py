@@ -156,7 +156,7 @@ def test_neutral_band_in_the_report(fixed_scores, trained_model, tmp_path, monke
 
 
 def test_neutral_band_report_table_marks_neutral_rows():
-    from review_scorer.report.render import _rows_payload
+    from review_scorer.report.rows_view import _rows_payload
 
     rows = [{"row": 1, "id": None, "text": "meh", "sentiment": "neutral", "score": 0.5,
              "status": "ok", "label": "positive"}]
@@ -200,19 +200,22 @@ def test_neutral_band_predict_frame(trained_model):
 
 
 def test_neutral_band_ray_parts_decide_as_the_local_engine():
-    from review_scorer.scoring.engines import parts
+    from review_scorer.io.reviews import ReviewChunk
+    from review_scorer.scoring.engines import inputs, parts
+    from review_scorer.scoring.kernel import prediction_frame, scored_chunk
 
     texts = list(ROWS)
     scores = np.array([ROWS[t][0] for t in texts], dtype=np.float32)
     frame = pd.DataFrame({"review": texts})
-    chunk = {"source": "in.csv", "frame": frame, "rows": np.arange(1, len(texts) + 1),
-             "texts": texts, "labels": np.ones(len(texts), np.int8), "ids": None, "rename": {},
-             "status": np.array(["ok"] * len(texts), dtype=object), "scores": scores,
-             "roles": (None,) * 5, "ratings": None, "words": (40, 10)}
+    read = ReviewChunk(frame, np.arange(1, len(texts) + 1), texts, np.ones(len(texts), np.int8))
     settings = parts.WriteSettings("unused", "parquet", 0.5, 0, 0, neutral_band=BAND)
-    out = parts.prediction_frame(chunk, chunk["status"], settings.rule)
+    # as the ray stages do it: the model actor scores with the kernel, the writer writes and sums
+    chunk = scored_chunk(read, np.array(["ok"] * len(texts), dtype=object), scores,
+                         settings.rule, words=(40, 10))
+    part = inputs.PartChunk("in.csv", {}, (None,) * 5, scored=chunk)
+    out = prediction_frame(part.scored, part.rename, source=part.source)
     assert out["sentiment"].tolist() == [EXPECTED[t] for t in texts]
-    summary = parts.summarise_chunk(0, chunk, chunk["status"], settings)
-    assert (summary["positive"], summary["neutral"]) == (2, 3)
-    assert summary["streaming"].result()["neutral"] == 3
-    assert summary["domain"].unknown_words == 10 and summary["domain"].words == 40
+    summary = parts.summarise_chunk(0, part, settings)
+    assert (summary.counts.positive, summary.counts.neutral) == (2, 3)
+    assert summary.summaries.streaming.result()["neutral"] == 3
+    assert summary.summaries.domain.unknown_words == 10 and summary.summaries.domain.words == 40

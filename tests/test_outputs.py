@@ -466,7 +466,8 @@ def _sink_output(tmp_path, source, fmt):
     """Predictions written by score.PredictionSink for `source` (scores made up: no model)."""
     from review_scorer.io import open_reviews
     from review_scorer.metrics import DecisionRule
-    from review_scorer.scoring.score import PredictionSink, ScoreOptions, _scored_chunk
+    from review_scorer.scoring.kernel import scored_chunk
+    from review_scorer.scoring.score import PredictionSink, ScoreOptions
 
     review_file = open_reviews(source)
     options = ScoreOptions(fmt=fmt, overwrite=True)
@@ -475,9 +476,9 @@ def _sink_output(tmp_path, source, fmt):
     with sink:
         for chunk in review_file.chunks():
             n = len(chunk)
-            scored = _scored_chunk(chunk, np.array(["ok"] * n, dtype=object),
-                                   np.linspace(0.1, 0.9, n).astype(np.float32),
-                                   DecisionRule(options.threshold))
+            scored = scored_chunk(chunk, np.array(["ok"] * n, dtype=object),
+                                  np.linspace(0.1, 0.9, n).astype(np.float32),
+                                  DecisionRule(options.threshold))
             sink.write(scored)
         temp = sink.finish()
         temp.replace(target)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from review_scorer.model.artifacts import REPORT_FILE, shorten_paths
+from review_scorer.model.artifacts import REPORT_FILE
+from review_scorer.report.model_section import shorten_paths
 from review_scorer.report.provenance import FROM_SCRATCH, language_model_curve, model_provenance
 from review_scorer.report.render import build_report_html
 from tests.conftest import MINI_IMDB, REPO

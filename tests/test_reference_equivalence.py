@@ -240,7 +240,7 @@ def test_cleaned_if_whole_only_for_reviews_read_in_full():
 
 
 def test_packed_spans_shortcut_equals_the_full_cleaning():
-    from review_scorer.report.render import _clean_spans, _packed_spans
+    from review_scorer.report.rows_view import _clean_spans, _packed_spans
 
     rng = random.Random(10)
     tidy_seen = 0

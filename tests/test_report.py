@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import pytest
 
 from review_scorer.errors import OutputError
-from review_scorer.report import plots
+from review_scorer.report import formatting, plots, rows_view, sections
 from review_scorer.report import render as report
 from review_scorer.report.render import DEFAULT_MAX_ROWS, build_report_html, write_report
 
@@ -215,7 +215,9 @@ def add_insights(context: dict) -> dict:
     import numpy as np
     import pandas as pd
 
+    from review_scorer.metrics import DecisionRule
     from review_scorer.report.insights import FileInsights
+    from review_scorer.scoring.kernel import ScoredChunk
 
     rows = context["rows"]
     for i, row in enumerate(rows):
@@ -234,16 +236,21 @@ def add_insights(context: dict) -> dict:
     acc = FileInsights("date", "product", "stars", 5, 0.5, id_column="id")
     for start in range(0, len(rows), 25):
         part = rows[start : start + 25]
-        chunk = type("Chunk", (), {})()
-        chunk.frame = frame.iloc[start : start + 25].reset_index(drop=True)
-        chunk.rows = np.array([r["row"] for r in part])
-        chunk.texts = [r["text"] for r in part]
-        chunk.ratings = np.array([np.nan if r["rating"] is None else r["rating"] for r in part])
-        chunk.status = np.array([r["status"] for r in part], dtype=object)
-        chunk.scores = np.array([np.nan if r["score"] is None else r["score"] for r in part])
-        chunk.spans = [r["spans"] for r in part]
-        acc.update(chunk)
+        scores = np.array([np.nan if r["score"] is None else r["score"] for r in part])
+        status = np.array([r["status"] for r in part], dtype=object)
+        acc.update(ScoredChunk(
+            frame=frame.iloc[start : start + 25].reset_index(drop=True),
+            rows=np.array([r["row"] for r in part]), texts=[r["text"] for r in part],
+            labels=None,
+            ratings=np.array([np.nan if r["rating"] is None else r["rating"] for r in part]),
+            status=status, scores=scores,
+            positive=DecisionRule(0.5).positive(scores) & (status == "ok")))
     context.update(acc.context())
+    # the made-up spans of the table rows, on the rows the ratings section lists as well
+    spans = {r["row"]: r["spans"] for r in rows}
+    for name in ("high_rating_negative", "low_rating_positive"):
+        for item in context["ratings"][name]:
+            item["spans"] = spans[item["row"]]
     context["drivers"] = make_drivers(rows)
     for items in context["highlights"].values():
         for item in items:
@@ -416,7 +423,7 @@ def test_report_json_island_round_trips_the_texts():
 
 
 def test_report_script_json_escapes_everything_that_could_end_a_script():
-    text = report.script_json(["</script><!-- & \u2028 \u2029 >"])
+    text = formatting.script_json(["</script><!-- & \u2028 \u2029 >"])
     assert "<" not in text and ">" not in text and "&" not in text
     assert "\u2028" not in text and "\u2029" not in text
     assert json.loads(text) == ["</script><!-- & \u2028 \u2029 >"]
@@ -485,7 +492,7 @@ def test_report_100k_rows_page_stays_under_30_mb(tmp_path):
 
 
 def test_report_very_long_texts_are_cut_to_keep_the_page_small(monkeypatch):
-    monkeypatch.setattr(report, "TEXT_BUDGET_BYTES", 20_000)
+    monkeypatch.setattr(rows_view, "TEXT_BUDGET_BYTES", 20_000)
     texts = ["short and sweet", "x" * 30_000, "y" * 5_000]
     context = make_context(n_rows=3, texts=texts)
     context["rows"][1]["status"] = "ok"
@@ -572,13 +579,13 @@ def _cards(html: str, container_id: str) -> list[tuple[str, str, str | None]]:
 
 def test_report_summary_shares_add_up_to_100_percent():
     # 23 of 80 is 28.75% and 57 of 80 is 71.25%: rounding each alone shows 28.7% + 71.2% = 99.9%.
-    assert [report._fmt_pct(23 / 80), report._fmt_pct(57 / 80)] == ["28.7%", "71.2%"]
-    assert report.rounded_shares([23, 57]) == ["28.8%", "71.2%"]
-    assert report.rounded_shares([1, 1, 1]) == ["33.4%", "33.3%", "33.3%"]
-    assert report.rounded_shares([0, 0]) == ["n/a", "n/a"]
+    assert [formatting._fmt_pct(23 / 80), formatting._fmt_pct(57 / 80)] == ["28.7%", "71.2%"]
+    assert formatting.rounded_shares([23, 57]) == ["28.8%", "71.2%"]
+    assert formatting.rounded_shares([1, 1, 1]) == ["33.4%", "33.3%", "33.3%"]
+    assert formatting.rounded_shares([0, 0]) == ["n/a", "n/a"]
     for total in range(1, 400):
         for positive in range(total + 1):
-            shown = report.rounded_shares([positive, total - positive])
+            shown = formatting.rounded_shares([positive, total - positive])
             assert round(sum(float(v.rstrip("%")) for v in shown), 1) == 100.0, (positive, total)
             # never more than one step away from the exact share
             assert abs(float(shown[0].rstrip("%")) - 100 * positive / total) < 0.1 + 1e-9
@@ -794,7 +801,7 @@ def _section(html: str, name: str) -> str:
 
 def test_report_text_segments_apply_spans_to_the_original_text():
     text = "Warm and<br /><br />funny, never dull."
-    segments, cut = report.text_segments(text, word_spans(text))
+    segments, cut = rows_view.text_segments(text, word_spans(text))
     assert not cut
     assert "".join(seg["text"] for seg in segments) == "Warm and\n\nfunny, never dull."
     marked = [(seg["text"], seg["css"]) for seg in segments if seg["css"]]
@@ -804,17 +811,17 @@ def test_report_text_segments_apply_spans_to_the_original_text():
 
 def test_report_text_segments_cut_previews_and_drop_bad_spans():
     text = "never " * 80 + "funny"
-    segments, cut = report.text_segments(text, word_spans(text), 40)
+    segments, cut = rows_view.text_segments(text, word_spans(text), 40)
     assert cut and segments[-1]["text"].endswith("…") and not segments[-1]["css"]
     assert sum(len(seg["text"]) for seg in segments) <= 41
     marked = [seg["text"] for seg in segments if seg["css"]]
     assert marked == ["never"] * 6  # the seventh would be cut in half, so the preview stops before it
     bad = [[5, 2, 0.5], [-1, 3, 0.5], [0, 999, 0.5], ["x", 1, 0.2], [0, 4, float("nan")], [0, 4]]
-    segments, _ = report.text_segments("abcdef", [*bad, [0, 3, 2.5], [1, 4, -0.5]])
+    segments, _ = rows_view.text_segments("abcdef", [*bad, [0, 3, 2.5], [1, 4, -0.5]])
     # Only [0, 3] survives (weight clipped to 1); the overlapping [1, 4] is dropped.
     assert [(seg["text"], seg["css"]) for seg in segments] == [("abc", "hl pos w4"), ("def", None)]
     # A preview never ends inside an HTML line break.
-    segments, cut = report.text_segments("a" * 38 + "<br />tail", None, 40)
+    segments, cut = rows_view.text_segments("a" * 38 + "<br />tail", None, 40)
     assert cut and "<" not in "".join(seg["text"] for seg in segments)
 
 
@@ -830,7 +837,7 @@ def test_report_rows_payload_carries_spans_groups_and_ratings(insight_html):
 
 
 def test_report_cut_texts_keep_only_spans_that_fit(monkeypatch):
-    monkeypatch.setattr(report, "TEXT_BUDGET_BYTES", 2_000)
+    monkeypatch.setattr(rows_view, "TEXT_BUDGET_BYTES", 2_000)
     text = "never " * 1000 + "funny"
     context = make_context(n_rows=1, texts=[text])
     context["rows"][0]["spans"] = word_spans(text)
@@ -901,10 +908,10 @@ def test_report_strong_spans_are_the_few_that_move_the_score():
     weights = [0.1, -1.0, 0.5, 0.3, 0.36, -0.2, 0.05]
     spans = [[i * 4, i * 4 + 3, w] for i, w in enumerate(weights)]
     # The four strongest are 1.0, 0.5, 0.36 and 0.3, but 0.3 is under 35% of the strongest.
-    assert report.strong_span_indices(spans) == [1, 2, 4]
+    assert rows_view.strong_span_indices(spans) == [1, 2, 4]
     # Equal weights are equally strong: all of them, however many.
-    assert report.strong_span_indices([[i, i + 1, 0.4] for i in range(0, 12, 2)]) == list(range(6))
-    assert report.strong_span_indices([]) == []
+    assert rows_view.strong_span_indices([[i, i + 1, 0.4] for i in range(0, 12, 2)]) == list(range(6))
+    assert rows_view.strong_span_indices([]) == []
 
 
 def test_report_only_the_strongest_words_are_marked_and_all_are_listed():
@@ -912,10 +919,10 @@ def test_report_only_the_strongest_words_are_marked_and_all_are_listed():
     weights = {"the": 0.05, "film": 0.1, "and": -0.04, "cast": 0.2, "were": 0.02,
                "wonderful": 0.9, "but": -0.4, "end": -0.1, "drags": -0.6}
     spans = [[m.start(), m.end(), weights[m.group(0)]] for m in re.finditer(r"[a-z]+", text)]
-    segments, _ = report.text_segments(text, spans)
+    segments, _ = rows_view.text_segments(text, spans)
     assert [seg["text"] for seg in segments if seg["css"]] == ["wonderful", "but", "drags"]
     assert "".join(seg["text"] for seg in segments) == text
-    words = report.word_list(text, spans)
+    words = rows_view.word_list(text, spans)
     assert len(words) == len(spans)
     assert [w["text"] for w in words[:3]] == ["wonderful", "drags", "but"]
     assert words[0]["weight"] == "+0.90" and words[-1]["css"].startswith("hl pos")
@@ -1042,7 +1049,7 @@ def test_report_column_names_with_markup_stay_text():
 
 
 def test_report_group_filter_caps_its_options(monkeypatch):
-    monkeypatch.setattr(report, "MAX_GROUP_OPTIONS", 3)
+    monkeypatch.setattr(rows_view, "MAX_GROUP_OPTIONS", 3)
     context = make_context(n_rows=12)
     for i, row in enumerate(context["rows"]):
         row["group"] = "big" if i < 6 else f"small {i:02d}"  # one common group, six rare ones
@@ -1065,8 +1072,8 @@ def test_report_groups_plot_keeps_to_the_largest_groups():
         ],
     }
     section = _section(build_report_html(context), "groups")
-    assert len(re.findall(r'id="group-point-\d+"', section)) == report.GROUPS_PLOTTED
-    assert f"The {report.GROUPS_PLOTTED} groups with the most reviews are plotted" in section
+    assert len(re.findall(r'id="group-point-\d+"', section)) == sections.GROUPS_PLOTTED
+    assert f"The {sections.GROUPS_PLOTTED} groups with the most reviews are plotted" in section
     assert len(re.findall(r"<tr data-name=", section)) == 40
 
 
@@ -1095,7 +1102,7 @@ def test_report_model_plots_are_drawn_once_per_model(monkeypatch):
     """Scoring many files with one model draws its curves and test confusion matrix once; another
     model's history gets its own drawing."""
     from review_scorer.report import plots
-    from review_scorer.report import render as report_module
+    from review_scorer.report import sections as report_module
 
     drawn = {"curves": 0, "confusion": 0}
     real_curves, real_confusion = plots.training_curves_svg, plots.confusion_matrix_svg

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from review_scorer.metrics import DecisionRule
 from review_scorer.model.sentiment import STATUS_OK
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -76,29 +75,22 @@ def _column_strings(frame: pd.DataFrame, column: str) -> pd.Series:
     return values.astype(object).where(values.notna(), "").astype(str).str.strip()
 
 
-def _scored_positive(chunk: Any, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scored_positive(chunk: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: scored (bool), positive (bool) and the score with 0 where not scored.
 
-    "positive" is the chunk's own decision (score.ScoredChunk.positive), so these sections
-    count exactly the rows the predictions call positive; a chunk built without one is decided
-    here by the same rule (metrics.DecisionRule).
+    "positive" is the chunk's own decision (scoring.kernel.ScoredChunk.positive), so these
+    sections count exactly the rows the predictions call positive.
     """
     scores = np.asarray(chunk.scores, dtype=np.float64)
     status = np.asarray(chunk.status, dtype=object)
     scored = np.isfinite(scores) & (status == STATUS_OK)
     safe = np.where(scored, scores, 0.0)
-    positive = getattr(chunk, "positive", None)
-    if positive is None:
-        positive = DecisionRule(threshold).positive(chunk.scores)
-    return scored, scored & np.asarray(positive, dtype=bool), safe
+    return scored, scored & np.asarray(chunk.positive, dtype=bool), safe
 
 
 def _neutral(chunk: Any) -> np.ndarray:
-    """Per row: the chunk's neutral decision (score.ScoredChunk.neutral); False without one."""
-    neutral = getattr(chunk, "neutral", None)
-    if neutral is None:
-        return np.zeros(len(chunk.scores), dtype=bool)
-    return np.asarray(neutral, dtype=bool)
+    """Per row: the chunk's neutral decision (scoring.kernel.ScoredChunk.neutral)."""
+    return np.asarray(chunk.neutral, dtype=bool)
 
 
 # ---------------------------------------------------------------- dates
@@ -230,7 +222,7 @@ class TimelineAccumulator:
         ok = parsed.notna().to_numpy()
         if not ok.any():
             return
-        scored, positive, safe = _scored_positive(chunk, self.threshold)
+        scored, positive, safe = _scored_positive(chunk)
         days = parsed.to_numpy()[ok].astype("datetime64[D]").astype(np.int64)
         table = (
             pd.DataFrame({"day": days, "n": 1, "scored": scored[ok], "pos": positive[ok], "sum": safe[ok]})
@@ -324,7 +316,7 @@ class GroupAccumulator:
     def update(self, chunk: Any) -> None:
         """Add one scored chunk."""
         names = _column_strings(chunk.frame, self.column).to_numpy()
-        scored, positive, safe = _scored_positive(chunk, self.threshold)
+        scored, positive, safe = _scored_positive(chunk)
         table = (
             pd.DataFrame({"g": names, "n": 1, "scored": scored, "pos": positive, "sum": safe})
             .groupby("g", sort=False)
@@ -400,16 +392,12 @@ def _quantile_from_hist(hist: np.ndarray, q: float) -> float | None:
 
 
 def _row_spans(chunk: Any, i: int) -> list | None:
-    """A row's highlight spans: given as ``chunk.spans``, or made from ``chunk.attributions``."""
-    spans = getattr(chunk, "spans", None)
-    if spans is not None:
-        return spans[i]
-    attributions = getattr(chunk, "attributions", None)
-    if attributions is None or attributions[i] is None:
+    """A row's highlight spans, made from its word attribution when the chunk was explained."""
+    if chunk.attributions is None or chunk.attributions[i] is None:
         return None
     from review_scorer.explain.drivers import row_spans
 
-    return row_spans(attributions[i]) or None
+    return row_spans(chunk.attributions[i]) or None
 
 
 def _top(items: list[dict], k: int, *, highest: bool) -> list[dict]:
@@ -436,7 +424,7 @@ class RatingAccumulator:
     low_rating_positive: list[dict] = field(default_factory=list)
 
     def _ratings(self, chunk: Any) -> np.ndarray:
-        ratings = getattr(chunk, "ratings", None)
+        ratings = chunk.ratings
         if ratings is None:
             raw = _column_strings(chunk.frame, self.column)
             ratings = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
@@ -445,7 +433,7 @@ class RatingAccumulator:
     def update(self, chunk: Any) -> None:
         """Add one scored chunk."""
         ratings = self._ratings(chunk)
-        scored, positive, safe = _scored_positive(chunk, self.threshold)
+        scored, positive, safe = _scored_positive(chunk)
         present = np.isfinite(ratings)
         self.missing += int((~present).sum())
         keys = np.round(np.where(present, ratings, 0.0), 2)

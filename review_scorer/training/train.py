@@ -14,7 +14,8 @@ import numpy as np
 
 from review_scorer import __version__
 from review_scorer.config import TrainConfig
-from review_scorer.model.artifacts import REPORT_FILE, check_target, model_context
+from review_scorer.model.artifacts import REPORT_FILE, check_target
+from review_scorer.report.model_section import model_context
 from review_scorer.text.batching import length_bucketed_batches, pad_batch
 from review_scorer.text.cleaning import clean_text
 from review_scorer.text.vocabulary import Vocabulary, encode_cleaned

@@ -21,34 +21,34 @@ import ray
 
 from review_scorer.errors import ReviewScorerError, UsageError
 from review_scorer.io.common import one_line
+from review_scorer.io.part_files import (
+    PART_FORMATS,
+    discard_outputs,
+    is_uri,
+    join,
+    part_name,
+    prepare_outputs,
+    publish_outputs,
+    publish_report,
+    write_part,
+)
+from review_scorer.metrics import DecisionRule
 from review_scorer.model.sentiment import SentimentModel
 from review_scorer.scoring.domain import count_words
 from review_scorer.scoring.engines import EngineError
+from review_scorer.scoring.engines.inputs import KIND_CHUNK, expand_inputs, read_file_chunks, run_name
 from review_scorer.scoring.engines.parts import (
-    KIND_CHUNK,
-    PART_FORMATS,
     Collector,
     WriteSettings,
     attach_attributions,
     build_report_context,
-    chunk_status,
-    discard_outputs,
-    expand_inputs,
-    join,
     load_model_payload,
-    part_name,
-    prediction_frame,
-    prepare_outputs,
-    publish_outputs,
-    publish_report,
-    read_file_chunks,
-    run_name,
     run_summary,
     sampled_rows,
     summarise_chunk,
-    write_part,
 )
-from review_scorer.scoring.score import ScoreOptions, ScoreResult, json_safe
+from review_scorer.scoring.kernel import predict_prepared, prediction_frame, scored_chunk
+from review_scorer.scoring.results import ScoreOptions, ScoreResult, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,10 @@ def encode_chunks(batch: dict[str, np.ndarray], *, text_model: SentimentModel
     out = []
     for kind, data in zip(batch["kind"], batch["data"]):
         if kind == KIND_CHUNK:
-            chunk = pickle.loads(data)
-            prepared = text_model.prepare(chunk["texts"])
-            chunk.update(status=prepared.status, positions=prepared.positions,
-                         sequences=prepared.sequences, words=count_words(prepared.sequences))
-            data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+            part = pickle.loads(data)
+            part.prepared = text_model.prepare(part.read.texts)
+            part.words = count_words(part.prepared.sequences)
+            data = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
         out.append(data)
     return {**batch, "data": np.array(out, dtype=object)}
 
@@ -152,11 +151,13 @@ def explain_texts(model_ref: list, texts: list[str], *, device: str, batch_size:
 
 
 class ChunkScorer:
-    """Ray actor: holds one SentimentModel (loaded once) and scores the encoded chunks it is given."""
+    """Ray actor: holds one SentimentModel (loaded once) and scores the encoded chunks it is
+    given with the scoring kernel, as the local engine does (kernel.scored_chunk)."""
 
-    def __init__(self, model_ref: list, *, device: str, batch_size: int, threads: int = 0):
+    def __init__(self, model_ref: list, *, device: str, batch_size: int, rule: DecisionRule,
+                 threads: int = 0):
         self.device, self.model = _worker_model(model_ref, device, threads)
-        self.batch_size = batch_size
+        self.batch_size, self.rule = batch_size, rule
         self.pid = os.getpid()
         self.node = ray.get_runtime_context().get_node_id()
 
@@ -164,15 +165,13 @@ class ChunkScorer:
         out = []
         for kind, data in zip(batch["kind"], batch["data"]):
             if kind == KIND_CHUNK:
-                chunk = pickle.loads(data)
-                scores = np.full(len(chunk["rows"]), np.nan, dtype=np.float32)
-                if chunk["sequences"]:
-                    scores[chunk["positions"]] = self.model.predict_ids(
-                        chunk["sequences"], batch_size=self.batch_size)
-                del chunk["sequences"], chunk["positions"]
-                chunk.update(scores=scores, device=self.device, actor_pid=self.pid,
-                             actor_node=self.node)
-                data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+                part = pickle.loads(data)
+                scores = predict_prepared(self.model, part.prepared, batch_size=self.batch_size)
+                part.scored = scored_chunk(part.read, part.prepared.status, scores, self.rule,
+                                           words=part.words)
+                part.read = part.prepared = None
+                part.device, part.actor_pid, part.actor_node = self.device, self.pid, self.node
+                data = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
             out.append(data)
         return {**batch, "data": np.array(out, dtype=object)}
 
@@ -203,13 +202,12 @@ def write_chunks(batch: dict[str, np.ndarray], *, settings: WriteSettings) -> di
     for kind, file_index, first_row, data in zip(batch["kind"], batch["file"], batch["first_row"],
                                                  batch["data"]):
         if kind == KIND_CHUNK:
-            chunk = pickle.loads(data)
-            status = chunk_status(chunk)
-            frame = prediction_frame(chunk, status, settings.rule)
+            part = pickle.loads(data)
+            frame = prediction_frame(part.scored, part.rename, source=part.source)
             target = join(settings.parts_dir, part_name(int(file_index), int(first_row),
                                                         settings.part_format))
             write_part(frame, target, settings.part_format, excel_safe=settings.excel_safe)
-            summary = summarise_chunk(int(file_index), chunk, status, settings,
+            summary = summarise_chunk(int(file_index), part, settings,
                                       node=ray.get_runtime_context().get_node_id())
             data = pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL)
         out.append(data)
@@ -452,7 +450,6 @@ def _refuse_when_nothing_exists(files: Sequence[str]) -> None:
     """Before a cluster starts: when no input exists at all, say so now (a missing file among
     others fails in its read task, like any unreadable file, and the others are scored)."""
     from review_scorer.errors import InputError
-    from review_scorer.scoring.engines.parts import is_uri
 
     missing = [f for f in files if not is_uri(f) and not Path(f).exists()]
     if missing and len(missing) == len(files):
@@ -542,6 +539,7 @@ def _build_dataset(files: Sequence[str], options: ScoreOptions, text_model: Sent
         compute=ray.data.ActorPoolStrategy(size=plan.actors),
         fn_constructor_args=([model_ref],),
         fn_constructor_kwargs={"device": options.device, "batch_size": options.batch_size,
+                               "rule": options.rule,
                                "threads": 0 if plan.gpus else max(1, math.ceil(plan.cpus))},
         num_cpus=plan.cpus, num_gpus=plan.gpus or None)
     return dataset.map_batches(write_chunks, batch_size=1, batch_format="numpy",
