@@ -124,8 +124,11 @@ def calibration_meta(validation_scores: np.ndarray, validation_labels: np.ndarra
     than MIN_CALIBRATION_ROWS held-out scores the temperature stays 1 and the reason is noted."""
     n = int(np.sum(~np.isnan(np.asarray(validation_scores, dtype=np.float64))))
     if n < MIN_CALIBRATION_ROWS:
+        ece = expected_calibration_error(validation_scores, validation_labels)
         return {"method": "none", "temperature": 1.0, "n": n,
-                "reason": f"{n} held-out scores; calibrating needs {MIN_CALIBRATION_ROWS}"}
+                "reason": f"{n} held-out scores; calibrating needs {MIN_CALIBRATION_ROWS}",
+                "validation_ece_before": ece, "validation_ece_after": ece,
+                "validation_bins": reliability_bins(validation_scores, validation_labels)}
     temperature = fit_temperature(validation_scores, validation_labels)
     calibrated = apply_temperature(np.asarray(validation_scores, dtype=np.float64), temperature)
     return {

@@ -303,6 +303,7 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
     model_dir = check_target(model_dir, overwrite=overwrite)
     start = SentimentModel.load(start_dir)
     reviews = load_labeled(data_source, text_column=text_column, label_column=label_column)
+    check_labeled_words(data_source, reviews.texts, reviews.labels)
     counts = np.bincount(np.asarray(reviews.labels, dtype=np.int64), minlength=2)
     if counts.min() < 4:
         raise InputError(f"{data_source}: {counts.min()} review(s) in the smaller class; "
@@ -332,6 +333,23 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
         report_path=model_dir / REPORT_FILE if report_html is not None else None, model=model,
         adaptation=model.meta["adaptation"],
     )
+
+
+def check_labeled_words(source, texts, labels) -> None:
+    """InputError, before any fine-tuning, when no review (or none of one class) has a word left
+    after cleaning: there would be nothing to adapt to or to measure."""
+    from review_scorer.errors import InputError
+    from review_scorer.text.cleaning import clean_text
+
+    has_words = np.array([bool(clean_text(t)) for t in texts], dtype=bool)
+    if not has_words.any():
+        raise InputError(f"no review in {source} has any words (nothing is left once markup and "
+                         "punctuation are removed); check the text column")
+    labels = np.asarray(labels)
+    for label, name in ((1, "positive"), (0, "negative")):
+        if not np.any(has_words & (labels == label)):
+            raise InputError(f"no {name} review in {source} has any words, so the model cannot "
+                             "be adapted to or measured on that class; add labeled reviews with text")
 
 
 def _adaptation_meta(model, start, reviews, result: AdaptationResult, device: str) -> dict:
