@@ -120,7 +120,10 @@ def child_streamed(args: argparse.Namespace) -> dict:
     """The product's path: score_files with the report turned off."""
     import tensorflow as tf  # imported before any timer, as in the plain child
 
-    from review_scorer.scoring.score import score_files
+    try:
+        from review_scorer.scoring.score import score_files
+    except ImportError:  # --baseline-ref: the package before it was grouped into sub-packages
+        from review_scorer.score import score_files
 
     started = time.perf_counter()
     result = score_files([args.input], model_dir=args.model_dir, out_dir=args.out_dir,
