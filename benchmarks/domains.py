@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     scorers = {}
     for directory in args.model_dir or [None]:
         model = SentimentModel.load(directory)
-        label = "shipped model" if directory is None else Path(directory).name
+        made = str(model.meta.get("created_at", ""))[:10]
+        label = "shipped model" if directory is None else f"{model.name} of {made}"
         scorers[label] = model.predict
     scorers["VADER"] = lambda t: vader_scores(list(t))
     baselines, imdb_test = linear_baselines(IMDB_ARCHIVE)
