@@ -231,7 +231,7 @@ def _train_stage(message: str) -> None:
                    "'score' would use, normally the shipped one).")
 @click.option("--quick", is_flag=True,
               help="A quick preset for trying things: no distillation, at most 3 epochs "
-                   "(about 10 minutes on IMDB on a 2-core CPU, against about an hour).")
+                   "(about 10 minutes on IMDB on a 2-core CPU, against about 25 for the full recipe).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
 @click.option("--report-paths", is_flag=True,
               help="Show full paths in the training report (default: file and folder names only).")
