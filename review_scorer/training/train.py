@@ -166,18 +166,14 @@ def run_training(
     reviews = _load_reviews(data_source, text_column=text_column, label_column=label_column,
                             cache_dir=cache_dir, download_progress=download_progress)
     splits = make_splits(reviews, config, limit=limit)
+    clean = CleanedTexts()  # the teacher and the encoding stage clean each text once
     skipped = None
     if soft_targets is None and config.teacher != "none":
-        from review_scorer.training.teachers import distillation_targets
-
-        soft_targets, skipped = distillation_targets(reviews, splits, config, clean=clean_text,
-                                                     progress=stage_progress)
-        if skipped:
-            log.info("%s", skipped)
+        soft_targets, skipped = _teacher_targets(reviews, splits, config, clean, stage_progress)
     if stage_progress is not None:
         stage_progress("cleaning and encoding the text, learning the starting word vectors")
     data = prepare_data(reviews, splits, config, vocab=encoder.vocab if encoder else None,
-                        soft_targets=soft_targets)
+                        soft_targets=soft_targets, clean=clean)
     if skipped:
         data.distillation = {"skipped": skipped}
     fitted = fit_members(config, data, epoch_progress=epoch_progress, encoder=encoder)
@@ -191,14 +187,7 @@ def run_training(
     model.meta = {**training_meta(model, reviews=reviews, splits=splits, data=data, fitted=fitted,
                                   limit=limit, validation_metrics=validation_metrics),
                   "calibration": model.meta["calibration"]}
-    report_html = None
-    if write_report:
-        from review_scorer.report.render import build_report_html
-
-        report_html = build_report_html(training_report_context(
-            name=model.name, path=str(model_dir), meta=model.meta, config=config,
-            history=model.history, metrics=test_metrics, full_paths=report_paths,
-        ))
+    report_html = _report_html(model, model_dir, report_paths) if write_report else None
     model.save(model_dir, overwrite=overwrite, report_html=report_html)
     model.path = model_dir
     log.info("saved model to %s", model_dir)
@@ -209,6 +198,36 @@ def run_training(
         device=fitted.device, data_source=reviews.source, validation_metrics=validation_metrics,
         report_path=model_dir / REPORT_FILE if report_html is not None else None, model=model,
     )
+
+
+class CleanedTexts(dict):
+    """clean_text of each text, computed once and remembered (called like clean_text)."""
+
+    def __call__(self, text: str) -> str:
+        cleaned = self.get(text)
+        if cleaned is None:
+            cleaned = self[text] = clean_text(text)
+        return cleaned
+
+
+def _teacher_targets(reviews, splits: Splits, config: TrainConfig, clean, progress):
+    """The distillation stage: config.teacher's SoftTargets, or (None, why it was skipped)."""
+    from review_scorer.training.teachers import distillation_targets
+
+    soft_targets, skipped = distillation_targets(reviews, splits, config, clean=clean,
+                                                 progress=progress)
+    if skipped:
+        log.info("%s", skipped)
+    return soft_targets, skipped
+
+
+def _report_html(model, model_dir: Path, report_paths: bool) -> str:
+    from review_scorer.report.render import build_report_html
+
+    return build_report_html(training_report_context(
+        name=model.name, path=str(model_dir), meta=model.meta, config=model.config,
+        history=model.history, metrics=model.metrics, full_paths=report_paths,
+    ))
 
 
 def _load_reviews(data_source, *, text_column, label_column, cache_dir, download_progress):
@@ -222,47 +241,46 @@ def _load_reviews(data_source, *, text_column, label_column, cache_dir, download
 
 def prepare_data(reviews, splits: Splits, config: TrainConfig, *,
                  vocab: Vocabulary | None = None,
-                 soft_targets: SoftTargets | None = None) -> PreparedData:
+                 soft_targets: SoftTargets | None = None,
+                 clean: CleanedTexts | None = None) -> PreparedData:
     """Clean the texts once, build the vocabulary from the fit part (unless given: a pretrained
     encoder's), encode every split and any teacher-labeled extra reviews, and learn the starting
-    word vectors (training + unlabeled reviews only, never validation/test)."""
+    word vectors (training + unlabeled reviews only, never validation/test). `clean` holds texts
+    an earlier stage (the teacher) already cleaned."""
+    clean = CleanedTexts() if clean is None else clean
     texts = reviews.texts
     labels = np.asarray(reviews.labels, dtype=np.int8)
-    cleaned = {i: clean_text(texts[i]) for i in np.concatenate([splits.fit, splits.validation,
-                                                                 splits.test])}
+    cleaned = {i: clean(texts[i]) for i in np.concatenate([splits.fit, splits.validation,
+                                                           splits.test])}
     check_words(reviews.source, labels, splits, cleaned)
     if vocab is None:
         vocab = Vocabulary.build((cleaned[i] for i in splits.fit), max_size=config.vocab_size,
                                  min_count=config.min_count)
 
-    def encode(idx: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        seqs = [encode_cleaned(cleaned[i], vocab, max_len=config.max_len,
-                               truncating=config.truncating) for i in idx]
+    def encode_kept(cleaned_texts, targets: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         # A review with no words has nothing for the LSTM to read: leave it out of training
         # and evaluation (scoring reports such rows as "no words").
+        seqs = [encode_cleaned(c, vocab, max_len=config.max_len, truncating=config.truncating)
+                for c in cleaned_texts]
         keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
-        return [s for s, k in zip(seqs, keep) if k], idx[keep]
+        return [s for s, k in zip(seqs, keep) if k], targets[keep]
+
+    def encode(idx: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        return encode_kept((cleaned[i] for i in idx), idx)
 
     weights, meta = None, {"method": config.embedding_init}
-    cleaned_unlabeled: dict[str, str] = {}  # teacher-labeled texts are often the unlabeled ones
     if config.embedding_init == "svd":
-        unlabeled = _cleaned_once(reviews.unlabeled, cleaned_unlabeled)
-        weights, meta = _svd_embeddings(config, vocab, [cleaned[i] for i in splits.fit], unlabeled)
+        weights, meta = _svd_embeddings(config, vocab, [cleaned[i] for i in splits.fit],
+                                        [clean(t) for t in reviews.unlabeled])
     extra = None
     if soft_targets is not None:
-        seqs = [encode_cleaned(c, vocab, max_len=config.max_len, truncating=config.truncating)
-                for c in _cleaned_once(soft_targets.texts, cleaned_unlabeled)]
-        keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
-        extra = ([s for s, k in zip(seqs, keep) if k], soft_targets.targets[keep])
+        extra = encode_kept(map(clean, soft_targets.texts), soft_targets.targets)
     data = PreparedData(vocab, labels, encode(splits.fit), encode(splits.validation),
                         encode(splits.test), weights, meta, extra,
                         soft_targets.meta() if soft_targets is not None else None)
     if soft_targets is not None and soft_targets.validation_texts:
-        seqs = [encode_cleaned(clean_text(t), vocab, max_len=config.max_len,
-                               truncating=config.truncating) for t in soft_targets.validation_texts]
-        keep = np.array([len(s) > 0 for s in seqs], dtype=bool)
-        data.validation_extra = ([s for s, k in zip(seqs, keep) if k],
-                                 soft_targets.validation_targets[keep])
+        data.validation_extra = encode_kept(map(clean, soft_targets.validation_texts),
+                                            soft_targets.validation_targets)
     return data
 
 
@@ -283,16 +301,6 @@ def check_words(source: str, labels: np.ndarray, splits: Splits, cleaned: dict) 
                 raise InputError(f"no {name} review of the {part} split in {source} has any "
                                  "words, so the classifier cannot learn or be measured on that "
                                  "class; add labeled reviews with text")
-
-
-def _cleaned_once(texts, seen: dict[str, str]) -> list[str]:
-    """clean_text of each text, remembered in `seen` so a text met again is not cleaned twice."""
-    out = []
-    for text in texts:
-        if text not in seen:
-            seen[text] = clean_text(text)
-        out.append(seen[text])
-    return out
 
 
 def _svd_embeddings(config: TrainConfig, vocab: Vocabulary, fit_cleaned: list[str],
