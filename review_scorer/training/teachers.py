@@ -13,6 +13,7 @@ Nothing here reads the validation slice or the test set: callers pass the fit pa
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -167,10 +168,16 @@ class NBLogistic:
 
 def lexicon_scores(texts: Sequence[str]) -> np.ndarray:
     """VADER's compound score in [-1, 1] per text (0 for an empty one)."""
+    analyzer = _lexicon_analyzer()
+    return np.array([analyzer.polarity_scores(t)["compound"] if t else 0.0 for t in texts])
+
+
+@functools.lru_cache(maxsize=1)
+def _lexicon_analyzer():
+    """VADER's analyzer, built once: building it reads and parses its lexicon files."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    analyzer = SentimentIntensityAnalyzer()
-    return np.array([analyzer.polarity_scores(t)["compound"] if t else 0.0 for t in texts])
+    return SentimentIntensityAnalyzer()
 
 
 # The mix's shape: at `MIX_LENGTH` words and beyond, the NB-LR's logit counts fully and the
