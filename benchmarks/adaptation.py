@@ -51,12 +51,17 @@ def accuracy(scores, labels) -> float:
     return float(np.mean((s >= 0.5) == labels))
 
 
-def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule) -> dict:
+def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
+            with_unlabeled: bool = True) -> dict:
     from review_scorer.training.adapt import adapt, adapted_model
 
     picked, rest = balanced_draw(labels, size, seed)
     started = time.perf_counter()
-    result = adapt(model, [texts[i] for i in picked], labels[picked], seed=seed, schedule=schedule)
+    # As `train --data FILE` gets them from a file whose other rows have no label: the rest of
+    # the file's texts, never their labels.
+    unlabeled = [texts[i] for i in rest] if with_unlabeled else None
+    result = adapt(model, [texts[i] for i in picked], labels[picked], seed=seed, schedule=schedule,
+                   unlabeled=unlabeled)
     adapted = adapted_model(model, result, name="adapted")
     seconds = time.perf_counter() - started
     rest_texts = [texts[i] for i in rest]
@@ -67,13 +72,18 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule) ->
             "vader": accuracy(vader[rest], labels[rest]),
             "tfidf_lr": accuracy(tfidf_lr([texts[i] for i in picked], labels[picked], rest_texts),
                                  labels[rest]),
-            "cv_start": result.start_metrics["accuracy"], "cv_adapted": result.adapted_metrics["accuracy"]}
+            "cv_start": result.start_metrics["accuracy"], "cv_adapted": result.adapted_metrics["accuracy"],
+            "cv_start_mix": result.start_metrics.get("mix_accuracy"),
+            "cv_adapted_mix": result.adapted_metrics.get("mix_accuracy"),
+            "unlabeled": bool(with_unlabeled), "mix_estimate": result.mix.positive,
+            "mix_true": float(np.mean(labels[rest] == 1)), "verdict": result.verdict}
 
 
-def write_results(schedule: dict) -> None:
+def write_results(schedule: dict, with_unlabeled: bool = True) -> None:
     from _results import markdown_table, write_section
 
-    runs = [r for r in map(json.loads, LOG.read_text().splitlines()) if r["schedule"] == schedule]
+    runs = [r for r in map(json.loads, LOG.read_text().splitlines())
+            if r["schedule"] == schedule and r.get("unlabeled", False) == with_unlabeled]
     keys = sorted({(r["file"], r["size"]) for r in runs})
     rows = []
     for file, size in keys:
@@ -125,6 +135,9 @@ def main(argv=None) -> int:
     parser.add_argument("--schedule", default="{}",
                         help="JSON of review_scorer.training.adapt.Schedule fields")
     parser.add_argument("--write-results", action="store_true")
+    parser.add_argument("--labels-only", action="store_true",
+                        help="give adaptation only the labeled rows, not the rest of the file's "
+                             "texts (the class mix then comes from the labels)")
     args = parser.parse_args(argv)
     from _devfiles import DEV_FILES, load_dev
     from behaviour_suite import vader_scores
@@ -139,13 +152,14 @@ def main(argv=None) -> int:
         vader, shipped = vader_scores(texts), model.predict(texts)
         for size in args.sizes:
             for seed in range(args.seeds):
-                record = one_run(model, name, texts, labels, vader, shipped, size, seed, schedule)
+                record = one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
+                                 with_unlabeled=not args.labels_only)
                 record["model"] = model.name
                 print(json.dumps(record), flush=True)
                 with LOG.open("a", encoding="utf-8") as log:
                     log.write(json.dumps(record) + "\n")
     if args.write_results:
-        write_results(schedule.__dict__)
+        write_results(schedule.__dict__, with_unlabeled=not args.labels_only)
     return 0
 
 

@@ -16,13 +16,15 @@ NEGATIVE = ["the soup was cold", "rude staff and weak coffee", "hated the desser
             "a miserable evening", "stale bread and slow service", "worst pizza in town"]
 
 
-def _labels_file(path, n_per_class: int = 12):
+def _labels_file(path, n_per_class: int = 12, unlabeled: int = 0):
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["review", "label"])
         for i in range(n_per_class):
             writer.writerow([POSITIVE[i % 6] + f" ({i})", "positive"])
             writer.writerow([NEGATIVE[i % 6] + f" ({i})", "negative"])
+        for i in range(unlabeled):
+            writer.writerow([NEGATIVE[i % 6] + f" again ({i})", ""])
     return path
 
 
@@ -83,7 +85,7 @@ def test_adapt_guard_keeps_the_starting_model_when_fine_tuning_hurts(trained_mod
 
 @pytest.mark.slow
 def test_adapt_cli_trains_into_models_file_stem_and_reports_both(trained_model, tmp_path):
-    data = _labels_file(tmp_path / "cafe_reviews.csv")
+    data = _labels_file(tmp_path / "cafe_reviews.csv", unlabeled=5)
     run = subprocess.run(
         [sys.executable, "-m", "review_scorer", "train", "--data", str(data), "--from-model",
          str(trained_model.model_dir), "--json"],
@@ -97,6 +99,11 @@ def test_adapt_cli_trains_into_models_file_stem_and_reports_both(trained_model, 
     assert {"start_metrics", "adapted_metrics", "verdict"} <= set(adaptation)
     meta = json.loads((tmp_path / "models" / "cafe_reviews" / "meta.json").read_text())
     assert meta["name"] == "cafe_reviews"
+    # The 5 rows without a label are not an error and not trained on; too few to estimate the
+    # file's class mix from, which the result says.
+    mix = meta["adaptation"]["class_mix"]
+    assert mix["unlabeled"] == 5 and mix["method"] == "labels" and "needs 100" in mix["note"]
+    assert "5 rows without a label" in run.stderr
     assert meta["adaptation"]["start_metrics"] == adaptation["start_metrics"]
     # 24 labels are too few to fit a temperature on: it says so and keeps T = 1.
     assert meta["calibration"]["method"] == "none"
@@ -138,3 +145,104 @@ def test_adapt_guard_needs_more_than_chance():
     breaks_as_many = fixes_fifteen.copy()
     breaks_as_many[30:45] = 1 - breaks_as_many[30:45]  # 15 fixed, 15 broken
     assert not clearly_better(before, breaks_as_many, labels)
+
+
+def _rates_scores(labels: np.ndarray, tpr: float, fpr: float, rng) -> np.ndarray:
+    """Scores that call a positive positive with probability tpr and a negative with fpr."""
+    called = np.where(labels == 1, rng.random(len(labels)) < tpr, rng.random(len(labels)) < fpr)
+    return np.where(called, rng.uniform(0.5, 1.0, len(labels)), rng.uniform(0.0, 0.5, len(labels)))
+
+
+@pytest.mark.parametrize("true_share", [0.15, 0.5, 0.85])
+def test_class_mix_is_estimated_from_unlabeled_rows(true_share):
+    """Adjusted count: a starting model that over-calls positives (FPR 0.3) still gives the
+    file's real mix once its rates, measured on the labels, are taken out."""
+    from review_scorer.training.adapt import estimate_mix
+
+    rng = np.random.default_rng(0)
+    labels = np.array([1, 0] * 2000)  # enough labels that the rates, and so the mix, are close
+    start = _rates_scores(labels, 0.8, 0.3, rng)
+    hidden = (rng.random(4000) < true_share).astype(int)
+    mix = estimate_mix(start, labels, _rates_scores(hidden, 0.8, 0.3, rng))
+    assert mix.from_file and mix.unlabeled == 4000 and mix.labels_positive == 0.5
+    assert abs(mix.positive - true_share) < 0.04
+    naive = np.mean(_rates_scores(hidden, 0.8, 0.3, rng) >= 0.5)  # plain counting is far off
+    assert abs(naive - true_share) > 0.07 or true_share == 0.5
+
+
+def test_class_mix_falls_back_to_the_labels_and_says_why():
+    from review_scorer.training.adapt import estimate_mix
+
+    rng = np.random.default_rng(1)
+    labels = np.array([1] * 30 + [0] * 70)
+    start = _rates_scores(labels, 0.9, 0.1, rng)
+    assert estimate_mix(start, labels, None).positive == pytest.approx(0.3)
+    few = estimate_mix(start, labels, rng.random(20))
+    assert not few.from_file and few.positive == pytest.approx(0.3) and "needs 100" in few.note
+    blind = estimate_mix(rng.random(100), labels, rng.random(500))  # cannot tell the classes apart
+    assert not blind.from_file and "too weakly" in blind.note
+
+
+def test_class_mix_weights_make_labels_count_at_the_files_mix():
+    from review_scorer.training.adapt import ClassMix
+
+    labels = np.array([1, 0] * 50)
+    w = ClassMix(0.8, 0.5, 1000, method="adjusted count").weights(labels)
+    assert w.mean() == pytest.approx(1.0)
+    assert w[labels == 1][0] / w[labels == 0][0] == pytest.approx(4.0)
+    assert np.all(ClassMix(0.5, 0.5).weights(labels) == 1.0)
+
+
+def test_weighted_guard_refuses_a_trade_the_files_mix_does_not_pay_for():
+    """Fixing 30 negatives while breaking 10 positives is clearly better on balanced labels,
+    but not in a file that is 90% positive."""
+    from review_scorer.training.adapt import ClassMix, clearly_better
+
+    labels = np.array([1, 0] * 100)
+    before = np.where(labels == 1, 0.9, 0.1)
+    negatives, positives = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
+    before[negatives[:40]] = 0.8  # 40 negatives called positive
+    after = before.copy()
+    after[negatives[:30]] = 0.2  # 30 of them fixed
+    after[positives[:10]] = 0.3  # 10 positives broken
+    assert clearly_better(before, after, labels)
+    w = ClassMix(0.9, 0.5, 1000, method="adjusted count").weights(labels)
+    assert not clearly_better(before, after, labels, w)
+    w_neg = ClassMix(0.1, 0.5, 1000, method="adjusted count").weights(labels)
+    assert clearly_better(before, after, labels, w_neg)
+
+
+def test_guard_recalibrates_the_start_to_the_files_mix_when_that_is_clearly_better():
+    """A start that leans positive in a mostly negative file: refitting its bias on labels
+    weighted to the file's mix is chosen as candidate 0 (no fine-tuning epochs); with the mix
+    known only from the labels nothing changes."""
+    from review_scorer.training.adapt import ClassMix, _platt, choose_epochs
+
+    rng = np.random.default_rng(3)
+    labels = np.array([1, 0] * 150)
+    z = np.where(labels == 1, rng.normal(2.5, 1.0, 300), rng.normal(0.8, 1.0, 300))
+    start = 1 / (1 + np.exp(-z))
+    oof = np.stack([start, start])  # one epoch of fine-tuning that changed nothing
+    file_mix = ClassMix(0.2, 0.5, 2000, method="adjusted count")
+    choice = choose_epochs(oof, labels, file_mix, max_epochs=1)
+    assert choice.chosen == 0 and choice.epochs == 0
+    a, b = choice.platt[0]
+    assert a > 0 and b < 0  # the refit moves scores toward negative
+    w = file_mix.weights(labels)
+    right_before = np.average((start >= 0.5) == labels, weights=w)
+    right_after = np.average((_platt(start, (a, b)) >= 0.5) == labels, weights=w)
+    assert right_after > right_before + 0.05
+    same = choose_epochs(oof, labels, ClassMix(0.5, 0.5), max_epochs=1)
+    assert same.chosen is None and same.platt == [None, None]
+
+
+def test_labeled_file_rows_without_a_label_are_kept_apart_only_when_asked(tmp_path):
+    from review_scorer.errors import InputError
+    from review_scorer.io import load_labeled
+
+    data = _labels_file(tmp_path / "mixed.csv", n_per_class=3, unlabeled=4)
+    reviews = load_labeled(data, keep_unlabeled=True)
+    assert len(reviews) == 6 and len(reviews.unlabeled) == 4
+    assert reviews.unlabeled[0].startswith(NEGATIVE[0])
+    with pytest.raises(InputError, match=r"row 7: the label in column 'label' is empty"):
+        load_labeled(data)

@@ -102,12 +102,16 @@ class _Rows:
     splits: list[str] = field(default_factory=list)
     skipped: int = 0
     neutral: int = 0
+    unlabeled: list[str] = field(default_factory=list)
 
 
 def load_labeled_file(path: Path, request: ColumnRequest, split_column: str | None,
-                      sheet: str | None, source: str | None) -> LabeledReviews:
+                      sheet: str | None, source: str | None, *,
+                      keep_unlabeled: bool = False) -> LabeledReviews:
     """Read a labeled review file; every label must be valid, empty texts and neutral star
-    ratings are skipped (and counted)."""
+    ratings are skipped (and counted). With ``keep_unlabeled``, a row whose label cell is empty
+    goes to ``unlabeled`` instead of being an error (fine-tuning learns the file's class mix from
+    them)."""
     from review_scorer.io.reviews import open_review_file
 
     with open_review_file(path, request, sheet=sheet, chunk_rows=5000,
@@ -124,7 +128,7 @@ def load_labeled_file(path: Path, request: ColumnRequest, split_column: str | No
                      next(iter(find_by_name(info.columns, SPLIT_COLUMN_NAMES, exclude)), None))
         rows = _Rows()
         for chunk in review_file.chunks():
-            _add_chunk(path, info, chunk, split_col, rows)
+            _add_chunk(path, info, chunk, split_col, rows, keep_unlabeled)
     if not rows.texts:
         raise InputError(f"{path}: no labeled reviews (every text is empty or there are no rows)")
     where = f" sheet '{info.sheet}'" if info.sheet else ""
@@ -132,10 +136,12 @@ def load_labeled_file(path: Path, request: ColumnRequest, split_column: str | No
     description = (source or f"labeled file {path}{where}") + (
         f" (text column '{info.text_column}', labels {labels_from!s})")
     return LabeledReviews.from_lists(rows.texts, rows.labels, rows.splits, source=description,
-                                     skipped_empty=rows.skipped, skipped_neutral=rows.neutral)
+                                     skipped_empty=rows.skipped, skipped_neutral=rows.neutral,
+                                     unlabeled=rows.unlabeled)
 
 
-def _add_chunk(path: Path, info, chunk, split_col: str | None, rows: _Rows) -> None:
+def _add_chunk(path: Path, info, chunk, split_col: str | None, rows: _Rows,
+               keep_unlabeled: bool = False) -> None:
     assert chunk.labels is not None
     split_values = chunk.frame[split_col].tolist() if split_col else None
     for i, text in enumerate(chunk.texts):
@@ -147,6 +153,9 @@ def _add_chunk(path: Path, info, chunk, split_col: str | None, rows: _Rows) -> N
             rows.neutral += 1
             continue
         label = int(chunk.labels[i])
+        if label < 0 and keep_unlabeled and _label_cell_empty(info, chunk, i):
+            rows.unlabeled.append(text)
+            continue
         if label < 0:
             raise _bad_label(path, info, chunk, i, row)
         split = "train"
@@ -160,6 +169,11 @@ def _add_chunk(path: Path, info, chunk, split_col: str | None, rows: _Rows) -> N
         rows.texts.append(text)
         rows.labels.append(label)
         rows.splits.append(split)
+
+
+def _label_cell_empty(info, chunk, i: int) -> bool:
+    column = info.label_column or info.rating_column
+    return not str(chunk.frame[column].iloc[i]).strip()
 
 
 def _bad_label(path: Path, info, chunk, i: int, row: int) -> InputError:

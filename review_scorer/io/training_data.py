@@ -25,6 +25,7 @@ def load_labeled(
     sheet: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    keep_unlabeled: bool = False,
 ) -> LabeledReviews:
     """Load labeled reviews for training.
 
@@ -33,7 +34,8 @@ def load_labeled(
     labeled file; a .tar.gz/.tgz/.tar archive in the aclImdb layout (read straight from the
     archive); a folder in the aclImdb layout; or a labeled CSV/TSV/XLSX/JSONL/Parquet file (the
     labels from a label column, or from a star-rating column, whose middle ratings are skipped).
-    ``progress`` is only used while downloading.
+    ``progress`` is only used while downloading. ``keep_unlabeled``: in a labeled file, rows
+    whose label cell is empty are kept as ``unlabeled`` texts instead of being an error.
 
     aclImdb rows come in a fixed order: train before test, neg before pos, then by numeric file id;
     train/unsup is never read. In a labeled file, rows with an empty text are skipped and counted
@@ -49,7 +51,8 @@ def load_labeled(
         path = fetch_archive(url, cache_dir=_opt_path(cache_dir), progress=progress)
         if path.name.lower().endswith(REVIEW_SUFFIXES):
             return load_labeled_file(path, request, split_column, sheet,
-                                     f"labeled file {url} (cached at {path})")
+                                     f"labeled file {url} (cached at {path})",
+                                     keep_unlabeled=keep_unlabeled)
         return load_aclimdb_archive(path, f"aclImdb archive {url} (cached at {path})")
 
     path = Path(source).expanduser()
@@ -64,7 +67,8 @@ def load_labeled(
     if lower.endswith(ARCHIVE_SUFFIXES):
         return load_aclimdb_archive(path, f"aclImdb archive {path}")
     if lower.endswith(REVIEW_SUFFIXES):
-        return load_labeled_file(path, request, split_column, sheet, None)
+        return load_labeled_file(path, request, split_column, sheet, None,
+                                 keep_unlabeled=keep_unlabeled)
     raise InputError(
         f"{path}: unsupported training data; pass an aclImdb folder or .tar.gz archive, or a "
         f"labeled {SUPPORTED_FORMATS} file"

@@ -51,10 +51,16 @@ class AdaptationResult:
     oof_scores: np.ndarray | None = field(default=None, repr=False)
     oof_labels: np.ndarray | None = field(default=None, repr=False)
     schedule: Schedule | None = None
+    mix: ClassMix | None = None
+    # (a, b): the final model's scores are sigmoid(a * logit + b), refitted to the file's mix
+    platt: tuple[float, float] | None = None
 
     def meta(self, start_name: str) -> dict[str, Any]:
         return {"start_model": start_name, "labels": self.labels, "per_class": self.per_class,
                 "folds": self.folds, "epochs": self.epochs,
+                "class_mix": self.mix.meta() if self.mix is not None else None,
+                "mix_refit": None if self.platt is None else {"a": round(self.platt[0], 6),
+                                                              "b": round(self.platt[1], 6)},
                 "schedule": dataclasses.asdict(self.schedule or Schedule()),
                 "start_metrics": self.start_metrics, "adapted_metrics": self.adapted_metrics,
                 "epoch_loss": self.epoch_loss, "epoch_accuracy": self.epoch_accuracy,
@@ -64,6 +70,90 @@ class AdaptationResult:
 def folds_for(n: int) -> int:
     """5 folds below 500 labels (a stable estimate), 3 above (time), never more than n/4."""
     return max(2, min(5 if n < 500 else 3, n // 4))
+
+
+# The file's class mix is estimated from its unlabeled reviews only with at least this many of
+# them, and only when the starting model separates the labeled classes this well (TPR - FPR).
+MIN_UNLABELED_FOR_MIX = 100
+MIN_SEPARATION_FOR_MIX = 0.2
+MIX_RANGE = (0.02, 0.98)
+
+
+@dataclass(frozen=True)
+class ClassMix:
+    """The share of positive reviews that the guard and the final model assume.
+
+    From the labels alone, the file's mix is unknown (a hand-picked, often balanced sample says
+    nothing about it), so every labeled review counts once, as before. When the file also holds
+    reviews without a label, their mix is estimated by adjusted classify-and-count (Forman 2008):
+    the share q the starting model calls positive among them, corrected by its true- and
+    false-positive rates measured on the labeled reviews, (q - FPR) / (TPR - FPR). The starting
+    model's rates are measured in this domain, so its calibration there does not matter.
+    """
+
+    positive: float  # assumed share of positive reviews in the file
+    labels_positive: float  # share of positive reviews among the labels
+    unlabeled: int = 0
+    method: str = "labels"  # "labels" | "adjusted count"
+    note: str | None = None  # why the unlabeled reviews were not used, when they were not
+
+    @property
+    def from_file(self) -> bool:
+        return self.method != "labels"
+
+    def weights(self, labels: np.ndarray) -> np.ndarray:
+        """Per-label weights (mean 1) that make the labels count as if drawn at this mix."""
+        labels = np.asarray(labels)
+        if not self.from_file:
+            return np.ones(len(labels))
+        w = np.where(labels == 1, self.positive / self.labels_positive,
+                     (1.0 - self.positive) / (1.0 - self.labels_positive))
+        return w / w.mean()
+
+    def meta(self) -> dict[str, Any]:
+        return {"positive": round(self.positive, 4), "labels_positive": round(self.labels_positive, 4),
+                "unlabeled": self.unlabeled, "method": self.method, "note": self.note}
+
+
+def estimate_mix(start_scores: np.ndarray, labels: np.ndarray,
+                 unlabeled_scores: np.ndarray | None) -> ClassMix:
+    """ClassMix from the starting model's scores on the labeled and the unlabeled reviews."""
+    labels = np.asarray(labels)
+    share = float(np.mean(labels == 1))
+    n = 0 if unlabeled_scores is None else len(unlabeled_scores)
+    if n == 0:
+        return ClassMix(share, share)
+    if n < MIN_UNLABELED_FOR_MIX:
+        return ClassMix(share, share, n, note=f"{n} unlabeled reviews; estimating the class mix "
+                                               f"needs {MIN_UNLABELED_FOR_MIX}")
+    called = np.asarray(start_scores) >= 0.5
+    tpr, fpr = float(np.mean(called[labels == 1])), float(np.mean(called[labels == 0]))
+    if tpr - fpr < MIN_SEPARATION_FOR_MIX:
+        return ClassMix(share, share, n, note=(
+            f"the starting model separates your labels too weakly (TPR {tpr:.2f}, FPR {fpr:.2f}) "
+            "to estimate the class mix"))
+    q = float(np.mean(np.asarray(unlabeled_scores) >= 0.5))
+    positive = float(np.clip((q - fpr) / (tpr - fpr), *MIX_RANGE))
+    return ClassMix(positive, share, n, method="adjusted count")
+
+
+def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """(a, b) minimising the weighted log loss of sigmoid(a * logit(p) + b); a stays positive."""
+    from sklearn.linear_model import LogisticRegression
+
+    z = np.clip(_logits(scores), -30.0, 30.0).reshape(-1, 1)
+    fit = LogisticRegression(C=1e4, max_iter=1000).fit(z, labels, sample_weight=weights)
+    return max(float(fit.coef_[0, 0]), 0.05), float(fit.intercept_[0])
+
+
+def _platt(scores: np.ndarray, ab: tuple[float, float]) -> np.ndarray:
+    a, b = ab
+    return 1.0 / (1.0 + np.exp(-(a * np.clip(_logits(scores), -30.0, 30.0) + b)))
+
+
+def weighted_log_loss(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> float:
+    p = np.clip(np.asarray(scores, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return float(np.average(-(labels * np.log(p) + (1 - labels) * np.log1p(-p)), weights=weights))
 
 
 @dataclass(frozen=True)
@@ -155,10 +245,16 @@ def keep_start_prior(network, start_logit: float, sequences) -> float:
     return shift
 
 
-def _metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+def _metrics(labels: np.ndarray, scores: np.ndarray,
+             weights: np.ndarray | None = None) -> dict[str, Any]:
+    """Metrics on the labels as they are; with class-mix weights, also the accuracy the file's
+    estimated mix implies ("mix_accuracy")."""
     from review_scorer.metrics import binary_metrics, log_loss
 
-    return binary_metrics(labels, scores, threshold=0.5, loss=log_loss(labels, scores))
+    out = binary_metrics(labels, scores, threshold=0.5, loss=log_loss(labels, scores))
+    if weights is not None and not np.allclose(weights, 1.0):
+        out["mix_accuracy"] = float(np.average((np.asarray(scores) >= 0.5) == labels, weights=weights))
+    return out
 
 
 def cross_validate(start, config, schedule, sequences, labels, *, seed: int, progress=None):
@@ -183,11 +279,12 @@ def cross_validate(start, config, schedule, sequences, labels, *, seed: int, pro
 
 
 def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, progress=None,
-          schedule: Schedule | None = None) -> AdaptationResult:
+          schedule: Schedule | None = None, unlabeled: list[str] | None = None) -> AdaptationResult:
     """Cross-validate fine-tuning of `start` (a SentimentModel) on texts/labels, then fine-tune
-    on all of them for the chosen number of epochs (zero: keep the starting weights)."""
-    from review_scorer.metrics import log_loss
+    on all of them for the chosen number of epochs (zero: keep the starting weights).
 
+    `unlabeled`: reviews of the same file without a label. They are never trained on; they only
+    tell the guard and the final model how common each class is in the file (ClassMix)."""
     started = time.perf_counter()
     labels = np.asarray(labels, dtype=np.int64)
     sequences = start.encode(texts)
@@ -199,69 +296,140 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
     schedule = schedule or Schedule()
     oof, k = cross_validate(start, config, schedule, sequences, labels, seed=seed,
                             progress=progress)
-    losses = [float(log_loss(labels, row)) for row in oof]
-    accuracies = [float(np.mean((row >= 0.5) == labels)) for row in oof]
-    # The guard: an epoch count is a candidate only if, on the same held-out labels, it is right
-    # more often than the starting model beyond what chance explains (one-sided McNemar test),
-    # and its log loss is lower; among candidates the lowest log loss wins.
-    candidates = [e for e in range(1, schedule.max_epochs + 1)
-                  if clearly_better(oof[0], oof[e], labels) and losses[e] < losses[0]]
-    epochs = min(candidates, key=lambda e: losses[e]) if candidates else 0
+    mix = estimate_mix(oof[0], labels, _unlabeled_scores(start, unlabeled, seed))
+    choice = choose_epochs(oof, labels, mix, schedule.max_epochs)
     weights = None
-    if epochs:
-        import keras
+    if choice.epochs:
+        weights = _fine_tune_all(start, config, schedule, sequences, labels, choice.epochs,
+                                 seed=seed, progress=progress)
+    start_m = _metrics(labels, oof[0], choice.weights)
+    adapted_m = _metrics(labels, oof[0] if choice.chosen is None else choice.scores[choice.chosen],
+                         choice.weights)
+    verdict, advice = _verdict(per_class, choice.chosen, choice.epochs, start_m, adapted_m,
+                               max(choice.accuracies[1:]), mix)
+    return AdaptationResult(k, len(labels), per_class, choice.epochs, start_m, adapted_m,
+                            choice.losses, choice.accuracies, time.perf_counter() - started,
+                            verdict, advice, weights, oof[choice.epochs], labels, schedule,
+                            mix=mix, platt=choice.platt[choice.chosen] if choice.chosen else None)
 
-        from review_scorer.training.train import _dataset
 
-        if progress is not None:
-            progress(f"fine-tuning on all {len(labels):,} labels for {epochs} epoch(s)")
-        keras.utils.set_random_seed(seed)
-        network = _trainable_copy(start, config, schedule)
-        start_logit = _mean_logit(network, sequences) if schedule.keep_prior else None
-        data = _dataset(sequences, labels.astype(np.float32), schedule.batch_size, seed=seed)
-        network.fit(data.repeat(), epochs=epochs, steps_per_epoch=schedule.steps(len(labels)),
-                    verbose=0, shuffle=False)
-        if start_logit is not None:
-            keep_start_prior(network, start_logit, sequences)
-        weights = network.get_weights()
-    start_m, adapted_m = _metrics(labels, oof[0]), _metrics(labels, oof[epochs])
-    verdict, advice = _verdict(per_class, epochs, start_m, adapted_m, max(accuracies[1:]))
-    return AdaptationResult(k, len(labels), per_class, epochs, start_m, adapted_m, losses,
-                            accuracies, time.perf_counter() - started, verdict, advice, weights,
-                            oof[epochs], labels, schedule)
+MAX_UNLABELED_SCORED = 5000  # a random sample of this many estimates the mix within about 1 point
+
+
+def _unlabeled_scores(start, unlabeled: list[str] | None, seed: int) -> np.ndarray | None:
+    """The starting model's scores on (a seeded sample of) the unlabeled reviews; only which side
+    of 0.5 they fall on is used, and a temperature does not move that."""
+    if not unlabeled:
+        return None
+    texts = list(unlabeled)
+    if len(texts) > MAX_UNLABELED_SCORED:
+        picked = np.random.default_rng(seed).choice(len(texts), MAX_UNLABELED_SCORED, replace=False)
+        texts = [texts[i] for i in np.sort(picked)]
+    scores = np.asarray(start.predict(texts), dtype=np.float64)
+    return scores[~np.isnan(scores)]
+
+
+@dataclass
+class EpochChoice:
+    """The guard's decision over candidates 0..max_epochs (0 = the starting weights)."""
+
+    chosen: int | None  # index into scores; None: the starting model unchanged
+    epochs: int  # fine-tuning epochs of the chosen candidate (0 when none or the recalibrated start)
+    scores: list[np.ndarray]  # out-of-fold scores per candidate, as the final model would give them
+    platt: list[tuple[float, float] | None]  # per candidate: (a, b) refitted to the class mix
+    losses: list[float]  # weighted log loss per candidate
+    accuracies: list[float]  # weighted accuracy per candidate
+    weights: np.ndarray
+
+
+def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs: int) -> EpochChoice:
+    """The guard. A candidate counts only if, on the same held-out labels weighted to the file's
+    class mix, it is right more often than the starting model beyond what chance explains (a
+    one-sided McNemar test) and its log loss is lower; among those the lowest log loss wins.
+
+    When the mix comes from the file's unlabeled reviews, every candidate (the starting weights
+    included) is refitted to it: sigmoid(a * logit + b), by weighted logistic regression on its
+    out-of-fold scores, so a model tuned on balanced labels is not left leaning to the wrong class."""
+    w = mix.weights(labels)
+    platt: list[tuple[float, float] | None] = [None] * (max_epochs + 1)
+    scores = [np.asarray(row, dtype=np.float64) for row in oof]
+    if mix.from_file:
+        for e in range(max_epochs + 1):
+            platt[e] = fit_platt(oof[e], labels, w)
+            scores[e] = _platt(oof[e], platt[e])
+    losses = [weighted_log_loss(labels, row, w) for row in scores]
+    accuracies = [float(np.average((row >= 0.5) == labels, weights=w)) for row in scores]
+    # The baseline is the starting model as it is; its log loss after its own temperature.
+    from review_scorer.model.calibration import apply_temperature, fit_temperature
+
+    start_loss = weighted_log_loss(labels, apply_temperature(oof[0], fit_temperature(oof[0], labels)), w)
+    first = 0 if mix.from_file else 1
+    candidates = [e for e in range(first, max_epochs + 1)
+                  if clearly_better(oof[0], scores[e], labels, w) and losses[e] < start_loss]
+    chosen = min(candidates, key=lambda e: losses[e]) if candidates else None
+    return EpochChoice(chosen, chosen or 0, scores, platt, losses, accuracies, w)
+
+
+def _fine_tune_all(start, config, schedule, sequences, labels, epochs, *, seed, progress):
+    import keras
+
+    from review_scorer.training.train import _dataset
+
+    if progress is not None:
+        progress(f"fine-tuning on all {len(labels):,} labels for {epochs} epoch(s)")
+    keras.utils.set_random_seed(seed)
+    network = _trainable_copy(start, config, schedule)
+    start_logit = _mean_logit(network, sequences) if schedule.keep_prior else None
+    data = _dataset(sequences, labels.astype(np.float32), schedule.batch_size, seed=seed)
+    network.fit(data.repeat(), epochs=epochs, steps_per_epoch=schedule.steps(len(labels)),
+                verbose=0, shuffle=False)
+    if start_logit is not None:
+        keep_start_prior(network, start_logit, sequences)
+    return network.get_weights()
 
 
 GUARD_Z = 1.645  # one-sided 5%
 
 
-def clearly_better(before: np.ndarray, after: np.ndarray, labels: np.ndarray) -> bool:
+def clearly_better(before: np.ndarray, after: np.ndarray, labels: np.ndarray,
+                   weights: np.ndarray | None = None) -> bool:
     """True when `after` fixes more held-out labels than it breaks, beyond chance: McNemar's
-    test on the discordant pairs, (fixed - broken) > GUARD_Z * sqrt(fixed + broken)."""
+    test on the discordant pairs, (fixed - broken) > GUARD_Z * sqrt(fixed + broken), with each
+    label counted at its weight (the sum of squared weights in the square root)."""
+    w = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype=np.float64)
     right_before, right_after = (before >= 0.5) == labels, (after >= 0.5) == labels
-    fixed = int(np.sum(right_after & ~right_before))
-    broken = int(np.sum(right_before & ~right_after))
-    return fixed - broken > GUARD_Z * np.sqrt(fixed + broken)
+    fixed, broken = right_after & ~right_before, right_before & ~right_after
+    net = float(w[fixed].sum() - w[broken].sum())
+    return net > GUARD_Z * np.sqrt(float(np.sum(w[fixed | broken] ** 2)))
 
 
-def _verdict(per_class: dict[str, int], epochs: int, start: dict, adapted: dict,
-             adapted_best: float = 0.0):
+def _verdict(per_class: dict[str, int], chosen: int | None, epochs: int, start: dict,
+             adapted: dict, adapted_best: float = 0.0, mix: ClassMix | None = None):
     smaller = min(per_class.values())
-    gain = adapted["accuracy"] - start["accuracy"]
-    if epochs == 0:
+    key = "mix_accuracy" if "mix_accuracy" in start else "accuracy"
+    measured = ("cross-validated accuracy" if key == "accuracy" else
+                f"cross-validated accuracy at your file's estimated mix ({mix.positive:.0%} positive)")
+    gain = adapted[key] - start[key]
+    if chosen is None:
         verdict = (f"fine-tuning did not clearly beat the starting model on your labels "
-                   f"(cross-validated accuracy {start['accuracy']:.1%}, best adapted "
-                   f"{max(adapted_best, start['accuracy']):.1%}); the saved model keeps the "
+                   f"({measured} {start[key]:.1%}, best adapted "
+                   f"{max(adapted_best, start[key]):.1%}); the saved model keeps the "
                    "starting model's weights, recalibrated on your labels")
+    elif epochs == 0:
+        verdict = (f"recalibrated to your file's class mix without fine-tuning: {measured} "
+                   f"{adapted[key]:.1%} against {start[key]:.1%} for the starting model ({gain:+.1%})")
     else:
-        verdict = (f"adapted: cross-validated accuracy {adapted['accuracy']:.1%} against "
-                   f"{start['accuracy']:.1%} for the starting model ({gain:+.1%})")
+        verdict = (f"adapted: {measured} {adapted[key]:.1%} against "
+                   f"{start[key]:.1%} for the starting model ({gain:+.1%})")
     advice = None
     if smaller < FEW_LABELS_PER_CLASS:
         advice = (f"only {smaller} labels in the smaller class: label at least "
                   f"{FEW_LABELS_PER_CLASS} reviews of each class for a dependable adaptation")
-    elif epochs == 0:
+    elif chosen is None:
         advice = ("label more reviews (a few hundred of each class), or score with the starting "
                   "model as it is")
+    if mix is not None and mix.note and advice is None:
+        advice = mix.note
     return verdict, advice
 
 
@@ -275,12 +443,36 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
     network = build_model(config, len(start.vocab), name="adapted")
     source = result.weights if result.weights is not None else start.keras_model.get_weights()
     network.set_weights([np.asarray(w, dtype=np.float32) for w in source])
-    # Calibrate on the chosen epoch's out-of-fold scores: held-out scores of the same recipe.
     uncalibrated = np.asarray(result.oof_scores, dtype=np.float64)
+    if result.platt is not None:
+        calibration = _fold_platt(network, result, uncalibrated)
+    else:
+        # Calibrate on the chosen epoch's out-of-fold scores: held-out scores of the same recipe.
+        calibration = {**calibration_meta(uncalibrated, result.oof_labels),
+                       "fitted_on": "out-of-fold scores on the user's labels"}
     model = SentimentModel(export_model(network), start.vocab, config, name=name)
-    model.meta = {"calibration": {**calibration_meta(uncalibrated, result.oof_labels),
-                                  "fitted_on": "out-of-fold scores on the user's labels"}}
+    model.meta = {"calibration": calibration}
     return model
+
+
+def _fold_platt(network, result: AdaptationResult, uncalibrated: np.ndarray) -> dict:
+    """sigmoid(a * z + b) = sigmoid((z + b / a) / (1 / a)): b / a goes into the output bias and
+    1 / a becomes the temperature, so scoring needs nothing new."""
+    from review_scorer.model.calibration import expected_calibration_error, reliability_bins
+
+    a, b = result.platt
+    head = network.get_layer("sentiment")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel, bias + np.float32(b / a)])
+    labels = result.oof_labels
+    refit = _platt(uncalibrated, result.platt)
+    return {"method": "temperature and class mix", "temperature": round(1.0 / a, 6),
+            "bias_shift": round(b / a, 6), "n": len(labels),
+            "fitted_on": "out-of-fold scores on the user's labels, weighted to the file's "
+                         f"estimated class mix ({result.mix.positive:.0%} positive)",
+            "validation_ece_before": expected_calibration_error(uncalibrated, labels),
+            "validation_ece_after": expected_calibration_error(refit, labels),
+            "validation_bins": reliability_bins(refit, labels)}
 
 
 def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bool = False,
@@ -302,13 +494,18 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
 
     model_dir = check_target(model_dir, overwrite=overwrite)
     start = SentimentModel.load(start_dir)
-    reviews = load_labeled(data_source, text_column=text_column, label_column=label_column)
+    reviews = load_labeled(data_source, text_column=text_column, label_column=label_column,
+                           keep_unlabeled=True)
     check_labeled_words(data_source, reviews.texts, reviews.labels)
     counts = np.bincount(np.asarray(reviews.labels, dtype=np.int64), minlength=2)
     if counts.min() < 4:
         raise InputError(f"{data_source}: {counts.min()} review(s) in the smaller class; "
                          "fine-tuning needs at least 4 of each (better 50 or more)")
-    result = adapt(start, list(reviews.texts), reviews.labels, seed=seed, progress=progress)
+    if reviews.unlabeled and progress is not None:
+        progress(f"{len(reviews.unlabeled):,} rows without a label: used only to estimate how "
+                 "common each class is in the file")
+    result = adapt(start, list(reviews.texts), reviews.labels, seed=seed, progress=progress,
+                   unlabeled=list(reviews.unlabeled))
     model = adapted_model(start, result, name=name or Path(model_dir).name)
     # Rounds 1..N of fine-tuning; round 0, the starting model, is in meta["adaptation"].
     model.history = {"val_loss": result.epoch_loss[1:], "val_accuracy": result.epoch_accuracy[1:]}
