@@ -114,22 +114,16 @@ def _encode(network: NetworkSpec, x, mask):
 
 def _member_logit(network: NetworkSpec, pooled):
     """The network's pre-sigmoid output for pooled features."""
-    import keras
     import tensorflow as tf
+
+    from review_scorer.model.fast_lstm import apply_dense
 
     # The dense layers are applied by hand so the final sigmoid can be left off.
     x = pooled
     *hidden, output = network.head
     for dense in hidden:
-        x = keras.activations.get(dense.activation)(_affine(dense, x))
-    return tf.reshape(_affine(output, x), [-1])
-
-
-def _affine(dense, x):
-    import tensorflow as tf
-
-    y = tf.matmul(x, tf.convert_to_tensor(dense.kernel))
-    return y if dense.bias is None else y + tf.convert_to_tensor(dense.bias)
+        x = apply_dense(dense, x)
+    return tf.reshape(apply_dense(output, x, activation=False), [-1])
 
 
 def _joint_logit(logits):

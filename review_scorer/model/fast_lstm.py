@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from review_scorer.model.spec import DirectionSpec, NetworkSpec, UnsupportedNetwork, read_spec
+from review_scorer.model.spec import DenseSpec, DirectionSpec, NetworkSpec, UnsupportedNetwork, read_spec
 
 log = logging.getLogger(__name__)
 
@@ -198,12 +198,20 @@ def _network_probability(network: NetworkSpec, batch: _Batch) -> Any:
                       else {"last": _last_state(states, batch.lengths)})
     x = join_directions(pooled)
     for dense in network.head:
-        x = tf.matmul(x, tf.convert_to_tensor(dense.kernel))
-        if dense.bias is not None:
-            x = x + tf.convert_to_tensor(dense.bias)
-        activation = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh}.get(dense.activation)
-        x = x if activation is None else activation(x)  # "linear"
+        x = apply_dense(dense, x)
     return tf.reshape(x, [-1])
+
+
+def apply_dense(dense: DenseSpec, x: Any, *, activation: bool = True) -> Any:
+    """A head layer by hand: x . kernel + bias, then its activation unless `activation` is
+    False (the explainer reads the output layer's logit)."""
+    import tensorflow as tf
+
+    x = tf.matmul(x, tf.convert_to_tensor(dense.kernel))
+    if dense.bias is not None:
+        x = x + tf.convert_to_tensor(dense.bias)
+    function = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh}.get(dense.activation)
+    return x if function is None or not activation else function(x)  # None: "linear"
 
 
 def join_directions(pooled: list[dict[str, Any]]) -> Any:
