@@ -282,17 +282,17 @@ def test_drivers_count_a_review_once_per_term():
 def test_delta_credit_matches_a_direct_reading_of_the_definition(shipped):
     import tensorflow as tf
 
-    from review_scorer.explain.attribution import _delta_credit, _embed, _encode, find_members
+    from review_scorer.explain.attribution import _delta_credit, _embed, _encode, pooled_networks
     from review_scorer.text.batching import pad_batch
 
-    member = find_members(shipped.keras_model)[0]
+    member = pooled_networks(shipped.keras_model)[0]
     ids = pad_batch(shipped.encode(["A wonderful, moving film.", "Dull plot but great music, really."]))
     mask = tf.not_equal(ids, 0)
     maskf = tf.cast(mask, tf.float32)[..., None]
     h = _encode(member, _embed(member, ids), mask).numpy()
     g = np.random.default_rng(3).normal(size=(len(ids), 2 * h.shape[-1])).astype(np.float32)
-    got = _delta_credit(tf.constant(h), tf.constant(g), maskf, "max_mean", member.forward_width).numpy()
-    half = member.forward_width
+    half = member.recurrent[-1].units  # forward channels first
+    got = _delta_credit(tf.constant(h), tf.constant(g), maskf, "max_mean", half).numpy()
     for b, n in enumerate(mask.numpy().sum(axis=1)):
         states = h[b, :n]
         want = np.zeros(n)

@@ -114,12 +114,12 @@ def test_fast_lstm_reads_the_weights_at_each_call():
 
 
 def test_fast_lstm_ensemble_of_two_matches_keras():
-    from review_scorer.model.fast_lstm import build_fast_inference, read_networks
+    from review_scorer.model.fast_lstm import build_fast_inference, fast_networks
     from review_scorer.model.network import average_members, export_model
 
     members = [_tiny(seed=s, name=f"member_{s}") for s in (1, 2)]
     ensemble = export_model(average_members(members))
-    assert len(read_networks(ensemble)) == 2
+    assert len(fast_networks(ensemble)) == 2
     _assert_same(ensemble, build_fast_inference(ensemble))
 
 
@@ -157,13 +157,14 @@ def test_fast_lstm_trained_tiny_model_through_predict(trained_model, monkeypatch
 def test_fast_lstm_refuses_a_changed_recurrent_activation():
     import keras
 
-    from review_scorer.model.fast_lstm import UnsupportedNetwork, build_fast_inference, read_networks
+    from review_scorer.model.fast_lstm import build_fast_inference, fast_networks
     from review_scorer.model.network import compile_inference
+    from review_scorer.model.spec import UnsupportedNetwork
 
     model = _tiny(seed=7)
     model.get_layer("bilstm").backward_layer.cell.recurrent_activation = keras.activations.hard_sigmoid
     with pytest.raises(UnsupportedNetwork, match="recurrent activation other than sigmoid"):
-        read_networks(model)
+        fast_networks(model)
     assert build_fast_inference(model) is None
     infer = compile_inference(model)
     assert infer.fast is False
@@ -194,14 +195,15 @@ def _other_models():
                                           layers.LSTM(3), layers.Dense(1, activation="sigmoid")])
 
 
-@pytest.mark.filterwarnings("ignore:Layer 'conv1d'")  # Keras: Conv1D drops the mask
+@pytest.mark.filterwarnings("ignore:Layer 'conv1d")  # Keras: Conv1D drops the mask (conv1d, conv1d_1, ...)
 def test_fast_lstm_falls_back_for_other_networks():
-    from review_scorer.model.fast_lstm import UnsupportedNetwork, build_fast_inference, read_networks
+    from review_scorer.model.fast_lstm import build_fast_inference, fast_networks
     from review_scorer.model.network import compile_inference
+    from review_scorer.model.spec import UnsupportedNetwork
 
     for name, model in _other_models():
         with pytest.raises(UnsupportedNetwork, match=name):
-            read_networks(model)
+            fast_networks(model)
         assert build_fast_inference(model) is None, name
         infer = compile_inference(model)
         assert infer.fast is False, name

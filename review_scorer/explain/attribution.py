@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from review_scorer.model.sentiment import DEFAULT_BATCH_SIZE
+from review_scorer.model.spec import NetworkSpec, UnsupportedNetwork, embedding_layers, read_spec
 from review_scorer.text.batching import length_bucketed_batches, pad_batch
 from review_scorer.text.cleaning import clean_and_align
 from review_scorer.text.vocabulary import truncate
@@ -80,129 +81,49 @@ class Attribution:
 
 # ------------------------------------------------------------------------------ model structure
 
-
-@dataclass
-class _Member:
-    """One pooled recurrent classifier: embedding -> encoder layers -> MaskedPooling -> dense head."""
-
-    embedding: Any
-    encoder: list
-    pooling_mode: str
-    head: list  # hidden Dense layers after pooling
-    output: Any  # the final Dense(1, sigmoid)
-    forward_width: int | None = None  # leading encoder channels read forwards (rest: backwards)
+# The hidden layers of the head are applied by hand (the output's sigmoid is left off), so only
+# activations this module has checked pass.
+_HIDDEN_ACTIVATIONS = ("relu", "linear", "tanh")
 
 
-_SKIPPED_AT_INFERENCE = ("InputLayer", "WordDropout", "Dropout", "SpatialDropout1D")
-_ENCODER_TYPES = ("Bidirectional", "LSTM", "GRU", "SimpleRNN")
-
-
-def _member_of(model) -> _Member | None:
-    """Read a member's layer chain; None if it is not the shape the pooling method understands."""
-    embedding, encoder, mode, head, stage = None, [], None, [], "input"
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind in _SKIPPED_AT_INFERENCE:
-            continue
-        if stage == "input" and kind == "Embedding":
-            embedding, stage = layer, "encoder"
-        elif stage == "encoder" and kind in _ENCODER_TYPES:
-            encoder.append(layer)
-        elif stage == "encoder" and kind == "MaskedPooling" and encoder:
-            mode, stage = layer.mode, "head"
-        elif stage == "head" and kind == "Dense":
-            head.append(layer)
-        else:
+def pooled_networks(model) -> tuple[NetworkSpec, ...] | None:
+    """The networks of a model's spec (model.spec.read_spec) when the pooling methods explain
+    them: each pools its recurrent outputs with MaskedPooling and ends in Dense(1, sigmoid);
+    None for any other model (the gradient methods still explain it)."""
+    try:
+        networks = read_spec(model).networks
+    except UnsupportedNetwork:
+        return None
+    for network in networks:
+        *hidden, output = network.head
+        if not network.pooled or output.activation != "sigmoid" or any(
+                dense.activation not in _HIDDEN_ACTIVATIONS for dense in hidden):
             return None
-    if mode is None or not head:
-        return None
-    output = head.pop()
-    forward_width = _forward_width(encoder[-1])
-    activation = getattr(output.activation, "__name__", "")
-    if output.units != 1 or activation != "sigmoid" or any(
-            getattr(h.activation, "__name__", "") not in ("relu", "linear", "tanh") for h in head):
-        return None
-    return _Member(embedding, encoder, mode, head, output, forward_width)
-
-
-def _forward_width(layer) -> int | None:
-    """How many leading output channels of the last encoder read the text forwards.
-
-    None when the layout is not known (then the per-step "delta" decomposition is unavailable).
-    """
-    kind = type(layer).__name__
-    if kind == "Bidirectional":
-        inner = layer.forward_layer
-        if layer.merge_mode == "concat" and getattr(inner, "return_sequences", False):
-            return int(inner.units)
-        return None
-    if getattr(layer, "return_sequences", False) and not getattr(layer, "go_backwards", True):
-        return int(layer.units)
-    return None
-
-
-def find_members(model) -> list[_Member] | None:
-    """The pooled recurrent members of a model (itself, or the members an Average layer joins)."""
-    single = _member_of(model)
-    if single is not None:
-        return [single]
-    kinds = [type(layer).__name__ for layer in model.layers]
-    nested = [layer for layer in model.layers if hasattr(layer, "layers")]
-    if not nested or kinds[-1] != "Average" or len(kinds) != len(nested) + 2:
-        return None
-    members = [_member_of(layer) for layer in nested]
-    return None if any(m is None for m in members) else members
-
-
-def embedding_layers(model) -> list:
-    """Every Embedding layer of a model, looking inside nested models."""
-    found = []
-    for layer in model.layers:
-        if type(layer).__name__ == "Embedding":
-            found.append(layer)
-        elif hasattr(layer, "layers"):
-            found.extend(embedding_layers(layer))
-    return found
+    return networks
 
 
 # ------------------------------------------------------------------------------ TensorFlow parts
 
 
-def _pool(h, maskf, mode):
-    """MaskedPooling's arithmetic, on float32 encoder outputs h (B, T, D) and a (B, T, 1) mask."""
-    import tensorflow as tf
-
-    parts = []
-    if mode in ("max", "max_mean"):
-        parts.append(tf.reduce_max(h + (maskf - 1.0) * 1e9, axis=1))
-    if mode in ("mean", "max_mean"):
-        parts.append(tf.reduce_sum(h * maskf, axis=1) / tf.maximum(tf.reduce_sum(maskf, axis=1), 1.0))
-    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
-
-
-def _encode(member: _Member, x, mask):
+def _encode(network: NetworkSpec, x, mask):
     """Encoder outputs for embedded inputs x (float32), the mask passed explicitly."""
-    for layer in member.encoder:
-        x = layer(x, mask=mask, training=False)
+    for recurrent in network.recurrent:
+        x = recurrent.layer(x, mask=mask, training=False)
     return x
 
 
-def _member_logit(member: _Member, pooled):
-    """The member's pre-sigmoid output for pooled features."""
+def _member_logit(network: NetworkSpec, pooled):
+    """The network's pre-sigmoid output for pooled features."""
     import tensorflow as tf
+
+    from review_scorer.model.fast_lstm import apply_dense
 
     # The dense layers are applied by hand so the final sigmoid can be left off.
     x = pooled
-    for layer in member.head:
-        x = layer.activation(_affine(layer, x))
-    return tf.reshape(_affine(member.output, x), [-1])
-
-
-def _affine(layer, x):
-    import tensorflow as tf
-
-    y = tf.matmul(x, tf.convert_to_tensor(layer.kernel))
-    return y + tf.convert_to_tensor(layer.bias) if layer.use_bias else y
+    *hidden, output = network.head
+    for dense in hidden:
+        x = apply_dense(dense, x)
+    return tf.reshape(apply_dense(output, x, activation=False), [-1])
 
 
 def _joint_logit(logits):
@@ -217,17 +138,19 @@ def _joint_logit(logits):
     return log_p - log_q  # the log(n) of both means cancels
 
 
-def _embed(member: _Member, ids):
+def _embed(network: NetworkSpec, ids):
     import tensorflow as tf
 
-    return tf.cast(member.embedding(ids), tf.float32)
+    return tf.cast(network.embedding.layer(ids), tf.float32)
 
 
 def _max_credit(h, g_max, maskf):
     """Max half: each channel's g * max value goes to the time step that won that channel."""
     import tensorflow as tf
 
-    masked = h + (maskf - 1.0) * 1e9
+    from review_scorer.model.layers import padding_penalty
+
+    masked = h + padding_penalty(maskf)
     winner = tf.argmax(masked, axis=1, output_type=tf.int32)  # (B, D)
     contrib = g_max * tf.reduce_max(masked, axis=1)
     batch, steps = tf.shape(h)[0], tf.shape(h)[1]
@@ -261,11 +184,13 @@ def _delta_credit(h, g, maskf, mode, forward_width: int):
     """
     import tensorflow as tf
 
+    from review_scorer.model.layers import padding_penalty
+
     width = h.shape[-1]
     steps = tf.range(tf.shape(h)[1])
     at = tf.cast(steps, tf.float32)[None, :]
     count = tf.reduce_sum(maskf, axis=1)  # (B, 1)
-    masked = h + (maskf - 1.0) * 1e9 if mode != "mean" else None
+    masked = h + padding_penalty(maskf) if mode != "mean" else None
     g_mean = g[:, width:] if mode == "max_mean" else g
     w = tf.zeros(tf.shape(h)[:2], tf.float32)
     for lo, hi, forward in ((0, forward_width, True), (forward_width, width, False)):
@@ -287,19 +212,17 @@ def _delta_credit(h, g, maskf, mode, forward_width: int):
     return w * maskf[..., 0]
 
 
-def _fast_states(model, members: list[_Member]):
-    """fast_lstm's recurrent outputs for these members, when it is on (CPU, not switched off)
-    and reads the same networks in the same order (matched by their embedding variables);
-    else None and the encoders run through Keras. The pooling methods need no gradient through
-    the LSTM, only its outputs, so the fast forward pass serves them unchanged."""
+def _fast_states(model, networks: tuple[NetworkSpec, ...]):
+    """fast_lstm's recurrent outputs for these networks, when it is on (CPU, not switched off)
+    and computes them (both read the model's one spec, so its networks are these); else None
+    and the encoders run through Keras. The pooling methods need no gradient through the LSTM,
+    only its outputs, so the fast forward pass serves them unchanged."""
     from review_scorer.model.fast_lstm import build_fast_states, fast_lstm_allowed
 
     if not fast_lstm_allowed():
         return None
     states = build_fast_states(model)
-    if states is None or len(states.networks) != len(members) or any(
-            n.embedding is not m.embedding.embeddings or n.pooling != m.pooling_mode
-            or len(m.encoder) != 1 for n, m in zip(states.networks, members)):
+    if states is None or tuple(states.networks) != tuple(networks):  # the same objects
         return None
     return states
 
@@ -349,28 +272,24 @@ def _own_order_delta_credit(states, lengths, penalty, g_max, g_mean, max_value=N
     return credit * valid
 
 
-def _fast_delta_fn(members: list[_Member], fast_states):
+def _fast_delta_fn(members: tuple[NetworkSpec, ...], fast_states):
     """pooling_delta on fast_lstm's per-direction states: the same credits as _pooling_fn's
     (tests/test_fast_lstm.py), without building the text-order, batch-major copy of H."""
     import tensorflow as tf
 
-    from review_scorer.model.fast_lstm import pool_time_major
+    from review_scorer.model.fast_lstm import join_directions
+    from review_scorer.model.layers import masked_pool
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True,
                  autograph=False)
     def run(ids):
         batch, networks = fast_states.directions(ids)
         lengths, penalty = batch.lengths, batch.padding_penalty
-        pooled = [[pool_time_major(h, m.pooling_mode, batch) for _, h in directions]
+        pooled = [[masked_pool(h, batch.weights, m.pooling, axis=0) for _, h in directions]
                   for m, directions in zip(members, networks)]
         with tf.GradientTape() as tape:
             tape.watch(pooled)
-            logits = []
-            for m, parts in zip(members, pooled):
-                # Keras' layout: [max fwd, max bwd, mean fwd, mean bwd] (concat, then pool).
-                ordered = [p[kind] for kind in ("max", "mean") for p in parts if kind in p]
-                logits.append(_member_logit(m, tf.concat(ordered, axis=-1)
-                                            if len(ordered) > 1 else ordered[0]))
+            logits = [_member_logit(m, join_directions(parts)) for m, parts in zip(members, pooled)]
             logit = _joint_logit(logits)
             total = tf.reduce_sum(logit)
         grads = tape.gradient(total, pooled)
@@ -387,13 +306,15 @@ def _fast_delta_fn(members: list[_Member], fast_states):
     return run
 
 
-def _pooling_fn(members: list[_Member], *, delta: bool, fast_states=None):
+def _pooling_fn(members: tuple[NetworkSpec, ...], *, delta: bool, fast_states=None):
     import tensorflow as tf
+
+    from review_scorer.model.layers import pooled_features
 
     def credit(h, g, maskf, m):
         if delta:
-            return _delta_credit(h, g, maskf, m.pooling_mode, m.forward_width)
-        return _pooling_credit(h, g, maskf, m.pooling_mode)
+            return _delta_credit(h, g, maskf, m.pooling, m.recurrent[-1].units)
+        return _pooling_credit(h, g, maskf, m.pooling)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], reduce_retracing=True,
                  autograph=False)  # plain Python control flow only: skip the costly conversion
@@ -402,7 +323,7 @@ def _pooling_fn(members: list[_Member], *, delta: bool, fast_states=None):
         maskf = tf.cast(mask, tf.float32)[..., None]
         hs = (fast_states(ids) if fast_states is not None
               else [_encode(m, _embed(m, ids), mask) for m in members])
-        pooled = [_pool(h, maskf, m.pooling_mode) for h, m in zip(hs, members)]
+        pooled = [pooled_features(h, maskf, m.pooling, axis=1) for h, m in zip(hs, members)]
         with tf.GradientTape() as tape:
             tape.watch(pooled)
             logit = _joint_logit([_member_logit(m, p) for m, p in zip(members, pooled)])
@@ -414,9 +335,11 @@ def _pooling_fn(members: list[_Member], *, delta: bool, fast_states=None):
     return run
 
 
-def _embedding_gradient_fn(members: list[_Member]):
+def _embedding_gradient_fn(members: tuple[NetworkSpec, ...]):
     """(ids, alpha) -> (probability at alpha, grad(alpha * emb) . emb per step): grad x input at 1."""
     import tensorflow as tf
+
+    from review_scorer.model.layers import pooled_features
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.float32)],
                  reduce_retracing=True, autograph=False)
@@ -427,7 +350,8 @@ def _embedding_gradient_fn(members: list[_Member]):
         scaled = [alpha * e for e in embs]
         with tf.GradientTape() as tape:
             tape.watch(scaled)
-            logits = [_member_logit(m, _pool(_encode(m, x, mask), maskf, m.pooling_mode))
+            logits = [_member_logit(m, pooled_features(_encode(m, x, mask), maskf, m.pooling,
+                                                       axis=1))
                       for m, x in zip(members, scaled)]
             logit = _joint_logit(logits)
             total = tf.reduce_sum(logit)
@@ -496,18 +420,15 @@ class Explainer:
         self.keras_model, self.vocab, self.config = _model_parts(model)
         # A SentimentModel knows its calibration; a bare bundle is scored uncalibrated.
         self.model = model if hasattr(model, "calibrate") else None
-        self.members = find_members(self.keras_model)
+        self.members = pooled_networks(self.keras_model)
         if method == "auto":
-            method = "grad_input" if not self.members else (
-                "pooling_delta" if all(m.forward_width is not None for m in self.members) else "pooling")
+            method = "pooling_delta" if self.members else "grad_input"
         if method not in METHODS:
             raise ValueError(f"unknown attribution method {method!r}; choose one of {METHODS}")
         if method != "grad_input" and not self.members:
             raise ValueError(f"method {method!r} needs an embedding -> RNN -> MaskedPooling model")
         self.method, self.batch_size, self.steps = method, batch_size, steps
         self.fast = None  # fast_lstm's states function, when the pooling methods can use it
-        if method == "pooling_delta" and any(m.forward_width is None for m in self.members):
-            raise ValueError("method 'pooling_delta' needs encoders whose direction is known")
         if method in ("pooling", "pooling_delta"):
             self.fast = _fast_states(self.keras_model, self.members)
             if self.fast is not None and method == "pooling_delta":

@@ -16,6 +16,7 @@ from review_scorer import __version__
 from review_scorer.config import TrainConfig
 from review_scorer.errors import ArtifactError, ConfigError, OutputError
 from review_scorer.io.download import sha256_file
+from review_scorer.model.spec import vocabulary_rows
 from review_scorer.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -306,7 +307,7 @@ def load_model_dir(model_dir: str | Path) -> ModelBundle:
     if not isinstance(history, dict):
         raise ArtifactError(f"{model_dir / HISTORY_FILE}: not a training history; retrain the model")
     model = _load_keras_model(model_dir / MODEL_FILE)
-    embedding_rows = _embedding_rows(model)
+    embedding_rows = vocabulary_rows(model)
     if embedding_rows is not None and embedding_rows != len(vocab):
         raise ArtifactError(
             f"{model_dir}: the model expects {embedding_rows} vocabulary ids but {VOCAB_FILE} has "
@@ -336,18 +337,6 @@ def _load_keras_model(path: Path) -> Any:
     if len(model.inputs) != 1 or shape[-1:] != (1,):
         raise ArtifactError(f"{path}: not a review-scorer sentiment model; retrain the model")
     return model
-
-
-def _embedding_rows(model: Any) -> int | None:
-    """Rows of the (first) embedding layer, looking inside nested ensemble members."""
-    for layer in model.layers:
-        if layer.__class__.__name__ == "Embedding":
-            return int(layer.input_dim)
-        if hasattr(layer, "layers"):
-            rows = _embedding_rows(layer)
-            if rows is not None:
-                return rows
-    return None
 
 
 def packaged_model_dir() -> Path:

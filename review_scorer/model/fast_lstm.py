@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from review_scorer.model.spec import DenseSpec, DirectionSpec, NetworkSpec, UnsupportedNetwork, read_spec
 
 log = logging.getLogger(__name__)
 
@@ -27,29 +29,9 @@ _HEAD_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
 # and XLA on the gate arithmetic alone (about 4% faster, not worth a compile per batch size).
 
 
-class UnsupportedNetwork(Exception):
-    """The network holds something the fast path does not reproduce exactly (says what)."""
-
-
 def _require(condition: bool, why: str) -> None:
     if not condition:
         raise UnsupportedNetwork(why)
-
-
-@dataclass
-class _Direction:
-    kernel: Any  # Keras variables, read at every call like the Keras layer does
-    recurrent_kernel: Any
-    bias: Any | None
-    reverse: bool
-
-
-@dataclass
-class _Network:
-    embedding: Any
-    directions: list[_Direction] = field(default_factory=list)
-    pooling: str = "last"  # "last" or a MaskedPooling mode
-    head: list[tuple[Any, Any | None, str]] = field(default_factory=list)  # Dense: kernel, bias, act
 
 
 def fast_lstm_enabled() -> bool:
@@ -76,7 +58,7 @@ def build_fast_inference(model: Any) -> Callable | None:
     carries `fast = True`. It raises InvalidArgumentError for a batch that is not right-padded.
     """
     try:
-        networks = read_networks(model)
+        networks = fast_networks(model)
     except UnsupportedNetwork as exc:
         log.debug("fast LSTM path not used: %s", exc)
         return None
@@ -88,190 +70,31 @@ def build_fast_inference(model: Any) -> Callable | None:
     return forward
 
 
-def read_networks(model: Any) -> list[_Network]:
-    """The networks whose mean probability `model` outputs (one unless it is an ensemble of
-    model.average_members). Raises UnsupportedNetwork, naming the reason, for any other model."""
-    import keras
-
-    graph = _Graph(model)
-    _require(len(model.inputs) == 1 and "int" in str(model.inputs[0].dtype), "not one integer input")
-    output = graph.nodes[graph.output]
-    if type(model.get_layer(graph.output)) is not keras.layers.Average:
-        return [_read_network(model, graph)]
-    _require(len(output["args"]) == 1 and isinstance(output["args"][0], list), "odd Average call")
-    networks = []
-    for name in (_ref(arg) for arg in output["args"][0]):
-        node = graph.nodes[name]
-        _require(len(node["args"]) == 1 and _ref(node["args"][0]) == graph.input
-                 and not _extra_kwargs(node["kwargs"]), f"member {name} is not called on the ids")
-        member = model.get_layer(name)
-        networks.append(_read_network(member, _Graph(member)))
-    _require(bool(networks), "an ensemble without members")
+def fast_networks(model: Any) -> tuple[NetworkSpec, ...]:
+    """The networks of `model`'s spec (model.spec.read_spec), when this module reproduces each
+    exactly; raises UnsupportedNetwork, naming the reason, for any other model."""
+    networks = read_spec(model).networks
+    for network in networks:
+        _check_network(network)
     return networks
 
 
-class _Graph:
-    """A functional model's wiring, read from its config: nodes by name, its input and output."""
-
-    def __init__(self, model: Any):
-        try:
-            config = model.get_config()
-        except Exception as exc:  # subclassed models need not implement get_config
-            raise UnsupportedNetwork(f"no functional config ({exc})") from None
-        _require(isinstance(config, dict) and isinstance(config.get("layers"), list)
-                 and "input_layers" in config and "output_layers" in config, "not a functional model")
-        self.nodes: dict[str, dict] = {}
-        for layer in config["layers"]:
-            inbound = layer.get("inbound_nodes") or []
-            _require(len(inbound) <= 1, f"layer {layer.get('name')} is called more than once")
-            node = inbound[0] if inbound else {}
-            self.nodes[layer["name"]] = {"class_name": layer.get("class_name"),
-                                         "args": list(node.get("args") or []),
-                                         "kwargs": dict(node.get("kwargs") or {})}
-        self.input = _single_endpoint(config["input_layers"])
-        self.output = _single_endpoint(config["output_layers"])
-
-    def main_path(self) -> list[str]:
-        """Layer names from the one after the input to the output, each fed by the one before."""
-        path, name = [], self.output
-        while name != self.input:
-            args = self.nodes[name]["args"]
-            _require(len(args) == 1 and _is_ref(args[0]), f"{name} does not take one tensor")
-            path.append(name)
-            name = _ref(args[0])
-        return path[::-1]
-
-    def is_ids(self, name: str, model: Any) -> bool:
-        """The input itself, or word dropout of it (the identity at inference)."""
-        from review_scorer.model.layers import WordDropout
-
-        if name == self.input:
-            return True
-        args = self.nodes.get(name, {}).get("args", [])
-        return (len(args) == 1 and _is_ref(args[0]) and type(model.get_layer(name)) is WordDropout
-                and self.is_ids(_ref(args[0]), model))
-
-    def is_padding_mask(self, name: str, model: Any) -> bool:
-        """A NotEqual(ids, 0) node: the mask an Embedding with mask_zero computes."""
-        node = self.nodes.get(name, {})
-        args = node.get("args", [])
-        return (node.get("class_name") == "NotEqual" and len(args) == 2 and _is_ref(args[0])
-                and args[1] == 0 and self.is_ids(_ref(args[0]), model))
-
-
-def _single_endpoint(value: Any) -> str:
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
-        value = value[0]
-    _require(isinstance(value, list) and len(value) == 3 and list(value[1:]) == [0, 0],
-             "not exactly one input and one output")
-    return value[0]
-
-
-def _is_ref(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
-
-
-def _ref(value: Any) -> str:
-    _require(_is_ref(value), "an argument is not a tensor")
-    history = value["config"]["keras_history"]
-    _require(list(history[1:]) == [0, 0], f"{history[0]} is used through a second output or call")
-    return history[0]
-
-
-def _extra_kwargs(kwargs: dict) -> dict:
-    """Call arguments other than an absent mask and training=False/None."""
-    return {k: v for k, v in kwargs.items()
-            if not ((k == "mask" and v is None) or (k == "training" and v in (None, False)))}
-
-
-def _read_network(model: Any, graph: _Graph) -> _Network:
-    """One network as a chain: [word dropout] Embedding [dropout] LSTM or Bidirectional(LSTM)
-    [dropout] [MaskedPooling] then Dropout and Dense layers, the last Dense(1)."""
-    import keras
-
-    from review_scorer.model.layers import MaskedPooling, WordDropout
-
-    names = graph.main_path()
-    for name in names:
-        for key, value in _extra_kwargs(graph.nodes[name]["kwargs"]).items():
-            # A mask passed explicitly must be the padding mask (what a loaded model records).
-            _require(key == "mask" and _is_ref(value) and graph.is_padding_mask(_ref(value), model),
-                     f"{name} is called with {key}={value!r}")
-    layers = [model.get_layer(name) for name in names]
-    while layers and type(layers[0]) is WordDropout:
-        layers = layers[1:]
-    _require(bool(layers) and type(layers[0]) is keras.layers.Embedding, "no Embedding first")
-    network = _Network(embedding=_embedding_table(layers[0]))
-    dropouts = (keras.layers.Dropout, keras.layers.SpatialDropout1D)
-    rest = [layer for layer in layers[1:] if type(layer) not in dropouts]
-    _require(bool(rest), "nothing after the Embedding")
-    network.directions, sequences = _recurrent(rest.pop(0))
-    if sequences:
-        _require(bool(rest) and type(rest[0]) is MaskedPooling, "no MaskedPooling after the LSTM")
-        _require(rest[0].compute_dtype == "float32", "the pooling does not compute in float32")
-        network.pooling = rest.pop(0).mode
-    network.head = [_dense(layer) for layer in rest]
-    _require(bool(network.head) and int(rest[-1].units) == 1, "the last layer is not Dense(1)")
-    return network
-
-
-def _plain(layer: Any) -> bool:
-    """Neither quantized nor with LoRA weights added."""
-    return getattr(layer, "quantization_mode", None) is None and not getattr(layer, "lora_enabled", False)
-
-
-def _embedding_table(layer: Any) -> Any:
-    _require(bool(layer.mask_zero), "the Embedding does not mask id 0")
-    _require(_plain(layer), "a quantized or LoRA Embedding")
-    table = layer.embeddings
+def _check_network(network: NetworkSpec) -> None:
+    """What the fast path adds to the spec's rules: one LSTM layer with Keras' default
+    activations, a table it can widen to float32 exactly, a head of activations it applies."""
+    table = network.embedding
     # Half-precision tables (export_model) widen to float32 exactly, as the next layer does.
-    _require(str(table.dtype) in ("float16", "float32") and layer.compute_dtype == str(table.dtype),
-             f"an Embedding of {table.dtype} computing in {layer.compute_dtype}")
-    return table
-
-
-def _recurrent(layer: Any) -> tuple[list[_Direction], bool]:
-    """The directions of an LSTM or Bidirectional(LSTM) and whether it returns sequences."""
-    import keras
-
-    if type(layer) is keras.layers.Bidirectional:
-        _require(layer.merge_mode == "concat", f"Bidirectional merge_mode {layer.merge_mode!r}")
-        _require(not layer.return_state and not layer.stateful, "a stateful Bidirectional")
-        forward, backward = layer.forward_layer, layer.backward_layer
-        _require(type(backward) is keras.layers.LSTM and backward.go_backwards, "odd backward layer")
-        _require(forward.return_sequences == backward.return_sequences == layer.return_sequences,
-                 "directions that differ in return_sequences")
-        return [_direction(forward, reverse=False), _direction(backward, reverse=True)], \
-            bool(layer.return_sequences)
-    _require(type(layer) is keras.layers.LSTM, f"{type(layer).__name__} where an LSTM should be")
-    return [_direction(layer, reverse=False)], bool(layer.return_sequences)
-
-
-def _direction(layer: Any, *, reverse: bool) -> _Direction:
-    import keras
-
-    _require(type(layer) is keras.layers.LSTM and type(layer.cell) is keras.layers.LSTMCell,
-             f"{type(layer).__name__} is not a plain LSTM")
-    _require(layer.go_backwards == reverse, "go_backwards on a single LSTM")
-    _require(not layer.return_state and not layer.stateful, "a stateful LSTM")
-    _require(layer.compute_dtype == "float32", f"an LSTM computing in {layer.compute_dtype}")
-    cell = layer.cell
-    _require(cell.activation is keras.activations.tanh, "an LSTM activation other than tanh")
-    _require(cell.recurrent_activation is keras.activations.sigmoid,
-             "an LSTM recurrent activation other than sigmoid")
-    return _Direction(cell.kernel, cell.recurrent_kernel, cell.bias if cell.use_bias else None,
-                      reverse)
-
-
-def _dense(layer: Any) -> tuple[Any, Any | None, str]:
-    import keras
-
-    _require(type(layer) is keras.layers.Dense and _plain(layer), f"{type(layer).__name__} in the head")
-    _require(layer.compute_dtype == "float32", f"a Dense layer computing in {layer.compute_dtype}")
-    activation = next((name for name in _HEAD_ACTIVATIONS
-                       if layer.activation is keras.activations.get(name)), None)
-    _require(activation is not None, f"a Dense activation {layer.activation!r}")
-    return layer.kernel, layer.bias if layer.use_bias else None, activation
+    _require(table.dtype in ("float16", "float32") and table.compute_dtype == table.dtype,
+             f"an Embedding of {table.dtype} computing in {table.compute_dtype}")
+    _require(len(network.recurrent) == 1, f"{len(network.recurrent)} stacked recurrent layers")
+    layer = network.recurrent[0]
+    _require(layer.kind == "LSTM", f"{layer.kind} where an LSTM should be")
+    for direction in layer.directions:
+        _require(direction.activation == "tanh", "an LSTM activation other than tanh")
+        _require(direction.recurrent_activation == "sigmoid",
+                 "an LSTM recurrent activation other than sigmoid")
+    for dense in network.head:
+        _require(dense.activation in _HEAD_ACTIVATIONS, f"a Dense activation {dense.activation!r}")
 
 
 # ------------------------------------------------------------------------ the forward pass
@@ -282,14 +105,14 @@ def build_fast_states(model: Any) -> Callable | None:
     [batch, steps] to each network's recurrent output sequence [batch, steps, units x
     directions], laid out as Keras' Bidirectional(concat) returns it (forwards channels first,
     every step in text order) and zero on padded steps; or None when the network is not one
-    this module knows. Networks come in read_networks' order, with `.networks` attached so the
-    caller can match them to its own view of the model."""
+    this module knows. Networks come in the spec's order (model.spec.read_spec), with
+    `.networks` attached: the spec's own NetworkSpec objects."""
     try:
-        networks = read_networks(model)
+        networks = fast_networks(model)
     except UnsupportedNetwork as exc:
         log.debug("fast LSTM states not used: %s", exc)
         return None
-    if any(n.pooling == "last" for n in networks):
+    if not all(n.pooled for n in networks):
         return None
 
     def states(ids: Any) -> list[Any]:
@@ -299,10 +122,10 @@ def build_fast_states(model: Any) -> Callable | None:
     def directions(ids: Any) -> tuple[_Batch, list[list[tuple[bool, Any]]]]:
         """(the batch's lengths and masks, and per network each direction as (reads backwards,
         states [steps, batch, units] in its own reading order)). Valid steps come first in both
-        orders; padded steps hold states to ignore. pool_time_major pools them as the network
-        does."""
+        orders; padded steps hold states to ignore. layers.masked_pool(h, batch.weights, mode,
+        axis=0) pools them as the network does."""
         batch = _make_batch(ids)
-        return batch, [[(direction.reverse, h) for direction, h in _direction_states(network, batch)]
+        return batch, [[(direction.backward, h) for direction, h in _direction_states(network, batch)]
                        for network in networks]
 
     states.networks = networks
@@ -310,12 +133,12 @@ def build_fast_states(model: Any) -> Callable | None:
     return states
 
 
-def _network_states(network: _Network, batch: _Batch) -> Any:
+def _network_states(network: NetworkSpec, batch: _Batch) -> Any:
     import tensorflow as tf
 
     outputs = []
     for direction, states in _direction_states(network, batch):
-        if direction.reverse:  # back into text order (padded steps stay where they are)
+        if direction.backward:  # back into text order (padded steps stay where they are)
             states = tf.reverse_sequence(states, batch.lengths, seq_axis=0, batch_axis=1)
         outputs.append(states)
     joined = tf.concat(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
@@ -325,6 +148,8 @@ def _network_states(network: _Network, batch: _Batch) -> Any:
 def _make_batch(ids: Any) -> _Batch:
     """What every network of one batch shares: distinct words, their positions, lengths, masks."""
     import tensorflow as tf
+
+    from review_scorer.model.layers import padding_penalty
 
     mask = tf.not_equal(ids, 0)
     lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
@@ -337,11 +162,10 @@ def _make_batch(ids: Any) -> _Batch:
     index = tf.reshape(index, tf.shape(time_major))
     weights = tf.cast(tf.transpose(mask), tf.float32)[:, :, None]
     return _Batch(words, index, tf.reverse_sequence(index, lengths, seq_axis=0, batch_axis=1),
-                  lengths, weights, (weights - 1.0) * 1e9,
-                  tf.maximum(tf.reduce_sum(weights, axis=0), 1.0))
+                  lengths, weights, padding_penalty(weights))
 
 
-def _forward(networks: list[_Network], ids: Any) -> Any:
+def _forward(networks: tuple[NetworkSpec, ...], ids: Any) -> Any:
     """Mean probability of the networks for right-padded ids [batch, steps]."""
     batch = _make_batch(ids)
     total = None
@@ -359,42 +183,61 @@ class _Batch:
     lengths: Any  # [batch]
     weights: Any  # [steps, batch, 1] 1.0 on valid steps, 0.0 on padding
     padding_penalty: Any  # [steps, batch, 1] 0 on valid steps, -1e9 on padding (MaskedPooling's)
-    counts: Any  # [batch, 1] valid steps, at least 1
 
 
-def _network_probability(network: _Network, batch: _Batch) -> Any:
+def _network_probability(network: NetworkSpec, batch: _Batch) -> Any:
     import tensorflow as tf
+
+    from review_scorer.model.layers import masked_pool
 
     pooled = []  # per direction: {"last"} or {"max", "mean"} as MaskedPooling's mode asks
     for _, states in _direction_states(network, batch):
         # A backward direction's states stay in its own (reversed) order: max and mean over
         # the valid steps do not depend on the order, and reversal moves no padded step.
-        pooled.append({"last": _last_state(states, batch.lengths)} if network.pooling == "last"
-                      else pool_time_major(states, network.pooling, batch))
-    # Keras concatenates the directions, then pools: [max fwd, max bwd, mean fwd, mean bwd].
-    parts = [part[kind] for kind in ("last", "max", "mean") for part in pooled if kind in part]
-    x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
-    for kernel, bias, activation in network.head:
-        x = tf.matmul(x, tf.convert_to_tensor(kernel))
-        if bias is not None:
-            x = x + tf.convert_to_tensor(bias)
-        x = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh}.get(activation, tf.identity)(x)
+        pooled.append(masked_pool(states, batch.weights, network.pooling, axis=0) if network.pooled
+                      else {"last": _last_state(states, batch.lengths)})
+    x = join_directions(pooled)
+    for dense in network.head:
+        x = apply_dense(dense, x)
     return tf.reshape(x, [-1])
 
 
-def _direction_states(network: _Network, batch: _Batch) -> list[tuple[_Direction, Any]]:
+def apply_dense(dense: DenseSpec, x: Any, *, activation: bool = True) -> Any:
+    """A head layer by hand: x . kernel + bias, then its activation unless `activation` is
+    False (the explainer reads the output layer's logit)."""
+    import tensorflow as tf
+
+    x = tf.matmul(x, tf.convert_to_tensor(dense.kernel))
+    if dense.bias is not None:
+        x = x + tf.convert_to_tensor(dense.bias)
+    function = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh}.get(dense.activation)
+    return x if function is None or not activation else function(x)  # None: "linear"
+
+
+def join_directions(pooled: list[dict[str, Any]]) -> Any:
+    """The features the head reads, from each direction's pooled parts ({"last": ...} or
+    masked_pool's {"max": ..., "mean": ...}) in the order of the network's directions. Keras
+    concatenates the directions, then pools: [max fwd, max bwd, mean fwd, mean bwd]."""
+    import tensorflow as tf
+
+    parts = [part[kind] for kind in ("last", "max", "mean") for part in pooled if kind in part]
+    return tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+
+def _direction_states(network: NetworkSpec, batch: _Batch) -> list[tuple[DirectionSpec, Any]]:
     """Each direction with its states [steps, batch, units], in the order it reads the text
     (a backward direction's rows reversed within their lengths)."""
     import tensorflow as tf
 
-    vectors = tf.cast(tf.gather(tf.convert_to_tensor(network.embedding), batch.words), tf.float32)
+    vectors = tf.cast(tf.gather(tf.convert_to_tensor(network.embedding.table), batch.words),
+                      tf.float32)
     out = []
-    for direction in network.directions:
+    for direction in network.recurrent[0].directions:
         # Input projection once per distinct word, then placed at every step that word fills.
         projected = tf.matmul(vectors, tf.convert_to_tensor(direction.kernel))
         if direction.bias is not None:
             projected = projected + tf.convert_to_tensor(direction.bias)
-        index = batch.reversed_index if direction.reverse else batch.index
+        index = batch.reversed_index if direction.backward else batch.index
         out.append((direction, _recurrence(tf.gather(projected, index),
                                            tf.convert_to_tensor(direction.recurrent_kernel))))
     return out
@@ -426,15 +269,3 @@ def _last_state(states: Any, lengths: Any) -> Any:
     rows = tf.range(tf.shape(lengths)[0])
     last = tf.gather_nd(states, tf.stack([tf.maximum(lengths - 1, 0), rows], axis=1))
     return tf.where(lengths[:, None] > 0, last, tf.zeros_like(last))
-
-
-def pool_time_major(states: Any, mode: str, batch: _Batch) -> dict[str, Any]:
-    """model.MaskedPooling's max and/or mean over time-major states [steps, batch, units]."""
-    import tensorflow as tf
-
-    pooled = {}
-    if mode in ("max", "max_mean"):
-        pooled["max"] = tf.reduce_max(states + batch.padding_penalty, axis=0)
-    if mode in ("mean", "max_mean"):
-        pooled["mean"] = tf.reduce_sum(states * batch.weights, axis=0) / batch.counts
-    return pooled

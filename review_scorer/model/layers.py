@@ -8,6 +8,39 @@ from keras import layers, ops
 CUSTOM_OBJECTS_PACKAGE = "review_scorer"
 
 
+POOLING_MODES = ("max", "mean", "max_mean")
+PADDING_PENALTY = 1e9  # added negatively to padded steps so that they never win a max
+
+
+def padding_penalty(weights):
+    """0 where weights (1.0 on valid steps, 0.0 on padding) is 1, -PADDING_PENALTY where it is 0."""
+    return (weights - 1.0) * PADDING_PENALTY
+
+
+def masked_pool(states, weights, mode: str, *, axis: int) -> dict:
+    """MaskedPooling's arithmetic, the one copy of it: {"max": ..., "mean": ...}, the parts
+    `mode` asks for, of `states` over its time `axis` (1 batch-major, 0 time-major), counting
+    only the steps where `weights` (states' rank, size 1 on the last axis; 1.0 valid, 0.0
+    padding) is 1. A row without a valid step pools to -1e9 (max) and 0 (mean).
+
+    Written with keras.ops so the Keras layer runs it on any backend; on TensorFlow tensors
+    (the fast path, the explainer, inside their tf.functions) these are plain TensorFlow ops.
+    """
+    parts = {}
+    if mode in ("max", "max_mean"):
+        parts["max"] = ops.max(states + padding_penalty(weights), axis=axis)
+    if mode in ("mean", "max_mean"):
+        total = ops.sum(states * weights, axis=axis)
+        parts["mean"] = total / ops.maximum(ops.sum(weights, axis=axis), 1.0)
+    return parts
+
+
+def pooled_features(states, weights, mode: str, *, axis: int):
+    """masked_pool's parts joined as MaskedPooling outputs them: max channels, then mean."""
+    parts = list(masked_pool(states, weights, mode, axis=axis).values())
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+
+
 @keras.saving.register_keras_serializable(package=CUSTOM_OBJECTS_PACKAGE)
 class MaskedPooling(layers.Layer):
     """Max and/or mean over the valid (unmasked) time steps of a sequence.
@@ -18,7 +51,7 @@ class MaskedPooling(layers.Layer):
 
     def __init__(self, mode: str = "max_mean", **kwargs):
         super().__init__(**kwargs)
-        if mode not in ("max", "mean", "max_mean"):
+        if mode not in POOLING_MODES:
             raise ValueError(f"unknown pooling mode {mode!r}")
         self.mode = mode
         self.supports_masking = True
@@ -27,13 +60,7 @@ class MaskedPooling(layers.Layer):
         if mask is None:
             mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
         weights = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
-        pooled = []
-        if self.mode in ("max", "max_mean"):
-            pooled.append(ops.max(inputs + (weights - 1.0) * 1e9, axis=1))
-        if self.mode in ("mean", "max_mean"):
-            total = ops.sum(inputs * weights, axis=1)
-            pooled.append(total / ops.maximum(ops.sum(weights, axis=1), 1.0))
-        return pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=-1)
+        return pooled_features(inputs, weights, self.mode, axis=1)
 
     def compute_mask(self, inputs, mask=None):
         return None
