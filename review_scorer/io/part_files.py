@@ -291,13 +291,13 @@ def remove_parts(parts_dir: str | Path, file_index: int | None = None) -> None:
         shutil.rmtree(parts_dir, ignore_errors=True)
 
 
-def publish_report(context: dict[str, Any], report_path: str | Path, overwrite: bool) -> None:
-    """Render the report and publish it atomically, as the local engine does (one upload for a
-    URI)."""
+def publish_report(report: Any, report_path: str | Path, overwrite: bool) -> None:
+    """Render the report (a report.data.ScoreReport) and publish it atomically, as the local
+    engine does (one upload for a URI)."""
     from review_scorer.io.publish import publish_together, write_temp_beside
     from review_scorer.report.render import build_report_html
 
-    data = build_report_html(context).encode("utf-8", "replace")
+    data = build_report_html(report).encode("utf-8", "replace")
     if is_uri(report_path):
         if _exists(report_path) and not overwrite:
             raise OutputError(f"{report_path} already exists; pass --overwrite to replace it")
