@@ -112,9 +112,9 @@ def _score(src, out_dir, trained_model, monkeypatch, **kw):
     from review_scorer.scoring import score as score_module
 
     captured = []
-    real = score_module.ReportAccumulator.render_to_temp
-    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp",
-                        staticmethod(lambda r, p: (captured.append(r), real(r, p))[1]))
+    real = score_module.publish_report
+    monkeypatch.setattr(score_module, "publish_report",
+                        lambda r, *a, **kw: (captured.append(r), real(r, *a, **kw))[1])
     result = score_module.score_files([str(src)], model_dir=trained_model.model_dir, out_dir=out_dir,
                                       chunk_rows=3, max_report_rows=0, text_column="text",
                                       label_column="label", **kw)

@@ -22,7 +22,8 @@ from review_scorer.report.data import (
     ScoreReport,
     TrainReport,
 )
-from review_scorer.report.render import DEFAULT_MAX_ROWS, build_report_html, write_report
+from review_scorer.report.publish import publish_report
+from review_scorer.report.render import DEFAULT_MAX_ROWS, build_report_html
 
 # ---------------------------------------------------------------- fixtures / helpers
 
@@ -479,7 +480,7 @@ def test_report_100k_rows_page_stays_under_30_mb(tmp_path):
     context = make_context(
         n_rows=DEFAULT_MAX_ROWS, texts=texts, rows_total=100_000, max_rows=DEFAULT_MAX_ROWS
     )
-    out = write_report(context, tmp_path / "big.html")
+    out = publish_report(context, tmp_path / "big.html")
     size = out.stat().st_size
     assert size < 30_000_000, size
     html = out.read_text(encoding="utf-8")
@@ -639,43 +640,43 @@ def test_report_rejects_unknown_kind():
         build_report_html(make_model())
 
 
-# ---------------------------------------------------------------- write_report
+# ---------------------------------------------------------------- publish_report
 
 
-def test_report_write_refuses_to_overwrite(tmp_path):
+def test_report_publish_refuses_to_overwrite(tmp_path):
     out = tmp_path / "reviews.html"
     out.write_text("keep me", encoding="utf-8")
     with pytest.raises(OutputError) as info:
-        write_report(make_context(n_rows=3), out)
+        publish_report(make_context(n_rows=3), out)
     message = str(info.value)
     assert "\n" not in message and str(out) in message and "--overwrite" in message
     assert out.read_text(encoding="utf-8") == "keep me"
 
 
-def test_report_write_overwrite_replaces_atomically(tmp_path):
+def test_report_publish_overwrite_replaces_atomically(tmp_path):
     out = tmp_path / "reviews.html"
     out.write_text("old", encoding="utf-8")
-    assert write_report(make_context(n_rows=3), out, overwrite=True) == out
+    assert publish_report(make_context(n_rows=3), out, overwrite=True) == out
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reviews.html"]
 
 
-def test_report_write_creates_missing_parent_and_leaves_no_temp_files(tmp_path):
+def test_report_publish_creates_missing_parent_and_leaves_no_temp_files(tmp_path):
     out = tmp_path / "reports" / "reviews.html"
-    write_report(make_context(n_rows=3), out)
+    publish_report(make_context(n_rows=3), out)
     assert [p.name for p in out.parent.iterdir()] == ["reviews.html"]
 
 
-def test_report_write_into_unwritable_place_is_output_error(tmp_path):
+def test_report_publish_into_unwritable_place_is_output_error(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("", encoding="utf-8")
     with pytest.raises(OutputError, match="cannot write the report"):
-        write_report(make_context(n_rows=3), blocker / "reviews.html")
+        publish_report(make_context(n_rows=3), blocker / "reviews.html")
     with pytest.raises(OutputError, match="is a directory"):
-        write_report(make_context(n_rows=3), tmp_path)
+        publish_report(make_context(n_rows=3), tmp_path)
 
 
-def test_report_write_cleans_up_temp_file_when_replace_fails(tmp_path, monkeypatch):
+def test_report_publish_cleans_up_temp_file_when_replace_fails(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
@@ -684,8 +685,28 @@ def test_report_write_cleans_up_temp_file_when_replace_fails(tmp_path, monkeypat
     monkeypatch.setattr(outputs.os, "replace", fail)
     monkeypatch.setattr(outputs.os, "link", fail)
     with pytest.raises(OutputError, match="Permission denied"):
-        write_report(make_context(n_rows=3), tmp_path / "reviews.html")
+        publish_report(make_context(n_rows=3), tmp_path / "reviews.html")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_publish_with_other_files_is_all_or_none(tmp_path, monkeypatch):
+    from review_scorer.io.publish import write_temp_beside
+
+    predictions, out = tmp_path / "reviews.predictions.csv", tmp_path / "reviews.html"
+    temp = write_temp_beside(predictions, b"row,score\n")
+    assert publish_report(make_context(n_rows=3), out, together=[(temp, predictions)]) == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, predictions.name]
+    # a report that fails to render publishes neither file and leaves no temp file
+    def fail(*args):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(report, "build_report_html", fail)
+    temp = write_temp_beside(predictions, b"new")
+    with pytest.raises(RuntimeError, match="render failed"):
+        publish_report(make_context(n_rows=3), out, overwrite=True,
+                       together=[(temp, predictions)])
+    assert predictions.read_bytes() == b"row,score\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, predictions.name]
 
 
 # ---------------------------------------------------------------- plots

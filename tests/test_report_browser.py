@@ -14,7 +14,7 @@ import pytest
 from test_report import GROUPS, MALICIOUS_TEXTS, add_insights, make_context
 
 from review_scorer.report.data import ScoreReport
-from review_scorer.report.render import write_report
+from review_scorer.report.publish import publish_report
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +60,7 @@ def report_file(tmp_path_factory) -> Path:
     long_text = "A slow start, then a lovely film about two sisters and a bakery. " * 12
     context = make_context(n_rows=137)
     context.table.rows[7]["text"] = long_text
-    return write_report(context, out)
+    return publish_report(context, out)
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +71,12 @@ def insight_file(tmp_path_factory) -> Path:
     long_text = "A warm start, then a funny film about two sisters. " * 12
     context.table.rows[7]["text"] = long_text
     context.highlights["positive"][0]["text"] = long_text  # the same row dict as in the table
-    return write_report(add_insights(context), out)
+    return publish_report(add_insights(context), out)
 
 
 @pytest.fixture(scope="module")
 def train_file(tmp_path_factory) -> Path:
-    return write_report(make_context(kind="train"), tmp_path_factory.mktemp("train") / "t.html")
+    return publish_report(make_context(kind="train"), tmp_path_factory.mktemp("train") / "t.html")
 
 
 class Watched:
@@ -670,7 +670,7 @@ def shop_report_context(model_dir: Path) -> ScoreReport:
 @pytest.fixture(scope="module")
 def shop_report(tmp_path_factory, trained_model) -> tuple[Path, ScoreReport]:
     context = shop_report_context(trained_model.model_dir)
-    return write_report(context, tmp_path_factory.mktemp("shop") / "shop_reviews.html"), context
+    return publish_report(context, tmp_path_factory.mktemp("shop") / "shop_reviews.html"), context
 
 
 def test_report_browser_shop_file_with_dates_groups_and_stars(browser, shop_report, tmp_path):
@@ -745,7 +745,7 @@ def provenance_file(tmp_path_factory) -> Path:
     context = make_context(n_rows=20)
     made = model_provenance(_pretrained_meta(), {"lstm_units": 64})
     context = replace(context, model=replace(context.model, provenance=made))
-    return write_report(context, tmp_path_factory.mktemp("provenance") / "reviews.html")
+    return publish_report(context, tmp_path_factory.mktemp("provenance") / "reviews.html")
 
 
 def test_report_browser_score_report_shows_how_the_model_was_made(browser, provenance_file, tmp_path):

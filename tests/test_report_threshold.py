@@ -83,9 +83,9 @@ def _score_and_capture(src, out_dir, threshold, monkeypatch) -> tuple:
     from review_scorer.scoring import score as score_module
 
     captured = []
-    real = score_module.ReportAccumulator.render_to_temp
-    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp",
-                        staticmethod(lambda r, p: (captured.append(r), real(r, p))[1]))
+    real = score_module.publish_report
+    monkeypatch.setattr(score_module, "publish_report",
+                        lambda r, *a, **kw: (captured.append(r), real(r, *a, **kw))[1])
     result = score_module.score_files(
         [str(src)], out_dir=out_dir, threshold=threshold, chunk_rows=4, max_report_rows=0,
         text_column="text", label_column="label", id_column="review_id", rating_column="stars",

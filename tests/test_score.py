@@ -272,13 +272,13 @@ def test_score_report_answers_why_when_where(trained_model, tmp_path, monkeypatc
     from review_scorer.scoring import score as score_module
 
     captured = []
-    real = score_module.ReportAccumulator.render_to_temp
+    real = score_module.publish_report
 
-    def keep(report, path):
+    def keep(report, *args, **kwargs):
         captured.append(report)
-        return real(report, path)
+        return real(report, *args, **kwargs)
 
-    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp", staticmethod(keep))
+    monkeypatch.setattr(score_module, "publish_report", keep)
     result = _score(["sample_data/shop_reviews.csv"], trained_model.model_dir, tmp_path,
                     explain=True, max_report_rows=30)
     (f,) = result.files
@@ -300,9 +300,9 @@ def test_score_without_explain_explains_only_the_listed_rows(trained_model, tmp_
     from review_scorer.scoring import score as score_module
 
     captured = []
-    real = score_module.ReportAccumulator.render_to_temp
-    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp",
-                        staticmethod(lambda r, p: (captured.append(r), real(r, p))[1]))
+    real = score_module.publish_report
+    monkeypatch.setattr(score_module, "publish_report",
+                        lambda r, *a, **kw: (captured.append(r), real(r, *a, **kw))[1])
     (f,) = _score(["sample_data/shop_reviews.csv"], trained_model.model_dir, tmp_path,
                   max_report_rows=10).files
     assert captured[0].drivers["reviews_explained"] == 10

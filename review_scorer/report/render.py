@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
-from pathlib import Path
 
 from markupsafe import Markup
 
-from review_scorer.errors import OutputError
 from review_scorer.report import plots
 from review_scorer.report.data import DEFAULT_MAX_ROWS, ScoreReport, TrainReport
 from review_scorer.report.formatting import _fmt_num, _fmt_time, _markup
@@ -33,9 +30,7 @@ from review_scorer.report.sections import (
 
 # The report's parts live in data, formatting, rows_view and sections; these names stay
 # importable here.
-__all__ = ["DEFAULT_MAX_ROWS", "build_report_html", "write_report"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["DEFAULT_MAX_ROWS", "build_report_html"]
 
 _TEMPLATES = {"score": "score.html", "train": "train.html"}
 _env = None
@@ -137,25 +132,3 @@ def build_report_html(report: ScoreReport | TrainReport) -> str:
         "score": _score_view(report) if isinstance(report, ScoreReport) else None,
     }
     return env.get_template(_TEMPLATES[kind]).render(page=page)
-
-
-def write_report(report: ScoreReport | TrainReport, out_path: Path, *,
-                 overwrite: bool = False) -> Path:
-    """Render the report and write it atomically to out_path; returns the path written.
-
-    Raises OutputError when the file exists (and overwrite is False) or cannot be written.
-    """
-    from review_scorer.io.publish import atomic_write_bytes
-
-    out_path = Path(out_path)
-    if out_path.is_dir():
-        raise OutputError(f"{out_path}: is a directory; give a file name for the report")
-    data = build_report_html(report).encode("utf-8", "replace")
-    try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out_path}: cannot write the report ({exc.strerror or exc}); "
-                          "choose a writable location") from None
-    atomic_write_bytes(out_path, data, overwrite=overwrite)
-    logger.info("wrote report %s (%d bytes)", out_path, len(data))
-    return Path(out_path)

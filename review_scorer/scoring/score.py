@@ -26,6 +26,7 @@ from review_scorer.model.sentiment import (
     SentimentModel,
     select_device,
 )
+from review_scorer.report.publish import publish_report
 from review_scorer.scoring.kernel import (
     OUTPUT_COLUMNS,
     STATUS_FORMULA,
@@ -433,10 +434,12 @@ class _FileScorer:
             temps = [(sink.finish(), self.predictions_path)]
             self._collect_notes(review_file, sink)
             self._finish_counts(report)
-            if o.report:
-                made = report.report(self.result, model=self.model, device_name=self.device_name)
-                temps.append((report.render_to_temp(made, self.report_path), self.report_path))
-            publish_together(temps, overwrite=o.overwrite)
+            if o.report:  # the predictions and the report, as one step
+                publish_report(report.report(self.result, model=self.model,
+                                             device_name=self.device_name),
+                               self.report_path, overwrite=o.overwrite, together=temps)
+            else:
+                publish_together(temps, overwrite=o.overwrite)
         self.result.predictions_path = self.predictions_path
         self.result.report_path = self.report_path if o.report else None
 

@@ -144,13 +144,6 @@ class ReportAccumulator:
                                   insights=s.insights.context(),
                                   full_paths=self.options.report_paths)
 
-    @staticmethod
-    def render_to_temp(report: ScoreReport, report_path: Path) -> Path:
-        from review_scorer.io.publish import write_temp_beside
-        from review_scorer.report.render import build_report_html
-
-        return write_temp_beside(report_path, build_report_html(report).encode("utf-8", "replace"))
-
     def _mark_terms(self, drivers: Drivers) -> None:
         """Each table row's driver terms (the page's driver filter matches on them)."""
         from review_scorer.explain.drivers import TermMatcher

@@ -29,11 +29,11 @@ from review_scorer.io.part_files import (
     part_name,
     prepare_outputs,
     publish_outputs,
-    publish_report,
     write_part,
 )
 from review_scorer.metrics import DecisionRule
 from review_scorer.model.sentiment import SentimentModel
+from review_scorer.report.publish import publish_report
 from review_scorer.scoring.domain import count_words
 from review_scorer.scoring.engines import EngineError
 from review_scorer.scoring.engines.inputs import KIND_CHUNK, expand_inputs, read_file_chunks, run_name
@@ -435,7 +435,7 @@ def _publish(result: RayScoreResult, outputs: Any, collector: Collector, shown: 
                           settings=settings, full_paths=options.report_paths, **shown)
 
         def report() -> None:
-            publish_report(made, outputs.report, options.overwrite)
+            publish_report(made, outputs.report, overwrite=options.overwrite)
 
     publish_outputs(outputs, report)
     result.predictions_dir = outputs.final
