@@ -355,5 +355,3 @@ class TrainReport:
     package_version: str
     model: ModelSection
 
-
-Report = ScoreReport | TrainReport
