@@ -41,8 +41,9 @@ class ReportRow(TypedDict, total=False):
     # indices of the driver terms the row holds (positive terms, then negative ones); without
     # it the page's driver filter matches the row's highlighted words instead
     terms: list[int]
-    source_file: str  # the ray engine: the file the row came from
-    source: str  # metrics.HighlightTracker: the same, on highlight rows
+    # the ray engine: the file the row came from (table rows, and highlights, which
+    # metrics.HighlightTracker gives it when offered a source)
+    source_file: str
 
 
 class Highlights(TypedDict):
