@@ -263,3 +263,93 @@ def test_engine_parts_uris_flattened_by_pathlib_get_their_slashes_back(tmp_path)
     assert storage.restore_uri(Path(f"file://{tmp_path}")) == f"file://{tmp_path}"
     assert storage.restore_uri(Path("C:/data/x.csv")) == str(Path("C:/data/x.csv"))
     assert storage.restore_uri(tmp_path / "x.csv") == str(tmp_path / "x.csv")
+
+
+def _made_up_scores(read, rule: DecisionRule):
+    """The reader's chunk scored without a model: a score from each text's length."""
+    from review_scorer.scoring.kernel import scored_chunk
+
+    texts = ["" if t is None else str(t) for t in read.texts]
+    status = np.array(["ok" if t.strip() else "empty text" for t in texts], dtype=object)
+    scores = np.array([(len(t) * 7919 % 1000) / 1000 for t in texts], dtype=np.float32)
+    scores[status != "ok"] = np.nan
+    return scored_chunk(read, status, scores, rule)
+
+
+def _without_sources(rows) -> list:
+    from review_scorer.scoring.kernel import SOURCE_COLUMN
+
+    return [{k: v for k, v in row.items() if k != SOURCE_COLUMN} for row in rows]
+
+
+def _settled(report):
+    """A ScoreReport less what says how its run went rather than what the file holds: when it
+    ran, how long it took, its notes, how its table was chosen and which file each row is from."""
+    from dataclasses import replace
+
+    return replace(
+        report, generated_at="",
+        summary=replace(report.summary, seconds=0.0, rows_per_second=0.0, notes=()),
+        table=replace(report.table, rows=tuple(_without_sources(report.table.rows)),
+                      max_rows=0, sampled=False, sample_seed=None),
+        highlights={k: _without_sources(v) for k, v in report.highlights.items()})
+
+
+def test_engine_parts_both_engines_build_the_same_report(tmp_path):
+    """The same scored chunks of a file with labels, dates, products and star ratings make the
+    same ScoreReport through the local engine's sinks as through the ray engine's chunk
+    summaries, part files and driver-side reduction (everything but the cluster)."""
+    import contextlib
+    from pathlib import Path
+
+    from review_scorer.scoring.kernel import RowCounts, add_counts, open_review_file
+    from review_scorer.scoring.results import FileResult
+    from review_scorer.scoring.sinks import ReportAccumulator
+    from tests.conftest import SAMPLE_DATA
+
+    source = str(SAMPLE_DATA / "shop_reviews.csv")
+    options = ScoreOptions(chunk_rows=7, threshold=0.55, neutral_band=(0.45, 0.5),
+                           group_column="product")
+    items = list(inputs.read_file_chunks(source, options))
+    chunks = [(first, part) for kind, first, part in items if kind == inputs.KIND_CHUNK]
+    (end,) = [payload for kind, _, payload in items if kind == inputs.KIND_END]
+    for _, part in chunks:
+        part.scored = _made_up_scores(part.read, options.rule)
+    _, model = parts.load_model_payload(None, [])  # the shipped model, for the model section
+
+    # the local engine: the report sink folds every chunk
+    with contextlib.closing(open_review_file(source, options)) as review_file:
+        accumulator = ReportAccumulator(review_file.info, options)
+    result = FileResult(path=Path(source), ok=True, seconds=1.0)
+    for name, value in end["columns"].items():
+        setattr(result, name, value)
+    for _, part in chunks:
+        accumulator.update(part.scored)
+        add_counts(result, RowCounts.of(part.scored))
+    result.notes.extend(end["notes"])
+    result.metrics, result.domain = accumulator.metrics(), accumulator.domain.to_dict()
+    local = accumulator.report(result, model=model, device_name="CPU")
+
+    # the ray engine: a summary per chunk, each chunk's part file, the driver's reduction
+    settings = parts.WriteSettings(str(tmp_path), "parquet", options.threshold, end["rows"], 5,
+                                   neutral_band=options.neutral_band)
+    collector = parts.Collector([source], settings, tmp_path, None)
+    for first, part in chunks:
+        storage.write_part(_frame(part), tmp_path / storage.part_name(0, first, "parquet"),
+                           "parquet")
+        collector.add(inputs.KIND_CHUNK, 0, first, _summary(settings, 0, part))
+    collector.add(inputs.KIND_END, 0, end["rows"] + 1, pickle.dumps(end))
+    collector.close()
+    summary = parts.run_summary("shop_reviews", [source], collector, 1.0, [])
+    ray = parts.run_report(summary, collector, model=model, device_name="CPU", settings=settings,
+                           rows=parts.sampled_rows(collector, settings),
+                           highlights=collector.highlights.result())
+
+    assert local.timeline and local.groups and local.ratings and local.file_metrics
+    assert local.summary.neutral and local.table.rows and local.highlights["uncertain"]
+    assert _settled(ray) == _settled(local)
+    # what differs says how the ray run chose its table; its rows name their file, by name
+    assert (local.table.sampled, ray.table.sampled, ray.table.sample_seed) == (False, True, 5)
+    assert ray.summary.notes[:-1] == local.summary.notes
+    assert "random sample of" in ray.summary.notes[-1]
+    assert {row["source_file"] for row in ray.table.rows} == {"shop_reviews.csv"}

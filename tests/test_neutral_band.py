@@ -111,16 +111,17 @@ def _read(path, fmt):
 def _score(src, out_dir, trained_model, monkeypatch, **kw):
     from review_scorer.scoring import score as score_module
 
-    captured = {}
-    real = score_module.ReportAccumulator.render_to_temp
-    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp",
-                        staticmethod(lambda c, p: (captured.update(c), real(c, p))[1]))
+    captured = []
+    real = score_module.publish_report
+    monkeypatch.setattr(score_module, "publish_report",
+                        lambda r, *a, **kw: (captured.append(r), real(r, *a, **kw))[1])
     result = score_module.score_files([str(src)], model_dir=trained_model.model_dir, out_dir=out_dir,
                                       chunk_rows=3, max_report_rows=0, text_column="text",
                                       label_column="label", **kw)
     (f,) = result.files
     assert f.ok, f.error
-    return result, f, captured
+    (report,) = captured
+    return result, f, report
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "jsonl", "parquet"])
@@ -142,9 +143,9 @@ def test_neutral_band_in_the_report(fixed_scores, trained_model, tmp_path, monke
     _, f, context = _score(tmp_path / "edge.csv", tmp_path / "out", trained_model, monkeypatch,
                            neutral_band=BAND)
     neutral = {t for t in frame["text"] if EXPECTED[t] == "neutral"}
-    assert context["summary"]["neutral"] == 3 and context["summary"]["neutral_band"] == list(BAND)
-    assert sum(context["score_histogram"]["neutral_counts"]) == 3
-    highlights = context["highlights"]
+    assert context.summary.neutral == 3 and context.summary.neutral_band == tuple(BAND)
+    assert sum(context.score_histogram["neutral_counts"]) == 3
+    highlights = context.highlights
     assert {r["text"] for r in highlights["positive"]} == {"positive at high edge", "positive clearly"}
     assert not neutral & {r["text"] for r in highlights["negative"]}
     assert {r["sentiment"] for r in highlights["uncertain"] if r["text"] in neutral} <= {"neutral"}

@@ -62,11 +62,12 @@ def test_packaging_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
     assert "score" in proc.stdout and "train" in proc.stdout
     probe = (
         "import review_scorer, review_scorer.report.render as r, review_scorer.model.artifacts as a\n"
+        "from review_scorer.report.data import ModelSection, TrainReport\n"
         "print(review_scorer.__file__)\n"
-        "html = r.build_report_html({'kind': 'train', 'title': 'm', 'generated_at': 'now',\n"
-        "    'package_version': '0', 'model': {'name': 'm', 'path': 'p', 'trained_at': '',\n"
-        "    'data_source': '', 'device': '', 'config': {}, 'history': {}, 'best_epoch': None,\n"
-        "    'test_metrics': None, 'sizes': {}, 'train_seconds': 0.0}})\n"
+        "html = r.build_report_html(TrainReport(title='m', generated_at='now',\n"
+        "    package_version='0', model=ModelSection(name='m', path='p', trained_at='',\n"
+        "    data_source='', device='', config={}, history={}, best_epoch=None,\n"
+        "    test_metrics=None, sizes={}, train_seconds=0.0)))\n"
         "assert '<html' in html\n"
         "print((a.packaged_model_dir() / 'meta.json').exists())\n"
         "from review_scorer.report.loader import template_root\n"

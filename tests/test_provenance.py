@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from review_scorer.model.artifacts import REPORT_FILE
+from review_scorer.report.data import ModelSection, TrainReport
 from review_scorer.report.model_section import shorten_paths
 from review_scorer.report.provenance import FROM_SCRATCH, language_model_curve, model_provenance
 from review_scorer.report.render import build_report_html
@@ -21,6 +22,12 @@ from tests.test_pretrain import TINY_PRETRAIN
 TRACE_POINTS = 2
 REVIEWS = REPO / "sample_data" / "reviews.csv"
 LM_PLOT = 'class="plot plot-lm-curve"'
+
+
+def _train_report(provenance: dict) -> TrainReport:
+    """A training report of a model named "m" that shows nothing but how it was made."""
+    return TrainReport(title="", generated_at="", package_version="",
+                       model=ModelSection(name="m", provenance=provenance))
 
 
 def _cli(*args):
@@ -195,7 +202,7 @@ def test_provenance_distillation_is_a_stage_between_the_start_and_the_labels():
                      "Reviews the teacher scored": "50,000 unlabeled + 900 labeled",
                      "Targets": "soft: the teacher's probabilities"}
     assert made["from_scratch"] and "a teacher model's scores" in made["headline"]
-    html = build_report_html({"kind": "train", "model": {"name": "m", "provenance": made}})
+    html = build_report_html(_train_report(made))
     assert escape(teacher) in html and teacher not in html
     assert _stage_keys(html) == ["word-vectors", "distillation", "training"]
 
@@ -206,7 +213,7 @@ def test_provenance_distillation_with_missing_keys_still_renders(distillation):
     made = model_provenance(_meta(distillation=distillation), CONFIG)
     stage = next(s for s in made["stages"] if s["key"] == "distillation")
     assert all(f["value"] and f["value"] != "None" for f in stage["facts"])
-    html = build_report_html({"kind": "train", "model": {"name": "m", "provenance": made}})
+    html = build_report_html(_train_report(made))
     assert 'id="stage-distillation"' in html
 
 
@@ -216,7 +223,7 @@ def test_provenance_of_an_old_encoder_draws_its_epochs_and_gives_one_point_as_nu
     assert curve["x"] == [5000, 10000, 15000] and curve["x_label"] == "tokens seen"
     made = model_provenance(_meta(pretrained_encoder=_old_encoder(3)), CONFIG)
     assert [s["key"] for s in made["stages"]] == ["pretraining", "fine-tuning"]
-    html = build_report_html({"kind": "train", "model": {"name": "m", "provenance": made}})
+    html = build_report_html(_train_report(made))
     assert 'id="lm-epoch-loss"' in html and 'id="lm-trace-loss"' not in html
     assert "492.7 after epoch 1, 330.3 after epoch 3" in html
     assert "all layers, the encoder&#39;s at 0.25 x the learning rate from the first epoch" in html
@@ -224,7 +231,7 @@ def test_provenance_of_an_old_encoder_draws_its_epochs_and_gives_one_point_as_nu
     one = model_provenance(_meta(pretrained_encoder=_old_encoder(1)), CONFIG)
     assert one["lm_curve"] is None
     assert "held-out perplexity 492.7" in one["lm_note"] and "after 5,000 tokens" in one["lm_note"]
-    html = build_report_html({"kind": "train", "model": {"name": "m", "provenance": one}})
+    html = build_report_html(_train_report(one))
     assert LM_PLOT not in html and 'id="lm-note"' in html
     assert "1 of 3 (stopped at the time limit)" in html
 

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -14,7 +15,15 @@ import pytest
 from review_scorer.errors import OutputError
 from review_scorer.report import formatting, plots, rows_view, sections
 from review_scorer.report import render as report
-from review_scorer.report.render import DEFAULT_MAX_ROWS, build_report_html, write_report
+from review_scorer.report.data import (
+    FileSummary,
+    ModelSection,
+    ReviewTable,
+    ScoreReport,
+    TrainReport,
+)
+from review_scorer.report.publish import publish_report
+from review_scorer.report.render import DEFAULT_MAX_ROWS, build_report_html
 
 # ---------------------------------------------------------------- fixtures / helpers
 
@@ -75,15 +84,15 @@ def make_metrics(n: int = 200, acc: float = 0.86) -> dict:
     }
 
 
-def make_model(*, epochs: int = 4, history: bool = True, tested: bool = True) -> dict:
-    return {
-        "name": "imdb-lstm",
-        "path": "/models/imdb-lstm",
-        "trained_at": "2025-11-20T18:04:11+01:00",
-        "data_source": "aclImdb_v1.tar.gz",
-        "device": "CPU",
-        "config": {"vocab_size": 20000, "max_len": 400, "bidirectional": True, "l2": 1e-05},
-        "history": {
+def make_model(*, epochs: int = 4, history: bool = True, tested: bool = True) -> ModelSection:
+    return ModelSection(
+        name="imdb-lstm",
+        path="/models/imdb-lstm",
+        trained_at="2025-11-20T18:04:11+01:00",
+        data_source="aclImdb_v1.tar.gz",
+        device="CPU",
+        config={"vocab_size": 20000, "max_len": 400, "bidirectional": True, "l2": 1e-05},
+        history={
             "loss": [0.62 - 0.1 * e for e in range(epochs)],
             "val_loss": [0.55 - 0.05 * e for e in range(epochs)],
             "accuracy": [0.68 + 0.05 * e for e in range(epochs)],
@@ -91,39 +100,39 @@ def make_model(*, epochs: int = 4, history: bool = True, tested: bool = True) ->
         }
         if history
         else {},
-        "best_epoch": epochs if history else None,
-        "test_metrics": make_metrics() if tested else None,
-        "sizes": {"train": 22500, "validation": 2500, "test": 25000},
-        "train_seconds": 431.2,
-    }
+        best_epoch=epochs if history else None,
+        test_metrics=make_metrics() if tested else None,
+        sizes={"train": 22500, "validation": 2500, "test": 25000},
+        train_seconds=431.2,
+    )
 
 
-def make_summary(rows: list[dict], total: int, *, labeled: bool) -> dict:
-    """The summary block of a score context, counted from the rows."""
+def make_summary(rows: list[dict], total: int, *, labeled: bool) -> FileSummary:
+    """The summary of a score report, counted from the rows."""
     scored = [r for r in rows if r["status"] == "ok"]
     positive = sum(r["sentiment"] == "positive" for r in scored)
     reasons: dict[str, int] = {}
     for r in rows:
         if r["status"] != "ok":
             reasons[r["status"]] = reasons.get(r["status"], 0) + 1
-    return {
-        "file": "reviews.csv",
-        "path": "/data/in/reviews.csv",
-        "rows": total,
-        "scored": len(scored),
-        "not_scored": len(rows) - len(scored),
-        "not_scored_reasons": reasons,
-        "positive": positive,
-        "negative": len(scored) - positive,
-        "positive_share": positive / len(scored) if scored else None,
-        "threshold": 0.5,
-        "device": "CPU",
-        "seconds": 3.21,
-        "rows_per_second": len(rows) / 3.21,
-        "text_column": "review",
-        "label_column": "label" if labeled else None,
-        "notes": ["read as cp1252"],
-    }
+    return FileSummary(
+        file="reviews.csv",
+        path="/data/in/reviews.csv",
+        rows=total,
+        scored=len(scored),
+        not_scored=len(rows) - len(scored),
+        not_scored_reasons=reasons,
+        positive=positive,
+        negative=len(scored) - positive,
+        positive_share=positive / len(scored) if scored else None,
+        threshold=0.5,
+        device="CPU",
+        seconds=3.21,
+        rows_per_second=len(rows) / 3.21,
+        text_column="review",
+        label_column="label" if labeled else None,
+        notes=("read as cp1252",),
+    )
 
 
 def make_context(
@@ -134,17 +143,12 @@ def make_context(
     texts: list[str] | None = None,
     rows_total: int | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
-) -> dict:
-    """A realistic report context as score.py / train.py build it."""
-    context = {
-        "kind": kind,
-        "title": "reviews.csv — sentiment report" if kind == "score" else "imdb-lstm — training",
-        "generated_at": "2025-11-21T09:30:00+01:00",
-        "package_version": "0.1.0",
-        "model": make_model(),
-    }
+) -> ScoreReport | TrainReport:
+    """A realistic report as score.py / train.py build it."""
+    page = {"generated_at": "2025-11-21T09:30:00+01:00", "package_version": "0.1.0",
+            "model": make_model()}
     if kind == "train":
-        return context
+        return TrainReport(title="imdb-lstm — training", **page)
     pool = texts if texts is not None else SAMPLE_TEXTS + MALICIOUS_TEXTS
     rows = [
         make_row(i, pool[i % len(pool)], labeled=labeled, status=STATUSES[i % len(STATUSES)])
@@ -155,22 +159,20 @@ def make_context(
     for r in scored:
         counts[min(19, int(r["score"] * 20))] += 1
     by_score = sorted(scored, key=lambda r: r["score"])
-    context.update(
-        {
-            "summary": make_summary(rows, rows_total or n_rows, labeled=labeled),
-            "file_metrics": make_metrics(len(scored), 0.8) if labeled and scored else None,
-            "score_histogram": {"edges": [i / 20 for i in range(21)], "counts": counts},
-            "highlights": {
-                "positive": by_score[::-1][:5],
-                "negative": by_score[:5],
-                "uncertain": sorted(scored, key=lambda r: abs(r["score"] - 0.5))[:5],
-            },
-            "rows": rows[:max_rows],
-            "rows_total": rows_total or n_rows,
-            "max_rows": max_rows,
-        }
+    return ScoreReport(
+        title="reviews.csv — sentiment report",
+        **page,
+        summary=make_summary(rows, rows_total or n_rows, labeled=labeled),
+        file_metrics=make_metrics(len(scored), 0.8) if labeled and scored else None,
+        score_histogram={"edges": [i / 20 for i in range(21)], "counts": counts},
+        highlights={
+            "positive": by_score[::-1][:5],
+            "negative": by_score[:5],
+            "uncertain": sorted(scored, key=lambda r: abs(r["score"] - 0.5))[:5],
+        },
+        table=ReviewTable(rows=tuple(rows[:max_rows]), total=rows_total or n_rows,
+                          max_rows=max_rows),
     )
-    return context
 
 
 # Words the stand-in explainer highlights, with their weights (B1's explainer gives real ones).
@@ -210,8 +212,8 @@ def make_drivers(rows: list[dict]) -> dict:
     return out
 
 
-def add_insights(context: dict) -> dict:
-    """Give a score context the new sections, computed by the real insights accumulators."""
+def add_insights(report: ScoreReport) -> ScoreReport:
+    """Give a score report the new sections, computed by the real insights accumulators."""
     import numpy as np
     import pandas as pd
 
@@ -219,7 +221,7 @@ def add_insights(context: dict) -> dict:
     from review_scorer.report.insights import FileInsights
     from review_scorer.scoring.kernel import ScoredChunk
 
-    rows = context["rows"]
+    rows = report.table.rows
     for i, row in enumerate(rows):
         row["spans"] = word_spans(row["text"] or "") if row["status"] == "ok" else None
         row["group"] = GROUPS[i % len(GROUPS)]
@@ -245,17 +247,16 @@ def add_insights(context: dict) -> dict:
             ratings=np.array([np.nan if r["rating"] is None else r["rating"] for r in part]),
             status=status, scores=scores,
             positive=DecisionRule(0.5).positive(scores) & (status == "ok")))
-    context.update(acc.context())
+    insights = acc.context()
     # the made-up spans of the table rows, on the rows the ratings section lists as well
     spans = {r["row"]: r["spans"] for r in rows}
     for name in ("high_rating_negative", "low_rating_positive"):
-        for item in context["ratings"][name]:
+        for item in insights["ratings"][name]:
             item["spans"] = spans[item["row"]]
-    context["drivers"] = make_drivers(rows)
-    for items in context["highlights"].values():
+    for items in report.highlights.values():
         for item in items:
             item["spans"] = word_spans(item["text"] or "")
-    return context
+    return replace(report, **insights, drivers=make_drivers(list(rows)))
 
 
 def rows_island(html: str) -> dict:
@@ -330,8 +331,7 @@ def test_report_title_names_the_file(score_html):
 
 
 def test_report_title_gets_file_name_even_when_caller_title_lacks_it():
-    context = make_context(n_rows=5)
-    context["title"] = "Sentiment report"
+    context = replace(make_context(n_rows=5), title="Sentiment report")
     html = build_report_html(context)
     assert "reviews.csv" in re.search(r"<title>(.*?)</title>", html, re.S).group(1)
 
@@ -414,7 +414,7 @@ def test_report_json_island_round_trips_the_texts():
     context = make_context(n_rows=len(SAMPLE_TEXTS + MALICIOUS_TEXTS) * 2)
     island = rows_island(build_report_html(context))
     by_row = {r[0]: r for r in island["rows"]}
-    for row in context["rows"]:
+    for row in context.table.rows:
         packed = by_row[row["row"]]
         assert packed[1] == row["id"]
         assert packed[2] == row["text"]
@@ -456,7 +456,7 @@ def test_report_no_truncation_note_when_all_rows_fit(score_html):
 
 def test_report_caps_rows_to_max_rows_even_if_given_more():
     context = make_context(n_rows=40, max_rows=40)
-    context["max_rows"] = 10
+    context = replace(context, table=replace(context.table, max_rows=10))
     html = build_report_html(context)
     assert len(rows_island(html)["rows"]) == 10
     assert "showing the first 10 of 40 rows" in html
@@ -464,8 +464,7 @@ def test_report_caps_rows_to_max_rows_even_if_given_more():
 
 def test_report_zero_max_rows_shows_no_rows_and_says_so():
     context = make_context(n_rows=8)
-    context["max_rows"] = 0
-    context["rows"] = []
+    context = replace(context, table=replace(context.table, max_rows=0, rows=()))
     html = build_report_html(context)
     assert rows_island(html)["rows"] == []
     assert "showing the first 0 of 8 rows" in html
@@ -481,7 +480,7 @@ def test_report_100k_rows_page_stays_under_30_mb(tmp_path):
     context = make_context(
         n_rows=DEFAULT_MAX_ROWS, texts=texts, rows_total=100_000, max_rows=DEFAULT_MAX_ROWS
     )
-    out = write_report(context, tmp_path / "big.html")
+    out = publish_report(context, tmp_path / "big.html")
     size = out.stat().st_size
     assert size < 30_000_000, size
     html = out.read_text(encoding="utf-8")
@@ -495,12 +494,12 @@ def test_report_very_long_texts_are_cut_to_keep_the_page_small(monkeypatch):
     monkeypatch.setattr(rows_view, "TEXT_BUDGET_BYTES", 20_000)
     texts = ["short and sweet", "x" * 30_000, "y" * 5_000]
     context = make_context(n_rows=3, texts=texts)
-    context["rows"][1]["status"] = "ok"
+    context.table.rows[1]["status"] = "ok"
     html = build_report_html(context)
     island = rows_island(html)
     sizes = [len(r[2].encode()) for r in island["rows"]]
     assert sum(sizes) <= 20_000 + 10
-    assert island["rows"][0][2] == context["rows"][0]["text"] and island["rows"][0][7] == 0
+    assert island["rows"][0][2] == context.table.rows[0]["text"] and island["rows"][0][7] == 0
     assert island["rows"][1][7] == 1
     assert "long reviews are cut short" in html
 
@@ -518,8 +517,7 @@ def test_report_training_report_has_no_per_file_sections():
 
 
 def test_report_without_history_or_test_metrics_still_renders():
-    context = make_context(kind="train")
-    context["model"] = make_model(history=False, tested=False)
+    context = replace(make_context(kind="train"), model=make_model(history=False, tested=False))
     html = build_report_html(context)
     assert "No training history recorded" in html
     assert "not evaluated" in html
@@ -542,15 +540,16 @@ def test_report_with_labels_shows_file_confusion_matrix(score_html):
 
 def test_report_with_zero_scored_rows():
     context = make_context(n_rows=6)
-    for row in context["rows"]:
+    for row in context.table.rows:
         row.update(status="empty text", score=None, sentiment="", text="")
-    context["summary"].update(
-        scored=0, positive=0, negative=0, positive_share=None, not_scored=6,
-        not_scored_reasons={"empty text": 6},
+    context = replace(
+        context,
+        summary=replace(context.summary, scored=0, positive=0, negative=0, positive_share=None,
+                        not_scored=6, not_scored_reasons={"empty text": 6}),
+        file_metrics=None,
+        highlights={"positive": [], "negative": [], "uncertain": []},
+        score_histogram={"edges": [i / 20 for i in range(21)], "counts": [0] * 20},
     )
-    context["file_metrics"] = None
-    context["highlights"] = {"positive": [], "negative": [], "uncertain": []}
-    context["score_histogram"] = {"edges": [i / 20 for i in range(21)], "counts": [0] * 20}
     html = build_report_html(context)
     assert "no scored reviews" in html
     assert "n/a" in html.split('id="summary"')[1].split('id="model"')[0]
@@ -590,7 +589,8 @@ def test_report_summary_shares_add_up_to_100_percent():
             # never more than one step away from the exact share
             assert abs(float(shown[0].rstrip("%")) - 100 * positive / total) < 0.1 + 1e-9
     context = make_context(n_rows=6)
-    context["summary"].update(scored=80, positive=23, negative=57, positive_share=23 / 80)
+    context = replace(context, summary=replace(context.summary, scored=80, positive=23,
+                                               negative=57, positive_share=23 / 80))
     html = build_report_html(context)
     shares = {label: value for label, value, _ in _cards(html, "summary-cards")}
     assert (shares["Positive"], shares["Negative"]) == ("28.8%", "71.2%")
@@ -599,7 +599,7 @@ def test_report_summary_shares_add_up_to_100_percent():
 
 def test_report_summary_leads_with_this_files_figures_beside_the_models():
     context = make_context(n_rows=60)
-    metrics, test = context["file_metrics"], context["model"]["test_metrics"]
+    metrics, test = context.file_metrics, context.model.test_metrics
     html = build_report_html(context)
     summary = html.split('id="summary"')[1].split("</section>")[0]
     # The headline comes first in the Summary, before the counts.
@@ -614,11 +614,11 @@ def test_report_summary_leads_with_this_files_figures_beside_the_models():
     ]
     assert 'id="headline-model"' in summary and "card-model" in summary
     # With one class only there is no ROC AUC: F1 leads instead.
-    context["file_metrics"] = {**metrics, "roc_auc": None, "f1": 0.625}
+    context = replace(context, file_metrics={**metrics, "roc_auc": None, "f1": 0.625})
     cards = _cards(build_report_html(context), "summary-headline")
     assert cards[1] == ("F1 on this file", "0.625", n)
     # A model trained elsewhere says "own", not IMDB.
-    context["model"]["data_source"] = "shop_labels.csv"
+    context = replace(context, model=replace(context.model, data_source="shop_labels.csv"))
     assert _cards(build_report_html(context), "summary-headline")[-1][0] == "Model's own test accuracy"
 
 
@@ -626,7 +626,7 @@ def test_report_summary_headline_for_rated_and_unlabelled_files():
     unlabelled = build_report_html(make_context(n_rows=20, labeled=False))
     assert 'id="summary-headline"' not in unlabelled
     rated = add_insights(make_context(n_rows=40, labeled=False))
-    ratings = rated["ratings"]
+    ratings = rated.ratings
     cards = _cards(build_report_html(rated), "summary-headline")
     assert cards[0] == ("Agrees with the star ratings", f"{ratings['agreement']:.1%}",
                         f"n = {ratings['compared']:,} rated reviews")
@@ -636,45 +636,47 @@ def test_report_summary_headline_for_rated_and_unlabelled_files():
 def test_report_rejects_unknown_kind():
     with pytest.raises(ValueError, match="kind"):
         build_report_html({"kind": "other", "model": make_model()})
+    with pytest.raises(ValueError, match="kind"):
+        build_report_html(make_model())
 
 
-# ---------------------------------------------------------------- write_report
+# ---------------------------------------------------------------- publish_report
 
 
-def test_report_write_refuses_to_overwrite(tmp_path):
+def test_report_publish_refuses_to_overwrite(tmp_path):
     out = tmp_path / "reviews.html"
     out.write_text("keep me", encoding="utf-8")
     with pytest.raises(OutputError) as info:
-        write_report(make_context(n_rows=3), out)
+        publish_report(make_context(n_rows=3), out)
     message = str(info.value)
     assert "\n" not in message and str(out) in message and "--overwrite" in message
     assert out.read_text(encoding="utf-8") == "keep me"
 
 
-def test_report_write_overwrite_replaces_atomically(tmp_path):
+def test_report_publish_overwrite_replaces_atomically(tmp_path):
     out = tmp_path / "reviews.html"
     out.write_text("old", encoding="utf-8")
-    assert write_report(make_context(n_rows=3), out, overwrite=True) == out
+    assert publish_report(make_context(n_rows=3), out, overwrite=True) == out
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reviews.html"]
 
 
-def test_report_write_creates_missing_parent_and_leaves_no_temp_files(tmp_path):
+def test_report_publish_creates_missing_parent_and_leaves_no_temp_files(tmp_path):
     out = tmp_path / "reports" / "reviews.html"
-    write_report(make_context(n_rows=3), out)
+    publish_report(make_context(n_rows=3), out)
     assert [p.name for p in out.parent.iterdir()] == ["reviews.html"]
 
 
-def test_report_write_into_unwritable_place_is_output_error(tmp_path):
+def test_report_publish_into_unwritable_place_is_output_error(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("", encoding="utf-8")
     with pytest.raises(OutputError, match="cannot write the report"):
-        write_report(make_context(n_rows=3), blocker / "reviews.html")
+        publish_report(make_context(n_rows=3), blocker / "reviews.html")
     with pytest.raises(OutputError, match="is a directory"):
-        write_report(make_context(n_rows=3), tmp_path)
+        publish_report(make_context(n_rows=3), tmp_path)
 
 
-def test_report_write_cleans_up_temp_file_when_replace_fails(tmp_path, monkeypatch):
+def test_report_publish_cleans_up_temp_file_when_replace_fails(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
@@ -683,8 +685,28 @@ def test_report_write_cleans_up_temp_file_when_replace_fails(tmp_path, monkeypat
     monkeypatch.setattr(outputs.os, "replace", fail)
     monkeypatch.setattr(outputs.os, "link", fail)
     with pytest.raises(OutputError, match="Permission denied"):
-        write_report(make_context(n_rows=3), tmp_path / "reviews.html")
+        publish_report(make_context(n_rows=3), tmp_path / "reviews.html")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_publish_with_other_files_is_all_or_none(tmp_path, monkeypatch):
+    from review_scorer.io.publish import write_temp_beside
+
+    predictions, out = tmp_path / "reviews.predictions.csv", tmp_path / "reviews.html"
+    temp = write_temp_beside(predictions, b"row,score\n")
+    assert publish_report(make_context(n_rows=3), out, together=[(temp, predictions)]) == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, predictions.name]
+    # a report that fails to render publishes neither file and leaves no temp file
+    def fail(*args):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(report, "build_report_html", fail)
+    temp = write_temp_beside(predictions, b"new")
+    with pytest.raises(RuntimeError, match="render failed"):
+        publish_report(make_context(n_rows=3), out, overwrite=True,
+                       together=[(temp, predictions)])
+    assert predictions.read_bytes() == b"row,score\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, predictions.name]
 
 
 # ---------------------------------------------------------------- plots
@@ -699,7 +721,7 @@ def _svg_ok(svg: str) -> None:
 
 
 def test_plots_training_curves_have_four_series_and_best_epoch():
-    svg = plots.training_curves_svg(make_model()["history"], 3)
+    svg = plots.training_curves_svg(make_model().history, 3)
     _svg_ok(svg)
     series = re.findall(r'id="(curve-[a-z]+-[a-z]+)"', svg)
     assert sorted(series) == sorted(
@@ -788,7 +810,7 @@ def test_plots_ids_are_unique_across_one_page(score_html):
 
 
 def test_plots_svg_output_is_deterministic():
-    history = make_model()["history"]
+    history = make_model().history
     assert plots.training_curves_svg(history, 2) == plots.training_curves_svg(history, 2)
 
 
@@ -830,7 +852,7 @@ def test_report_rows_payload_carries_spans_groups_and_ratings(insight_html):
     assert island["has_spans"] and island["has_rating"]
     assert island["groups"] == sorted({g or "(none)" for g in GROUPS})
     context = add_insights(make_context(n_rows=90))
-    for row, packed in zip(context["rows"], island["rows"], strict=True):
+    for row, packed in zip(context.table.rows, island["rows"], strict=True):
         assert packed[8] == (row["spans"] or None)
         assert island["groups"][packed[9]] == (row["group"] or "(none)")
         assert packed[10] == row["rating"]
@@ -840,7 +862,7 @@ def test_report_cut_texts_keep_only_spans_that_fit(monkeypatch):
     monkeypatch.setattr(rows_view, "TEXT_BUDGET_BYTES", 2_000)
     text = "never " * 1000 + "funny"
     context = make_context(n_rows=1, texts=[text])
-    context["rows"][0]["spans"] = word_spans(text)
+    context.table.rows[0]["spans"] = word_spans(text)
     packed = rows_island(build_report_html(context))["rows"][0]
     assert packed[7] == 1 and packed[8]
     assert max(end for _, end, _ in packed[8]) <= len(packed[2])
@@ -876,10 +898,10 @@ def test_report_groups_section_is_sortable_and_escapes_names(insight_html):
 def test_report_ratings_section_shows_neutral_and_disagreements(insight_html):
     section = _section(insight_html, "ratings")
     context = add_insights(make_context(n_rows=90))
-    neutral = sum(1 for r in context["rows"] if r["rating"] == 3.0)
+    neutral = sum(1 for r in context.table.rows if r["rating"] == 3.0)
     assert f"{neutral} neutral" in section
     assert 'class="plot plot-ratings"' in section
-    high = context["ratings"]["high_rating_negative"]
+    high = context.ratings["high_rating_negative"]
     assert high and f"row {high[0]['row']}" in section
     assert 'id="disagree-high-rating-negative"' in section
     assert 'id="disagree-low-rating-positive"' in section
@@ -928,8 +950,8 @@ def test_report_only_the_strongest_words_are_marked_and_all_are_listed():
     assert words[0]["weight"] == "+0.90" and words[-1]["css"].startswith("hl pos")
 
     context = make_context(n_rows=3, texts=[text])
-    context["highlights"]["positive"][0]["spans"] = spans
-    for row in context["rows"]:
+    context.highlights["positive"][0]["spans"] = spans
+    for row in context.table.rows:
         row["spans"] = spans
     html = build_report_html(context)
     item = re.split(r'<li class="highlight">|</ol>', html.split('id="highlights-positive"')[1])[1]
@@ -956,29 +978,28 @@ def test_report_sections_absent_without_data(score_html):
 
 
 def test_report_timeline_without_readable_dates_says_so():
-    context = make_context(n_rows=5)
-    context["timeline"] = {
+    context = replace(make_context(n_rows=5), timeline={
         "column": "when", "buckets": [], "dated": 0, "missing": 1, "unreadable": 4,
         "unreadable_examples": [{"row": 1, "value": "soon"}],
-    }
+    })
     section = _section(build_report_html(context), "timeline")
     assert "No date in column" in section and "4 dates could not be read" in section
 
 
 def test_plots_timeline_groups_and_ratings():
     context = add_insights(make_context(n_rows=90))
-    svg = plots.timeline_svg(context["timeline"])
+    svg = plots.timeline_svg(context.timeline)
     _svg_ok(svg)
     assert 'id="timeline-share"' in svg and 'id="timeline-mean"' in svg
-    buckets = context["timeline"]["buckets"]
+    buckets = context.timeline["buckets"]
     assert len(re.findall(r'id="timeline-count-\d+"', svg)) == len(buckets)
-    svg = plots.groups_svg(context["groups"], 0.5)
+    svg = plots.groups_svg(context.groups, 0.5)
     _svg_ok(svg)
     assert len(re.findall(r'id="group-point-\d+"', svg)) == len(GROUPS)
     assert "$x$" in svg and "<img" not in svg  # names literal: no mathtext, escaped
-    svg = plots.rating_scores_svg(context["ratings"])
+    svg = plots.rating_scores_svg(context.ratings)
     _svg_ok(svg)
-    assert len(re.findall(r'id="rating-mean-\d+"', svg)) == len(context["ratings"]["values"])
+    assert len(re.findall(r'id="rating-mean-\d+"', svg)) == len(context.ratings["values"])
 
 
 def _monthly(n: int, freq: str = "MS", granularity: str = "month") -> dict:
@@ -1039,8 +1060,9 @@ def test_plots_new_plots_without_data_are_none():
 
 def test_report_column_names_with_markup_stay_text():
     context = add_insights(make_context(n_rows=40))
-    for key in ("timeline", "groups", "ratings"):
-        context[key]["column"] = f"<i onmouseover=alert(1)>{key}</i> $x$"
+    context = replace(context, **{
+        key: {**getattr(context, key), "column": f"<i onmouseover=alert(1)>{key}</i> $x$"}
+        for key in ("timeline", "groups", "ratings")})
     html = build_report_html(context)
     tag_names = [t for t, _ in parse(html).tags]
     assert "i" not in tag_names
@@ -1051,7 +1073,7 @@ def test_report_column_names_with_markup_stay_text():
 def test_report_group_filter_caps_its_options(monkeypatch):
     monkeypatch.setattr(rows_view, "MAX_GROUP_OPTIONS", 3)
     context = make_context(n_rows=12)
-    for i, row in enumerate(context["rows"]):
+    for i, row in enumerate(context.table.rows):
         row["group"] = "big" if i < 6 else f"small {i:02d}"  # one common group, six rare ones
     island = rows_island(build_report_html(context))
     # Ties between the rare ones are broken by name, so the page does not depend on row order.
@@ -1061,8 +1083,7 @@ def test_report_group_filter_caps_its_options(monkeypatch):
 
 
 def test_report_groups_plot_keeps_to_the_largest_groups():
-    context = make_context(n_rows=6)
-    context["groups"] = {
+    context = replace(make_context(n_rows=6), groups={
         "column": "shop",
         "total_groups": 40,
         "items": [
@@ -1070,7 +1091,7 @@ def test_report_groups_plot_keeps_to_the_largest_groups():
              "positive_share": 50 / (100 - i), "ci_low": 0.3, "ci_high": 0.7, "mean_score": 0.5}
             for i in range(40)
         ],
-    }
+    })
     section = _section(build_report_html(context), "groups")
     assert len(re.findall(r'id="group-point-\d+"', section)) == sections.GROUPS_PLOTTED
     assert f"The {sections.GROUPS_PLOTTED} groups with the most reviews are plotted" in section
@@ -1079,8 +1100,8 @@ def test_report_groups_plot_keeps_to_the_largest_groups():
 
 def test_report_rows_carry_driver_term_indices_when_given():
     context = add_insights(make_context(n_rows=6))
-    context["rows"][0]["terms"] = [2, 0, 2, -1, "x"]
-    context["rows"][1]["terms"] = []
+    context.table.rows[0]["terms"] = [2, 0, 2, -1, "x"]
+    context.table.rows[1]["terms"] = []
     html = build_report_html(context)
     packed = rows_island(html)["rows"]
     assert packed[0][11] == [0, 2] and packed[1][11] == [] and packed[2][11] is None
@@ -1093,7 +1114,7 @@ def test_report_sampled_rows_are_called_a_sample_not_the_first_rows():
     context = make_context(n_rows=30, rows_total=1000, max_rows=30)
     first = build_report_html(context)
     assert "showing the first 30 of 1,000 rows" in first
-    context.update(rows_sampled=True, sample_seed=7)
+    context = replace(context, table=replace(context.table, sampled=True, sample_seed=7))
     sampled = build_report_html(context)
     assert "random sample of 30 of 1,000 rows (seed 7)" in sampled and "the first 30" not in sampled
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,8 @@ import pytest
 # make_context lives in test_report.py until the fixtures move to conftest.py.
 from test_report import GROUPS, MALICIOUS_TEXTS, add_insights, make_context
 
-from review_scorer.report.render import write_report
+from review_scorer.report.data import ScoreReport
+from review_scorer.report.publish import publish_report
 
 pytestmark = pytest.mark.browser
 
@@ -57,8 +59,8 @@ def report_file(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("browser") / "reviews.html"
     long_text = "A slow start, then a lovely film about two sisters and a bakery. " * 12
     context = make_context(n_rows=137)
-    context["rows"][7]["text"] = long_text
-    return write_report(context, out)
+    context.table.rows[7]["text"] = long_text
+    return publish_report(context, out)
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +69,14 @@ def insight_file(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("insights") / "reviews.html"
     context = make_context(n_rows=137)
     long_text = "A warm start, then a funny film about two sisters. " * 12
-    context["rows"][7]["text"] = long_text
-    context["highlights"]["positive"][0]["text"] = long_text  # the same row dict as in the table
-    return write_report(add_insights(context), out)
+    context.table.rows[7]["text"] = long_text
+    context.highlights["positive"][0]["text"] = long_text  # the same row dict as in the table
+    return publish_report(add_insights(context), out)
 
 
 @pytest.fixture(scope="module")
 def train_file(tmp_path_factory) -> Path:
-    return write_report(make_context(kind="train"), tmp_path_factory.mktemp("train") / "t.html")
+    return publish_report(make_context(kind="train"), tmp_path_factory.mktemp("train") / "t.html")
 
 
 class Watched:
@@ -607,7 +609,7 @@ def _shop_row(chunk, i: int, info, spans: list) -> dict:
     }
 
 
-def shop_report_context(model_dir: Path) -> dict:
+def shop_report_context(model_dir: Path) -> ScoreReport:
     """The shop sample through the real reader, scoring core, explainer and insights."""
     from review_scorer import SentimentModel
     from review_scorer.explain.attribution import Explainer
@@ -639,21 +641,23 @@ def shop_report_context(model_dir: Path) -> dict:
     context = make_context(n_rows=1)  # model and page details from the test helpers
     scored = sorted((r for r in rows if r["score"] is not None), key=lambda r: r["score"])
     positive = sum(r["sentiment"] == "positive" for r in scored)
-    context["summary"].update(
+    summary = replace(
+        context.summary,
         file=SHOP.name, path=str(SHOP), rows=len(rows), scored=len(scored),
         not_scored=len(rows) - len(scored), not_scored_reasons={}, positive=positive,
         negative=len(scored) - positive, positive_share=positive / len(scored),
-        text_column=info.text_column, label_column=info.rating_column, notes=list(info.notes),
-        rows_per_second=len(rows) / context["summary"]["seconds"],
+        text_column=info.text_column, label_column=info.rating_column, notes=tuple(info.notes),
+        rows_per_second=len(rows) / context.summary.seconds,
     )
-    context.update(insights.context())
     result = drivers.result(k=10)
     # The rows kept for the page are matched against the final driver list, as the scorer does.
     terms = [t["term"] for t in result["positive"] + result["negative"]]
     for row in rows:
         row["terms"] = terms_in_text(row["text"], terms)
-    context.update(
-        title=f"{SHOP.name} — sentiment report", rows=rows, rows_total=len(rows), file_metrics=None,
+    return replace(
+        context, **insights.context(), summary=summary,
+        title=f"{SHOP.name} — sentiment report",
+        table=replace(context.table, rows=tuple(rows), total=len(rows)), file_metrics=None,
         drivers=result,
         highlights={
             "positive": [r for r in scored[::-1][:5] if r["sentiment"] == "positive"],
@@ -661,13 +665,12 @@ def shop_report_context(model_dir: Path) -> dict:
             "uncertain": sorted(scored, key=lambda r: abs(r["score"] - 0.5))[:5],
         },
     )
-    return context
 
 
 @pytest.fixture(scope="module")
-def shop_report(tmp_path_factory, trained_model) -> tuple[Path, dict]:
+def shop_report(tmp_path_factory, trained_model) -> tuple[Path, ScoreReport]:
     context = shop_report_context(trained_model.model_dir)
-    return write_report(context, tmp_path_factory.mktemp("shop") / "shop_reviews.html"), context
+    return publish_report(context, tmp_path_factory.mktemp("shop") / "shop_reviews.html"), context
 
 
 def test_report_browser_shop_file_with_dates_groups_and_stars(browser, shop_report, tmp_path):
@@ -703,7 +706,7 @@ def test_report_browser_shop_file_with_dates_groups_and_stars(browser, shop_repo
         index = int(button.get_attribute("data-index"))
         button.click()
         assert page.is_visible("#term-filter")
-        assert _match_count(page) == sum(index in r["terms"] for r in context["rows"]) > 0
+        assert _match_count(page) == sum(index in r["terms"] for r in context.table.rows) > 0
         _screenshot(page, tmp_path, "shop-report-laptop")
         watched.assert_clean()
     finally:
@@ -740,8 +743,9 @@ def provenance_file(tmp_path_factory) -> Path:
     from review_scorer.report.provenance import model_provenance
 
     context = make_context(n_rows=20)
-    context["model"]["provenance"] = model_provenance(_pretrained_meta(), {"lstm_units": 64})
-    return write_report(context, tmp_path_factory.mktemp("provenance") / "reviews.html")
+    made = model_provenance(_pretrained_meta(), {"lstm_units": 64})
+    context = replace(context, model=replace(context.model, provenance=made))
+    return publish_report(context, tmp_path_factory.mktemp("provenance") / "reviews.html")
 
 
 def test_report_browser_score_report_shows_how_the_model_was_made(browser, provenance_file, tmp_path):

@@ -82,10 +82,10 @@ def _write_file(path) -> pd.DataFrame:
 def _score_and_capture(src, out_dir, threshold, monkeypatch) -> tuple:
     from review_scorer.scoring import score as score_module
 
-    captured = {}
-    real = score_module.ReportAccumulator.render_to_temp
-    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp",
-                        staticmethod(lambda c, p: (captured.update(c), real(c, p))[1]))
+    captured = []
+    real = score_module.publish_report
+    monkeypatch.setattr(score_module, "publish_report",
+                        lambda r, *a, **kw: (captured.append(r), real(r, *a, **kw))[1])
     result = score_module.score_files(
         [str(src)], out_dir=out_dir, threshold=threshold, chunk_rows=4, max_report_rows=0,
         text_column="text", label_column="label", id_column="review_id", rating_column="stars",
@@ -93,7 +93,8 @@ def _score_and_capture(src, out_dir, threshold, monkeypatch) -> tuple:
     )
     (f,) = result.files
     assert f.ok, f.error
-    return f, captured
+    (report,) = captured
+    return f, report
 
 
 EXPECTED_POSITIVE = {
@@ -118,24 +119,24 @@ def test_report_threshold_decision_is_the_same_in_every_section(threshold, fixed
 
     out = pd.read_csv(f.predictions_path, dtype=str, keep_default_na=False)
     assert (out["sentiment"] == "positive").tolist() == positive.tolist()
-    assert f.positive == n_pos and context["summary"]["positive"] == n_pos
+    assert f.positive == n_pos and context.summary.positive == n_pos
 
     labels = (frame["label"] == "positive").to_numpy()
     tp, fp = int((positive & labels).sum()), int((positive & ~labels).sum())
     fn, tn = int((~positive & labels).sum()), int((~positive & ~labels).sum())
-    assert context["file_metrics"]["confusion"] == [[tn, fp], [fn, tp]]
+    assert context.file_metrics["confusion"] == [[tn, fp], [fn, tp]]
 
-    assert sum(context["score_histogram"]["positive_counts"]) == n_pos
+    assert sum(context.score_histogram["positive_counts"]) == n_pos
     caption = f"{len(frame) - n_pos:,} below and {n_pos:,} at or above the threshold {threshold:.2f}"
     assert caption in build_report_html(context)
 
-    buckets = context["timeline"]["buckets"]
+    buckets = context.timeline["buckets"]
     assert sum(b["positive"] for b in buckets) == n_pos
     for name, group in frame.groupby("product"):
-        item = next(g for g in context["groups"]["items"] if g["name"] == name)
+        item = next(g for g in context.groups["items"] if g["name"] == name)
         assert item["positive"] == int(positive[group.index].sum())
 
-    ratings = context["ratings"]
+    ratings = context.ratings
     stars = frame["stars"].to_numpy()
     texts = frame["text"].to_numpy()
     assert {d["text"] for d in ratings["low_rating_positive"]} == set(texts[positive & (stars <= 2)])
@@ -146,7 +147,7 @@ def test_report_threshold_decision_is_the_same_in_every_section(threshold, fixed
         same = stars == value["rating"]
         assert value["positive_share"] == pytest.approx(positive[same].mean())
 
-    highlights = context["highlights"]
+    highlights = context.highlights
     assert {r["text"] for r in highlights["positive"]} == set(frame["text"][positive])
     assert {r["text"] for r in highlights["negative"]} == set(frame["text"][~positive])
     for row in highlights["uncertain"]:

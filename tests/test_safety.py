@@ -48,7 +48,7 @@ def test_safety_overwrite_with_report_path_a_directory_keeps_previous_prediction
 
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
 def test_safety_failed_report_restores_previous_outputs(trained_model, tmp_path, monkeypatch, failure):
-    from review_scorer.scoring import score as score_module
+    from review_scorer.report import render
     from review_scorer.scoring.score import score_files
 
     src, out = _reviews(tmp_path / "r.csv"), tmp_path / "out"
@@ -59,7 +59,7 @@ def test_safety_failed_report_restores_previous_outputs(trained_model, tmp_path,
     def fail(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp", staticmethod(fail))
+    monkeypatch.setattr(render, "build_report_html", fail)
     if isinstance(failure, KeyboardInterrupt):
         with pytest.raises(KeyboardInterrupt):
             score_files([src], model_dir=trained_model.model_dir, out_dir=out, overwrite=True)

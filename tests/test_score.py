@@ -271,25 +271,27 @@ def test_score_report_answers_why_when_where(trained_model, tmp_path, monkeypatc
     and ratings; listed rows carry highlighted words; --explain adds top_words for every row."""
     from review_scorer.scoring import score as score_module
 
-    captured = {}
-    real = score_module.ReportAccumulator.render_to_temp
+    captured = []
+    real = score_module.publish_report
 
-    def keep(context, path):
-        captured.update(context)
-        return real(context, path)
+    def keep(report, *args, **kwargs):
+        captured.append(report)
+        return real(report, *args, **kwargs)
 
-    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp", staticmethod(keep))
+    monkeypatch.setattr(score_module, "publish_report", keep)
     result = _score(["sample_data/shop_reviews.csv"], trained_model.model_dir, tmp_path,
                     explain=True, max_report_rows=30)
     (f,) = result.files
     assert f.ok, f.error
+    (report,) = captured
     assert f.labels_from_rating and f.label_column == "stars" and f.metrics["n"] < f.rows
-    assert captured["timeline"] and captured["groups"] and captured["ratings"]
-    assert captured["drivers"]["reviews_explained"] == f.scored  # --explain: every row
-    assert len(captured["rows"]) == 30
-    assert all("spans" in row and "group" in row and "terms" in row for row in captured["rows"])
-    spans = captured["rows"][0]["spans"]
-    assert spans and all(-1 <= w <= 1 and 0 <= a < b <= len(captured["rows"][0]["text"]) for a, b, w in spans)
+    assert report.timeline and report.groups and report.ratings
+    assert report.drivers["reviews_explained"] == f.scored  # --explain: every row
+    rows = report.table.rows
+    assert len(rows) == 30
+    assert all("spans" in row and "group" in row and "terms" in row for row in rows)
+    spans = rows[0]["spans"]
+    assert spans and all(-1 <= w <= 1 and 0 <= a < b <= len(rows[0]["text"]) for a, b, w in spans)
     out = pd.read_csv(f.predictions_path, dtype=str, keep_default_na=False)
     assert (out["top_words"] != "").all() and out["top_words"].str.contains(r"[+-]\d").all()
 
@@ -297,11 +299,11 @@ def test_score_report_answers_why_when_where(trained_model, tmp_path, monkeypatc
 def test_score_without_explain_explains_only_the_listed_rows(trained_model, tmp_path, monkeypatch):
     from review_scorer.scoring import score as score_module
 
-    captured = {}
-    real = score_module.ReportAccumulator.render_to_temp
-    monkeypatch.setattr(score_module.ReportAccumulator, "render_to_temp",
-                        staticmethod(lambda c, p: (captured.update(c), real(c, p))[1]))
+    captured = []
+    real = score_module.publish_report
+    monkeypatch.setattr(score_module, "publish_report",
+                        lambda r, *a, **kw: (captured.append(r), real(r, *a, **kw))[1])
     (f,) = _score(["sample_data/shop_reviews.csv"], trained_model.model_dir, tmp_path,
                   max_report_rows=10).files
-    assert captured["drivers"]["reviews_explained"] == 10
+    assert captured[0].drivers["reviews_explained"] == 10
     assert "top_words" not in pd.read_csv(f.predictions_path, nrows=1).columns

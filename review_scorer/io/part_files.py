@@ -291,19 +291,11 @@ def remove_parts(parts_dir: str | Path, file_index: int | None = None) -> None:
         shutil.rmtree(parts_dir, ignore_errors=True)
 
 
-def publish_report(context: dict[str, Any], report_path: str | Path, overwrite: bool) -> None:
-    """Render the report and publish it atomically, as the local engine does (one upload for a
-    URI)."""
-    from review_scorer.io.publish import publish_together, write_temp_beside
-    from review_scorer.report.render import build_report_html
-
-    data = build_report_html(context).encode("utf-8", "replace")
-    if is_uri(report_path):
-        if _exists(report_path) and not overwrite:
-            raise OutputError(f"{report_path} already exists; pass --overwrite to replace it")
-        filesystem, inner = _filesystem(report_path)
-        with filesystem.open_output_stream(inner) as sink:
-            sink.write(data)
-        return
-    temp = write_temp_beside(Path(report_path), data)
-    publish_together([(temp, Path(report_path))], overwrite=overwrite)
+def upload_whole(uri: str, data: bytes, *, overwrite: bool) -> None:
+    """Write one object at a URI in one upload (the object store publishes it whole on close),
+    refusing one that exists unless overwrite."""
+    if _exists(uri) and not overwrite:
+        raise OutputError(f"{uri} already exists; pass --overwrite to replace it")
+    filesystem, inner = _filesystem(uri)
+    with filesystem.open_output_stream(inner) as sink:
+        sink.write(data)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from review_scorer.model.sentiment import STATUS_OK
+from review_scorer.report.data import GroupItem, Groups, Insights, Ratings, Timeline
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 MAX_GROUPS_SHOWN = 200
@@ -246,7 +247,7 @@ class TimelineAccumulator:
             self.date_format, self.format_count = other.date_format, other.format_count
             self.ambiguous = other.ambiguous
 
-    def context(self) -> dict:
+    def context(self) -> Timeline:
         """Plain data for the report: buckets over the span, plus what could not be read."""
         buckets: list[dict] = []
         granularity = None
@@ -332,7 +333,7 @@ class GroupAccumulator:
         self.overflow = self.overflow + other.overflow
         self.overflow_rows += other.overflow_rows
 
-    def context(self, max_shown: int = MAX_GROUPS_SHOWN) -> dict:
+    def context(self, max_shown: int = MAX_GROUPS_SHOWN) -> Groups:
         """Per-group rows (most reviews first), the long tail merged into one "other" row."""
         ordered = sorted(self.groups.items(), key=lambda kv: (-kv[1][0], kv[0]))
         shown, rest = ordered[:max_shown], ordered[max_shown:]
@@ -352,7 +353,8 @@ class GroupAccumulator:
         }
 
 
-def _group_item(name: str, acc: np.ndarray, *, missing: bool = False, other: bool = False) -> dict:
+def _group_item(name: str, acc: np.ndarray, *, missing: bool = False, other: bool = False
+                ) -> GroupItem:
     n, scored, positive, total = (float(v) for v in acc)
     low, high = wilson_interval(int(positive), int(scored))
     return {
@@ -510,7 +512,7 @@ class RatingAccumulator:
             self.low_rating_positive + other.low_rating_positive, self.k, highest=True
         )
 
-    def context(self) -> dict:
+    def context(self) -> Ratings:
         """Plain data for the report: per-value rows, neutral count, agreement, disagreements."""
         per_value = []
         counts = {1: 0, 0: 0, -1: 0}
@@ -598,7 +600,7 @@ class FileInsights:
                 mine.merge(theirs)
         return self
 
-    def context(self) -> dict:
+    def context(self) -> Insights:
         """{"timeline": ..., "groups": ..., "ratings": ...}, each a dict or None."""
         return {
             name: None if getattr(self, name) is None else getattr(self, name).context()

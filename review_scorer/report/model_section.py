@@ -1,5 +1,5 @@
-"""The model section of every report (training and scoring): the model's data for the page,
-with paths cut to their names unless the report is to show them."""
+"""The model section of every report (training and scoring), with paths cut to their names
+unless the report is to show them; and the training report, which is that section alone."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from review_scorer.config import TrainConfig
+from review_scorer.report.data import ModelSection, TrainReport
 from review_scorer.report.provenance import model_provenance
 
 
@@ -65,9 +66,9 @@ def _short_meta(value: Any) -> Any:
     return shorten_paths(value)
 
 
-def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dict,
-                  history: dict, metrics: dict | None, full_paths: bool = False) -> dict[str, Any]:
-    """The "model" part of a report context (shared by training and scoring reports).
+def model_section(*, name: str, path: str, meta: dict, config: TrainConfig | dict,
+                  history: dict, metrics: dict | None, full_paths: bool = False) -> ModelSection:
+    """The model's part of a report (shared by training and scoring reports).
 
     Unless full_paths, the model folder, the training data and every other path recorded in
     meta.json appear by their names only, so the report can be mailed.
@@ -76,25 +77,47 @@ def model_context(*, name: str, path: str, meta: dict, config: TrainConfig | dic
     if not full_paths:
         meta = _short_meta(meta)
         path = Path(path).name if path else path
-    return {
-        "name": name,
-        "path": path,
-        "trained_at": meta.get("created_at", ""),
-        "data_source": _relative_source(meta.get("data_source", ""), full_paths),
-        "device": meta.get("device", ""),
-        "config": settings,
-        "history": {k: history.get(k, []) for k in curve_keys(meta)},
-        "curves_note": curves_note(meta),
-        "best_epoch": int(meta.get("best_epoch") or 0) or None,
-        "test_metrics": metrics,
-        "sizes": meta.get("sizes", {}),
-        "train_seconds": float(meta.get("train_seconds") or 0.0),
+    return ModelSection(
+        name=name,
+        path=path,
+        trained_at=meta.get("created_at", ""),
+        data_source=_relative_source(meta.get("data_source", ""), full_paths),
+        device=meta.get("device", ""),
+        config=settings,
+        history={k: history.get(k, []) for k in curve_keys(meta)},
+        curves_note=curves_note(meta),
+        best_epoch=int(meta.get("best_epoch") or 0) or None,
+        test_metrics=metrics,
+        sizes=meta.get("sizes", {}),
+        train_seconds=float(meta.get("train_seconds") or 0.0),
         # How the model was made: pretraining, word vectors, distillation, supervised training.
-        "provenance": model_provenance(meta, settings),
+        provenance=model_provenance(meta, settings),
         # temperature, ECE before/after and validation_bins (calibration.calibration_meta)
-        "calibration": meta.get("calibration"),
-        "adapted_from": (meta.get("adaptation") or {}).get("start_model"),
-    }
+        calibration=meta.get("calibration"),
+        adapted_from=(meta.get("adaptation") or {}).get("start_model"),
+    )
+
+
+def report_time() -> str:
+    """When a report is made: now, to the second, with this machine's offset."""
+    import datetime as _dt
+
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def build_train_report(model: Any, *, path: str | Path, full_paths: bool = False) -> TrainReport:
+    """The training report of a model (a SentimentModel, or anything with its name, meta,
+    config, history and metrics) saved in the folder `path`. Unless full_paths, it names the
+    model folder and the data by their names only."""
+    from review_scorer import __version__
+
+    return TrainReport(
+        title=f"{model.name} — training report",
+        generated_at=report_time(),
+        package_version=__version__,
+        model=model_section(name=model.name, path=str(path), meta=model.meta, config=model.config,
+                            history=model.history, metrics=model.metrics, full_paths=full_paths),
+    )
 
 
 def _relative_source(source: Any, full_paths: bool) -> Any:

@@ -5,7 +5,7 @@
 # model directory written by an older version, or a meta with a stage half described, still
 # renders, with the missing facts left out rather than invented.
 #
-# The result (model_context's "provenance"):
+# The result (ModelSection.provenance; its keys are report.data.Provenance):
 #   {"from_scratch": bool, "headline": str,
 #    "stages": [{"key", "title", "text", "facts": [{"label", "value"}]}],   in the order they ran
 #    "lm_curve": {"x", "x_label", "trace_x", "trace_loss", "loss", "heldout_loss",

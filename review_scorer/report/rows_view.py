@@ -7,6 +7,7 @@ import numbers
 from collections import Counter
 from typing import Any
 
+from review_scorer.report.data import ReportRow, ReviewTable
 from review_scorer.report.formatting import (
     _display_text,
     _finite_or_none,
@@ -16,9 +17,6 @@ from review_scorer.report.formatting import (
     script_json,
 )
 from review_scorer.report.insights import NONE_GROUP
-
-DEFAULT_MAX_ROWS = 20000
-
 
 # Characters of review text shown before the "more" toggle (table) or the details box (highlights).
 PREVIEW_CHARS = 300
@@ -128,7 +126,7 @@ def text_segments(text: str, spans: Any, limit: int | None = None) -> tuple[list
     return segments, cut
 
 
-def _highlight_view(rows: list[dict]) -> list[dict]:
+def _highlight_view(rows: list[ReportRow]) -> list[dict]:
     out = []
     for row in rows or []:
         text = str(row.get("text") or "")
@@ -236,7 +234,7 @@ def _already_clean(spans: Any, length: int) -> list[list] | None:
     return list(spans or ())
 
 
-def _rows_payload(rows: list[dict]) -> tuple[dict, int]:
+def _rows_payload(rows: list[ReportRow]) -> tuple[dict, int]:
     """Compact row arrays for the page script, and how many texts were cut to fit the budget.
 
     Each row is [row, id, text, sentiment (1/0/null), score, status index, label (1/0/null),
@@ -277,7 +275,7 @@ def _rows_payload(rows: list[dict]) -> tuple[dict, int]:
     return payload, cut_count
 
 
-def _packed_row(r: dict, text: str, cut: int, status_index: dict, group_index: dict | None) -> list:
+def _packed_row(r: ReportRow, text: str, cut: int, status_index: dict, group_index: dict | None) -> list:
     row_id = r.get("id")
     # A text cut for the page keeps only the spans that still fit in it.
     spans = _packed_spans(r.get("spans"), len(text))
@@ -305,11 +303,10 @@ def _term_indices(terms: Any) -> list[int] | None:
     return sorted({int(t) for t in terms if isinstance(t, numbers.Integral) and t >= 0})
 
 
-def _table_view(context: dict) -> dict:
-    max_rows = context.get("max_rows")
-    max_rows = DEFAULT_MAX_ROWS if max_rows is None else max(0, int(max_rows))
-    rows = list(context["rows"])[:max_rows]
-    rows_total = max(int(context.get("rows_total") or 0), len(rows))
+def _table_view(table: ReviewTable) -> dict:
+    max_rows = max(0, int(table.max_rows))
+    rows = list(table.rows)[:max_rows]
+    rows_total = max(int(table.total or 0), len(rows))
     payload, cut_count = _rows_payload(rows)
     return {
         "statuses": payload["statuses"],
@@ -322,8 +319,8 @@ def _table_view(context: dict) -> dict:
         "rows_total": _fmt_int(rows_total),
         "truncated": rows_total > len(rows),
         # The ray engine lists a seeded random sample of the rows, not the first ones.
-        "sampled": bool(context.get("rows_sampled")),
-        "sample_seed": context.get("sample_seed"),
+        "sampled": bool(table.sampled),
+        "sample_seed": table.sample_seed,
         "cut_count": _fmt_int(cut_count) if cut_count else None,
         "empty": not rows,
     }

@@ -8,6 +8,18 @@ import json
 from typing import Any
 
 from review_scorer.report import plots
+from review_scorer.report.data import (
+    Calibration,
+    Drivers,
+    FileSummary,
+    Groups,
+    Metrics,
+    ModelSection,
+    Provenance,
+    Ratings,
+    ReportRow,
+    Timeline,
+)
 from review_scorer.report.formatting import (
     _fmt_config_value,
     _fmt_int,
@@ -24,7 +36,7 @@ from review_scorer.report.rows_view import _highlight_view
 GROUPS_PLOTTED = 30  # more rows than this make the groups plot a wall; the table has them all
 
 
-def _metrics_rows(columns: list[dict | None]) -> list[dict]:
+def _metrics_rows(columns: list[Metrics | None]) -> list[dict]:
     """Rows of the metrics table, one value per column (a column may be None: no metrics)."""
     spec = [
         ("accuracy", "Accuracy", _fmt_num),
@@ -47,7 +59,7 @@ def _metrics_rows(columns: list[dict | None]) -> list[dict]:
     return out
 
 
-def _confusion_or_none(metrics: dict | None, title: str) -> str | None:
+def _confusion_or_none(metrics: Metrics | None, title: str) -> str | None:
     if not metrics or not metrics.get("confusion"):
         return None
     return plots.confusion_matrix_svg(metrics["confusion"], title)
@@ -76,28 +88,28 @@ _MODEL_PLOTS = {
 }
 
 
-def _model_view(model: dict) -> dict:
-    test = model.get("test_metrics")
-    history = model.get("history") or {}
+def _model_view(model: ModelSection) -> dict:
+    test = model.test_metrics
+    history = model.history or {}
     epochs = max((len(v) for v in history.values() if isinstance(v, list)), default=0)
-    sizes = model.get("sizes") or {}
+    sizes = model.sizes or {}
     return {
-        "name": model.get("name") or "unnamed model",
+        "name": model.name or "unnamed model",
         "label": _model_label(model),
-        "path": model.get("path") or "",
-        "trained_at": _fmt_time(model.get("trained_at")),
-        "data_source": model.get("data_source") or "unknown",
-        "device": model.get("device") or "unknown",
-        "train_time": _fmt_seconds(model.get("train_seconds")),
+        "path": model.path or "",
+        "trained_at": _fmt_time(model.trained_at),
+        "data_source": model.data_source or "unknown",
+        "device": model.device or "unknown",
+        "train_time": _fmt_seconds(model.train_seconds),
         "epochs": epochs,
-        "best_epoch": model.get("best_epoch"),
+        "best_epoch": model.best_epoch,
         "test_accuracy": _fmt_pct(test.get("accuracy")) if test else "not evaluated",
         "test_set": _test_set_name(model),
         "test_roc_auc": _fmt_num(test.get("roc_auc")) if test else "n/a",
         "has_test_metrics": bool(test),
         "test_metrics_rows": _metrics_rows([test]) if test else [],
-        "curves_svg": _markup(_model_plot("curves", history, model.get("best_epoch"))),
-        "curves_note": model.get("curves_note"),
+        "curves_svg": _markup(_model_plot("curves", history, model.best_epoch)),
+        "curves_note": model.curves_note,
         "test_confusion_svg": _markup(_model_plot("test_confusion", test)),
         "sizes": [
             {"name": name, "value": _fmt_int(sizes.get(key))}
@@ -106,21 +118,21 @@ def _model_view(model: dict) -> dict:
         ],
         "config": [
             {"key": str(k), "value": _fmt_config_value(v)}
-            for k, v in (model.get("config") or {}).items()
+            for k, v in (model.config or {}).items()
         ],
-        "provenance": _provenance_view(model.get("provenance")),
-        "calibration": _calibration_view(model.get("calibration")),
+        "provenance": _provenance_view(model.provenance),
+        "calibration": _calibration_view(model.calibration),
     }
 
 
-def _model_label(model: dict) -> str:
+def _model_label(model: ModelSection) -> str:
     """The model's name, with the model it was adapted from (train --data) when it was."""
-    name = str(model.get("name") or "unnamed model")
-    start = model.get("adapted_from")
+    name = str(model.name or "unnamed model")
+    start = model.adapted_from
     return f"{name} (adapted from {start})" if start else name
 
 
-def _calibration_view(calibration: dict | None) -> dict | None:
+def _calibration_view(calibration: Calibration | None) -> dict | None:
     """The model's calibration block: temperature, validation ECE before/after, its diagram."""
     if not isinstance(calibration, dict) or not calibration:
         return None
@@ -135,8 +147,8 @@ def _calibration_view(calibration: dict | None) -> dict | None:
     }
 
 
-def _provenance_view(provenance: dict | None) -> dict | None:
-    """The "How this model was made" block (None: the context has none, as in older callers)."""
+def _provenance_view(provenance: Provenance | None) -> dict | None:
+    """The "How this model was made" block (None: the model section has none)."""
     if not provenance:
         return None
     return {
@@ -164,7 +176,7 @@ def _push(term: dict) -> float:
     return abs(float(term.get("weight") or 0)) * max(1, int(term.get("reviews") or 0))
 
 
-def _drivers_view(drivers: dict | None) -> dict | None:
+def _drivers_view(drivers: Drivers | None) -> dict | None:
     """Two term lists; each bar is the term's total push, relative to the strongest on the page."""
     if not drivers or not (drivers.get("positive") or drivers.get("negative")):
         return None
@@ -187,7 +199,7 @@ def _drivers_view(drivers: dict | None) -> dict | None:
     return view
 
 
-def _timeline_view(timeline: dict | None, threshold: float) -> dict | None:
+def _timeline_view(timeline: Timeline | None, threshold: float) -> dict | None:
     if not timeline or not timeline.get("column"):
         return None
     buckets = timeline.get("buckets") or []
@@ -223,7 +235,7 @@ def _sort_value(value: Any) -> str:
     return "-1" if value is None else f"{float(value):.6f}"
 
 
-def _groups_view(groups: dict | None, overall_share: float | None) -> dict | None:
+def _groups_view(groups: Groups | None, overall_share: float | None) -> dict | None:
     if not groups or not groups.get("items"):
         return None
     items = [
@@ -265,13 +277,13 @@ def _groups_view(groups: dict | None, overall_share: float | None) -> dict | Non
     }
 
 
-def _disagreement_rows(items: list[dict], sentiment: str) -> list[dict]:
+def _disagreement_rows(items: list[ReportRow], sentiment: str) -> list[dict]:
     """A disagreement list's rows; the list says the model's decision (a high rating the model
     called negative, a low one it called positive), so no score is compared here."""
     return _highlight_view([{**item, "sentiment": sentiment} for item in items or []])
 
 
-def _ratings_view(ratings: dict | None, threshold: float) -> dict | None:
+def _ratings_view(ratings: Ratings | None, threshold: float) -> dict | None:
     if not ratings or not ratings.get("column"):
         return None
     scale = int(ratings.get("scale") or 5)
@@ -308,12 +320,13 @@ def _ratings_view(ratings: dict | None, threshold: float) -> dict | None:
     }
 
 
-def _test_set_name(model: dict) -> str:
+def _test_set_name(model: ModelSection) -> str:
     """What the model's own test set was, for the label of its accuracy."""
-    return "IMDB" if "imdb" in str(model.get("data_source") or "").lower() else "own"
+    return "IMDB" if "imdb" in str(model.data_source or "").lower() else "own"
 
 
-def _headline_view(file_metrics: dict | None, ratings: dict | None, model: dict) -> dict | None:
+def _headline_view(file_metrics: Metrics | None, ratings: Ratings | None,
+                   model: ModelSection) -> dict | None:
     """The Summary's lead figures for a labelled (or rated) file: this file's accuracy and ROC
     AUC (F1 when AUC is undefined), with n; the model's own test accuracy beside them, labelled
     as the model's. None for a file with neither labels nor ratings to compare with."""
@@ -336,7 +349,7 @@ def _headline_view(file_metrics: dict | None, ratings: dict | None, model: dict)
                       "note": f"n = {_fmt_int(ratings['compared'])} rated reviews"})
     if not cards:
         return None
-    test = model.get("test_metrics") or {}
+    test = model.test_metrics or {}
     accuracy = test.get("accuracy")
     return {
         "file": cards,
@@ -349,13 +362,13 @@ def _headline_view(file_metrics: dict | None, ratings: dict | None, model: dict)
     }
 
 
-def _band_view(summary: dict) -> dict:
+def _band_view(summary: FileSummary) -> dict:
     """The neutral band's part of the Summary (has_band False without --neutral-band)."""
-    band = summary.get("neutral_band")
-    counts = [int(summary.get(k) or 0) for k in ("positive", "negative", "neutral")]
-    scored = int(summary.get("scored") or 0)
+    band = summary.neutral_band
+    counts = [int(summary.positive or 0), int(summary.negative or 0), int(summary.neutral or 0)]
+    scored = int(summary.scored or 0)
     shares = [*rounded_shares(counts if band else counts[:2]), "0.0%"]
-    domain = summary.get("domain") or {}
+    domain = summary.domain or {}
     return {
         "has_band": bool(band),
         "band": f"[{float(band[0]):g}, {float(band[1]):g})" if band else None,
@@ -365,25 +378,25 @@ def _band_view(summary: dict) -> dict:
         "neutral_share": shares[2],
         "neutral_width": f"{100 * counts[2] / scored:.2f}" if scored else "0",
         "domain_note": domain.get("note"),
-        "model_label": summary.get("model"),
+        "model_label": summary.model,
     }
 
 
-def _summary_view(summary: dict, threshold: float) -> dict:
-    scored = int(summary.get("scored") or 0)
-    positive = int(summary.get("positive") or 0)
-    negative = int(summary.get("negative") or 0)
-    reasons = summary.get("not_scored_reasons") or {}
+def _summary_view(summary: FileSummary, threshold: float) -> dict:
+    scored = int(summary.scored or 0)
+    positive = int(summary.positive or 0)
+    negative = int(summary.negative or 0)
+    reasons = summary.not_scored_reasons or {}
     band = _band_view(summary)
     return {
         **band,
-        "file": summary.get("file") or "",
-        "path": summary.get("path") or "",
-        "rows": _fmt_int(summary.get("rows")),
+        "file": summary.file or "",
+        "path": summary.path or "",
+        "rows": _fmt_int(summary.rows),
         "scored": _fmt_int(scored),
-        "not_scored": _fmt_int(summary.get("not_scored")),
+        "not_scored": _fmt_int(summary.not_scored),
         "any_scored": scored > 0,
-        "any_not_scored": bool(summary.get("not_scored")),
+        "any_not_scored": bool(summary.not_scored),
         "not_scored_reasons": [{"status": k, "count": _fmt_int(v)} for k, v in reasons.items() if v],
         "positive": _fmt_int(positive),
         "negative": _fmt_int(negative),
@@ -393,12 +406,12 @@ def _summary_view(summary: dict, threshold: float) -> dict:
         "positive_width": f"{100 * positive / scored:.2f}" if scored else "0",
         "negative_width": f"{100 * negative / scored:.2f}" if scored else "0",
         "threshold": _fmt_num(threshold, 2),
-        "device": summary.get("device") or "unknown",
-        "seconds": _fmt_seconds(summary.get("seconds")),
+        "device": summary.device or "unknown",
+        "seconds": _fmt_seconds(summary.seconds),
         "rows_per_second": (
-            _fmt_int(round(summary["rows_per_second"])) if summary.get("rows_per_second") else "–"
+            _fmt_int(round(summary.rows_per_second)) if summary.rows_per_second else "–"
         ),
-        "text_column": summary.get("text_column") or "",
-        "label_column": summary.get("label_column"),
-        "notes": list(summary.get("notes") or []),
+        "text_column": summary.text_column or "",
+        "label_column": summary.label_column,
+        "notes": list(summary.notes or []),
     }

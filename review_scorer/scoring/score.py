@@ -26,6 +26,7 @@ from review_scorer.model.sentiment import (
     SentimentModel,
     select_device,
 )
+from review_scorer.report.publish import publish_report
 from review_scorer.scoring.kernel import (
     OUTPUT_COLUMNS,
     STATUS_FORMULA,
@@ -50,7 +51,8 @@ from review_scorer.scoring.results import (
     ScoreResult,
     json_safe,
 )
-from review_scorer.scoring.sinks import PredictionSink, ReportAccumulator, score_report_context
+from review_scorer.scoring.score_report import build_score_report
+from review_scorer.scoring.sinks import PredictionSink, ReportAccumulator
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,7 @@ log = logging.getLogger(__name__)
 __all__ = ["DEFAULT_CHUNK_ROWS", "DEFAULT_MAX_REPORT_ROWS", "FORMAT_CHOICES", "OUTPUT_COLUMNS",
            "STATUS_EMPTY", "STATUS_FORMULA", "STATUS_NO_WORDS", "STATUS_OK", "TOP_WORDS_COLUMN",
            "FileResult", "PredictionSink", "ReportAccumulator", "ScoreOptions", "ScoreResult",
-           "ScoredChunk", "iter_scored_chunks", "json_safe", "score_files",
-           "score_report_context"]
+           "ScoredChunk", "build_score_report", "iter_scored_chunks", "json_safe", "score_files"]
 
 
 # ------------------------------------------------------------------------------ output names
@@ -433,10 +434,12 @@ class _FileScorer:
             temps = [(sink.finish(), self.predictions_path)]
             self._collect_notes(review_file, sink)
             self._finish_counts(report)
-            if o.report:
-                context = report.context(self.result, model=self.model, device_name=self.device_name)
-                temps.append((report.render_to_temp(context, self.report_path), self.report_path))
-            publish_together(temps, overwrite=o.overwrite)
+            if o.report:  # the predictions and the report, as one step
+                publish_report(report.report(self.result, model=self.model,
+                                             device_name=self.device_name),
+                               self.report_path, overwrite=o.overwrite, together=temps)
+            else:
+                publish_together(temps, overwrite=o.overwrite)
         self.result.predictions_path = self.predictions_path
         self.result.report_path = self.report_path if o.report else None
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from review_scorer.metrics import sentiment_names
 from review_scorer.model.sentiment import SentimentModel
+from review_scorer.report.data import Drivers, Highlights, ReportRow, ScoreReport
 from review_scorer.scoring.kernel import (
     OUTPUT_COLUMNS,
     REPORT_TEXT_LIMIT,
@@ -71,7 +72,7 @@ class ReportAccumulator:
         self.info, self.options, self.text_limit = info, options, text_limit
         self.explainer = explainer
         self.summaries = Summaries(options.rule, insight_roles(info))
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[ReportRow] = []
         self._cleaned: list[str | None] = []  # per row: its cleaned text when already known
 
     @property
@@ -114,7 +115,7 @@ class ReportAccumulator:
     def metrics(self) -> dict[str, Any] | None:
         return self.summaries.metrics(bool(self.info.label_column or self.info.label_from_rating))
 
-    def _highlights(self) -> dict:
+    def _highlights(self) -> Highlights:
         """The highlight rows, with their words highlighted (a handful of reviews: cheap)."""
         from review_scorer.explain.drivers import row_spans
 
@@ -127,76 +128,26 @@ class ReportAccumulator:
                     row["spans"] = row_spans(attribution)
         return highlights
 
-    def context(self, result: FileResult, *, model: SentimentModel, device_name: str) -> dict:
-        from review_scorer.explain.drivers import TermMatcher
+    def report(self, result: FileResult, *, model: SentimentModel, device_name: str
+               ) -> ScoreReport:
+        """The file's report (scoring.score_report.build_score_report, as the ray engine's)."""
+        from review_scorer.scoring.score_report import build_score_report
 
         s = self.summaries
-        context = score_report_context(result, model=model, device_name=device_name,
-                                       threshold=self.options.threshold,
-                                       neutral_band=self.options.neutral_band,
-                                       histogram=s.streaming.histogram(),
-                                       highlights=self._highlights(), rows=self.rows,
-                                       max_rows=self.options.max_report_rows,
-                                       full_paths=self.options.report_paths)
-        context.update(s.insights.context())
-        if s.drivers.reviews:
-            context["drivers"] = s.drivers.result(k=15)
-            terms = [t["term"] for t in context["drivers"]["positive"] + context["drivers"]["negative"]]
-            matcher = TermMatcher(terms)
-            for row, cleaned in zip(context["rows"], self._cleaned):
-                row["terms"] = matcher(row["text"], cleaned=cleaned)
-        return context
+        drivers = s.drivers.result(k=15) if s.drivers.reviews else None
+        if drivers:
+            self._mark_terms(drivers)
+        return build_score_report(result, model=model, device_name=device_name,
+                                  rule=self.options.rule, histogram=s.streaming.histogram(),
+                                  highlights=self._highlights(), rows=self.rows,
+                                  max_rows=self.options.max_report_rows, drivers=drivers,
+                                  insights=s.insights.context(),
+                                  full_paths=self.options.report_paths)
 
-    @staticmethod
-    def render_to_temp(context: dict, report_path: Path) -> Path:
-        from review_scorer.io.publish import write_temp_beside
-        from review_scorer.report.render import build_report_html
+    def _mark_terms(self, drivers: Drivers) -> None:
+        """Each table row's driver terms (the page's driver filter matches on them)."""
+        from review_scorer.explain.drivers import TermMatcher
 
-        return write_temp_beside(report_path, build_report_html(context).encode("utf-8", "replace"))
-
-
-def score_report_context(result: FileResult, *, model: SentimentModel, device_name: str,
-                         threshold: float, histogram: dict, highlights: dict, rows: list,
-                         max_rows: int, full_paths: bool = False,
-                         neutral_band: tuple[float, float] | None = None) -> dict:
-    """The plain-data context of one file's HTML report.
-
-    The report is meant to be mailed: unless full_paths, it names files and folders (the input,
-    the model, the training data) by their names only, not by where they sit on this machine.
-    """
-    import datetime as _dt
-
-    from review_scorer import __version__
-    from review_scorer.report.model_section import model_context, shorten_paths
-
-    rows_per_second = result.rows / result.seconds if result.seconds > 0 else 0.0
-    summary = {
-        "file": result.path.name, "path": str(result.path) if full_paths else result.path.name,
-        "rows": result.rows,
-        "scored": result.scored, "not_scored": result.rows - result.scored,
-        "not_scored_reasons": dict(result.not_scored), "positive": result.positive,
-        "negative": result.negative, "positive_share": result.positive_share,
-        "neutral": result.neutral, "neutral_share": result.neutral_share,
-        "neutral_band": list(neutral_band) if neutral_band else None,
-        "domain": result.domain, "model": model.describe(),
-        "threshold": threshold, "device": device_name, "seconds": round(result.seconds, 3),
-        "rows_per_second": round(rows_per_second, 1), "text_column": result.text_column,
-        "label_column": result.label_column,
-        "notes": list(result.notes) if full_paths else [shorten_paths(n) for n in result.notes],
-    }
-    return {
-        "kind": "score",
-        "title": f"{result.path.name} — sentiment report",
-        "generated_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "package_version": __version__,
-        "model": model_context(name=model.name, path=str(model.path), meta=model.meta,
-                               config=model.config, history=model.history, metrics=model.metrics,
-                               full_paths=full_paths),
-        "summary": summary,
-        "file_metrics": result.metrics,
-        "score_histogram": histogram,
-        "highlights": highlights,
-        "rows": rows,
-        "rows_total": result.rows,
-        "max_rows": max_rows,
-    }
+        matcher = TermMatcher([t["term"] for t in drivers["positive"] + drivers["negative"]])
+        for row, cleaned in zip(self.rows, self._cleaned):
+            row["terms"] = matcher(row["text"], cleaned=cleaned)

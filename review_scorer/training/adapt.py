@@ -490,7 +490,7 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
     from review_scorer.io import load_labeled
     from review_scorer.model.artifacts import REPORT_FILE, check_target
     from review_scorer.model.sentiment import SentimentModel
-    from review_scorer.training.train import TrainResult, describe_device, training_report_context
+    from review_scorer.training.train import TrainResult, describe_device
 
     model_dir = check_target(model_dir, overwrite=overwrite)
     start = SentimentModel.load(start_dir)
@@ -514,11 +514,11 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
                   "calibration": model.meta["calibration"]}
     report_html = None
     if write_report:
+        from review_scorer.report.model_section import build_train_report
         from review_scorer.report.render import build_report_html
 
-        report_html = build_report_html(training_report_context(
-            name=model.name, path=str(model_dir), meta=model.meta, config=model.config,
-            history=model.history, metrics=model.metrics, full_paths=report_paths))
+        report_html = build_report_html(build_train_report(model, path=model_dir,
+                                                           full_paths=report_paths))
     model.save(model_dir, overwrite=overwrite, report_html=report_html)
     model.path = model_dir
     sizes = {"train": result.labels, "validation": 0, "test": 0}

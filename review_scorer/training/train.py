@@ -15,7 +15,6 @@ import numpy as np
 from review_scorer import __version__
 from review_scorer.config import TrainConfig
 from review_scorer.model.artifacts import REPORT_FILE, check_target
-from review_scorer.report.model_section import model_context
 from review_scorer.text.batching import length_bucketed_batches, pad_batch
 from review_scorer.text.cleaning import clean_text
 from review_scorer.text.vocabulary import Vocabulary, encode_cleaned
@@ -222,12 +221,10 @@ def _teacher_targets(reviews, splits: Splits, config: TrainConfig, clean, progre
 
 
 def _report_html(model, model_dir: Path, report_paths: bool) -> str:
+    from review_scorer.report.model_section import build_train_report
     from review_scorer.report.render import build_report_html
 
-    return build_report_html(training_report_context(
-        name=model.name, path=str(model_dir), meta=model.meta, config=model.config,
-        history=model.history, metrics=model.metrics, full_paths=report_paths,
-    ))
+    return build_report_html(build_train_report(model, path=model_dir, full_paths=report_paths))
 
 
 def _load_reviews(data_source, *, text_column, label_column, cache_dir, download_progress):
@@ -457,17 +454,4 @@ def training_meta(model, *, reviews, splits: Splits, data: PreparedData, fitted:
             "keras": keras.__version__, "python": platform.python_version(),
             "numpy": np.__version__,
         },
-    }
-
-
-def training_report_context(*, name: str, path: str, meta: dict, config: TrainConfig,
-                            history: dict, metrics: dict | None,
-                            full_paths: bool = False) -> dict[str, Any]:
-    return {
-        "kind": "train",
-        "title": f"{name} — training report",
-        "generated_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "package_version": __version__,
-        "model": model_context(name=name, path=path, meta=meta, config=config,
-                               history=history, metrics=metrics, full_paths=full_paths),
     }

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from review_scorer.io.part_files import (
-    base_name,
     is_uri,
     join,
     part_name,
@@ -26,10 +25,11 @@ from review_scorer.io.part_files import (
 )
 from review_scorer.metrics import DecisionRule, RowSample
 from review_scorer.model.sentiment import STATUS_OK, SentimentModel
+from review_scorer.report.data import Drivers, Highlights, ReportRow, ScoreReport
 from review_scorer.scoring.engines.inputs import KIND_END, KIND_ERROR, PartChunk
 from review_scorer.scoring.kernel import SOURCE_COLUMN, RowCounts, add_counts, table_row
 from review_scorer.scoring.results import FileResult
-from review_scorer.scoring.sinks import score_report_context
+from review_scorer.scoring.score_report import build_score_report
 from review_scorer.scoring.summaries import Summaries
 
 SAMPLE_READERS = 16  # parts read at once when the report's sample is fetched
@@ -320,18 +320,13 @@ def attach_attributions(rows: list[dict[str, Any]], highlight_rows: list[dict[st
     return result
 
 
-def build_report_context(summary: FileResult, collector: Collector, *, model: SentimentModel,
-                         device_name: str, settings: WriteSettings, rows: list[dict[str, Any]],
-                         highlights: dict[str, list], drivers: dict | None = None,
-                         full_paths: bool = False) -> dict[str, Any]:
-    """The report context of a ray run: exact counts, metrics, histogram and highlights merged
-    from every partition; the table a seeded sample, which the page says. Unless full_paths,
-    input files are named by their names only (see sinks.score_report_context)."""
-    if not full_paths:
-        for row in [*rows, *(r for group in highlights.values() for r in group)]:
-            for key in (SOURCE_COLUMN, "source"):
-                if isinstance(row.get(key), str):
-                    row[key] = base_name(row[key]) if is_uri(row[key]) else Path(row[key]).name
+def run_report(summary: FileResult, collector: Collector, *, model: SentimentModel,
+               device_name: str, settings: WriteSettings, rows: list[ReportRow],
+               highlights: Highlights, drivers: Drivers | None = None,
+               full_paths: bool = False) -> ScoreReport:
+    """The report of a ray run (score_report.build_score_report, as the local engine's): exact
+    counts, metrics, histogram and highlights merged from every partition; the table a seeded
+    sample, which the page says. Unless full_paths, input files are named by their names only."""
     summary.notes.append(
         f"The review table shows a random sample of {len(rows):,} of {summary.rows:,} rows "
         f"(seed {settings.seed}); counts, metrics, the histogram and the highlights cover every "
@@ -339,17 +334,10 @@ def build_report_context(summary: FileResult, collector: Collector, *, model: Se
     if not collector.insights_shared:
         summary.notes.append("The time, group and rating sections are left out: the input files "
                              "do not share their date, group and rating columns.")
-    context = score_report_context(summary, model=model, device_name=device_name,
-                                   threshold=settings.threshold,
-                                   neutral_band=settings.neutral_band,
-                                   histogram=collector.streaming.histogram(),
-                                   highlights=highlights, rows=rows,
-                                   max_rows=settings.sample_rows, full_paths=full_paths)
-    if drivers:
-        context["drivers"] = drivers
-    if collector.insights_shared and collector.folded:
-        context.update(collector.summaries.insights.context())
-    context["rows_sampled"] = True
-    context["sample_seed"] = settings.seed
-    context["engine"] = "ray"
-    return context
+    shared = collector.insights_shared and collector.folded
+    return build_score_report(summary, model=model, device_name=device_name,
+                              rule=settings.rule, histogram=collector.streaming.histogram(),
+                              highlights=highlights, rows=rows, max_rows=settings.sample_rows,
+                              drivers=drivers,
+                              insights=collector.summaries.insights.context() if shared else None,
+                              sample_seed=settings.seed, full_paths=full_paths)

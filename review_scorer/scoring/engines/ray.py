@@ -29,11 +29,11 @@ from review_scorer.io.part_files import (
     part_name,
     prepare_outputs,
     publish_outputs,
-    publish_report,
     write_part,
 )
 from review_scorer.metrics import DecisionRule
 from review_scorer.model.sentiment import SentimentModel
+from review_scorer.report.publish import publish_report
 from review_scorer.scoring.domain import count_words
 from review_scorer.scoring.engines import EngineError
 from review_scorer.scoring.engines.inputs import KIND_CHUNK, expand_inputs, read_file_chunks, run_name
@@ -41,8 +41,8 @@ from review_scorer.scoring.engines.parts import (
     Collector,
     WriteSettings,
     attach_attributions,
-    build_report_context,
     load_model_payload,
+    run_report,
     run_summary,
     sampled_rows,
     summarise_chunk,
@@ -431,12 +431,11 @@ def _publish(result: RayScoreResult, outputs: Any, collector: Collector, shown: 
         return
     report = None
     if shown is not None:
-        context = build_report_context(summary, collector, model=text_model,
-                                       device_name=result.device, settings=settings,
-                                       full_paths=options.report_paths, **shown)
+        made = run_report(summary, collector, model=text_model, device_name=result.device,
+                          settings=settings, full_paths=options.report_paths, **shown)
 
         def report() -> None:
-            publish_report(context, outputs.report, options.overwrite)
+            publish_report(made, outputs.report, overwrite=options.overwrite)
 
     publish_outputs(outputs, report)
     result.predictions_dir = outputs.final
