@@ -80,30 +80,14 @@ def summarise_chunk(file_index: int, part: PartChunk, settings: WriteSettings, *
 
 def load_model_payload(model_path: str | Path | None, notes: list[str]
                        ) -> tuple[dict[str, bytes], SentimentModel]:
-    """The model directory's files (sent to every actor, so nodes need no copy of it) and a
-    TensorFlow-free SentimentModel for encoding and the report. Checked as `score` checks it."""
-    import json
+    """The model directory's files (sent to every actor, so nodes need no copy of it) and the
+    model without its network (no TensorFlow) for encoding and the report, checked as `score`
+    checks it."""
+    from review_scorer.model.artifacts import REPORT_FILE, resolve_model_dir
 
-    from review_scorer.config import TrainConfig
-    from review_scorer.model import artifacts
-    from review_scorer.text.vocabulary import Vocabulary
-
-    model_dir = artifacts.resolve_model_dir(model_path, notes=notes)
-    meta = artifacts.read_meta(model_dir)
-    artifacts.verify_checksums(model_dir, artifacts.CHECKED_FILES, meta.get("files") or {},
-                               redo="retrain the model")
-    files = {p.name: p.read_bytes() for p in sorted(model_dir.iterdir())
-             if p.is_file() and not p.name.startswith(".") and p.name != artifacts.REPORT_FILE}
-
-    def read(name: str) -> Any:
-        return json.loads(files[name].decode("utf-8"))
-
-    config = TrainConfig.from_dict(read(artifacts.CONFIG_FILE),
-                                   source=str(model_dir / artifacts.CONFIG_FILE))
-    vocab = Vocabulary.load(model_dir / artifacts.VOCAB_FILE)
-    model = SentimentModel(None, vocab, config, meta=meta, history=read(artifacts.HISTORY_FILE),
-                           metrics=read(artifacts.METRICS_FILE), path=model_dir,
-                           name=str(meta.get("name") or model_dir.name))
+    model = SentimentModel.load(resolve_model_dir(model_path, notes=notes), network=False)
+    files = {p.name: p.read_bytes() for p in sorted(model.path.iterdir())
+             if p.is_file() and not p.name.startswith(".") and p.name != REPORT_FILE}
     return files, model
 
 
