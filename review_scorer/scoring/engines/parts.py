@@ -113,10 +113,8 @@ class FileState:
             return False
         self.chunks[first_row] = summary.counts.rows
         add_counts(self.result, summary.counts)
-        if self.summaries is None:
-            self.summaries = summary.summaries
-        else:
-            self.summaries.merge(summary.summaries)
+        self.summaries = (summary.summaries if self.summaries is None
+                          else self.summaries.merge(summary.summaries))
         self.sample.merge(summary.sample)
         return True
 
@@ -136,27 +134,26 @@ class FileState:
             expected += self.chunks[first]
         return expected == self.end["rows"] + 1
 
-    def finish(self, parts_dir: str | Path) -> None:
-        """Fill in the file's result once every row is accounted for."""
-        r, end = self.result, self.end or {}
+    def finish(self) -> None:
+        """Fill in the file's result once every row is accounted for (complete())."""
+        r, end = self.result, self.end
         r.ok = True
-        for name, value in (end.get("columns") or {}).items():  # as kernel.file_columns said
+        for name, value in end["columns"].items():  # as kernel.file_columns said
             setattr(r, name, value)
-        r.notes.extend(end.get("notes") or [])
+        r.notes.extend(end["notes"])
         if self.summaries is None:  # a file without rows
-            self.summaries = Summaries(self.rule, end.get("roles") or NO_ROLES)
+            self.summaries = Summaries(self.rule, end["roles"])
         r.metrics = self.summaries.metrics(bool(r.label_column))
         r.domain = self.summaries.domain.to_dict()
-        r.predictions_path = parts_dir
 
 
 class Collector:
     """Reduces the stream of chunk summaries into per-file results and the run's report parts."""
 
-    def __init__(self, files: Sequence[str], settings: WriteSettings, parts_dir: str | Path,
-                 progress: Callable[[int], None] | None):
+    def __init__(self, files: Sequence[str], settings: WriteSettings,
+                 progress: Callable[[int], None] | None = None):
         self.states = [FileState(i, p, settings) for i, p in enumerate(files)]
-        self.settings, self.parts_dir, self.progress = settings, parts_dir, progress
+        self.settings, self.progress = settings, progress
         self.summaries = Summaries(settings.rule, NO_ROLES)  # the first finished file's, later
         self.folded = 0  # files folded into the run's summaries
         # The time/group/rating sections cover the run while its files share those columns.
@@ -169,10 +166,6 @@ class Collector:
     @property
     def streaming(self) -> Any:
         return self.summaries.streaming
-
-    @property
-    def highlights(self) -> Any:
-        return self.summaries.highlights
 
     def add(self, kind: str, file_index: int, first_row: int, data: bytes) -> None:
         """Fold in one row of the dataset's output: a chunk summary, an end or an error marker."""
@@ -195,7 +188,7 @@ class Collector:
             self._fold(state)
 
     def _fold(self, state: FileState) -> None:
-        state.finish(self.parts_dir)
+        state.finish()
         self.sample.merge(state.sample)
         if self.folded == 0:
             self.summaries = state.summaries
@@ -213,7 +206,7 @@ class Collector:
                 state.fail(f"{state.path}: the cluster returned {state.result.rows} rows of this "
                            "file but not all of them; run it again", 1)
             if state.failed:
-                remove_parts(self.parts_dir, state.index)
+                remove_parts(self.settings.parts_dir, state.index)
 
 
 # ------------------------------------------------------------------------------ the report
@@ -241,9 +234,9 @@ def sampled_rows(collector: Collector, settings: WriteSettings) -> list[dict[str
 def _sampled_from_part(collector: Collector, settings: WriteSettings, key: tuple[int, int],
                        rows: list[tuple[int, int]]) -> list[dict[str, Any]]:
     rank, first = key
-    roles = (collector.states[rank].end or {})["part_columns"]
+    roles = collector.states[rank].end["part_columns"]
     columns = ["row", "sentiment", "score", "status", *roles.values()]
-    part = join(collector.parts_dir, part_name(rank, first, settings.part_format))
+    part = join(settings.parts_dir, part_name(rank, first, settings.part_format))
     frame = read_part(part, settings.part_format, list(dict.fromkeys(columns)))
     frame = frame.set_index(frame["row"].astype(np.int64))
     source = collector.states[rank].path

@@ -394,7 +394,7 @@ def score_with_ray(
     settings = WriteSettings(str(outputs.staging), part_format, options.threshold,
                              options.max_report_rows if options.report else 0, seed,
                              excel_safe=options.excel_safe_csv, neutral_band=options.neutral_band)
-    collector = Collector(files, settings, outputs.staging, progress)
+    collector = Collector(files, settings, progress)
     cluster = _Cluster(address, actors, cpus_per_task, num_cpus, object_store_memory)
     try:
         plan, startup, shown = _run(cluster, files, options, text_model, model_files, settings,
@@ -501,7 +501,7 @@ def _report_rows(collector: Collector, settings: WriteSettings, model_ref: Any,
     """The sampled table rows and the highlights, with word attributions computed on the
     cluster (one task) and the drivers they add up to, as the local report has them."""
     rows = sampled_rows(collector, settings)
-    highlights = collector.highlights.result()
+    highlights = collector.summaries.highlights.result()
     shown = [row for group in highlights.values() for row in group]
     texts = [r["text"] if r["status"] == "ok" else "" for r in rows] + [r["text"] for r in shown]
     task = explain_texts.options(num_cpus=1 if not plan.gpus else plan.cpus,
