@@ -8,6 +8,7 @@ reduction, so it runs (and is tested) without a cluster.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -215,11 +216,11 @@ class Collector:
 def sampled_rows(collector: Collector, settings: WriteSettings) -> list[dict[str, Any]]:
     """The report table's rows: the run's seeded sample, read back from the written parts."""
     wanted: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    firsts: dict[int, np.ndarray] = {}  # each file's chunk starts, sorted once
+    firsts: dict[int, list[int]] = {}  # each file's chunk starts, sorted once
     for rank, row, label in collector.sample.rows():
         if rank not in firsts:
-            firsts[rank] = np.sort(np.fromiter(collector.states[rank].chunks, dtype=np.int64))
-        first = int(firsts[rank][int(np.searchsorted(firsts[rank], row, side="right")) - 1])
+            firsts[rank] = sorted(collector.states[rank].chunks)
+        first = firsts[rank][bisect.bisect_right(firsts[rank], row) - 1]
         wanted.setdefault((rank, first), []).append((row, label))
     # One read per part that holds sampled rows, a few at a time: on object storage each is a
     # round trip, and a big run's sample touches thousands of parts.

@@ -262,15 +262,12 @@ def _check_reachable(address: str) -> None:
 
 @contextlib.contextmanager
 def ray_session(address: str | None, *, num_cpus: int | None = None,
-                object_store_memory: int | None = None) -> Iterator[bool]:
+                object_store_memory: int | None = None) -> Iterator[None]:
     """Join the cluster at `address`; without one, use this process's Ray session if it has one,
-    else start a quiet local instance.
-
-    Yields whether a new connection was made; that connection is closed on the way out (a
-    local instance started here is stopped with it).
-    """
+    else start a quiet local instance. A connection made here is closed on the way out (a local
+    instance started here is stopped with it)."""
     if address is None and ray.is_initialized():  # the caller's own session: used, kept
-        yield False
+        yield
         return
     if address not in (None, "auto"):
         _check_reachable(address)
@@ -283,7 +280,7 @@ def ray_session(address: str | None, *, num_cpus: int | None = None,
         raise EngineError(f"cannot start or join Ray{f' at {address}' if address else ''} "
                           f"({one_line(exc)[:300]})") from None
     try:
-        yield True
+        yield
     finally:
         ray.shutdown()
 
