@@ -367,7 +367,7 @@ def score_with_ray(
         raise UsageError(f"ray parts are written as {' or '.join(PART_FORMATS)}, not {part_format!r}")
     run = _Run(inputs, options, model_path=model_path, out_dir=out_dir, part_format=part_format,
                name=name, seed=seed, progress=progress)
-    try:  # the staged parts never outlive the run: published, or dropped
+    try:
         with ray_session(address, num_cpus=num_cpus, object_store_memory=object_store_memory):
             startup = time.perf_counter() - run.started
             plan = plan_actors(ray.cluster_resources(), actors=actors, device=options.device,
@@ -375,8 +375,9 @@ def score_with_ray(
             shown = run.score(plan, cpus_per_task)
         result = run.result(plan, address, startup)
         run.publish(result, shown)
-    finally:
+    except BaseException:
         discard_outputs(run.outputs)
+        raise
     result.seconds = time.perf_counter() - run.started
     return result
 
@@ -482,6 +483,7 @@ class _Run:
                               time.perf_counter() - self.started, list(result.notes))
         result.metrics = summary.metrics
         if not any(f.ok for f in result.files):
+            discard_outputs(self.outputs)
             return
         report = None
         if shown is not None:
