@@ -84,7 +84,7 @@ def _summary(settings, file_index, chunk):
 
 def test_engine_parts_collector_counts_each_chunk_once_and_checks_completeness(tmp_path):
     settings = parts.WriteSettings(str(tmp_path), "parquet", 0.5, 10, 0)
-    collector = parts.Collector(["a.csv", "b.csv"], settings, tmp_path, None)
+    collector = parts.Collector(["a.csv", "b.csv"], settings)
     first, second = _chunk("a.csv", 1, 4), _chunk("a.csv", 5, 3)
     end = pickle.dumps({"rows": 7, "columns": {"text_column": "review", "label_column": "label"},
                         "notes": [], "part_columns": {"text": "review"}})
@@ -234,7 +234,7 @@ def test_engine_parts_outputs_to_a_uri(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_engine_parts_report_sample_is_read_back_from_the_parts(tmp_path, fmt):
     settings = parts.WriteSettings(str(tmp_path), fmt, 0.5, 5, 3)
-    collector = parts.Collector(["a.csv"], settings, tmp_path, None)
+    collector = parts.Collector(["a.csv"], settings)
     for first, n in ((1, 4), (5, 3)):
         chunk = _chunk("a.csv", first, n)
         frame = _frame(chunk)
@@ -333,7 +333,7 @@ def test_engine_parts_both_engines_build_the_same_report(tmp_path):
     # the ray engine: a summary per chunk, each chunk's part file, the driver's reduction
     settings = parts.WriteSettings(str(tmp_path), "parquet", options.threshold, end["rows"], 5,
                                    neutral_band=options.neutral_band)
-    collector = parts.Collector([source], settings, tmp_path, None)
+    collector = parts.Collector([source], settings, None)
     for first, part in chunks:
         storage.write_part(_frame(part), tmp_path / storage.part_name(0, first, "parquet"),
                            "parquet")

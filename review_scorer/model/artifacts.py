@@ -290,8 +290,9 @@ def _check_metrics(metrics: Any, path: Path) -> None:
         raise ArtifactError(f"{path}: 'roc_auc' must be a number; retrain the model")
 
 
-def load_model_dir(model_dir: str | Path) -> ModelBundle:
-    """Load and validate a model directory. Every problem is an ArtifactError with one line."""
+def load_model_dir(model_dir: str | Path, *, network: bool = True) -> ModelBundle:
+    """Load and validate a model directory. Every problem is an ArtifactError with one line.
+    network=False: the same checks without loading the Keras network (no TensorFlow)."""
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
     verify_checksums(model_dir, CHECKED_FILES, meta.get("files") or {}, redo="retrain the model")
@@ -306,8 +307,8 @@ def load_model_dir(model_dir: str | Path) -> ModelBundle:
     _check_metrics(metrics, model_dir / METRICS_FILE)
     if not isinstance(history, dict):
         raise ArtifactError(f"{model_dir / HISTORY_FILE}: not a training history; retrain the model")
-    model = _load_keras_model(model_dir / MODEL_FILE)
-    embedding_rows = vocabulary_rows(model)
+    model = _load_keras_model(model_dir / MODEL_FILE) if network else None
+    embedding_rows = vocabulary_rows(model) if network else None
     if embedding_rows is not None and embedding_rows != len(vocab):
         raise ArtifactError(
             f"{model_dir}: the model expects {embedding_rows} vocabulary ids but {VOCAB_FILE} has "

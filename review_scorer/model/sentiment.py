@@ -100,13 +100,15 @@ class SentimentModel:
         return f"SentimentModel(name={self.name!r}, path={str(self.path)!r}, vocab={len(self.vocab)})"
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> SentimentModel:
+    def load(cls, path: str | Path | None = None, *, network: bool = True) -> SentimentModel:
         """Load and validate a model directory. None resolves as `score` does:
-        $REVIEW_SCORER_MODEL_DIR, then ./models/imdb-lstm, then the model shipped in the package."""
+        $REVIEW_SCORER_MODEL_DIR, then ./models/imdb-lstm, then the model shipped in the package.
+        network=False leaves the Keras network out (no TensorFlow): the text path and metadata."""
         from review_scorer.model.artifacts import load_model_dir, resolve_model_dir
 
-        quiet_tensorflow()
-        bundle = load_model_dir(resolve_model_dir(path))
+        if network:
+            quiet_tensorflow()
+        bundle = load_model_dir(resolve_model_dir(path), network=network)
         return cls(bundle.model, bundle.vocab, bundle.config, meta=bundle.meta,
                    history=bundle.history, metrics=bundle.metrics, path=bundle.path,
                    name=bundle.name)

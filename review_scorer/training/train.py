@@ -165,7 +165,28 @@ def run_training(
     reviews = _load_reviews(data_source, text_column=text_column, label_column=label_column,
                             cache_dir=cache_dir, download_progress=download_progress)
     splits = make_splits(reviews, config, limit=limit)
-    clean = CleanedTexts()  # the teacher and the encoding stage clean each text once
+    data = _prepare_stage(reviews, splits, config, encoder, soft_targets, stage_progress)
+    fitted = fit_members(config, data, epoch_progress=epoch_progress, encoder=encoder)
+    model, validation_metrics = _evaluated_model(fitted, data, config, name=name or model_dir.name,
+                                                 reviews=reviews, splits=splits, limit=limit)
+    report_html = _report_html(model, model_dir, report_paths) if write_report else None
+    model.save(model_dir, overwrite=overwrite, report_html=report_html)
+    model.path = model_dir
+    log.info("saved model to %s", model_dir)
+    return TrainResult(
+        model_dir=model_dir, config=config, history=model.history,
+        best_epoch=model.meta["best_epoch"], epochs_run=model.meta["epochs_run"],
+        test_metrics=model.metrics, sizes=splits.sizes(), train_seconds=fitted.seconds,
+        device=fitted.device, data_source=reviews.source, validation_metrics=validation_metrics,
+        report_path=model_dir / REPORT_FILE if report_html is not None else None, model=model,
+    )
+
+
+def _prepare_stage(reviews, splits: Splits, config: TrainConfig, encoder,
+                   soft_targets: SoftTargets | None, stage_progress) -> PreparedData:
+    """The distillation stage (config.teacher's targets, unless given) and the encoding stage;
+    the two share one CleanedTexts, so each text is cleaned once."""
+    clean = CleanedTexts()
     skipped = None
     if soft_targets is None and config.teacher != "none":
         soft_targets, skipped = _teacher_targets(reviews, splits, config, clean, stage_progress)
@@ -175,28 +196,22 @@ def run_training(
                         soft_targets=soft_targets, clean=clean)
     if skipped:
         data.distillation = {"skipped": skipped}
-    fitted = fit_members(config, data, epoch_progress=epoch_progress, encoder=encoder)
+    return data
+
+
+def _evaluated_model(fitted: FittedMembers, data: PreparedData, config: TrainConfig, *,
+                     name: str, reviews, splits: Splits, limit: int | None):
+    """(the fitted network as a calibrated SentimentModel with its test metrics and training
+    meta, the validation metrics)."""
     from review_scorer.model.sentiment import SentimentModel
 
-    model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history,
-                           name=name or model_dir.name)
+    model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history, name=name)
     model.meta = {"calibration": fit_calibration(model, data)}
-    validation_metrics, test_metrics = evaluate(model, data)
-    model.metrics = test_metrics
+    validation_metrics, model.metrics = evaluate(model, data)
     model.meta = {**training_meta(model, reviews=reviews, splits=splits, data=data, fitted=fitted,
                                   limit=limit, validation_metrics=validation_metrics),
                   "calibration": model.meta["calibration"]}
-    report_html = _report_html(model, model_dir, report_paths) if write_report else None
-    model.save(model_dir, overwrite=overwrite, report_html=report_html)
-    model.path = model_dir
-    log.info("saved model to %s", model_dir)
-    return TrainResult(
-        model_dir=model_dir, config=config, history=model.history,
-        best_epoch=model.meta["best_epoch"], epochs_run=model.meta["epochs_run"],
-        test_metrics=test_metrics, sizes=splits.sizes(), train_seconds=fitted.seconds,
-        device=fitted.device, data_source=reviews.source, validation_metrics=validation_metrics,
-        report_path=model_dir / REPORT_FILE if report_html is not None else None, model=model,
-    )
+    return model, validation_metrics
 
 
 class CleanedTexts(dict):

@@ -6,8 +6,6 @@ from typing import Any
 
 from review_scorer.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, ReviewScorerError
 
-RAY_INSTALL_HINT = 'pip install "review-scorer[ray]"'
-
 
 class EngineError(ReviewScorerError):
     """A cluster that cannot be reached or that failed while scoring (a runtime failure)."""
@@ -26,11 +24,6 @@ def score_with_ray(inputs: Any, **kwargs: Any) -> Any:
 
     Raises EngineUnavailableError, naming the extra to install, when Ray is missing.
     """
-    return load_ray_engine().score_with_ray(inputs, **kwargs)
-
-
-def load_ray_engine() -> Any:
-    """The review_scorer.scoring.engines.ray module, or a one-line error when Ray is not installed."""
     try:
         from review_scorer.scoring.engines import ray as ray_engine
     except ImportError as exc:
@@ -39,6 +32,5 @@ def load_ray_engine() -> Any:
             raise
         raise EngineUnavailableError(
             f"--engine ray needs Ray Data, which is not installed ({missing} is missing); "
-            f"install it with: {RAY_INSTALL_HINT}"
-        ) from None
-    return ray_engine
+            'install it with: pip install "review-scorer[ray]"') from None
+    return ray_engine.score_with_ray(inputs, **kwargs)

@@ -146,13 +146,14 @@ def _local_copy(path: str) -> Iterator[str]:
     suffix = Path(path.rsplit("/", 1)[-1]).suffix
     handle, local = tempfile.mkstemp(suffix=suffix, prefix="review-scorer-")
     try:
-        try:
-            filesystem, inner = pafs.FileSystem.from_uri(path)
-            with os.fdopen(handle, "wb") as out, filesystem.open_input_stream(inner) as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot read ({one_line(exc)}); check the address and "
-                             "credentials") from exc
+        with os.fdopen(handle, "wb") as out:  # first, so the handle is closed whatever fails
+            try:
+                filesystem, inner = pafs.FileSystem.from_uri(path)
+                with filesystem.open_input_stream(inner) as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{path}: cannot read ({one_line(exc)}); check the address "
+                                 "and credentials") from exc
         yield local
     finally:
         with contextlib.suppress(OSError):

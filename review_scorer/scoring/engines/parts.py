@@ -8,6 +8,7 @@ reduction, so it runs (and is tested) without a cluster.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -80,30 +81,14 @@ def summarise_chunk(file_index: int, part: PartChunk, settings: WriteSettings, *
 
 def load_model_payload(model_path: str | Path | None, notes: list[str]
                        ) -> tuple[dict[str, bytes], SentimentModel]:
-    """The model directory's files (sent to every actor, so nodes need no copy of it) and a
-    TensorFlow-free SentimentModel for encoding and the report. Checked as `score` checks it."""
-    import json
+    """The model directory's files (sent to every actor, so nodes need no copy of it) and the
+    model without its network (no TensorFlow) for encoding and the report, checked as `score`
+    checks it."""
+    from review_scorer.model.artifacts import REPORT_FILE, resolve_model_dir
 
-    from review_scorer.config import TrainConfig
-    from review_scorer.model import artifacts
-    from review_scorer.text.vocabulary import Vocabulary
-
-    model_dir = artifacts.resolve_model_dir(model_path, notes=notes)
-    meta = artifacts.read_meta(model_dir)
-    artifacts.verify_checksums(model_dir, artifacts.CHECKED_FILES, meta.get("files") or {},
-                               redo="retrain the model")
-    files = {p.name: p.read_bytes() for p in sorted(model_dir.iterdir())
-             if p.is_file() and not p.name.startswith(".") and p.name != artifacts.REPORT_FILE}
-
-    def read(name: str) -> Any:
-        return json.loads(files[name].decode("utf-8"))
-
-    config = TrainConfig.from_dict(read(artifacts.CONFIG_FILE),
-                                   source=str(model_dir / artifacts.CONFIG_FILE))
-    vocab = Vocabulary.load(model_dir / artifacts.VOCAB_FILE)
-    model = SentimentModel(None, vocab, config, meta=meta, history=read(artifacts.HISTORY_FILE),
-                           metrics=read(artifacts.METRICS_FILE), path=model_dir,
-                           name=str(meta.get("name") or model_dir.name))
+    model = SentimentModel.load(resolve_model_dir(model_path, notes=notes), network=False)
+    files = {p.name: p.read_bytes() for p in sorted(model.path.iterdir())
+             if p.is_file() and not p.name.startswith(".") and p.name != REPORT_FILE}
     return files, model
 
 
@@ -129,10 +114,8 @@ class FileState:
             return False
         self.chunks[first_row] = summary.counts.rows
         add_counts(self.result, summary.counts)
-        if self.summaries is None:
-            self.summaries = summary.summaries
-        else:
-            self.summaries.merge(summary.summaries)
+        self.summaries = (summary.summaries if self.summaries is None
+                          else self.summaries.merge(summary.summaries))
         self.sample.merge(summary.sample)
         return True
 
@@ -152,27 +135,26 @@ class FileState:
             expected += self.chunks[first]
         return expected == self.end["rows"] + 1
 
-    def finish(self, parts_dir: str | Path) -> None:
-        """Fill in the file's result once every row is accounted for."""
-        r, end = self.result, self.end or {}
+    def finish(self) -> None:
+        """Fill in the file's result once every row is accounted for (complete())."""
+        r, end = self.result, self.end
         r.ok = True
-        for name, value in (end.get("columns") or {}).items():  # as kernel.file_columns said
+        for name, value in end["columns"].items():  # as kernel.file_columns said
             setattr(r, name, value)
-        r.notes.extend(end.get("notes") or [])
+        r.notes.extend(end["notes"])
         if self.summaries is None:  # a file without rows
-            self.summaries = Summaries(self.rule, end.get("roles") or NO_ROLES)
+            self.summaries = Summaries(self.rule, end["roles"])
         r.metrics = self.summaries.metrics(bool(r.label_column))
         r.domain = self.summaries.domain.to_dict()
-        r.predictions_path = parts_dir
 
 
 class Collector:
     """Reduces the stream of chunk summaries into per-file results and the run's report parts."""
 
-    def __init__(self, files: Sequence[str], settings: WriteSettings, parts_dir: str | Path,
-                 progress: Callable[[int], None] | None):
+    def __init__(self, files: Sequence[str], settings: WriteSettings,
+                 progress: Callable[[int], None] | None = None):
         self.states = [FileState(i, p, settings) for i, p in enumerate(files)]
-        self.settings, self.parts_dir, self.progress = settings, parts_dir, progress
+        self.settings, self.progress = settings, progress
         self.summaries = Summaries(settings.rule, NO_ROLES)  # the first finished file's, later
         self.folded = 0  # files folded into the run's summaries
         # The time/group/rating sections cover the run while its files share those columns.
@@ -185,10 +167,6 @@ class Collector:
     @property
     def streaming(self) -> Any:
         return self.summaries.streaming
-
-    @property
-    def highlights(self) -> Any:
-        return self.summaries.highlights
 
     def add(self, kind: str, file_index: int, first_row: int, data: bytes) -> None:
         """Fold in one row of the dataset's output: a chunk summary, an end or an error marker."""
@@ -211,7 +189,7 @@ class Collector:
             self._fold(state)
 
     def _fold(self, state: FileState) -> None:
-        state.finish(self.parts_dir)
+        state.finish()
         self.sample.merge(state.sample)
         if self.folded == 0:
             self.summaries = state.summaries
@@ -229,7 +207,7 @@ class Collector:
                 state.fail(f"{state.path}: the cluster returned {state.result.rows} rows of this "
                            "file but not all of them; run it again", 1)
             if state.failed:
-                remove_parts(self.parts_dir, state.index)
+                remove_parts(self.settings.parts_dir, state.index)
 
 
 # ------------------------------------------------------------------------------ the report
@@ -238,11 +216,11 @@ class Collector:
 def sampled_rows(collector: Collector, settings: WriteSettings) -> list[dict[str, Any]]:
     """The report table's rows: the run's seeded sample, read back from the written parts."""
     wanted: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    firsts: dict[int, np.ndarray] = {}  # each file's chunk starts, sorted once
+    firsts: dict[int, list[int]] = {}  # each file's chunk starts, sorted once
     for rank, row, label in collector.sample.rows():
         if rank not in firsts:
-            firsts[rank] = np.sort(np.fromiter(collector.states[rank].chunks, dtype=np.int64))
-        first = int(firsts[rank][int(np.searchsorted(firsts[rank], row, side="right")) - 1])
+            firsts[rank] = sorted(collector.states[rank].chunks)
+        first = firsts[rank][bisect.bisect_right(firsts[rank], row) - 1]
         wanted.setdefault((rank, first), []).append((row, label))
     # One read per part that holds sampled rows, a few at a time: on object storage each is a
     # round trip, and a big run's sample touches thousands of parts.
@@ -257,9 +235,9 @@ def sampled_rows(collector: Collector, settings: WriteSettings) -> list[dict[str
 def _sampled_from_part(collector: Collector, settings: WriteSettings, key: tuple[int, int],
                        rows: list[tuple[int, int]]) -> list[dict[str, Any]]:
     rank, first = key
-    roles = (collector.states[rank].end or {})["part_columns"]
+    roles = collector.states[rank].end["part_columns"]
     columns = ["row", "sentiment", "score", "status", *roles.values()]
-    part = join(collector.parts_dir, part_name(rank, first, settings.part_format))
+    part = join(settings.parts_dir, part_name(rank, first, settings.part_format))
     frame = read_part(part, settings.part_format, list(dict.fromkeys(columns)))
     frame = frame.set_index(frame["row"].astype(np.int64))
     source = collector.states[rank].path

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from review_scorer.errors import ReviewScorerError, UsageError
+from review_scorer.errors import InputError, ReviewScorerError, UsageError
 from review_scorer.io.common import one_line
 from review_scorer.io.part_files import (
     PART_FORMATS,
@@ -36,8 +36,15 @@ from review_scorer.model.sentiment import SentimentModel
 from review_scorer.report.publish import publish_report
 from review_scorer.scoring.domain import count_words
 from review_scorer.scoring.engines import EngineError
-from review_scorer.scoring.engines.inputs import KIND_CHUNK, expand_inputs, read_file_chunks, run_name
+from review_scorer.scoring.engines.inputs import (
+    KIND_CHUNK,
+    PartChunk,
+    expand_inputs,
+    read_file_chunks,
+    run_name,
+)
 from review_scorer.scoring.engines.parts import (
+    ChunkSummary,
     Collector,
     WriteSettings,
     attach_attributions,
@@ -88,48 +95,60 @@ class RayScoreResult(ScoreResult):
 # "data": the dataset keeps one schema whatever columns the input files have.
 
 
-def _row(kind: str, file_index: int, first_row: int, data: Any) -> dict[str, np.ndarray]:
-    return {"kind": np.array([kind], dtype=object),
-            "file": np.array([file_index], dtype=np.int64),
-            "first_row": np.array([first_row], dtype=np.int64),
-            "data": np.array([pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)], dtype=object)}
+def _pack(data: Any) -> bytes:
+    return pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def read_files(batch: dict[str, np.ndarray], *, paths: Sequence[str], options: ScoreOptions
                ) -> Iterator[dict[str, np.ndarray]]:
     """Ray task: read each file of the batch with the package's own reader, one chunk per row,
-    then the file's "end" or "error" row (parts.read_file_chunks)."""
+    then the file's "end" or "error" row (inputs.read_file_chunks)."""
     for file_index in batch["file"].tolist():
         for kind, first_row, payload in read_file_chunks(paths[int(file_index)], options):
-            yield _row(kind, int(file_index), first_row, payload)
+            yield {"kind": np.array([kind], dtype=object),
+                   "file": np.array([file_index], dtype=np.int64),
+                   "first_row": np.array([first_row], dtype=np.int64),
+                   "data": np.array([_pack(payload)], dtype=object)}
+
+
+def _each_chunk(batch: dict[str, np.ndarray], step: Callable[[PartChunk, int, int], Any]
+                ) -> dict[str, np.ndarray]:
+    """The batch with step(chunk, file index, first row) as the data of each chunk row; the end
+    and error markers pass as they are."""
+    data = [_pack(step(pickle.loads(d), int(f), int(r))) if k == KIND_CHUNK else d
+            for k, f, r, d in zip(batch["kind"], batch["file"], batch["first_row"], batch["data"])]
+    return {**batch, "data": np.array(data, dtype=object)}
 
 
 def encode_chunks(batch: dict[str, np.ndarray], *, text_model: SentimentModel
                   ) -> dict[str, np.ndarray]:
     """Ray task: clean and encode each chunk's texts with the model's own text path (no TensorFlow)."""
-    out = []
-    for kind, data in zip(batch["kind"], batch["data"]):
-        if kind == KIND_CHUNK:
-            part = pickle.loads(data)
-            part.prepared = text_model.prepare(part.read.texts)
-            part.words = count_words(part.prepared.sequences)
-            data = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
-        out.append(data)
-    return {**batch, "data": np.array(out, dtype=object)}
+    def encode(part: PartChunk, *_: int) -> PartChunk:
+        part.prepared = text_model.prepare(part.read.texts)
+        part.words = count_words(part.prepared.sequences)
+        return part
+
+    return _each_chunk(batch, encode)
 
 
-def _worker_model(model_ref: list, device: str, threads: int) -> tuple[str, SentimentModel]:
+def _worker_model(model_ref: list, device: str, threads: int = 0) -> tuple[str, SentimentModel]:
     """(device description, model) in a Ray worker: TensorFlow set up for its share of the
     machine, the model directory rebuilt from the driver's copy (so nodes need none of their
     own), loaded with its checks, then removed (the worker keeps the model in memory)."""
-    # Before TensorFlow is imported in this worker: keep its C++ log lines out of the logs.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from review_scorer.model.sentiment import select_device
 
-    described = select_device(device)
-    _share_gpu_memory()
-    if threads:
-        _limit_threads(threads)
+    described = select_device(device)  # imports TensorFlow, its native log lines kept quiet
+    import tensorflow as tf
+
+    # TensorFlow takes GPU memory as it needs it: by default it reserves the whole GPU, and a
+    # second actor placed on the same GPU (more actors than GPUs) would then find none left.
+    for gpu in tf.config.list_physical_devices("GPU"):
+        with contextlib.suppress(RuntimeError, ValueError):  # already initialised: keep as is
+            tf.config.experimental.set_memory_growth(gpu, True)
+    if threads:  # a CPU actor's share: else each starts a thread per core (8 actors x 16 cores)
+        with contextlib.suppress(RuntimeError):
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
     folder = tempfile.mkdtemp(prefix="review-scorer-model-")
     try:
         for name, content in ray.get(model_ref[0]).items():
@@ -140,14 +159,12 @@ def _worker_model(model_ref: list, device: str, threads: int) -> tuple[str, Sent
 
 
 @ray.remote(max_retries=2)
-def explain_texts(model_ref: list, texts: list[str], *, device: str, batch_size: int,
-                  threads: int) -> list:
+def explain_texts(model_ref: list, texts: list[str], *, device: str, batch_size: int) -> list:
     """Ray task: word attributions for the report's rows and highlights (the local engine
     explains the rows its page shows; here they are the sample)."""
     from review_scorer.explain.attribution import Explainer
 
-    _, model = _worker_model(model_ref, device, threads)
-    return Explainer(model, batch_size=batch_size).explain(texts)
+    return Explainer(_worker_model(model_ref, device)[1], batch_size=batch_size).explain(texts)
 
 
 class ChunkScorer:
@@ -162,56 +179,28 @@ class ChunkScorer:
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = []
-        for kind, data in zip(batch["kind"], batch["data"]):
-            if kind == KIND_CHUNK:
-                part = pickle.loads(data)
-                scores = predict_prepared(self.model, part.prepared, batch_size=self.batch_size)
-                part.scored = scored_chunk(part.read, part.prepared.status, scores, self.rule,
-                                           words=part.words)
-                part.read = part.prepared = None
-                part.device, part.actor_pid, part.actor_node = self.device, self.pid, self.node
-                data = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
-            out.append(data)
-        return {**batch, "data": np.array(out, dtype=object)}
+        return _each_chunk(batch, self._score)
 
-
-def _limit_threads(threads: int) -> None:
-    """Keep a CPU actor's TensorFlow to its share of the machine: by default each actor would
-    start a thread per core, and eight actors on a 16-core node would run 128 busy threads."""
-    import tensorflow as tf
-
-    with contextlib.suppress(RuntimeError):  # already initialised: keep as is
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
-def _share_gpu_memory() -> None:
-    """Let TensorFlow take GPU memory as it needs it: by default it reserves the whole GPU, and a
-    second actor placed on the same GPU (more actors than GPUs) would then find none left."""
-    import tensorflow as tf
-
-    for gpu in tf.config.list_physical_devices("GPU"):
-        with contextlib.suppress(RuntimeError, ValueError):  # already initialised: keep as is
-            tf.config.experimental.set_memory_growth(gpu, True)
+    def _score(self, part: PartChunk, *_: int) -> PartChunk:
+        scores = predict_prepared(self.model, part.prepared, batch_size=self.batch_size)
+        part.scored = scored_chunk(part.read, part.prepared.status, scores, self.rule,
+                                   words=part.words)
+        part.read = part.prepared = None
+        part.device, part.actor_pid, part.actor_node = self.device, self.pid, self.node
+        return part
 
 
 def write_chunks(batch: dict[str, np.ndarray], *, settings: WriteSettings) -> dict[str, np.ndarray]:
     """Ray task: write each scored chunk as its own part file; pass on only its small summary."""
-    out = []
-    for kind, file_index, first_row, data in zip(batch["kind"], batch["file"], batch["first_row"],
-                                                 batch["data"]):
-        if kind == KIND_CHUNK:
-            part = pickle.loads(data)
-            frame = prediction_frame(part.scored, part.rename, source=part.source)
-            target = join(settings.parts_dir, part_name(int(file_index), int(first_row),
-                                                        settings.part_format))
-            write_part(frame, target, settings.part_format, excel_safe=settings.excel_safe)
-            summary = summarise_chunk(int(file_index), part, settings,
-                                      node=ray.get_runtime_context().get_node_id())
-            data = pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL)
-        out.append(data)
-    return {**batch, "data": np.array(out, dtype=object)}
+    node = ray.get_runtime_context().get_node_id()
+
+    def write(part: PartChunk, file_index: int, first_row: int) -> ChunkSummary:
+        target = join(settings.parts_dir, part_name(file_index, first_row, settings.part_format))
+        write_part(prediction_frame(part.scored, part.rename, source=part.source), target,
+                   settings.part_format, excel_safe=settings.excel_safe)
+        return summarise_chunk(file_index, part, settings, node=node)
+
+    return _each_chunk(batch, write)
 
 
 # ------------------------------------------------------------------------------ the cluster
@@ -273,15 +262,12 @@ def _check_reachable(address: str) -> None:
 
 @contextlib.contextmanager
 def ray_session(address: str | None, *, num_cpus: int | None = None,
-                object_store_memory: int | None = None) -> Iterator[bool]:
+                object_store_memory: int | None = None) -> Iterator[None]:
     """Join the cluster at `address`; without one, use this process's Ray session if it has one,
-    else start a quiet local instance.
-
-    Yields whether a new connection was made; that connection is closed on the way out (a
-    local instance started here is stopped with it).
-    """
+    else start a quiet local instance. A connection made here is closed on the way out (a local
+    instance started here is stopped with it)."""
     if address is None and ray.is_initialized():  # the caller's own session: used, kept
-        yield False
+        yield
         return
     if address not in (None, "auto"):
         _check_reachable(address)
@@ -294,7 +280,7 @@ def ray_session(address: str | None, *, num_cpus: int | None = None,
         raise EngineError(f"cannot start or join Ray{f' at {address}' if address else ''} "
                           f"({one_line(exc)[:300]})") from None
     try:
-        yield True
+        yield
     finally:
         ray.shutdown()
 
@@ -321,18 +307,6 @@ def _quiet_ray_core() -> Iterator[None]:
         os.environ.pop("RAY_BACKEND_LOG_LEVEL", None)
 
 
-@contextlib.contextmanager
-def _quiet_ray_data_logs() -> Iterator[None]:
-    """Ray Data logs its plan, progress and timings at INFO/WARNING; the user sees our summary."""
-    logger = logging.getLogger("ray.data")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 # DataContext settings for our run: quiet, and each chunk its own block ("any size is full"), so
 # a file's chunks stream through the stages one by one and spread over the workers instead of
 # travelling as one big block.
@@ -342,14 +316,18 @@ _DATA_CONTEXT = {"enable_progress_bars": False, "print_on_execution_start": Fals
 
 @contextlib.contextmanager
 def _data_context() -> Iterator[None]:
-    """Our Ray Data settings for the run; the caller's own are put back afterwards."""
-    context = ray.data.DataContext.get_current()
+    """Our Ray Data settings for the run, and its logs (plan, progress, timings at INFO/WARNING)
+    quiet: the user sees our summary. The caller's own are put back afterwards."""
+    context, logger = ray.data.DataContext.get_current(), logging.getLogger("ray.data")
     saved = {name: getattr(context, name) for name in _DATA_CONTEXT if hasattr(context, name)}
+    level = logger.level
     for name, value in _DATA_CONTEXT.items():
         setattr(context, name, value)
+    logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
+        logger.setLevel(level)
         for name, value in saved.items():
             setattr(context, name, value)
 
@@ -382,167 +360,145 @@ def score_with_ray(
     parts removed) and the others are still scored. One report, OUT_DIR/NAME.html, covers the
     run. Raises EngineError when the cluster cannot be reached or fails.
     """
-    options = _checked(options or ScoreOptions(), part_format)
-    started = time.perf_counter()
-    files = expand_inputs(inputs)
-    _refuse_when_nothing_exists(files)
-    notes: list[str] = []
-    model_files, text_model = load_model_payload(model_path, notes)
-    name = name or run_name(inputs)
-    outputs = prepare_outputs(out_dir, name, options, files)
-    notes.extend(outputs.notes)
-    settings = WriteSettings(str(outputs.staging), part_format, options.threshold,
-                             options.max_report_rows if options.report else 0, seed,
-                             excel_safe=options.excel_safe_csv, neutral_band=options.neutral_band)
-    collector = Collector(files, settings, outputs.staging, progress)
-    cluster = _Cluster(address, actors, cpus_per_task, num_cpus, object_store_memory)
-    try:
-        plan, startup, shown = _run(cluster, files, options, text_model, model_files, settings,
-                                    collector, started)
-        result = RayScoreResult(
-            files=[s.result for s in collector.states], model_name=text_model.name,
-            model_path=text_model.path,
-            model_test_accuracy=(text_model.metrics or {}).get("accuracy"),
-            device=f"{', '.join(collector.devices) or 'none'}, {plan.actors} Ray "
-                   f"actor{'s' if plan.actors != 1 else ''}",
-            threshold=options.threshold, seconds=0.0, notes=notes, part_format=part_format,
-            neutral_band=options.neutral_band, model_adapted_from=text_model.adapted_from,
-            actors=plan.actors, address=address, startup_seconds=startup,
-            nodes=len(collector.nodes), actor_processes=len(collector.actor_pids))
-        _publish(result, outputs, collector, shown, name, inputs, started, options, text_model,
-                 settings)
-    except BaseException:
-        discard_outputs(outputs)
-        raise
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-def _publish(result: RayScoreResult, outputs: Any, collector: Collector, shown: dict | None,
-             name: str, inputs: Sequence[Any], started: float, options: ScoreOptions,
-             text_model: SentimentModel, settings: WriteSettings) -> None:
-    """Publish the parts and the report together when at least one file was scored; when every
-    file failed, the earlier run's outputs stay as they were (as with the local engine)."""
-    summary = run_summary(name, [str(i) for i in inputs], collector,
-                          time.perf_counter() - started, list(result.notes))
-    result.metrics = summary.metrics
-    if not any(f.ok for f in result.files):
-        discard_outputs(outputs)
-        return
-    report = None
-    if shown is not None:
-        made = run_report(summary, collector, model=text_model, device_name=result.device,
-                          settings=settings, full_paths=options.report_paths, **shown)
-
-        def report() -> None:
-            publish_report(made, outputs.report, overwrite=options.overwrite)
-
-    publish_outputs(outputs, report)
-    result.predictions_dir = outputs.final
-    result.report_path = outputs.report if report is not None else None
-    for f in result.files:
-        if f.ok:
-            f.predictions_path = outputs.final
-
-
-def _refuse_when_nothing_exists(files: Sequence[str]) -> None:
-    """Before a cluster starts: when no input exists at all, say so now (a missing file among
-    others fails in its read task, like any unreadable file, and the others are scored)."""
-    from review_scorer.errors import InputError
-
-    missing = [f for f in files if not is_uri(f) and not Path(f).exists()]
-    if missing and len(missing) == len(files):
-        raise InputError(f"{missing[0]}: file not found; check the path")
-
-
-def _checked(options: ScoreOptions, part_format: str) -> ScoreOptions:
+    options = options or ScoreOptions()
     if options.explain:
         raise UsageError("--explain is not available with --engine ray; use the local engine")
     if part_format not in PART_FORMATS:
         raise UsageError(f"ray parts are written as {' or '.join(PART_FORMATS)}, not {part_format!r}")
-    return options
-
-
-@dataclass(frozen=True)
-class _Cluster:
-    address: str | None
-    actors: int | None
-    cpus_per_task: float
-    num_cpus: int | None
-    object_store_memory: int | None
-
-
-def _run(cluster: _Cluster, files: Sequence[str], options: ScoreOptions,
-         text_model: SentimentModel, model_files: dict[str, bytes], settings: WriteSettings,
-         collector: Collector, started: float) -> tuple[ActorPlan, float, dict | None]:
-    """Connect, plan the actors, stream the dataset into the collector, then gather what the
-    report shows; (plan, start-up seconds, report rows/highlights/drivers or None)."""
-    with ray_session(cluster.address, num_cpus=cluster.num_cpus,
-                     object_store_memory=cluster.object_store_memory):
-        startup = time.perf_counter() - started
-        plan = plan_actors(ray.cluster_resources(), actors=cluster.actors, device=options.device,
-                           cpus_per_task=cluster.cpus_per_task)
-        model_ref = ray.put(model_files)
-        with _data_context(), _quiet_ray_data_logs():
-            dataset = _build_dataset(files, options, text_model, model_ref, plan, settings,
-                                     cluster.cpus_per_task)
-            _drain(dataset, collector)
-        collector.close()
-        shown = None
-        if options.report and any(s.result.ok for s in collector.states):
-            shown = _report_rows(collector, settings, model_ref, options, plan)
-        del model_ref
-    return plan, startup, shown
-
-
-def _report_rows(collector: Collector, settings: WriteSettings, model_ref: Any,
-                 options: ScoreOptions, plan: ActorPlan) -> dict[str, Any]:
-    """The sampled table rows and the highlights, with word attributions computed on the
-    cluster (one task) and the drivers they add up to, as the local report has them."""
-    rows = sampled_rows(collector, settings)
-    highlights = collector.highlights.result()
-    shown = [row for group in highlights.values() for row in group]
-    texts = [r["text"] if r["status"] == "ok" else "" for r in rows] + [r["text"] for r in shown]
-    task = explain_texts.options(num_cpus=1 if not plan.gpus else plan.cpus,
-                                 num_gpus=min(1.0, plan.gpus) or None)
+    run = _Run(inputs, options, model_path=model_path, out_dir=out_dir, part_format=part_format,
+               name=name, seed=seed, progress=progress)
     try:
-        attributions = ray.get(task.remote([model_ref], texts, device=options.device,
-                                           batch_size=options.batch_size, threads=0))
-    except ray.exceptions.RayError as exc:  # the report still has everything else
-        log.warning("word attributions for the report failed: %s", _last_line(exc))
-        return {"rows": rows, "highlights": highlights, "drivers": None}
-    drivers = attach_attributions(rows, shown, attributions)
-    return {"rows": rows, "highlights": highlights, "drivers": drivers}
+        with ray_session(address, num_cpus=num_cpus, object_store_memory=object_store_memory):
+            startup = time.perf_counter() - run.started
+            plan = plan_actors(ray.cluster_resources(), actors=actors, device=options.device,
+                               cpus_per_task=cpus_per_task)
+            shown = run.score(plan, cpus_per_task)
+        result = run.result(plan, address, startup)
+        run.publish(result, shown)
+    except BaseException:
+        discard_outputs(run.outputs)
+        raise
+    result.seconds = time.perf_counter() - run.started
+    return result
 
 
-def _build_dataset(files: Sequence[str], options: ScoreOptions, text_model: SentimentModel,
-                   model_ref: Any, plan: ActorPlan, settings: WriteSettings,
-                   cpus_per_task: float):
-    dataset = ray.data.from_items([{"file": i} for i in range(len(files))],
-                                  override_num_blocks=len(files))
-    # A reader holds its CPU share for a whole file, so it asks for half a task's share. The
-    # different share also keeps Ray from fusing reading and encoding into one task: apart, the
-    # chunks of one big file are encoded by all the CPUs, not by its reader alone.
-    dataset = dataset.map_batches(read_files, batch_size=1, batch_format="numpy",
-                                  fn_kwargs={"paths": list(files), "options": options},
-                                  num_cpus=cpus_per_task / 2)
-    dataset = dataset.map_batches(encode_chunks, batch_size=1, batch_format="numpy",
-                                  fn_kwargs={"text_model": text_model}, num_cpus=cpus_per_task)
-    # An actor that dies (a lost node, an out-of-memory kill) is restarted and its chunk is
-    # retried: Ray Data's actor pools set max_restarts and max_task_retries to -1 themselves
-    # (ray/data/_internal/execution/operators/actor_pool_map_operator.py), and passing them here
-    # is deprecated since Ray 2.5x. The model travels as one object the driver keeps alive for
-    # the whole run, so a restarted actor can fetch it again; the list stops Ray resolving it.
-    dataset = dataset.map_batches(
-        ChunkScorer, batch_size=1, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=plan.actors),
-        fn_constructor_args=([model_ref],),
-        fn_constructor_kwargs={"device": options.device, "batch_size": options.batch_size,
-                               "rule": options.rule,
-                               "threads": 0 if plan.gpus else max(1, math.ceil(plan.cpus))},
-        num_cpus=plan.cpus, num_gpus=plan.gpus or None)
-    return dataset.map_batches(write_chunks, batch_size=1, batch_format="numpy",
-                               fn_kwargs={"settings": settings}, num_cpus=cpus_per_task)
+class _Run:
+    """One run on the driver: its files, settings and staged outputs (set up before any cluster
+    is joined), the summaries its dataset streams back, and its published outputs."""
+
+    def __init__(self, inputs: Sequence[Any], options: ScoreOptions, *, model_path: Any,
+                 out_dir: str | Path, part_format: str, name: str | None, seed: int,
+                 progress: Callable[[int], None] | None):
+        self.started, self.options = time.perf_counter(), options
+        self.inputs, self.files = [str(i) for i in inputs], expand_inputs(inputs)
+        # With no input at all there, say so before a cluster starts (a missing file among
+        # others fails in its read task, like any unreadable file, and the others are scored).
+        missing = [f for f in self.files if not is_uri(f) and not Path(f).exists()]
+        if len(missing) == len(self.files):
+            raise InputError(f"{missing[0]}: file not found; check the path")
+        self.notes: list[str] = []
+        self.model_files, self.model = load_model_payload(model_path, self.notes)
+        self.name = name or run_name(inputs)
+        self.outputs = prepare_outputs(out_dir, self.name, options, self.files)
+        self.notes.extend(self.outputs.notes)
+        self.settings = WriteSettings(str(self.outputs.staging), part_format, options.threshold,
+                                      options.max_report_rows if options.report else 0, seed,
+                                      excel_safe=options.excel_safe_csv,
+                                      neutral_band=options.neutral_band)
+        self.collector = Collector(self.files, self.settings, progress)
+
+    def score(self, plan: ActorPlan, cpus_per_task: float) -> dict[str, Any] | None:
+        """Stream the dataset's summaries into the collector, then gather what the report shows
+        (None without a report or without a scored file)."""
+        # The model travels as one object the driver keeps alive for the whole run, so a
+        # restarted actor can fetch it again; the list stops Ray resolving it.
+        model_ref = [ray.put(self.model_files)]
+        with _data_context():
+            _drain(self._dataset(model_ref, plan, cpus_per_task), self.collector)
+        self.collector.close()
+        if self.options.report and any(s.result.ok for s in self.collector.states):
+            return self._report_rows(model_ref, plan)
+        return None
+
+    def _dataset(self, model_ref: list, plan: ActorPlan, cpus_per_task: float) -> Any:
+        o = self.options
+        dataset = ray.data.from_items([{"file": i} for i in range(len(self.files))],
+                                      override_num_blocks=len(self.files))
+        # A reader holds its CPU share for a whole file, so it asks for half a task's share. The
+        # different share also keeps Ray from fusing reading and encoding into one task: apart,
+        # the chunks of one big file are encoded by all the CPUs, not by its reader alone.
+        dataset = dataset.map_batches(read_files, batch_size=1, batch_format="numpy",
+                                      fn_kwargs={"paths": self.files, "options": o},
+                                      num_cpus=cpus_per_task / 2)
+        dataset = dataset.map_batches(encode_chunks, batch_size=1, batch_format="numpy",
+                                      fn_kwargs={"text_model": self.model}, num_cpus=cpus_per_task)
+        # An actor that dies (a lost node, an out-of-memory kill) is restarted and its chunk is
+        # retried: Ray Data's actor pools set max_restarts and max_task_retries to -1 themselves
+        # (ray/data/_internal/execution/operators/actor_pool_map_operator.py), and passing them
+        # here is deprecated since Ray 2.5x.
+        dataset = dataset.map_batches(
+            ChunkScorer, batch_size=1, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=plan.actors), fn_constructor_args=(model_ref,),
+            fn_constructor_kwargs={"device": o.device, "batch_size": o.batch_size, "rule": o.rule,
+                                   "threads": 0 if plan.gpus else max(1, math.ceil(plan.cpus))},
+            num_cpus=plan.cpus, num_gpus=plan.gpus or None)
+        return dataset.map_batches(write_chunks, batch_size=1, batch_format="numpy",
+                                   fn_kwargs={"settings": self.settings}, num_cpus=cpus_per_task)
+
+    def _report_rows(self, model_ref: list, plan: ActorPlan) -> dict[str, Any]:
+        """The sampled table rows and the highlights, with word attributions computed on the
+        cluster (one task) and the drivers they add up to, as the local report has them."""
+        rows = sampled_rows(self.collector, self.settings)
+        highlights = self.collector.summaries.highlights.result()
+        shown = [row for group in highlights.values() for row in group]
+        texts = [r["text"] if r["status"] == "ok" else "" for r in rows] + [r["text"] for r in shown]
+        task = explain_texts.options(num_cpus=1 if not plan.gpus else plan.cpus,
+                                     num_gpus=min(1.0, plan.gpus) or None)
+        drivers = None
+        try:
+            attributions = ray.get(task.remote(model_ref, texts, device=self.options.device,
+                                               batch_size=self.options.batch_size))
+        except ray.exceptions.RayError as exc:  # the report still has everything else
+            log.warning("word attributions for the report failed: %s", _last_line(exc))
+        else:
+            drivers = attach_attributions(rows, shown, attributions)
+        return {"rows": rows, "highlights": highlights, "drivers": drivers}
+
+    def result(self, plan: ActorPlan, address: str | None, startup: float) -> RayScoreResult:
+        c, m, o = self.collector, self.model, self.options
+        return RayScoreResult(
+            files=[s.result for s in c.states], model_name=m.name, model_path=m.path,
+            model_test_accuracy=(m.metrics or {}).get("accuracy"),
+            device=f"{', '.join(c.devices) or 'none'}, {plan.actors} Ray "
+                   f"actor{'s' if plan.actors != 1 else ''}",
+            threshold=o.threshold, seconds=0.0, notes=self.notes,
+            part_format=self.settings.part_format, neutral_band=o.neutral_band,
+            model_adapted_from=m.adapted_from, actors=plan.actors, address=address,
+            startup_seconds=startup, nodes=len(c.nodes), actor_processes=len(c.actor_pids))
+
+    def publish(self, result: RayScoreResult, shown: dict[str, Any] | None) -> None:
+        """Publish the parts and the report together when at least one file was scored; when every
+        file failed, the earlier run's outputs stay as they were (as with the local engine)."""
+        summary = run_summary(self.name, self.inputs, self.collector,
+                              time.perf_counter() - self.started, list(result.notes))
+        result.metrics = summary.metrics
+        if not any(f.ok for f in result.files):
+            discard_outputs(self.outputs)
+            return
+        report = None
+        if shown is not None:
+            made = run_report(summary, self.collector, model=self.model, device_name=result.device,
+                              settings=self.settings, full_paths=self.options.report_paths, **shown)
+
+            def report() -> None:
+                publish_report(made, self.outputs.report, overwrite=self.options.overwrite)
+
+        publish_outputs(self.outputs, report)
+        result.predictions_dir = self.outputs.final
+        result.report_path = self.outputs.report if report is not None else None
+        for f in result.files:
+            if f.ok:
+                f.predictions_path = self.outputs.final
 
 
 def _drain(dataset: Any, collector: Collector) -> None:
