@@ -343,7 +343,7 @@ def test_engine_parts_both_engines_build_the_same_report(tmp_path):
     summary = parts.run_summary("shop_reviews", [source], collector, 1.0, [])
     ray = parts.run_report(summary, collector, model=model, device_name="CPU", settings=settings,
                            rows=parts.sampled_rows(collector, settings),
-                           highlights=collector.highlights.result())
+                           highlights=collector.summaries.highlights.result())
 
     assert local.timeline and local.groups and local.ratings and local.file_metrics
     assert local.summary.neutral and local.table.rows and local.highlights["uncertain"]
