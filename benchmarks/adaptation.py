@@ -130,6 +130,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 500, 1000])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed-list", type=int, nargs="+", default=None,
+                        help="run these seeds instead of 0..seeds-1 (to run the seeds one pass at a time)")
     parser.add_argument("--files", nargs="+", default=None)
     parser.add_argument("--model-dir", default=None)
     parser.add_argument("--schedule", default="{}",
@@ -151,7 +153,7 @@ def main(argv=None) -> int:
         texts, labels = load_dev(name)
         vader, shipped = vader_scores(texts), model.predict(texts)
         for size in args.sizes:
-            for seed in range(args.seeds):
+            for seed in args.seed_list or range(args.seeds):
                 record = one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
                                  with_unlabeled=not args.labels_only)
                 record["model"] = model.name
