@@ -109,6 +109,7 @@ def test_adapt_cli_trains_into_models_file_stem_and_reports_both(trained_model, 
     assert meta["calibration"]["method"] == "none"
     report = (tmp_path / "models" / "cafe_reviews" / "report.html").read_text(encoding="utf-8")
     assert "Adapted to your labels" in report
+    assert "50% positive, as in your labels (5 unlabeled reviews" in report
     for side in ("start_metrics", "adapted_metrics"):
         assert f"{adaptation[side]['accuracy']:.1%}" in report
 

@@ -381,10 +381,29 @@ def adaptation_stage(adaptation: dict) -> dict[str, Any]:
             ("Adapted model's accuracy", _joined(_pct(adapted.get("accuracy")),
                                                  _number(adapted.get("f1")) is not None
                                                  and f"F1 {adapted['f1']:.3f}")),
+            ("At your file's class mix", _mix_accuracies(start, adapted)),
+            ("Class mix assumed", _class_mix(_dict(adaptation.get("class_mix")))),
             ("Rounds of fine-tuning kept", _count(adaptation.get("epochs"))),
             ("Advice", adaptation.get("advice")),
         ),
     }
+
+
+def _mix_accuracies(start: dict, adapted: dict) -> str | None:
+    before, after = _pct(start.get("mix_accuracy")), _pct(adapted.get("mix_accuracy"))
+    return before and after and f"starting model {before}, adapted {after}"
+
+
+def _class_mix(mix: dict) -> str | None:
+    """How common positive reviews were taken to be (review_scorer.training.adapt.ClassMix)."""
+    share, unlabeled = _number(mix.get("positive")), _count(mix.get("unlabeled"))
+    if share is None:
+        return None
+    if mix.get("method") == "adjusted count":
+        return (f"{share:.0%} positive, estimated from the {unlabeled} rows without a label "
+                "(the starting model's count, corrected by its error rates on your labels)")
+    because = f" ({mix['note']})" if mix.get("note") else ""
+    return f"{share:.0%} positive, as in your labels{because}"
 
 
 def _headline(meta: dict, encoder: dict | None, stages: list[dict]) -> str:
