@@ -120,3 +120,23 @@ def test_teachers_negated_copies_negate_the_first_auxiliary_only_once():
     assert negated("Great film!", rng) is None
     copies = negated_copies(["It is fun."] * 100, 0.4, seed=2)
     assert 20 < len(copies) < 60 and all("fun" in c for c in copies)
+
+
+@pytest.mark.slow
+def test_teachers_the_whole_recipe_gives_the_same_model_twice(tiny_config, tmp_path):
+    """Teacher, pieces, negated copies, distillation, early stopping and the temperature: the
+    same settings and data on the same machine give the same weights and the same meta."""
+    import numpy as np
+
+    from review_scorer.training.train import run_training
+
+    data = _reviews(2 * MIN_LABELS_PER_CLASS + 10, unlabeled=10)
+    config = tiny_config.replace(teacher="nb_lexicon", distill_pieces=30)
+    runs = [run_training(config, data_source=data, model_dir=tmp_path / name, write_report=False)
+            for name in ("first", "second")]
+    first, second = (r.model for r in runs)
+    assert first.meta["distillation"]["short_pieces"] > 0
+    assert first.history == second.history
+    assert first.meta["calibration"]["temperature"] == second.meta["calibration"]["temperature"]
+    for a, b in zip(first.keras_model.get_weights(), second.keras_model.get_weights(), strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))

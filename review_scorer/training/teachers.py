@@ -143,8 +143,10 @@ def negated_copies(pieces: Sequence[str], share: float, *, seed: int) -> list[st
 class NBLogistic:
     """NB-weighted logistic regression on binary word 1-3 grams of cleaned text."""
 
-    def __init__(self, c: float = 4.0, min_df: int = 2):
-        self.c, self.min_df = c, min_df
+    def __init__(self, c: float = 4.0, min_df: int = 2, seed: int = 0):
+        # liblinear's dual solver visits the examples in a random order: without a seed it draws
+        # one from numpy's global state, and the same command gave a slightly different teacher.
+        self.c, self.min_df, self.seed = c, min_df, seed
 
     def fit(self, cleaned: Sequence[str], labels: np.ndarray) -> NBLogistic:
         from sklearn.feature_extraction.text import CountVectorizer
@@ -157,7 +159,8 @@ class NBLogistic:
         p = np.asarray(x[labels == 1].sum(0)).ravel() + 1.0
         q = np.asarray(x[labels == 0].sum(0)).ravel() + 1.0
         self.ratios = np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
-        self.model = LogisticRegression(C=self.c, max_iter=3000, solver="liblinear", dual=True)
+        self.model = LogisticRegression(C=self.c, max_iter=3000, solver="liblinear", dual=True,
+                                        random_state=self.seed)
         self.model.fit(x.multiply(self.ratios).tocsr(), labels)
         return self
 
@@ -235,7 +238,8 @@ def distillation_targets(reviews, splits, config, *, clean, progress=None):
                       f"an n-gram teacher needs {MIN_LABELS_PER_CLASS}")
     fit_texts = [reviews.texts[i] for i in splits.fit]
     say("fitting the NB-LR teacher on the fit part")
-    teacher = LengthMixTeacher(NBLogistic().fit([clean(t) for t in fit_texts], fit_labels))
+    teacher = LengthMixTeacher(NBLogistic(seed=config.seed).fit([clean(t) for t in fit_texts],
+                                                               fit_labels))
     pieces, _ = snippets(fit_texts + list(reviews.unlabeled), config.distill_pieces,
                          seed=config.seed)
     pieces += negated_copies(pieces, NEGATED_SHARE, seed=config.seed + 1)
