@@ -51,6 +51,12 @@ def accuracy(scores, labels) -> float:
     return float(np.mean((s >= 0.5) == labels))
 
 
+def recalls(scores, labels) -> list[float]:
+    """[recall on positives, recall on negatives]: accuracy at any class mix follows from them."""
+    called = np.where(np.isnan(scores), 0.5, scores) >= 0.5
+    return [float(np.mean(called[labels == 1])), float(np.mean(~called[labels == 0]))]
+
+
 def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
             with_unlabeled: bool = True) -> dict:
     from review_scorer.training.adapt import adapt, adapted_model
@@ -65,9 +71,10 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
     adapted = adapted_model(model, result, name="adapted")
     seconds = time.perf_counter() - started
     rest_texts = [texts[i] for i in rest]
+    adapted_scores = adapted.predict(rest_texts)
     return {"file": name, "size": size, "seed": seed, "schedule": schedule.__dict__,
             "epochs": result.epochs, "seconds": round(seconds, 1),
-            "adapted": accuracy(adapted.predict(rest_texts), labels[rest]),
+            "adapted": accuracy(adapted_scores, labels[rest]),
             "shipped": accuracy(shipped[rest], labels[rest]),
             "vader": accuracy(vader[rest], labels[rest]),
             "tfidf_lr": accuracy(tfidf_lr([texts[i] for i in picked], labels[picked], rest_texts),
@@ -76,7 +83,10 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
             "cv_start_mix": result.start_metrics.get("mix_accuracy"),
             "cv_adapted_mix": result.adapted_metrics.get("mix_accuracy"),
             "unlabeled": bool(with_unlabeled), "mix_estimate": result.mix.positive,
-            "mix_true": float(np.mean(labels[rest] == 1)), "verdict": result.verdict}
+            "mix_true": float(np.mean(labels[rest] == 1)), "verdict": result.verdict,
+            "cv_recalls": result.class_recalls,
+            "rest_recalls": {"adapted": recalls(adapted_scores, labels[rest]),
+                             "shipped": recalls(shipped[rest], labels[rest])}}
 
 
 def write_results(schedule: dict, with_unlabeled: bool = True) -> None:

@@ -52,6 +52,8 @@ class AdaptationResult:
     oof_labels: np.ndarray | None = field(default=None, repr=False)
     schedule: Schedule | None = None
     mix: ClassMix | None = None
+    # per candidate (0 = the starting weights): out-of-fold recall on positive and on negative labels
+    class_recalls: list[tuple[float, float]] | None = field(default=None, repr=False)
     # (a, b): the final model's scores are sigmoid(a * logit + b), refitted to the file's mix
     platt: tuple[float, float] | None = None
 
@@ -310,7 +312,13 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
     return AdaptationResult(k, len(labels), per_class, choice.epochs, start_m, adapted_m,
                             choice.losses, choice.accuracies, time.perf_counter() - started,
                             verdict, advice, weights, oof[choice.epochs], labels, schedule,
-                            mix=mix, platt=choice.platt[choice.chosen] if choice.chosen else None)
+                            mix=mix, platt=choice.platt[choice.chosen] if choice.chosen else None,
+                            class_recalls=[_recalls(labels, row) for row in [oof[0], *choice.scores[1:]]])
+
+
+def _recalls(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    called = np.asarray(scores) >= 0.5
+    return float(np.mean(called[labels == 1])), float(np.mean(~called[labels == 0]))
 
 
 MAX_UNLABELED_SCORED = 5000  # a random sample of this many estimates the mix within about 1 point
