@@ -247,3 +247,12 @@ def test_labeled_file_rows_without_a_label_are_kept_apart_only_when_asked(tmp_pa
     assert reviews.unlabeled[0].startswith(NEGATIVE[0])
     with pytest.raises(InputError, match=r"row 7: the label in column 'label' is empty"):
         load_labeled(data)
+
+
+def test_labeled_file_with_no_label_at_all_says_so(tmp_path):
+    from review_scorer.errors import InputError
+    from review_scorer.io import load_labeled
+
+    data = _labels_file(tmp_path / "bare.csv", n_per_class=0, unlabeled=4)
+    with pytest.raises(InputError, match=r"bare.csv: no row has a label in column 'label' \(4 rows"):
+        load_labeled(data, keep_unlabeled=True)

@@ -129,6 +129,11 @@ def load_labeled_file(path: Path, request: ColumnRequest, split_column: str | No
         rows = _Rows()
         for chunk in review_file.chunks():
             _add_chunk(path, info, chunk, split_col, rows, keep_unlabeled)
+    if not rows.texts and rows.unlabeled:
+        column = info.label_column or info.rating_column
+        raise InputError(f"{path}: no row has a label in column '{column}' ({len(rows.unlabeled):,} "
+                         f"rows without one); label some reviews ({LABEL_HINT}), at least 50 of each "
+                         "class")
     if not rows.texts:
         raise InputError(f"{path}: no labeled reviews (every text is empty or there are no rows)")
     where = f" sheet '{info.sheet}'" if info.sheet else ""
