@@ -256,3 +256,48 @@ def test_labeled_file_with_no_label_at_all_says_so(tmp_path):
     data = _labels_file(tmp_path / "bare.csv", n_per_class=0, unlabeled=4)
     with pytest.raises(InputError, match=r"bare.csv: no row has a label in column 'label' \(4 rows"):
         load_labeled(data, keep_unlabeled=True)
+
+
+def test_recalibrated_start_moves_the_saved_models_scores(trained_model):
+    """Candidate 0 refitted to the file's mix (no fine-tuning): the saved model keeps the
+    starting weights, and its scores are sigmoid(a * logit + b) of the starting network's."""
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.adapt import AdaptationResult, ClassMix, adapted_model
+
+    start = SentimentModel.load(trained_model.model_dir)
+    texts, labels = _texts_labels(40)
+    raw = start.predict(texts) if start.temperature == 1.0 else None
+    assert raw is not None  # the tiny model has no temperature: predict gives the network's own
+    result = AdaptationResult(2, len(labels), {"negative": 40, "positive": 40}, 0, {}, {}, [], [],
+                              0.0, "recalibrated", None, None, raw.astype(np.float64), labels,
+                              mix=ClassMix(0.2, 0.5, 500, method="adjusted count"),
+                              platt=(0.8, -1.5))
+    model = adapted_model(start, result, name="mixed")
+    z = np.log(raw) - np.log1p(-raw)
+    expected = 1 / (1 + np.exp(-(0.8 * z - 1.5)))
+    np.testing.assert_allclose(model.predict(texts), expected, atol=2e-4)
+    assert model.meta["calibration"]["method"] == "temperature and class mix"
+
+
+def test_adapt_hands_candidate_zeros_refit_to_the_result(trained_model, monkeypatch):
+    """When the guard picks the recalibrated starting weights (candidate 0), the result carries
+    that candidate's (a, b) and no fine-tuned weights."""
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training import adapt as adapt_module
+
+    picked = {}
+    real = adapt_module.choose_epochs
+
+    def choose_zero(oof, labels, mix, max_epochs):
+        choice = real(oof, labels, mix, max_epochs)
+        choice.chosen, choice.epochs = 0, 0
+        choice.platt = [(0.7, 0.3), *choice.platt[1:]]
+        picked["platt"] = choice.platt[0]
+        return choice
+
+    monkeypatch.setattr(adapt_module, "choose_epochs", choose_zero)
+    start = SentimentModel.load(trained_model.model_dir)
+    texts, labels = _texts_labels()
+    result = adapt_module.adapt(start, texts, labels, schedule=adapt_module.Schedule(max_epochs=1))
+    assert result.platt == picked["platt"] == (0.7, 0.3)
+    assert result.weights is None and result.epochs == 0

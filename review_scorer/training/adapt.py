@@ -312,7 +312,7 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
     return AdaptationResult(k, len(labels), per_class, choice.epochs, start_m, adapted_m,
                             choice.losses, choice.accuracies, time.perf_counter() - started,
                             verdict, advice, weights, oof[choice.epochs], labels, schedule,
-                            mix=mix, platt=choice.platt[choice.chosen] if choice.chosen else None,
+                            mix=mix, platt=None if choice.chosen is None else choice.platt[choice.chosen],
                             class_recalls=[_recalls(labels, row) for row in [oof[0], *choice.scores[1:]]])
 
 
