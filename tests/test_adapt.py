@@ -234,7 +234,7 @@ def test_guard_recalibrates_the_start_to_the_files_mix_when_that_is_clearly_bett
     right_after = np.average((_platt(start, (a, b)) >= 0.5) == labels, weights=w)
     assert right_after > right_before + 0.05
     same = choose_epochs(oof, labels, ClassMix(0.5, 0.5), max_epochs=1)
-    assert same.chosen is None and same.platt == [None, None]
+    assert same.chosen is None and same.platt[0] is None  # the start is never refitted here
 
 
 def test_labeled_file_rows_without_a_label_are_kept_apart_only_when_asked(tmp_path):
@@ -301,3 +301,42 @@ def test_adapt_hands_candidate_zeros_refit_to_the_result(trained_model, monkeypa
     result = adapt_module.adapt(start, texts, labels, schedule=adapt_module.Schedule(max_epochs=1))
     assert result.platt == picked["platt"] == (0.7, 0.3)
     assert result.weights is None and result.epochs == 0
+
+
+def test_dominance_shift_keeps_both_classes_recall_or_refuses():
+    from review_scorer.training.adapt import dominance_shift
+
+    labels = np.array([1] * 100 + [0] * 100)
+    rng = np.random.default_rng(5)
+    start = np.where(labels == 1, 0.8, 0.2)
+    start[:10], start[100:140] = 0.3, 0.7  # misses 10 positives and 40 negatives
+    # a sharper candidate whose bias leans negative: more negatives right, fewer positives
+    z = np.where(labels == 1, rng.normal(1.0, 1.0, 200), rng.normal(-3.0, 1.0, 200))
+    candidate = 1 / (1 + np.exp(-z))
+    assert np.mean(candidate[labels == 1] >= 0.5) < 0.9  # as it is, it loses positives
+    b = dominance_shift(start, candidate, labels)
+    assert b is not None and b > 0
+    shifted = 1 / (1 + np.exp(-(z + b)))
+    assert np.mean(shifted[labels == 1] >= 0.5) >= 0.9
+    assert np.mean(shifted[labels == 0] < 0.5) >= 0.6
+    # a candidate no better than chance cannot match both recalls
+    assert dominance_shift(start, rng.random(200), labels) is None
+
+
+def test_guard_with_labels_alone_does_not_trade_one_class_for_the_other():
+    """Without the file's mix, a candidate that fixes many negatives only by breaking positives
+    (no bias keeps both recalls) is refused, though it is clearly better on balanced labels."""
+    from review_scorer.training.adapt import ClassMix, choose_epochs, clearly_better
+
+    labels = np.array([1, 0] * 150)
+    start = np.where(labels == 1, 0.9, 0.1)
+    start[np.flatnonzero(labels == 0)[:60]] = 0.8  # 60 negatives wrong
+    trade = np.where(labels == 1, 0.9, 0.1)
+    trade[np.flatnonzero(labels == 1)[:25]] = 0.1  # all negatives right, 25 positives broken
+    assert clearly_better(start, trade, labels)
+    choice = choose_epochs(np.stack([start, trade]), labels, ClassMix(0.5, 0.5), max_epochs=1)
+    assert choice.chosen is None
+    better = np.where(labels == 1, 0.85, 0.15)
+    better[np.flatnonzero(labels == 0)[:10]] = 0.7  # 50 negatives fixed, no positive broken
+    choice = choose_epochs(np.stack([start, better]), labels, ClassMix(0.5, 0.5), max_epochs=1)
+    assert choice.chosen == 1 and choice.platt[1] is not None

@@ -241,9 +241,7 @@ def keep_start_prior(network, start_logit: float, sequences) -> float:
     """Move the output layer's bias so the network's mean logit over `sequences` is
     start_logit again; returns the shift applied."""
     shift = start_logit - _mean_logit(network, sequences)
-    head = network.get_layer("sentiment")
-    kernel, bias = head.get_weights()
-    head.set_weights([kernel, bias + np.float32(shift)])
+    _shift_output_bias(network, shift)
     return shift
 
 
@@ -351,31 +349,67 @@ class EpochChoice:
 
 
 def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs: int) -> EpochChoice:
-    """The guard. A candidate counts only if, on the same held-out labels weighted to the file's
-    class mix, it is right more often than the starting model beyond what chance explains (a
-    one-sided McNemar test) and its log loss is lower; among those the lowest log loss wins.
+    """The guard. A candidate counts only if, on the same held-out labels, it is right more often
+    than the starting model beyond what chance explains (a one-sided McNemar test) and its log
+    loss is lower; among those the lowest log loss wins.
 
-    When the mix comes from the file's unlabeled reviews, every candidate (the starting weights
-    included) is refitted to it: sigmoid(a * logit + b), by weighted logistic regression on its
-    out-of-fold scores, so a model tuned on balanced labels is not left leaning to the wrong class."""
+    With the file's class mix estimated from its unlabeled reviews, the labels are weighted to
+    that mix and every candidate (the starting weights included) is refitted to it:
+    sigmoid(a * logit + b), by weighted logistic regression on its out-of-fold scores.
+
+    With labels alone the file's mix is unknown, so a candidate may not buy its gain on one class
+    with losses on the other: its decision bias is moved to the middle of the range where it
+    recalls at least as many positive AND as many negative labels as the starting model (then it
+    is no worse at any class mix); a candidate with no such range is not kept."""
     w = mix.weights(labels)
     platt: list[tuple[float, float] | None] = [None] * (max_epochs + 1)
     scores = [np.asarray(row, dtype=np.float64) for row in oof]
+    from review_scorer.model.calibration import apply_temperature, fit_temperature
+
     if mix.from_file:
         for e in range(max_epochs + 1):
             platt[e] = fit_platt(oof[e], labels, w)
             scores[e] = _platt(oof[e], platt[e])
-    losses = [weighted_log_loss(labels, row, w) for row in scores]
+        losses = [weighted_log_loss(labels, row, w) for row in scores]
+        # The baseline is the starting model as it is, after its own temperature.
+        start_loss = weighted_log_loss(labels, apply_temperature(oof[0], fit_temperature(oof[0], labels)), w)
+        candidates = [e for e in range(max_epochs + 1)
+                      if clearly_better(oof[0], scores[e], labels, w) and losses[e] < start_loss]
+    else:
+        losses = [weighted_log_loss(labels, row, w) for row in scores]
+        candidates = []
+        for e in range(1, max_epochs + 1):
+            shift = dominance_shift(oof[0], oof[e], labels)
+            if shift is None:
+                continue
+            platt[e] = (1.0, shift)
+            scores[e] = _platt(oof[e], platt[e])
+            if clearly_better(oof[0], scores[e], labels) and losses[e] < losses[0]:
+                candidates.append(e)
     accuracies = [float(np.average((row >= 0.5) == labels, weights=w)) for row in scores]
-    # The baseline is the starting model as it is; its log loss after its own temperature.
-    from review_scorer.model.calibration import apply_temperature, fit_temperature
-
-    start_loss = weighted_log_loss(labels, apply_temperature(oof[0], fit_temperature(oof[0], labels)), w)
-    first = 0 if mix.from_file else 1
-    candidates = [e for e in range(first, max_epochs + 1)
-                  if clearly_better(oof[0], scores[e], labels, w) and losses[e] < start_loss]
     chosen = min(candidates, key=lambda e: losses[e]) if candidates else None
     return EpochChoice(chosen, chosen or 0, scores, platt, losses, accuracies, w)
+
+
+SHIFT_LIMIT = 4.0  # logits
+
+
+def dominance_shift(start: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> float | None:
+    """The logit shift b, middle of the range where sigmoid(logit(candidate) + b) recalls at least
+    as many positive and as many negative labels as `start` does; None when no b does both."""
+    called = np.asarray(start) >= 0.5
+    z = np.clip(_logits(candidate), -30.0, 30.0)
+    pos, neg = np.sort(z[labels == 1])[::-1], np.sort(z[labels == 0])
+    need_pos, need_neg = int(np.sum(called[labels == 1])), int(np.sum(~called[labels == 0]))
+    # z + b >= 0 for the need_pos highest positives; z + b < 0 for the need_neg lowest negatives
+    low = -pos[need_pos - 1] if need_pos else -np.inf
+    high = -neg[need_neg - 1] if need_neg else np.inf
+    if not low < high:
+        return None
+    low, high = max(low, -SHIFT_LIMIT), min(high, SHIFT_LIMIT)
+    if not low < high:
+        return None
+    return float((low + high) / 2.0)
 
 
 def _fine_tune_all(start, config, schedule, sequences, labels, epochs, *, seed, progress):
@@ -452,8 +486,13 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
     source = result.weights if result.weights is not None else start.keras_model.get_weights()
     network.set_weights([np.asarray(w, dtype=np.float32) for w in source])
     uncalibrated = np.asarray(result.oof_scores, dtype=np.float64)
-    if result.platt is not None:
+    if result.platt is not None and result.mix is not None and result.mix.from_file:
         calibration = _fold_platt(network, result, uncalibrated)
+    elif result.platt is not None:  # labels alone: the dominance shift, then a temperature
+        _shift_output_bias(network, result.platt[1])
+        calibration = {**calibration_meta(_platt(uncalibrated, result.platt), result.oof_labels),
+                       "bias_shift": round(result.platt[1], 6),
+                       "fitted_on": "out-of-fold scores on the user's labels"}
     else:
         # Calibrate on the chosen epoch's out-of-fold scores: held-out scores of the same recipe.
         calibration = {**calibration_meta(uncalibrated, result.oof_labels),
@@ -463,15 +502,19 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
     return model
 
 
+def _shift_output_bias(network, shift: float) -> None:
+    head = network.get_layer("sentiment")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel, bias + np.float32(shift)])
+
+
 def _fold_platt(network, result: AdaptationResult, uncalibrated: np.ndarray) -> dict:
     """sigmoid(a * z + b) = sigmoid((z + b / a) / (1 / a)): b / a goes into the output bias and
     1 / a becomes the temperature, so scoring needs nothing new."""
     from review_scorer.model.calibration import expected_calibration_error, reliability_bins
 
     a, b = result.platt
-    head = network.get_layer("sentiment")
-    kernel, bias = head.get_weights()
-    head.set_weights([kernel, bias + np.float32(b / a)])
+    _shift_output_bias(network, b / a)
     labels = result.oof_labels
     refit = _platt(uncalibrated, result.platt)
     return {"method": "temperature and class mix", "temperature": round(1.0 / a, 6),
