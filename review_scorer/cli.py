@@ -203,7 +203,8 @@ def _train_stage(message: str) -> None:
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--data", "data_source", default="imdb", show_default=True, metavar="SOURCE",
               help="'imdb' (download once into the cache), a URL, an aclImdb directory or "
-                   ".tar.gz archive, or a labeled CSV/TSV/XLSX/JSONL/Parquet file.")
+                   ".tar.gz archive, or a labeled CSV/TSV/XLSX/JSONL/Parquet file (when "
+                   "fine-tuning, rows whose label is empty tell it your file's class mix).")
 @click.option("--model-dir", type=click.Path(path_type=Path),
               help="Where to save the model directory (default: models/imdb-lstm for IMDB, "
                    "models/<file name> for your own labeled file).")
