@@ -288,8 +288,8 @@ def test_adapt_hands_candidate_zeros_refit_to_the_result(trained_model, monkeypa
     picked = {}
     real = adapt_module.choose_epochs
 
-    def choose_zero(oof, labels, mix, max_epochs):
-        choice = real(oof, labels, mix, max_epochs)
+    def choose_zero(oof, labels, mix, max_epochs, folds=None):
+        choice = real(oof, labels, mix, max_epochs, folds=folds)
         choice.chosen, choice.epochs = 0, 0
         choice.platt = [(0.7, 0.3), *choice.platt[1:]]
         picked["platt"] = choice.platt[0]
@@ -340,3 +340,21 @@ def test_guard_with_labels_alone_does_not_trade_one_class_for_the_other():
     better[np.flatnonzero(labels == 0)[:10]] = 0.7  # 50 negatives fixed, no positive broken
     choice = choose_epochs(np.stack([start, better]), labels, ClassMix(0.5, 0.5), max_epochs=1)
     assert choice.chosen == 1 and choice.platt[1] is not None
+
+
+def test_guard_judges_a_refit_on_labels_it_was_not_fitted_to():
+    """Refitting a candidate's bias to the very labels the guard then counts flatters it: with
+    scores that carry no signal beyond a lucky draw, the in-sample refit looks clearly better,
+    the cross-fitted one does not, and the guard keeps the starting model."""
+    from review_scorer.training.adapt import ClassMix, _platt, choose_epochs, clearly_better, fit_platt
+
+    rng = np.random.default_rng(11)
+    labels = np.array([1, 0] * 30)
+    start = np.full(60, 0.6)  # calls everything positive: right on the 30 positives
+    noise = rng.random(60)  # a candidate that is pure noise
+    mix = ClassMix(0.3, 0.5, 1000, method="adjusted count")  # the file is mostly negative
+    w = mix.weights(labels)
+    in_sample = _platt(noise, fit_platt(noise, labels, w))
+    assert clearly_better(start, in_sample, labels, w)  # the flattering view
+    choice = choose_epochs(np.stack([start, noise]), labels, mix, max_epochs=1)
+    assert choice.chosen != 1

@@ -258,15 +258,11 @@ def _metrics(labels: np.ndarray, scores: np.ndarray,
 
 
 def cross_validate(start, config, schedule, sequences, labels, *, seed: int, progress=None):
-    """Out-of-fold scores [epochs + 1, n] for every epoch count, and the folds used."""
-    n = len(labels)
-    k = folds_for(n)
-    order = np.random.default_rng(seed).permutation(n)
-    fold_of = np.empty(n, dtype=np.int64)
-    for cls in (0, 1):  # stratified: each class dealt round-robin over the folds
-        members = order[labels[order] == cls]
-        fold_of[members] = np.arange(len(members)) % k
-    oof = np.zeros((schedule.max_epochs + 1, n))
+    """Out-of-fold scores [epochs + 1, n] for every epoch count, the number of folds, and each
+    label's fold."""
+    k = folds_for(len(labels))
+    fold_of = stratified_folds(labels, k, seed)
+    oof = np.zeros((schedule.max_epochs + 1, len(labels)))
     for fold in range(k):
         held, train = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
         if progress is not None:
@@ -275,7 +271,17 @@ def cross_validate(start, config, schedule, sequences, labels, *, seed: int, pro
         for epoch, scores in enumerate(_fold_curve(start, config, schedule, sequences, labels,
                                                    train, held, seed + fold)):
             oof[epoch, held] = scores
-    return oof, k
+    return oof, k, fold_of
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Each label's fold, 0..k-1: each class dealt round-robin over the folds in a seeded order."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    fold_of = np.empty(len(labels), dtype=np.int64)
+    for cls in (0, 1):
+        members = order[labels[order] == cls]
+        fold_of[members] = np.arange(len(members)) % k
+    return fold_of
 
 
 def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, progress=None,
@@ -294,10 +300,10 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
     per_class = {"negative": int((labels == 0).sum()), "positive": int((labels == 1).sum())}
     config = start.config.replace(ensemble_size=1)
     schedule = schedule or Schedule()
-    oof, k = cross_validate(start, config, schedule, sequences, labels, seed=seed,
-                            progress=progress)
+    oof, k, fold_of = cross_validate(start, config, schedule, sequences, labels, seed=seed,
+                                     progress=progress)
     mix = estimate_mix(oof[0], labels, _unlabeled_scores(start, unlabeled, seed))
-    choice = choose_epochs(oof, labels, mix, schedule.max_epochs)
+    choice = choose_epochs(oof, labels, mix, schedule.max_epochs, folds=fold_of)
     weights = None
     if choice.epochs:
         weights = _fine_tune_all(start, config, schedule, sequences, labels, choice.epochs,
@@ -348,7 +354,8 @@ class EpochChoice:
     weights: np.ndarray
 
 
-def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs: int) -> EpochChoice:
+def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs: int,
+                  folds: np.ndarray | None = None) -> EpochChoice:
     """The guard. A candidate counts only if, on the same held-out labels, it is right more often
     than the starting model beyond what chance explains (a one-sided McNemar test) and its log
     loss is lower; among those the lowest log loss wins.
@@ -360,35 +367,60 @@ def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs
     With labels alone the file's mix is unknown, so a candidate may not buy its gain on one class
     with losses on the other: its decision bias is moved to the middle of the range where it
     recalls at least as many positive AND as many negative labels as the starting model (then it
-    is no worse at any class mix); a candidate with no such range is not kept."""
+    is no worse at any class mix); a candidate with no such range is not kept.
+
+    Either adjustment is fitted to the labels it is then judged on, which flatters it with few
+    labels; so the guard judges cross-fitted scores (each fold adjusted by a fit on the other
+    folds, `folds`), and the saved model gets the fit on all labels."""
     w = mix.weights(labels)
+    folds = stratified_folds(labels, max(2, min(5, len(labels) // 4)), 0) if folds is None else folds
     platt: list[tuple[float, float] | None] = [None] * (max_epochs + 1)
     scores = [np.asarray(row, dtype=np.float64) for row in oof]
-    from review_scorer.model.calibration import apply_temperature, fit_temperature
+    judged = list(scores)
+    first = 0 if mix.from_file else 1
+    for e in range(first, max_epochs + 1):
+        fit = _mix_fitter(mix, oof[0], oof[e], labels, w)
+        platt[e] = fit(np.ones(len(labels), dtype=bool))
+        if platt[e] is None:
+            continue
+        scores[e] = _platt(oof[e], platt[e])
+        judged[e] = _cross_fitted(oof[e], folds, fit)
+    losses = [weighted_log_loss(labels, row, w) for row in judged]
+    if mix.from_file:  # the baseline: the starting model as it is, after its own temperature
+        from review_scorer.model.calibration import apply_temperature, fit_temperature
 
-    if mix.from_file:
-        for e in range(max_epochs + 1):
-            platt[e] = fit_platt(oof[e], labels, w)
-            scores[e] = _platt(oof[e], platt[e])
-        losses = [weighted_log_loss(labels, row, w) for row in scores]
-        # The baseline is the starting model as it is, after its own temperature.
         start_loss = weighted_log_loss(labels, apply_temperature(oof[0], fit_temperature(oof[0], labels)), w)
-        candidates = [e for e in range(max_epochs + 1)
-                      if clearly_better(oof[0], scores[e], labels, w) and losses[e] < start_loss]
     else:
-        losses = [weighted_log_loss(labels, row, w) for row in scores]
-        candidates = []
-        for e in range(1, max_epochs + 1):
-            shift = dominance_shift(oof[0], oof[e], labels)
-            if shift is None:
-                continue
-            platt[e] = (1.0, shift)
-            scores[e] = _platt(oof[e], platt[e])
-            if clearly_better(oof[0], scores[e], labels) and losses[e] < losses[0]:
-                candidates.append(e)
-    accuracies = [float(np.average((row >= 0.5) == labels, weights=w)) for row in scores]
+        start_loss = losses[0]
+    accuracies = [float(np.average((row >= 0.5) == labels, weights=w)) for row in judged]
+    candidates = [e for e in range(first, max_epochs + 1)
+                  if (mix.from_file or platt[e] is not None)
+                  and clearly_better(oof[0], judged[e], labels, w) and losses[e] < start_loss]
     chosen = min(candidates, key=lambda e: losses[e]) if candidates else None
     return EpochChoice(chosen, chosen or 0, scores, platt, losses, accuracies, w)
+
+
+def _mix_fitter(mix: ClassMix, start: np.ndarray, candidate: np.ndarray, labels: np.ndarray,
+                w: np.ndarray):
+    """fit(rows) -> (a, b) for the candidate, fitted on those rows only (None: no such fit)."""
+    def fit(rows: np.ndarray) -> tuple[float, float] | None:
+        if mix.from_file:
+            return fit_platt(candidate[rows], labels[rows], w[rows])
+        shift = dominance_shift(start[rows], candidate[rows], labels[rows])
+        return None if shift is None else (1.0, shift)
+    return fit
+
+
+def _cross_fitted(candidate: np.ndarray, folds: np.ndarray, fit) -> np.ndarray:
+    """The candidate's scores with each fold adjusted by the fit on the other folds (a fold whose
+    fit fails keeps the candidate's own scores)."""
+    out = np.asarray(candidate, dtype=np.float64).copy()
+    for fold in np.unique(folds):
+        held = folds == fold
+        ab = fit(~held)
+        if ab is not None:
+            out[held] = _platt(candidate[held], ab)
+    return out
 
 
 SHIFT_LIMIT = 4.0  # logits
