@@ -358,3 +358,22 @@ def test_guard_judges_a_refit_on_labels_it_was_not_fitted_to():
     assert clearly_better(start, in_sample, labels, w)  # the flattering view
     choice = choose_epochs(np.stack([start, noise]), labels, mix, max_epochs=1)
     assert choice.chosen != 1
+
+
+def test_class_mix_from_few_labels_is_drawn_toward_the_labels_share():
+    """25 labels a class measure the starting model's rates loosely; an adjusted count near the
+    edge (all reviews positive) is pulled back by its standard error, toward the labels' 50%."""
+    from review_scorer.training.adapt import estimate_mix
+
+    labels = np.array([1] * 25 + [0] * 25)
+    start = np.zeros(50)
+    start[:19] = 0.9  # TPR 19/25 = 0.76
+    start[25:33] = 0.9  # FPR 8/25 = 0.32
+    unlabeled = np.where(np.arange(4000) < 3000, 0.9, 0.1)  # q = 0.75
+    mix = estimate_mix(start, labels, unlabeled)
+    assert mix.raw == pytest.approx((0.75 - 0.32) / (0.76 - 0.32))
+    assert mix.standard_error > 0.1
+    assert mix.positive == pytest.approx(mix.raw - mix.standard_error)
+    assert 0.5 < mix.positive < mix.raw - 0.1
+    near = estimate_mix(start, labels, np.where(np.arange(4000) < 2200, 0.9, 0.1))
+    assert near.positive == 0.5  # within a standard error of the labels' share: that share

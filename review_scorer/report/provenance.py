@@ -401,7 +401,8 @@ def _class_mix(mix: dict) -> str | None:
         return None
     if mix.get("method") == "adjusted count":
         return (f"{share:.0%} positive, estimated from the {unlabeled} rows without a label "
-                "(the starting model's count, corrected by its error rates on your labels)")
+                "(the starting model's count, corrected by its error rates on your labels and "
+                "drawn toward your labels' share by its standard error)")
     because = f" ({mix['note']})" if mix.get("note") else ""
     return f"{share:.0%} positive, as in your labels{because}"
 

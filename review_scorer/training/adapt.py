@@ -98,6 +98,8 @@ class ClassMix:
     unlabeled: int = 0
     method: str = "labels"  # "labels" | "adjusted count"
     note: str | None = None  # why the unlabeled reviews were not used, when they were not
+    raw: float | None = None  # the adjusted count before it is drawn toward the labels' share
+    standard_error: float | None = None  # of the adjusted count, from the labels' rates
 
     @property
     def from_file(self) -> bool:
@@ -114,7 +116,9 @@ class ClassMix:
 
     def meta(self) -> dict[str, Any]:
         return {"positive": round(self.positive, 4), "labels_positive": round(self.labels_positive, 4),
-                "unlabeled": self.unlabeled, "method": self.method, "note": self.note}
+                "unlabeled": self.unlabeled, "method": self.method, "note": self.note,
+                "adjusted_count": None if self.raw is None else round(self.raw, 4),
+                "standard_error": None if self.standard_error is None else round(self.standard_error, 4)}
 
 
 def estimate_mix(start_scores: np.ndarray, labels: np.ndarray,
@@ -135,8 +139,16 @@ def estimate_mix(start_scores: np.ndarray, labels: np.ndarray,
             f"the starting model separates your labels too weakly (TPR {tpr:.2f}, FPR {fpr:.2f}) "
             "to estimate the class mix"))
     q = float(np.mean(np.asarray(unlabeled_scores) >= 0.5))
-    positive = float(np.clip((q - fpr) / (tpr - fpr), *MIX_RANGE))
-    return ClassMix(positive, share, n, method="adjusted count")
+    raw = float(np.clip((q - fpr) / (tpr - fpr), *MIX_RANGE))
+    # The rates come from few labels (25 a class with 50 labels), and their error is magnified by
+    # 1 / (TPR - FPR): the delta-method standard error of the adjusted count. The mix used is
+    # the one nearest the labels' own share that lies within one standard error of the estimate,
+    # so a noisy estimate cannot push the model to the edge (all reviews one class).
+    n_pos, n_neg = int(np.sum(labels == 1)), int(np.sum(labels == 0))
+    se = float(np.sqrt(raw ** 2 * tpr * (1 - tpr) / n_pos + (1 - raw) ** 2 * fpr * (1 - fpr) / n_neg
+                       + q * (1 - q) / n) / (tpr - fpr))
+    positive = share if abs(raw - share) <= se else raw - np.sign(raw - share) * se
+    return ClassMix(float(positive), share, n, method="adjusted count", raw=raw, standard_error=se)
 
 
 def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
