@@ -88,6 +88,7 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
             "cv_start_mix": result.start_metrics.get("mix_accuracy"),
             "cv_adapted_mix": result.adapted_metrics.get("mix_accuracy"),
             "unlabeled": bool(with_unlabeled), "mix_estimate": result.mix.positive,
+            "mix_raw": result.mix.raw, "mix_se": result.mix.standard_error,
             "mix_true": float(np.mean(labels[rest] == 1)), "verdict": result.verdict,
             "cv_recalls": result.class_recalls,
             "rest_recalls": {"adapted": recalls(adapted_scores, labels[rest]),
@@ -97,9 +98,10 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
 def write_results(schedule: dict, with_unlabeled: bool = True) -> None:
     from _results import markdown_table, write_section
 
-    # Runs made before the class-mix guard (2026-12-01) carry no cv_recalls and are left out.
+    # Runs made before today's guard (cross-fitted, with the class mix drawn toward the labels'
+    # share by its standard error; 2026-12-01) carry no mix_se and are left out.
     runs = [r for r in map(json.loads, LOG.read_text().splitlines())
-            if r["schedule"] == schedule and "cv_recalls" in r
+            if r["schedule"] == schedule and "mix_se" in r
             and r.get("unlabeled", False) == with_unlabeled]
     keys = sorted({(r["file"], r["size"]) for r in runs})
     rows = []
