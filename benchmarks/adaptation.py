@@ -98,10 +98,11 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
 def write_results(schedule: dict, with_unlabeled: bool = True) -> None:
     from _results import markdown_table, write_section
 
-    # Runs made before today's guard (cross-fitted, with the class mix drawn toward the labels'
-    # share by its standard error; 2026-12-01) carry no mix_se and are left out.
+    # Runs made before today's guard (2026-12-01: cross-fitted; with unlabeled rows, the class mix
+    # drawn toward the labels' share by its standard error) are left out: they carry no
+    # cv_recalls, or, with unlabeled rows, no mix_se (labels alone never estimate a mix).
     runs = [r for r in map(json.loads, LOG.read_text().splitlines())
-            if r["schedule"] == schedule and "mix_se" in r
+            if r["schedule"] == schedule and "cv_recalls" in r and ("mix_se" in r or not with_unlabeled)
             and r.get("unlabeled", False) == with_unlabeled]
     keys = sorted({(r["file"], r["size"]) for r in runs})
     rows = []
