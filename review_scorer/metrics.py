@@ -159,8 +159,10 @@ def roc_auc(y_true: Any, y_score: Any) -> float | None:
     return float(skm.roc_auc_score(labels, scores.astype(np.float64, copy=False)))
 
 
-def log_loss(y_true: Any, y_score: Any, eps: float = LOG_LOSS_EPS) -> float:
-    """Mean binary cross-entropy, with scores clipped to [eps, 1 - eps] as Keras does."""
+def log_loss(y_true: Any, y_score: Any, eps: float = LOG_LOSS_EPS, *,
+             weights: Any = None) -> float:
+    """Mean binary cross-entropy, with scores clipped to [eps, 1 - eps] as Keras does; with
+    `weights`, the weighted mean."""
     labels = _as_labels(y_true)
     scores = _as_scores(y_score)
     _check_lengths(labels, scores)
@@ -169,7 +171,7 @@ def log_loss(y_true: Any, y_score: Any, eps: float = LOG_LOSS_EPS) -> float:
     # float64 so that 1 - eps is representable (it rounds to 1.0 in float32 for small eps)
     probs = np.clip(scores.astype(np.float64), eps, 1.0 - eps)
     losses = np.where(labels == 1, -np.log(probs), -np.log1p(-probs))
-    return float(losses.mean())
+    return float(losses.mean() if weights is None else np.average(losses, weights=weights))
 
 
 def binary_metrics(

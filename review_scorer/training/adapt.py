@@ -165,11 +165,6 @@ def _platt(scores: np.ndarray, ab: tuple[float, float]) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(a * np.clip(_logits(scores), -30.0, 30.0) + b)))
 
 
-def weighted_log_loss(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> float:
-    p = np.clip(np.asarray(scores, dtype=np.float64), 1e-7, 1 - 1e-7)
-    return float(np.average(-(labels * np.log(p) + (1 - labels) * np.log1p(-p)), weights=weights))
-
-
 @dataclass(frozen=True)
 class Schedule:
     """How fine-tuning runs: epochs tried, learning rate, the lower layers' share of it, batch."""
@@ -397,11 +392,13 @@ def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs
             continue
         scores[e] = _platt(oof[e], platt[e])
         judged[e] = _cross_fitted(oof[e], folds, fit)
-    losses = [weighted_log_loss(labels, row, w) for row in judged]
+    from review_scorer.metrics import log_loss
+
+    losses = [log_loss(labels, row, weights=w) for row in judged]
     if mix.from_file:  # the baseline: the starting model as it is, after its own temperature
         from review_scorer.model.calibration import apply_temperature, fit_temperature
 
-        start_loss = weighted_log_loss(labels, apply_temperature(oof[0], fit_temperature(oof[0], labels)), w)
+        start_loss = log_loss(labels, apply_temperature(oof[0], fit_temperature(oof[0], labels)), weights=w)
     else:
         start_loss = losses[0]
     accuracies = [float(np.average((row >= 0.5) == labels, weights=w)) for row in judged]
