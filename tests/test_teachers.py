@@ -58,13 +58,40 @@ def test_teachers_snippets_are_pieces_of_the_reviews_and_reproducible():
 def test_teachers_length_mix_trusts_the_lexicon_on_short_text():
     data = _reviews(30)
     cleaned = [clean_text(t) for t in data.texts]
-    teacher = LengthMixTeacher(NBLogistic().fit(cleaned, data.labels))
+    teacher = LengthMixTeacher.fit(data.texts, data.labels, clean=clean_text, seed=0)
     # "excellent" and "awful" never occur in the training reviews: only the lexicon knows them.
     short = ["Excellent.", "Awful."]
     scores = teacher.predict(short, [clean_text(t) for t in short])
     assert scores[0] > 0.7 and scores[1] < 0.3
     # On the training reviews the n-gram teacher is right.
     assert np.mean((teacher.predict(data.texts, cleaned) >= 0.5) == data.labels) == 1.0
+
+
+def test_teachers_piece_model_learns_short_complaints_in_neutral_words():
+    from review_scorer.io import LabeledReviews
+
+    # Sentences in neutral words that only bad (or only good) reviews contain: the lexicon cannot
+    # know them, and the review-level NB-LR barely counts on short text. The piece-level one does.
+    rng = np.random.default_rng(5)
+    good_facts = ["I told all my friends about it", "we went back the next week"]
+    bad_facts = ["I asked for my money back", "we walked out after an hour"]
+    texts, labels = [], []
+    for label, opinions, facts in ((1, GOOD, good_facts), (0, BAD, bad_facts)):
+        for _ in range(30):
+            parts = [opinions[i] for i in rng.choice(5, size=2, replace=False)]
+            parts.insert(int(rng.integers(0, 3)), facts[int(rng.integers(0, 2))])
+            texts.append(". ".join(p.capitalize() for p in parts) + ".")
+            labels.append(label)
+    data = LabeledReviews.from_lists(texts, labels)
+    teacher = LengthMixTeacher.fit(data.texts, data.labels, clean=clean_text, seed=0)
+    short = ["Asked for my money back.", "We walked out after an hour.",
+             "Told all my friends about it.", "We went back the next week."]
+    cleaned = [clean_text(t) for t in short]
+    scores = teacher.predict(short, cleaned)
+    assert list(scores < 0.5) == [True, True, False, False], scores
+    # The piece-level model is what knows them: without it the teacher is unsure.
+    pieces_only = teacher.piece_nb.logits(cleaned)
+    assert np.all(pieces_only[:2] < 0) and np.all(pieces_only[2:] > 0)
 
 
 def test_teachers_distillation_targets_cover_unlabeled_and_pieces(tiny_config):
