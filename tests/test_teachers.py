@@ -9,7 +9,6 @@ from review_scorer.text.cleaning import clean_text
 from review_scorer.training.teachers import (
     MIN_LABELS_PER_CLASS,
     LengthMixTeacher,
-    NBLogistic,
     distillation_targets,
     negated,
     negated_copies,
