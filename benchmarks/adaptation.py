@@ -95,7 +95,16 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
                              "shipped": recalls(shipped[rest], labels[rest])}}
 
 
-def write_results(schedule: dict, with_unlabeled: bool = True) -> None:
+def model_created(model_dir) -> str:
+    """When the model (default: the shipped one) was made, from its meta.json: runs are tabled
+    only with runs of the same model."""
+    from review_scorer.model.artifacts import resolve_model_dir
+
+    meta = resolve_model_dir(model_dir) / "meta.json"  # as SentimentModel.load resolves it
+    return json.loads(meta.read_text(encoding="utf-8"))["created_at"]
+
+
+def write_results(schedule: dict, with_unlabeled: bool = True, created: str | None = None) -> None:
     from _results import markdown_table, write_section
 
     # Runs made before today's guard (2026-12-01: cross-fitted; with unlabeled rows, the class mix
@@ -103,7 +112,7 @@ def write_results(schedule: dict, with_unlabeled: bool = True) -> None:
     # cv_recalls, or, with unlabeled rows, no mix_se (labels alone never estimate a mix).
     runs = [r for r in map(json.loads, LOG.read_text().splitlines())
             if r["schedule"] == schedule and "cv_recalls" in r and ("mix_se" in r or not with_unlabeled)
-            and r.get("unlabeled", False) == with_unlabeled]
+            and r.get("unlabeled", False) == with_unlabeled and r.get("model_created") == created]
     keys = sorted({(r["file"], r["size"]) for r in runs})
     rows = []
     for file, size in keys:
@@ -179,7 +188,8 @@ def main(argv=None) -> int:
 
     schedule = Schedule(**json.loads(args.schedule))
     if args.report_only:
-        write_results(schedule.__dict__, with_unlabeled=not args.labels_only)
+        write_results(schedule.__dict__, with_unlabeled=not args.labels_only,
+                      created=model_created(args.model_dir))
         return 0
     model = SentimentModel.load(args.model_dir)
     for name in args.files or DEV_FILES:
@@ -190,11 +200,13 @@ def main(argv=None) -> int:
                 record = one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
                                  with_unlabeled=not args.labels_only)
                 record["model"] = model.name
+                record["model_created"] = model.meta.get("created_at")
                 print(json.dumps(record), flush=True)
                 with LOG.open("a", encoding="utf-8") as log:
                     log.write(json.dumps(record) + "\n")
     if args.write_results:
-        write_results(schedule.__dict__, with_unlabeled=not args.labels_only)
+        write_results(schedule.__dict__, with_unlabeled=not args.labels_only,
+                      created=model.meta.get("created_at"))
     return 0
 
 
