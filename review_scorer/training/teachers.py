@@ -221,17 +221,30 @@ class LengthMixTeacher:
         piece_nb = NBLogistic(seed=seed).fit([clean(p) for p in pieces], labels[source])
         return cls(nb, piece_nb)
 
-    def logits(self, texts: Sequence[str], cleaned: Sequence[str]) -> np.ndarray:
+    def logits(self, texts: Sequence[str], cleaned: Sequence[str], *,
+               negated: bool = False) -> np.ndarray:
+        """negated=True for the negated copies this module makes: there the piece-level NB-LR is
+        left out and the lexicon's negation rules lead. A bag of n-grams keeps most of a copy's
+        original polarity (one "not" among the same words), which is exactly wrong there."""
         n_words = np.array([len(c.split()) for c in cleaned], dtype=np.float64)
         long_share = np.clip(n_words / MIX_LENGTH, 0.0, 1.0)
         nb = np.clip(self.nb.logits(cleaned), -15.0, 15.0)
-        piece = np.clip(self.piece_nb.logits(cleaned), -15.0, 15.0)
         lexicon = np.arctanh(np.clip(lexicon_scores(texts), -0.995, 0.995))
-        return (long_share * nb + (1.0 - long_share) * PIECE_WEIGHT * piece
-                + LEXICON_WEIGHT * (1.0 - (1.0 - LEXICON_KEPT) * long_share) * lexicon)
+        mix = long_share * nb + LEXICON_WEIGHT * (1.0 - (1.0 - LEXICON_KEPT) * long_share) * lexicon
+        if negated:
+            return mix
+        piece = np.clip(self.piece_nb.logits(cleaned), -15.0, 15.0)
+        return mix + (1.0 - long_share) * PIECE_WEIGHT * piece
 
-    def predict(self, texts: Sequence[str], cleaned: Sequence[str]) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits(texts, cleaned)))
+    def predict(self, texts: Sequence[str], cleaned: Sequence[str], *,
+                negated: bool = False) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(texts, cleaned, negated=negated)))
+
+    def label(self, texts: Sequence[str], negated_copies: Sequence[str], *, clean) -> np.ndarray:
+        """Float32 probabilities of `texts`, then of `negated_copies` (labeled as such)."""
+        plain = self.predict(texts, [clean(t) for t in texts])
+        copies = self.predict(negated_copies, [clean(t) for t in negated_copies], negated=True)
+        return np.concatenate([plain, copies]).astype(np.float32)
 
     @staticmethod
     def describe() -> str:
@@ -262,17 +275,19 @@ def distillation_targets(reviews, splits, config, *, clean, progress=None):
     teacher = LengthMixTeacher.fit(fit_texts, fit_labels, clean=clean, seed=config.seed)
     pieces, _ = snippets(fit_texts + list(reviews.unlabeled), config.distill_pieces,
                          seed=config.seed)
-    pieces += negated_copies(pieces, NEGATED_SHARE, seed=config.seed + 1)
+    copies = negated_copies(pieces, NEGATED_SHARE, seed=config.seed + 1)
+    pieces += copies
     texts = list(reviews.unlabeled) + pieces
     say(f"labeling {len(reviews.unlabeled):,} unlabeled reviews and {len(pieces):,} short pieces")
-    targets = teacher.predict(texts, [clean(t) for t in texts]).astype(np.float32)
+    targets = teacher.label(texts[:len(texts) - len(copies)], copies, clean=clean)
     val_texts = [reviews.texts[i] for i in splits.validation]
     val_scores = teacher.predict(val_texts, [clean(t) for t in val_texts])
     accuracy = float(np.mean((val_scores >= 0.5) == labels[splits.validation]))
     val_pieces, _ = snippets(val_texts, VALIDATION_PIECES_PER_REVIEW * len(val_texts),
                              seed=config.seed + 2)
-    val_pieces += negated_copies(val_pieces, NEGATED_SHARE, seed=config.seed + 3)
-    val_targets = teacher.predict(val_pieces, [clean(t) for t in val_pieces]).astype(np.float32)
+    val_copies = negated_copies(val_pieces, NEGATED_SHARE, seed=config.seed + 3)
+    val_targets = teacher.label(val_pieces, val_copies, clean=clean)
+    val_pieces += val_copies
     soft = SoftTargets(texts, targets, teacher.describe(),
                        teacher_validation_accuracy=round(accuracy, 4), pieces=len(pieces),
                        validation_texts=val_pieces, validation_targets=val_targets)
