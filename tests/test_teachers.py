@@ -93,6 +93,19 @@ def test_teachers_piece_model_learns_short_complaints_in_neutral_words():
     assert np.all(pieces_only[:2] < 0) and np.all(pieces_only[2:] > 0)
 
 
+def test_teachers_negated_copies_are_labeled_by_the_rules_not_the_ngrams():
+    data = _reviews(30)
+    teacher = LengthMixTeacher.fit(data.texts, data.labels, clean=clean_text, seed=0)
+    copy = ["The acting was not superb.", "The film was not dull."]
+    labels = teacher.label(["The acting was superb."], copy, clean=clean_text)
+    assert labels.dtype == np.float32 and labels.shape == (3,)
+    assert labels[0] > 0.5 and labels[1] < 0.5 and labels[2] > 0.5, labels
+    # Read as plain text, the n-grams of the piece-level model pull each copy back toward its
+    # original's polarity: that is why copies leave it out.
+    plain = teacher.predict(copy, [clean_text(t) for t in copy])
+    assert plain[0] > labels[1] and plain[1] < labels[2], (plain, labels)
+
+
 def test_teachers_distillation_targets_cover_unlabeled_and_pieces(tiny_config):
     from review_scorer.training.splits import make_splits
 
