@@ -37,6 +37,7 @@ class SoftTargets:
     teacher: str
     teacher_validation_accuracy: float | None = None
     pieces: int = 0  # how many of the texts (the last ones) are short pieces cut from reviews
+    fragments: int = 0  # of those pieces, how many are runs of one to five words
     # Teacher-labeled texts that join the validation slice (pieces of validation reviews), so
     # early stopping also watches what the teacher teaches; never trained on.
     validation_texts: list[str] | None = None
@@ -58,7 +59,7 @@ class SoftTargets:
     def meta(self) -> dict[str, Any]:
         hard = bool(np.all((self.targets == 0) | (self.targets == 1)))
         return {"teacher": self.teacher, "unlabeled_reviews": len(self.texts) - self.pieces,
-                "short_pieces": self.pieces,
+                "short_pieces": self.pieces, "word_fragments": self.fragments,
                 "validation_pieces": len(self.validation_texts or []),
                 "teacher_validation_accuracy": self.teacher_validation_accuracy,
                 "targets": "hard" if hard else "soft"}
@@ -99,6 +100,26 @@ def snippets(texts: Sequence[str], count: int, *, seed: int, max_sentences: int 
         if len(pieces) >= count:
             break
     return pieces[:count], np.asarray(sources[:count], dtype=np.int64)
+
+
+def fragments(pieces: Sequence[str], share: float, *, seed: int, max_words: int = 5) -> list[str]:
+    """About share * len(pieces) runs of one to max_words consecutive words, each cut from one
+    piece (n-gram sampling, Tang et al. 2019). Reviews of two to five words (a verdict, a star
+    count, a complaint) are rare as whole sentences in the training reviews; cut out and labeled
+    by the teacher, such phrases teach the student what they mean on their own."""
+    rng = np.random.default_rng(seed)
+    count = round(share * len(pieces))
+    if not pieces or count <= 0:
+        return []
+    out = []
+    for i in rng.integers(0, len(pieces), size=count):
+        words = pieces[int(i)].split()
+        width = int(rng.integers(1, max_words + 1))
+        start = int(rng.integers(0, max(1, len(words) - width + 1)))
+        fragment = " ".join(words[start:start + width])
+        if fragment:
+            out.append(fragment)
+    return out
 
 
 # Negated copies of pieces teach the student what negation does: the teacher (VADER's negation
@@ -201,6 +222,7 @@ PIECE_WEIGHT = 0.75
 PIECES_PER_REVIEW = 4  # pieces cut from each fit review to fit the piece-level NB-LR
 MIN_LABELS_PER_CLASS = 20
 NEGATED_SHARE = 0.4  # of the pieces, offered for a negated copy
+FRAGMENT_SHARE = 0.3  # fragments of one to five words, per piece
 VALIDATION_PIECES_PER_REVIEW = 3
 
 
@@ -276,7 +298,8 @@ def distillation_targets(reviews, splits, config, *, clean, progress=None):
     pieces, _ = snippets(fit_texts + list(reviews.unlabeled), config.distill_pieces,
                          seed=config.seed)
     copies = negated_copies(pieces, NEGATED_SHARE, seed=config.seed + 1)
-    pieces += copies
+    cut = fragments(pieces, FRAGMENT_SHARE, seed=config.seed + 5)
+    pieces += cut + copies
     texts = list(reviews.unlabeled) + pieces
     say(f"labeling {len(reviews.unlabeled):,} unlabeled reviews and {len(pieces):,} short pieces")
     targets = teacher.label(texts[:len(texts) - len(copies)], copies, clean=clean)
@@ -290,5 +313,6 @@ def distillation_targets(reviews, splits, config, *, clean, progress=None):
     val_pieces += val_copies
     soft = SoftTargets(texts, targets, teacher.describe(),
                        teacher_validation_accuracy=round(accuracy, 4), pieces=len(pieces),
+                       fragments=len(cut),
                        validation_texts=val_pieces, validation_targets=val_targets)
     return soft, None
