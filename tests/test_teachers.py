@@ -10,6 +10,7 @@ from review_scorer.training.teachers import (
     MIN_LABELS_PER_CLASS,
     LengthMixTeacher,
     distillation_targets,
+    fragments,
     negated,
     negated_copies,
     sentences,
@@ -106,6 +107,20 @@ def test_teachers_negated_copies_are_labeled_by_the_rules_not_the_ngrams():
     assert plain[0] > labels[1] and plain[1] < labels[2], (plain, labels)
 
 
+def test_teachers_fragments_are_short_runs_of_words_from_the_pieces_and_reproducible():
+    pieces = ["The soup was cold and the bread was stale.", "Five stars from me!", "Fine."]
+    cut = fragments(pieces, 2.0, seed=4)
+    assert len(cut) == 6
+    for fragment in cut:
+        words = fragment.split()
+        assert 1 <= len(words) <= 5
+        # consecutive words of one piece
+        assert any(f" {fragment} " in f" {p} " for p in pieces), fragment
+    assert fragments(pieces, 2.0, seed=4) == cut
+    assert fragments(pieces, 2.0, seed=5) != cut
+    assert fragments([], 1.0, seed=0) == [] and fragments(pieces, 0.0, seed=0) == []
+
+
 def test_teachers_distillation_targets_cover_unlabeled_and_pieces(tiny_config):
     from review_scorer.training.splits import make_splits
 
@@ -116,6 +131,8 @@ def test_teachers_distillation_targets_cover_unlabeled_and_pieces(tiny_config):
     assert skipped is None
     assert soft.texts[:12] == data.unlabeled
     assert soft.pieces == len(soft.texts) - 12 > 0
+    assert 0 < soft.fragments < soft.pieces
+    assert soft.meta()["word_fragments"] == soft.fragments
     assert np.all((soft.targets >= 0) & (soft.targets <= 1))
     meta = soft.meta()
     assert meta["unlabeled_reviews"] == 12 and meta["short_pieces"] == soft.pieces
