@@ -222,7 +222,7 @@ PIECE_WEIGHT = 0.75
 PIECES_PER_REVIEW = 4  # pieces cut from each fit review to fit the piece-level NB-LR
 MIN_LABELS_PER_CLASS = 20
 NEGATED_SHARE = 0.4  # of the pieces, offered for a negated copy
-FRAGMENT_SHARE = 0.3  # fragments of one to five words, per piece
+FRAGMENT_SHARE = 0.1  # fragments of one to five words, per piece
 VALIDATION_PIECES_PER_REVIEW = 3
 
 
