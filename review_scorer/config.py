@@ -14,7 +14,7 @@ import tomllib
 from review_scorer.errors import ConfigError
 
 TRUNCATING_CHOICES = ("pre", "post", "head_tail")
-TEACHER_CHOICES = ("none", "nb_lexicon")
+TEACHER_CHOICES = ("none", "nb_lexicon", "nb_pieces_lexicon")
 POOLING_CHOICES = ("last", "max", "mean", "max_mean")
 EMBEDDING_INIT_CHOICES = ("svd", "random", "encoder")
 SOFTMAX_CHOICES = ("sampled", "tied")
@@ -138,7 +138,9 @@ class TrainConfig(_Settings):
     # Distillation (review_scorer.training.teachers): "nb_lexicon" trains beside the labeled fit part on
     # the unlabeled reviews and on distill_pieces short pieces (one to three sentences) cut from
     # all training reviews, each with the probability of a length-aware mix of an NB-weighted
-    # n-gram LR (fitted on the fit part only) and the VADER lexicon; "none": labels only.
+    # n-gram LR (fitted on the fit part only) and the VADER lexicon; "nb_pieces_lexicon" adds an
+    # n-gram LR fitted on review pieces and one-to-five-word fragments (tried, not shipped: see
+    # README "The shipped model"); "none": labels only.
     teacher: str = "nb_lexicon"
     distill_pieces: int = 150000
 

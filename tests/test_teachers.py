@@ -55,10 +55,11 @@ def test_teachers_snippets_are_pieces_of_the_reviews_and_reproducible():
     assert len(snippets(texts, 1000, seed=1)[0]) <= 4 * len(texts)
 
 
-def test_teachers_length_mix_trusts_the_lexicon_on_short_text():
+@pytest.mark.parametrize("pieces", [False, True])
+def test_teachers_length_mix_trusts_the_lexicon_on_short_text(pieces):
     data = _reviews(30)
     cleaned = [clean_text(t) for t in data.texts]
-    teacher = LengthMixTeacher.fit(data.texts, data.labels, clean=clean_text, seed=0)
+    teacher = LengthMixTeacher.fit(data.texts, data.labels, clean=clean_text, seed=0, pieces=pieces)
     # "excellent" and "awful" never occur in the training reviews: only the lexicon knows them.
     short = ["Excellent.", "Awful."]
     scores = teacher.predict(short, [clean_text(t) for t in short])
@@ -83,7 +84,7 @@ def test_teachers_piece_model_learns_short_complaints_in_neutral_words():
             texts.append(". ".join(p.capitalize() for p in parts) + ".")
             labels.append(label)
     data = LabeledReviews.from_lists(texts, labels)
-    teacher = LengthMixTeacher.fit(data.texts, data.labels, clean=clean_text, seed=0)
+    teacher = LengthMixTeacher.fit(data.texts, data.labels, clean=clean_text, seed=0, pieces=True)
     short = ["Asked for my money back.", "We walked out after an hour.",
              "Told all my friends about it.", "We went back the next week."]
     cleaned = [clean_text(t) for t in short]
@@ -96,7 +97,7 @@ def test_teachers_piece_model_learns_short_complaints_in_neutral_words():
 
 def test_teachers_negated_copies_are_labeled_by_the_rules_not_the_ngrams():
     data = _reviews(30)
-    teacher = LengthMixTeacher.fit(data.texts, data.labels, clean=clean_text, seed=0)
+    teacher = LengthMixTeacher.fit(data.texts, data.labels, clean=clean_text, seed=0, pieces=True)
     copy = ["The acting was not superb.", "The film was not dull."]
     labels = teacher.label(["The acting was superb."], copy, clean=clean_text)
     assert labels.dtype == np.float32 and labels.shape == (3,)
@@ -131,11 +132,18 @@ def test_teachers_distillation_targets_cover_unlabeled_and_pieces(tiny_config):
     assert skipped is None
     assert soft.texts[:12] == data.unlabeled
     assert soft.pieces == len(soft.texts) - 12 > 0
-    assert 0 < soft.fragments < soft.pieces
-    assert soft.meta()["word_fragments"] == soft.fragments
+    assert soft.fragments == 0  # word fragments come only with the piece-level teacher
     assert np.all((soft.targets >= 0) & (soft.targets <= 1))
     meta = soft.meta()
     assert meta["unlabeled_reviews"] == 12 and meta["short_pieces"] == soft.pieces
+    assert "60 words" in meta["teacher"] and "pieces" not in meta["teacher"]
+
+    with_pieces = config.replace(teacher="nb_pieces_lexicon")
+    more, _ = distillation_targets(data, splits, with_pieces, clean=clean_text)
+    assert set(soft.texts) <= set(more.texts)  # the same reviews, pieces and copies, plus fragments
+    assert more.fragments > 0 and more.pieces == soft.pieces + more.fragments
+    assert more.meta()["word_fragments"] == more.fragments
+    assert "pieces of one to three sentences" in more.meta()["teacher"]
 
 
 def test_teachers_too_few_labels_skip_distillation_with_a_reason(tiny_config):
