@@ -259,14 +259,14 @@ class LengthMixTeacher:
         left out and the lexicon's negation rules lead. A bag of n-grams keeps most of a copy's
         original polarity (one "not" among the same words), which is exactly wrong there."""
         n_words = np.array([len(c.split()) for c in cleaned], dtype=np.float64)
+        length = MIX_LENGTH if self.piece_nb is None else PIECES_MIX_LENGTH
+        long_share = np.clip(n_words / length, 0.0, 1.0)
         nb = np.clip(self.nb.logits(cleaned), -15.0, 15.0)
         lexicon = np.arctanh(np.clip(lexicon_scores(texts), -0.995, 0.995))
-        if self.piece_nb is None:
-            long_share = np.clip(n_words / MIX_LENGTH, 0.0, 1.0)
-            return ((0.5 + 0.5 * long_share) * nb
-                    + LEXICON_WEIGHT * (1.0 - (1.0 - LEXICON_KEPT) * long_share) * lexicon)
-        long_share = np.clip(n_words / PIECES_MIX_LENGTH, 0.0, 1.0)
-        mix = long_share * nb + LEXICON_WEIGHT * (1.0 - (1.0 - LEXICON_KEPT) * long_share) * lexicon
+        mix = LEXICON_WEIGHT * (1.0 - (1.0 - LEXICON_KEPT) * long_share) * lexicon
+        if self.piece_nb is None:  # the review-level NB-LR counts half on a one-word text
+            return mix + (0.5 + 0.5 * long_share) * nb
+        mix = mix + long_share * nb
         if negated:
             return mix
         piece = np.clip(self.piece_nb.logits(cleaned), -15.0, 15.0)
