@@ -90,6 +90,7 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
             "unlabeled": bool(with_unlabeled), "mix_estimate": result.mix.positive,
             "mix_raw": result.mix.raw, "mix_se": result.mix.standard_error,
             "mix_true": float(np.mean(labels[rest] == 1)), "verdict": result.verdict,
+            "stack_used": bool(result.stack is not None and result.stack.used),
             "cv_recalls": result.class_recalls,
             "rest_recalls": {"adapted": recalls(adapted_scores, labels[rest]),
                              "shipped": recalls(shipped[rest], labels[rest])}}
@@ -104,15 +105,18 @@ def model_created(model_dir) -> str:
     return json.loads(meta.read_text(encoding="utf-8"))["created_at"]
 
 
-def write_results(schedule: dict, with_unlabeled: bool = True, created: str | None = None) -> None:
+def write_results(schedule: dict, with_unlabeled: bool = True, created: str | None = None,
+                  stacked: bool = True) -> None:
     from _results import markdown_table, write_section
 
-    # Runs made before today's guard (2026-12-01: cross-fitted; with unlabeled rows, the class mix
+    # Runs made before the n-gram stack (adapt.choose_stack) carry no stack_used; stacked=False
+    # tables them alone. Runs made before today's guard (2026-12-01: cross-fitted; with unlabeled rows, the class mix
     # drawn toward the labels' share by its standard error) are left out: they carry no
     # cv_recalls, or, with unlabeled rows, no mix_se (labels alone never estimate a mix).
     runs = [r for r in map(json.loads, LOG.read_text().splitlines())
             if r["schedule"] == schedule and "cv_recalls" in r and ("mix_se" in r or not with_unlabeled)
-            and r.get("unlabeled", False) == with_unlabeled and r.get("model_created") == created]
+            and r.get("unlabeled", False) == with_unlabeled and r.get("model_created") == created
+            and ("stack_used" in r) == stacked]
     keys = sorted({(r["file"], r["size"]) for r in runs})
     rows = []
     for file, size in keys:
@@ -123,11 +127,13 @@ def write_results(schedule: dict, with_unlabeled: bool = True, created: str | No
                f"{np.median([r['mix_true'] for r in sel]):.2f}")
         rows.append([file, size, len(sel), *(f"{med[k]:.1f}" for k in med),
                      f"{med['adapted'] - max(med['shipped'], med['vader']):+.1f}", f"{worst:+.1f}",
-                     mix, f"{np.median([r['seconds'] for r in sel]):.0f} s"])
+                     mix, f"{np.median([r['seconds'] for r in sel]):.0f} s"]
+                    + ([f"{sum(r['stack_used'] for r in sel)} of {len(sel)}"] if stacked else []))
     table = markdown_table(["file", "labels", "seeds", "adapted", "shipped", "VADER", "TF-IDF+LR",
                             "adapted - best of shipped/VADER", "worst seed: adapted - shipped",
-                            "positive share assumed / true", "fine-tune time"], rows)
-    name = "adaptation" if with_unlabeled else "adaptation_labels_only"
+                            "positive share assumed / true", "fine-tune time"]
+                           + (["n-gram stack kept"] if stacked else []), rows)
+    name = ("adaptation" if with_unlabeled else "adaptation_labels_only") + ("" if stacked else "_before_stack")
     plot(runs, keys, HERE / f"{name}.svg")
     given = ("the N labels plus the rest of the file's texts without their labels (as a training "
              "file whose other rows have an empty label)" if with_unlabeled else
@@ -176,6 +182,9 @@ def main(argv=None) -> int:
     parser.add_argument("--write-results", action="store_true")
     parser.add_argument("--report-only", action="store_true",
                         help="write the tables from benchmarks/adaptation.jsonl without new runs")
+    parser.add_argument("--before-stack", action="store_true",
+                        help="with --report-only: table the runs made before adaptation tried "
+                             "the n-gram stack")
     parser.add_argument("--labels-only", action="store_true",
                         help="give adaptation only the labeled rows, not the rest of the file's "
                              "texts (the class mix then comes from the labels)")
@@ -189,7 +198,7 @@ def main(argv=None) -> int:
     schedule = Schedule(**json.loads(args.schedule))
     if args.report_only:
         write_results(schedule.__dict__, with_unlabeled=not args.labels_only,
-                      created=model_created(args.model_dir))
+                      created=model_created(args.model_dir), stacked=not args.before_stack)
         return 0
     model = SentimentModel.load(args.model_dir)
     for name in args.files or DEV_FILES:

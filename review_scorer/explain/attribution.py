@@ -468,12 +468,19 @@ class Explainer:
             scores[batch] = prob
             for row, i in enumerate(batch):
                 weights[i] = w[row, : lengths[i]].astype(np.float32)
-        return self._calibrated(scores, weights)
+        return self._calibrated(scores, weights, sequences)
 
-    def _calibrated(self, scores: np.ndarray, weights: list[np.ndarray]):
+    def _calibrated(self, scores: np.ndarray, weights: list[np.ndarray], sequences):
         """Scores through the model's temperature, and weights (logit units) divided by it, so
-        they still add up to the calibrated logit's movement."""
+        they still add up to the calibrated logit's movement. With an n-gram head stacked on the
+        network (adapted models), the network's weights are scaled by the stacker's weight on it
+        and each word also gets its share of the n-gram model's logit."""
         temperature = self.model.temperature if self.model is not None else 1.0
+        head = getattr(self.model, "ngram_head", None)
+        if head is not None:
+            scale = np.float32(head.alpha / temperature)
+            return (self.model.calibrate(scores, sequences),
+                    [w * scale + head.token_weights(s) for w, s in zip(weights, sequences)])
         if temperature == 1.0:
             return scores, weights
         return self.model.calibrate(scores), [w / np.float32(temperature) for w in weights]

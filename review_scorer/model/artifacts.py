@@ -31,6 +31,9 @@ META_FILE = "meta.json"
 REPORT_FILE = "report.html"
 # Files whose checksums meta.json records; the report is informative and may be regenerated.
 CHECKED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE)
+# An adapted model may also hold an n-gram model of the user's labels (model/ngram_head.py); when
+# it does, meta.json records its checksum with the others.
+NGRAM_FILE = "ngrams.npz"
 MODEL_DIR_ENV = "REVIEW_SCORER_MODEL_DIR"
 DEFAULT_MODEL_DIR = Path("models") / "imdb-lstm"
 
@@ -47,13 +50,21 @@ class ModelBundle:
     history: dict[str, list[float]]
     metrics: dict[str, Any] | None
     name: str = field(default="")
+    ngram_head: Any = None  # model.ngram_head.NgramHead, when the directory holds one
 
     @property
     def trained_at(self) -> str:
         return str(self.meta.get("created_at", ""))
 
 
-MODEL_DIR_ENTRIES = frozenset((*CHECKED_FILES, META_FILE, REPORT_FILE))
+MODEL_DIR_ENTRIES = frozenset((*CHECKED_FILES, NGRAM_FILE, META_FILE, REPORT_FILE))
+
+
+def checked_files(recorded: Any) -> tuple[str, ...]:
+    """The files whose checksums a meta.json must record: CHECKED_FILES, plus NGRAM_FILE when it
+    records one."""
+    return CHECKED_FILES + ((NGRAM_FILE,) if isinstance(recorded, dict) and NGRAM_FILE in recorded
+                            else ())
 
 
 def check_target(model_dir: str | Path, *, overwrite: bool) -> Path:
@@ -110,10 +121,10 @@ def _check_replaceable(model_dir: Path) -> None:
         raise refuse(f"{META_FILE} is not review-scorer metadata") from None
     recorded = meta.get("files") if isinstance(meta, dict) else None
     if not isinstance(meta.get("format_version") if isinstance(meta, dict) else None, int) \
-            or not isinstance(recorded, dict) or set(recorded) != set(CHECKED_FILES):
+            or not isinstance(recorded, dict) or set(recorded) != set(checked_files(recorded)):
         raise refuse(f"{META_FILE} is not review-scorer metadata")
     try:
-        verify_checksums(model_dir, CHECKED_FILES, recorded, redo="")
+        verify_checksums(model_dir, checked_files(recorded), recorded, redo="")
     except ArtifactError:
         raise refuse(f"its files do not match the checksums in {META_FILE}") from None
 
@@ -189,6 +200,7 @@ def save_model_dir(
     meta: dict[str, Any],
     report_html: str | None = None,
     overwrite: bool = False,
+    ngram_head: Any = None,
 ) -> Path:
     """Write every file into a temporary sibling directory, meta.json last, then swap it in.
 
@@ -208,11 +220,15 @@ def save_model_dir(
         _write_json(tmp / METRICS_FILE, metrics)
         if report_html is not None:
             (tmp / REPORT_FILE).write_text(report_html, encoding="utf-8")
+        checked = CHECKED_FILES
+        if ngram_head is not None:
+            ngram_head.save(tmp / NGRAM_FILE)
+            checked = CHECKED_FILES + (NGRAM_FILE,)
         full_meta = {
             **meta,
             "format_version": FORMAT_VERSION,
             "package_version": __version__,
-            "files": {name: sha256_file(tmp / name) for name in CHECKED_FILES},
+            "files": {name: sha256_file(tmp / name) for name in checked},
         }
         _write_json(tmp / META_FILE, full_meta)
         swap_into_place(tmp, model_dir)
@@ -295,7 +311,8 @@ def load_model_dir(model_dir: str | Path, *, network: bool = True) -> ModelBundl
     network=False: the same checks without loading the Keras network (no TensorFlow)."""
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
-    verify_checksums(model_dir, CHECKED_FILES, meta.get("files") or {}, redo="retrain the model")
+    recorded = meta.get("files") or {}
+    verify_checksums(model_dir, checked_files(recorded), recorded, redo="retrain the model")
     try:
         config = TrainConfig.from_dict(_read_json(model_dir / CONFIG_FILE, "training config"),
                                        source=str(model_dir / CONFIG_FILE))
@@ -315,7 +332,20 @@ def load_model_dir(model_dir: str | Path, *, network: bool = True) -> ModelBundl
             f"{len(vocab)}; the files do not belong together: retrain the model"
         )
     name = str(meta.get("name") or model_dir.name)
-    return ModelBundle(model_dir, model, vocab, config, meta, history, metrics, name)
+    head = None
+    if NGRAM_FILE in recorded:
+        from review_scorer.model.ngram_head import NgramHead
+
+        try:
+            head = NgramHead.load(model_dir / NGRAM_FILE)
+        except (OSError, ValueError, KeyError):
+            raise ArtifactError(f"{model_dir / NGRAM_FILE}: not a valid n-gram model; "
+                                "retrain the model") from None
+        if head.vocab_size != len(vocab):
+            raise ArtifactError(f"{model_dir / NGRAM_FILE}: made for a vocabulary of "
+                                f"{head.vocab_size} ids, but {VOCAB_FILE} has {len(vocab)}; "
+                                "retrain the model")
+    return ModelBundle(model_dir, model, vocab, config, meta, history, metrics, name, head)
 
 
 def _load_keras_model(path: Path) -> Any:

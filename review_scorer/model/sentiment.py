@@ -73,8 +73,10 @@ class SentimentModel:
 
     def __init__(self, keras_model: Any, vocab: Any, config: Any, *, meta: dict | None = None,
                  history: dict | None = None, metrics: dict | None = None,
-                 path: Path | None = None, name: str | None = None):
+                 path: Path | None = None, name: str | None = None, ngram_head: Any = None):
         self.keras_model = keras_model
+        # An n-gram model of the user's labels stacked on the network (adapted models only).
+        self.ngram_head = ngram_head
         self.vocab = vocab
         self.config = config
         self.meta = dict(meta or {})
@@ -111,7 +113,7 @@ class SentimentModel:
         bundle = load_model_dir(resolve_model_dir(path), network=network)
         return cls(bundle.model, bundle.vocab, bundle.config, meta=bundle.meta,
                    history=bundle.history, metrics=bundle.metrics, path=bundle.path,
-                   name=bundle.name)
+                   name=bundle.name, ngram_head=bundle.ngram_head)
 
     def save(self, directory: str | Path, *, overwrite: bool = False,
              report_html: str | None = None) -> Path:
@@ -124,7 +126,7 @@ class SentimentModel:
         return save_model_dir(directory, model=self.keras_model, vocab=self.vocab,
                               config=self.config, history=self.history, metrics=self.metrics,
                               meta={**meta, "name": self.name}, report_html=report_html,
-                              overwrite=overwrite)
+                              overwrite=overwrite, ngram_head=self.ngram_head)
 
     # ---------------------------------------------------------------- text -> ids
 
@@ -161,11 +163,19 @@ class SentimentModel:
         value = calibration.get("temperature", 1.0) if isinstance(calibration, dict) else 1.0
         return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
 
-    def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
-        """The network's probabilities through the model's temperature (review_scorer.model.calibration)."""
+    def calibrate(self, probabilities: np.ndarray, sequences: Any = None) -> np.ndarray:
+        """The network's probabilities through the model's temperature (review_scorer.model.calibration),
+        then, for a model with an n-gram head, stacked with the n-gram model of the same reviews'
+        ids (`sequences`: a list of id arrays or a padded [batch, steps] array)."""
         from review_scorer.model.calibration import apply_temperature
 
-        return apply_temperature(probabilities, self.temperature)
+        calibrated = apply_temperature(probabilities, self.temperature)
+        if self.ngram_head is None:
+            return calibrated
+        if sequences is None:
+            raise ValueError(f"{self.name} stacks an n-gram model on the network: calibrate "
+                             "needs the reviews' ids")
+        return self.ngram_head.apply(calibrated, list(sequences))
 
     @property
     def infer(self) -> Callable:
@@ -186,7 +196,7 @@ class SentimentModel:
         out = np.empty(len(lengths), dtype=np.float32)
         for batch in length_bucketed_batches(lengths, batch_size):
             out[batch] = self.infer(pad_batch([sequences[i] for i in batch])).numpy()
-        return self.calibrate(out)
+        return self.calibrate(out, sequences)
 
     def predict(self, texts: str | Iterable[str | None], *,
                 batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -240,7 +250,9 @@ class SentimentModel:
         """
         pipeline = _StreamPipeline(self, items, texts_of, batch_size)
         for number, batch, ids in pipeline.dataset():
-            pipeline.record(int(number), batch.numpy(), self.calibrate(self.infer(ids).numpy()))
+            pipeline.record(int(number), batch.numpy(),
+                            self.calibrate(self.infer(ids).numpy(),
+                                           ids.numpy() if self.ngram_head is not None else None))
             yield from pipeline.pop_ready(with_words)
         if pipeline.error is not None:
             raise pipeline.error

@@ -56,6 +56,7 @@ class AdaptationResult:
     class_recalls: list[tuple[float, float]] | None = field(default=None, repr=False)
     # (a, b): the final model's scores are sigmoid(a * logit + b), refitted to the file's mix
     platt: tuple[float, float] | None = None
+    stack: StackChoice | None = None  # the n-gram model of the labels, tried on the same folds
 
     def meta(self, start_name: str) -> dict[str, Any]:
         return {"start_model": start_name, "labels": self.labels, "per_class": self.per_class,
@@ -66,6 +67,7 @@ class AdaptationResult:
                 "schedule": dataclasses.asdict(self.schedule or Schedule()),
                 "start_metrics": self.start_metrics, "adapted_metrics": self.adapted_metrics,
                 "epoch_loss": self.epoch_loss, "epoch_accuracy": self.epoch_accuracy,
+                "ngram_stack": self.stack.meta() if self.stack is not None else None,
                 "seconds": round(self.seconds, 1), "verdict": self.verdict, "advice": self.advice}
 
 
@@ -318,13 +320,106 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
     start_m = _metrics(labels, oof[0], choice.weights)
     adapted_m = _metrics(labels, oof[0] if choice.chosen is None else choice.scores[choice.chosen],
                          choice.weights)
+    if progress is not None:
+        progress("trying an n-gram model of your labels beside the network, on the same folds")
+    stack = choose_stack(sequences, labels, choice, oof, fold_of, len(start.vocab))
+    if stack.used:
+        adapted_m = _metrics(labels, stack.oof, choice.weights)
     verdict, advice = _verdict(per_class, choice.chosen, choice.epochs, start_m, adapted_m,
-                               max(choice.accuracies[1:]), mix)
+                               max(choice.accuracies[1:]), mix, stack)
     return AdaptationResult(k, len(labels), per_class, choice.epochs, start_m, adapted_m,
                             choice.losses, choice.accuracies, time.perf_counter() - started,
                             verdict, advice, weights, oof[choice.epochs], labels, schedule,
                             mix=mix, platt=None if choice.chosen is None else choice.platt[choice.chosen],
-                            class_recalls=[_recalls(labels, row) for row in [oof[0], *choice.scores[1:]]])
+                            class_recalls=[_recalls(labels, row) for row in [oof[0], *choice.scores[1:]]],
+                            stack=stack)
+
+
+STACK_C = 1.0  # inverse L2 strength of the stacker (two weights and a bias)
+
+
+@dataclass
+class StackChoice:
+    """The guard's verdict on stacking an n-gram model of the labels on the chosen network.
+
+    The n-gram model's out-of-fold logits come from the cross-validation folds; the stacker
+    (a logistic regression on the network's logit and the n-gram logit, each label weighted to
+    the file's class mix) is itself cross-fitted over the same folds, and the stack is kept only
+    if, against the network it would sit on, it lowers the log loss without getting fewer
+    labels right. It is tried from FEW_LABELS_PER_CLASS labels of each class. `head` is the
+    n-gram model fitted on all labels, with the stacker fitted on all out-of-fold logits
+    (weights on the network's uncalibrated logit)."""
+
+    used: bool
+    accuracy: float  # weighted accuracy of the cross-fitted stack
+    base_accuracy: float  # of the network it would sit on, as the guard judged it
+    loss: float
+    base_loss: float
+    oof: np.ndarray = field(repr=False)  # cross-fitted stacked scores
+    head: Any = field(default=None, repr=False)
+    note: str | None = None  # why it was not tried
+
+    def meta(self) -> dict[str, Any]:
+        return {"used": self.used, "cv_accuracy": round(self.accuracy, 6),
+                "network_cv_accuracy": round(self.base_accuracy, 6),
+                "cv_log_loss": round(self.loss, 6), "network_cv_log_loss": round(self.base_loss, 6),
+                "note": self.note,
+                **({"ngram_model": self.head.meta()} if self.used and self.head is not None else {})}
+
+
+def choose_stack(sequences, labels: np.ndarray, choice: EpochChoice, oof: np.ndarray,
+                 fold_of: np.ndarray, vocab_size: int) -> StackChoice:
+    """Try an n-gram model of the labels stacked on the network the guard chose (StackChoice)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from review_scorer.metrics import log_loss
+    from review_scorer.model.ngram_head import NgramHead
+
+    w = choice.weights
+    base_raw = np.asarray(oof[choice.epochs], dtype=np.float64)
+    if choice.chosen is None:
+        base_judged, base_loss = base_raw, choice.start_loss
+    else:
+        base_judged, base_loss = choice.judged[choice.chosen], choice.losses[choice.chosen]
+    base_accuracy = float(np.average((base_judged >= 0.5) == labels, weights=w))
+
+    def skipped(note: str) -> StackChoice:
+        return StackChoice(False, base_accuracy, base_accuracy, base_loss, base_loss, base_judged,
+                           note=note)
+
+    folds = np.unique(fold_of)
+    smaller = int(min(np.sum(labels == 0), np.sum(labels == 1)))
+    if smaller < FEW_LABELS_PER_CLASS:
+        return skipped(f"{smaller} labels in the smaller class; an n-gram model of your labels "
+                       f"is tried from {FEW_LABELS_PER_CLASS} of each")
+    if any(len(np.unique(labels[fold_of != f])) < 2 for f in folds):
+        return skipped("a fold's other labels hold only one class")
+    seqs = list(sequences)
+    ngram = np.zeros(len(labels))
+    for f in folds:
+        train, held = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
+        head = NgramHead.fit([seqs[i] for i in train], labels[train], vocab_size=vocab_size)
+        ngram[held] = head.ngram_logits([seqs[i] for i in held])
+    x = np.c_[_logits(base_raw), ngram]
+    stacked = np.zeros(len(labels))
+    for f in folds:
+        train, held = fold_of != f, fold_of == f
+        fit = LogisticRegression(C=STACK_C).fit(x[train], labels[train], sample_weight=w[train])
+        stacked[held] = fit.predict_proba(x[held])[:, 1]
+    loss = log_loss(labels, stacked, weights=w)
+    accuracy = float(np.average((stacked >= 0.5) == labels, weights=w))
+    # Lower log loss (a proper score, so it cannot be bought with a shifted threshold) and no
+    # fewer labels right. Weaker than fine-tuning's McNemar rule: the stack keeps the network's
+    # scores as one of its two inputs and its own weights are three numbers fitted on held-out
+    # logits, so it cannot forget what the network knew (benchmarks/adaptation_stack.py).
+    used = bool(loss < base_loss and accuracy >= base_accuracy)
+    head = None
+    if used:
+        fit = LogisticRegression(C=STACK_C).fit(x, labels, sample_weight=w)
+        head = NgramHead.fit(seqs, labels, vocab_size=vocab_size)
+        head.alpha, head.beta = float(fit.coef_[0, 0]), float(fit.coef_[0, 1])
+        head.bias = float(fit.intercept_[0])
+    return StackChoice(used, accuracy, base_accuracy, loss, base_loss, stacked, head)
 
 
 def _recalls(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -359,6 +454,9 @@ class EpochChoice:
     losses: list[float]  # weighted log loss per candidate
     accuracies: list[float]  # weighted accuracy per candidate
     weights: np.ndarray
+    # the cross-fitted scores each candidate was judged by, and the starting model's log loss
+    judged: list[np.ndarray] | None = None
+    start_loss: float | None = None
 
 
 def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs: int,
@@ -406,7 +504,7 @@ def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs
                   if (mix.from_file or platt[e] is not None)
                   and clearly_better(oof[0], judged[e], labels, w) and losses[e] < start_loss]
     chosen = min(candidates, key=lambda e: losses[e]) if candidates else None
-    return EpochChoice(chosen, chosen or 0, scores, platt, losses, accuracies, w)
+    return EpochChoice(chosen, chosen or 0, scores, platt, losses, accuracies, w, judged, start_loss)
 
 
 def _mix_fitter(mix: ClassMix, start: np.ndarray, candidate: np.ndarray, labels: np.ndarray,
@@ -487,13 +585,20 @@ def clearly_better(before: np.ndarray, after: np.ndarray, labels: np.ndarray,
 
 
 def _verdict(per_class: dict[str, int], chosen: int | None, epochs: int, start: dict,
-             adapted: dict, adapted_best: float = 0.0, mix: ClassMix | None = None):
+             adapted: dict, adapted_best: float = 0.0, mix: ClassMix | None = None,
+             stack: StackChoice | None = None):
     smaller = min(per_class.values())
     key = "mix_accuracy" if "mix_accuracy" in start else "accuracy"
     measured = ("cross-validated accuracy" if key == "accuracy" else
                 f"cross-validated accuracy at your file's estimated mix ({mix.positive:.0%} positive)")
     gain = adapted[key] - start[key]
-    if chosen is None:
+    if stack is not None and stack.used:
+        network = ("the starting network" if chosen is None or epochs == 0 else
+                   f"the network fine-tuned for {epochs} epoch(s)")
+        verdict = (f"adapted: an n-gram model of your labels stacked on {network}: {measured} "
+                   f"{adapted[key]:.1%} against {start[key]:.1%} for the starting model "
+                   f"({gain:+.1%})")
+    elif chosen is None:
         verdict = (f"fine-tuning did not clearly beat the starting model on your labels "
                    f"({measured} {start[key]:.1%}, best adapted "
                    f"{max(adapted_best, start[key]):.1%}); the saved model keeps the "
@@ -508,7 +613,7 @@ def _verdict(per_class: dict[str, int], chosen: int | None, epochs: int, start: 
     if smaller < FEW_LABELS_PER_CLASS:
         advice = (f"only {smaller} labels in the smaller class: label at least "
                   f"{FEW_LABELS_PER_CLASS} reviews of each class for a dependable adaptation")
-    elif chosen is None:
+    elif chosen is None and not (stack is not None and stack.used):
         advice = ("label more reviews (a few hundred of each class), or score with the starting "
                   "model as it is")
     if mix is not None and mix.note and advice is None:
@@ -538,9 +643,23 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
         # Calibrate on the chosen epoch's out-of-fold scores: held-out scores of the same recipe.
         calibration = {**calibration_meta(uncalibrated, result.oof_labels),
                        "fitted_on": "out-of-fold scores on the user's labels"}
-    model = SentimentModel(export_model(network), start.vocab, config, name=name)
+    model = SentimentModel(export_model(network), start.vocab, config, name=name,
+                           ngram_head=_scoring_head(result.stack, calibration))
     model.meta = {"calibration": calibration}
     return model
+
+
+def _scoring_head(stack: StackChoice | None, calibration: dict):
+    """The stack's n-gram head with its weights moved from the network's uncalibrated logit z
+    to the calibrated one the saved model gives: zc = (z + shift) / temperature, so
+    alpha * z + bias = alpha * temperature * zc + (bias - alpha * shift)."""
+    if stack is None or not stack.used or stack.head is None:
+        return None
+    head = dataclasses.replace(stack.head)
+    temperature = float(calibration.get("temperature", 1.0))
+    shift = float(calibration.get("bias_shift", 0.0))
+    head.alpha, head.bias = stack.head.alpha * temperature, stack.head.bias - stack.head.alpha * shift
+    return head
 
 
 def _shift_output_bias(network, shift: float) -> None:
