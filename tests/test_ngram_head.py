@@ -1,0 +1,160 @@
+"""The n-gram model of a user's labels stacked on the network (model/ngram_head.py, adapt.choose_stack)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+# Words the tiny model knows but has no opinion about: only the user's labels say what they mean.
+FILLERS = ["from start to finish", "and the cast", "with a drama", "right up to the last scene",
+           "and the music", "one of the films i have seen"]
+
+
+def _texts_labels(n_per_class: int, offset: int = 0):
+    texts = [f"the cinema {FILLERS[(i + offset) % 6]} {FILLERS[(i + offset + 1) % 6]}"
+             for i in range(n_per_class)]
+    texts += [f"the script {FILLERS[(i + offset + 3) % 6]} {FILLERS[(i + offset + 5) % 6]}"
+              for i in range(n_per_class)]
+    return texts, np.array([1] * n_per_class + [0] * n_per_class)
+
+
+def test_ngram_features_and_logits_are_scikit_learns_tfidf_regression():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from review_scorer.model.ngram_head import NgramHead, _tfidf
+
+    rng = np.random.default_rng(3)
+    vocab_size = 40
+    seqs = [rng.integers(0, vocab_size, size=rng.integers(1, 25)).astype(np.int32)
+            for _ in range(80)]
+    labels = rng.integers(0, 2, len(seqs))
+    head = NgramHead.fit(seqs, labels, vocab_size=vocab_size)
+
+    def analyzer(ids):  # the same n-grams as words: padding (0) and unknown (1) left out
+        known = [str(i) for i in ids if i >= 2]
+        return known + [f"{a} {b}" for a, b in zip(known, known[1:])]
+
+    vectorizer = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True)
+    reference = vectorizer.fit_transform(seqs)
+    names = [str(k) if k < vocab_size else f"{k // vocab_size - 1} {k % vocab_size}"
+             for k in head.keys]
+    columns = [vectorizer.vocabulary_[n] for n in names]
+    assert len(columns) == reference.shape[1]
+    np.testing.assert_allclose(_tfidf(seqs, vocab_size, head.keys, head.idf).toarray(),
+                               reference[:, columns].toarray(), atol=1e-12)
+    fit = LogisticRegression(C=4.0, max_iter=2000).fit(reference, labels)
+    np.testing.assert_allclose(head.ngram_logits(seqs), fit.decision_function(reference), atol=1e-6)
+
+
+def test_token_weights_add_up_to_the_ngram_share_of_the_logit():
+    from review_scorer.model.ngram_head import NgramHead
+
+    rng = np.random.default_rng(5)
+    seqs = [rng.integers(0, 30, size=rng.integers(2, 15)).astype(np.int32) for _ in range(50)]
+    head = NgramHead.fit(seqs, rng.integers(0, 2, 50), vocab_size=30)
+    head.alpha, head.beta, head.bias = 0.6, 1.7, -0.2
+    for s in seqs[:10] + [np.array([1, 0, 1], np.int32)]:
+        w = head.token_weights(s)
+        assert w.shape == s.shape
+        expected = head.beta * (head.ngram_logits([s])[0] - head.intercept)
+        assert w.sum() == pytest.approx(expected, abs=1e-5)
+        assert np.all(w[s < 2] == 0)  # padding and unknown words get nothing
+
+
+def test_stack_learns_what_the_network_cannot_and_travels_with_the_model(trained_model, tmp_path):
+    """Fine-tuning that cannot move (learning rate 1e-6) leaves the network blind to what the
+    user's words mean; the n-gram model of the labels learns it, the guard keeps it, and the
+    saved model scores the same through every path: predict, the streamed engine, explanations,
+    and a reload from disk."""
+    from review_scorer.explain.attribution import Explainer
+    from review_scorer.model.artifacts import NGRAM_FILE
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.scoring.score import score_files
+    from review_scorer.training.adapt import Schedule, adapt, adapted_model
+
+    start = SentimentModel.load(trained_model.model_dir)
+    texts, labels = _texts_labels(60)
+    result = adapt(start, texts, labels, schedule=Schedule(max_epochs=1, learning_rate=1e-6))
+    assert result.epochs == 0
+    assert result.stack.used, result.stack
+    assert result.stack.accuracy > 0.9 > result.stack.base_accuracy
+    assert result.adapted_metrics["accuracy"] == pytest.approx(result.stack.accuracy)
+    assert "n-gram model of your labels" in result.verdict and result.advice is None
+    meta = result.meta(start.name)["ngram_stack"]
+    assert meta["used"] and meta["ngram_model"]["ngrams"] > 0
+
+    model = adapted_model(start, result, name="mine")
+    new_texts, new_labels = _texts_labels(6, offset=2)
+    scores = model.predict(new_texts)
+    assert np.mean((scores >= 0.5) == new_labels) == 1.0
+    assert np.mean((start.predict(new_texts) >= 0.5) == new_labels) < 1.0
+
+    model.history, model.metrics = {}, None
+    model.meta = {**model.meta, "name": "mine", "created_at": "2026-12-01T00:00:00+00:00"}
+    saved = model.save(tmp_path / "mine")
+    recorded = json.loads((saved / "meta.json").read_text())["files"]
+    assert NGRAM_FILE in recorded
+    again = SentimentModel.load(saved)
+    assert again.ngram_head is not None
+    np.testing.assert_allclose(again.predict(new_texts), scores, atol=1e-6)
+
+    src = tmp_path / "new.csv"
+    with open(src, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["review"])
+        writer.writerows([t] for t in new_texts)
+    run = score_files([str(src)], model_dir=saved, out_dir=tmp_path / "out", fmt="csv",
+                      chunk_rows=5, batch_size=4)
+    import pandas as pd
+
+    out = pd.read_csv(run.files[0].predictions_path)
+    np.testing.assert_allclose(out["score"].to_numpy(), np.round(scores, 4), atol=1.5e-4)
+
+    explained = Explainer(again).explain(new_texts)
+    np.testing.assert_allclose([a.score for a in explained], scores, atol=1e-5)
+
+
+def test_stack_is_not_tried_below_fifty_labels_a_class(trained_model):
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.adapt import Schedule, adapt, adapted_model
+
+    start = SentimentModel.load(trained_model.model_dir)
+    texts, labels = _texts_labels(12)
+    result = adapt(start, texts, labels, schedule=Schedule(max_epochs=1, learning_rate=1e-6))
+    assert not result.stack.used and "50" in result.stack.note
+    assert adapted_model(start, result, name="mine").ngram_head is None
+
+
+def test_a_changed_ngram_file_is_refused(trained_model, tmp_path):
+    from review_scorer.errors import ArtifactError
+    from review_scorer.model.artifacts import NGRAM_FILE
+    from review_scorer.model.ngram_head import NgramHead
+    from review_scorer.model.sentiment import SentimentModel
+
+    model = SentimentModel.load(trained_model.model_dir)
+    seqs = model.encode(["the cinema and the cast", "the script and the music"])
+    model.ngram_head = NgramHead.fit(seqs, np.array([1, 0]), vocab_size=len(model.vocab))
+    saved = model.save(tmp_path / "stacked")
+    SentimentModel.load(saved)  # loads as written
+    other = NgramHead.fit(seqs, np.array([0, 1]), vocab_size=len(model.vocab))
+    other.save(saved / NGRAM_FILE)
+    with pytest.raises(ArtifactError, match="checksum"):
+        SentimentModel.load(saved)
+    (saved / NGRAM_FILE).unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        SentimentModel.load(saved)
+
+
+def test_calibrate_refuses_to_drop_the_ngram_head_silently(trained_model):
+    from review_scorer.model.ngram_head import NgramHead
+    from review_scorer.model.sentiment import SentimentModel
+
+    model = SentimentModel.load(trained_model.model_dir)
+    seqs = model.encode(["the cinema and the cast", "the script and the music"])
+    model.ngram_head = NgramHead.fit(seqs, np.array([1, 0]), vocab_size=len(model.vocab))
+    with pytest.raises(ValueError, match="ids"):
+        model.calibrate(np.array([0.5, 0.5], np.float32))
