@@ -109,10 +109,11 @@ def write_results(schedule: dict, with_unlabeled: bool = True, created: str | No
                   stacked: bool = True) -> None:
     from _results import markdown_table, write_section
 
-    # Runs made before the n-gram stack (adapt.choose_stack) carry no stack_used; stacked=False
-    # tables them alone. Runs made before today's guard (2026-12-01: cross-fitted; with unlabeled rows, the class mix
-    # drawn toward the labels' share by its standard error) are left out: they carry no
-    # cv_recalls, or, with unlabeled rows, no mix_se (labels alone never estimate a mix).
+    # Runs made before the n-gram stack (training/stack.py) carry no stack_used; stacked=False
+    # tables them alone. Runs made before today's guard (2026-12-01: cross-fitted; with
+    # unlabeled rows, the class mix drawn toward the labels' share by its standard error) are
+    # left out: they carry no cv_recalls, or, with unlabeled rows, no mix_se (labels alone never
+    # estimate a mix).
     runs = [r for r in map(json.loads, LOG.read_text().splitlines())
             if r["schedule"] == schedule and "cv_recalls" in r and ("mix_se" in r or not with_unlabeled)
             and r.get("unlabeled", False) == with_unlabeled and r.get("model_created") == created
@@ -133,7 +134,8 @@ def write_results(schedule: dict, with_unlabeled: bool = True, created: str | No
                             "adapted - best of shipped/VADER", "worst seed: adapted - shipped",
                             "positive share assumed / true", "fine-tune time"]
                            + (["n-gram stack kept"] if stacked else []), rows)
-    name = ("adaptation" if with_unlabeled else "adaptation_labels_only") + ("" if stacked else "_before_stack")
+    name = "adaptation" if with_unlabeled else "adaptation_labels_only"
+    name += "" if stacked else "_before_stack"
     plot(runs, keys, HERE / f"{name}.svg")
     given = ("the N labels plus the rest of the file's texts without their labels (as a training "
              "file whose other rows have an empty label)" if with_unlabeled else

@@ -29,6 +29,7 @@ same model) are tabled beside it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -147,12 +148,13 @@ def write_results(created: str) -> None:
     tuned = {(r["file"], r["size"], r["seed"]): r["adapted"]
              for r in map(json.loads, (HERE / "adaptation.jsonl").read_text().splitlines())
              if r.get("model_created") == created and r.get("unlabeled") and "mix_se" in r
+             and "stack_used" not in r  # fine-tuning alone, before adapt tried the stack
              and r["schedule"] == json.loads(json.dumps(_default_schedule()))}
     rows = []
     for file, size in sorted({(r["file"], r["size"]) for r in runs}):
         sel = [r for r in runs if (r["file"], r["size"]) == (file, size)]
 
-        def med(key):
+        def med(key, sel=sel):
             return f"{100 * np.median([r[key] for r in sel]):.1f}"
 
         fine = [tuned[(file, size, r["seed"])] for r in sel if (file, size, r["seed"]) in tuned]
@@ -207,7 +209,7 @@ def main(argv=None) -> int:
 
     def model_words(text: str) -> list[str]:
         ids = [str(i) for i in vocab.encode(clean_text(text)) if i > 1]  # 0 pad, 1 unknown
-        return ids + [f"{a}_{b}" for a, b in zip(ids, ids[1:])]
+        return ids + [f"{a}_{b}" for a, b in itertools.pairwise(ids)]
 
     created = model.meta.get("created_at")
     for name in args.files or DEV_FILES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 
 import numpy as np
@@ -36,7 +37,7 @@ def test_ngram_features_and_logits_are_scikit_learns_tfidf_regression():
 
     def analyzer(ids):  # the same n-grams as words: padding (0) and unknown (1) left out
         known = [str(i) for i in ids if i >= 2]
-        return known + [f"{a} {b}" for a, b in zip(known, known[1:])]
+        return known + [f"{a} {b}" for a, b in itertools.pairwise(known)]
 
     vectorizer = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True)
     reference = vectorizer.fit_transform(seqs)
@@ -57,7 +58,7 @@ def test_token_weights_add_up_to_the_ngram_share_of_the_logit():
     seqs = [rng.integers(0, 30, size=rng.integers(2, 15)).astype(np.int32) for _ in range(50)]
     head = NgramHead.fit(seqs, rng.integers(0, 2, 50), vocab_size=30)
     head.alpha, head.beta, head.bias = 0.6, 1.7, -0.2
-    for s in seqs[:10] + [np.array([1, 0, 1], np.int32)]:
+    for s in [*seqs[:10], np.array([1, 0, 1], np.int32)]:
         w = head.token_weights(s)
         assert w.shape == s.shape
         expected = head.beta * (head.ngram_logits([s])[0] - head.intercept)

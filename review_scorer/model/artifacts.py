@@ -223,7 +223,7 @@ def save_model_dir(
         checked = CHECKED_FILES
         if ngram_head is not None:
             ngram_head.save(tmp / NGRAM_FILE)
-            checked = CHECKED_FILES + (NGRAM_FILE,)
+            checked = (*CHECKED_FILES, NGRAM_FILE)
         full_meta = {
             **meta,
             "format_version": FORMAT_VERSION,

@@ -127,7 +127,7 @@ class NgramHead:
     def load(cls, path: str | Path) -> NgramHead:
         with np.load(path, allow_pickle=False) as data:
             scalars = data["scalars"]
-            head = cls(int(data["vocab_size"]), data["keys"].astype(np.int64),
+            head = cls(data["vocab_size"].item(), data["keys"].astype(np.int64),
                        data["idf"].astype(np.float64), data["coef"].astype(np.float64),
                        *map(float, scalars))
         if not (len(head.keys) == len(head.idf) == len(head.coef)) or len(scalars) != 4 \
@@ -136,7 +136,7 @@ class NgramHead:
         return head
 
     def meta(self) -> dict:
-        return {"ngrams": int(len(self.keys)), "network_weight": round(self.alpha, 6),
+        return {"ngrams": len(self.keys), "network_weight": round(self.alpha, 6),
                 "ngram_weight": round(self.beta, 6), "bias": round(self.bias, 6)}
 
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from review_scorer.training.stack import StackChoice, choose_stack, scoring_head
+
 log = logging.getLogger(__name__)
 
 MAX_EPOCHS = 6
@@ -322,7 +324,12 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
                          choice.weights)
     if progress is not None:
         progress("trying an n-gram model of your labels beside the network, on the same folds")
-    stack = choose_stack(sequences, labels, choice, oof, fold_of, len(start.vocab))
+    stack = choose_stack(
+        sequences, labels, base_raw=oof[choice.epochs],
+        base_judged=oof[0] if choice.chosen is None else choice.judged[choice.chosen],
+        base_loss=choice.start_loss if choice.chosen is None else choice.losses[choice.chosen],
+        weights=choice.weights, fold_of=fold_of, vocab_size=len(start.vocab),
+        min_per_class=FEW_LABELS_PER_CLASS)
     if stack.used:
         adapted_m = _metrics(labels, stack.oof, choice.weights)
     verdict, advice = _verdict(per_class, choice.chosen, choice.epochs, start_m, adapted_m,
@@ -333,93 +340,6 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
                             mix=mix, platt=None if choice.chosen is None else choice.platt[choice.chosen],
                             class_recalls=[_recalls(labels, row) for row in [oof[0], *choice.scores[1:]]],
                             stack=stack)
-
-
-STACK_C = 1.0  # inverse L2 strength of the stacker (two weights and a bias)
-
-
-@dataclass
-class StackChoice:
-    """The guard's verdict on stacking an n-gram model of the labels on the chosen network.
-
-    The n-gram model's out-of-fold logits come from the cross-validation folds; the stacker
-    (a logistic regression on the network's logit and the n-gram logit, each label weighted to
-    the file's class mix) is itself cross-fitted over the same folds, and the stack is kept only
-    if, against the network it would sit on, it lowers the log loss without getting fewer
-    labels right. It is tried from FEW_LABELS_PER_CLASS labels of each class. `head` is the
-    n-gram model fitted on all labels, with the stacker fitted on all out-of-fold logits
-    (weights on the network's uncalibrated logit)."""
-
-    used: bool
-    accuracy: float  # weighted accuracy of the cross-fitted stack
-    base_accuracy: float  # of the network it would sit on, as the guard judged it
-    loss: float
-    base_loss: float
-    oof: np.ndarray = field(repr=False)  # cross-fitted stacked scores
-    head: Any = field(default=None, repr=False)
-    note: str | None = None  # why it was not tried
-
-    def meta(self) -> dict[str, Any]:
-        return {"used": self.used, "cv_accuracy": round(self.accuracy, 6),
-                "network_cv_accuracy": round(self.base_accuracy, 6),
-                "cv_log_loss": round(self.loss, 6), "network_cv_log_loss": round(self.base_loss, 6),
-                "note": self.note,
-                **({"ngram_model": self.head.meta()} if self.used and self.head is not None else {})}
-
-
-def choose_stack(sequences, labels: np.ndarray, choice: EpochChoice, oof: np.ndarray,
-                 fold_of: np.ndarray, vocab_size: int) -> StackChoice:
-    """Try an n-gram model of the labels stacked on the network the guard chose (StackChoice)."""
-    from sklearn.linear_model import LogisticRegression
-
-    from review_scorer.metrics import log_loss
-    from review_scorer.model.ngram_head import NgramHead
-
-    w = choice.weights
-    base_raw = np.asarray(oof[choice.epochs], dtype=np.float64)
-    if choice.chosen is None:
-        base_judged, base_loss = base_raw, choice.start_loss
-    else:
-        base_judged, base_loss = choice.judged[choice.chosen], choice.losses[choice.chosen]
-    base_accuracy = float(np.average((base_judged >= 0.5) == labels, weights=w))
-
-    def skipped(note: str) -> StackChoice:
-        return StackChoice(False, base_accuracy, base_accuracy, base_loss, base_loss, base_judged,
-                           note=note)
-
-    folds = np.unique(fold_of)
-    smaller = int(min(np.sum(labels == 0), np.sum(labels == 1)))
-    if smaller < FEW_LABELS_PER_CLASS:
-        return skipped(f"{smaller} labels in the smaller class; an n-gram model of your labels "
-                       f"is tried from {FEW_LABELS_PER_CLASS} of each")
-    if any(len(np.unique(labels[fold_of != f])) < 2 for f in folds):
-        return skipped("a fold's other labels hold only one class")
-    seqs = list(sequences)
-    ngram = np.zeros(len(labels))
-    for f in folds:
-        train, held = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
-        head = NgramHead.fit([seqs[i] for i in train], labels[train], vocab_size=vocab_size)
-        ngram[held] = head.ngram_logits([seqs[i] for i in held])
-    x = np.c_[_logits(base_raw), ngram]
-    stacked = np.zeros(len(labels))
-    for f in folds:
-        train, held = fold_of != f, fold_of == f
-        fit = LogisticRegression(C=STACK_C).fit(x[train], labels[train], sample_weight=w[train])
-        stacked[held] = fit.predict_proba(x[held])[:, 1]
-    loss = log_loss(labels, stacked, weights=w)
-    accuracy = float(np.average((stacked >= 0.5) == labels, weights=w))
-    # Lower log loss (a proper score, so it cannot be bought with a shifted threshold) and no
-    # fewer labels right. Weaker than fine-tuning's McNemar rule: the stack keeps the network's
-    # scores as one of its two inputs and its own weights are three numbers fitted on held-out
-    # logits, so it cannot forget what the network knew (benchmarks/adaptation_stack.py).
-    used = bool(loss < base_loss and accuracy >= base_accuracy)
-    head = None
-    if used:
-        fit = LogisticRegression(C=STACK_C).fit(x, labels, sample_weight=w)
-        head = NgramHead.fit(seqs, labels, vocab_size=vocab_size)
-        head.alpha, head.beta = float(fit.coef_[0, 0]), float(fit.coef_[0, 1])
-        head.bias = float(fit.intercept_[0])
-    return StackChoice(used, accuracy, base_accuracy, loss, base_loss, stacked, head)
 
 
 def _recalls(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -644,22 +564,9 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
         calibration = {**calibration_meta(uncalibrated, result.oof_labels),
                        "fitted_on": "out-of-fold scores on the user's labels"}
     model = SentimentModel(export_model(network), start.vocab, config, name=name,
-                           ngram_head=_scoring_head(result.stack, calibration))
+                           ngram_head=scoring_head(result.stack, calibration))
     model.meta = {"calibration": calibration}
     return model
-
-
-def _scoring_head(stack: StackChoice | None, calibration: dict):
-    """The stack's n-gram head with its weights moved from the network's uncalibrated logit z
-    to the calibrated one the saved model gives: zc = (z + shift) / temperature, so
-    alpha * z + bias = alpha * temperature * zc + (bias - alpha * shift)."""
-    if stack is None or not stack.used or stack.head is None:
-        return None
-    head = dataclasses.replace(stack.head)
-    temperature = float(calibration.get("temperature", 1.0))
-    shift = float(calibration.get("bias_shift", 0.0))
-    head.alpha, head.bias = stack.head.alpha * temperature, stack.head.bias - stack.head.alpha * shift
-    return head
 
 
 def _shift_output_bias(network, shift: float) -> None:
