@@ -529,6 +529,9 @@ def _verdict(per_class: dict[str, int], chosen: int | None, epochs: int, start: 
     else:
         verdict = (f"adapted: {measured} {adapted[key]:.1%} against "
                    f"{start[key]:.1%} for the starting model ({gain:+.1%})")
+    if stack is not None and not stack.used and stack.note is None:
+        verdict += (f"; an n-gram model of your labels beside the network did not help either "
+                     f"({stack.accuracy:.1%} against {stack.base_accuracy:.1%}, cross-validated)")
     advice = None
     if smaller < FEW_LABELS_PER_CLASS:
         advice = (f"only {smaller} labels in the smaller class: label at least "
