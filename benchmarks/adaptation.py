@@ -16,6 +16,9 @@ By default adaptation also gets the rest of the file's texts, without their labe
 Every run appends to benchmarks/adaptation.jsonl; --write-results (or --report-only, without new
 runs) writes the medians table and plot of the given schedule and mode to RESULTS.md
 (sections adaptation / adaptation_labels_only, plots adaptation.svg / adaptation_labels_only.svg).
+Runs since adaptation tries the n-gram stack (training/stack.py) record whether it was kept
+(stack_used) and are tabled apart from the runs before it (--report-only --before-stack: sections
+and plots with the suffix _before_stack).
 """
 
 from __future__ import annotations
