@@ -143,6 +143,7 @@ def write_results(schedule: dict, with_unlabeled: bool = True, created: str | No
     given = ("the N labels plus the rest of the file's texts without their labels (as a training "
              "file whose other rows have an empty label)" if with_unlabeled else
              "the N labels alone (the class mix is then unknown)")
+    given += "" if stacked else "; fine-tuning alone, before adaptation tried the n-gram stack"
     write_section(name, f"## Adapting to a few labels of another domain: {given} (accuracy %, "
                   "medians over seeds, tested on the rest of each file)\n\n"
                   f"Schedule: `{json.dumps(schedule)}`\n\n{table}\n\n![{name}]({name}.svg)")
