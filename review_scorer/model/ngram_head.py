@@ -141,28 +141,26 @@ class NgramHead:
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
+    """calibration.logits, kept finite (a score of exactly 0 or 1 would give an infinite logit)."""
+    from review_scorer.model.calibration import logits
+
+    return logits(np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6))
 
 
 def _tfidf(sequences: Sequence[np.ndarray], vocab_size: int, keys: np.ndarray, idf: np.ndarray):
     from scipy import sparse
 
-    rows, cols, vals = [], [], []
-    for r, s in enumerate(sequences):
-        found, counts = np.unique(_keys(s, vocab_size), return_counts=True)
-        if not len(found) or not len(keys):
-            continue
-        slot = np.minimum(np.searchsorted(keys, found), len(keys) - 1)
-        known = keys[slot] == found
-        slot, counts = slot[known], counts[known]
-        v = (1.0 + np.log(counts)) * idf[slot]
-        norm = np.sqrt(np.sum(v * v))
-        if norm > 0:
-            rows.append(np.full(len(slot), r))
-            cols.append(slot)
-            vals.append(v / norm)
-    if not rows:
-        return sparse.csr_matrix((len(sequences), max(1, len(keys))))
-    return sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(len(sequences), max(1, len(keys))))
+    shape = (len(sequences), max(1, len(keys)))
+    per_row = [_keys(s, vocab_size) for s in sequences]
+    found = np.concatenate([np.zeros(0, np.int64), *per_row])
+    if not len(found) or not len(keys):
+        return sparse.csr_matrix(shape)
+    row = np.repeat(np.arange(len(sequences), dtype=np.int64), [len(k) for k in per_row])
+    slot = np.minimum(np.searchsorted(keys, found), len(keys) - 1)
+    known = keys[slot] == found
+    # Count each (row, n-gram) pair once for the whole batch, not row by row.
+    pairs, counts = np.unique(row[known] * len(keys) + slot[known], return_counts=True)
+    row, slot = pairs // len(keys), pairs % len(keys)
+    v = (1.0 + np.log(counts)) * idf[slot]
+    norm = np.sqrt(np.bincount(row, weights=v * v, minlength=len(sequences)))
+    return sparse.csr_matrix((v / norm[row], (row, slot)), shape=shape)
