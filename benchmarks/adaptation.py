@@ -17,8 +17,10 @@ Every run appends to benchmarks/adaptation.jsonl; --write-results (or --report-o
 runs) writes the medians table and plot of the given schedule and mode to RESULTS.md
 (sections adaptation / adaptation_labels_only, plots adaptation.svg / adaptation_labels_only.svg).
 Runs since adaptation tries the n-gram stack (training/stack.py) record whether it was kept
-(stack_used) and are tabled apart from the runs before it (--report-only --before-stack: sections
-and plots with the suffix _before_stack).
+(stack_used), and runs since the stacker may also take a sentiment lexicon record whether it did
+(lexicon_used). Each stage is tabled apart from the others: the newest in section adaptation,
+the earlier ones with --report-only --stage stack (section adaptation_before_lexicon) or --stage
+fine-tune (adaptation_before_stack).
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
             "mix_raw": result.mix.raw, "mix_se": result.mix.standard_error,
             "mix_true": float(np.mean(labels[rest] == 1)), "verdict": result.verdict,
             "stack_used": bool(result.stack is not None and result.stack.used),
+            "lexicon_used": bool(result.stack is not None and result.stack.used
+                                 and result.stack.lexicon),
             "cv_recalls": result.class_recalls,
             "rest_recalls": {"adapted": recalls(adapted_scores, labels[rest]),
                              "shipped": recalls(shipped[rest], labels[rest])}}
@@ -108,19 +112,32 @@ def model_created(model_dir) -> str:
     return json.loads(meta.read_text(encoding="utf-8"))["created_at"]
 
 
+STAGES = {  # stage: (section suffix, what the runs' adaptation could do)
+    "lexicon": ("", ""),
+    "stack": ("_before_lexicon", "; fine-tuning and the n-gram stack, before the stacker could "
+                                 "take a sentiment lexicon"),
+    "fine-tune": ("_before_stack", "; fine-tuning alone, before adaptation tried the n-gram stack"),
+}
+
+
+def _stage(run: dict) -> str:
+    return "lexicon" if "lexicon_used" in run else "stack" if "stack_used" in run else "fine-tune"
+
+
 def write_results(schedule: dict, with_unlabeled: bool = True, created: str | None = None,
-                  stacked: bool = True) -> None:
+                  stage: str = "lexicon") -> None:
     from _results import markdown_table, write_section
 
-    # Runs made before the n-gram stack (training/stack.py) carry no stack_used; stacked=False
-    # tables them alone. Runs made before today's guard (2026-12-01: cross-fitted; with
-    # unlabeled rows, the class mix drawn toward the labels' share by its standard error) are
-    # left out: they carry no cv_recalls, or, with unlabeled rows, no mix_se (labels alone never
-    # estimate a mix).
+    # Runs carry stack_used since the n-gram stack (training/stack.py) and lexicon_used since
+    # the stacker's lexicon input; each stage is tabled alone. Runs made before today's guard
+    # (2026-12-01: cross-fitted; with unlabeled rows, the class mix drawn toward the labels'
+    # share by its standard error) are left out: they carry no cv_recalls, or, with unlabeled
+    # rows, no mix_se (labels alone never estimate a mix).
     runs = [r for r in map(json.loads, LOG.read_text().splitlines())
             if r["schedule"] == schedule and "cv_recalls" in r and ("mix_se" in r or not with_unlabeled)
             and r.get("unlabeled", False) == with_unlabeled and r.get("model_created") == created
-            and ("stack_used" in r) == stacked]
+            and _stage(r) == stage]
+    stacked, lexicon = stage != "fine-tune", stage == "lexicon"
     keys = sorted({(r["file"], r["size"]) for r in runs})
     rows = []
     for file, size in keys:
@@ -132,18 +149,20 @@ def write_results(schedule: dict, with_unlabeled: bool = True, created: str | No
         rows.append([file, size, len(sel), *(f"{med[k]:.1f}" for k in med),
                      f"{med['adapted'] - max(med['shipped'], med['vader']):+.1f}", f"{worst:+.1f}",
                      mix, f"{np.median([r['seconds'] for r in sel]):.0f} s"]
-                    + ([f"{sum(r['stack_used'] for r in sel)} of {len(sel)}"] if stacked else []))
+                    + ([f"{sum(r['stack_used'] for r in sel)} of {len(sel)}"] if stacked else [])
+                    + ([f"{sum(r['lexicon_used'] for r in sel)} of {len(sel)}"] if lexicon else []))
     table = markdown_table(["file", "labels", "seeds", "adapted", "shipped", "VADER", "TF-IDF+LR",
                             "adapted - best of shipped/VADER", "worst seed: adapted - shipped",
                             "positive share assumed / true", "fine-tune time"]
-                           + (["n-gram stack kept"] if stacked else []), rows)
+                           + (["n-gram stack kept"] if stacked else [])
+                           + (["with the lexicon"] if lexicon else []), rows)
     name = "adaptation" if with_unlabeled else "adaptation_labels_only"
-    name += "" if stacked else "_before_stack"
+    name += STAGES[stage][0]
     plot(runs, keys, HERE / f"{name}.svg")
     given = ("the N labels plus the rest of the file's texts without their labels (as a training "
              "file whose other rows have an empty label)" if with_unlabeled else
              "the N labels alone (the class mix is then unknown)")
-    given += "" if stacked else "; fine-tuning alone, before adaptation tried the n-gram stack"
+    given += STAGES[stage][1]
     write_section(name, f"## Adapting to a few labels of another domain: {given} (accuracy %, "
                   "medians over seeds, tested on the rest of each file)\n\n"
                   f"Schedule: `{json.dumps(schedule)}`\n\n{table}\n\n![{name}]({name}.svg)")
@@ -188,9 +207,9 @@ def main(argv=None) -> int:
     parser.add_argument("--write-results", action="store_true")
     parser.add_argument("--report-only", action="store_true",
                         help="write the tables from benchmarks/adaptation.jsonl without new runs")
-    parser.add_argument("--before-stack", action="store_true",
-                        help="with --report-only: table the runs made before adaptation tried "
-                             "the n-gram stack")
+    parser.add_argument("--stage", choices=list(STAGES), default="lexicon",
+                        help="with --report-only: table the runs of an earlier stage of adaptation "
+                             "(stack: before the lexicon input; fine-tune: before the n-gram stack)")
     parser.add_argument("--labels-only", action="store_true",
                         help="give adaptation only the labeled rows, not the rest of the file's "
                              "texts (the class mix then comes from the labels)")
@@ -204,7 +223,7 @@ def main(argv=None) -> int:
     schedule = Schedule(**json.loads(args.schedule))
     if args.report_only:
         write_results(schedule.__dict__, with_unlabeled=not args.labels_only,
-                      created=model_created(args.model_dir), stacked=not args.before_stack)
+                      created=model_created(args.model_dir), stage=args.stage)
         return 0
     model = SentimentModel.load(args.model_dir)
     for name in args.files or DEV_FILES:

@@ -49,6 +49,29 @@ def test_adapt_starts_from_the_starting_weights(trained_model):
         np.testing.assert_allclose(mine, np.asarray(theirs, dtype=np.float32))
 
 
+def test_scores_during_fine_tuning_follow_the_weights_as_they_change(trained_model):
+    """The guard scores a network between epochs through one traced function per network; it
+    must read the weights as they are at each call, exactly as calling the model does."""
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.text.batching import pad_batch
+    from review_scorer.training.adapt import Schedule, _scores, _trainable_copy, keep_start_prior
+
+    start = SentimentModel.load(trained_model.model_dir)
+    network = _trainable_copy(start, start.config, Schedule(learning_rate=0.05))
+    texts, labels = _texts_labels()
+    seqs = start.encode(texts)
+    before = _scores(network, seqs)
+    ids = pad_batch(seqs)
+    network.fit(ids, labels.astype(np.float32), epochs=3, batch_size=8, verbose=0)
+    after = _scores(network, seqs)
+    assert np.max(np.abs(after - before)) > 1e-3  # training moved the scores
+    reference = np.asarray(network(ids, training=False)).reshape(-1)
+    np.testing.assert_allclose(after, reference, atol=1e-5)
+    keep_start_prior(network, 0.0, seqs)  # a bias moved in place is seen too
+    np.testing.assert_allclose(_scores(network, seqs),
+                               np.asarray(network(ids, training=False)).reshape(-1), atol=1e-5)
+
+
 def test_adapt_learns_the_users_labels(trained_model):
     from review_scorer.model.sentiment import SentimentModel
     from review_scorer.training.adapt import Schedule, adapt, adapted_model

@@ -159,3 +159,93 @@ def test_calibrate_refuses_to_drop_the_ngram_head_silently(trained_model):
     model.ngram_head = NgramHead.fit(seqs, np.array([1, 0]), vocab_size=len(model.vocab))
     with pytest.raises(ValueError, match="ids"):
         model.calibrate(np.array([0.5, 0.5], np.float32))
+
+
+def _lexicon_head(vocab_size=12, gamma=1.5):
+    """A head with no n-grams and a hand-made lexicon: ids 2-4 positive, 5-6 negative, 7 a negator."""
+    from review_scorer.model.ngram_head import NgramHead
+
+    valence = np.zeros(vocab_size)
+    valence[[2, 3, 4, 5, 6]] = [2.0, 1.0, 3.0, -2.0, -1.5]
+    negator = np.zeros(vocab_size, bool)
+    negator[7] = True
+    # One n-gram key no review holds, with weight 0: only the lexicon moves the logit.
+    return NgramHead(vocab_size, np.array([999]), np.ones(1), np.zeros(1), 0.0,
+                     gamma=gamma, valence=valence, negator=negator, lexicon_source="hand-made")
+
+
+def test_lexicon_score_turns_negated_words_and_divides_by_the_square_root_of_the_length():
+    head = _lexicon_head()
+    # [2]: one positive word; [7, 2]: negated; [7, 8, 9, 10, 2]: the negator is 4 words back,
+    # out of the window; unknown (1) and padding (0) are not words and do not count.
+    cases = {(2,): 2.0, (7, 2): -0.74 * 2.0 / np.sqrt(2), (7, 8, 9, 2): -0.74 * 2.0 / 2,
+             (7, 8, 9, 10, 2): 2.0 / np.sqrt(5), (2, 1, 1, 5, 0, 0): 0.0, (7,): 0.0,
+             (7, 1, 5): 0.74 * 2.0 / np.sqrt(2)}
+    seqs = [np.array(k, np.int32) for k in cases]
+    np.testing.assert_allclose(head.lexicon_scores(seqs), list(cases.values()), atol=1e-12)
+    # The stacked logit adds gamma times the score, and each word's share is exactly its term.
+    np.testing.assert_allclose(head.stacked_logits(np.full(len(seqs), 0.5), seqs),
+                               head.gamma * np.array(list(cases.values())), atol=1e-9)
+    for s in seqs:
+        w = head.token_weights(s)
+        assert w.sum() == pytest.approx(head.gamma * head.lexicon_scores([s])[0], abs=1e-6)
+        assert np.all(w[s < 2] == 0)
+
+
+def test_a_lexicon_head_saves_and_loads_and_older_heads_still_load(tmp_path):
+    from review_scorer.model.ngram_head import NgramHead
+
+    head = _lexicon_head()
+    head.save(tmp_path / "lex.npz")
+    again = NgramHead.load(tmp_path / "lex.npz")
+    seqs = [np.array([7, 2, 5], np.int32), np.array([3, 4], np.int32)]
+    np.testing.assert_allclose(again.stacked_logits(np.array([0.3, 0.8]), seqs),
+                               head.stacked_logits(np.array([0.3, 0.8]), seqs))
+    assert again.meta()["lexicon"] == "hand-made" and again.meta()["lexicon_words"] == 5
+
+    plain = dict(vocab_size=np.int64(12), keys=np.array([2, 3]), idf=np.ones(2), coef=np.ones(2))
+    np.savez(tmp_path / "four.npz", **plain, scalars=np.array([0.1, 1.0, 0.5, 0.0]))
+    old = NgramHead.load(tmp_path / "four.npz")  # written before the lexicon term
+    assert old.gamma == 0.0 and old.valence is None
+    np.savez(tmp_path / "bad.npz", **plain, scalars=np.array([0.1, 1.0, 0.5, 0.0, 2.0]))
+    with pytest.raises(ValueError, match="inconsistent"):  # a lexicon weight without a lexicon
+        NgramHead.load(tmp_path / "bad.npz")
+
+
+def test_the_stack_takes_the_lexicon_when_the_labels_never_repeat_their_sentiment_words():
+    """Each review's one sentiment word appears in no other review, so n-grams of the labels
+    cannot generalise across folds and the network (0.5 everywhere) knows nothing: only the
+    lexicon can tell the held-out reviews apart. With a lexicon of zeros it is left out."""
+    from review_scorer.training.stack import choose_stack
+
+    rng = np.random.default_rng(0)
+    n, vocab_size = 120, 300
+    valence = np.zeros(vocab_size)
+    valence[10:10 + n // 2] = rng.uniform(1.0, 3.0, n // 2)
+    valence[10 + n // 2:10 + n] = -rng.uniform(1.0, 3.0, n // 2)
+    labels = (np.arange(n) < n // 2).astype(np.int64)
+    seqs = [np.r_[rng.integers(200, 220, 5), 10 + i, rng.integers(200, 220, 5)].astype(np.int32)
+            for i in range(n)]
+    fold_of = np.arange(n) % 5
+    flat = np.full(n, 0.5)
+    kwargs = dict(base_raw=flat, base_judged=flat, base_loss=np.log(2), weights=np.ones(n),
+                  fold_of=fold_of, vocab_size=vocab_size, min_per_class=50)
+    negator = np.zeros(vocab_size, bool)
+    chosen = choose_stack(seqs, labels, **kwargs, lexicon=(valence, negator, "test lexicon"))
+    assert chosen.used and chosen.lexicon and chosen.accuracy > 0.95
+    assert chosen.lexicon_loss < chosen.ngram_only_loss
+    assert chosen.head.gamma > 0 and chosen.head.lexicon_source == "test lexicon"
+    assert chosen.meta()["ngram_model"]["lexicon_weight"] > 0
+    # A lexicon that knows none of the labels' words is not tried.
+    without = choose_stack(seqs, labels, **kwargs, lexicon=(np.zeros(vocab_size), negator, "zeros"))
+    assert not without.lexicon and without.lexicon_loss is None
+
+
+def test_vaders_lexicon_is_mapped_onto_the_vocabulary():
+    from review_scorer.training.stack import lexicon_arrays
+
+    tokens = ["<pad>", "<unk>", "good", "terrible", "not", "didn't", "no", "kettle", "without"]
+    valence, negator, source = lexicon_arrays(tokens)
+    assert valence[2] > 0 > valence[3] and valence[7] == 0 and valence[0] == valence[1] == 0
+    assert list(np.flatnonzero(negator)) == [4, 5, 6, 8]
+    assert "VADER" in source and "MIT" in source

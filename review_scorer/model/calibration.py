@@ -24,6 +24,11 @@ def logits(probabilities: np.ndarray) -> np.ndarray:
         return np.log(p) - np.log1p(-p)
 
 
+def finite_logits(probabilities: np.ndarray) -> np.ndarray:
+    """logits of the probabilities clipped to [1e-6, 1 - 1e-6]: finite for every score."""
+    return logits(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-6, 1 - 1e-6))
+
+
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     """sigmoid(logit(p) / T), in the input's dtype (float32 stays float32); NaN stays NaN."""
     p = np.asarray(probabilities)

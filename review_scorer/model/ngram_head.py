@@ -3,7 +3,8 @@
 Adapting to a few hundred labels (training/adapt.py) can add, beside the network, a logistic
 regression on TF-IDF weighted word 1-2 grams of those labels, and a stacker that weighs the two:
 
-    score = sigmoid(alpha * logit(network's calibrated score) + beta * ngram_logit + bias)
+    score = sigmoid(alpha * logit(network's calibrated score) + beta * ngram_logit
+                    + gamma * lexicon_score + bias)
 
 The n-grams are read from the word ids the network reads (the model's vocabulary, unknown words
 left out), so both engines get them from the ids they already make and nothing about the text
@@ -11,6 +12,12 @@ path changes. On the development files this measured as well as n-grams of the f
 (benchmarks/adaptation_stack.py). The features follow scikit-learn's TfidfVectorizer with
 sublinear_tf and smooth_idf: tf = 1 + ln(count), idf = ln((1 + n) / (1 + df)) + 1, each review's
 vector L2-normalised over the n-grams the labels held; tests/test_ngram_head.py checks that.
+
+The optional lexicon score is linear in the words, so explanations stay exact: the sum of the
+valences of a review's known words (a valence lexicon mapped onto the vocabulary; the adapter
+uses VADER's, training/stack.py), each word within NEGATION_WINDOW words after a negator scaled
+by NEGATED_SCALE, divided by the square root of the number of known words. A sentiment word list
+carries what a few hundred labels cannot: the polarity of words they never show.
 """
 
 from __future__ import annotations
@@ -21,8 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from review_scorer.model.calibration import finite_logits as _logit
+
 NGRAM_C = 4.0  # inverse L2 strength of the n-gram regression (adaptation.py's TF-IDF+LR baseline)
 FIRST_WORD_ID = 2  # ids 0 (padding) and 1 (unknown) carry no word
+NEGATION_WINDOW = 3  # words after a negator whose valence it turns (VADER looks 3 words back)
+NEGATED_SCALE = -0.74  # VADER's N_SCALAR (Hutto & Gilbert 2014, vaderSentiment 3.3.2)
 
 
 def _keys(ids: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -56,6 +67,10 @@ class NgramHead:
     alpha: float = 1.0  # weight of the network's calibrated logit
     beta: float = 0.0  # weight of the n-gram logit
     bias: float = 0.0
+    gamma: float = 0.0  # weight of the lexicon score (0 without a lexicon)
+    valence: np.ndarray | None = None  # float64 [vocab_size]: each word id's valence (0: none)
+    negator: np.ndarray | None = None  # bool [vocab_size]: the ids that negate what follows
+    lexicon_source: str = ""
 
     # ------------------------------------------------------------------ features
 
@@ -86,9 +101,31 @@ class NgramHead:
 
     # ------------------------------------------------------------------ scoring
 
+    def lexicon_scores(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
+        """The lexicon score of each review (zeros without a lexicon)."""
+        if self.valence is None:
+            return np.zeros(len(sequences))
+        return np.array([float(np.sum(self._word_valences(s)[1])) for s in sequences])
+
+    def _word_valences(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions of the known words in ids, each one's share of the lexicon score)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        at = np.flatnonzero(ids >= FIRST_WORD_ID)
+        if self.valence is None or not len(at):
+            return at, np.zeros(len(at))
+        known = np.minimum(ids[at], self.vocab_size - 1)
+        negators = self.negator[known]
+        # A word is negated when a negator stands among the NEGATION_WINDOW known words before it.
+        seen = np.concatenate([[0], np.cumsum(negators)])
+        j = np.arange(len(known))
+        negated = seen[j] - seen[np.maximum(j - NEGATION_WINDOW, 0)] > 0
+        value = np.where(negators, 0.0, self.valence[known]) * np.where(negated, NEGATED_SCALE, 1.0)
+        return at, value / np.sqrt(len(known))
+
     def stacked_logits(self, network_scores: np.ndarray, sequences: Sequence[np.ndarray]) -> np.ndarray:
         z = _logit(network_scores)
-        return self.alpha * z + self.beta * self.ngram_logits(sequences) + self.bias
+        out = self.alpha * z + self.beta * self.ngram_logits(sequences) + self.bias
+        return out + self.gamma * self.lexicon_scores(sequences) if self.gamma else out
 
     def apply(self, network_scores: np.ndarray, sequences: Sequence[np.ndarray]) -> np.ndarray:
         """Final probabilities from the network's calibrated scores and the same reviews' ids."""
@@ -96,10 +133,14 @@ class NgramHead:
         return out.astype(np.float32)
 
     def token_weights(self, ids: np.ndarray) -> np.ndarray:
-        """Each token's share of beta * (ngram logit - intercept), in logit units: every n-gram's
-        contribution split evenly over the tokens its occurrences cover."""
+        """Each token's share of beta * (ngram logit - intercept) + gamma * lexicon score, in
+        logit units: every n-gram's contribution split evenly over the tokens its occurrences
+        cover, and each word's own term of the lexicon score."""
         ids = np.asarray(ids)
         out = np.zeros(len(ids), dtype=np.float64)
+        if self.gamma:
+            at, value = self._word_valences(ids)
+            out[at] += self.gamma * value
         keys, cover = _key_positions(ids, self.vocab_size)
         if not len(keys):
             return out.astype(np.float32)
@@ -119,32 +160,44 @@ class NgramHead:
 
     def save(self, path: str | Path) -> None:
         with open(path, "wb") as fh:
+            lexicon = {} if self.valence is None else {
+                "valence": self.valence, "negator": self.negator,
+                "lexicon_source": np.array(self.lexicon_source)}
             np.savez(fh, vocab_size=np.int64(self.vocab_size), keys=self.keys, idf=self.idf,
                      coef=self.coef, scalars=np.array([self.intercept, self.alpha, self.beta,
-                                                       self.bias], dtype=np.float64))
+                                                       self.bias, self.gamma], dtype=np.float64),
+                     **lexicon)
 
     @classmethod
     def load(cls, path: str | Path) -> NgramHead:
         with np.load(path, allow_pickle=False) as data:
             scalars = data["scalars"]
+            lexicon = {} if "valence" not in data.files else {
+                "valence": data["valence"].astype(np.float64),
+                "negator": data["negator"].astype(bool),
+                "lexicon_source": str(data["lexicon_source"])}
             head = cls(data["vocab_size"].item(), data["keys"].astype(np.int64),
                        data["idf"].astype(np.float64), data["coef"].astype(np.float64),
-                       *map(float, scalars))
-        if not (len(head.keys) == len(head.idf) == len(head.coef)) or len(scalars) != 4 \
-                or not np.all(np.isfinite(head.coef)) or not np.all(np.diff(head.keys) > 0):
+                       *map(float, scalars), **lexicon)
+        # Heads saved before the lexicon term have four scalars (no gamma).
+        consistent = (len(head.keys) == len(head.idf) == len(head.coef) and len(scalars) in (4, 5)
+                      and np.all(np.isfinite(head.coef)) and np.all(np.diff(head.keys) > 0))
+        if head.valence is not None:
+            consistent = consistent and len(head.valence) == len(head.negator) == head.vocab_size \
+                and bool(np.all(np.isfinite(head.valence)))
+        elif head.gamma:
+            consistent = False
+        if not consistent:
             raise ValueError("inconsistent n-gram head")
         return head
 
     def meta(self) -> dict:
-        return {"ngrams": len(self.keys), "network_weight": round(self.alpha, 6),
-                "ngram_weight": round(self.beta, 6), "bias": round(self.bias, 6)}
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    """calibration.logits, kept finite (a score of exactly 0 or 1 would give an infinite logit)."""
-    from review_scorer.model.calibration import logits
-
-    return logits(np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6))
+        out = {"ngrams": len(self.keys), "network_weight": round(self.alpha, 6),
+               "ngram_weight": round(self.beta, 6), "bias": round(self.bias, 6)}
+        if self.gamma:
+            out |= {"lexicon_weight": round(self.gamma, 6), "lexicon": self.lexicon_source,
+                    "lexicon_words": int(np.count_nonzero(self.valence))}
+        return out
 
 
 def _tfidf(sequences: Sequence[np.ndarray], vocab_size: int, keys: np.ndarray, idf: np.ndarray):

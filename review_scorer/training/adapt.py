@@ -17,12 +17,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from review_scorer.training.stack import StackChoice, choose_stack, scoring_head
+from review_scorer.model.calibration import finite_logits as _logits
+from review_scorer.training.class_mix import (  # noqa: F401 (the class mix's names, re-exported)
+    MIN_SEPARATION_FOR_MIX,
+    MIN_UNLABELED_FOR_MIX,
+    MIX_RANGE,
+    ClassMix,
+    _platt,
+    estimate_mix,
+    fit_platt,
+)
+from review_scorer.training.stack import StackChoice, choose_stack, lexicon_arrays, scoring_head
 
 log = logging.getLogger(__name__)
 
@@ -78,97 +89,6 @@ def folds_for(n: int) -> int:
     return max(2, min(5 if n < 500 else 3, n // 4))
 
 
-# The file's class mix is estimated from its unlabeled reviews only with at least this many of
-# them, and only when the starting model separates the labeled classes this well (TPR - FPR).
-MIN_UNLABELED_FOR_MIX = 100
-MIN_SEPARATION_FOR_MIX = 0.2
-MIX_RANGE = (0.02, 0.98)
-
-
-@dataclass(frozen=True)
-class ClassMix:
-    """The share of positive reviews that the guard and the final model assume.
-
-    From the labels alone, the file's mix is unknown (a hand-picked, often balanced sample says
-    nothing about it), so every labeled review counts once, as before. When the file also holds
-    reviews without a label, their mix is estimated by adjusted classify-and-count (Forman 2008):
-    the share q the starting model calls positive among them, corrected by its true- and
-    false-positive rates measured on the labeled reviews, (q - FPR) / (TPR - FPR). The starting
-    model's rates are measured in this domain, so its calibration there does not matter.
-    """
-
-    positive: float  # assumed share of positive reviews in the file
-    labels_positive: float  # share of positive reviews among the labels
-    unlabeled: int = 0
-    method: str = "labels"  # "labels" | "adjusted count"
-    note: str | None = None  # why the unlabeled reviews were not used, when they were not
-    raw: float | None = None  # the adjusted count before it is drawn toward the labels' share
-    standard_error: float | None = None  # of the adjusted count, from the labels' rates
-
-    @property
-    def from_file(self) -> bool:
-        return self.method != "labels"
-
-    def weights(self, labels: np.ndarray) -> np.ndarray:
-        """Per-label weights (mean 1) that make the labels count as if drawn at this mix."""
-        labels = np.asarray(labels)
-        if not self.from_file:
-            return np.ones(len(labels))
-        w = np.where(labels == 1, self.positive / self.labels_positive,
-                     (1.0 - self.positive) / (1.0 - self.labels_positive))
-        return w / w.mean()
-
-    def meta(self) -> dict[str, Any]:
-        return {"positive": round(self.positive, 4), "labels_positive": round(self.labels_positive, 4),
-                "unlabeled": self.unlabeled, "method": self.method, "note": self.note,
-                "adjusted_count": None if self.raw is None else round(self.raw, 4),
-                "standard_error": None if self.standard_error is None else round(self.standard_error, 4)}
-
-
-def estimate_mix(start_scores: np.ndarray, labels: np.ndarray,
-                 unlabeled_scores: np.ndarray | None) -> ClassMix:
-    """ClassMix from the starting model's scores on the labeled and the unlabeled reviews."""
-    labels = np.asarray(labels)
-    share = float(np.mean(labels == 1))
-    n = 0 if unlabeled_scores is None else len(unlabeled_scores)
-    if n == 0:
-        return ClassMix(share, share)
-    if n < MIN_UNLABELED_FOR_MIX:
-        return ClassMix(share, share, n, note=f"{n} unlabeled reviews; estimating the class mix "
-                                               f"needs {MIN_UNLABELED_FOR_MIX}")
-    called = np.asarray(start_scores) >= 0.5
-    tpr, fpr = float(np.mean(called[labels == 1])), float(np.mean(called[labels == 0]))
-    if tpr - fpr < MIN_SEPARATION_FOR_MIX:
-        return ClassMix(share, share, n, note=(
-            f"the starting model separates your labels too weakly (TPR {tpr:.2f}, FPR {fpr:.2f}) "
-            "to estimate the class mix"))
-    q = float(np.mean(np.asarray(unlabeled_scores) >= 0.5))
-    raw = float(np.clip((q - fpr) / (tpr - fpr), *MIX_RANGE))
-    # The rates come from few labels (25 a class with 50 labels), and their error is magnified by
-    # 1 / (TPR - FPR): the delta-method standard error of the adjusted count. The mix used is
-    # the one nearest the labels' own share that lies within one standard error of the estimate,
-    # so a noisy estimate cannot push the model to the edge (all reviews one class).
-    n_pos, n_neg = int(np.sum(labels == 1)), int(np.sum(labels == 0))
-    se = float(np.sqrt(raw ** 2 * tpr * (1 - tpr) / n_pos + (1 - raw) ** 2 * fpr * (1 - fpr) / n_neg
-                       + q * (1 - q) / n) / (tpr - fpr))
-    positive = share if abs(raw - share) <= se else raw - np.sign(raw - share) * se
-    return ClassMix(float(positive), share, n, method="adjusted count", raw=raw, standard_error=se)
-
-
-def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """(a, b) minimising the weighted log loss of sigmoid(a * logit(p) + b); a stays positive."""
-    from sklearn.linear_model import LogisticRegression
-
-    z = np.clip(_logits(scores), -30.0, 30.0).reshape(-1, 1)
-    fit = LogisticRegression(C=1e4, max_iter=1000).fit(z, labels, sample_weight=weights)
-    return max(float(fit.coef_[0, 0]), 0.05), float(fit.intercept_[0])
-
-
-def _platt(scores: np.ndarray, ab: tuple[float, float]) -> np.ndarray:
-    a, b = ab
-    return 1.0 / (1.0 + np.exp(-(a * np.clip(_logits(scores), -30.0, 30.0) + b)))
-
-
 @dataclass(frozen=True)
 class Schedule:
     """How fine-tuning runs: epochs tried, learning rate, the lower layers' share of it, batch."""
@@ -201,14 +121,24 @@ def _trainable_copy(start, config, schedule: Schedule):
     return network
 
 
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> its traced scorer
+
+
 def _scores(network, sequences) -> np.ndarray:
+    """The network's scores, through its traced inference function (network.compile_inference:
+    the fast CPU path, or traced Keras), made once per network. Both read the weights as they
+    are at each call, so a network being fine-tuned is scored as it stands. Calling the Keras
+    model eagerly instead took 60% of a 1,000-label adaptation (117 of 191 s, fine food)."""
+    from review_scorer.model.network import compile_inference
     from review_scorer.text.batching import length_bucketed_batches, pad_batch
 
+    if network not in _TRACED:
+        _TRACED[network] = compile_inference(network)
+    infer = _TRACED[network]
     lengths = np.array([len(s) for s in sequences])
     out = np.empty(len(sequences), dtype=np.float64)
     for batch in length_bucketed_batches(lengths, 256):
-        out[batch] = np.asarray(network(pad_batch([sequences[i] for i in batch]),
-                                        training=False)).reshape(-1)
+        out[batch] = np.asarray(infer(pad_batch([sequences[i] for i in batch]))).reshape(-1)
     return out
 
 
@@ -233,11 +163,6 @@ def _fold_curve(start, config, schedule, sequences, labels, train_idx, held_idx,
         shift = 0.0 if start_logit is None else start_logit - _mean_logit(network, train)
         curve.append(_shifted(_scores(network, held), shift))
     return curve
-
-
-def _logits(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
 
 
 def _mean_logit(network, sequences) -> float:
@@ -329,7 +254,7 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
         base_judged=oof[0] if choice.chosen is None else choice.judged[choice.chosen],
         base_loss=choice.start_loss if choice.chosen is None else choice.losses[choice.chosen],
         weights=choice.weights, fold_of=fold_of, vocab_size=len(start.vocab),
-        min_per_class=FEW_LABELS_PER_CLASS)
+        min_per_class=FEW_LABELS_PER_CLASS, lexicon=lexicon_arrays(start.vocab.tokens))
     if stack.used:
         adapted_m = _metrics(labels, stack.oof, choice.weights)
     verdict, advice = _verdict(per_class, choice.chosen, choice.epochs, start_m, adapted_m,
@@ -515,7 +440,8 @@ def _verdict(per_class: dict[str, int], chosen: int | None, epochs: int, start: 
     if stack is not None and stack.used:
         network = ("the starting network" if chosen is None or epochs == 0 else
                    f"the network fine-tuned for {epochs} epoch(s)")
-        verdict = (f"adapted: an n-gram model of your labels stacked on {network}: {measured} "
+        inputs = " and a sentiment lexicon" if stack.lexicon else ""
+        verdict = (f"adapted: an n-gram model of your labels{inputs} stacked on {network}: {measured} "
                    f"{adapted[key]:.1%} against {start[key]:.1%} for the starting model "
                    f"({gain:+.1%})")
     elif chosen is None:

@@ -1,0 +1,104 @@
+"""The file's class mix, estimated from its unlabeled reviews, and the Platt fit weighted to it.
+
+Split out of training/adapt.py, which uses both: the guard judges fine-tuning at the file's
+estimated mix, and the adapted model is calibrated to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from review_scorer.model.calibration import finite_logits as _logits
+
+# The file's class mix is estimated from its unlabeled reviews only with at least this many of
+# them, and only when the starting model separates the labeled classes this well (TPR - FPR).
+MIN_UNLABELED_FOR_MIX = 100
+MIN_SEPARATION_FOR_MIX = 0.2
+MIX_RANGE = (0.02, 0.98)
+
+
+@dataclass(frozen=True)
+class ClassMix:
+    """The share of positive reviews that the guard and the final model assume.
+
+    From the labels alone, the file's mix is unknown (a hand-picked, often balanced sample says
+    nothing about it), so every labeled review counts once, as before. When the file also holds
+    reviews without a label, their mix is estimated by adjusted classify-and-count (Forman 2008):
+    the share q the starting model calls positive among them, corrected by its true- and
+    false-positive rates measured on the labeled reviews, (q - FPR) / (TPR - FPR). The starting
+    model's rates are measured in this domain, so its calibration there does not matter.
+    """
+
+    positive: float  # assumed share of positive reviews in the file
+    labels_positive: float  # share of positive reviews among the labels
+    unlabeled: int = 0
+    method: str = "labels"  # "labels" | "adjusted count"
+    note: str | None = None  # why the unlabeled reviews were not used, when they were not
+    raw: float | None = None  # the adjusted count before it is drawn toward the labels' share
+    standard_error: float | None = None  # of the adjusted count, from the labels' rates
+
+    @property
+    def from_file(self) -> bool:
+        return self.method != "labels"
+
+    def weights(self, labels: np.ndarray) -> np.ndarray:
+        """Per-label weights (mean 1) that make the labels count as if drawn at this mix."""
+        labels = np.asarray(labels)
+        if not self.from_file:
+            return np.ones(len(labels))
+        w = np.where(labels == 1, self.positive / self.labels_positive,
+                     (1.0 - self.positive) / (1.0 - self.labels_positive))
+        return w / w.mean()
+
+    def meta(self) -> dict[str, Any]:
+        return {"positive": round(self.positive, 4), "labels_positive": round(self.labels_positive, 4),
+                "unlabeled": self.unlabeled, "method": self.method, "note": self.note,
+                "adjusted_count": None if self.raw is None else round(self.raw, 4),
+                "standard_error": None if self.standard_error is None else round(self.standard_error, 4)}
+
+
+def estimate_mix(start_scores: np.ndarray, labels: np.ndarray,
+                 unlabeled_scores: np.ndarray | None) -> ClassMix:
+    """ClassMix from the starting model's scores on the labeled and the unlabeled reviews."""
+    labels = np.asarray(labels)
+    share = float(np.mean(labels == 1))
+    n = 0 if unlabeled_scores is None else len(unlabeled_scores)
+    if n == 0:
+        return ClassMix(share, share)
+    if n < MIN_UNLABELED_FOR_MIX:
+        return ClassMix(share, share, n, note=f"{n} unlabeled reviews; estimating the class mix "
+                                               f"needs {MIN_UNLABELED_FOR_MIX}")
+    called = np.asarray(start_scores) >= 0.5
+    tpr, fpr = float(np.mean(called[labels == 1])), float(np.mean(called[labels == 0]))
+    if tpr - fpr < MIN_SEPARATION_FOR_MIX:
+        return ClassMix(share, share, n, note=(
+            f"the starting model separates your labels too weakly (TPR {tpr:.2f}, FPR {fpr:.2f}) "
+            "to estimate the class mix"))
+    q = float(np.mean(np.asarray(unlabeled_scores) >= 0.5))
+    raw = float(np.clip((q - fpr) / (tpr - fpr), *MIX_RANGE))
+    # The rates come from few labels (25 a class with 50 labels), and their error is magnified by
+    # 1 / (TPR - FPR): the delta-method standard error of the adjusted count. The mix used is
+    # the one nearest the labels' own share that lies within one standard error of the estimate,
+    # so a noisy estimate cannot push the model to the edge (all reviews one class).
+    n_pos, n_neg = int(np.sum(labels == 1)), int(np.sum(labels == 0))
+    se = float(np.sqrt(raw ** 2 * tpr * (1 - tpr) / n_pos + (1 - raw) ** 2 * fpr * (1 - fpr) / n_neg
+                       + q * (1 - q) / n) / (tpr - fpr))
+    positive = share if abs(raw - share) <= se else raw - np.sign(raw - share) * se
+    return ClassMix(float(positive), share, n, method="adjusted count", raw=raw, standard_error=se)
+
+
+def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """(a, b) minimising the weighted log loss of sigmoid(a * logit(p) + b); a stays positive."""
+    from sklearn.linear_model import LogisticRegression
+
+    z = np.clip(_logits(scores), -30.0, 30.0).reshape(-1, 1)
+    fit = LogisticRegression(C=1e4, max_iter=1000).fit(z, labels, sample_weight=weights)
+    return max(float(fit.coef_[0, 0]), 0.05), float(fit.intercept_[0])
+
+
+def _platt(scores: np.ndarray, ab: tuple[float, float]) -> np.ndarray:
+    a, b = ab
+    return 1.0 / (1.0 + np.exp(-(a * np.clip(_logits(scores), -30.0, 30.0) + b)))
