@@ -142,6 +142,42 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
     assert result.report_path.name == "with-bad.html" and result.actors >= 1
 
 
+def test_ray_engine_scores_an_adapted_model_with_its_ngram_head_as_the_local_engine(
+        local_ray, review_inputs, trained_model, tmp_path):
+    """A model adapted to a user's labels carries an n-gram head (here with the lexicon term):
+    the Ray actors load it from the model directory and score as the local engine does, and the
+    head really moves the scores away from the network's own."""
+    from review_scorer.model.ngram_head import NgramHead
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.scoring.engines import score_with_ray
+    from review_scorer.scoring.score import score_files
+    from review_scorer.training.stack import lexicon_arrays
+
+    model = SentimentModel.load(trained_model.model_dir)
+    texts = _mini_texts()
+    labels = np.arange(len(texts)) % 2  # any labels: the head only has to be a real one
+    head = NgramHead.fit(model.encode(texts), labels, vocab_size=len(model.vocab))
+    head.alpha, head.beta, head.bias, head.gamma = 0.8, 1.5, 0.1, 2.0
+    head.valence, head.negator, head.lexicon_source = lexicon_arrays(model.vocab.tokens)
+    model.ngram_head = head
+    stacked = model.save(tmp_path / "stacked")
+
+    files = [str(review_inputs / "a.csv")]
+    plain = score_files(files, model_dir=trained_model.model_dir, out_dir=tmp_path / "plain",
+                        options=_options(fmt="csv"))
+    local = score_files(files, model_dir=stacked, out_dir=tmp_path / "local",
+                        options=_options(fmt="csv"))
+    result = score_with_ray(files, model_path=stacked, out_dir=tmp_path / "ray",
+                            options=_options())
+    assert result.files[0].ok and result.files[0].scored == local.files[0].scored
+    mine = _read_parts(result.predictions_dir)["score"].to_numpy()
+    theirs = pd.read_csv(local.files[0].predictions_path)["score"].to_numpy()
+    network = pd.read_csv(plain.files[0].predictions_path)["score"].to_numpy()
+    assert np.array_equal(np.isnan(mine), np.isnan(theirs))
+    np.testing.assert_allclose(mine, theirs, atol=1e-4)  # the CSV holds 4 decimals
+    assert np.nanmax(np.abs(theirs - network)) > 0.05
+
+
 def test_ray_engine_survives_a_killed_model_actor(local_ray, review_inputs, tmp_path):
     from review_scorer.model.artifacts import packaged_model_dir
     from review_scorer.scoring.engines import score_with_ray
