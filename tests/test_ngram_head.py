@@ -249,3 +249,48 @@ def test_vaders_lexicon_is_mapped_onto_the_vocabulary():
     assert valence[2] > 0 > valence[3] and valence[7] == 0 and valence[0] == valence[1] == 0
     assert list(np.flatnonzero(negator)) == [4, 5, 6, 8]
     assert "VADER" in source and "MIT" in source
+
+
+def test_with_labels_alone_the_stack_may_not_trade_one_class_for_the_other():
+    """Without the file's class mix, the stack's decision bias must keep the network's recall of
+    both classes on the labels (fold by fold for judging); a stack that cannot is refused."""
+    from review_scorer.training.stack import _no_trade
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(50), np.zeros(50)].astype(np.int64)
+    fold_of = np.arange(100) % 5
+    # The network calls every positive label right and half of the negative ones.
+    base = np.r_[np.full(50, 0.8), np.full(25, 0.2), np.full(25, 0.8)]
+    overlapping = rng.uniform(0.3, 0.7, 100)  # no bias keeps all positives and half the negatives
+    assert _no_trade(base, overlapping, labels, fold_of) == (None, None)
+    # Separated, but all below 0.5: alone it would call every review negative.
+    separated = np.r_[rng.uniform(0.3, 0.45, 50), rng.uniform(0.05, 0.25, 50)]
+    judged, shift = _no_trade(base, separated, labels, fold_of)
+    assert shift is not None and judged is not None
+    z = np.log(separated / (1 - separated)) + shift
+    assert np.all(z[labels == 1] >= 0) and np.mean(z[labels == 0] < 0) >= 0.5
+    assert np.all(judged[labels == 1] >= 0.5)
+
+
+def test_with_labels_alone_a_kept_stack_recalls_both_classes_as_the_network_does():
+    from review_scorer.training.stack import choose_stack
+
+    rng = np.random.default_rng(1)
+    n, vocab_size = 120, 300
+    valence = np.zeros(vocab_size)
+    valence[10:10 + n // 2] = rng.uniform(1.0, 3.0, n // 2)
+    valence[10 + n // 2:10 + n] = -rng.uniform(1.0, 3.0, n // 2)
+    labels = (np.arange(n) < n // 2).astype(np.int64)
+    seqs = [np.r_[rng.integers(200, 220, 5), 10 + i, rng.integers(200, 220, 5)].astype(np.int32)
+            for i in range(n)]
+    # A network that calls 90% of the reviews positive, whatever they say.
+    base = np.where(np.arange(n) % 10 == 0, 0.3, 0.7)
+    chosen = choose_stack(seqs, labels, base_raw=base, base_judged=base, base_loss=0.6,
+                          weights=np.ones(n), fold_of=np.arange(n) % 5, vocab_size=vocab_size,
+                          min_per_class=50, lexicon=(valence, np.zeros(vocab_size, bool), "test"),
+                          mix_known=False)
+    assert chosen.used and chosen.lexicon
+    assert np.all(chosen.oof[labels == 1] >= 0.5)  # judged with no positive label lost
+    final = chosen.head.apply(base, seqs)
+    assert np.all(final[labels == 1] >= 0.5)
+    assert np.mean(final[labels == 0] < 0.5) >= np.mean(base[labels == 0] < 0.5)

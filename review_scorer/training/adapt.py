@@ -28,8 +28,10 @@ from review_scorer.training.class_mix import (  # noqa: F401 (the class mix's na
     MIN_SEPARATION_FOR_MIX,
     MIN_UNLABELED_FOR_MIX,
     MIX_RANGE,
+    SHIFT_LIMIT,
     ClassMix,
     _platt,
+    dominance_shift,
     estimate_mix,
     fit_platt,
 )
@@ -254,7 +256,8 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
         base_judged=oof[0] if choice.chosen is None else choice.judged[choice.chosen],
         base_loss=choice.start_loss if choice.chosen is None else choice.losses[choice.chosen],
         weights=choice.weights, fold_of=fold_of, vocab_size=len(start.vocab),
-        min_per_class=FEW_LABELS_PER_CLASS, lexicon=lexicon_arrays(start.vocab.tokens))
+        min_per_class=FEW_LABELS_PER_CLASS, lexicon=lexicon_arrays(start.vocab.tokens),
+        mix_known=mix.from_file)
     if stack.used:
         adapted_m = _metrics(labels, stack.oof, choice.weights)
     verdict, advice = _verdict(per_class, choice.chosen, choice.epochs, start_m, adapted_m,
@@ -373,27 +376,6 @@ def _cross_fitted(candidate: np.ndarray, folds: np.ndarray, fit) -> np.ndarray:
         if ab is not None:
             out[held] = _platt(candidate[held], ab)
     return out
-
-
-SHIFT_LIMIT = 4.0  # logits
-
-
-def dominance_shift(start: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> float | None:
-    """The logit shift b, middle of the range where sigmoid(logit(candidate) + b) recalls at least
-    as many positive and as many negative labels as `start` does; None when no b does both."""
-    called = np.asarray(start) >= 0.5
-    z = np.clip(_logits(candidate), -30.0, 30.0)
-    pos, neg = np.sort(z[labels == 1])[::-1], np.sort(z[labels == 0])
-    need_pos, need_neg = int(np.sum(called[labels == 1])), int(np.sum(~called[labels == 0]))
-    # z + b >= 0 for the need_pos highest positives; z + b < 0 for the need_neg lowest negatives
-    low = -pos[need_pos - 1] if need_pos else -np.inf
-    high = -neg[need_neg - 1] if need_neg else np.inf
-    if not low < high:
-        return None
-    low, high = max(low, -SHIFT_LIMIT), min(high, SHIFT_LIMIT)
-    if not low < high:
-        return None
-    return float((low + high) / 2.0)
 
 
 def _fine_tune_all(start, config, schedule, sequences, labels, epochs, *, seed, progress):

@@ -1,7 +1,10 @@
-"""The file's class mix, estimated from its unlabeled reviews, and the Platt fit weighted to it.
+"""The file's class mix, estimated from its unlabeled reviews, the Platt fit weighted to it, and
+the no-trade shift used when the mix is unknown.
 
-Split out of training/adapt.py, which uses both: the guard judges fine-tuning at the file's
-estimated mix, and the adapted model is calibrated to it.
+Split out of training/adapt.py: its guard judges fine-tuning at the file's estimated mix, and
+the adapted model is calibrated to it. With labels alone (no mix), both the fine-tuning guard
+and the n-gram stack's (training/stack.py) move a candidate's decision bias with
+dominance_shift, so it is no worse than the model it replaces on either class.
 """
 
 from __future__ import annotations
@@ -102,3 +105,24 @@ def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tu
 def _platt(scores: np.ndarray, ab: tuple[float, float]) -> np.ndarray:
     a, b = ab
     return 1.0 / (1.0 + np.exp(-(a * np.clip(_logits(scores), -30.0, 30.0) + b)))
+
+
+SHIFT_LIMIT = 4.0  # logits
+
+
+def dominance_shift(start: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> float | None:
+    """The logit shift b, middle of the range where sigmoid(logit(candidate) + b) recalls at least
+    as many positive and as many negative labels as `start` does; None when no b does both."""
+    called = np.asarray(start) >= 0.5
+    z = np.clip(_logits(candidate), -30.0, 30.0)
+    pos, neg = np.sort(z[labels == 1])[::-1], np.sort(z[labels == 0])
+    need_pos, need_neg = int(np.sum(called[labels == 1])), int(np.sum(~called[labels == 0]))
+    # z + b >= 0 for the need_pos highest positives; z + b < 0 for the need_neg lowest negatives
+    low = -pos[need_pos - 1] if need_pos else -np.inf
+    high = -neg[need_neg - 1] if need_neg else np.inf
+    if not low < high:
+        return None
+    low, high = max(low, -SHIFT_LIMIT), min(high, SHIFT_LIMIT)
+    if not low < high:
+        return None
+    return float((low + high) / 2.0)
