@@ -129,14 +129,16 @@ def write_results(schedule: dict, with_unlabeled: bool = True, created: str | No
     from _results import markdown_table, write_section
 
     # Runs carry stack_used since the n-gram stack (training/stack.py) and lexicon_used since
-    # the stacker's lexicon input; each stage is tabled alone. Runs made before today's guard
+    # the stacker's lexicon input; each stage is tabled alone. Runs marked "superseded" (a bug
+    # they exposed, fixed since; the mark says which) are kept in the log, not tabled. Runs made
+    # before today's guard
     # (2026-12-01: cross-fitted; with unlabeled rows, the class mix drawn toward the labels'
     # share by its standard error) are left out: they carry no cv_recalls, or, with unlabeled
     # rows, no mix_se (labels alone never estimate a mix).
     runs = [r for r in map(json.loads, LOG.read_text().splitlines())
             if r["schedule"] == schedule and "cv_recalls" in r and ("mix_se" in r or not with_unlabeled)
             and r.get("unlabeled", False) == with_unlabeled and r.get("model_created") == created
-            and _stage(r) == stage]
+            and _stage(r) == stage and "superseded" not in r]
     stacked, lexicon = stage != "fine-tune", stage == "lexicon"
     keys = sorted({(r["file"], r["size"]) for r in runs})
     rows = []
