@@ -162,7 +162,10 @@ def test_score_interrupt_leaves_no_partial_files(trained_model, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         _score([src], trained_model.model_dir, tmp_path / "o", chunk_rows=5, batch_size=2,
                max_report_rows=0 if where == "stream" else 20)
-    assert calls["n"] == 3
+    # The explainer's worker runs one chunk ahead: the chunk queued behind the interrupted one
+    # is cancelled at shutdown unless the worker had already started it (a timing race, seen
+    # once in CI). Nothing beyond that one chunk may run.
+    assert calls["n"] == 3 if where == "stream" else calls["n"] in (3, 4)
     assert list((tmp_path / "o").iterdir()) == []
 
 

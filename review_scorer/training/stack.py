@@ -63,7 +63,7 @@ class StackChoice:
     base_loss: float
     oof: np.ndarray = field(repr=False)  # cross-fitted stacked scores
     head: Any = field(default=None, repr=False)
-    note: str | None = None  # why it was not tried
+    note: str | None = None  # why it was not tried, or not kept without a comparison to show
     lexicon: bool = False  # whether the stacker's inputs include the lexicon score
     lexicon_loss: float | None = None  # cross-fitted log loss with the lexicon (None: not tried)
     ngram_only_loss: float | None = None  # and without it
@@ -209,9 +209,11 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
     # Weaker than fine-tuning's McNemar rule: the network's scores stay an input and the stacker
     # is 3-4 numbers fitted on held-out logits, so nothing the network knew is forgotten.
     used = bool(allowed and loss < base_loss and accuracy >= base_accuracy)
+    note = None if allowed else ("with labels alone, no decision threshold let it recall as many "
+                                 "positive and as many negative labels as the network does")
     head = _final_head(seqs, labels, w, x, vocab_size, lexicon if with_lexicon else None,
                        shift) if used else None
-    return StackChoice(used, accuracy, base_accuracy, loss, base_loss, stacked, head,
+    return StackChoice(used, accuracy, base_accuracy, loss, base_loss, stacked, head, note=note,
                        lexicon=with_lexicon, lexicon_loss=lexicon_loss,
                        ngram_only_loss=ngram_only_loss)
 
