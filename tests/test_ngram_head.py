@@ -212,13 +212,10 @@ def test_a_lexicon_head_saves_and_loads_and_older_heads_still_load(tmp_path):
         NgramHead.load(tmp_path / "bad.npz")
 
 
-def test_the_stack_takes_the_lexicon_when_the_labels_never_repeat_their_sentiment_words():
-    """Each review's one sentiment word appears in no other review, so n-grams of the labels
-    cannot generalise across folds and the network (0.5 everywhere) knows nothing: only the
-    lexicon can tell the held-out reviews apart. With a lexicon of zeros it is left out."""
-    from review_scorer.training.stack import choose_stack
-
-    rng = np.random.default_rng(0)
+def _unrepeated_sentiment_words(seed: int):
+    """120 labeled id sequences, each with one sentiment word (ids 10-129) no other holds, among
+    neutral fillers (ids 200-219); the lexicon's valence gives each word its label's sign."""
+    rng = np.random.default_rng(seed)
     n, vocab_size = 120, 300
     valence = np.zeros(vocab_size)
     valence[10:10 + n // 2] = rng.uniform(1.0, 3.0, n // 2)
@@ -226,6 +223,16 @@ def test_the_stack_takes_the_lexicon_when_the_labels_never_repeat_their_sentimen
     labels = (np.arange(n) < n // 2).astype(np.int64)
     seqs = [np.r_[rng.integers(200, 220, 5), 10 + i, rng.integers(200, 220, 5)].astype(np.int32)
             for i in range(n)]
+    return n, vocab_size, valence, labels, seqs
+
+
+def test_the_stack_takes_the_lexicon_when_the_labels_never_repeat_their_sentiment_words():
+    """Each review's one sentiment word appears in no other review, so n-grams of the labels
+    cannot generalise across folds and the network (0.5 everywhere) knows nothing: only the
+    lexicon can tell the held-out reviews apart. With a lexicon of zeros it is left out."""
+    from review_scorer.training.stack import choose_stack
+
+    n, vocab_size, valence, labels, seqs = _unrepeated_sentiment_words(seed=0)
     fold_of = np.arange(n) % 5
     flat = np.full(n, 0.5)
     kwargs = dict(base_raw=flat, base_judged=flat, base_loss=np.log(2), weights=np.ones(n),
@@ -275,14 +282,7 @@ def test_with_labels_alone_the_stack_may_not_trade_one_class_for_the_other():
 def test_with_labels_alone_a_kept_stack_recalls_both_classes_as_the_network_does():
     from review_scorer.training.stack import choose_stack
 
-    rng = np.random.default_rng(1)
-    n, vocab_size = 120, 300
-    valence = np.zeros(vocab_size)
-    valence[10:10 + n // 2] = rng.uniform(1.0, 3.0, n // 2)
-    valence[10 + n // 2:10 + n] = -rng.uniform(1.0, 3.0, n // 2)
-    labels = (np.arange(n) < n // 2).astype(np.int64)
-    seqs = [np.r_[rng.integers(200, 220, 5), 10 + i, rng.integers(200, 220, 5)].astype(np.int32)
-            for i in range(n)]
+    n, vocab_size, valence, labels, seqs = _unrepeated_sentiment_words(seed=1)
     # A network that calls 90% of the reviews positive, whatever they say.
     base = np.where(np.arange(n) % 10 == 0, 0.3, 0.7)
     chosen = choose_stack(seqs, labels, base_raw=base, base_judged=base, base_loss=0.6,

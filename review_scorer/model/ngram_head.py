@@ -105,22 +105,7 @@ class NgramHead:
         """The lexicon score of each review (zeros without a lexicon)."""
         if self.valence is None:
             return np.zeros(len(sequences))
-        return np.array([float(np.sum(self._word_valences(s)[1])) for s in sequences])
-
-    def _word_valences(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positions of the known words in ids, each one's share of the lexicon score)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        at = np.flatnonzero(ids >= FIRST_WORD_ID)
-        if self.valence is None or not len(at):
-            return at, np.zeros(len(at))
-        known = np.minimum(ids[at], self.vocab_size - 1)
-        negators = self.negator[known]
-        # A word is negated when a negator stands among the NEGATION_WINDOW known words before it.
-        seen = np.concatenate([[0], np.cumsum(negators)])
-        j = np.arange(len(known))
-        negated = seen[j] - seen[np.maximum(j - NEGATION_WINDOW, 0)] > 0
-        value = np.where(negators, 0.0, self.valence[known]) * np.where(negated, NEGATED_SCALE, 1.0)
-        return at, value / np.sqrt(len(known))
+        return lexicon_scores(sequences, self.valence, self.negator)
 
     def stacked_logits(self, network_scores: np.ndarray, sequences: Sequence[np.ndarray]) -> np.ndarray:
         z = _logit(network_scores)
@@ -139,7 +124,7 @@ class NgramHead:
         ids = np.asarray(ids)
         out = np.zeros(len(ids), dtype=np.float64)
         if self.gamma:
-            at, value = self._word_valences(ids)
+            _, at, value = word_valences([ids], self.valence, self.negator)
             out[at] += self.gamma * value
         keys, cover = _key_positions(ids, self.vocab_size)
         if not len(keys):
@@ -198,6 +183,36 @@ class NgramHead:
             out |= {"lexicon_weight": round(self.gamma, 6), "lexicon": self.lexicon_source,
                     "lexicon_words": int(np.count_nonzero(self.valence))}
         return out
+
+
+def word_valences(sequences: Sequence[np.ndarray], valence: np.ndarray, negator: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, position in its row, term of the lexicon score) of every known word of a batch of id
+    sequences (a list of arrays or right-padded rows), computed for the whole batch at once."""
+    rows = [np.asarray(s, dtype=np.int64).reshape(-1) for s in sequences]
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    ids = np.concatenate([np.zeros(0, np.int64), *rows])
+    row = np.repeat(np.arange(len(rows)), lengths)
+    position = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    known = ids >= FIRST_WORD_ID
+    row, position, ids = row[known], position[known], np.minimum(ids[known], len(valence) - 1)
+    negators = negator[ids]
+    # A word is negated when a negator stands among the NEGATION_WINDOW known words before it in
+    # its own review (the window never reaches back into the previous row).
+    seen = np.concatenate([[0], np.cumsum(negators)])
+    j = np.arange(len(ids))
+    first = np.searchsorted(row, row, side="left")
+    negated = seen[j] - seen[np.maximum(j - NEGATION_WINDOW, first)] > 0
+    value = np.where(negators, 0.0, valence[ids]) * np.where(negated, NEGATED_SCALE, 1.0)
+    words = np.bincount(row, minlength=len(rows))
+    return row, position, value / np.sqrt(np.maximum(words[row], 1))
+
+
+def lexicon_scores(sequences: Sequence[np.ndarray], valence: np.ndarray,
+                   negator: np.ndarray) -> np.ndarray:
+    """Each review's lexicon score: its known words' terms (word_valences) summed."""
+    row, _, value = word_valences(sequences, valence, negator)
+    return np.bincount(row, weights=value, minlength=len(sequences)).astype(np.float64)
 
 
 def _tfidf(sequences: Sequence[np.ndarray], vocab_size: int, keys: np.ndarray, idf: np.ndarray):

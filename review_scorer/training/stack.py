@@ -94,17 +94,15 @@ def _cross_fitted(x: np.ndarray, labels: np.ndarray, w: np.ndarray, fold_of: np.
     return stacked
 
 
-def _lexicon_input(seqs, lexicon, vocab_size: int) -> np.ndarray | None:
+def _lexicon_input(seqs, lexicon) -> np.ndarray | None:
     """The labeled reviews' lexicon scores; None without a lexicon, or when it knows none of
     their words (a column of zeros would tell the stacker nothing)."""
-    from review_scorer.model.ngram_head import NgramHead
+    from review_scorer.model.ngram_head import lexicon_scores
 
     if lexicon is None:
         return None
     valence, negator, _ = lexicon
-    probe = NgramHead(vocab_size, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 0.0,
-                      valence=valence, negator=negator)
-    scores = probe.lexicon_scores(seqs)
+    scores = lexicon_scores(seqs, valence, negator)
     return scores if np.any(scores != 0) else None
 
 
@@ -191,7 +189,7 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
     stacked = _cross_fitted(x, labels, w, fold_of)
     loss = ngram_only_loss = log_loss(labels, stacked, weights=w)
     with_lexicon, lexicon_loss = False, None
-    lexicon_scores = _lexicon_input(seqs, lexicon, vocab_size)
+    lexicon_scores = _lexicon_input(seqs, lexicon)
     if lexicon_scores is not None:  # it needs no fitting, so it is the same in every fold
         x3 = np.c_[x, lexicon_scores]
         stacked3 = _cross_fitted(x3, labels, w, fold_of)
