@@ -105,8 +105,10 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
         assert (got.rows, got.scored, got.positive, got.neutral, got.not_scored) == (
             want.rows, want.scored, want.positive, want.neutral, want.not_scored)
         if got.ok:
-            assert (got.domain["words"], got.domain["unknown_words"]) == (
-                want.domain["words"], want.domain["unknown_words"])
+            # counted alike, and judged against the same reference (the model's own rate)
+            keys = ("words", "unknown_words", "unknown_rate_limit", "model_unknown_rate", "note")
+            assert [got.domain[k] for k in keys] == [want.domain[k] for k in keys]
+            assert got.domain["model_unknown_rate"] is not None
         assert (got.label_column, got.labels_from_rating) == (want.label_column,
                                                               want.labels_from_rating)
         if want.metrics:

@@ -105,7 +105,8 @@ class DomainSignal(TypedDict, total=False):
     unknown_rate: float | None
     mean_confidence: float | None
     near_half_share: float | None
-    unknown_rate_limit: float
+    unknown_rate_limit: float | None  # None: an adapted model that did not record its own rate
+    model_unknown_rate: float | None  # the model's own training text's rate, when recorded
     note: str | None  # the advice shown in the summary, when the file looks out of domain
 
 

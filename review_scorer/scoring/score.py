@@ -27,6 +27,7 @@ from review_scorer.model.sentiment import (
     select_device,
 )
 from review_scorer.report.publish import publish_report
+from review_scorer.scoring.domain import DomainReference
 from review_scorer.scoring.kernel import (
     OUTPUT_COLUMNS,
     STATUS_FORMULA,
@@ -459,4 +460,4 @@ class _FileScorer:
     def _finish_counts(self, report: ReportAccumulator) -> None:
         self.result.seconds = time.perf_counter() - self.started
         self.result.metrics = report.metrics()
-        self.result.domain = report.domain.to_dict()
+        self.result.domain = report.domain.to_dict(DomainReference.from_meta(self.model.meta))

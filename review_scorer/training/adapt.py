@@ -587,7 +587,12 @@ def _adaptation_meta(model, start, reviews, result: AdaptationResult, device: st
 
     from review_scorer import __version__
 
+    from review_scorer.scoring.domain import unknown_rate_meta
+
     start_name = start.name
+    # the file's own unknown-word rate, so scoring a file like it does not call it out of domain
+    own = unknown_rate_meta(start.encode(list(reviews.texts) + list(reviews.unlabeled or [])),
+                            "the reviews the model was adapted to")
     return {
         "name": model.name,
         "created_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -600,6 +605,7 @@ def _adaptation_meta(model, start, reviews, result: AdaptationResult, device: st
         "sizes": {"train": result.labels, "validation": 0, "test": 0},
         "epochs_run": result.epochs, "ensemble_size": 1, "best_epoch": result.epochs or None,
         "train_seconds": round(result.seconds, 2), "device": device,
+        "unknown_word_rate": own,
         "versions": {"review_scorer": __version__, "tensorflow": tf.__version__,
                      "keras": keras.__version__, "python": platform.python_version(),
                      "numpy": np.__version__},

@@ -445,6 +445,8 @@ def training_meta(model, *, reviews, splits: Splits, data: PreparedData, fitted:
     import keras
     import tensorflow as tf
 
+    from review_scorer.scoring.domain import unknown_rate_meta
+
     return {
         "name": model.name,
         "created_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -464,6 +466,9 @@ def training_meta(model, *, reviews, splits: Splits, data: PreparedData, fitted:
         "best_epoch": int(np.argmin(fitted.history["val_loss"])) + 1,
         "train_seconds": round(fitted.seconds, 2),
         "device": fitted.device,
+        # held-out reviews' unknown-word rate: what the out-of-domain check compares files with
+        "unknown_word_rate": unknown_rate_meta(data.validation[0],
+                                               "the reviews the model was trained on"),
         "versions": {
             "review_scorer": __version__, "tensorflow": tf.__version__,
             "keras": keras.__version__, "python": platform.python_version(),

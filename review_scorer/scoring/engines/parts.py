@@ -28,6 +28,7 @@ from review_scorer.metrics import DecisionRule, RowSample
 from review_scorer.model.sentiment import STATUS_OK, SentimentModel
 from review_scorer.report.data import Drivers, Highlights, ReportRow, ScoreReport
 from review_scorer.scoring.engines.inputs import KIND_END, KIND_ERROR, PartChunk
+from review_scorer.scoring.domain import DomainReference
 from review_scorer.scoring.kernel import SOURCE_COLUMN, RowCounts, add_counts, table_row
 from review_scorer.scoring.results import FileResult
 from review_scorer.scoring.score_report import build_score_report
@@ -48,6 +49,8 @@ class WriteSettings:
     seed: int
     excel_safe: bool = False  # --excel-safe-csv: CSV parts get formula cells neutralised
     neutral_band: tuple[float, float] | None = None
+    # what the out-of-domain check compares files with (the scoring model's meta.json)
+    domain_reference: DomainReference = DomainReference()
 
     @property
     def rule(self) -> DecisionRule:
@@ -100,6 +103,7 @@ class FileState:
 
     def __init__(self, index: int, path: str, settings: WriteSettings):
         self.index, self.path, self.rule = index, path, settings.rule
+        self.reference = settings.domain_reference
         # a URI stays text: pathlib would fold its "//"
         self.result = FileResult(path=path if is_uri(path) else Path(path), ok=False)
         self.chunks: dict[int, int] = {}  # first row -> rows, for the completeness check
@@ -145,7 +149,7 @@ class FileState:
         if self.summaries is None:  # a file without rows
             self.summaries = Summaries(self.rule, end["roles"])
         r.metrics = self.summaries.metrics(bool(r.label_column))
-        r.domain = self.summaries.domain.to_dict()
+        r.domain = self.summaries.domain.to_dict(self.reference)
 
 
 class Collector:
@@ -266,7 +270,7 @@ def run_summary(name: str, inputs: Sequence[str], collector: Collector, seconds:
     total = FileResult(path=Path(str(inputs[0]) if len(inputs) == 1 else name), ok=True)
     for r in done:
         add_counts(total, r)
-    total.domain = collector.summaries.domain.to_dict()
+    total.domain = collector.summaries.domain.to_dict(collector.settings.domain_reference)
     total.seconds = seconds
     total.text_column = ", ".join(dict.fromkeys(r.text_column for r in done if r.text_column))
     total.label_column = ", ".join(dict.fromkeys(r.label_column for r in done if r.label_column)) or None

@@ -34,7 +34,7 @@ from review_scorer.io.part_files import (
 from review_scorer.metrics import DecisionRule
 from review_scorer.model.sentiment import SentimentModel
 from review_scorer.report.publish import publish_report
-from review_scorer.scoring.domain import count_words
+from review_scorer.scoring.domain import DomainReference, count_words
 from review_scorer.scoring.engines import EngineError
 from review_scorer.scoring.engines.inputs import (
     KIND_CHUNK,
@@ -404,7 +404,8 @@ class _Run:
         self.settings = WriteSettings(str(self.outputs.staging), part_format, options.threshold,
                                       options.max_report_rows if options.report else 0, seed,
                                       excel_safe=options.excel_safe_csv,
-                                      neutral_band=options.neutral_band)
+                                      neutral_band=options.neutral_band,
+                                      domain_reference=DomainReference.from_meta(self.model.meta))
         self.collector = Collector(self.files, self.settings, progress)
 
     def score(self, plan: ActorPlan, cpus_per_task: float) -> dict[str, Any] | None:
