@@ -294,3 +294,54 @@ def test_with_labels_alone_a_kept_stack_recalls_both_classes_as_the_network_does
     final = chosen.head.apply(base, seqs)
     assert np.all(final[labels == 1] >= 0.5)
     assert np.mean(final[labels == 0] < 0.5) >= np.mean(base[labels == 0] < 0.5)
+
+
+def _trading_labels():
+    """120 labels whose n-grams say more than the network, but where every threshold on the
+    stack that keeps the network's positive recall loses negatives it got right."""
+    rng = np.random.default_rng(0)
+    n = 120
+    labels = (np.arange(n) < 60).astype(np.int64)
+    pos_words, neg_words = np.arange(10, 15), np.arange(20, 25)
+    word = np.where(labels == 1, rng.choice(pos_words, n), rng.choice(neg_words, n))
+    word[:8] = rng.choice(neg_words, 8)  # 8 positives that read negative
+    word[60:70] = rng.choice(pos_words, 10)  # 10 negatives that read positive
+    seqs = [np.r_[rng.integers(200, 220, 4), w, rng.integers(200, 220, 4)].astype(np.int32)
+            for w in word]
+    base = np.where(labels == 1, 0.8, 0.2)
+    base[90:] = 0.9  # the network calls every positive right and half of the negatives
+    return labels, seqs, base
+
+
+def test_with_labels_alone_a_stack_refused_for_trading_classes_says_what_to_do():
+    from review_scorer.training.adapt import EpochChoice, _traded, _verdict
+    from review_scorer.training.class_mix import ClassMix
+    from review_scorer.training.stack import choose_stack
+
+    labels, seqs, base = _trading_labels()
+    n = len(labels)
+    kwargs = dict(base_raw=base, base_judged=base, base_loss=0.6, weights=np.ones(n),
+                  fold_of=np.arange(n) % 5, vocab_size=300, min_per_class=50)
+    with_mix = choose_stack(seqs, labels, **kwargs)
+    assert with_mix.used and not with_mix.traded  # at a known mix the same stack is kept
+    alone = choose_stack(seqs, labels, **kwargs, mix_known=False)
+    assert not alone.used and alone.traded and alone.accuracy > alone.base_accuracy
+    assert alone.meta()["traded_classes"] is True
+
+    labels_only, from_file = ClassMix(0.5, 0.5), ClassMix(0.8, 0.5, 500, method="adjusted count")
+    flat = [np.full(n, 0.6)] * 3
+    # fine-tuning's candidates: epoch 2 got more labels right but had no no-trade shift
+    choice = EpochChoice(None, 0, flat, [None, (1.0, 0.1), None], [0.6] * 3, [0.75, 0.7, 0.8],
+                         np.ones(n))
+    assert _traded(choice, labels_only, None) and not _traded(choice, from_file, None)
+    choice.accuracies = [0.75, 0.7, 0.7]
+    assert not _traded(choice, labels_only, None) and _traded(choice, labels_only, alone)
+
+    per_class = {"negative": 60, "positive": 60}
+    verdict, advice = _verdict(per_class, None, 0, {"accuracy": 0.75}, {"accuracy": 0.75}, 0.75,
+                               labels_only, alone, traded=True)
+    assert "recalling fewer reviews of one class than the starting model" in verdict
+    assert advice.startswith("add the file's other reviews to the training file with an empty label")
+    _, plain = _verdict(per_class, None, 0, {"accuracy": 0.75}, {"accuracy": 0.75}, 0.75,
+                        labels_only, alone, traded=False)
+    assert plain.startswith("label more reviews")

@@ -261,13 +261,23 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
     if stack.used:
         adapted_m = _metrics(labels, stack.oof, choice.weights)
     verdict, advice = _verdict(per_class, choice.chosen, choice.epochs, start_m, adapted_m,
-                               max(choice.accuracies[1:]), mix, stack)
+                               max(choice.accuracies[1:]), mix, stack, traded=_traded(choice, mix, stack))
     return AdaptationResult(k, len(labels), per_class, choice.epochs, start_m, adapted_m,
                             choice.losses, choice.accuracies, time.perf_counter() - started,
                             verdict, advice, weights, oof[choice.epochs], labels, schedule,
                             mix=mix, platt=None if choice.chosen is None else choice.platt[choice.chosen],
                             class_recalls=[_recalls(labels, row) for row in [oof[0], *choice.scores[1:]]],
                             stack=stack)
+
+
+def _traded(choice: EpochChoice, mix: ClassMix, stack: StackChoice | None) -> bool:
+    """With labels alone: whether a fine-tuned candidate or the n-gram stack got more labels
+    right than the starting model but was refused for recalling fewer reviews of one class."""
+    if mix.from_file:
+        return False
+    refused = [e for e in range(1, len(choice.platt)) if choice.platt[e] is None]
+    return (any(choice.accuracies[e] > choice.accuracies[0] for e in refused)
+            or bool(stack is not None and stack.traded))
 
 
 def _recalls(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -413,7 +423,7 @@ def clearly_better(before: np.ndarray, after: np.ndarray, labels: np.ndarray,
 
 def _verdict(per_class: dict[str, int], chosen: int | None, epochs: int, start: dict,
              adapted: dict, adapted_best: float = 0.0, mix: ClassMix | None = None,
-             stack: StackChoice | None = None):
+             stack: StackChoice | None = None, traded: bool = False):
     smaller = min(per_class.values())
     key = "mix_accuracy" if "mix_accuracy" in start else "accuracy"
     measured = ("cross-validated accuracy" if key == "accuracy" else
@@ -437,19 +447,30 @@ def _verdict(per_class: dict[str, int], chosen: int | None, epochs: int, start: 
     else:
         verdict = (f"adapted: {measured} {adapted[key]:.1%} against "
                    f"{start[key]:.1%} for the starting model ({gain:+.1%})")
+    kept = chosen is not None or (stack is not None and stack.used)
     if stack is not None and not stack.used and stack.note is None:
         verdict += (f"; an n-gram model of your labels beside the network did not help either "
                      f"({stack.accuracy:.1%} against {stack.base_accuracy:.1%}, cross-validated)")
-    advice = None
+    if traded and not kept:
+        verdict += ("; with labels alone, what got more of them right did so only by recalling "
+                    "fewer reviews of one class than the starting model, which loses accuracy on "
+                    "a file that is mostly that class, so it was not kept")
+    return verdict, _advice(smaller, kept, traded, mix)
+
+
+def _advice(smaller: int, kept: bool, traded: bool, mix: ClassMix | None) -> str | None:
+    """What to do next, after the verdict (None when nothing needs saying)."""
     if smaller < FEW_LABELS_PER_CLASS:
-        advice = (f"only {smaller} labels in the smaller class: label at least "
-                  f"{FEW_LABELS_PER_CLASS} reviews of each class for a dependable adaptation")
-    elif chosen is None and not (stack is not None and stack.used):
-        advice = ("label more reviews (a few hundred of each class), or score with the starting "
-                  "model as it is")
-    if mix is not None and mix.note and advice is None:
-        advice = mix.note
-    return verdict, advice
+        return (f"only {smaller} labels in the smaller class: label at least "
+                f"{FEW_LABELS_PER_CLASS} reviews of each class for a dependable adaptation")
+    if traded and not kept:
+        return ("add the file's other reviews to the training file with an empty label: they "
+                "are not trained on, but they show how common each class is, so the adapter "
+                "can judge at your file's mix; or label more reviews")
+    if not kept:
+        return ("label more reviews (a few hundred of each class), or score with the starting "
+                "model as it is")
+    return mix.note if mix is not None and mix.note else None
 
 
 def adapted_model(start, result: AdaptationResult, *, name: str):

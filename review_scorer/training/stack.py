@@ -67,12 +67,14 @@ class StackChoice:
     lexicon: bool = False  # whether the stacker's inputs include the lexicon score
     lexicon_loss: float | None = None  # cross-fitted log loss with the lexicon (None: not tried)
     ngram_only_loss: float | None = None  # and without it
+    # labels alone: it got more labels right, but only by recalling fewer of one class
+    traded: bool = False
 
     def meta(self) -> dict[str, Any]:
         return {"used": self.used, "cv_accuracy": round(self.accuracy, 6),
                 "network_cv_accuracy": round(self.base_accuracy, 6),
                 "cv_log_loss": round(self.loss, 6), "network_cv_log_loss": round(self.base_loss, 6),
-                "note": self.note, "lexicon": self.lexicon,
+                "note": self.note, "lexicon": self.lexicon, "traded_classes": self.traded,
                 "cv_log_loss_with_lexicon": _rounded(self.lexicon_loss),
                 "cv_log_loss_without_lexicon": _rounded(self.ngram_only_loss),
                 **({"ngram_model": self.head.meta()} if self.used and self.head is not None else {})}
@@ -162,11 +164,10 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
     base_raw (as the network gives them) and base_judged (as the guard judged them); with
     `lexicon` (lexicon_arrays), also with the lexicon score as the stacker's third input.
 
-    mix_known=False (labels alone): a balanced set of labels says nothing about the file's class
-    mix, and a stack fitted to it can buy its gain on the labels with many errors on a file
-    that is mostly one class (clothing, 100 labels: -9.4 points). So, as the fine-tuning guard
-    does, the stack's decision bias moves to where it recalls at least as many positive and as
-    many negative labels as the network (cross-fitted for judging), or it is not kept."""
+    mix_known=False (labels alone): balanced labels say nothing about the file's mix, and a stack
+    fitted to them can buy its gain with errors on a file mostly of one class (clothing, 100
+    labels: -9.4 points). So its decision bias moves to where it recalls as many positive and
+    negative labels as the network (cross-fitted), or it is not kept (`traded` if it won anyway)."""
     from review_scorer.metrics import log_loss
     from review_scorer.model.ngram_head import _logit
 
@@ -213,7 +214,8 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
                        shift) if used else None
     return StackChoice(used, accuracy, base_accuracy, loss, base_loss, stacked, head, note=note,
                        lexicon=with_lexicon, lexicon_loss=lexicon_loss,
-                       ngram_only_loss=ngram_only_loss)
+                       ngram_only_loss=ngram_only_loss,
+                       traded=not allowed and accuracy > base_accuracy)
 
 
 def scoring_head(stack: StackChoice | None, calibration: dict):
