@@ -610,7 +610,8 @@ def _print_score_summary(result, as_json: bool) -> None:
         return
     acc = _number(result.model_test_accuracy, ".2%")
     click.echo(f"model: {result.model_label} ({result.model_path})"
-               + (f", test accuracy {acc}" if result.model_test_accuracy is not None else "")
+               + (f", {result.model_accuracy_label} {acc}"
+                  if result.model_test_accuracy is not None else "")
                + f"; device: {result.device}")
     for note in result.notes:
         click.echo(f"note: {note}")

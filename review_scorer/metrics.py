@@ -691,3 +691,10 @@ class RowSample:
         """The sampled (source rank, row, label) triples, ordered by source rank then row."""
         order = np.lexsort((self._keys[:, 2], self._keys[:, 1]))
         return [(int(self._keys[i, 1]), int(self._keys[i, 2]), int(self._labels[i])) for i in order]
+
+
+def accuracy_label(kind: str | None) -> str:
+    """How a model's own accuracy is named, from its metrics.json "kind" (none: a test set)."""
+    if kind and str(kind).startswith("cross-validated"):
+        return "cross-validated accuracy on its training labels"
+    return "test accuracy"

@@ -132,6 +132,10 @@ def test_adapt_cli_trains_into_models_file_stem_and_reports_both(trained_model, 
     assert meta["calibration"]["method"] == "none"
     report = (tmp_path / "models" / "cafe_reviews" / "report.html").read_text(encoding="utf-8")
     assert "Adapted to your labels" in report
+    # its own figures are cross-validated on the labels, and named so, not a test set's
+    assert '<span class="card-label">Cross-validated accuracy</span>' in report
+    assert "Test-set metrics" not in report and "Held-out test set" not in report
+    assert "Cross-validated metrics on the training labels" in report
     assert "50% positive, as in your labels (5 unlabeled reviews" in report
     for side in ("start_metrics", "adapted_metrics"):
         assert f"{adaptation[side]['accuracy']:.1%}" in report

@@ -168,3 +168,10 @@ def test_domain_an_adapted_model_is_not_told_to_adapt_on_its_own_kind_of_file(tr
         tmp_path / "stranger.csv", index=False)
     text = _score_cli(tmp_path / "stranger.csv", tmp_path / "shop", tmp_path / "o3")
     assert "looks unlike the reviews the model was adapted to" in text
+    # its own accuracy is named for what it is: cross-validated, not a test set's
+    assert "cross-validated accuracy on its training labels" in text and "test accuracy" not in text
+    summary = json.loads(_score_cli(tmp_path / "stranger.csv", tmp_path / "shop", tmp_path / "o4",
+                                    "--json"))
+    assert summary["model"]["accuracy_kind"] == "cross-validated accuracy on its training labels"
+    html = (tmp_path / "o3" / "stranger.html").read_text(encoding="utf-8")
+    assert "test accuracy" not in html.split('id="summary"')[1].split("</section>")[0]

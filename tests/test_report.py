@@ -620,6 +620,11 @@ def test_report_summary_leads_with_this_files_figures_beside_the_models():
     # A model trained elsewhere says "own", not IMDB.
     context = replace(context, model=replace(context.model, data_source="shop_labels.csv"))
     assert _cards(build_report_html(context), "summary-headline")[-1][0] == "Model's own test accuracy"
+    # An adapted model's accuracy is cross-validated on the labels it was adapted with, and named so.
+    adapted = replace(context.model, test_metrics={**test, "kind": "cross-validated on the training file"})
+    assert _cards(build_report_html(replace(context, model=adapted)), "summary-headline")[-1] == (
+        "Model's cross-validated accuracy", f"{test['accuracy']:.1%}",
+        f"on the labels it was adapted with (n = {test['n']:,}), not this file")
 
 
 def test_report_summary_headline_for_rated_and_unlabelled_files():

@@ -7,6 +7,7 @@ import functools
 import json
 from typing import Any
 
+from review_scorer.metrics import accuracy_label
 from review_scorer.report import plots
 from review_scorer.report.data import (
     Calibration,
@@ -83,9 +84,16 @@ def _cached_model_plot(key: str) -> str | None:
 
 _MODEL_PLOTS = {
     "curves": lambda history, best_epoch: plots.training_curves_svg(history, best_epoch),
-    "test_confusion": lambda test: _confusion_or_none(test, "Model test set"),
+    "test_confusion": lambda test: _confusion_or_none(test, "Model test set" if _is_test(test)
+                                                      else "Model, cross-validated"),
     "reliability": lambda bins, ece: plots.reliability_diagram_svg(bins, "Validation", ece=ece),
 }
+
+
+def _is_test(metrics: dict | None) -> bool:
+    """Whether a model's own metrics come from a held-out test set (an adapted model's are
+    cross-validated on the labels it was adapted with)."""
+    return accuracy_label((metrics or {}).get("kind")) == "test accuracy"
 
 
 def _model_view(model: ModelSection) -> dict:
@@ -105,6 +113,17 @@ def _model_view(model: ModelSection) -> dict:
         "best_epoch": model.best_epoch,
         "test_accuracy": _fmt_pct(test.get("accuracy")) if test else "not evaluated",
         "test_set": _test_set_name(model),
+        # an adapted model's own accuracy is cross-validated on its labels, not a test set's
+        **({"accuracy_name": f"{_test_set_name(model)} test accuracy",
+            "accuracy_card": "Test accuracy", "metrics_column": "test set",
+            "metrics_caption": "Test-set metrics",
+            "confusion_caption": "Held-out test set: counts and share of each true class."}
+           if _is_test(test) else
+           {"accuracy_name": "cross-validated accuracy on its training labels",
+            "accuracy_card": "Cross-validated accuracy", "metrics_column": "cross-validated",
+            "metrics_caption": "Cross-validated metrics on the training labels",
+            "confusion_caption": "Out-of-fold predictions on the labels the model was adapted "
+                                 "with: counts and share of each true class."}),
         "test_roc_auc": _fmt_num(test.get("roc_auc")) if test else "n/a",
         "has_test_metrics": bool(test),
         "test_metrics_rows": _metrics_rows([test]) if test else [],
@@ -351,15 +370,15 @@ def _headline_view(file_metrics: Metrics | None, ratings: Ratings | None,
         return None
     test = model.test_metrics or {}
     accuracy = test.get("accuracy")
-    return {
-        "file": cards,
-        "model": None if accuracy is None else {
-            "label": f"Model's {_test_set_name(model)} test accuracy",
-            "value": _fmt_pct(accuracy),
-            "note": f"its own test set (n = {_fmt_int(test.get('n'))}), not this file"
-            if test.get("n") else "its own test set, not this file",
-        },
-    }
+    if accuracy is None:
+        return {"file": cards, "model": None}
+    n = f" (n = {_fmt_int(test.get('n'))})" if test.get("n") else ""
+    if _is_test(test):
+        label, note = f"Model's {_test_set_name(model)} test accuracy", f"its own test set{n}"
+    else:  # an adapted model: cross-validated on the labels it was adapted with
+        label, note = "Model's cross-validated accuracy", f"on the labels it was adapted with{n}"
+    return {"file": cards,
+            "model": {"label": label, "value": _fmt_pct(accuracy), "note": f"{note}, not this file"}}
 
 
 def _band_view(summary: FileSummary) -> dict:

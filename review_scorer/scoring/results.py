@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from review_scorer.errors import UsageError
-from review_scorer.metrics import DecisionRule, check_neutral_band
+from review_scorer.metrics import DecisionRule, accuracy_label, check_neutral_band
 from review_scorer.model.sentiment import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, DEVICE_CHOICES
 
 DEFAULT_MAX_REPORT_ROWS = 20000
@@ -151,6 +151,14 @@ class ScoreResult:
     notes: list[str] = field(default_factory=list)
     neutral_band: tuple[float, float] | None = None
     model_adapted_from: str | None = None  # the starting model of an adapted model
+    # metrics.json's "kind" when it is not a test set's (an adapted model's is cross-validated)
+    model_accuracy_kind: str | None = None
+
+    @property
+    def model_accuracy_label(self) -> str:
+        """What model_test_accuracy is: a held-out test set's, or cross-validated on the labels
+        an adapted model was made from."""
+        return accuracy_label(self.model_accuracy_kind)
 
     @property
     def model_label(self) -> str:
@@ -178,7 +186,8 @@ class ScoreResult:
             "failed_files": len(self.failed),
             "model": {"name": self.model_name, "path": str(self.model_path),
                       "adapted_from": self.model_adapted_from,
-                      "test_accuracy": self.model_test_accuracy},
+                      "test_accuracy": self.model_test_accuracy,
+                      "accuracy_kind": self.model_accuracy_label},
             "device": self.device, "threshold": self.threshold,
             "neutral_band": list(self.neutral_band) if self.neutral_band else None,
             "notes": list(self.notes),

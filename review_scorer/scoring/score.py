@@ -231,18 +231,19 @@ def score_files(paths: Sequence[str | Path], *, model: SentimentModel | None = N
                                   device_name=device_name, explainer=explainer,
                                   bytes_read=bytes_done).run()
         bytes_done.file_done(plan)
-    name, path, accuracy, adapted_from = _model_summary(model, model_path)
-    return ScoreResult([plan.result for plan in plans], name, path, accuracy, device_name,
-                       options.threshold, time.perf_counter() - started, notes,
-                       neutral_band=options.neutral_band, model_adapted_from=adapted_from)
+    name, path, metrics, adapted_from = _model_summary(model, model_path)
+    return ScoreResult([plan.result for plan in plans], name, path, metrics.get("accuracy"),
+                       device_name, options.threshold, time.perf_counter() - started, notes,
+                       neutral_band=options.neutral_band, model_adapted_from=adapted_from,
+                       model_accuracy_kind=metrics.get("kind"))
 
 
 def _model_summary(model: SentimentModel | None, model_path: Path | None
-                   ) -> tuple[str, Path, float | None, str | None]:
-    """(name, path, test accuracy, starting model if adapted) of the run's model, loaded or only
-    resolved."""
+                   ) -> tuple[str, Path, dict, str | None]:
+    """(name, path, its own metrics (metrics.json), starting model if adapted) of the run's
+    model, loaded or only resolved."""
     if model is not None:
-        return model.name, model.path, (model.metrics or {}).get("accuracy"), model.adapted_from
+        return model.name, model.path, dict(model.metrics or {}), model.adapted_from
     import json
 
     from review_scorer.model.artifacts import METRICS_FILE, read_meta
@@ -252,10 +253,10 @@ def _model_summary(model: SentimentModel | None, model_path: Path | None
         metrics = json.loads((model_path / METRICS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         metrics = None
-    accuracy = metrics.get("accuracy") if isinstance(metrics, dict) else None
     adaptation = meta.get("adaptation")
     adapted_from = adaptation.get("start_model") if isinstance(adaptation, dict) else None
-    return str(meta.get("name") or model_path.name), model_path, accuracy, adapted_from
+    return (str(meta.get("name") or model_path.name), model_path,
+            metrics if isinstance(metrics, dict) else {}, adapted_from)
 
 
 def refuse_inputs_as_outputs(inputs: Sequence[Path], targets: Sequence[Path]) -> None:

@@ -607,7 +607,6 @@ def _adaptation_meta(model, start, reviews, result: AdaptationResult, device: st
     import tensorflow as tf
 
     from review_scorer import __version__
-
     from review_scorer.scoring.domain import unknown_rate_meta
 
     start_name = start.name

@@ -27,8 +27,8 @@ from review_scorer.io.part_files import (
 from review_scorer.metrics import DecisionRule, RowSample
 from review_scorer.model.sentiment import STATUS_OK, SentimentModel
 from review_scorer.report.data import Drivers, Highlights, ReportRow, ScoreReport
-from review_scorer.scoring.engines.inputs import KIND_END, KIND_ERROR, PartChunk
 from review_scorer.scoring.domain import DomainReference
+from review_scorer.scoring.engines.inputs import KIND_END, KIND_ERROR, PartChunk
 from review_scorer.scoring.kernel import SOURCE_COLUMN, RowCounts, add_counts, table_row
 from review_scorer.scoring.results import FileResult
 from review_scorer.scoring.score_report import build_score_report
@@ -50,7 +50,7 @@ class WriteSettings:
     excel_safe: bool = False  # --excel-safe-csv: CSV parts get formula cells neutralised
     neutral_band: tuple[float, float] | None = None
     # what the out-of-domain check compares files with (the scoring model's meta.json)
-    domain_reference: DomainReference = DomainReference()
+    domain_reference: DomainReference = field(default_factory=DomainReference)
 
     @property
     def rule(self) -> DecisionRule:

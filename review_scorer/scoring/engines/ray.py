@@ -470,6 +470,7 @@ class _Run:
         return RayScoreResult(
             files=[s.result for s in c.states], model_name=m.name, model_path=m.path,
             model_test_accuracy=(m.metrics or {}).get("accuracy"),
+            model_accuracy_kind=(m.metrics or {}).get("kind"),
             device=f"{', '.join(c.devices) or 'none'}, {plan.actors} Ray "
                    f"actor{'s' if plan.actors != 1 else ''}",
             threshold=o.threshold, seconds=0.0, notes=self.notes,
