@@ -192,7 +192,7 @@ def test_class_mix_is_estimated_from_unlabeled_rows(true_share):
     start = _rates_scores(labels, 0.8, 0.3, rng)
     hidden = (rng.random(4000) < true_share).astype(int)
     mix = estimate_mix(start, labels, _rates_scores(hidden, 0.8, 0.3, rng))
-    assert mix.from_file and mix.unlabeled == 4000 and mix.labels_positive == 0.5
+    assert mix.known and mix.unlabeled == 4000 and mix.labels_positive == 0.5
     assert abs(mix.positive - true_share) < 0.04
     naive = np.mean(_rates_scores(hidden, 0.8, 0.3, rng) >= 0.5)  # plain counting is far off
     assert abs(naive - true_share) > 0.07 or true_share == 0.5
@@ -202,13 +202,38 @@ def test_class_mix_falls_back_to_the_labels_and_says_why():
     from review_scorer.training.adapt import estimate_mix
 
     rng = np.random.default_rng(1)
+    balanced = np.array([1, 0] * 50)
+    start = _rates_scores(balanced, 0.9, 0.1, rng)
+    assert not estimate_mix(start, balanced, None).known  # hand-picked, balanced: mix unknown
+    assert estimate_mix(start, balanced, None).positive == pytest.approx(0.5)
+    few = estimate_mix(start, balanced, rng.random(20))
+    assert not few.known and "needs 100" in few.note
+    blind = estimate_mix(rng.random(100), balanced, rng.random(500))  # cannot tell the classes apart
+    assert not blind.known and "too weakly" in blind.note
+
+
+def test_class_mix_of_labels_far_from_balanced_is_their_own_share():
+    """200 random tweets hold about 50 positive and 150 negative: labels that skewed are a sample
+    of the file, not a hand-picked set, so their share is taken as its mix (and said so)."""
+    from review_scorer.training.adapt import estimate_mix
+    from review_scorer.training.class_mix import MIN_LABELS_FOR_SHARE, SKEWED_LABELS
+
+    rng = np.random.default_rng(1)
     labels = np.array([1] * 30 + [0] * 70)
     start = _rates_scores(labels, 0.9, 0.1, rng)
-    assert estimate_mix(start, labels, None).positive == pytest.approx(0.3)
+    alone = estimate_mix(start, labels, None)
+    assert alone.known and alone.method == "labels sample" and alone.positive == pytest.approx(0.3)
+    assert np.allclose(alone.weights(labels), 1.0)  # the labels already count at that mix
+    assert "taken for a random sample of your file" in alone.note
     few = estimate_mix(start, labels, rng.random(20))
-    assert not few.from_file and few.positive == pytest.approx(0.3) and "needs 100" in few.note
-    blind = estimate_mix(rng.random(100), labels, rng.random(500))  # cannot tell the classes apart
-    assert not blind.from_file and "too weakly" in blind.note
+    assert few.known and few.note.startswith("20 unlabeled reviews; estimating the class mix needs 100")
+    # the unlabeled reviews still win when there are enough of them
+    assert estimate_mix(start, labels, rng.random(500)).method == "adjusted count"
+    # at the edge of balanced, or with too few labels, the mix stays unknown
+    near = np.array([1] * int(100 * (0.5 - SKEWED_LABELS) + 1) + [0] * int(100 * (0.5 + SKEWED_LABELS) - 1))
+    assert not estimate_mix(_rates_scores(near, 0.9, 0.1, rng), near, None).known
+    small = labels[: MIN_LABELS_FOR_SHARE - 1]
+    assert not estimate_mix(start[: len(small)], small, None).known
 
 
 def test_class_mix_weights_make_labels_count_at_the_files_mix():
@@ -404,3 +429,11 @@ def test_class_mix_from_few_labels_is_drawn_toward_the_labels_share():
     assert 0.5 < mix.positive < mix.raw - 0.1
     near = estimate_mix(start, labels, np.where(np.arange(4000) < 2200, 0.9, 0.1))
     assert near.positive == 0.5  # within a standard error of the labels' share: that share
+
+
+def test_the_training_report_says_when_skewed_labels_were_taken_for_the_files_mix():
+    from review_scorer.report.provenance import _class_mix
+
+    taken = _class_mix({"positive": 0.245, "method": "labels sample", "unlabeled": 0, "note": "x"})
+    assert taken.startswith("24% positive, as in your labels, taken for a random sample of your file")
+    assert _class_mix({"positive": 0.5, "method": "labels", "unlabeled": 0}) == "50% positive, as in your labels"

@@ -403,6 +403,9 @@ def _class_mix(mix: dict) -> str | None:
         return (f"{share:.0%} positive, estimated from the {unlabeled} rows without a label "
                 "(the starting model's count, corrected by its error rates on your labels and "
                 "drawn toward your labels' share by its standard error)")
+    if mix.get("method") == "labels sample":
+        return (f"{share:.0%} positive, as in your labels, taken for a random sample of your file "
+                "because they are far from balanced")
     because = f" ({mix['note']})" if mix.get("note") else ""
     return f"{share:.0%} positive, as in your labels{because}"
 

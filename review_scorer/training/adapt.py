@@ -257,7 +257,7 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
         base_loss=choice.start_loss if choice.chosen is None else choice.losses[choice.chosen],
         weights=choice.weights, fold_of=fold_of, vocab_size=len(start.vocab),
         min_per_class=FEW_LABELS_PER_CLASS, lexicon=lexicon_arrays(start.vocab.tokens),
-        mix_known=mix.from_file)
+        mix_known=mix.known)
     if stack.used:
         adapted_m = _metrics(labels, stack.oof, choice.weights)
     verdict, advice = _verdict(per_class, choice.chosen, choice.epochs, start_m, adapted_m,
@@ -273,7 +273,7 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
 def _traded(choice: EpochChoice, mix: ClassMix, stack: StackChoice | None) -> bool:
     """With labels alone: whether a fine-tuned candidate or the n-gram stack got more labels
     right than the starting model but was refused for recalling fewer reviews of one class."""
-    if mix.from_file:
+    if mix.known:
         return False
     refused = [e for e in range(1, len(choice.platt)) if choice.platt[e] is None]
     return (any(choice.accuracies[e] > choice.accuracies[0] for e in refused)
@@ -340,7 +340,7 @@ def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs
     platt: list[tuple[float, float] | None] = [None] * (max_epochs + 1)
     scores = [np.asarray(row, dtype=np.float64) for row in oof]
     judged = list(scores)
-    first = 0 if mix.from_file else 1
+    first = 0 if mix.known else 1
     for e in range(first, max_epochs + 1):
         fit = _mix_fitter(mix, oof[0], oof[e], labels, w)
         platt[e] = fit(np.ones(len(labels), dtype=bool))
@@ -351,7 +351,7 @@ def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs
     from review_scorer.metrics import log_loss
 
     losses = [log_loss(labels, row, weights=w) for row in judged]
-    if mix.from_file:  # the baseline: the starting model as it is, after its own temperature
+    if mix.known:  # the baseline: the starting model as it is, after its own temperature
         from review_scorer.model.calibration import apply_temperature, fit_temperature
 
         start_loss = log_loss(labels, apply_temperature(oof[0], fit_temperature(oof[0], labels)), weights=w)
@@ -359,7 +359,7 @@ def choose_epochs(oof: np.ndarray, labels: np.ndarray, mix: ClassMix, max_epochs
         start_loss = losses[0]
     accuracies = [float(np.average((row >= 0.5) == labels, weights=w)) for row in judged]
     candidates = [e for e in range(first, max_epochs + 1)
-                  if (mix.from_file or platt[e] is not None)
+                  if (mix.known or platt[e] is not None)
                   and clearly_better(oof[0], judged[e], labels, w) and losses[e] < start_loss]
     chosen = min(candidates, key=lambda e: losses[e]) if candidates else None
     return EpochChoice(chosen, chosen or 0, scores, platt, losses, accuracies, w, judged, start_loss)
@@ -369,7 +369,7 @@ def _mix_fitter(mix: ClassMix, start: np.ndarray, candidate: np.ndarray, labels:
                 w: np.ndarray):
     """fit(rows) -> (a, b) for the candidate, fitted on those rows only (None: no such fit)."""
     def fit(rows: np.ndarray) -> tuple[float, float] | None:
-        if mix.from_file:
+        if mix.known:
             return fit_platt(candidate[rows], labels[rows], w[rows])
         shift = dominance_shift(start[rows], candidate[rows], labels[rows])
         return None if shift is None else (1.0, shift)
@@ -484,7 +484,7 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
     source = result.weights if result.weights is not None else start.keras_model.get_weights()
     network.set_weights([np.asarray(w, dtype=np.float32) for w in source])
     uncalibrated = np.asarray(result.oof_scores, dtype=np.float64)
-    if result.platt is not None and result.mix is not None and result.mix.from_file:
+    if result.platt is not None and result.mix is not None and result.mix.known:
         calibration = _fold_platt(network, result, uncalibrated)
     elif result.platt is not None:  # labels alone: the dominance shift, then a temperature
         _shift_output_bias(network, result.platt[1])

@@ -2,8 +2,8 @@
 the no-trade shift used when the mix is unknown.
 
 Split out of training/adapt.py: its guard judges fine-tuning at the file's estimated mix, and
-the adapted model is calibrated to it. With labels alone (no mix), both the fine-tuning guard
-and the n-gram stack's (training/stack.py) move a candidate's decision bias with
+the adapted model is calibrated to it. With balanced labels alone (no mix), both the fine-tuning
+guard and the n-gram stack's (training/stack.py) move a candidate's decision bias with
 dominance_shift, so it is no worse than the model it replaces on either class.
 """
 
@@ -21,36 +21,46 @@ from review_scorer.model.calibration import finite_logits as _logits
 MIN_UNLABELED_FOR_MIX = 100
 MIN_SEPARATION_FOR_MIX = 0.2
 MIX_RANGE = (0.02, 0.98)
+# Labels this far from balanced (with at least this many of them) are taken for a random sample
+# of the file, so their share is its mix: a hand-picked set is balanced, or near it. A user who
+# labels 200 random airline tweets gets about 150 negative and 50 positive ones.
+SKEWED_LABELS = 0.1
+MIN_LABELS_FOR_SHARE = 50
 
 
 @dataclass(frozen=True)
 class ClassMix:
     """The share of positive reviews that the guard and the final model assume.
 
-    From the labels alone, the file's mix is unknown (a hand-picked, often balanced sample says
-    nothing about it), so every labeled review counts once, as before. When the file also holds
-    reviews without a label, their mix is estimated by adjusted classify-and-count (Forman 2008):
-    the share q the starting model calls positive among them, corrected by its true- and
-    false-positive rates measured on the labeled reviews, (q - FPR) / (TPR - FPR). The starting
-    model's rates are measured in this domain, so its calibration there does not matter.
+    From balanced labels alone, the file's mix is unknown (a hand-picked, balanced sample says
+    nothing about it), so every labeled review counts once and the no-trade rule applies. Labels
+    far from balanced are most likely a random sample of the file, so their share is its mix
+    ("labels sample": no weights, but candidates are judged and refitted at it, no no-trade
+    rule). When the file also holds reviews without a label, their mix is estimated by adjusted
+    classify-and-count (Forman 2008): the share q the starting model calls positive among them,
+    corrected by its true- and false-positive rates measured on the labeled reviews,
+    (q - FPR) / (TPR - FPR). The starting model's rates are measured in this domain, so its
+    calibration there does not matter.
     """
 
     positive: float  # assumed share of positive reviews in the file
     labels_positive: float  # share of positive reviews among the labels
     unlabeled: int = 0
-    method: str = "labels"  # "labels" | "adjusted count"
+    method: str = "labels"  # "labels" (unknown) | "labels sample" | "adjusted count"
     note: str | None = None  # why the unlabeled reviews were not used, when they were not
     raw: float | None = None  # the adjusted count before it is drawn toward the labels' share
     standard_error: float | None = None  # of the adjusted count, from the labels' rates
 
     @property
-    def from_file(self) -> bool:
+    def known(self) -> bool:
+        """Whether the file's mix is known: estimated from its unlabeled reviews, or the share of
+        labels that are far from balanced, so most likely a random sample of it."""
         return self.method != "labels"
 
     def weights(self, labels: np.ndarray) -> np.ndarray:
         """Per-label weights (mean 1) that make the labels count as if drawn at this mix."""
         labels = np.asarray(labels)
-        if not self.from_file:
+        if not self.known:
             return np.ones(len(labels))
         w = np.where(labels == 1, self.positive / self.labels_positive,
                      (1.0 - self.positive) / (1.0 - self.labels_positive))
@@ -70,14 +80,14 @@ def estimate_mix(start_scores: np.ndarray, labels: np.ndarray,
     share = float(np.mean(labels == 1))
     n = 0 if unlabeled_scores is None else len(unlabeled_scores)
     if n == 0:
-        return ClassMix(share, share)
+        return _from_labels(share, len(labels), 0, None)
     if n < MIN_UNLABELED_FOR_MIX:
-        return ClassMix(share, share, n, note=f"{n} unlabeled reviews; estimating the class mix "
-                                               f"needs {MIN_UNLABELED_FOR_MIX}")
+        return _from_labels(share, len(labels), n, f"{n} unlabeled reviews; estimating the class "
+                                                   f"mix needs {MIN_UNLABELED_FOR_MIX}")
     called = np.asarray(start_scores) >= 0.5
     tpr, fpr = float(np.mean(called[labels == 1])), float(np.mean(called[labels == 0]))
     if tpr - fpr < MIN_SEPARATION_FOR_MIX:
-        return ClassMix(share, share, n, note=(
+        return _from_labels(share, len(labels), n, (
             f"the starting model separates your labels too weakly (TPR {tpr:.2f}, FPR {fpr:.2f}) "
             "to estimate the class mix"))
     q = float(np.mean(np.asarray(unlabeled_scores) >= 0.5))
@@ -91,6 +101,18 @@ def estimate_mix(start_scores: np.ndarray, labels: np.ndarray,
                        + q * (1 - q) / n) / (tpr - fpr))
     positive = share if abs(raw - share) <= se else raw - np.sign(raw - share) * se
     return ClassMix(float(positive), share, n, method="adjusted count", raw=raw, standard_error=se)
+
+
+def _from_labels(share: float, count: int, unlabeled: int, why: str | None) -> ClassMix:
+    """The mix when the unlabeled reviews cannot give it: the labels' own share, taken as the
+    file's when they are far from balanced (a random sample of it), else unknown."""
+    if count >= MIN_LABELS_FOR_SHARE and abs(share - 0.5) > SKEWED_LABELS:
+        taken = (f"your labels are {share:.0%} positive, far from balanced, so they are taken for "
+                 "a random sample of your file; if they were picked otherwise, add the file's "
+                 "other reviews with an empty label")
+        return ClassMix(share, share, unlabeled, method="labels sample",
+                        note=taken if why is None else f"{why}; {taken}")
+    return ClassMix(share, share, unlabeled, note=why)
 
 
 def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
