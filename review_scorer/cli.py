@@ -157,6 +157,15 @@ class _Progress:
             self.bar = None
 
 
+def _tolerant_console() -> None:
+    """A console that cannot show a character (a cp1252 Windows console, an ASCII pipe) prints
+    an escape for it instead of failing: a file name or column with an emoji in it used to turn
+    a finished run, outputs written, into 'unexpected UnicodeEncodeError' and exit 1."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
+
+
 @click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="review-scorer")
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logging and full tracebacks.")
@@ -170,6 +179,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    _tolerant_console()
     if verbose:  # TensorFlow's own log lines too (the package quiets them when this is unset)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
     _handle_termination_signals()
@@ -260,6 +270,10 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
         if own_file and not from_scratch and encoder_dir is None:
             from review_scorer.training.adapt import run_adaptation
 
+            _refuse_training_settings(config_file=config_file, epochs=epochs, batch_size=batch_size,
+                                      max_len=max_len, vocab_size=vocab_size, limit=limit,
+                                      quick=quick, cache_dir=cache_dir)
+
             result = run_adaptation(
                 data_source=data_source, model_dir=model_dir, start_dir=from_model,
                 overwrite=overwrite, text_column=text_column, label_column=label_column,
@@ -293,6 +307,19 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
         )
         progress.close()
         _print_train_summary(result, as_json)
+
+
+def _refuse_training_settings(**given) -> None:
+    """Fine-tuning on a user's file keeps the starting model's network and settings and picks
+    its own rounds by cross-validation, so the settings of a new training run do not apply:
+    given anyway, they used to be ignored without a word."""
+    named = [f"--{name.replace('_', '-')}".replace("--config-file", "--config")
+             for name, value in given.items() if value not in (None, False)]
+    if named:
+        raise UsageError(f"{', '.join(named)}: not used when fine-tuning the starting model on "
+                         "your file (it keeps that model's settings and chooses its own rounds "
+                         "by cross-validation); add --from-scratch to train a new network with "
+                         "them, or leave them out")
 
 
 def _is_labeled_file(data_source: str) -> bool:

@@ -232,6 +232,11 @@ def save_model_dir(
         }
         _write_json(tmp / META_FILE, full_meta)
         swap_into_place(tmp, model_dir)
+    except OSError as exc:  # a full disk, a read-only folder: the old model stays as it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the model to {model_dir}: {exc.strerror or exc}; make "
+                          "room there or choose another --model-dir (what was there is "
+                          "unchanged)") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,0 +1,80 @@
+"""Hostile uses of the command line: settings that do not apply, a console that cannot show a
+character, a disk that fills while the model is saved."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+
+POSITIVE = ["lovely soup", "great coffee and kind staff", "best bread in town", "a wonderful meal"]
+NEGATIVE = ["cold soup", "weak coffee and rude staff", "stale bread", "a miserable meal"]
+
+
+def _labels(path, n: int = 12):
+    rows = [(f"{POSITIVE[i % 4]} {i}", "positive") for i in range(n)]
+    rows += [(f"{NEGATIVE[i % 4]} {i}", "negative") for i in range(n)]
+    pd.DataFrame(rows, columns=["review", "label"]).to_csv(path, index=False)
+    return path
+
+
+def _run(*args, cwd, env=None, preexec_fn=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "review_scorer", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          preexec_fn=preexec_fn)
+
+
+@pytest.mark.parametrize("extra", [["--epochs", "7"], ["--config", "missing.toml"],
+                                   ["--max-len", "3", "--vocab-size", "50"], ["--quick"],
+                                   ["--limit", "10"]])
+def test_fine_tuning_refuses_settings_it_would_not_use(trained_model, tmp_path, extra):
+    data = _labels(tmp_path / "cafe.csv")
+    run = _run("train", "--data", data, "--from-model", trained_model.model_dir, *extra,
+               cwd=tmp_path, timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "not used when fine-tuning" in lines[0]
+    assert all(flag in lines[0] for flag in extra if flag.startswith("--"))
+    assert "--from-scratch" in lines[0]
+    assert not (tmp_path / "models").exists()  # refused before any work
+
+
+def test_a_console_that_cannot_show_a_character_does_not_fail_a_finished_run(trained_model, tmp_path):
+    pd.DataFrame({"review 😀": ["a great film", "a dull film"]}).to_csv(tmp_path / "emoji.csv",
+                                                                       index=False)
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
+    run = _run("score", "emoji.csv", "--model-dir", trained_model.model_dir, "--out-dir", "out",
+               cwd=tmp_path, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "'review \\U0001f600'" in run.stdout  # the column, escaped, in the summary
+    assert (tmp_path / "out" / "emoji.predictions.csv").is_file()
+
+
+def _file_size_limit(limit_bytes: int):
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # then a write past the limit fails: EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return limit
+
+
+def test_a_model_that_cannot_be_written_is_one_line_and_the_old_one_stays(trained_model, tmp_path):
+    data = _labels(tmp_path / "cafe.csv")
+    first = _run("train", "--data", data, "--from-model", trained_model.model_dir, "--model-dir",
+                 "cafe", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in (tmp_path / "cafe").iterdir()}
+    # The operating system refuses to let files grow past 4 KB: the new model.keras cannot be saved.
+    again = _run("train", "--data", data, "--from-model", trained_model.model_dir, "--model-dir",
+                 "cafe", "--overwrite", cwd=tmp_path, preexec_fn=_file_size_limit(4096))
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    errors = [line for line in again.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: cannot write the model to cafe: File too large")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "cafe").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cafe", "cafe.csv"]  # no staging left
