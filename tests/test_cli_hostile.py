@@ -12,8 +12,6 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
-
 POSITIVE = ["lovely soup", "great coffee and kind staff", "best bread in town", "a wonderful meal"]
 NEGATIVE = ["cold soup", "weak coffee and rude staff", "stale bread", "a miserable meal"]
 
