@@ -35,7 +35,8 @@ def test_io_jsonl_streams_records_in_chunks(tmp_path, suffix):
                     + json.dumps(RECORDS[4]) + "\n")
     review_file, chunks = read_all(path, chunk_rows=2)
     info = review_file.info
-    assert info.format == "jsonl" and info.columns == ("id", "review", "sentiment", "stars")
+    # every key is a column, also one that only the last record holds
+    assert info.format == "jsonl" and info.columns == ("id", "review", "sentiment", "stars", "extra")
     assert [len(c) for c in chunks] == [2, 2, 1]
     assert [int(r) for c in chunks for r in c.rows] == [1, 2, 3, 4, 5]
     texts = [t for c in chunks for t in c.texts]
@@ -44,7 +45,8 @@ def test_io_jsonl_streams_records_in_chunks(tmp_path, suffix):
     assert chunks[1].frame["stars"].tolist() == ["4.5", ""]
     assert [int(v) for c in chunks for v in c.labels] == [1, 0, 1, 0, -1]
     assert info.rating_column == "stars" and info.rating_scale == 5
-    assert any("'extra' (line 6)" in n for n in review_file.notes)  # a key the first chunk lacked
+    assert chunks[2].frame["extra"].tolist() == ['{"a": [1, 2]}']  # kept, as JSON text
+    assert chunks[0].frame["extra"].tolist() == ["", ""]
 
 
 @pytest.mark.parametrize(("content", "pattern"), [
@@ -101,3 +103,30 @@ def test_io_labeled_jsonl_and_parquet_train_the_same_rows(tmp_path):
     assert from_jsonl.texts == ["a lovely film", "a dull film", "great fun"]
     assert from_jsonl.labels.tolist() == [1, 0, 1] and from_jsonl.skipped_empty == 1
     assert from_parquet.fingerprint == from_jsonl.fingerprint
+
+
+def test_io_jsonl_a_key_that_first_appears_late_is_a_column_with_every_value(tmp_path, trained_model):
+    """A shop's export where only recent reviews have an owner's reply: the key first appears
+    long after the first chunk, and its values reach the predictions file."""
+    from click.testing import CliRunner
+
+    from review_scorer.cli import cli
+
+    records = [{"review": f"a fine film number {i}"} for i in range(1, 13)]
+    for r in records[9:]:
+        r["owner_reply"] = f"thanks for review {r['review'][-2:].strip()}"
+    path = tmp_path / "shop.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    review_file, chunks = read_all(path, chunk_rows=4)
+    assert review_file.info.columns == ("review", "owner_reply")
+    replies = [v for c in chunks for v in c.frame["owner_reply"].tolist()]
+    assert replies == [""] * 9 + ["thanks for review 10", "thanks for review 11", "thanks for review 12"]
+    assert not any("left out" in n for n in review_file.notes)
+
+    run = CliRunner().invoke(cli, ["score", str(path), "--model-dir", str(trained_model.model_dir),
+                                   "--out-dir", str(tmp_path / "out"), "--no-report"])
+    assert run.exit_code == 0, run.output
+    import pandas as pd
+
+    out = pd.read_csv(tmp_path / "out" / "shop.predictions.csv", keep_default_na=False)
+    assert out["owner_reply"].tolist()[9:] == replies[9:] and len(out) == 12

@@ -1,6 +1,7 @@
 """JSON Lines and JSON arrays of objects, streamed in chunks, values keeping their JSON types."""
 
-# The first chunk's keys are the columns; each value keeps its JSON type beside its text.
+# Every key of any record is a column (a first pass over the file collects them, so a key that
+# first appears late is not lost); each value keeps its JSON type beside its text.
 
 from __future__ import annotations
 
@@ -43,8 +44,11 @@ def open_jsonl(path: Path, chunk_rows: int, encoding: str, fallback: bool, *,
     """Open JSON Lines (or, with ``array``, one JSON array of objects) whose encoding is known;
     records are read lazily."""
     notes: list[str] = []
-    records = _array_records(path, encoding) if array else _line_records(path, encoding)
-    return Source("json" if array else "jsonl", _iter_blocks(path, records, chunk_rows, notes),
+
+    def records() -> Iterator[tuple[int, dict, bool]]:
+        return _array_records(path, encoding) if array else _line_records(path, encoding)
+
+    return Source("json" if array else "jsonl", _iter_blocks(records, chunk_rows, notes),
                   encoding=encoding, encoding_fallback=fallback, notes=notes)
 
 
@@ -174,37 +178,26 @@ class _ArrayReader:
                 bool(_LONE_ESCAPE.search(text))
 
 
-def _iter_blocks(path: Path, records: Iterator[tuple[int, dict, bool]], chunk_rows: int,
-                 notes: list[str]) -> Generator[Block, None, None]:
-    """Blocks of chunk_rows records; keys first seen after the first chunk are reported once."""
-    keys: list[str] | None = None
-    columns: list[str] = []
-    known: set[str] = set()
-    batch: list[dict] = []
-    unseen: dict[str, int] = {}
+def _iter_blocks(records, chunk_rows: int, notes: list[str]) -> Generator[Block, None, None]:
+    """Blocks of chunk_rows records over every key any record holds. `records()` starts a pass
+    over the file: the first pass only collects the keys (and finds a broken record before any
+    output is written), the second reads the records into blocks."""
     counts = _Counts()
+    seen: dict[str, None] = {}
+    for _, record, suspect in records():
+        for key in (_clean(record, _Counts()) if suspect else record):
+            seen.setdefault(key, None)
+    keys = list(seen)
+    columns = unique_names(keys)
+    batch: list[dict] = []
     yielded = False
-    for line, record, suspect in records:
-        if suspect:
-            record = _clean(record, counts)
-        if keys is not None:
-            for key in record:
-                if key not in known and key not in unseen:
-                    unseen[key] = line
-        batch.append(record)
+    for _, record, suspect in records():
+        batch.append(_clean(record, counts) if suspect else record)
         if len(batch) >= chunk_rows:
-            if keys is None:
-                keys, columns = _columns(batch)
-                known = set(keys)
             yield _block(batch, keys, columns)
             batch, yielded = [], True
-    if keys is None:
-        keys, columns = _columns(batch)
     if batch or not yielded:
         yield _block(batch, keys, columns)
-    if unseen:
-        notes.append("keys that first appear after the first chunk are not columns and were "
-                     "left out: " + ", ".join(f"'{k}' (line {n})" for k, n in unseen.items()))
     if counts.surrogates:
         notes.append(f"{counts.surrogates} string(s) (values or keys) held a lone surrogate "
                      f"escape (such as \\ud83d, half of an emoji); each became U+FFFD (\ufffd)")
@@ -221,15 +214,6 @@ def _clean(value: Any, counts: _Counts) -> Any:
     if isinstance(value, list):
         return [_clean(v, counts) for v in value]
     return value
-
-
-def _columns(records: list[dict]) -> tuple[list[str], list[str]]:
-    """(the keys in first-seen order, their column names: a blank key becomes column_<n>)."""
-    keys: dict[str, None] = {}
-    for record in records:
-        for key in record:
-            keys.setdefault(key, None)
-    return list(keys), unique_names(list(keys))
 
 
 def _cell(value: object) -> str | None:
