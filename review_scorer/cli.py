@@ -344,12 +344,14 @@ def _print_train_summary(result, as_json: bool) -> None:
         "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 1),
         "device": result.device, "test_metrics": m,
         "pretrained_encoder": _encoder_path(result),
-        "adaptation": result.adaptation,
+        "adaptation": result.adaptation, "notes": list(result.notes),
     }
     if as_json:
         _echo_json(summary)
         return
     click.echo(f"saved model: {result.model_dir}  (report: {result.report_path})")
+    for note in result.notes:
+        click.echo(f"note: {note}")
     if result.adaptation is not None:
         _print_adaptation(result)
         return

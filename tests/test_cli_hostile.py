@@ -76,3 +76,30 @@ def test_a_model_that_cannot_be_written_is_one_line_and_the_old_one_stays(traine
     assert len(errors) == 1 and errors[0].startswith("error: cannot write the model to cafe: File too large")
     assert {p.name: p.read_bytes() for p in (tmp_path / "cafe").iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cafe", "cafe.csv"]  # no staging left
+
+
+def test_fine_tuning_on_labels_of_one_class_says_which_class_is_missing(trained_model, tmp_path):
+    pd.DataFrame({"review": [f"{POSITIVE[i % 4]} {i}" for i in range(20)],
+                  "label": ["positive"] * 20}).to_csv(tmp_path / "happy.csv", index=False)
+    run = _run("train", "--data", "happy.csv", "--from-model", trained_model.model_dir,
+               cwd=tmp_path, timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        "error: happy.csv has no negative labels, so the model cannot be adapted to or measured "
+        "on that class; label some negative reviews too (at least 50 of each class)")
+
+
+def test_fine_tuning_says_which_labeled_rows_it_left_out(trained_model, tmp_path):
+    import json
+
+    data = _labels(tmp_path / "cafe.csv")
+    frame = pd.read_csv(data)
+    extra = pd.DataFrame({"review": ["", "😀😀", "<br/>"], "label": ["positive", "negative", "negative"]})
+    pd.concat([frame, extra]).to_csv(data, index=False)
+    run = _run("train", "--data", data, "--from-model", trained_model.model_dir, "--model-dir",
+               "cafe", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["notes"] == ["rows left out of training: 1 with an empty text; 2 whose text has "
+                                "no words (only emoji, markup or punctuation)"]
+    assert summary["adaptation"]["labels"] == 24

@@ -35,6 +35,15 @@ class LabeledReviews:
     groups: np.ndarray | None = None
     skipped_neutral: int = 0  # rows skipped because their star rating is in the middle
 
+    def left_out_note(self, without_words: int = 0) -> str | None:
+        """One line on the rows that did not become labeled reviews (None when none were left
+        out); `without_words`: labeled texts that training found no word in."""
+        parts = [f"{count:,} {what}" for count, what in (
+            (self.skipped_empty, "with an empty text"),
+            (without_words, "whose text has no words (only emoji, markup or punctuation)"),
+            (self.skipped_neutral, "with a neutral (middle) star rating")) if count]
+        return f"rows left out of training: {'; '.join(parts)}" if parts else None
+
     @classmethod
     def from_lists(
         cls,

@@ -72,6 +72,7 @@ class AdaptationResult:
     # (a, b): the final model's scores are sigmoid(a * logit + b), refitted to the file's mix
     platt: tuple[float, float] | None = None
     stack: StackChoice | None = None  # the n-gram model of the labels, tried on the same folds
+    without_words: int = 0  # labeled texts left out because they hold no word at all
 
     def meta(self, start_name: str) -> dict[str, Any]:
         return {"start_model": start_name, "labels": self.labels, "per_class": self.per_class,
@@ -267,7 +268,7 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
                             verdict, advice, weights, oof[choice.epochs], labels, schedule,
                             mix=mix, platt=None if choice.chosen is None else choice.platt[choice.chosen],
                             class_recalls=[_recalls(labels, row) for row in [oof[0], *choice.scores[1:]]],
-                            stack=stack)
+                            stack=stack, without_words=int(np.sum(~keep)))
 
 
 def _traded(choice: EpochChoice, mix: ClassMix, stack: StackChoice | None) -> bool:
@@ -579,6 +580,7 @@ def run_adaptation(*, data_source: str, model_dir, start_dir=None, overwrite: bo
         validation_metrics=result.start_metrics, data_source=reviews.source,
         report_path=model_dir / REPORT_FILE if report_html is not None else None, model=model,
         adaptation=model.meta["adaptation"],
+        notes=[n for n in [reviews.left_out_note(result.without_words)] if n],
     )
 
 
@@ -594,6 +596,10 @@ def check_labeled_words(source, texts, labels) -> None:
                          "punctuation are removed); check the text column")
     labels = np.asarray(labels)
     for label, name in ((1, "positive"), (0, "negative")):
+        if not np.any(labels == label):
+            raise InputError(f"{source} has no {name} labels, so the model cannot be adapted to or "
+                             f"measured on that class; label some {name} reviews too (at least 50 "
+                             "of each class)")
         if not np.any(has_words & (labels == label)):
             raise InputError(f"no {name} review in {source} has any words, so the model cannot "
                              "be adapted to or measured on that class; add labeled reviews with text")

@@ -6,7 +6,7 @@ import datetime as _dt
 import logging
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ class TrainResult:
     # For a model adapted to a user's labels (review_scorer.training.adapt): the starting and the adapted
     # model's cross-validated numbers on the same held-out labels, the verdict and any advice.
     adaptation: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. the rows of the file left out
 
 
 def describe_device() -> str:
@@ -179,6 +180,7 @@ def run_training(
         test_metrics=model.metrics, sizes=splits.sizes(), train_seconds=fitted.seconds,
         device=fitted.device, data_source=reviews.source, validation_metrics=validation_metrics,
         report_path=model_dir / REPORT_FILE if report_html is not None else None, model=model,
+        notes=[n for n in [reviews.left_out_note()] if n],
     )
 
 
