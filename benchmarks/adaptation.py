@@ -11,7 +11,9 @@ model unchanged, VADER, and TF-IDF + LR trained on the same N labels.
 
 By default adaptation also gets the rest of the file's texts, without their labels, as `train
 --data FILE` gets the rows of FILE whose label is empty (they only tell it the file's class mix);
---labels-only gives it the N labels alone.
+--labels-only gives it the N labels alone. --draw random draws the N labels at random instead
+of balanced, as a user who labels the first or random rows of a file gets them (so they hold the
+file's class mix; section adaptation_labels_only_random, or adaptation_random).
 
 Every run appends to benchmarks/adaptation.jsonl; --write-results (or --report-only, without new
 runs) writes the medians table and plot of the given schedule and mode to RESULTS.md
@@ -47,6 +49,12 @@ def balanced_draw(labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray,
     return np.sort(picked), rest
 
 
+def random_draw(labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """size rows drawn at random, so the labels hold about the file's class mix."""
+    picked = np.random.default_rng(seed).choice(len(labels), size, replace=False)
+    return np.sort(picked), np.setdiff1d(np.arange(len(labels)), picked)
+
+
 def tfidf_lr(train_texts, train_labels, test_texts) -> np.ndarray:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -68,10 +76,10 @@ def recalls(scores, labels) -> list[float]:
 
 
 def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
-            with_unlabeled: bool = True) -> dict:
+            with_unlabeled: bool = True, draw: str = "balanced") -> dict:
     from review_scorer.training.adapt import adapt, adapted_model
 
-    picked, rest = balanced_draw(labels, size, seed)
+    picked, rest = (random_draw if draw == "random" else balanced_draw)(labels, size, seed)
     started = time.perf_counter()
     # As `train --data FILE` gets them from a file whose other rows have no label: the rest of
     # the file's texts, never their labels.
@@ -83,6 +91,7 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
     rest_texts = [texts[i] for i in rest]
     adapted_scores = adapted.predict(rest_texts)
     return {"file": name, "size": size, "seed": seed, "schedule": schedule.__dict__,
+            **({"draw": draw} if draw != "balanced" else {}),
             "epochs": result.epochs, "seconds": round(seconds, 1),
             "adapted": accuracy(adapted_scores, labels[rest]),
             "shipped": accuracy(shipped[rest], labels[rest]),
@@ -125,7 +134,7 @@ def _stage(run: dict) -> str:
 
 
 def write_results(schedule: dict, with_unlabeled: bool = True, created: str | None = None,
-                  stage: str = "lexicon") -> None:
+                  stage: str = "lexicon", draw: str = "balanced") -> None:
     from _results import markdown_table, write_section
 
     # Runs carry stack_used since the n-gram stack (training/stack.py) and lexicon_used since
@@ -138,7 +147,7 @@ def write_results(schedule: dict, with_unlabeled: bool = True, created: str | No
     runs = [r for r in map(json.loads, LOG.read_text().splitlines())
             if r["schedule"] == schedule and "cv_recalls" in r and ("mix_se" in r or not with_unlabeled)
             and r.get("unlabeled", False) == with_unlabeled and r.get("model_created") == created
-            and _stage(r) == stage and "superseded" not in r]
+            and _stage(r) == stage and "superseded" not in r and r.get("draw", "balanced") == draw]
     stacked, lexicon = stage != "fine-tune", stage == "lexicon"
     keys = sorted({(r["file"], r["size"]) for r in runs})
     rows = []
@@ -159,12 +168,15 @@ def write_results(schedule: dict, with_unlabeled: bool = True, created: str | No
                            + (["n-gram stack kept"] if stacked else [])
                            + (["with the lexicon"] if lexicon else []), rows)
     name = "adaptation" if with_unlabeled else "adaptation_labels_only"
-    name += STAGES[stage][0]
+    name += STAGES[stage][0] + ("_random" if draw == "random" else "")
     plot(runs, keys, HERE / f"{name}.svg")
     given = ("the N labels plus the rest of the file's texts without their labels (as a training "
              "file whose other rows have an empty label)" if with_unlabeled else
              "the N labels alone (the class mix is then unknown)")
     given += STAGES[stage][1]
+    if draw == "random":
+        given = given.replace("the N labels", "N labels drawn at random (so about the file's class mix)", 1)
+        given = given.replace(" (the class mix is then unknown)", "")
     write_section(name, f"## Adapting to a few labels of another domain: {given} (accuracy %, "
                   "medians over seeds, tested on the rest of each file)\n\n"
                   f"Schedule: `{json.dumps(schedule)}`\n\n{table}\n\n![{name}]({name}.svg)")
@@ -215,6 +227,8 @@ def main(argv=None) -> int:
     parser.add_argument("--labels-only", action="store_true",
                         help="give adaptation only the labeled rows, not the rest of the file's "
                              "texts (the class mix then comes from the labels)")
+    parser.add_argument("--draw", choices=["balanced", "random"], default="balanced",
+                        help="draw the N labels balanced (N/2 a class) or at random")
     args = parser.parse_args(argv)
     from _devfiles import DEV_FILES, load_dev
     from behaviour_suite import vader_scores
@@ -225,7 +239,7 @@ def main(argv=None) -> int:
     schedule = Schedule(**json.loads(args.schedule))
     if args.report_only:
         write_results(schedule.__dict__, with_unlabeled=not args.labels_only,
-                      created=model_created(args.model_dir), stage=args.stage)
+                      created=model_created(args.model_dir), stage=args.stage, draw=args.draw)
         return 0
     model = SentimentModel.load(args.model_dir)
     for name in args.files or DEV_FILES:
@@ -234,7 +248,7 @@ def main(argv=None) -> int:
         for size in args.sizes:
             for seed in args.seed_list or range(args.seeds):
                 record = one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
-                                 with_unlabeled=not args.labels_only)
+                                 with_unlabeled=not args.labels_only, draw=args.draw)
                 record["model"] = model.name
                 record["model_created"] = model.meta.get("created_at")
                 print(json.dumps(record), flush=True)
@@ -242,7 +256,7 @@ def main(argv=None) -> int:
                     log.write(json.dumps(record) + "\n")
     if args.write_results:
         write_results(schedule.__dict__, with_unlabeled=not args.labels_only,
-                      created=model.meta.get("created_at"))
+                      created=model.meta.get("created_at"), draw=args.draw)
     return 0
 
 
