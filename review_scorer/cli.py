@@ -680,8 +680,25 @@ def _print_score_summary(result, as_json: bool) -> None:
 
 
 def main() -> None:
-    """Console entry point."""
-    cli(prog_name="review-scorer")
+    """Console entry point. Click's own usage errors (a value of the wrong type, an unknown
+    option, a missing argument) are shown on one line, as the product's are, with the command
+    whose --help lists the options."""
+    try:
+        code = cli.main(prog_name="review-scorer", standalone_mode=False)
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # no command given: the help, as before
+            exc.show()
+            sys.exit(exc.exit_code)
+        where = exc.ctx.command_path if exc.ctx is not None else "review-scorer"
+        click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

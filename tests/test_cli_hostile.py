@@ -103,3 +103,34 @@ def test_fine_tuning_says_which_labeled_rows_it_left_out(trained_model, tmp_path
     assert summary["notes"] == ["rows left out of training: 1 with an empty text; 2 whose text has "
                                 "no words (only emoji, markup or punctuation)"]
     assert summary["adaptation"]["labels"] == 24
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["score", "x.csv", "--batch-size", "abc"],
+     "error: Invalid value for '--batch-size': 'abc' is not a valid integer. "
+     "(see 'review-scorer score --help')"),
+    (["score"], "error: Missing argument 'FILES...'. (see 'review-scorer score --help')"),
+    (["scroe", "x.csv"], "error: No such command 'scroe'. (see 'review-scorer --help')"),
+])
+def test_click_usage_errors_are_one_line_too(tmp_path, args, expected):
+    run = subprocess.run([sys.executable, "-c", "from review_scorer.cli import main; main()", *args],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip() == expected or (args[0] == "scroe" and run.stderr.startswith(
+        "error: No such command 'scroe'") and len(run.stderr.strip().splitlines()) == 1)
+
+
+def test_an_output_name_too_long_for_the_file_system_is_refused_before_scoring(trained_model, tmp_path):
+    from click.testing import CliRunner
+
+    from review_scorer.cli import cli
+
+    name = "r" * 236 + ".csv"  # the input itself is fine; "<stem>.predictions.csv" is not
+    (tmp_path / name).write_text("review\nA lovely film\n", encoding="utf-8")
+    run = CliRunner().invoke(cli, ["score", str(tmp_path / name), "--model-dir",
+                                   str(trained_model.model_dir), "--out-dir", str(tmp_path / "out")])
+    assert run.exit_code != 0
+    errors = [line for line in run.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "rename the input file to something shorter" in errors[0]
+    assert "is 252 bytes" not in errors[0] and "would be 252 bytes" in errors[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

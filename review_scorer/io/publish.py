@@ -42,8 +42,20 @@ def write_error(path: Path, exc: OSError) -> OutputError:
     return OutputError(f"cannot write {path}: {detail}; check free space and permissions")
 
 
+# The hidden temp name of an output adds this much to its name (temp_name: a dot, the pid up to
+# 7 digits, 8 hex digits and ".tmp"), and most file systems allow 255 bytes a name.
+_TEMP_EXTRA = len(".." + "9" * 7 + "-" + "0" * 8 + ".tmp")
+NAME_MAX = 255
+
+
 def check_output_target(path: Path, overwrite: bool) -> None:
-    """Refuse, before any work, an output path that is a folder or exists without overwrite."""
+    """Refuse, before any work, an output path that is a folder or exists without overwrite,
+    or whose name (with its temp file's additions) is longer than a file system allows."""
+    size = len(path.name.encode("utf-8", "surrogateescape"))
+    if size + _TEMP_EXTRA > NAME_MAX:
+        raise OutputError(f"{path.name[:40]}...: the output's name would be {size} bytes, longer "
+                          f"than a file name may be ({NAME_MAX - _TEMP_EXTRA} here, with room for "
+                          "its temporary copy); rename the input file to something shorter")
     if path.is_dir():
         raise OutputError(f"{path} is a directory; move it away or choose another --out-dir")
     if not overwrite and (path.exists() or path.is_symlink()):
