@@ -347,17 +347,19 @@ def test_outputs_xlsx_strips_illegal_control_characters(tmp_path):
 def test_outputs_xlsx_truncates_long_cells_and_notes_it(tmp_path):
     path = tmp_path / "long.xlsx"
     limit = outputs.XLSX_CELL_CHARS
-    frame = pd.DataFrame({"text": ["a" * (limit + 10), "b" * limit, "😀" * limit]})
+    frame = pd.DataFrame({"text": ["fine", "a" * (limit + 10), "b" * limit, "😀" * limit]})
     writer = _write_all(path, "xlsx", [frame])
     assert writer.truncated_cells == 2
-    assert writer.notes == [
-        f"long.xlsx: 2 cell(s) cut to {limit:,} characters, the most one Excel cell holds"
+    assert writer.notes == [  # the note names the first cut row, and how to keep the whole text
+        f"long.xlsx: 2 cell(s) cut to {limit:,} characters, the most one Excel cell holds (the "
+        "first in data row 2); --format csv, jsonl or parquet keeps the whole text"
     ]
     sheet = openpyxl.load_workbook(path).active
-    assert sheet["A2"].value == "a" * limit
-    assert sheet["A3"].value == "b" * limit  # exactly at the limit: untouched
+    assert sheet["A2"].value == "fine"
+    assert sheet["A3"].value == "a" * limit
+    assert sheet["A4"].value == "b" * limit  # exactly at the limit: untouched
     # emoji take two UTF-16 units each, as Excel counts them; no half pair is left at the end
-    assert sheet["A4"].value == "😀" * (limit // 2)
+    assert sheet["A5"].value == "😀" * (limit // 2)
     assert outputs._truncate_for_xlsx("a" + "😀" * limit) == "a" + "😀" * (limit // 2)
 
 

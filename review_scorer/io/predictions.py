@@ -229,6 +229,8 @@ class PredictionWriter:
         self.rows_written = 0
         self.columns: list[Any] | None = None
         self.truncated_cells = 0
+        self.first_truncated: int | None = None  # the predictions row of the first cut cell
+        self._xlsx_row = 0
         self.cleaned_cells = 0
         self.neutralised_cells = 0
         self._state = "open"
@@ -277,6 +279,8 @@ class PredictionWriter:
             notes.append(
                 f"{name}: {self.truncated_cells} cell(s) cut to {XLSX_CELL_CHARS:,} characters, "
                 "the most one Excel cell holds"
+                + (f" (the first in data row {self.first_truncated:,})" if self.first_truncated else "")
+                + "; --format csv, jsonl or parquet keeps the whole text"
             )
         if self.cleaned_cells:
             notes.append(
@@ -380,6 +384,7 @@ class PredictionWriter:
                 header.append(cell)
             self._sheet.append(header)
         for values in frame.itertuples(index=False, name=None):
+            self._xlsx_row += 1
             self._sheet.append([self._xlsx_value(value) for value in values])
 
     def _text_cell(self, text: str, *, quote_prefix: bool = False) -> Any:
@@ -399,6 +404,8 @@ class PredictionWriter:
         if len(cleaned) * 2 > XLSX_CELL_CHARS and _utf16_length(cleaned) > XLSX_CELL_CHARS:
             cleaned = _truncate_for_xlsx(cleaned)
             self.truncated_cells += 1
+            if self.first_truncated is None and self._xlsx_row:
+                self.first_truncated = self._xlsx_row
         return cleaned
 
     def _xlsx_value(self, value: Any) -> Any:
