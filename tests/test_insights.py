@@ -124,6 +124,23 @@ def test_insights_unreadable_dates_are_counted_listed_and_never_drop_a_row():
     assert timeline["unreadable_examples"][0]["value"] == "soon"
 
 
+def test_insights_a_date_far_from_all_the_others_is_left_out_of_the_plot_and_named():
+    # A year typo (0224 for 2024) among a month of dates: the axis used to span 1,800 years.
+    dates = [f"2024-03-{d:02d}" for d in range(1, 29)] * 3 + ["0224-03-01"]
+    timeline = _dated(dates)
+    assert timeline["far"] == 1 and timeline["far_examples"] == ["0224-03-01"]
+    assert timeline["first"] == "2024-03-01" and timeline["last"] == "2024-03-28"
+    assert timeline["granularity"] == "day" and len(timeline["buckets"]) == 28
+    assert timeline["dated"] + timeline["far"] == len(dates)
+    # A few rows with impossible-looking extremes around real ones.
+    extreme = _dated(["2024-05-01", "2024-05-02", "2024-05-03", "2024-05-04", "0001-01-01", "9999-12-31"])
+    assert extreme["far"] == 2 and len(extreme["buckets"]) == 4
+    # Years of real reviews, most of them recent, are all kept (as on the fine-food file).
+    spread = [f"{y}-06-01" for y in range(2000, 2011)] + ["2011-06-01"] * 30 + ["2012-06-01"] * 30
+    kept = _dated(spread)
+    assert kept["far"] == 0 and kept["first"] == "2000-06-01" and kept["last"] == "2012-06-01"
+
+
 def test_insights_day_first_is_decided_once_for_the_whole_file():
     # 25/04 can only be day-first, so 03/04 is the 3rd of April too, not the 4th of March.
     timeline = _dated(["03/04/2025", "25/04/2025", "10/04/2025"])

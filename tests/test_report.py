@@ -982,6 +982,22 @@ def test_report_sections_absent_without_data(score_html):
     assert 'id="filter-group"' not in score_html
 
 
+def test_report_timeline_names_dates_left_out_as_far_from_the_others():
+    import numpy as np
+
+    from review_scorer.report.insights import TimelineAccumulator
+
+    acc = TimelineAccumulator("when")
+    for day in [*(f"2024-03-{d:02d}" for d in range(1, 11)), "0224-03-01", "2024-03-05"]:
+        acc.days.setdefault(int(np.datetime64(day, "D").astype(np.int64)), np.zeros(4))
+        acc.days[int(np.datetime64(day, "D").astype(np.int64))] += (1, 1, 1, 0.9)
+    context = replace(make_context(n_rows=5), timeline=acc.context())
+    section = _section(build_report_html(context), "timeline")
+    assert 'id="timeline-far"' in section
+    assert "1 review dated far from all the others (0224-03-01; a typo in the year?) is left out" in section
+    assert "11 reviews dated from 2024-03-01 to 2024-03-10" in section
+
+
 def test_report_timeline_without_readable_dates_says_so():
     context = replace(make_context(n_rows=5), timeline={
         "column": "when", "buckets": [], "dated": 0, "missing": 1, "unreadable": 4,

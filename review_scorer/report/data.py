@@ -155,6 +155,8 @@ class Timeline(TypedDict, total=False):
     missing: int
     unreadable: int
     unreadable_examples: list[UnreadableDate]
+    far: int  # reviews whose date lies far from all the others: left out of the plot
+    far_examples: list[str]
     buckets: list[TimelineBucket]
 
 

@@ -27,6 +27,12 @@ DATE_SAMPLE_LIMIT = 5 * DATE_SAMPLE
 MAX_RATING_VALUES = 41  # 0, 0.5, ..., 10 and the integers: more distinct values is not a rating
 # Span (days) up to which each bucket size is used; longer spans get years.
 GRANULARITY_LIMITS = (("day", 31), ("week", 183), ("month", 366 * 15))
+# Dates this far from the median date (in median absolute deviations, and at least FAR_MIN_DAYS)
+# are kept out of the plot and named: one typo such as 0224 among 2024 dates stretched the axis
+# over 1,800 years (and a report of a few rows to megabytes), hiding every real point.
+FAR_MADS = 20
+FAR_MIN_DAYS = 5 * 366
+FAR_EXAMPLES = 3
 
 # Explicit formats tried on a sample of the file's dates; the best one is used for the whole file,
 # so "03/04/2025" means the same day on row 2 and row 20,000. Month-first comes before day-first:
@@ -157,6 +163,12 @@ def _next_bucket(start: np.datetime64, granularity: str) -> np.datetime64:
     return start + np.timedelta64(1, "D")
 
 
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
+    return float(np.asarray(values)[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+
+
 def choose_granularity(span_days: int) -> str:
     """Bucket size for a span of dates: day up to a month, week up to ~6 months, then month/year."""
     for name, limit in GRANULARITY_LIMITS:
@@ -247,13 +259,24 @@ class TimelineAccumulator:
             self.date_format, self.format_count = other.date_format, other.format_count
             self.ambiguous = other.ambiguous
 
+    def _far_days(self) -> list[int]:
+        """The days far from the rest (FAR_MADS median absolute deviations from the median date,
+        weighted by reviews, and at least FAR_MIN_DAYS): left out of the plot and named."""
+        keys = np.array(sorted(self.days), dtype=np.int64)
+        weights = np.array([self.days[int(k)][0] for k in keys])
+        median = _weighted_median(keys, weights)
+        spread = _weighted_median(np.abs(keys - median), weights)
+        limit = max(FAR_MADS * spread, FAR_MIN_DAYS)
+        return [int(k) for k in keys if abs(k - median) > limit]
+
     def context(self) -> Timeline:
         """Plain data for the report: buckets over the span, plus what could not be read."""
         buckets: list[dict] = []
         granularity = None
         first = last = None
+        far = self._far_days() if self.days else []
         if self.days:
-            keys = sorted(self.days)
+            keys = sorted(set(self.days) - set(far))
             first, last = np.datetime64(keys[0], "D"), np.datetime64(keys[-1], "D")
             granularity = choose_granularity(keys[-1] - keys[0])
             totals: dict[np.datetime64, np.ndarray] = {}
@@ -283,7 +306,9 @@ class TimelineAccumulator:
             "day_month_ambiguous": self.ambiguous,
             "first": None if first is None else str(first),
             "last": None if last is None else str(last),
-            "dated": int(sum(acc[0] for acc in self.days.values())),
+            "dated": int(sum(acc[0] for day, acc in self.days.items() if day not in far)),
+            "far": int(sum(self.days[day][0] for day in far)),
+            "far_examples": [str(np.datetime64(day, "D")) for day in far[:FAR_EXAMPLES]],
             "missing": self.missing,
             "unreadable": self.unreadable,
             "unreadable_examples": list(self.unreadable_examples),

@@ -235,6 +235,8 @@ def _timeline_view(timeline: Timeline | None, threshold: float) -> dict | None:
             for e in timeline.get("unreadable_examples") or []
         ],
         "ambiguous": bool(timeline.get("day_month_ambiguous")),
+        "far": int(timeline.get("far") or 0),
+        "far_examples": [str(d) for d in timeline.get("far_examples") or []],
         "day_first": "%d" in str(timeline.get("date_format") or "").split("%m")[0],
         "svg": _markup(plots.timeline_svg(timeline, threshold)),
         "buckets": [
