@@ -8,25 +8,40 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import warnings
 import zipfile
+from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from review_scorer.errors import InputError
+from review_scorer.io.columns import (
+    DATE_COLUMN_NAMES,
+    GROUP_COLUMN_NAMES,
+    ID_COLUMN_NAMES,
+    LABEL_COLUMN_NAMES,
+    RATING_COLUMN_NAMES,
+    SPLIT_COLUMN_NAMES,
+    TEXT_COLUMN_NAMES,
+    is_number,
+)
 from review_scorer.io.common import (
     Block,
     Source,
     cell_text,
     column_list,
     human_bytes,
+    norm_name,
     one_line,
+    show,
     unique_names,
 )
+from review_scorer.io.labels import label_of
 
 # What a workbook may expand to. A 1M-row workbook of IMDB-length reviews holds about 1.3 GB of
 # shared-string XML and a few hundred MB of sheet XML, with at most a few million distinct
@@ -204,8 +219,10 @@ def pick_sheet(path: Path, workbook: Any, sheet: str | None) -> tuple[Any, list[
     return chosen, notes
 
 
-def open_xlsx(path: Path, chunk_rows: int, sheet: str | None) -> Source:
-    """Open a workbook: checks and the sheet now, the header and rows lazily."""
+def open_xlsx(path: Path, chunk_rows: int, sheet: str | None, *,
+              text_column: str | None = None) -> Source:
+    """Open a workbook: checks and the sheet now, the header and rows lazily. ``text_column``
+    (the --text-column name) makes a row among the first ones that holds it the header."""
     check_zip(path)
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed when the rows are done
@@ -217,16 +234,25 @@ def open_xlsx(path: Path, chunk_rows: int, sheet: str | None) -> Source:
     except BaseException:
         handle.close()
         raise
-    blocks = _iter_blocks(path, workbook, worksheet, handle, chunk_rows, notes)
+    blocks = _iter_blocks(path, workbook, worksheet, handle, chunk_rows, notes, text_column)
     others = () if sheet is not None else tuple(
         ws.title for ws in workbook.worksheets
         if ws is not worksheet and getattr(ws, "sheet_state", "visible") == "visible")
     return Source("xlsx", blocks, sheet=worksheet.title, notes=notes, other_sheets=others)
 
 
-def _sheet_rows(workbook: Any, worksheet: Any) -> Iterator[tuple[int, list, list[int]]]:
-    """(sheet row number, cell values, columns holding a formula without a cached value) for
-    every row from 1 on, blank rows included; the <dimension> element is ignored."""
+class _Row(NamedTuple):
+    """One sheet row: its number, cell text (None when empty), formula and error cells."""
+
+    number: int
+    values: list
+    formulas: list[int]  # columns holding a formula without a cached value
+    errors: list[tuple[int, str]]  # (column, code) of cells holding an Excel error value
+
+
+def _sheet_rows(workbook: Any, worksheet: Any) -> Iterator[_Row]:
+    """Every row from 1 on, blank rows included; the <dimension> element is ignored. A cell
+    holding an Excel error value (#N/A, #DIV/0!, ...) is read as empty and listed in errors."""
     from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
 
     class _Parser(WorkSheetParser):
@@ -237,6 +263,8 @@ def _sheet_rows(workbook: Any, worksheet: Any) -> Iterator[tuple[int, list, list
                 raise _BadSharedString(element.get("r"), len(self.shared_strings)) from exc
             if cell["value"] is None and element.find(FORMULA_TAG) is not None:
                 cell["data_type"] = "formula"
+            elif element.get("t") == "e" and cell["value"] is not None:
+                cell["data_type"] = "error"  # t="e" as stored, not a date openpyxl gave up on
             return cell
 
     with worksheet._get_source() as source:
@@ -250,16 +278,20 @@ def _sheet_rows(workbook: Any, worksheet: Any) -> Iterator[tuple[int, list, list
             if number > MAX_SHEET_ROWS:
                 raise _RowPastExcel(number)
             for gap in range(expected, number):
-                yield gap, [], []
+                yield _Row(gap, [], [], [])
             expected = max(expected, number + 1)
             width = max((c["column"] for c in cells), default=0)
             values: list = [None] * width
-            formulas = []
+            formulas, errors = [], []
             for cell in cells:
-                values[cell["column"] - 1] = cell["value"]
+                column = cell["column"] - 1
+                if cell["data_type"] == "error":
+                    errors.append((column, str(cell["value"])))
+                    continue
+                values[column] = cell_text(cell["value"])
                 if cell["data_type"] == "formula":
-                    formulas.append(cell["column"] - 1)
-            yield number, [cell_text(v) for v in values], formulas
+                    formulas.append(column)
+            yield _Row(number, values, formulas, errors)
 
 
 def _filled(values: Sequence[str | None]) -> int:
@@ -273,40 +305,178 @@ def _last_filled(values: Sequence[str | None]) -> int:
     return 0
 
 
-def _is_label(value: str) -> bool:
+# ------------------------------------------------------------------------------ the header row
+
+# Names a header cell is read as (compared after norm_name): the names the columns are found by,
+# and other common ones. A value that is also a label ("positive", "like") is not a name.
+_HEADER_NAMES = frozenset(
+    TEXT_COLUMN_NAMES + LABEL_COLUMN_NAMES + ID_COLUMN_NAMES + RATING_COLUMN_NAMES
+    + DATE_COLUMN_NAMES + GROUP_COLUMN_NAMES + SPLIT_COLUMN_NAMES + (
+        "name", "author", "user", "username", "reviewer", "customer", "summary", "headline",
+        "subject", "language", "country", "source", "url", "link", "email", "note", "notes",
+        "status", "helpful", "votes", "pros", "cons", "reply", "response", "answer", "question",
+        "reviewtitle", "version", "platform", "channel", "region", "verified",
+    ))  # fmt: skip
+# A word that makes a short cell read like a column name ("Customer review", "Date of stay").
+_NAME_WORDS = frozenset(TEXT_COLUMN_NAMES + RATING_COLUMN_NAMES + DATE_COLUMN_NAMES)
+_DATE_TEXT = re.compile(r"\d{4}-\d{1,2}-\d{1,2}(?:[ T][\d:.]+)?|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"
+                        r"|\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?")
+_TITLE_ROWS = 5  # non-blank rows (a title block) that may sit above the header
+_HEADER_COLUMNS = 200  # columns compared to find the header (a very wide sheet stays fast)
+_EVIDENCE = 2  # values a column needs below a row before its type or length says anything
+_NAME, _LEAN = 2, 1  # a cell's vote: clearly (2) or leaning (1) header (+) or data (-)
+
+
+class HeaderChoice(NamedTuple):
+    """Where the records start: the header row's index in the rows looked at, or, when
+    ``headerless``, the index of the first record (the sheet has no header row)."""
+
+    index: int
+    headerless: bool = False
+
+
+def _kind(value: str) -> str:
     text = value.strip()
-    if not text or len(text) > 40 or len(text.split()) > 5:
-        return False
-    try:
-        float(text)
-    except ValueError:
-        return True
-    return False
+    if is_number(text):
+        return "number"
+    return "date" if _DATE_TEXT.fullmatch(text) else "text"
 
 
-def _looks_like_header(values: Sequence[str | None]) -> bool:
-    filled = [v.strip() for v in values if v not in (None, "")]
-    return bool(filled) and len(set(filled)) == len(filled) and (
-        sum(_is_label(v) for v in filled) * 2 > len(filled))
+def _is_name(value: str) -> bool:
+    return norm_name(value) in _HEADER_NAMES and label_of(value) is None
 
 
-def find_header(rows: Sequence[tuple[int, list, list[int]]]) -> int | None:
-    """Index into ``rows`` of the header row, the way a person would find it.
+class _Body:
+    """The filled cells of the rows below a candidate header, by column, to compare it with."""
 
-    Blank rows are skipped, and so are title rows: a leading run of rows with one filled cell
-    each, followed by a row of several short, distinct, mostly non-numeric labels (the header).
-    Otherwise the first non-blank row is the header, as in CSV. Rows are never skipped past a
-    row that holds more than one value, so no data is dropped above a wrongly found header.
+    def __init__(self, rows: Sequence[_Row]):
+        self.count = 0
+        self.columns: dict[int, list[str]] = {}
+        for row in rows:
+            cells = [(c, v) for c, v in enumerate(row.values) if v is not None and v.strip()]
+            self.count += bool(cells)
+            for c, v in cells:
+                self.columns.setdefault(c, []).append(v)
+        self._stats: dict[int, tuple[str, float, set[str]]] = {}
+
+    def core(self) -> set[int]:
+        """Columns filled in at least half of the non-blank rows."""
+        return {c for c, values in self.columns.items() if 2 * len(values) >= self.count}
+
+    def _column(self, column: int) -> tuple[str, float, set[str]]:
+        """(kind: number | date | text, median words, the values without case or spacing)."""
+        if column not in self._stats:
+            values = self.columns[column]
+            kinds = [_kind(v) for v in values]
+            kind = next((k for k in ("number", "date") if kinds.count(k) >= 0.8 * len(kinds)),
+                        "text") if len(values) >= _EVIDENCE else "text"
+            words = sorted(len(v.split()) for v in values)
+            self._stats[column] = (kind, words[len(words) // 2] if len(values) >= _EVIDENCE else 0,
+                                   {" ".join(v.split()).lower() for v in values})
+        return self._stats[column]
+
+    def vote(self, value: str, column: int) -> int:
+        """How ``value`` reads above this column: + a column name, - one of its values, 0 unsure."""
+        if _is_name(value):
+            return _NAME
+        if column not in self.columns:
+            return 0
+        below, median_words, seen = self._column(column)
+        kind = _kind(value)
+        if below != "text":  # "Rating" over numbers is a name; 5 over numbers is a rating
+            return -_NAME if kind == below else _NAME if kind == "text" else 0
+        if kind != "text":
+            return 0
+        if " ".join(value.split()).lower() in seen:  # "positive" again below: a value
+            return -_NAME
+        words = value.split()
+        if len(words) <= 4 and any(norm_name(w) in _NAME_WORDS for w in words):
+            return _LEAN
+        if value.rstrip().endswith(("?", ":")) and len(words) <= 12:
+            return _LEAN  # a survey question over its answers
+        if len(words) <= 3 and len(value) <= 30 and median_words >= 5:
+            return _LEAN  # a short name over long texts
+        if len(value) > 100 or (len(words) >= 6 and median_words >= 5):
+            return -_LEAN  # a sentence over sentences: more like a review than a name
+        return 0
+
+
+def _votes(values: Sequence[str | None], body: _Body) -> list[tuple[int, int]]:
+    """(column, vote) of each filled cell."""
+    return [(c, body.vote(v, c)) for c, v in enumerate(values) if v is not None and v.strip()]
+
+
+def _can_lead(votes: list[tuple[int, int]], above: Sequence[_Row], body: _Body) -> bool:
+    """True when a row with these votes reads as a header under the rows ``above`` it.
+
+    The row reads as names: one cell at least clearly, none as a value, and at least half of
+    its cells over used columns. Every row above reads as a title: nothing in it clearly as
+    data (a value seen below, a number over numbers); and if it holds a known column name, it
+    is one cell ("Reviews") and every cell of this row reads as a name ("review, label"), so
+    a record that happens to hold a name cannot displace the header above it.
     """
-    candidates = [i for i, (_, values, _) in enumerate(rows) if _filled(values)]
-    if not candidates:
-        return None
-    for i in candidates:
-        if _filled(rows[i][1]) >= 2:
-            if i != candidates[0] and _looks_like_header(rows[i][1]):
-                return i
-            break
-    return candidates[0]
+    used = [v for c, v in votes if c in body.columns]
+    if (not any(v == _NAME for _, v in votes) or any(v < 0 for _, v in votes)
+            or 2 * sum(v > 0 for v in used) < len(used)):
+        return False
+    clear = all(v > 0 for v in used)
+    for row in above:
+        if any(v == -_NAME for _, v in _votes(row.values, body)):
+            return False
+        if any(v and _is_name(v) for v in row.values) and (_filled(row.values) != 1 or not clear):
+            return False
+    return True
+
+
+def find_header(rows: Sequence[_Row], *, text_column: str | None = None) -> HeaderChoice:
+    """Where the records start in ``rows`` (the first rows of a sheet), the way a person would
+    find it: the header row, or no header row at all.
+
+    Each filled cell of a candidate row is compared with its column below: a known column name,
+    or text over a column of numbers or dates, reads as a name; a value that recurs below, or a
+    number over numbers, reads as data. The first non-blank row is the header when its cells
+    read as names on balance. A lower row (within _TITLE_ROWS) is the header when it reads
+    clearly as names and the rows above it (a title) do not read as data of the columns below.
+    Of several, the one whose cells cover the columns the records fill wins, then the clearer,
+    then the upper one, so a stray cell in one record never moves the header. When nothing
+    reads as a header and the first row reads as data, the sheet has no header row; otherwise
+    the first row is the header, as in CSV. ``text_column`` (a --text-column name) makes a row
+    holding that name the header: the one found anyway, else the fullest, else the upper one.
+    """
+    filled = [i for i, row in enumerate(rows) if _filled(row.values)]
+    if not filled:
+        return HeaderChoice(0)
+    found = _auto_header([row._replace(values=row.values[:_HEADER_COLUMNS]) for row in rows],
+                         filled)
+    if text_column:
+        wanted = norm_name(text_column)
+        named = [i for i in filled if any(
+            v is not None and (v == text_column or norm_name(v) == wanted) for v in rows[i].values)]
+        if named and (found.headerless or found.index not in named):
+            return HeaderChoice(max(named, key=lambda i: (_filled(rows[i].values), -i)))
+    return found
+
+
+def _auto_header(rows: Sequence[_Row], filled: list[int]) -> HeaderChoice:
+    best: tuple[float, bool, int, int] | None = None
+    first_score = 0
+    for k, i in enumerate(filled[: _TITLE_ROWS + 1]):
+        body = _Body(rows[i + 1:])
+        votes = _votes(rows[i].values, body)
+        if k == 0:
+            first_score = sum(v for _, v in votes)
+            leads = first_score > 0
+        else:
+            leads = _can_lead(votes, [rows[j] for j in filled[:k]], body)
+        if leads:  # rank: the columns its names cover, clear names, their number, upper
+            core = body.core()
+            named = {c for c, v in votes if v > 0}
+            clear = sum(v == _NAME for _, v in votes)
+            key = (len(core & named) / max(len(core), 1), clear > 0, clear, -i)
+            best = key if best is None or key > best else best
+    if best is not None:
+        return HeaderChoice(-best[-1])
+    return HeaderChoice(filled[0], headerless=first_score < 0)
 
 
 def _damaged(path: Path, sheet: str, exc: BaseException) -> InputError:
@@ -316,26 +486,29 @@ def _damaged(path: Path, sheet: str, exc: BaseException) -> InputError:
 
 
 def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_rows: int,
-                 notes: list[str]) -> Generator[Block, None, None]:
+                 notes: list[str], text_column: str | None) -> Generator[Block, None, None]:
     """Blocks of one sheet, chunk_rows records each (fewer for very wide sheets); at least one
     block (maybe empty). Closes the workbook and the file when done."""
     sheet = worksheet.title
     try:
         rows = _sheet_rows(workbook, worksheet)
-        ahead = [next((item for item in rows if _filled(item[1])), None)]  # past blank rows
+        ahead = [next((row for row in rows if _filled(row.values)), None)]  # past blank rows
         if ahead[0] is None:
             raise EmptySheetError(f"{path}: sheet '{sheet}' is empty; it needs a header row and "
                                   f"one review per row")
         ahead += itertools.islice(rows, _LOOKAHEAD)
-        index = find_header(ahead) or 0
-        header_row, header, _ = ahead[index]
-        data = itertools.chain(ahead[index + 1:], rows)
+        choice = find_header(ahead, text_column=text_column)
+        start = choice.index + (not choice.headerless)
+        header = [] if choice.headerless else ahead[choice.index].values
+        data = itertools.chain(ahead[start:], rows)
         first = list(itertools.islice(data, chunk_rows))
-        width = max([_last_filled(header)] + [_last_filled(v) for _, v, _ in first])
+        width = max([_last_filled(header)] + [_last_filled(row.values) for row in first])
         columns = unique_names(list(header[:width]) + [None] * (width - len(header)))
-        _header_notes(sheet, header_row, header, columns, notes)
+        _header_notes(sheet, ahead, choice, columns, notes)
+        errors = _ErrorCells(sheet, columns)
         yield from _chunked(path, sheet, columns, itertools.chain(first, data),
-                            max(1, min(chunk_rows, _CHUNK_CELLS // max(width, 1))))
+                            max(1, min(chunk_rows, _CHUNK_CELLS // max(width, 1))), errors)
+        notes.extend(errors.notes())
     except InputError:
         raise
     except _RowPastExcel as exc:
@@ -356,15 +529,75 @@ def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_r
         handle.close()
 
 
-def _header_notes(sheet: str, header_row: int, header: list, columns: list[str],
+def _header_notes(sheet: str, rows: Sequence[_Row], choice: HeaderChoice, columns: list[str],
                   notes: list[str]) -> None:
-    if header_row != 1:
-        notes.append(f"sheet '{sheet}': the header is sheet row {header_row} (rows above it are "
-                     f"blank or a title); row numbers count records after the header")
+    first = rows[choice.index]
+    if choice.headerless:
+        labels = [name for c, name in enumerate(columns) if _holds_labels(rows, c)]
+        hint = "".join(f"; {name!r} holds labels: pass --label-column {name} to use them"
+                       for name in labels[:1])
+        notes.append(
+            f"sheet '{sheet}': no header row: sheet row {first.number} reads as a record, not "
+            f"column names ({_shown(first.values)}), so every row from it on is a record and "
+            f"the columns are named {column_list(columns[:6])}{', ...' if len(columns) > 6 else ''}"
+            f"{hint}; add a header row (e.g. review, label) to name them")
+        return
+    skipped = [v for row in rows[: choice.index] for v in row.values if v not in (None, "")]
+    if first.number != 1:
+        above = ("rows above it are blank" if not skipped else
+                 f"rows above it are blank or a title, skipped: {_shown(skipped)}")
+        notes.append(f"sheet '{sheet}': the header is sheet row {first.number} ({above}); row "
+                     f"numbers count records after the header")
+    header = first.values
     blank = [c for i, c in enumerate(columns) if i >= len(header) or header[i] in (None, "")]
     if blank:
+        labels = [c for c in blank if _holds_labels(rows[choice.index + 1:], columns.index(c))]
         notes.append(f"sheet '{sheet}': values under blank header cells kept as columns "
-                     f"{', '.join(repr(c) for c in blank)}")
+                     f"{', '.join(repr(c) for c in blank)}" + "".join(
+                         f" ({c!r} holds labels: pass --label-column {c} to use them)"
+                         for c in labels[:1]))
+
+
+def _shown(values: Sequence[str | None], most: int = 4) -> str:
+    filled = [v for v in values if v not in (None, "")]
+    return ", ".join(show(v, 40) for v in filled[:most]) + (", ..." if len(filled) > most else "")
+
+
+def _holds_labels(rows: Sequence[_Row], column: int) -> bool:
+    """True when every filled cell of ``column`` in ``rows`` is a label (positive, 0, yes...)."""
+    cells = [r.values[column] for r in rows if column < len(r.values) and r.values[column]]
+    return bool(cells) and all(label_of(v) is not None for v in cells)
+
+
+class _ErrorCells:
+    """Cells holding an Excel error value (#N/A, #DIV/0!, ...) in the records, for one note."""
+
+    def __init__(self, sheet: str, columns: list[str]):
+        self.sheet, self.columns = sheet, columns
+        self.codes: Counter[str] = Counter()
+        self.where: Counter[str] = Counter()
+        self.first = ""
+
+    def add(self, record: int, row: _Row) -> None:
+        from openpyxl.utils import get_column_letter
+
+        for column, code in row.errors:
+            name = (repr(self.columns[column]) if column < len(self.columns)
+                    else f"column {get_column_letter(column + 1)}")
+            self.codes[code] += 1
+            self.where[name] += 1
+            self.first = self.first or f"row {record} (sheet row {row.number}) in {name}"
+
+    def notes(self) -> list[str]:
+        count = sum(self.codes.values())
+        if not count:
+            return []
+        codes = ", ".join(f"{code} x{n}" if n > 1 else code for code, n in self.codes.items())
+        return [f"sheet '{self.sheet}': {count} cell{'s' if count != 1 else ''} "
+                f"{'hold' if count != 1 else 'holds'} an Excel error value ({codes}) in "
+                f"{', '.join(self.where)}, the first at {self.first}; read as empty cells (a "
+                f"review with one is not scored: 'empty text'); fix the formula in Excel, or "
+                f"clear the cell"]
 
 
 class _Batcher:
@@ -375,10 +608,12 @@ class _Batcher:
         self.rows: list[list] = []
         self.formulas: list[tuple[int, int]] = []
         self.yielded = False
+        self.added = 0  # rows added so far (records, blank ones included)
 
     def add(self, values: list, formula_cols: Sequence[int] = ()) -> Block | None:
         """Add one row; a full block when this row completes one."""
         width = len(self.columns)
+        self.added += 1
         self.formulas.extend((len(self.rows), c) for c in formula_cols if c < width)
         self.rows.append(list(values[:width]) + [None] * (width - len(values)))
         if len(self.rows) < self.chunk_rows:
@@ -393,13 +628,14 @@ class _Batcher:
         return None
 
 
-def _chunked(path: Path, sheet: str, columns: list[str], rows: Iterator[tuple[int, list, list]],
-             chunk_rows: int) -> Generator[Block, None, None]:
+def _chunked(path: Path, sheet: str, columns: list[str], rows: Iterator[_Row], chunk_rows: int,
+             errors: _ErrorCells) -> Generator[Block, None, None]:
     """Rows padded to the header's width, in blocks; blank rows kept unless they end the sheet.
 
     A blank row costs the sheet's width in the cell budget like any other (it becomes that
     many empty cells in every output), and blank rows go into blocks one at a time, so a
-    sheet of far-apart row numbers cannot build one huge block.
+    sheet of far-apart row numbers cannot build one huge block. A row whose only cells hold
+    error values is a record (of empty cells), not a blank row.
     """
     from openpyxl.utils import get_column_letter
 
@@ -407,14 +643,15 @@ def _chunked(path: Path, sheet: str, columns: list[str], rows: Iterator[tuple[in
     batch = _Batcher(columns, chunk_rows)
     pending_blank = 0
     cells = 0
-    for sheet_row, values, formula_cols in rows:
-        if not _filled(values) and not formula_cols:
+    for row in rows:
+        values = row.values
+        if not _filled(values) and not row.formulas and not row.errors:
             pending_blank += 1  # kept only if a non-blank row follows
             continue
         if len(values) > width and _filled(values[width:]):
             extra = width + next(i for i, v in enumerate(values[width:]) if v not in (None, ""))
             raise InputError(
-                f"{path}: sheet '{sheet}' row {sheet_row} has a value in column "
+                f"{path}: sheet '{sheet}' row {row.number} has a value in column "
                 f"{get_column_letter(extra + 1)}, right of the last column the first rows use; "
                 f"give that column a header or clear the cell")
         cells += (pending_blank + 1) * max(width, 1)
@@ -426,7 +663,8 @@ def _chunked(path: Path, sheet: str, columns: list[str], rows: Iterator[tuple[in
             if (block := batch.add([])) is not None:
                 yield block
         pending_blank = 0
-        if (block := batch.add(values, formula_cols)) is not None:
+        errors.add(batch.added + 1, row)
+        if (block := batch.add(values, row.formulas)) is not None:
             yield block
     if (block := batch.last()) is not None:
         yield block
