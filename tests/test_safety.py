@@ -515,12 +515,11 @@ def _labeled(path, texts_pos, texts_neg, n=20):
     (["...", "<br />", "***"], ["--", "<p></p>", "&nbsp;"], "no review in"),
     (["a great film", "loved it"], ["- ...", "<br /><br />"], "no negative review"),
 ])
-def test_safety_train_on_texts_without_words_is_refused_before_training(
-        tmp_path, tiny_config_file, pos, neg, expected):
+def test_safety_train_on_texts_without_words_is_refused_before_training(tmp_path, pos, neg, expected):
+    # fine-tuning the shipped model (a config would be refused: fine-tuning keeps its settings)
     data = _labeled(tmp_path / "nowords.csv", pos, neg)
     started = time.monotonic()
-    result = _cli("train", "--data", data, "--model-dir", tmp_path / "m", "--config",
-                  tiny_config_file)
+    result = _cli("train", "--data", data, "--model-dir", tmp_path / "m")
     assert result.exit_code == 2, result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error:") and expected in line and "nowords.csv" in line

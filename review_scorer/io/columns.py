@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ import pandas as pd
 
 from review_scorer.errors import InputError
 from review_scorer.io.common import column_list, norm_name, show
-from review_scorer.io.labels import label_share, looks_like_ratings, number_of
+from review_scorer.io.labels import label_of, label_share, looks_like_ratings, number_of
 
 # Names are compared after norm_name (lowercase, no spaces, underscores, hyphens or dots), in
 # this order of preference.
@@ -43,6 +44,18 @@ GROUP_COLUMN_NAMES = (
     "item", "itemname", "shop", "outlet", "venue", "city",
 )  # fmt: skip
 SPLIT_COLUMN_NAMES = ("split",)
+# Every name a role is found by (normalised): such a line is a header, never a title above one.
+COLUMN_NAMES = frozenset(TEXT_COLUMN_NAMES + LABEL_COLUMN_NAMES + ID_COLUMN_NAMES
+                         + RATING_COLUMN_NAMES + DATE_COLUMN_NAMES + GROUP_COLUMN_NAMES)
+# Label values that come in sets: a header cell from one set over a column of the same set is a
+# label, not a name ("positive" over positive/negative is a record; over 1/0 it names a column).
+LABEL_SETS = (
+    {"positive", "negative", "neutral"}, {"pos", "neg", "neu", "neutral"}, {"true", "false"},
+    {"t", "f"}, {"yes", "no"}, {"y", "n"}, {"like", "dislike"}, {"liked", "disliked"},
+    {"good", "bad"}, {"recommended", "not recommended"}, {"recommend", "not recommended"},
+    {"thumbs up", "thumbs down"}, {"thumbsup", "thumbsdown"}, {"thumbs-up", "thumbs-down"},
+    {"👍", "👎"},
+)  # fmt: skip
 
 _LABEL_SHARE = 0.6  # an auto-found label column must hold labels in most of its filled cells
 _DATE_SHARE = 0.6  # ... and a date column dates in this share
@@ -121,10 +134,37 @@ def is_number(value: str) -> bool:
     return text != "" and number_of(text) == number_of(text)
 
 
+def data_in_header(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str | None:
+    """Why the would-be header row is a record like the rows under it, or None when it can be
+    column names: a cell that is a label of the same set as most values under it, a number over
+    numbers, or a date over dates. Names never look like that (``label`` over positive/negative,
+    ``Rating`` over 1-5, ``positive`` over 1/0); a long sentence alone is no sign, since survey
+    exports name columns by their questions."""
+    for j, cell in enumerate(header):
+        name = " ".join(cell.split()).lower()
+        below = [" ".join(r[j].split()).lower() for r in rows if j < len(r) and r[j].strip()]
+        if not name or not below:
+            continue
+        share = _LABEL_SHARE * len(below)
+        labels = next((s for s in LABEL_SETS if name in s), None)
+        if labels is not None and sum(v in labels for v in below) >= share:
+            return f"{show(cell.strip())} is a label like the values under it"
+        if is_number(name) and sum(is_number(v) for v in below) >= share:
+            return f"{show(cell.strip())} is a number like the values under it"
+        if (any(c.isdigit() for c in name) and not is_number(name) and _is_date(name)
+                and looks_like_dates(below)):
+            return f"{show(cell.strip())} is a date like the values under it"
+    return None
+
+
 def detect_columns(
-    path: Path, first: pd.DataFrame, request: ColumnRequest, *, strict_labels: bool = False
+    path: Path, first: pd.DataFrame, request: ColumnRequest, *, strict_labels: bool = False,
+    headerless: bool = False,
 ) -> ColumnRoles:
-    """Pick every role from the header and the first chunk (decided once for the whole file)."""
+    """Pick every role from the header and the first chunk (decided once for the whole file).
+
+    A file without a header row (``headerless``) has no names to go by: its label and star
+    rating columns are then found by their content alone."""
     columns = [str(c) for c in first.columns]
     first = first.iloc[:_SAMPLE_ROWS]
     given = {role: _given(path, columns, getattr(request, role), role)
@@ -133,8 +173,12 @@ def detect_columns(
     notes: list[str] = []
     label = given["label"] or (None if request.label == "" else
                                _detect_label(first, columns, taken, notes, strict_labels))
+    if label is None and headerless and request.label is None:
+        label = _label_by_content(first, columns, taken, notes)
     taken.add(label)
     rating, scale = _rating(path, first, columns, request, given["rating"], taken, notes)
+    if rating is None and headerless and request.rating is None:
+        rating, scale = _rating_by_content(first, columns, taken, notes)
     taken.add(rating)
     ident = given["id"] or (None if request.id == "" else
                             next(iter(find_by_name(columns, ID_COLUMN_NAMES, taken)), None))
@@ -179,6 +223,41 @@ def _detect_label(first: pd.DataFrame, columns: Sequence[str], taken: set, notes
                      f"({', '.join(show(v, 20) for v in odd)}); not used as labels (pass "
                      f"--label-column to use it)")
     return None
+
+
+def _counts_up(values: Sequence[str]) -> bool:
+    """True for 0, 1, 2, ... or 1, 2, 3, ...: a row number, not labels or ratings."""
+    numbers = [number_of(v) for v in values]
+    return len(numbers) > 1 and all(b - a == 1 for a, b in itertools.pairwise(numbers))
+
+
+def _label_by_content(first: pd.DataFrame, columns: Sequence[str], taken: set,
+                      notes: list[str]) -> str | None:
+    """A column of a file without a header whose values are nearly all labels, two kinds."""
+    for column in columns:
+        values = _filled(_values(first, column))
+        if column in taken or not values or _counts_up(values):
+            continue
+        kinds = {label_of(v) for v in values} - {None, -1}
+        if label_share(values) >= 0.9 and len(kinds) == 2:
+            notes.append(f"label column '{column}' found by its content (the file has no "
+                         f"header row)")
+            return column
+    return None
+
+
+def _rating_by_content(first: pd.DataFrame, columns: Sequence[str], taken: set,
+                       notes: list[str]) -> tuple[str | None, int | None]:
+    for column in columns:
+        values = _filled(_values(first, column))
+        if column in taken or not values or _counts_up(values):
+            continue
+        scale = looks_like_ratings(values)
+        if scale is not None:
+            notes.append(f"star ratings found in '{column}' by their content (out of {scale}; "
+                         f"the file has no header row)")
+            return column, scale
+    return None, None
 
 
 def _rating(path: Path, first: pd.DataFrame, columns: Sequence[str], request: ColumnRequest,

@@ -56,6 +56,7 @@ class Source:
     sheet: str | None = None
     other_sheets: tuple[str, ...] = ()  # the workbook's other visible sheets, when none was asked
     notes: list[str] = field(default_factory=list)
+    headerless: bool = False  # the first record is data: the columns are column_1, column_2, ...
 
 
 def one_line(exc: BaseException) -> str:

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from review_scorer.errors import InputError
-from review_scorer.io.common import open_text
+from review_scorer.io.columns import LABEL_SETS
+from review_scorer.io.common import open_text, show
 
 # The csv module refuses fields over 131,072 characters by default; pandas' C reader (which reads
 # the file) has no such limit, so the guard and the sniffing take what the csv module can hold.
@@ -130,16 +131,19 @@ class SwallowGuard:
         self.next_line += int(len(frame) + breaks.sum())
         self.next_row += len(frame)
 
-    def _kinds(self, frame: pd.DataFrame, breaks: np.ndarray) -> list[str | None]:
+    def _kinds(self, frame: pd.DataFrame, breaks: np.ndarray) -> tuple[list[str | None],
+                                                                        list[frozenset | None]]:
+        """Each column's kind and label set (positive/negative/neutral, ...) in clean records."""
         clean = frame.iloc[np.flatnonzero(breaks == 0)[:200]]  # a sample is enough for the shape
         if len(clean) < 20 and self.sample is not None:
             clean = pd.concat([self.sample, clean])
         if len(clean) < 2:
-            return [None] * self.width
-        return [_kind(clean.iloc[:, i].tolist()) for i in range(self.width)]
+            return [None] * self.width, [None] * self.width
+        values = [clean.iloc[:, i].tolist() for i in range(self.width)]
+        return [_kind(v) for v in values], [_label_set(v) for v in values]
 
     def _examine(self, frame: pd.DataFrame, breaks: np.ndarray, columns: list[int]) -> None:
-        kinds = self._kinds(frame, breaks)
+        kinds, labels = self._kinds(frame, breaks)
         starts = self.next_line + np.concatenate(([0], np.cumsum(1 + breaks)[:-1]))
         for i in np.flatnonzero(breaks):
             first, last = int(starts[i]), int(starts[i] + breaks[i])
@@ -154,13 +158,56 @@ class SwallowGuard:
                         f"that is never closed: it swallows lines {first + 1}-{last}; fix the "
                         f"quote (a quote inside a field is written twice: \"\")"
                     )
+                if verdict and self._records_inside(cell, c, kinds, labels):
+                    raise InputError(
+                        f"{self.path}: row {self.next_row + int(i)} (line {first}) opens a quote "
+                        f"that closes only on line {last}, so lines {first}-{last} read as one "
+                        f"field, yet {_each(first, last - 1)} ends like a whole record (e.g. "
+                        f"{show(cell.split(chr(10))[0], 50)}); fix the stray quote (a quote "
+                        f"inside a field is written twice: \"\")"
+                    )
                 break  # the record is read once, whichever of its fields raised the suspicion
+
+    def _records_inside(self, cell: str, column: int, kinds: list[str | None],
+                        labels: list[frozenset | None]) -> bool:
+        """True when a field that closes cleanly is still a runaway quote: its first line
+        completes its record and every later line but the last is a whole record, each with a
+        label exactly where the file's records have one (``"Best buy,positive`` ...
+        ``Too small for my 27",negative``).
+
+        A review's own lines do not pass: after a comma, prose has a space and words, not a
+        bare ``negative`` (of the label column's own set) line after line. A file without a
+        label column is not judged this way.
+        """
+        lines = [line.rstrip("\r") for line in cell.split("\n")]
+        head = self._fields(lines[0])
+        if head is None or len(head) != self.width - column:
+            return False
+        evidence = _exact(head[1:], kinds[column + 1:], labels[column + 1:])
+        if evidence is None:
+            return False
+        for line in lines[1:-1]:
+            fields = self._fields(line)
+            if fields is None or len(fields) != self.width or not _exact(fields, kinds, labels):
+                return False
+            evidence += 1
+        return evidence >= 2  # one such line can be a review's own; two in a row are not
+
+    def _fields(self, line: str) -> list[str] | None:
+        with unlimited_fields():
+            try:
+                return next(csv.reader([line], delimiter=self.delimiter), [])
+            except csv.Error:
+                return None
 
     def _shaped(self, lines: Sequence[str], kinds: list[str | None]) -> bool:
         shaped = 0
         with unlimited_fields():
             for line in lines:
-                fields = next(csv.reader([line.rstrip("\r")], delimiter=self.delimiter), [])
+                try:
+                    fields = next(csv.reader([line.rstrip("\r")], delimiter=self.delimiter), [])
+                except csv.Error:  # a lone CR inside the line: not a record of the file's shape
+                    continue
                 if len(fields) == self.width and all(
                         _fits(v, k) for v, k in zip(fields, kinds, strict=True)):
                     shaped += 1
@@ -187,6 +234,37 @@ def _kind(values: Sequence[str]) -> str | None:
     if all(len(v) <= _SHORT for v in filled):
         return "short"
     return None
+
+
+def _each(first: int, last: int) -> str:
+    return f"line {first}" if first == last else f"each of lines {first}-{last}"
+
+
+def _label_set(values: Sequence[str]) -> frozenset | None:
+    """The label set a column's values all come from (``pos``/``neg`` -> pos, neg, neu), or None."""
+    filled = {v.strip().lower() for v in values if v.strip()}
+    return next((frozenset(s) for s in LABEL_SETS if filled and filled <= s), None)
+
+
+def _exact(fields: Sequence[str], kinds: Sequence[str | None],
+           labels: Sequence[frozenset | None]) -> int | None:
+    """None when a field is not what its column holds (a label of its set, written bare; a
+    number; a short code) or starts with a space as prose after a comma does; else 1 when a
+    label was among them, 0 when none. Numbers are no evidence: a review may list "Battery,5"
+    line after line; hardly "Battery,negative"."""
+    found = 0
+    for value, kind, label in zip(fields, kinds, labels, strict=True):
+        if not value.strip():
+            continue
+        if value[0].isspace():  # "No, great value": prose, where a record has "no,Great value"
+            return None
+        if label is not None:
+            if value != value.strip() or value.lower() not in label:
+                return None
+            found = 1
+        elif not _fits(value, kind):
+            return None
+    return found
 
 
 def _is_float(value: str) -> bool:

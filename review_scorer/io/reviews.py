@@ -230,9 +230,12 @@ def open_reviews(
     """Open a review file (CSV/TSV/TXT, XLSX, JSONL, JSON or Parquet; text formats may be
     gzipped) for scoring; work out its layout.
 
-    Encoding (BOMs, UTF-16 without a BOM, UTF-8, else cp1252/latin-1 with ``encoding_fallback``),
-    delimiter (or Excel's ``sep=`` line) and, for workbooks, the sheet (the first visible one)
-    and header row are detected. Each column option takes a name, None to detect the column, or
+    Encoding (BOMs, UTF-16 without a BOM, UTF-8, else cp1252/latin-1 with ``encoding_fallback``;
+    UTF-8 with a few bad bytes stays UTF-8, those bytes read as U+FFFD), delimiter (or Excel's
+    ``sep=`` line) and, for workbooks, the sheet (the first visible one) are detected, and so is
+    the header row: title lines above it are skipped, and a first row that reads as data (a
+    label or number like the values under it) makes the file headerless, its columns
+    ``column_1``, ... Each column option takes a name, None to detect the column, or
     "" to turn detection off. Roles are decided once, from the header and the first chunk, and
     every decision is a line in ``info.notes``. Rows are read lazily, ``chunk_rows`` at a time;
     every record is kept, in order, including empty ones (only all-empty rows at the very end
@@ -274,8 +277,6 @@ def open_review_file(path: Path, request: ColumnRequest, *, sheet: str | None = 
     )
     # The same list: a reader adds notes while rows stream (keys first seen late, ...).
     info.notes.extend(roles.notes)
-    if info.encoding_fallback:
-        info.notes.insert(0, f"not valid UTF-8: read as {info.encoding}")
     return ReviewFile(info, roles, first, source.blocks)
 
 
@@ -284,7 +285,8 @@ def _first_and_roles(path: Path, source: Source, request: ColumnRequest,
     """The first block and the columns' roles; the source is closed if either fails."""
     try:
         first = next(source.blocks)
-        return first, detect_columns(path, first.frame, request, strict_labels=strict_labels)
+        return first, detect_columns(path, first.frame, request, strict_labels=strict_labels,
+                                     headerless=source.headerless)
     except BaseException:
         source.blocks.close()
         raise
@@ -356,13 +358,18 @@ def open_source(path: Path, *, sheet: str | None, chunk_rows: int) -> Source:
         return open_parquet(path, chunk_rows)
     plain = suffix.removesuffix(".gz")
     head, complete = read_head(path)
-    encoding, fallback = detect_encoding(path, head)
+    encoding = detect_encoding(path, head)
+    name, fallback = encoding.name, encoding.fallback
     if plain in JSON_SUFFIXES:
-        return open_jsonl(path, chunk_rows, encoding, fallback, array=True)
-    if plain in JSONL_SUFFIXES or (
-            plain == ".txt" and looks_like_jsonl(decode_head(head, encoding, complete))):
-        return open_jsonl(path, chunk_rows, encoding, fallback)
-    return open_delimited(path, chunk_rows, head, complete, encoding, fallback, suffix=plain)
+        source = open_jsonl(path, chunk_rows, name, fallback, array=True)
+    elif plain in JSONL_SUFFIXES or (
+            plain == ".txt" and looks_like_jsonl(decode_head(head, name, complete))):
+        source = open_jsonl(path, chunk_rows, name, fallback)
+    else:
+        source = open_delimited(path, chunk_rows, head, complete, name, fallback, suffix=plain)
+    if encoding.note:
+        source.notes.insert(0, encoding.note)
+    return source
 
 
 def _checked_suffix(path: Path) -> str:
