@@ -144,7 +144,10 @@ def test_xlsx_sheet_without_a_header_row_keeps_every_row(write):
     assert texts == [r[0] for r in data] and rows == [1, 2, 3, 4, 5]
     note = next(n for n in notes if "no header row" in n)
     assert "sheet row 1" in note and "'Great product, loved it'" in note
-    assert "--label-column column_2" in note and "add a header row" in note
+    assert "add a header row" in note
+    # without a header, the labels are found by their content, as in a headerless CSV
+    assert info.label_column == "column_2"
+    assert any("label column 'column_2' found by its content" in n for n in notes)
     labeled, _, _, _, _ = _read(write("noheader2.xlsx", data), label_column="column_2")
     assert labeled.label_column == "column_2"
 
@@ -309,8 +312,16 @@ def test_xlsx_sheet_without_a_header_from_the_command_line(trained_model, tmp_pa
     path = _with_openpyxl(tmp_path / "noheader.xlsx",
                           [["Great product, loved it", "positive"], ["Terrible, broke in a day", "negative"],
                            ["Not bad at all", "positive"], ["Awful service, never again", "negative"]])
-    result, frame = _score(path, trained_model.model_dir, tmp_path / "out", "--label-column", "column_2")
+    result, frame = _score(path, trained_model.model_dir, tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "4 rows" in result.output and "no header row" in result.output
     assert frame["column_1"].tolist()[0] == "Great product, loved it" and len(frame) == 4
-    assert "accuracy" in result.output  # the labels in column_2 were used
+    assert "accuracy" in result.output  # the labels in column_2 were found and used
+
+
+def test_xlsx_text_column_option_picks_the_header_row_from_the_command_line(trained_model, tmp_path):
+    path = _with_openpyxl(tmp_path / "named.xlsx", [["Reviews"], ["review"]] + [[t] for t in LONG])
+    result, frame = _score(path, trained_model.model_dir, tmp_path / "out", "--text-column", "review")
+    assert result.exit_code == 0, result.output
+    assert "text column: 'review'" in result.output and "header is sheet row 2" in result.output
+    assert frame["review"].tolist() == LONG

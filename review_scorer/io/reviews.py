@@ -255,7 +255,7 @@ def open_review_file(path: Path, request: ColumnRequest, *, sheet: str | None = 
     whatever it holds (training data, where every label must then be valid)."""
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
-    source = open_source(path, sheet=sheet, chunk_rows=chunk_rows)
+    source = open_source(path, sheet=sheet, chunk_rows=chunk_rows, text_column=request.text)
     try:
         first, roles = _first_and_roles(path, source, request, strict_labels)
     except (EmptySheetError, ColumnError) as exc:
@@ -304,7 +304,7 @@ def _other_sheet(path: Path, source: Source, request: ColumnRequest, strict_labe
     guessed: tuple[Source, Block, ColumnRoles] | None = None
     for name in names:
         try:
-            other = open_source(path, sheet=name, chunk_rows=chunk_rows)
+            other = open_source(path, sheet=name, chunk_rows=chunk_rows, text_column=request.text)
             block, roles = _first_and_roles(path, other, request, strict_labels)
         except InputError:
             continue
@@ -347,13 +347,14 @@ def file_suffix(path: Path) -> str:
     return suffix
 
 
-def open_source(path: Path, *, sheet: str | None, chunk_rows: int) -> Source:
+def open_source(path: Path, *, sheet: str | None, chunk_rows: int,
+                text_column: str | None = None) -> Source:
     """Check the path and open it with the reader its format needs."""
     suffix = _checked_suffix(path)
     if sheet is not None and suffix not in XLSX_SUFFIXES:
         raise InputError(f"{path}: --sheet only applies to Excel files (.xlsx, .xlsm)")
     if suffix in XLSX_SUFFIXES:
-        return open_xlsx(path, chunk_rows, sheet)
+        return open_xlsx(path, chunk_rows, sheet, text_column=text_column or None)
     if suffix in PARQUET_SUFFIXES:
         return open_parquet(path, chunk_rows)
     plain = suffix.removesuffix(".gz")

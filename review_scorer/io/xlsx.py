@@ -234,11 +234,15 @@ def open_xlsx(path: Path, chunk_rows: int, sheet: str | None, *,
     except BaseException:
         handle.close()
         raise
-    blocks = _iter_blocks(path, workbook, worksheet, handle, chunk_rows, notes, text_column)
     others = () if sheet is not None else tuple(
         ws.title for ws in workbook.worksheets
         if ws is not worksheet and getattr(ws, "sheet_state", "visible") == "visible")
-    return Source("xlsx", blocks, sheet=worksheet.title, notes=notes, other_sheets=others)
+    source = Source("xlsx", iter(()), sheet=worksheet.title, notes=notes, other_sheets=others)
+    # the header is found when the first block is read; a sheet without one says so on the
+    # source then, so its label and rating columns are found by their content (as in CSV)
+    source.blocks = _iter_blocks(path, workbook, worksheet, handle, chunk_rows, notes, text_column,
+                                 source)
+    return source
 
 
 class _Row(NamedTuple):
@@ -486,7 +490,8 @@ def _damaged(path: Path, sheet: str, exc: BaseException) -> InputError:
 
 
 def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_rows: int,
-                 notes: list[str], text_column: str | None) -> Generator[Block, None, None]:
+                 notes: list[str], text_column: str | None,
+                 source: Source) -> Generator[Block, None, None]:
     """Blocks of one sheet, chunk_rows records each (fewer for very wide sheets); at least one
     block (maybe empty). Closes the workbook and the file when done."""
     sheet = worksheet.title
@@ -498,6 +503,7 @@ def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_r
                                   f"one review per row")
         ahead += itertools.islice(rows, _LOOKAHEAD)
         choice = find_header(ahead, text_column=text_column)
+        source.headerless = choice.headerless
         start = choice.index + (not choice.headerless)
         header = [] if choice.headerless else ahead[choice.index].values
         data = itertools.chain(ahead[start:], rows)
@@ -532,15 +538,12 @@ def _iter_blocks(path: Path, workbook: Any, worksheet: Any, handle: Any, chunk_r
 def _header_notes(sheet: str, rows: Sequence[_Row], choice: HeaderChoice, columns: list[str],
                   notes: list[str]) -> None:
     first = rows[choice.index]
-    if choice.headerless:
-        labels = [name for c, name in enumerate(columns) if _holds_labels(rows, c)]
-        hint = "".join(f"; {name!r} holds labels: pass --label-column {name} to use them"
-                       for name in labels[:1])
+    if choice.headerless:  # its label and rating columns are then found by content (columns.py)
         notes.append(
             f"sheet '{sheet}': no header row: sheet row {first.number} reads as a record, not "
             f"column names ({_shown(first.values)}), so every row from it on is a record and "
             f"the columns are named {column_list(columns[:6])}{', ...' if len(columns) > 6 else ''}"
-            f"{hint}; add a header row (e.g. review, label) to name them")
+            "; add a header row (e.g. review, label) to name them")
         return
     skipped = [v for row in rows[: choice.index] for v in row.values if v not in (None, "")]
     if first.number != 1:
