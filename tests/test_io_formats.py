@@ -130,3 +130,17 @@ def test_io_jsonl_a_key_that_first_appears_late_is_a_column_with_every_value(tmp
 
     out = pd.read_csv(tmp_path / "out" / "shop.predictions.csv", keep_default_na=False)
     assert out["owner_reply"].tolist()[9:] == replies[9:] and len(out) == 12
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("empty.json", "[]", "holds no records"),
+    ("blank.jsonl", "\n\n", "holds no records"),
+    ("keyless.json", "[{}, {}]", "holds 2 record(s), none with a key"),
+])
+def test_io_json_without_any_record_says_so(tmp_path, name, content, said):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(InputError) as err:
+        list(open_reviews(path, chunk_rows=10).chunks())
+    message = str(err.value)
+    assert said in message and name in message and "--text-column" not in message

@@ -48,7 +48,7 @@ def open_jsonl(path: Path, chunk_rows: int, encoding: str, fallback: bool, *,
     def records() -> Iterator[tuple[int, dict, bool]]:
         return _array_records(path, encoding) if array else _line_records(path, encoding)
 
-    return Source("json" if array else "jsonl", _iter_blocks(records, chunk_rows, notes),
+    return Source("json" if array else "jsonl", _iter_blocks(path, records, chunk_rows, notes),
                   encoding=encoding, encoding_fallback=fallback, notes=notes)
 
 
@@ -178,15 +178,22 @@ class _ArrayReader:
                 bool(_LONE_ESCAPE.search(text))
 
 
-def _iter_blocks(records, chunk_rows: int, notes: list[str]) -> Generator[Block, None, None]:
+def _iter_blocks(path: Path, records, chunk_rows: int,
+                 notes: list[str]) -> Generator[Block, None, None]:
     """Blocks of chunk_rows records over every key any record holds. `records()` starts a pass
     over the file: the first pass only collects the keys (and finds a broken record before any
     output is written), the second reads the records into blocks."""
     counts = _Counts()
     seen: dict[str, None] = {}
+    total = 0
     for _, record, suspect in records():
+        total += 1
         for key in (_clean(record, _Counts()) if suspect else record):
             seen.setdefault(key, None)
+    if not seen:  # nothing to read a review from: say so, not "cannot tell which column"
+        what = "no records" if not total else f"{total:,} record(s), none with a key"
+        raise InputError(f"{path}: holds {what}; each record must be one JSON object such as "
+                         f"{{\"review\": \"...\"}}")
     keys = list(seen)
     columns = unique_names(keys)
     batch: list[dict] = []
