@@ -275,9 +275,10 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
         if own_file and not from_scratch and encoder_dir is None:
             from review_scorer.training.adapt import run_adaptation
 
-            _refuse_training_settings(config_file=config_file, epochs=epochs, batch_size=batch_size,
-                                      max_len=max_len, vocab_size=vocab_size, limit=limit,
-                                      quick=quick, cache_dir=cache_dir)
+            _refuse_training_settings({
+                "--config": config_file, "--epochs": epochs, "--batch-size": batch_size,
+                "--max-len": max_len, "--vocab-size": vocab_size, "--limit": limit,
+                "--quick": quick, "--cache-dir": cache_dir})
 
             result = run_adaptation(
                 data_source=data_source, model_dir=model_dir, start_dir=from_model,
@@ -314,12 +315,11 @@ def train(ctx, data_source, model_dir, config_file, epochs, batch_size, max_len,
         _print_train_summary(result, as_json)
 
 
-def _refuse_training_settings(**given) -> None:
+def _refuse_training_settings(given: dict[str, object]) -> None:
     """Fine-tuning on a user's file keeps the starting model's network and settings and picks
     its own rounds by cross-validation, so the settings of a new training run do not apply:
     given anyway, they used to be ignored without a word."""
-    named = [f"--{name.replace('_', '-')}".replace("--config-file", "--config")
-             for name, value in given.items() if value not in (None, False)]
+    named = [flag for flag, value in given.items() if value not in (None, False)]
     if named:
         raise UsageError(f"{', '.join(named)}: not used when fine-tuning the starting model on "
                          "your file (it keeps that model's settings and chooses its own rounds "
@@ -543,7 +543,7 @@ def main() -> None:
     try:
         code = cli.main(prog_name="review-scorer", standalone_mode=False)
     except click.UsageError as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":  # no command given: the help, as before
+        if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):  # the help
             exc.show()
             sys.exit(exc.exit_code)
         where = exc.ctx.command_path if exc.ctx is not None else "review-scorer"

@@ -21,10 +21,8 @@ import pandas as pd
 
 from review_scorer.errors import InputError
 from review_scorer.io.columns import (
+    COLUMN_NAMES,
     DATE_COLUMN_NAMES,
-    GROUP_COLUMN_NAMES,
-    ID_COLUMN_NAMES,
-    LABEL_COLUMN_NAMES,
     RATING_COLUMN_NAMES,
     SPLIT_COLUMN_NAMES,
     TEXT_COLUMN_NAMES,
@@ -313,9 +311,7 @@ def _last_filled(values: Sequence[str | None]) -> int:
 
 # Names a header cell is read as (compared after norm_name): the names the columns are found by,
 # and other common ones. A value that is also a label ("positive", "like") is not a name.
-_HEADER_NAMES = frozenset(
-    TEXT_COLUMN_NAMES + LABEL_COLUMN_NAMES + ID_COLUMN_NAMES + RATING_COLUMN_NAMES
-    + DATE_COLUMN_NAMES + GROUP_COLUMN_NAMES + SPLIT_COLUMN_NAMES + (
+_HEADER_NAMES = COLUMN_NAMES | frozenset(SPLIT_COLUMN_NAMES) | frozenset((
         "name", "author", "user", "username", "reviewer", "customer", "summary", "headline",
         "subject", "language", "country", "source", "url", "link", "email", "note", "notes",
         "status", "helpful", "votes", "pros", "cons", "reply", "response", "answer", "question",
