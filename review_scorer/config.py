@@ -138,11 +138,18 @@ class TrainConfig(_Settings):
     # Distillation (review_scorer.training.teachers): "nb_lexicon" trains beside the labeled fit part on
     # the unlabeled reviews and on distill_pieces short pieces (one to three sentences) cut from
     # all training reviews, each with the probability of a length-aware mix of an NB-weighted
-    # n-gram LR (fitted on the fit part only) and the VADER lexicon; "nb_pieces_lexicon" adds an
-    # n-gram LR fitted on review pieces and one-to-five-word fragments (tried, not shipped: see
-    # README "The shipped model"); "none": labels only.
-    teacher: str = "nb_lexicon"
+    # n-gram LR (fitted on the fit part only) and the VADER lexicon; "nb_pieces_lexicon" (the
+    # shipped recipe's) adds an n-gram LR fitted on review pieces, which leads on short text; see
+    # README "The shipped model"; "none": labels only.
+    teacher: str = "nb_pieces_lexicon"
     distill_pieces: int = 150000
+    # "nb_pieces_lexicon" only: word fragments (one to five words cut from the pieces, labeled by
+    # the teacher) per piece.
+    distill_fragments: float = 0.0
+    # The last stage adds lexicon_weight times a sentiment lexicon's score of each review to the
+    # network's logit, before the temperature is fitted (model/lexicon.py); 0 leaves it out.
+    # Chosen on validation data (benchmarks/lexicon_weight.py).
+    lexicon_weight: float = 0.25
 
     def __post_init__(self) -> None:
         problems = [f"{name} must be a finite number" for name in _non_finite(self)]
@@ -154,6 +161,10 @@ class TrainConfig(_Settings):
             problems.append(f"teacher must be one of {', '.join(TEACHER_CHOICES)}")
         if self.distill_pieces < 0:
             problems.append("distill_pieces must not be negative")
+        if not 0.0 <= self.distill_fragments <= 10.0:
+            problems.append("distill_fragments must be between 0 and 10")
+        if not 0.0 <= self.lexicon_weight <= 10.0:
+            problems.append("lexicon_weight must be between 0 and 10")
         if self.svd_window < 1:
             problems.append("svd_window must be at least 1")
         if self.pooling not in POOLING_CHOICES:

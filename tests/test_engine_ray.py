@@ -146,14 +146,15 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
 
 def test_ray_engine_scores_an_adapted_model_with_its_ngram_head_as_the_local_engine(
         local_ray, review_inputs, trained_model, tmp_path):
-    """A model adapted to a user's labels carries an n-gram head (here with the lexicon term):
-    the Ray actors load it from the model directory and score as the local engine does, and the
-    head really moves the scores away from the network's own."""
+    """A model adapted to a user's labels carries an n-gram head (here with the lexicon term),
+    and a lexicon term on the network's logit: the Ray actors load both from the model directory
+    and score as the local engine does, and they really move the scores away from the
+    network's own."""
+    from review_scorer.model.lexicon import LexiconTerm, lexicon_arrays
     from review_scorer.model.ngram_head import NgramHead
     from review_scorer.model.sentiment import SentimentModel
     from review_scorer.scoring.engines import score_with_ray
     from review_scorer.scoring.score import score_files
-    from review_scorer.training.stack import lexicon_arrays
 
     model = SentimentModel.load(trained_model.model_dir)
     texts = _mini_texts()
@@ -162,10 +163,12 @@ def test_ray_engine_scores_an_adapted_model_with_its_ngram_head_as_the_local_eng
     head.alpha, head.beta, head.bias, head.gamma = 0.8, 1.5, 0.1, 2.0
     head.valence, head.negator, head.lexicon_source = lexicon_arrays(model.vocab.tokens)
     model.ngram_head = head
+    model.lexicon = LexiconTerm.for_vocabulary(model.vocab.tokens, 1.5)
     stacked = model.save(tmp_path / "stacked")
 
     files = [str(review_inputs / "a.csv")]
-    plain = score_files(files, model_dir=trained_model.model_dir, out_dir=tmp_path / "plain",
+    model.ngram_head = model.lexicon = None
+    plain = score_files(files, model_dir=model.save(tmp_path / "network"), out_dir=tmp_path / "plain",
                         options=_options(fmt="csv"))
     local = score_files(files, model_dir=stacked, out_dir=tmp_path / "local",
                         options=_options(fmt="csv"))

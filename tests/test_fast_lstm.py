@@ -149,7 +149,7 @@ def test_fast_lstm_trained_tiny_model_through_predict(trained_model, monkeypatch
     fast = SentimentModel.load(trained_model.model_dir)
     assert fast.infer.fast is True
     monkeypatch.setenv("REVIEW_SCORER_FAST_LSTM", "0")
-    slow = SentimentModel(fast.keras_model, fast.vocab, fast.config)
+    slow = SentimentModel(fast.keras_model, fast.vocab, fast.config, meta=fast.meta, lexicon=fast.lexicon)
     assert slow.infer.fast is False
     assert np.abs(fast.predict(texts) - slow.predict(texts)).max() < TOLERANCE
 

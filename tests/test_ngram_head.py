@@ -249,7 +249,7 @@ def test_the_stack_takes_the_lexicon_when_the_labels_never_repeat_their_sentimen
 
 
 def test_vaders_lexicon_is_mapped_onto_the_vocabulary():
-    from review_scorer.training.stack import lexicon_arrays
+    from review_scorer.model.lexicon import lexicon_arrays
 
     tokens = ["<pad>", "<unk>", "good", "terrible", "not", "didn't", "no", "kettle", "without"]
     valence, negator, source = lexicon_arrays(tokens)

@@ -28,7 +28,7 @@ def test_packaging_wheel_contains_templates_and_default_model(wheel):
     for template in ("base.html", "score.html", "train.html", "report.css", "report.js"):
         assert f"review_scorer/templates/{template}" in names, template
     assert "review_scorer/cli.py" in names
-    for shipped in ("model.keras", "vocab.txt", "meta.json", "config.json"):
+    for shipped in ("model.keras", "vocab.txt", "meta.json", "config.json", "lexicon.npz"):
         assert f"review_scorer/default_model/{shipped}" in names, shipped
     assert not any(n.startswith(("tests/", "benchmarks/", "sample_data/", "templates/")) for n in names)
 

@@ -57,7 +57,7 @@ def test_score_bucketed_scores_equal_one_by_one_scores(trained_model, tmp_path):
     model = SentimentModel.load(trained_model.model_dir)
     seqs = model.encode(frame["review"])
     one_by_one = [float(model.keras_model(s[None, :], training=False).numpy()[0, 0]) for s in seqs]
-    expected = model.calibrate(np.array(one_by_one, dtype=np.float32))
+    expected = model.calibrate(np.array(one_by_one, dtype=np.float32), seqs)
     np.testing.assert_allclose(out["score"].to_numpy(), expected, atol=1e-5)
 
 

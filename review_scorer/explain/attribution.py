@@ -472,18 +472,23 @@ class Explainer:
 
     def _calibrated(self, scores: np.ndarray, weights: list[np.ndarray], sequences):
         """Scores through the model's temperature, and weights (logit units) divided by it, so
-        they still add up to the calibrated logit's movement. With an n-gram head stacked on the
-        network (adapted models), the network's weights are scaled by the stacker's weight on it
-        and each word also gets its share of the n-gram model's logit."""
-        temperature = self.model.temperature if self.model is not None else 1.0
-        head = getattr(self.model, "ngram_head", None)
-        if head is not None:
-            scale = np.float32(head.alpha / temperature)
-            return (self.model.calibrate(scores, sequences),
-                    [w * scale + head.token_weights(s) for w, s in zip(weights, sequences)])
-        if temperature == 1.0:
+        they still add up to the calibrated logit's movement. A lexicon term added to the
+        network's logit (model/lexicon.py) gives each word its own term first. With an n-gram
+        head stacked on the network (adapted models), the network's weights are scaled by the
+        stacker's weight on it and each word also gets its share of the n-gram model's logit."""
+        if self.model is None:
             return scores, weights
-        return self.model.calibrate(scores), [w / np.float32(temperature) for w in weights]
+        lexicon = getattr(self.model, "lexicon", None)
+        if lexicon is not None:
+            weights = [w + lexicon.token_weights(s) for w, s in zip(weights, sequences)]
+        temperature = self.model.temperature
+        head = getattr(self.model, "ngram_head", None)
+        scale = np.float32((head.alpha if head is not None else 1.0) / temperature)
+        if head is not None:
+            weights = [w * scale + head.token_weights(s) for w, s in zip(weights, sequences)]
+        elif scale != 1.0:
+            weights = [w * scale for w in weights]
+        return self.model.calibrate(scores, sequences), weights
 
     def _prepare(self, text: Any) -> tuple[list[str], np.ndarray, np.ndarray, Any] | None:
         """(read tokens, their ids, their positions, offsets of all tokens or None) of one review;

@@ -34,6 +34,9 @@ CHECKED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE
 # An adapted model may also hold an n-gram model of the user's labels (model/ngram_head.py); when
 # it does, meta.json records its checksum with the others.
 NGRAM_FILE = "ngrams.npz"
+# A model whose recipe adds a sentiment lexicon's score to the network's logit (model/lexicon.py)
+# holds the lexicon as mapped onto its vocabulary, checksummed the same way.
+LEXICON_FILE = "lexicon.npz"
 MODEL_DIR_ENV = "REVIEW_SCORER_MODEL_DIR"
 DEFAULT_MODEL_DIR = Path("models") / "imdb-lstm"
 
@@ -51,20 +54,22 @@ class ModelBundle:
     metrics: dict[str, Any] | None
     name: str = field(default="")
     ngram_head: Any = None  # model.ngram_head.NgramHead, when the directory holds one
+    lexicon: Any = None  # model.lexicon.LexiconTerm, when the directory holds one
 
     @property
     def trained_at(self) -> str:
         return str(self.meta.get("created_at", ""))
 
 
-MODEL_DIR_ENTRIES = frozenset((*CHECKED_FILES, NGRAM_FILE, META_FILE, REPORT_FILE))
+MODEL_DIR_ENTRIES = frozenset((*CHECKED_FILES, NGRAM_FILE, LEXICON_FILE, META_FILE, REPORT_FILE))
 
 
 def checked_files(recorded: Any) -> tuple[str, ...]:
-    """The files whose checksums a meta.json must record: CHECKED_FILES, plus NGRAM_FILE when it
-    records one."""
-    return CHECKED_FILES + ((NGRAM_FILE,) if isinstance(recorded, dict) and NGRAM_FILE in recorded
-                            else ())
+    """The files whose checksums a meta.json must record: CHECKED_FILES, plus NGRAM_FILE and
+    LEXICON_FILE when it records them."""
+    optional = (NGRAM_FILE, LEXICON_FILE)
+    return CHECKED_FILES + tuple(name for name in optional
+                                 if isinstance(recorded, dict) and name in recorded)
 
 
 def check_target(model_dir: str | Path, *, overwrite: bool) -> Path:
@@ -201,6 +206,7 @@ def save_model_dir(
     report_html: str | None = None,
     overwrite: bool = False,
     ngram_head: Any = None,
+    lexicon: Any = None,
 ) -> Path:
     """Write every file into a temporary sibling directory, meta.json last, then swap it in.
 
@@ -223,7 +229,10 @@ def save_model_dir(
         checked = CHECKED_FILES
         if ngram_head is not None:
             ngram_head.save(tmp / NGRAM_FILE)
-            checked = (*CHECKED_FILES, NGRAM_FILE)
+            checked = (*checked, NGRAM_FILE)
+        if lexicon is not None:
+            lexicon.save(tmp / LEXICON_FILE)
+            checked = (*checked, LEXICON_FILE)
         full_meta = {
             **meta,
             "format_version": FORMAT_VERSION,
@@ -350,7 +359,21 @@ def load_model_dir(model_dir: str | Path, *, network: bool = True) -> ModelBundl
             raise ArtifactError(f"{model_dir / NGRAM_FILE}: made for a vocabulary of "
                                 f"{head.vocab_size} ids, but {VOCAB_FILE} has {len(vocab)}; "
                                 "retrain the model")
-    return ModelBundle(model_dir, model, vocab, config, meta, history, metrics, name, head)
+    return ModelBundle(model_dir, model, vocab, config, meta, history, metrics, name, head,
+                       _lexicon_term(model_dir, recorded, len(vocab)))
+
+
+def _lexicon_term(model_dir: Path, recorded: Any, vocab_size: int) -> Any:
+    """The directory's lexicon term (model/lexicon.py), or None when it holds none."""
+    if LEXICON_FILE not in recorded:
+        return None
+    from review_scorer.model.lexicon import LexiconTerm
+
+    try:
+        return LexiconTerm.load(model_dir / LEXICON_FILE, vocab_size=vocab_size)
+    except (OSError, ValueError, KeyError):
+        raise ArtifactError(f"{model_dir / LEXICON_FILE}: not a valid lexicon for {VOCAB_FILE}'s "
+                            f"{vocab_size} ids; retrain the model") from None
 
 
 def _load_keras_model(path: Path) -> Any:

@@ -73,8 +73,11 @@ class SentimentModel:
 
     def __init__(self, keras_model: Any, vocab: Any, config: Any, *, meta: dict | None = None,
                  history: dict | None = None, metrics: dict | None = None,
-                 path: Path | None = None, name: str | None = None, ngram_head: Any = None):
+                 path: Path | None = None, name: str | None = None, ngram_head: Any = None,
+                 lexicon: Any = None):
         self.keras_model = keras_model
+        # A sentiment lexicon's score added to the network's logit (model/lexicon.py).
+        self.lexicon = lexicon
         # An n-gram model of the user's labels stacked on the network (adapted models only).
         self.ngram_head = ngram_head
         self.vocab = vocab
@@ -113,7 +116,7 @@ class SentimentModel:
         bundle = load_model_dir(resolve_model_dir(path), network=network)
         return cls(bundle.model, bundle.vocab, bundle.config, meta=bundle.meta,
                    history=bundle.history, metrics=bundle.metrics, path=bundle.path,
-                   name=bundle.name, ngram_head=bundle.ngram_head)
+                   name=bundle.name, ngram_head=bundle.ngram_head, lexicon=bundle.lexicon)
 
     def save(self, directory: str | Path, *, overwrite: bool = False,
              report_html: str | None = None) -> Path:
@@ -126,7 +129,8 @@ class SentimentModel:
         return save_model_dir(directory, model=self.keras_model, vocab=self.vocab,
                               config=self.config, history=self.history, metrics=self.metrics,
                               meta={**meta, "name": self.name}, report_html=report_html,
-                              overwrite=overwrite, ngram_head=self.ngram_head)
+                              overwrite=overwrite, ngram_head=self.ngram_head,
+                              lexicon=self.lexicon)
 
     # ---------------------------------------------------------------- text -> ids
 
@@ -163,18 +167,26 @@ class SentimentModel:
         value = calibration.get("temperature", 1.0) if isinstance(calibration, dict) else 1.0
         return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
 
+    @property
+    def reads_ids(self) -> bool:
+        """Whether calibrate needs the reviews' ids (a lexicon term or an n-gram head)."""
+        return self.lexicon is not None or self.ngram_head is not None
+
     def calibrate(self, probabilities: np.ndarray, sequences: Any = None) -> np.ndarray:
-        """The network's probabilities through the model's temperature (review_scorer.model.calibration),
+        """The network's probabilities with the model's lexicon term added to their logits
+        (review_scorer.model.lexicon), through its temperature (review_scorer.model.calibration),
         then, for a model with an n-gram head, stacked with the n-gram model of the same reviews'
         ids (`sequences`: a list of id arrays or a padded [batch, steps] array)."""
         from review_scorer.model.calibration import apply_temperature
 
+        if self.reads_ids and sequences is None:
+            raise ValueError(f"{self.name} reads the reviews' words beside the network: "
+                             "calibrate needs the reviews' ids")
+        if self.lexicon is not None:
+            probabilities = self.lexicon.apply(probabilities, list(sequences))
         calibrated = apply_temperature(probabilities, self.temperature)
         if self.ngram_head is None:
             return calibrated
-        if sequences is None:
-            raise ValueError(f"{self.name} stacks an n-gram model on the network: calibrate "
-                             "needs the reviews' ids")
         return self.ngram_head.apply(calibrated, list(sequences))
 
     @property
@@ -252,7 +264,7 @@ class SentimentModel:
         for number, batch, ids in pipeline.dataset():
             pipeline.record(int(number), batch.numpy(),
                             self.calibrate(self.infer(ids).numpy(),
-                                           ids.numpy() if self.ngram_head is not None else None))
+                                           ids.numpy() if self.reads_ids else None))
             yield from pipeline.pop_ready(with_words)
         if pipeline.error is not None:
             raise pipeline.error

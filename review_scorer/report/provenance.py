@@ -297,6 +297,28 @@ def distillation_stage(distillation: Any) -> dict[str, Any] | None:
     }
 
 
+def lexicon_stage(term: Any) -> dict[str, Any] | None:
+    """The lexicon term's stage from meta["lexicon_term"] (None when the model has none)."""
+    d = _dict(term)
+    if not d:
+        return None
+    words, rating = _count(d.get("words")), _number(d.get("rating_weight"))
+    return {
+        "key": "lexicon",
+        "title": "Sentiment lexicon",
+        "text": ("A score from a sentiment word list, and from any rating the review states "
+                 "(\"7/10\", \"five stars\"), is added to the network's score before calibration. "
+                 "It counts most on short reviews, where the network is weakest."),
+        "facts": _facts(
+            ("Lexicon", _joined(d.get("lexicon"), words and f"{words} of the model's words",
+                                sep="; ")),
+            ("Weight", _number(d.get("weight")) is not None and f"{_number(d.get('weight')):g}"),
+            ("Stated ratings", rating and f"weight {rating:.2f}, learned from the training "
+                                          "reviews that state one"),
+        ),
+    }
+
+
 def _schedule_text(encoder: dict, config: dict) -> str | None:
     tuning = _dict(encoder.get("fine_tuning"))
     head = _number(tuning.get("head_epochs", config.get("finetune_head_epochs")))
@@ -437,14 +459,15 @@ def model_provenance(meta: dict, config: dict) -> dict[str, Any]:
     meta, config = _dict(meta), _dict(config)
     adaptation = _dict(meta.get("adaptation"))
     if adaptation:
-        stage = adaptation_stage(adaptation)
-        return {"from_scratch": False, "stages": [stage], "lm_curve": None, "lm_note": None,
+        stages = [adaptation_stage(adaptation), lexicon_stage(meta.get("lexicon_term"))]
+        return {"from_scratch": False, "stages": [s for s in stages if s], "lm_curve": None,
+                "lm_note": None,
                 "headline": f"Fine-tuned from {adaptation.get('start_model') or 'a trained model'} "
                             f"on {_count(adaptation.get('labels')) or 'your'} labeled reviews."}
     encoder = _dict(meta.get("pretrained_encoder")) or None
     stages = [pretraining_stage(encoder) if encoder else word_vectors_stage(meta, config),
               distillation_stage(meta.get("distillation")),
-              training_stage(meta, config, encoder)]
+              training_stage(meta, config, encoder), lexicon_stage(meta.get("lexicon_term"))]
     stages = [stage for stage in stages if stage]
     curve, note = language_model_curve(encoder) if encoder else (None, None)
     return {"from_scratch": encoder is None, "headline": _headline(meta, encoder, stages),

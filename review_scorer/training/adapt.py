@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from review_scorer.model.calibration import finite_logits as _logits
+from review_scorer.model.lexicon import lexicon_arrays
 from review_scorer.training.class_mix import (  # noqa: F401 (the class mix's names, re-exported)
     MIN_SEPARATION_FOR_MIX,
     MIN_UNLABELED_FOR_MIX,
@@ -35,7 +36,7 @@ from review_scorer.training.class_mix import (  # noqa: F401 (the class mix's na
     estimate_mix,
     fit_platt,
 )
-from review_scorer.training.stack import StackChoice, choose_stack, lexicon_arrays, scoring_head
+from review_scorer.training.stack import StackChoice, choose_stack, scoring_head
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +120,17 @@ def _trainable_copy(start, config, schedule: Schedule):
 
     network = build_model(config, len(start.vocab), name="adapted")
     network.set_weights([np.asarray(w, dtype=np.float32) for w in start.keras_model.get_weights()])
+    if getattr(start, "lexicon", None) is not None:
+        _LEXICON[network] = start.lexicon
     compile_classifier(network, config.replace(learning_rate=schedule.learning_rate, ema_momentum=0.0),
                        encoder_multiplier=schedule.lower_layers_share)
     return network
 
 
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> its traced scorer
+# network -> the starting model's lexicon term (model/lexicon.py): the adapted model keeps it, so
+# every candidate, the starting weights included, is judged with it added to its logit.
+_LEXICON: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _scores(network, sequences) -> np.ndarray:
@@ -142,7 +148,8 @@ def _scores(network, sequences) -> np.ndarray:
     out = np.empty(len(sequences), dtype=np.float64)
     for batch in length_bucketed_batches(lengths, 256):
         out[batch] = np.asarray(infer(pad_batch([sequences[i] for i in batch]))).reshape(-1)
-    return out
+    lexicon = _LEXICON.get(network)
+    return out if lexicon is None else lexicon.apply(out, sequences).astype(np.float64)
 
 
 def _fold_curve(start, config, schedule, sequences, labels, train_idx, held_idx,
@@ -497,7 +504,8 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
         calibration = {**calibration_meta(uncalibrated, result.oof_labels),
                        "fitted_on": "out-of-fold scores on the user's labels"}
     model = SentimentModel(export_model(network), start.vocab, config, name=name,
-                           ngram_head=scoring_head(result.stack, calibration))
+                           ngram_head=scoring_head(result.stack, calibration),
+                           lexicon=getattr(start, "lexicon", None))
     model.meta = {"calibration": calibration}
     return model
 
@@ -632,6 +640,7 @@ def _adaptation_meta(model, start, reviews, result: AdaptationResult, device: st
         "epochs_run": result.epochs, "ensemble_size": 1, "best_epoch": result.epochs or None,
         "train_seconds": round(result.seconds, 2), "device": device,
         "unknown_word_rate": own,
+        "lexicon_term": None if model.lexicon is None else model.lexicon.meta(),  # the start's
         "versions": {"review_scorer": __version__, "tensorflow": tf.__version__,
                      "keras": keras.__version__, "python": platform.python_version(),
                      "numpy": np.__version__},

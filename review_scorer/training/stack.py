@@ -24,25 +24,6 @@ from typing import Any
 import numpy as np
 
 STACK_C = 1.0  # inverse L2 strength of the stacker (two or three weights and a bias)
-LEXICON_SOURCE = "VADER valence lexicon (vaderSentiment {version}, MIT licence)"
-EXTRA_NEGATORS = ("no",)  # VADER's NEGATE list leaves "no" out; words ending in "n't" count too
-
-
-def lexicon_arrays(tokens) -> tuple[np.ndarray, np.ndarray, str]:
-    """(valence per id, negator per id, source) for a vocabulary's tokens (id = position)."""
-    from importlib.metadata import version
-
-    from vaderSentiment.vaderSentiment import NEGATE
-
-    from review_scorer.training.teachers import _lexicon_analyzer
-
-    lexicon = _lexicon_analyzer().lexicon
-    negate = set(NEGATE) | set(EXTRA_NEGATORS)
-    valence = np.array([float(lexicon.get(t, 0.0)) for t in tokens])
-    negator = np.array([t in negate or t.endswith("n't") for t in tokens])
-    valence[:2] = 0.0  # padding and unknown
-    negator[:2] = False
-    return valence, negator, LEXICON_SOURCE.format(version=version("vaderSentiment"))
 
 
 @dataclass

@@ -207,21 +207,22 @@ def _lexicon_analyzer():
 
 
 # Two teachers, config.teacher:
-# - "nb_lexicon" (the shipped model's): the review-level NB-LR and the lexicon, mixed by length.
-#   From MIX_LENGTH words on the NB-LR counts fully and the lexicon at LEXICON_WEIGHT *
+# - "nb_lexicon" (the model shipped until 2026-12-02): the review-level NB-LR and the lexicon,
+#   mixed by length. From MIX_LENGTH words on the NB-LR counts fully and the lexicon at LEXICON_WEIGHT *
 #   LEXICON_KEPT; on a one-word text the NB-LR counts half and the lexicon at LEXICON_WEIGHT,
 #   linearly in between. Chosen on validation data only (IMDB's movie-disjoint slice and the
 #   development files; benchmarks/teacher_stack.py), against a mix fitted to predict a review's
 #   label from its pieces, which trusted NB-LR on short text and was 14 points worse on short
 #   sentences.
-# - "nb_pieces_lexicon" (tried 2026-12-01, not shipped): on short text a second NB-LR, fitted on
+# - "nb_pieces_lexicon" (the shipped recipe's since 2026-12-02): on short text a second NB-LR, fitted on
 #   pieces of the fit part's reviews each with its review's label, takes the review-level one's
 #   place (at PIECE_WEIGHT): it knows what short text from good and bad reviews looks like
 #   (complaints in neutral words), which the review-level model and the lexicon both miss. The
 #   review-level NB-LR leads from PIECES_MIX_LENGTH words on. The weights were chosen on
 #   validation data (IMDB's slice and the development files); benchmarks/teacher_stack.py puts
 #   this teacher at 67.0% on airline tweets against 59.6%, IMDB validation unchanged (90.9%).
-#   Its students, and why none was shipped, are in README.md ("The shipped model").
+#   Its students, and why the first ones were not shipped, are in README.md ("The shipped
+#   model").
 MIX_LENGTH = 60
 PIECES_MIX_LENGTH = 80
 LEXICON_WEIGHT = 3.0
@@ -230,7 +231,6 @@ PIECE_WEIGHT = 0.75
 PIECES_PER_REVIEW = 4  # pieces cut from each fit review to fit the piece-level NB-LR
 MIN_LABELS_PER_CLASS = 20
 NEGATED_SHARE = 0.4  # of the pieces, offered for a negated copy
-FRAGMENT_SHARE = 0.1  # "nb_pieces_lexicon": fragments of one to five words, per piece
 VALIDATION_PIECES_PER_REVIEW = 3
 
 
@@ -318,7 +318,7 @@ def distillation_targets(reviews, splits, config, *, clean, progress=None):
     pieces, _ = snippets(fit_texts + list(reviews.unlabeled), config.distill_pieces,
                          seed=config.seed)
     copies = negated_copies(pieces, NEGATED_SHARE, seed=config.seed + 1)
-    cut = fragments(pieces, FRAGMENT_SHARE, seed=config.seed + 5) if with_pieces else []
+    cut = fragments(pieces, config.distill_fragments, seed=config.seed + 5) if with_pieces else []
     pieces += cut + copies
     texts = list(reviews.unlabeled) + pieces
     say(f"labeling {len(reviews.unlabeled):,} unlabeled reviews and {len(pieces):,} short pieces")

@@ -207,13 +207,28 @@ def _evaluated_model(fitted: FittedMembers, data: PreparedData, config: TrainCon
     meta, the validation metrics)."""
     from review_scorer.model.sentiment import SentimentModel
 
-    model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history, name=name)
+    model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history, name=name,
+                           lexicon=lexicon_term(data, config))
     model.meta = {"calibration": fit_calibration(model, data)}
     validation_metrics, model.metrics = evaluate(model, data)
     model.meta = {**training_meta(model, reviews=reviews, splits=splits, data=data, fitted=fitted,
                                   limit=limit, validation_metrics=validation_metrics),
                   "calibration": model.meta["calibration"]}
     return model, validation_metrics
+
+
+def lexicon_term(data: PreparedData, config: TrainConfig):
+    """The recipe's last stage: the lexicon term added to the network's logit (model/lexicon.py),
+    its rating weight fitted on the fit part's reviews that state a rating; None when
+    config.lexicon_weight is 0."""
+    if not config.lexicon_weight:
+        return None
+    from review_scorer.model.lexicon import LexiconTerm, fit_rating_weight
+
+    term = LexiconTerm.for_vocabulary(data.vocab.tokens, config.lexicon_weight)
+    seqs, idx = data.fit
+    term.rating_weight, _ = fit_rating_weight(seqs, data.labels[idx], term.ratings)
+    return term
 
 
 class CleanedTexts(dict):
@@ -471,6 +486,7 @@ def training_meta(model, *, reviews, splits: Splits, data: PreparedData, fitted:
         # held-out reviews' unknown-word rate: what the out-of-domain check compares files with
         "unknown_word_rate": unknown_rate_meta(data.validation[0],
                                                "the reviews the model was trained on"),
+        "lexicon_term": None if model.lexicon is None else model.lexicon.meta(),
         "versions": {
             "review_scorer": __version__, "tensorflow": tf.__version__,
             "keras": keras.__version__, "python": platform.python_version(),
