@@ -245,9 +245,10 @@ def test_fast_lstm_shipped_model_predicts_as_keras(monkeypatch):
     fast_scores = shipped.predict(texts)
     assert shipped.infer.fast is True
     monkeypatch.setenv("REVIEW_SCORER_FAST_LSTM", "0")
-    # the same model, calibration included, through the Keras call
+    # the same model, lexicon term and calibration included, through the Keras call
     keras_path = SentimentModel(shipped.keras_model, shipped.vocab, shipped.config,
-                                meta=shipped.meta)
+                                meta=shipped.meta, lexicon=shipped.lexicon)
+    assert shipped.lexicon is not None
     keras_scores = keras_path.predict(texts)
     assert keras_path.infer.fast is False
     assert np.isfinite(fast_scores).sum() >= 45
