@@ -77,3 +77,15 @@ def model_dir_copy(trained_model, tmp_path) -> Path:
     target = tmp_path / "model-copy"
     shutil.copytree(trained_model.model_dir, target)
     return target
+
+
+def read_reviews(path: Path, **kwargs):
+    """(the opened review file, its chunks, every text, every row number) of a whole file read
+    through review_scorer.io.open_reviews, as the readers' tests look at it."""
+    from review_scorer.io import open_reviews
+
+    review_file = open_reviews(path, **kwargs)
+    chunks = list(review_file.chunks())
+    texts = [t for c in chunks for t in c.texts]
+    rows = [int(r) for c in chunks for r in c.rows]
+    return review_file, chunks, texts, rows

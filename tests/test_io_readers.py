@@ -14,6 +14,7 @@ import pytest
 
 from review_scorer.errors import InputError
 from review_scorer.io import LabeledReviews, load_labeled, open_reviews, training_data
+from tests.conftest import read_reviews
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -92,10 +93,7 @@ def write_xlsx(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
 
 
 def read_all(path: Path, **kwargs):
-    review_file = open_reviews(path, **kwargs)
-    chunks = list(review_file.chunks())
-    texts = [t for c in chunks for t in c.texts]
-    rows = [int(r) for c in chunks for r in c.rows]
+    review_file, chunks, texts, rows = read_reviews(path, **kwargs)
     return review_file.info, chunks, texts, rows
 
 

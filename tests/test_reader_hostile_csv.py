@@ -13,16 +13,12 @@ import pandas as pd
 import pytest
 
 from review_scorer.errors import InputError
-from review_scorer.io import open_reviews
 from review_scorer.io.delimited import _SCAN_BYTES
-from tests.conftest import REPO
+from tests.conftest import REPO, read_reviews
 
 
 def read_all(path: Path, **kwargs):
-    review_file = open_reviews(path, **kwargs)
-    chunks = list(review_file.chunks())
-    texts = [t for c in chunks for t in c.texts]
-    rows = [int(r) for c in chunks for r in c.rows]
+    review_file, chunks, texts, rows = read_reviews(path, **kwargs)
     labels = [int(v) for c in chunks for v in c.labels] if chunks and chunks[0].labels is not None \
         else None
     return review_file, texts, rows, labels

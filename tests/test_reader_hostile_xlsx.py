@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from review_scorer.io import open_reviews
 from review_scorer.io.xlsx import open_xlsx
+from tests.conftest import read_reviews
 
 openpyxl = pytest.importorskip("openpyxl")
 xlsxwriter = pytest.importorskip("xlsxwriter")
@@ -69,10 +69,7 @@ def write(request, tmp_path):
 
 
 def _read(path: Path, **kwargs):
-    review_file = open_reviews(path, **kwargs)
-    chunks = list(review_file.chunks())
-    texts = [t for c in chunks for t in c.texts]
-    rows = [int(r) for c in chunks for r in c.rows]
+    review_file, chunks, texts, rows = read_reviews(path, **kwargs)
     frame = pd.concat([c.frame for c in chunks], ignore_index=True)
     return review_file.info, review_file.notes, texts, rows, frame
 

@@ -22,6 +22,7 @@ candidate's scores). The weight is chosen on validation data (benchmarks/lexicon
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +36,21 @@ LEXICON_SOURCE = "VADER valence lexicon (vaderSentiment {version}, MIT licence)"
 EXTRA_NEGATORS = ("no",)  # VADER's NEGATE list leaves "no" out; words ending in "n't" count too
 
 
+@functools.lru_cache(maxsize=1)
+def vader_analyzer():
+    """VADER's analyzer, built once: building it reads and parses its lexicon files."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
 def lexicon_arrays(tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray, str]:
     """(valence per id, negator per id, source) for a vocabulary's tokens (id = position)."""
     from importlib.metadata import version
 
-    from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
+    from vaderSentiment.vaderSentiment import NEGATE
 
-    lexicon = SentimentIntensityAnalyzer().lexicon
+    lexicon = vader_analyzer().lexicon
     negate = set(NEGATE) | set(EXTRA_NEGATORS)
     valence = np.array([float(lexicon.get(t, 0.0)) for t in tokens])
     negator = np.array([t in negate or t.endswith("n't") for t in tokens])
@@ -118,8 +127,12 @@ class RatingWords:
             return out
         flat = np.minimum(np.concatenate(rows), len(self.star) - 1)
         row_of = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
-        # Every rating names a star or a scale of 5 or 10: only rows with one are read.
-        hit = self.star[flat] | (self.number[flat] >= 5)
+        # Every rating opens with a number (or "no") followed, in the same review, by a star
+        # word, a scale of 5 or 10, or "out": only rows with such a pair are read word by word.
+        opens = ~np.isnan(self.number[flat[:-1]]) | (flat[:-1] == self.no_id)
+        follows = (self.star[flat[1:]] | np.isin(self.number[flat[1:]], SCALES)
+                   | (flat[1:] == self.out_id))
+        hit = np.flatnonzero(opens & follows & (row_of[1:] == row_of[:-1]))
         for k in np.unique(row_of[hit]).tolist():
             found = self.ratings(rows[k])
             if found:

@@ -185,17 +185,17 @@ class NgramHead:
         return out
 
 
-def word_valences(sequences: Sequence[np.ndarray], valence: np.ndarray, negator: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, position in its row, term of the lexicon score) of every known word of a batch of id
-    sequences (a list of arrays or right-padded rows), computed for the whole batch at once."""
+def _known_terms(sequences: Sequence[np.ndarray], valence: np.ndarray, negator: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row, index in the concatenated batch, term of the lexicon score) of every known word of
+    a batch of id sequences (a list of arrays or right-padded rows), and each row's start in
+    that concatenation; computed for the whole batch at once."""
     rows = [np.asarray(s, dtype=np.int64).reshape(-1) for s in sequences]
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
     ids = np.concatenate([np.zeros(0, np.int64), *rows])
-    row = np.repeat(np.arange(len(rows)), lengths)
-    position = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    known = ids >= FIRST_WORD_ID
-    row, position, ids = row[known], position[known], np.minimum(ids[known], len(valence) - 1)
+    at = np.flatnonzero(ids >= FIRST_WORD_ID)
+    row = np.repeat(np.arange(len(rows)), lengths)[at]
+    ids = np.minimum(ids[at], len(valence) - 1)
     negators = negator[ids]
     # A word is negated when a negator stands among the NEGATION_WINDOW known words before it in
     # its own review (the window never reaches back into the previous row).
@@ -205,13 +205,21 @@ def word_valences(sequences: Sequence[np.ndarray], valence: np.ndarray, negator:
     negated = seen[j] - seen[np.maximum(j - NEGATION_WINDOW, first)] > 0
     value = np.where(negators, 0.0, valence[ids]) * np.where(negated, NEGATED_SCALE, 1.0)
     words = np.bincount(row, minlength=len(rows))
-    return row, position, value / np.sqrt(np.maximum(words[row], 1))
+    return row, at, value / np.sqrt(np.maximum(words[row], 1)), np.cumsum(lengths) - lengths
+
+
+def word_valences(sequences: Sequence[np.ndarray], valence: np.ndarray, negator: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, position in its row, term of the lexicon score) of every known word of a batch of id
+    sequences (a list of arrays or right-padded rows), computed for the whole batch at once."""
+    row, at, value, starts = _known_terms(sequences, valence, negator)
+    return row, at - starts[row], value
 
 
 def lexicon_scores(sequences: Sequence[np.ndarray], valence: np.ndarray,
                    negator: np.ndarray) -> np.ndarray:
-    """Each review's lexicon score: its known words' terms (word_valences) summed."""
-    row, _, value = word_valences(sequences, valence, negator)
+    """Each review's lexicon score: its known words' terms summed."""
+    row, _, value, _ = _known_terms(sequences, valence, negator)
     return np.bincount(row, weights=value, minlength=len(sequences)).astype(np.float64)
 
 

@@ -179,15 +179,18 @@ class SentimentModel:
         ids (`sequences`: a list of id arrays or a padded [batch, steps] array)."""
         from review_scorer.model.calibration import apply_temperature
 
-        if self.reads_ids and sequences is None:
+        if not self.reads_ids:
+            return apply_temperature(probabilities, self.temperature)
+        if sequences is None:
             raise ValueError(f"{self.name} reads the reviews' words beside the network: "
                              "calibrate needs the reviews' ids")
+        sequences = list(sequences)
         if self.lexicon is not None:
-            probabilities = self.lexicon.apply(probabilities, list(sequences))
+            probabilities = self.lexicon.apply(probabilities, sequences)
         calibrated = apply_temperature(probabilities, self.temperature)
         if self.ngram_head is None:
             return calibrated
-        return self.ngram_head.apply(calibrated, list(sequences))
+        return self.ngram_head.apply(calibrated, sequences)
 
     @property
     def infer(self) -> Callable:

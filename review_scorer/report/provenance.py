@@ -302,7 +302,7 @@ def lexicon_stage(term: Any) -> dict[str, Any] | None:
     d = _dict(term)
     if not d:
         return None
-    words, rating = _count(d.get("words")), _number(d.get("rating_weight"))
+    words, weight, rating = _count(d.get("words")), _number(d.get("weight")), _number(d.get("rating_weight"))
     return {
         "key": "lexicon",
         "title": "Sentiment lexicon",
@@ -312,7 +312,7 @@ def lexicon_stage(term: Any) -> dict[str, Any] | None:
         "facts": _facts(
             ("Lexicon", _joined(d.get("lexicon"), words and f"{words} of the model's words",
                                 sep="; ")),
-            ("Weight", _number(d.get("weight")) is not None and f"{_number(d.get('weight')):g}"),
+            ("Weight", weight is not None and f"{weight:g}"),
             ("Stated ratings", rating and f"weight {rating:.2f}, learned from the training "
                                           "reviews that state one"),
         ),

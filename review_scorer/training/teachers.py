@@ -15,13 +15,14 @@ Nothing here reads the validation slice or the test set: callers pass the fit pa
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from review_scorer.model.lexicon import vader_analyzer
 
 
 @dataclass(frozen=True)
@@ -194,16 +195,8 @@ class NBLogistic:
 
 def lexicon_scores(texts: Sequence[str]) -> np.ndarray:
     """VADER's compound score in [-1, 1] per text (0 for an empty one)."""
-    analyzer = _lexicon_analyzer()
+    analyzer = vader_analyzer()
     return np.array([analyzer.polarity_scores(t)["compound"] if t else 0.0 for t in texts])
-
-
-@functools.lru_cache(maxsize=1)
-def _lexicon_analyzer():
-    """VADER's analyzer, built once: building it reads and parses its lexicon files."""
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
 
 
 # Two teachers, config.teacher:
