@@ -150,6 +150,10 @@ class TrainConfig(_Settings):
     # network's logit, before the temperature is fitted (model/lexicon.py); 0 leaves it out.
     # Chosen on validation data (benchmarks/lexicon_weight.py).
     lexicon_weight: float = 0.25
+    # And the clause rules for short reviews (model/clauses.py): a contrast's last clause and a
+    # negated opinion verb's clause read from the network's scores of the clauses. Their
+    # parameters were chosen on validation data (benchmarks/clause_rules.py).
+    clause_rules: bool = True
 
     def __post_init__(self) -> None:
         problems = [f"{name} must be a finite number" for name in _non_finite(self)]

@@ -461,6 +461,15 @@ class Explainer:
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         if len(lengths) and lengths.min() == 0:
             raise ValueError("empty sequences cannot be explained")
+        scores, weights = self._network_ids(sequences)
+        clauses = getattr(self.model, "clauses", None)
+        if clauses is not None:
+            self._compose(clauses.plans(sequences), sequences, scores, weights)
+        return self._calibrated(scores, weights, sequences)
+
+    def _network_ids(self, sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The network's own probabilities and per-token weights (before any later stage)."""
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         scores = np.empty(len(lengths), dtype=np.float32)
         weights: list[np.ndarray] = [np.zeros(0, np.float32)] * len(lengths)
         for batch in length_bucketed_batches(lengths, self.batch_size):
@@ -468,7 +477,27 @@ class Explainer:
             scores[batch] = prob
             for row, i in enumerate(batch):
                 weights[i] = w[row, : lengths[i]].astype(np.float32)
-        return self._calibrated(scores, weights, sequences)
+        return scores, weights
+
+    def _compose(self, plans: dict, sequences, scores: np.ndarray, weights: list[np.ndarray]) -> None:
+        """The clause rules (model/clauses.py) applied in place: a planned review's logit is a
+        weighted sum of its spans' network logits, so its word weights are the spans' weights
+        times the same coefficients, each at its span's place."""
+        from review_scorer.model.calibration import finite_logits
+
+        spans = [np.asarray(sequences[k])[s:e] for k, plan in plans.items() for _, s, e in plan]
+        if not spans:
+            return
+        span_scores, span_weights = self._network_ids(spans)
+        z = finite_logits(span_scores.astype(np.float64))
+        at = 0
+        for k, plan in plans.items():
+            logit, w = 0.0, np.zeros(len(weights[k]), dtype=np.float32)
+            for c, s, e in plan:
+                logit += c * z[at]
+                w[s:e] += np.float32(c) * span_weights[at]
+                at += 1
+            scores[k], weights[k] = 1.0 / (1.0 + np.exp(-logit)), w
 
     def _calibrated(self, scores: np.ndarray, weights: list[np.ndarray], sequences):
         """Scores through the model's temperature, and weights (logit units) divided by it, so
@@ -488,7 +517,7 @@ class Explainer:
             weights = [w * scale + head.token_weights(s) for w, s in zip(weights, sequences)]
         elif scale != 1.0:
             weights = [w * scale for w in weights]
-        return self.model.calibrate(scores, sequences), weights
+        return self.model.calibrate(scores, sequences, composed=True), weights
 
     def _prepare(self, text: Any) -> tuple[list[str], np.ndarray, np.ndarray, Any] | None:
         """(read tokens, their ids, their positions, offsets of all tokens or None) of one review;

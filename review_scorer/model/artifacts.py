@@ -55,6 +55,7 @@ class ModelBundle:
     name: str = field(default="")
     ngram_head: Any = None  # model.ngram_head.NgramHead, when the directory holds one
     lexicon: Any = None  # model.lexicon.LexiconTerm, when the directory holds one
+    clauses: Any = None  # model.clauses.ClauseRules, when meta.json records them
 
     @property
     def trained_at(self) -> str:
@@ -360,7 +361,22 @@ def load_model_dir(model_dir: str | Path, *, network: bool = True) -> ModelBundl
                                 f"{head.vocab_size} ids, but {VOCAB_FILE} has {len(vocab)}; "
                                 "retrain the model")
     return ModelBundle(model_dir, model, vocab, config, meta, history, metrics, name, head,
-                       _lexicon_term(model_dir, recorded, len(vocab)))
+                       _lexicon_term(model_dir, recorded, len(vocab)),
+                       _clause_rules(model_dir, meta, vocab))
+
+
+def _clause_rules(model_dir: Path, meta: dict, vocab: Vocabulary) -> Any:
+    """The clause rules meta.json records (model/clauses.py), or None when it records none."""
+    record = meta.get("clause_rules")
+    if record is None:
+        return None
+    from review_scorer.model.clauses import ClauseRules
+
+    try:
+        return ClauseRules.from_meta(record, vocab.tokens)
+    except ValueError as exc:
+        raise ArtifactError(f"{model_dir / META_FILE}: its clause_rules record is damaged ({exc}); "
+                            "retrain the model") from None
 
 
 def _lexicon_term(model_dir: Path, recorded: Any, vocab_size: int) -> Any:

@@ -74,8 +74,10 @@ class SentimentModel:
     def __init__(self, keras_model: Any, vocab: Any, config: Any, *, meta: dict | None = None,
                  history: dict | None = None, metrics: dict | None = None,
                  path: Path | None = None, name: str | None = None, ngram_head: Any = None,
-                 lexicon: Any = None):
+                 lexicon: Any = None, clauses: Any = None):
         self.keras_model = keras_model
+        # Contrast and negated-opinion-verb rules for short reviews (model/clauses.py).
+        self.clauses = clauses
         # A sentiment lexicon's score added to the network's logit (model/lexicon.py).
         self.lexicon = lexicon
         # An n-gram model of the user's labels stacked on the network (adapted models only).
@@ -116,7 +118,8 @@ class SentimentModel:
         bundle = load_model_dir(resolve_model_dir(path), network=network)
         return cls(bundle.model, bundle.vocab, bundle.config, meta=bundle.meta,
                    history=bundle.history, metrics=bundle.metrics, path=bundle.path,
-                   name=bundle.name, ngram_head=bundle.ngram_head, lexicon=bundle.lexicon)
+                   name=bundle.name, ngram_head=bundle.ngram_head, lexicon=bundle.lexicon,
+                   clauses=bundle.clauses)
 
     def save(self, directory: str | Path, *, overwrite: bool = False,
              report_html: str | None = None) -> Path:
@@ -125,7 +128,8 @@ class SentimentModel:
 
         if report_html is None and self.path is not None and (self.path / REPORT_FILE).is_file():
             report_html = (self.path / REPORT_FILE).read_text(encoding="utf-8")
-        meta = {k: v for k, v in self.meta.items() if k not in ("files", "format_version")}
+        meta = {k: v for k, v in self.meta.items() if k not in ("files", "format_version", "clause_rules")}
+        meta["clause_rules"] = None if self.clauses is None else self.clauses.meta()
         return save_model_dir(directory, model=self.keras_model, vocab=self.vocab,
                               config=self.config, history=self.history, metrics=self.metrics,
                               meta={**meta, "name": self.name}, report_html=report_html,
@@ -169,14 +173,18 @@ class SentimentModel:
 
     @property
     def reads_ids(self) -> bool:
-        """Whether calibrate needs the reviews' ids (a lexicon term or an n-gram head)."""
-        return self.lexicon is not None or self.ngram_head is not None
+        """Whether calibrate needs the reviews' ids (clause rules, a lexicon term or an n-gram
+        head)."""
+        return self.lexicon is not None or self.ngram_head is not None or self.clauses is not None
 
-    def calibrate(self, probabilities: np.ndarray, sequences: Any = None) -> np.ndarray:
-        """The network's probabilities with the model's lexicon term added to their logits
-        (review_scorer.model.lexicon), through its temperature (review_scorer.model.calibration),
-        then, for a model with an n-gram head, stacked with the n-gram model of the same reviews'
-        ids (`sequences`: a list of id arrays or a padded [batch, steps] array)."""
+    def calibrate(self, probabilities: np.ndarray, sequences: Any = None, *,
+                  composed: bool = False) -> np.ndarray:
+        """The network's probabilities (of `sequences`: a list of id arrays or a padded [batch,
+        steps] array) made the model's scores: short reviews' clauses composed by the clause
+        rules (review_scorer.model.clauses; `composed`: already done by the caller), the lexicon
+        term added to their logits (review_scorer.model.lexicon), through the temperature
+        (review_scorer.model.calibration), then, for a model with an n-gram head, stacked with
+        the n-gram model of the same reviews' ids."""
         from review_scorer.model.calibration import apply_temperature
 
         if not self.reads_ids:
@@ -185,6 +193,8 @@ class SentimentModel:
             raise ValueError(f"{self.name} reads the reviews' words beside the network: "
                              "calibrate needs the reviews' ids")
         sequences = list(sequences)
+        if self.clauses is not None and not composed:
+            probabilities = self.clauses.compose(probabilities, sequences, self.network_scores)
         if self.lexicon is not None:
             probabilities = self.lexicon.apply(probabilities, sequences)
         calibrated = apply_temperature(probabilities, self.temperature)
@@ -202,16 +212,22 @@ class SentimentModel:
             self._infer = compile_inference(self.keras_model)
         return self._infer
 
-    def predict_ids(self, sequences: Sequence[np.ndarray], *,
-                    batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Calibrated probabilities for non-empty id sequences, in their order (batched by length)."""
+    def network_scores(self, sequences: Sequence[np.ndarray], *,
+                       batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """The network's own probabilities for non-empty id sequences, in their order (batched
+        by length): before the clause rules, the lexicon term and the temperature."""
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         if len(lengths) and lengths.min() == 0:
             raise ValueError("empty sequences cannot be scored")
         out = np.empty(len(lengths), dtype=np.float32)
         for batch in length_bucketed_batches(lengths, batch_size):
             out[batch] = self.infer(pad_batch([sequences[i] for i in batch])).numpy()
-        return self.calibrate(out, sequences)
+        return out
+
+    def predict_ids(self, sequences: Sequence[np.ndarray], *,
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Calibrated probabilities for non-empty id sequences, in their order (batched by length)."""
+        return self.calibrate(self.network_scores(sequences, batch_size=batch_size), sequences)
 
     def predict(self, texts: str | Iterable[str | None], *,
                 batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:

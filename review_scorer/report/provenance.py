@@ -319,6 +319,32 @@ def lexicon_stage(term: Any) -> dict[str, Any] | None:
     }
 
 
+def clause_stage(record: Any) -> dict[str, Any] | None:
+    """The clause rules' stage from meta["clause_rules"] (None when the model has none)."""
+    d = _dict(record)
+    if not d:
+        return None
+    contrast, verbs = d.get("contrast_words"), d.get("opinion_verbs")
+    c_words, n_words = _number(d.get("contrast_max_words")), _number(d.get("negation_max_words"))
+    after = _number(d.get("after_share"))
+    return {
+        "key": "clauses",
+        "title": "Clause rules for short reviews",
+        "text": ("On a short review, the clause after \"but\" counts most, and a negated opinion "
+                 "verb (\"I wouldn't say the food was great\") turns the clause after it; both are "
+                 "read from the network's scores of the clauses."),
+        "facts": _facts(
+            ("Contrast", isinstance(contrast, list) and c_words and _joined(
+                ", ".join(f'"{w}"' for w in contrast),
+                f"reviews up to {c_words:g} words",
+                after is not None and f"the clause after it weighs {after:g}", sep="; ")),
+            ("Negated opinion verbs", isinstance(verbs, list) and n_words and _joined(
+                ", ".join(str(v) for v in verbs[:8]) + (", ..." if len(verbs) > 8 else ""),
+                f"reviews up to {n_words:g} words", sep="; ")),
+        ),
+    }
+
+
 def _schedule_text(encoder: dict, config: dict) -> str | None:
     tuning = _dict(encoder.get("fine_tuning"))
     head = _number(tuning.get("head_epochs", config.get("finetune_head_epochs")))
@@ -459,7 +485,8 @@ def model_provenance(meta: dict, config: dict) -> dict[str, Any]:
     meta, config = _dict(meta), _dict(config)
     adaptation = _dict(meta.get("adaptation"))
     if adaptation:
-        stages = [adaptation_stage(adaptation), lexicon_stage(meta.get("lexicon_term"))]
+        stages = [adaptation_stage(adaptation), clause_stage(meta.get("clause_rules")),
+                  lexicon_stage(meta.get("lexicon_term"))]
         return {"from_scratch": False, "stages": [s for s in stages if s], "lm_curve": None,
                 "lm_note": None,
                 "headline": f"Fine-tuned from {adaptation.get('start_model') or 'a trained model'} "
@@ -467,7 +494,8 @@ def model_provenance(meta: dict, config: dict) -> dict[str, Any]:
     encoder = _dict(meta.get("pretrained_encoder")) or None
     stages = [pretraining_stage(encoder) if encoder else word_vectors_stage(meta, config),
               distillation_stage(meta.get("distillation")),
-              training_stage(meta, config, encoder), lexicon_stage(meta.get("lexicon_term"))]
+              training_stage(meta, config, encoder), clause_stage(meta.get("clause_rules")),
+              lexicon_stage(meta.get("lexicon_term"))]
     stages = [stage for stage in stages if stage]
     curve, note = language_model_curve(encoder) if encoder else (None, None)
     return {"from_scratch": encoder is None, "headline": _headline(meta, encoder, stages),

@@ -120,17 +120,18 @@ def _trainable_copy(start, config, schedule: Schedule):
 
     network = build_model(config, len(start.vocab), name="adapted")
     network.set_weights([np.asarray(w, dtype=np.float32) for w in start.keras_model.get_weights()])
-    if getattr(start, "lexicon", None) is not None:
-        _LEXICON[network] = start.lexicon
+    if getattr(start, "lexicon", None) is not None or getattr(start, "clauses", None) is not None:
+        _START_TERMS[network] = (getattr(start, "lexicon", None), getattr(start, "clauses", None))
     compile_classifier(network, config.replace(learning_rate=schedule.learning_rate, ema_momentum=0.0),
                        encoder_multiplier=schedule.lower_layers_share)
     return network
 
 
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> its traced scorer
-# network -> the starting model's lexicon term (model/lexicon.py): the adapted model keeps it, so
-# every candidate, the starting weights included, is judged with it added to its logit.
-_LEXICON: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# network -> the starting model's (lexicon term, clause rules) (model/lexicon.py, model/clauses.py):
+# the adapted model keeps both, so every candidate, the starting weights included, is judged with
+# its short reviews' clauses composed and the term added to its logit.
+_START_TERMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _scores(network, sequences) -> np.ndarray:
@@ -144,11 +145,18 @@ def _scores(network, sequences) -> np.ndarray:
     if network not in _TRACED:
         _TRACED[network] = compile_inference(network)
     infer = _TRACED[network]
-    lengths = np.array([len(s) for s in sequences])
-    out = np.empty(len(sequences), dtype=np.float64)
-    for batch in length_bucketed_batches(lengths, 256):
-        out[batch] = np.asarray(infer(pad_batch([sequences[i] for i in batch]))).reshape(-1)
-    lexicon = _LEXICON.get(network)
+
+    def raw(seqs) -> np.ndarray:
+        lengths = np.array([len(s) for s in seqs])
+        out = np.empty(len(seqs), dtype=np.float64)
+        for batch in length_bucketed_batches(lengths, 256):
+            out[batch] = np.asarray(infer(pad_batch([seqs[i] for i in batch]))).reshape(-1)
+        return out
+
+    out = raw(sequences)
+    lexicon, clauses = _START_TERMS.get(network, (None, None))
+    if clauses is not None:
+        out = clauses.compose(out, sequences, raw).astype(np.float64)
     return out if lexicon is None else lexicon.apply(out, sequences).astype(np.float64)
 
 
@@ -505,7 +513,8 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
                        "fitted_on": "out-of-fold scores on the user's labels"}
     model = SentimentModel(export_model(network), start.vocab, config, name=name,
                            ngram_head=scoring_head(result.stack, calibration),
-                           lexicon=getattr(start, "lexicon", None))
+                           lexicon=getattr(start, "lexicon", None),
+                           clauses=getattr(start, "clauses", None))
     model.meta = {"calibration": calibration}
     return model
 
@@ -641,6 +650,7 @@ def _adaptation_meta(model, start, reviews, result: AdaptationResult, device: st
         "train_seconds": round(result.seconds, 2), "device": device,
         "unknown_word_rate": own,
         "lexicon_term": None if model.lexicon is None else model.lexicon.meta(),  # the start's
+        "clause_rules": None if model.clauses is None else model.clauses.meta(),  # the start's
         "versions": {"review_scorer": __version__, "tensorflow": tf.__version__,
                      "keras": keras.__version__, "python": platform.python_version(),
                      "numpy": np.__version__},

@@ -208,7 +208,7 @@ def _evaluated_model(fitted: FittedMembers, data: PreparedData, config: TrainCon
     from review_scorer.model.sentiment import SentimentModel
 
     model = SentimentModel(fitted.model, data.vocab, config, history=fitted.history, name=name,
-                           lexicon=lexicon_term(data, config))
+                           lexicon=lexicon_term(data, config), clauses=clause_rules(data, config))
     model.meta = {"calibration": fit_calibration(model, data)}
     validation_metrics, model.metrics = evaluate(model, data)
     model.meta = {**training_meta(model, reviews=reviews, splits=splits, data=data, fitted=fitted,
@@ -229,6 +229,16 @@ def lexicon_term(data: PreparedData, config: TrainConfig):
     seqs, idx = data.fit
     term.rating_weight, _ = fit_rating_weight(seqs, data.labels[idx], term.ratings)
     return term
+
+
+def clause_rules(data: PreparedData, config: TrainConfig):
+    """The clause rules for short reviews (model/clauses.py, applied before the lexicon term);
+    None when config.clause_rules is off."""
+    if not config.clause_rules:
+        return None
+    from review_scorer.model.clauses import ClauseRules
+
+    return ClauseRules.for_vocabulary(data.vocab.tokens)
 
 
 class CleanedTexts(dict):
@@ -487,6 +497,7 @@ def training_meta(model, *, reviews, splits: Splits, data: PreparedData, fitted:
         "unknown_word_rate": unknown_rate_meta(data.validation[0],
                                                "the reviews the model was trained on"),
         "lexicon_term": None if model.lexicon is None else model.lexicon.meta(),
+        "clause_rules": None if model.clauses is None else model.clauses.meta(),
         "versions": {
             "review_scorer": __version__, "tensorflow": tf.__version__,
             "keras": keras.__version__, "python": platform.python_version(),

@@ -1,0 +1,146 @@
+"""Choose the clause rules' parameters (model/clauses.py) on validation data.
+
+For one trained model (its clause rules, if any, taken off; its lexicon term kept), each setting
+on the grid composes the short reviews' clauses from the network's scores of them, adds the
+lexicon term, and fits a temperature on IMDB's movie-disjoint validation slice, as training
+does. Each setting is then measured on that slice, on the three development files
+(../shared/data/reviews-dev) and on the behavioural suite (benchmarks/behaviour_suite.py); the
+model without rules is the baseline in the same run. The IMDB test set is not read.
+
+Choice: the highest mean accuracy over the four validation sets (IMDB validation and the three
+development files). Settings within TIE points of that best mean (about four of their 40,787
+reviews) count as tied, and the suite's accuracy breaks the tie. That tie rule was set after a
+first look at this grid, which showed the negation rule moves the development files by a few
+reviews only; the suite's sentences are this project's own, so the suite numbers of the chosen
+setting are not an unbiased estimate (the hidden suites are).
+
+    python benchmarks/clause_rules.py --model-dir review_scorer/default_model --write-results
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+CHOOSING = ("imdb validation", "airline_tweets", "clothing_reviews", "fine_food_reviews")
+TIE = 0.01  # accuracy points
+CONTRAST = [dict(contrast_max_words=0)] + [
+    dict(contrast_max_words=n, contrast_mix=m, after_share=a)
+    for n, m, a in itertools.product((20, 30, 40, 60), (0.5, 1.0), (0.7, 0.85, 1.0))]
+NEGATION = [dict(negation_max_words=0)] + [
+    dict(negation_max_words=n, negation_mix=m, negation_flip=f)
+    for n, m, f in itertools.product((15, 20, 30), (0.5, 0.75, 1.0), (0.5, 1.0))]
+
+
+class CachedNetwork:
+    """The network's probabilities of id spans, each distinct span scored once for the run."""
+
+    def __init__(self, model):
+        self.model, self.cache = model, {}
+
+    def __call__(self, spans: list[np.ndarray]) -> np.ndarray:
+        keys = [np.asarray(s, dtype=np.int64).tobytes() for s in spans]
+        missing = {k: s for k, s in zip(keys, spans) if k not in self.cache}
+        if missing:
+            scores = self.model.network_scores(list(missing.values()))
+            self.cache.update(zip(missing, scores))
+        return np.array([self.cache[k] for k in keys], dtype=np.float32)
+
+
+def _label(setting: dict) -> str:
+    c, n = setting
+    parts = []
+    if c.get("contrast_max_words"):
+        parts.append(f"contrast <= {c['contrast_max_words']} words, mix {c['contrast_mix']:g}, "
+                     f"after {c['after_share']:g}")
+    if n.get("negation_max_words"):
+        parts.append(f"negation <= {n['negation_max_words']} words, mix {n['negation_mix']:g}, "
+                     f"flip {n['negation_flip']:g}")
+    return "; ".join(parts) or "no rules"
+
+
+def measure(model_dir: str):
+    from lexicon_weight import _sets
+
+    from review_scorer.model.calibration import finite_logits, fit_temperature
+    from review_scorer.model.clauses import ClauseRules
+    from review_scorer.model.sentiment import SentimentModel
+
+    model = SentimentModel.load(model_dir)
+    model.clauses, model.ngram_head = None, None
+    sets, _ = _sets()
+    network = CachedNetwork(model)
+    data = {}
+    for name, (texts, y) in sets.items():
+        seqs = model.encode(texts)
+        has = np.array([len(s) > 0 for s in seqs])
+        kept = [s for s in seqs if len(s)]
+        lex = model.lexicon.logits(kept) if model.lexicon is not None else np.zeros(len(kept))
+        data[name] = (kept, has, network(kept), lex, y)
+    results = []
+    for setting in itertools.product(CONTRAST, NEGATION):
+        rules = ClauseRules.for_vocabulary(model.vocab.tokens, **setting[0], **setting[1])
+        logits = {}
+        for name, (kept, has, raw, lex, y) in data.items():
+            z = np.zeros(len(has))  # texts without a word: logit 0, a coin
+            z[has] = finite_logits(rules.compose(raw, kept, network).astype(np.float64)) + lex
+            logits[name] = z
+        t = fit_temperature(1 / (1 + np.exp(-logits["imdb validation"])), sets["imdb validation"][1])
+        acc = {name: 100 * float(np.mean((logits[name] / t > 0) == data[name][4])) for name in data}
+        results.append((setting, t, acc, float(np.mean([acc[n] for n in CHOOSING]))))
+    best = max(r[3] for r in results)
+    chosen = max((r for r in results if r[3] >= best - TIE), key=lambda r: r[2]["behaviour suite"])
+    sizes = {name: len(y) for name, (_, y) in sets.items()}
+    return results, chosen, sizes
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default="review_scorer/default_model")
+    parser.add_argument("--top", type=int, default=12, help="rows of the table besides the baseline")
+    parser.add_argument("--write-results", action="store_true")
+    args = parser.parse_args(argv)
+    from _results import command, machine, markdown_table, model_label, write_section
+
+    started = time.perf_counter()
+    results, chosen, sizes = measure(args.model_dir)
+    base = results[0]
+    ranked = sorted(results[1:], key=lambda r: -r[3])[: args.top]
+    if chosen not in ranked:
+        ranked.append(chosen)
+    header = ["clause rules", "temperature", *[f"{n} ({k:,}) acc" for n, k in sizes.items()],
+              "mean acc of the four validation sets"]
+    rows = [[("**chosen:** " if r is chosen else "") + _label(r[0]), f"{r[1]:.3f}",
+             *[f"{r[2][n]:.2f}%" for n in sizes], f"{r[3]:.3f}%"] for r in [base, *ranked]]
+    table = markdown_table(header, rows)
+    took = time.perf_counter() - started
+    print(table)
+    print(f"{len(results)} settings; chosen: {_label(chosen[0])} ({took:.0f} s)")
+    if args.write_results:
+        body = (f"## Clause rules (model of {model_label(args.model_dir)}; validation data only)\n\n"
+                f"{len(results)} settings: contrast rule off or reviews up to 20/30/40/60 words, "
+                "mix 0.5/1, after-share 0.7/0.85/1; negation rule off or reviews up to 15/20/30 "
+                "words, mix 0.5/0.75/1, flip 0.5/1. The baseline (no rules) and the "
+                f"{args.top} best by the mean of the four validation sets are shown.\n\n" + table +
+                "\n\nChosen: the highest mean accuracy over IMDB validation and the three "
+                f"development files, settings within {TIE} points of it counted as tied and the "
+                "tie broken by the behaviour suite (a rule set after a first look at the grid; "
+                "the suite is this project's own, so its number for the chosen setting is "
+                "optimistic). Each setting's temperature is fitted on IMDB validation, as training "
+                "does. The IMDB test set is not read.\n\n"
+                f"- machine: {machine()}\n- date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
+                f"- command: `{command()}`\n")
+        write_section("clause_rules", body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,221 @@
+"""Clause rules: a short review's score composed from the network's scores of its clauses.
+
+The network reads a review left to right and learned its sense of structure from long movie
+reviews. Two constructions that decide short reviews are rare there, and it misreads them:
+
+- contrast: "The fit was great, but the fabric is itchy." The clause after "but" (or "however")
+  carries the verdict. VADER has the same rule (Hutto & Gilbert 2014: words before "but" count
+  half, words after it one and a half times), and Polanyi & Zaenen (2006, "Contextual valence
+  shifters") describe it as a connective that changes which clause counts.
+- a negated opinion verb, "I wouldn't say the food was great", "I don't think it is bad": the
+  negation sits on the verb of saying or thinking, but it reverses the clause that follows (what
+  linguists call neg-raising, Horn 1978). The negator is more than three words before the
+  sentiment word, out of reach of the lexicon's negation window and, measured, of the network.
+
+On a review of at most `contrast_max_words` words with a contrast word inside it, the logit is
+
+    (1 - contrast_mix) * z(review) + contrast_mix * (after_share * z(after) + (1 - after_share) * z(before))
+
+split at the last contrast word; on a review (or clause) of at most `negation_max_words` words
+where a negator is followed, within two words, by an opinion verb, it is
+
+    (1 - negation_mix) * z(review) - negation_mix * negation_flip * z(the clause after the verb)
+
+where z is the network's raw logit, and the clauses are composed the same way in turn. Every
+other review keeps the network's own logit. The result is a weighted sum of the network's logits
+of a few spans of the review, so explanations stay exact: each span's word weights, times its
+coefficient (explain/attribution.py). Long reviews are left alone: the rules are chosen on
+validation data, and on long text they cost accuracy (benchmarks/clause_rules.py; RESULTS.md
+section clause_rules). The composed logit is what the later stages read as the network's: the
+lexicon term is added to it, then the temperature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from review_scorer.model.calibration import finite_logits
+
+CONTRAST_WORDS = ("but", "however")
+OPINION_VERBS = ("say", "said", "think", "thought", "call", "called", "believe", "believed",
+                 "feel", "felt", "find", "found", "consider", "considered", "expect", "expected",
+                 "suppose", "imagine", "guess")
+NEGATORS = ("not", "no", "never", "nobody", "neither", "nor", "none", "nothing", "nowhere",
+            "hardly", "rarely", "seldom", "cannot", "without", "dont", "doesnt", "didnt", "cant",
+            "wont", "wouldnt", "couldnt", "shouldnt", "isnt", "wasnt", "arent", "werent", "aint",
+            "havent", "hasnt", "hadnt")
+NEGATOR_SUFFIX = "n't"  # "wouldn't", "can't", "isn't": every word that ends with it negates too
+VERB_REACH = 2  # the verb stands at most this many words after the negator ("don't really think")
+
+# The parameters chosen on validation data (benchmarks/clause_rules.py, RESULTS.md clause_rules).
+CHOSEN = {"contrast_max_words": 30, "contrast_mix": 1.0, "after_share": 0.85,
+          "negation_max_words": 15, "negation_mix": 0.75, "negation_flip": 1.0}
+
+Segment = tuple[float, int, int]  # (coefficient, start, end): coefficient * z(ids[start:end])
+
+
+def _negator_test(words: Sequence[str], suffix: str) -> Callable[[str], bool]:
+    words = frozenset(words)
+    return lambda token: token in words or (bool(suffix) and token.endswith(suffix))
+
+
+@dataclass
+class ClauseRules:
+    """The rules for one vocabulary: which ids are contrast words, opinion verbs and negators."""
+
+    contrast: np.ndarray  # bool [vocab_size]
+    verb: np.ndarray  # bool [vocab_size]
+    negator: np.ndarray  # bool [vocab_size]
+    contrast_max_words: int = CHOSEN["contrast_max_words"]
+    contrast_mix: float = CHOSEN["contrast_mix"]
+    after_share: float = CHOSEN["after_share"]
+    negation_max_words: int = CHOSEN["negation_max_words"]
+    negation_mix: float = CHOSEN["negation_mix"]
+    negation_flip: float = CHOSEN["negation_flip"]
+    # the word lists the masks were made from, as meta.json records them
+    words: dict = field(default_factory=lambda: {
+        "contrast_words": list(CONTRAST_WORDS), "opinion_verbs": list(OPINION_VERBS),
+        "negators": list(NEGATORS), "negator_suffix": NEGATOR_SUFFIX})
+    _reach: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._reach = max(self.contrast_max_words if self.contrast.any() else 0,
+                          self.negation_max_words if self.verb.any() else 0)
+
+    @classmethod
+    def for_vocabulary(cls, tokens: Sequence[str], **params) -> ClauseRules:
+        return cls(_marks(tokens, CONTRAST_WORDS.__contains__), _marks(tokens, OPINION_VERBS.__contains__),
+                   _marks(tokens, _negator_test(NEGATORS, NEGATOR_SUFFIX)), **params)
+
+    # ------------------------------------------------------------------ plans
+
+    def plan(self, ids: np.ndarray) -> list[Segment] | None:
+        """The spans whose network logits, times their coefficients, add up to this review's
+        composed logit; None when no rule applies (the network's own logit stands)."""
+        ids = np.asarray(ids)
+        if not 0 < len(ids) <= self._reach:
+            return None
+        out: list[Segment] = []
+        self._compose(ids, 0, len(ids), 1.0, out)
+        return None if out == [(1.0, 0, len(ids))] else out
+
+    def _compose(self, ids: np.ndarray, start: int, end: int, coef: float, out: list[Segment]) -> None:
+        if coef == 0.0:  # a span that counts for nothing is not scored
+            return
+        n = end - start
+        if n <= self.contrast_max_words:
+            inner = np.flatnonzero(self.contrast[ids[start + 1:end - 1]])
+            if len(inner):
+                at = start + 1 + int(inner[-1])
+                self._keep_whole(start, end, coef, self.contrast_mix, out)
+                mix = coef * self.contrast_mix
+                self._compose(ids, at + 1, end, mix * self.after_share, out)
+                self._compose(ids, start, at, mix * (1.0 - self.after_share), out)
+                return
+        if n <= self.negation_max_words:
+            verb = self._negated_verb(ids, start, end)
+            if verb is not None:
+                self._keep_whole(start, end, coef, self.negation_mix, out)
+                self._compose(ids, verb + 1, end, -coef * self.negation_mix * self.negation_flip, out)
+                return
+        out.append((coef, start, end))
+
+    @staticmethod
+    def _keep_whole(start: int, end: int, coef: float, mix: float, out: list[Segment]) -> None:
+        if mix < 1.0:
+            out.append((coef * (1.0 - mix), start, end))
+
+    def _negated_verb(self, ids: np.ndarray, start: int, end: int) -> int | None:
+        """The position of the first opinion verb within VERB_REACH words after a negator, with
+        at least one word after it; None when there is none."""
+        for i in np.flatnonzero(self.negator[ids[start:end]]) + start:
+            for j in range(i + 1, min(i + 1 + VERB_REACH, end - 1)):
+                if self.verb[ids[j]]:
+                    return j
+        return None
+
+    def plans(self, sequences: Sequence[np.ndarray] | np.ndarray) -> dict[int, list[Segment]]:
+        """Each review's plan, for the reviews a rule applies to (a list of id arrays or
+        right-padded rows); the others are looked at by a vectorised test only."""
+        rows = [np.asarray(s) for s in sequences]
+        out = {}
+        for k in self._candidates(rows):
+            ids = rows[k]
+            ids = ids[: int(np.flatnonzero(ids)[-1]) + 1] if ids.any() else ids[:0]
+            plan = self.plan(ids)
+            if plan is not None:
+                out[int(k)] = plan
+        return out
+
+    def _candidates(self, rows: list[np.ndarray]) -> np.ndarray:
+        if not rows or not self._reach:
+            return np.zeros(0, dtype=np.int64)
+        lengths = np.array([np.count_nonzero(r) for r in rows])
+        short = np.flatnonzero((lengths > 0) & (lengths <= self._reach))
+        if not len(short):
+            return short
+        width = max(len(rows[k]) for k in short)
+        ids = np.zeros((len(short), width), dtype=np.int64)
+        for j, k in enumerate(short):
+            ids[j, : len(rows[k])] = rows[k]
+        ids = np.minimum(ids, len(self.contrast) - 1)
+        return short[(self.contrast[ids] | self.negator[ids]).any(axis=1)]
+
+    # ------------------------------------------------------------------ scores
+
+    def compose(self, probabilities: np.ndarray, sequences: Sequence[np.ndarray] | np.ndarray,
+                network: Callable[[list[np.ndarray]], np.ndarray]) -> np.ndarray:
+        """The network's probabilities with the rules applied: `network` scores a list of id
+        arrays (the spans) with the same network that gave `probabilities`."""
+        probabilities = np.asarray(probabilities)
+        found = self.plans(sequences)
+        if not found:
+            return probabilities
+        rows = [np.asarray(sequences[k]) for k in found]
+        spans = [rows[j][s:e] for j, plan in enumerate(found.values()) for _, s, e in plan]
+        z = finite_logits(np.asarray(network(spans), dtype=np.float64))
+        out = np.array(probabilities, dtype=np.result_type(probabilities, np.float32), copy=True)
+        at = 0
+        for k, plan in found.items():
+            logit = sum(c * z[at + i] for i, (c, _, _) in enumerate(plan))
+            at += len(plan)
+            out[k] = 1.0 / (1.0 + np.exp(-logit))
+        return out
+
+    # ------------------------------------------------------------------ saved form
+
+    def meta(self) -> dict:
+        """What meta.json records: the parameters and word lists; load rebuilds the id masks."""
+        return {**{k: list(v) if isinstance(v, list) else v for k, v in self.words.items()},
+                **{k: getattr(self, k) for k in CHOSEN}}
+
+    @classmethod
+    def from_meta(cls, meta: dict, tokens: Sequence[str]) -> ClauseRules:
+        """Rebuild from meta.json's record; ValueError when it is not a valid record."""
+        if not isinstance(meta, dict):
+            raise ValueError("not a mapping")
+        params = {}
+        for key, default in CHOSEN.items():
+            value = meta.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise ValueError(f"{key} is not a number")
+            params[key] = type(default)(value)
+        lists = [meta.get(k) for k in ("contrast_words", "opinion_verbs", "negators")]
+        suffix = meta.get("negator_suffix", "")
+        if not all(isinstance(v, list) and all(isinstance(w, str) for w in v) for v in lists) \
+                or not isinstance(suffix, str):
+            raise ValueError("word lists are not lists of words")
+        contrast, verbs, negators = lists
+        words = {"contrast_words": contrast, "opinion_verbs": verbs, "negators": negators,
+                 "negator_suffix": suffix}
+        return cls(_marks(tokens, set(contrast).__contains__), _marks(tokens, set(verbs).__contains__),
+                   _marks(tokens, _negator_test(negators, suffix)), **params, words=words)
+
+
+def _marks(tokens: Sequence[str], test: Callable[[str], bool]) -> np.ndarray:
+    out = np.array([test(t) for t in tokens], dtype=bool)
+    out[:2] = False  # padding and unknown
+    return out

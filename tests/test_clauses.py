@@ -1,0 +1,242 @@
+"""The clause rules for short reviews (model/clauses.py): their plans, the composed scores, their
+record in meta.json, scoring, explanations and training with them, and adaptation that keeps
+them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from review_scorer.errors import ArtifactError
+
+TOKENS = ["<pad>", "<unk>", "the", "food", "was", "great", "but", "service", "slow", "i",
+          "wouldn't", "say", "don't", "really", "think", "it", "bad", "however", "not", "good",
+          "and", "very"]
+IDS = {t: i for i, t in enumerate(TOKENS)}
+
+
+def _ids(text: str) -> np.ndarray:
+    return np.array([IDS[w] for w in text.split()], dtype=np.int64)
+
+
+def _logit(p):
+    p = np.asarray(p, dtype=np.float64)
+    return np.log(p / (1 - p))
+
+
+def _rules(**params):
+    from review_scorer.model.clauses import ClauseRules
+
+    return ClauseRules.for_vocabulary(TOKENS, **params)
+
+
+def test_a_contrast_splits_at_its_last_contrast_word_and_weighs_the_clause_after_it():
+    rules = _rules(contrast_max_words=30, contrast_mix=1.0, after_share=0.8)
+    plan = rules.plan(_ids("the food was great but the service was slow"))
+    assert plan == [(0.8, 5, 9), (pytest.approx(0.2), 0, 4)]
+    # The last contrast word splits; the part before it is composed in its turn.
+    plan = rules.plan(_ids("the food was great but slow however the service was great"))
+    assert [(s, e) for _, s, e in plan] == [(7, 11), (5, 6), (0, 4)]
+    assert [c for c, _, _ in plan] == pytest.approx([0.8, 0.2 * 0.8, 0.2 * 0.2])
+    # Part of the review's own logit is kept when the mix is below one.
+    mixed = _rules(contrast_max_words=30, contrast_mix=0.5, after_share=1.0)
+    assert mixed.plan(_ids("the food was great but the service was slow")) == [(0.5, 0, 9), (0.5, 5, 9)]
+
+
+def test_reviews_the_rules_do_not_reach_keep_the_networks_logit():
+    rules = _rules(contrast_max_words=6, negation_max_words=6)
+    assert rules.plan(_ids("but the food was great")) is None  # a contrast word first
+    assert rules.plan(_ids("the food was great but")) is None  # or last
+    assert rules.plan(_ids("the food was great but the service was slow")) is None  # 9 > 6 words
+    assert rules.plan(_ids("the food was not good")) is None  # a negator with no opinion verb
+    assert rules.plan(_ids("i wouldn't say")) is None  # nothing after the verb
+    assert rules.plan(_ids("")) is None
+    off = _rules(contrast_max_words=0, negation_max_words=0)
+    assert off.plan(_ids("the food was great but slow")) is None
+    assert off.plans([_ids("the food was great but slow"), _ids("i don't think it was bad")]) == {}
+
+
+def test_a_negated_opinion_verb_turns_the_clause_after_it():
+    rules = _rules(negation_max_words=15, negation_mix=0.75, negation_flip=1.0)
+    assert rules.plan(_ids("i wouldn't say the food was great")) == [(0.25, 0, 7), (-0.75, 3, 7)]
+    # Up to two words between the negator and the verb.
+    assert rules.plan(_ids("i don't really think it was bad")) == [(0.25, 0, 7), (-0.75, 4, 7)]
+    assert rules.plan(_ids("i don't really very think it was bad")) is None
+    # Inside a contrast, each clause is composed on its own.
+    both = _rules(contrast_max_words=30, contrast_mix=1.0, after_share=0.8, negation_max_words=15,
+                  negation_mix=1.0, negation_flip=0.5)
+    plan = both.plan(_ids("i don't think the food was bad but the service was slow"))
+    assert plan == [(0.8, 8, 12), (pytest.approx(-0.2 * 0.5), 3, 7)]
+
+
+def test_composed_scores_are_the_planned_sum_of_span_logits_and_read_padded_rows():
+    from review_scorer.text.batching import pad_batch
+
+    rules = _rules(contrast_max_words=30, contrast_mix=1.0, after_share=0.8, negation_max_words=15,
+                   negation_mix=0.75, negation_flip=1.0)
+    seqs = [_ids(t) for t in ("the food was great but the service was slow",
+                              "i wouldn't say the food was great", "the food was great")]
+
+    def network(spans):  # any function of the span's ids will do: here, of their sum and length
+        return np.array([1 / (1 + np.exp(-(np.sum(s) % 7 - 3 + 0.1 * len(s)))) for s in spans])
+
+    probs = network(seqs).astype(np.float32)
+    got = rules.compose(probs, seqs, network)
+    for k, s in enumerate(seqs):
+        plan = rules.plan(s)
+        if plan is None:
+            assert got[k] == probs[k]
+            continue
+        want = sum(c * _logit(network([s[a:b]]))[0] for c, a, b in plan)
+        np.testing.assert_allclose(_logit(got[k]), want, rtol=1e-5)
+    assert not np.allclose(got[:2], probs[:2])
+    np.testing.assert_allclose(rules.compose(probs, pad_batch(seqs), network), got)
+
+
+def test_the_record_in_meta_rebuilds_the_same_rules_and_a_damaged_one_is_refused():
+    from review_scorer.model.clauses import ClauseRules
+
+    rules = _rules(contrast_max_words=25, negation_mix=0.5)
+    record = json.loads(json.dumps(rules.meta()))
+    again = ClauseRules.from_meta(record, TOKENS)
+    for text in ("the food was great but the service was slow", "i don't think it was bad"):
+        assert again.plan(_ids(text)) == rules.plan(_ids(text))
+    assert again.contrast_max_words == 25 and again.negation_mix == 0.5
+    for damaged in ({**record, "contrast_mix": "a lot"}, {**record, "opinion_verbs": "say"}, [1, 2]):
+        with pytest.raises(ValueError):
+            ClauseRules.from_meta(damaged, TOKENS)
+
+
+def _tiny_rules(model, **params):
+    """Rules for the tiny model, whose 300 words hold "but" and "not" but no opinion verb: one of
+    its words stands in for the verbs."""
+    from review_scorer.model.clauses import ClauseRules
+
+    assert {"but", "not"} <= set(model.vocab.tokens)
+    record = {**ClauseRules.for_vocabulary(model.vocab.tokens, **params).meta(),
+              "opinion_verbs": [_words(model)[4]]}
+    return ClauseRules.from_meta(record, model.vocab.tokens)
+
+
+def _words(model) -> list[str]:
+    return [t for t in model.vocab.tokens[2:] if t.isalpha() and t not in ("but", "not")][10:15]
+
+
+def _short_reviews(model) -> list[str]:
+    """Short reviews made of words the tiny model knows, that the rules reach (but the last two)."""
+    a, b, c, d, verb = _words(model)
+    return [f"{a} {b} but {c} {d}", f"{a} not {verb} {b} {c}", f"{a} {b} {c} but {d} {a} but {b}",
+            f"{a} {b} {c}", f"{a} {b} not {c}"]
+
+
+def test_scoring_and_explanations_compose_the_clauses(trained_model, tmp_path):
+    from review_scorer.explain.attribution import Explainer
+    from review_scorer.model.sentiment import SentimentModel
+
+    model = SentimentModel.load(trained_model.model_dir)
+    assert model.clauses is not None  # training attaches them by default
+    model.clauses = _tiny_rules(model, contrast_mix=1.0, after_share=0.7, negation_mix=1.0,
+                                negation_flip=1.0)
+    saved = SentimentModel.load(model.save(tmp_path / "rules"))
+    assert saved.clauses.after_share == 0.7
+    assert json.loads((tmp_path / "rules" / "meta.json").read_text())["clause_rules"]["after_share"] == 0.7
+    texts = _short_reviews(saved)
+    seqs = saved.encode(texts)
+    plans = saved.clauses.plans(seqs)
+    assert sorted(plans) == [0, 1, 2]
+    network = saved.network_scores(seqs)
+    z = _logit(network)
+    for k, plan in plans.items():
+        z[k] = sum(c * _logit(saved.network_scores([seqs[k][a:b]]))[0] for c, a, b in plan)
+    lexicon = saved.lexicon.logits(seqs) if saved.lexicon is not None else 0.0
+    expected = (z + lexicon) / saved.temperature
+    np.testing.assert_allclose(_logit(saved.predict(texts)), expected, atol=2e-4)
+    streamed = [s for _, _, s in saved.predict_stream([texts], lambda item: item, batch_size=2)]
+    np.testing.assert_allclose(streamed[0], saved.predict(texts), atol=1e-6)
+    # Explanations: the same scores, and a composed review's word weights are its spans' weights
+    # times the plan's coefficients.
+    scores, weights = Explainer(saved).explain_ids(seqs)
+    np.testing.assert_allclose(scores, saved.predict_ids(seqs), atol=1e-5)
+    plain = SentimentModel.load(trained_model.model_dir)
+    plain.clauses = plain.lexicon = None
+    plain.meta = {**plain.meta, "calibration": None}
+    for k, plan in plans.items():
+        want = np.zeros(len(seqs[k]), dtype=np.float64)
+        for c, a, b in plan:
+            want[a:b] += c * Explainer(plain).explain_ids([seqs[k][a:b]])[1][0]
+        if saved.lexicon is not None:
+            want += saved.lexicon.token_weights(seqs[k])
+        np.testing.assert_allclose(weights[k], want / saved.temperature, atol=1e-4)
+
+
+def test_a_damaged_clause_record_is_refused_in_one_line(trained_model, tmp_path):
+    from click.testing import CliRunner
+
+    from review_scorer.cli import cli
+    from review_scorer.model.artifacts import load_model_dir
+    from review_scorer.model.sentiment import SentimentModel
+
+    target = SentimentModel.load(trained_model.model_dir).save(tmp_path / "m")
+    meta = json.loads((target / "meta.json").read_text())
+    meta["clause_rules"]["negation_flip"] = None
+    (target / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=r"meta\.json: its clause_rules record is damaged"):
+        load_model_dir(target)
+    reviews = tmp_path / "r.csv"
+    reviews.write_text("review\nGood food.\n")
+    run = CliRunner().invoke(cli, ["score", str(reviews), "--model-dir", str(target), "--out-dir",
+                                   str(tmp_path / "o")])
+    errors = [line for line in run.output.splitlines() if line.startswith("error:")]
+    assert run.exit_code != 0 and len(errors) == 1 and "clause_rules record is damaged" in errors[0]
+    assert "Traceback" not in run.output
+
+
+def test_training_without_the_rules_gives_the_same_network(trained_model, tiny_config, tmp_path):
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.train import run_training
+    from tests.conftest import MINI_IMDB
+
+    result = run_training(tiny_config.replace(clause_rules=False), data_source=str(MINI_IMDB),
+                          model_dir=tmp_path / "plain")
+    plain = SentimentModel.load(result.model_dir)
+    assert plain.clauses is None and plain.meta["clause_rules"] is None
+    assert "clause_rules" in plain.config.to_dict() and plain.config.clause_rules is False
+    with_rules = SentimentModel.load(trained_model.model_dir)
+    assert with_rules.meta["clause_rules"]["contrast_words"] == ["but", "however"]
+    texts = ["A wonderful, moving, beautiful film.", "Awful but not boring.", "A film."]
+    np.testing.assert_allclose(with_rules.network_scores(with_rules.encode(texts)),
+                               plain.network_scores(plain.encode(texts)), atol=1e-6)
+
+
+def test_adaptation_keeps_the_starting_models_rules(trained_model, tmp_path):
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.training.adapt import Schedule, adapt, adapted_model
+
+    start = SentimentModel.load(trained_model.model_dir)
+    start.clauses = _tiny_rules(start)
+    texts = [t for t in _short_reviews(start) for _ in range(12)]
+    labels = np.array([i % 2 for i in range(len(texts))])
+    result = adapt(start, texts, labels, schedule=Schedule(max_epochs=1))
+    own = float(np.mean((start.predict(texts) >= 0.5) == labels))
+    assert result.start_metrics["accuracy"] == pytest.approx(own)
+    model = adapted_model(start, result, name="mine")
+    assert model.clauses is start.clauses
+    saved = SentimentModel.load(model.save(tmp_path / "mine"))
+    assert saved.clauses is not None and saved.meta["clause_rules"] == start.clauses.meta()
+
+
+def test_how_the_model_was_made_names_the_clause_stage():
+    from review_scorer.model.clauses import ClauseRules
+    from review_scorer.report.provenance import model_provenance
+
+    record = ClauseRules.for_vocabulary(TOKENS).meta()
+    stages = model_provenance({"clause_rules": record, "sizes": {"train": 100}}, {})["stages"]
+    stage = next(s for s in stages if s["key"] == "clauses")
+    facts = {f["label"]: f["value"] for f in stage["facts"]}
+    assert "but" in facts["Contrast"] and "30 words" in facts["Contrast"]
+    assert "say" in facts["Negated opinion verbs"]
+    adapted = model_provenance({"clause_rules": record, "adaptation": {"start_model": "imdb-lstm"}}, {})
+    assert [s["key"] for s in adapted["stages"]] == ["adaptation", "clauses"]
+    assert all(s["key"] != "clauses" for s in model_provenance({"clause_rules": None}, {})["stages"])
