@@ -89,7 +89,7 @@ def measure(model_dir: str):
     for setting in itertools.product(CONTRAST, NEGATION):
         rules = ClauseRules.for_vocabulary(model.vocab.tokens, **setting[0], **setting[1])
         logits = {}
-        for name, (kept, has, raw, lex, y) in data.items():
+        for name, (kept, has, raw, lex, _) in data.items():
             z = np.zeros(len(has))  # texts without a word: logit 0, a coin
             z[has] = finite_logits(rules.compose(raw, kept, network).astype(np.float64)) + lex
             logits[name] = z
