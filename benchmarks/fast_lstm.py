@@ -61,7 +61,8 @@ def build_models(model_dir: Path | None):
     for name in PATHS:
         os.environ[FAST_LSTM_ENV] = "1" if name == "fast" else "0"
         models[name] = SentimentModel(loaded.keras_model, loaded.vocab, loaded.config,
-                                      meta=loaded.meta, path=loaded.path, lexicon=loaded.lexicon)
+                                      meta=loaded.meta, path=loaded.path, lexicon=loaded.lexicon,
+                                      clauses=loaded.clauses)
         if models[name].infer.fast != (name == "fast"):
             sys.exit(f"fast_lstm: the {name} path could not be built for this model")
     os.environ.pop(FAST_LSTM_ENV, None)

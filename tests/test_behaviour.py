@@ -19,10 +19,12 @@ from behaviour_suite import build_suite
 # The sentences the issue found misread by the model shipped before (scores 0.03-0.72).
 ISSUE_CASES = [("Not bad at all", 1), ("Five stars!", 1), ("Battery died after two days.", 0),
                ("Reliable and quick to boil. A fine kettle for the price.", 1)]
-# What the product must do on short reviews: plain and intensified opinions right nearly always,
-# and negation better than a coin (the model shipped before got a third of it right). The
-# benchmark's target, 90% over every capability, is in benchmarks/RESULTS.md.
-FLOORS = {"simple": 0.9, "intensifier": 0.9, "negation": 0.5}
+# What the product must do on short reviews: plain and intensified opinions right nearly always;
+# contrast ("..., but ...") and negation at least as often as VADER (80.9% and 68.9% of these
+# sentences), which the clause rules (model/clauses.py) are for; the model shipped on 2026-12-01
+# got a third of the negation right. The benchmark's target, 90% over every capability, is in
+# benchmarks/RESULTS.md.
+FLOORS = {"simple": 0.9, "intensifier": 0.9, "contrast": 0.8, "negation": 0.7}
 
 
 @pytest.fixture(scope="module")

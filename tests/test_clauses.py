@@ -13,7 +13,8 @@ from review_scorer.errors import ArtifactError
 
 TOKENS = ["<pad>", "<unk>", "the", "food", "was", "great", "but", "service", "slow", "i",
           "wouldn't", "say", "don't", "really", "think", "it", "bad", "however", "not", "good",
-          "and", "very"]
+          "and", "very", "can't", "enough", "things", "never", "thought", "i'd", "love", "expect",
+          "ever", "had", "better"]
 IDS = {t: i for i, t in enumerate(TOKENS)}
 
 
@@ -64,6 +65,12 @@ def test_a_negated_opinion_verb_turns_the_clause_after_it():
     # Up to two words between the negator and the verb.
     assert rules.plan(_ids("i don't really think it was bad")) == [(0.25, 0, 7), (-0.75, 4, 7)]
     assert rules.plan(_ids("i don't really very think it was bad")) is None
+    # Praise and surprise are not denials: "enough" or "ever" after the verb, "never" before it, a
+    # verb of expecting.
+    assert rules.plan(_ids("i can't say enough good things")) is None
+    assert rules.plan(_ids("i don't think i'd ever had better")) is None
+    assert rules.plan(_ids("i never thought i'd love it")) is None
+    assert rules.plan(_ids("i don't expect it was bad")) is None
     # Inside a contrast, each clause is composed on its own.
     both = _rules(contrast_max_words=30, contrast_mix=1.0, after_share=0.8, negation_max_words=15,
                   negation_mix=1.0, negation_flip=0.5)

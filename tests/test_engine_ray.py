@@ -147,9 +147,10 @@ def test_ray_engine_matches_local_engine_rows_statuses_scores_and_counts(
 def test_ray_engine_scores_an_adapted_model_with_its_ngram_head_as_the_local_engine(
         local_ray, review_inputs, trained_model, tmp_path):
     """A model adapted to a user's labels carries an n-gram head (here with the lexicon term),
-    and a lexicon term on the network's logit: the Ray actors load both from the model directory
-    and score as the local engine does, and they really move the scores away from the
-    network's own."""
+    a lexicon term on the network's logit and clause rules: the Ray actors load them all from the
+    model directory and score as the local engine does, and they really move the scores away
+    from the network's own."""
+    from review_scorer.model.clauses import ClauseRules
     from review_scorer.model.lexicon import LexiconTerm, lexicon_arrays
     from review_scorer.model.ngram_head import NgramHead
     from review_scorer.model.sentiment import SentimentModel
@@ -164,10 +165,13 @@ def test_ray_engine_scores_an_adapted_model_with_its_ngram_head_as_the_local_eng
     head.valence, head.negator, head.lexicon_source = lexicon_arrays(model.vocab.tokens)
     model.ngram_head = head
     model.lexicon = LexiconTerm.for_vocabulary(model.vocab.tokens, 1.5)
+    # Clause rules that reach every review the tiny model reads (it reads at most 40 words).
+    model.clauses = ClauseRules.for_vocabulary(model.vocab.tokens, contrast_max_words=40)
+    assert model.clauses.plans(model.encode(pd.read_csv(review_inputs / "a.csv")["review"].fillna("")))
     stacked = model.save(tmp_path / "stacked")
 
     files = [str(review_inputs / "a.csv")]
-    model.ngram_head = model.lexicon = None
+    model.ngram_head = model.lexicon = model.clauses = None
     plain = score_files(files, model_dir=model.save(tmp_path / "network"), out_dir=tmp_path / "plain",
                         options=_options(fmt="csv"))
     local = score_files(files, model_dir=stacked, out_dir=tmp_path / "local",

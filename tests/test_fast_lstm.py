@@ -149,7 +149,8 @@ def test_fast_lstm_trained_tiny_model_through_predict(trained_model, monkeypatch
     fast = SentimentModel.load(trained_model.model_dir)
     assert fast.infer.fast is True
     monkeypatch.setenv("REVIEW_SCORER_FAST_LSTM", "0")
-    slow = SentimentModel(fast.keras_model, fast.vocab, fast.config, meta=fast.meta, lexicon=fast.lexicon)
+    slow = SentimentModel(fast.keras_model, fast.vocab, fast.config, meta=fast.meta, lexicon=fast.lexicon,
+                        clauses=fast.clauses)
     assert slow.infer.fast is False
     assert np.abs(fast.predict(texts) - slow.predict(texts)).max() < TOLERANCE
 
@@ -247,7 +248,7 @@ def test_fast_lstm_shipped_model_predicts_as_keras(monkeypatch):
     monkeypatch.setenv("REVIEW_SCORER_FAST_LSTM", "0")
     # the same model, lexicon term and calibration included, through the Keras call
     keras_path = SentimentModel(shipped.keras_model, shipped.vocab, shipped.config,
-                                meta=shipped.meta, lexicon=shipped.lexicon)
+                                meta=shipped.meta, lexicon=shipped.lexicon, clauses=shipped.clauses)
     assert shipped.lexicon is not None
     keras_scores = keras_path.predict(texts)
     assert keras_path.infer.fast is False

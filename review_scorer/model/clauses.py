@@ -40,14 +40,19 @@ import numpy as np
 from review_scorer.model.calibration import finite_logits
 
 CONTRAST_WORDS = ("but", "however")
-OPINION_VERBS = ("say", "said", "think", "thought", "call", "called", "believe", "believed",
-                 "feel", "felt", "find", "found", "consider", "considered", "expect", "expected",
-                 "suppose", "imagine", "guess")
-NEGATORS = ("not", "no", "never", "nobody", "neither", "nor", "none", "nothing", "nowhere",
-            "hardly", "rarely", "seldom", "cannot", "without", "dont", "doesnt", "didnt", "cant",
-            "wont", "wouldnt", "couldnt", "shouldnt", "isnt", "wasnt", "arent", "werent", "aint",
-            "havent", "hasnt", "hadnt")
+# Verbs of saying, thinking and judging whose negation reverses the clause after them. Left out on
+# purpose: verbs whose negation reads as surprise ("I didn't expect it to be this good", "I can't
+# believe how good it was"), and "never" as their negator ("I never thought I'd love a kettle").
+OPINION_VERBS = ("say", "said", "think", "thought", "call", "called", "consider", "considered",
+                 "find", "found", "feel", "felt")
+NEGATORS = ("not", "no", "nobody", "neither", "nor", "none", "nothing", "nowhere", "hardly",
+            "rarely", "seldom", "cannot", "dont", "doesnt", "didnt", "cant", "wont", "wouldnt",
+            "couldnt", "shouldnt", "isnt", "wasnt", "arent", "werent", "aint", "havent", "hasnt",
+            "hadnt")
 NEGATOR_SUFFIX = "n't"  # "wouldn't", "can't", "isn't": every word that ends with it negates too
+# A clause holding one of these keeps the whole review's reading: "I can't say enough good things",
+# "I don't think I've ever had better" praise, they do not deny.
+KEEPING_WORDS = ("enough", "ever")
 VERB_REACH = 2  # the verb stands at most this many words after the negator ("don't really think")
 
 # The parameters chosen on validation data (benchmarks/clause_rules.py, RESULTS.md clause_rules).
@@ -69,6 +74,7 @@ class ClauseRules:
     contrast: np.ndarray  # bool [vocab_size]
     verb: np.ndarray  # bool [vocab_size]
     negator: np.ndarray  # bool [vocab_size]
+    keeping: np.ndarray | None = None  # bool [vocab_size]: words that stop the negation rule
     contrast_max_words: int = CHOSEN["contrast_max_words"]
     contrast_mix: float = CHOSEN["contrast_mix"]
     after_share: float = CHOSEN["after_share"]
@@ -78,17 +84,21 @@ class ClauseRules:
     # the word lists the masks were made from, as meta.json records them
     words: dict = field(default_factory=lambda: {
         "contrast_words": list(CONTRAST_WORDS), "opinion_verbs": list(OPINION_VERBS),
-        "negators": list(NEGATORS), "negator_suffix": NEGATOR_SUFFIX})
+        "negators": list(NEGATORS), "negator_suffix": NEGATOR_SUFFIX,
+        "keeping_words": list(KEEPING_WORDS)})
     _reach: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.keeping is None:
+            self.keeping = np.zeros(len(self.negator), dtype=bool)
         self._reach = max(self.contrast_max_words if self.contrast.any() else 0,
                           self.negation_max_words if self.verb.any() else 0)
 
     @classmethod
     def for_vocabulary(cls, tokens: Sequence[str], **params) -> ClauseRules:
         return cls(_marks(tokens, CONTRAST_WORDS.__contains__), _marks(tokens, OPINION_VERBS.__contains__),
-                   _marks(tokens, _negator_test(NEGATORS, NEGATOR_SUFFIX)), **params)
+                   _marks(tokens, _negator_test(NEGATORS, NEGATOR_SUFFIX)),
+                   _marks(tokens, KEEPING_WORDS.__contains__), **params)
 
     # ------------------------------------------------------------------ plans
 
@@ -130,11 +140,12 @@ class ClauseRules:
 
     def _negated_verb(self, ids: np.ndarray, start: int, end: int) -> int | None:
         """The position of the first opinion verb within VERB_REACH words after a negator, with
-        at least one word after it; None when there is none."""
+        at least one word after it and no keeping word ("enough", "ever") there; None when there
+        is none."""
         for i in np.flatnonzero(self.negator[ids[start:end]]) + start:
             for j in range(i + 1, min(i + 1 + VERB_REACH, end - 1)):
                 if self.verb[ids[j]]:
-                    return j
+                    return None if self.keeping[ids[j + 1:end]].any() else j
         return None
 
     def plans(self, sequences: Sequence[np.ndarray] | np.ndarray) -> dict[int, list[Segment]]:
@@ -203,16 +214,18 @@ class ClauseRules:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                 raise ValueError(f"{key} is not a number")
             params[key] = type(default)(value)
-        lists = [meta.get(k) for k in ("contrast_words", "opinion_verbs", "negators")]
+        lists = [meta.get(k, []) for k in ("contrast_words", "opinion_verbs", "negators",
+                                             "keeping_words")]
         suffix = meta.get("negator_suffix", "")
         if not all(isinstance(v, list) and all(isinstance(w, str) for w in v) for v in lists) \
                 or not isinstance(suffix, str):
             raise ValueError("word lists are not lists of words")
-        contrast, verbs, negators = lists
+        contrast, verbs, negators, keeping = lists
         words = {"contrast_words": contrast, "opinion_verbs": verbs, "negators": negators,
-                 "negator_suffix": suffix}
+                 "negator_suffix": suffix, "keeping_words": keeping}
         return cls(_marks(tokens, set(contrast).__contains__), _marks(tokens, set(verbs).__contains__),
-                   _marks(tokens, _negator_test(negators, suffix)), **params, words=words)
+                   _marks(tokens, _negator_test(negators, suffix)),
+                   _marks(tokens, set(keeping).__contains__), **params, words=words)
 
 
 def _marks(tokens: Sequence[str], test: Callable[[str], bool]) -> np.ndarray:
