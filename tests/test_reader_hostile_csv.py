@@ -60,6 +60,34 @@ def test_reader_csv_title_lines_above_the_header_are_skipped_with_a_note(tmp_pat
     assert "Reviews export 2024-05-01" in note or "Store reviews" in note
 
 
+@pytest.mark.parametrize("above,shown,delimiter", [
+    ("Export; May 2024\n", "Export; May 2024", ","),  # another delimiter, prose after it
+    ("Exported 2024-05-01, 3 rows\n\n", "Exported 2024-05-01, 3 rows", ","),  # split by ours
+    ("Store reviews, May 2024\n", "Store reviews, May 2024", ";"),
+    ("Reviews: 3, shops: 2, exported: May 2024\n\n", "Reviews: 3, shops: 2, exported: May 2024", ","),
+])
+def test_reader_csv_title_holding_a_delimiter_is_skipped_not_taken_for_the_header(
+        tmp_path, above, shown, delimiter):
+    """A title the delimiter splits (or that holds another delimiter) once made the reader
+    choose the wrong delimiter and score the header as a review, or refuse the file."""
+    path = tmp_path / "titled.csv"
+    path.write_text(above + f"review{delimiter}label\n" + _body(delimiter))
+    review_file, texts, rows, labels = read_all(path)
+    assert review_file.info.delimiter == delimiter
+    assert review_file.info.columns == ("review", "label")
+    assert texts == REVIEWS and labels == [0, 1, 0] and rows == [1, 2, 3]
+    note = next(n for n in review_file.notes if n.startswith("the header is line"))
+    assert note.startswith(f"the header is line {above.count(chr(10)) + 1} (") and shown in note
+
+
+def test_reader_csv_a_header_with_spaces_after_its_commas_is_not_a_title(tmp_path):
+    path = tmp_path / "spaced.csv"
+    path.write_text("id, review, label\n1, Nice and clean, positive\n2, Dirty and loud, negative\n")
+    review_file, texts, _, _ = read_all(path)
+    assert not any("title" in n for n in review_file.notes)
+    assert texts == [" Nice and clean", " Dirty and loud"]
+
+
 def test_reader_csv_title_after_sep_line_counts_lines_from_the_top(tmp_path):
     path = tmp_path / "sep.csv"
     path.write_text("sep=;\nQ3 reviews export\nreview;label\n" + _body(";"))

@@ -331,8 +331,8 @@ def _header_after_titles(records: list[_Record], first: int, delimiter: str) -> 
     that read like prose (a space after each delimiter: a one-column file's reviews).
     """
     titles, i = 0, first
-    while i < len(records) and _filled(records[i].fields) <= 1:
-        title = "".join(records[i].fields).strip()
+    while i < len(records) and (_filled(records[i].fields) <= 1 or _split_prose(records[i].fields)):
+        title = _title_text(records[i].fields, delimiter)
         if title:
             if not _may_be_title(title, delimiter):
                 return None
@@ -351,15 +351,30 @@ def _header_after_titles(records: list[_Record], first: int, delimiter: str) -> 
     return i if same * 2 > len(rows) else None
 
 
+def _split_prose(fields: list[str]) -> bool:
+    """A line of words the delimiter happens to split, each piece after the first opening with a
+    space as prose after a comma does ("Exported 2024-05-01, 3 rows"): a title's shape, never a
+    header's or a record's that a title could be taken for."""
+    pieces = [f for f in fields if f.strip()]
+    return len(pieces) >= 2 and all(f[:1].isspace() for f in fields[1:])
+
+
+def _title_text(fields: list[str], delimiter: str) -> str:
+    return (delimiter.join(fields) if _split_prose(fields) else "".join(fields)).strip()
+
+
 def _may_be_title(text: str, delimiter: str) -> bool:
-    """A title names an export in words ("Reviews export 2024-05-01"), not a column, a piece of
-    one split by a line break ("rev"), names split by another delimiter, or ``sep=``."""
+    """A title names an export in words ("Reviews export 2024-05-01", "Export; May 2024"), not a
+    column, a piece of one split by a line break ("rev"), names split by another delimiter
+    ("review;date"), or ``sep=``."""
     if len(text.split()) < 2 and not (len(text) >= 6 and any(c.isdigit() for c in text)):
         return False
     # An out-of-place ``sep=,`` line has lost its delimiter to the split: "sep=".
     if "\n" in text or "\r" in text or norm_name(text) in COLUMN_NAMES or _SEP_TITLE.match(text):
         return False
-    return not any(other in text for other in _DELIMITERS if other != delimiter)
+    # Names split by another delimiter are short names, without a space after the delimiter.
+    return not any(other in text and not _split_prose(text.split(other))
+                   for other in _DELIMITERS if other != delimiter)
 
 
 def _names_like(fields: list[str]) -> bool:
@@ -420,7 +435,7 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
     data = None if titled or len(header) < 2 else data_in_header(header, rows)
     skip += before
     if titled:
-        titles = [t for r in records[:index] if (t := "".join(r.fields).strip())]
+        titles = [t for r in records[:index] if (t := _title_text(r.fields, delimiter))]
         notes.append(f"the header is line {skip + 1} (lines above it are blank or a title, "
                      f"skipped: {', '.join(show(t, 40) for t in titles)}); row numbers count "
                      f"records after the header")
