@@ -239,7 +239,7 @@ def main(argv=None) -> int:
     scores = {}
     for directory in args.model_dir or [None]:
         model = SentimentModel.load(directory)
-        made = str(model.meta.get("created_at", ""))[:10]
+        made = str(model.meta.get("created_at", ""))[:16].replace("T", " ")  # two a day happen
         scores[f"{model.name} of {made}"] = model.predict(texts)
     scores["VADER"] = vader_scores(texts)
     rows = accuracy_table(cases, scores)

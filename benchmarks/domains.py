@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     scorers = {}
     for directory in args.model_dir or [None]:
         model = SentimentModel.load(directory)
-        made = str(model.meta.get("created_at", ""))[:10]
+        made = str(model.meta.get("created_at", ""))[:16].replace("T", " ")  # two a day happen
         label = "shipped model" if directory is None else f"{model.name} of {made}"
         scorers[label] = model.predict
     scorers["VADER"] = lambda t: vader_scores(list(t))
