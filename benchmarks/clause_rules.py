@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("--top", type=int, default=12, help="rows of the table besides the baseline")
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args(argv)
-    from _results import command, machine, markdown_table, model_label, write_section
+    from _results import markdown_table, model_label, write_section
 
     started = time.perf_counter()
     results, chosen, sizes = measure(args.model_dir)
@@ -136,8 +136,7 @@ def main(argv=None) -> int:
                 "the suite is this project's own, so its number for the chosen setting is "
                 "optimistic). Each setting's temperature is fitted on IMDB validation, as training "
                 "does. The IMDB test set is not read.\n\n"
-                f"- machine: {machine()}\n- date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
-                f"- command: `{command()}`\n")
+)  # write_section adds the machine, the date and the command
         write_section("clause_rules", body)
     return 0
 

@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model-dir", default="review_scorer/default_model")
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args(argv)
-    from _results import command, machine, markdown_table, model_label, write_section
+    from _results import markdown_table, model_label, write_section
 
     started = time.perf_counter()
     rows, best, sizes, (rating_weight, rated, fit) = measure(args.model_dir)
@@ -129,8 +129,7 @@ def main(argv=None) -> int:
                 "and the three development files; the suite is not used to choose). Each weight's "
                 "temperature is fitted on IMDB validation, as training does. The IMDB test set is "
                 "not read.\n\n"
-                f"- machine: {machine()}\n- date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
-                f"- command: `{command()}`\n")
+)  # write_section adds the machine, the date and the command
         write_section("lexicon_weight", body)
     return 0
 
