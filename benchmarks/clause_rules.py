@@ -135,7 +135,7 @@ def main(argv=None) -> int:
                 "tie broken by the behaviour suite (a rule set after a first look at the grid; "
                 "the suite is this project's own, so its number for the chosen setting is "
                 "optimistic). Each setting's temperature is fitted on IMDB validation, as training "
-                "does. The IMDB test set is not read.")  # write_section adds the machine, the date and the command
+                "does. The IMDB test set is not read.")
         write_section("clause_rules", body)
     return 0
 

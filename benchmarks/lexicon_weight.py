@@ -128,7 +128,7 @@ def main(argv=None) -> int:
                 f"Chosen lexicon weight: **{best:g}** (highest mean accuracy over IMDB validation "
                 "and the three development files; the suite is not used to choose). Each weight's "
                 "temperature is fitted on IMDB validation, as training does. The IMDB test set is "
-                "not read.")  # write_section adds the machine, the date and the command
+                "not read.")
         write_section("lexicon_weight", body)
     return 0
 
