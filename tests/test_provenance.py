@@ -136,7 +136,7 @@ def test_provenance_reports_of_a_fine_tuned_model_show_pretraining(encoder, fine
         text = html.read_text(encoding="utf-8")
         for piece in expected:
             assert piece in text, (html.name, piece)
-        assert _stage_keys(text) == ["pretraining", "fine-tuning", "lexicon"]
+        assert _stage_keys(text) == ["pretraining", "fine-tuning", "clauses", "lexicon"]
         assert FROM_SCRATCH not in text.lower()
         # The language model's curve, drawn from the trace, beside the classifier's curves.
         pair = text[text.index('<div class="curve-pair">'):]
@@ -158,7 +158,7 @@ def test_provenance_reports_of_a_model_from_scratch_say_so(trained_model, tmp_pa
         assert "No pretrained encoder: trained from scratch" in text
         assert f"{meta['sizes']['train']:,} labeled reviews" in text
         assert LM_PLOT not in text and '<div class="curve-pair">' not in text
-        assert _stage_keys(text) == ["word-vectors", "training", "lexicon"]
+        assert _stage_keys(text) == ["word-vectors", "training", "clauses", "lexicon"]
         assert f"{meta['embedding_init']['reviews']:,}" in text
 
 
