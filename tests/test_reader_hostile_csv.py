@@ -391,3 +391,41 @@ def test_reader_hostile_csv_through_the_cli(tmp_path):
     assert preds["review"].tolist()[0] == "Café number 1: très bon"
     assert preds["review"].tolist()[-1] == "bad \ufffd byte"
     assert "the header is line 3" in proc.stdout and "(line 5) read as" in proc.stdout
+
+
+# ---- quotes in tab-separated files written without quoting ----------------------------------
+
+
+def test_reader_tsv_quotes_written_as_text_stay_in_the_text(tmp_path):
+    """A TSV made by joining fields with tabs: a review that opens with a quote once lost its
+    quotes ("Best" pizza -> Best pizza), and one that never closed swallowed the lines below."""
+    reviews = ['"Best" pizza in town', 'The so-called "chef" burnt it', '"Meh"',
+               '"Cold soup and a long wait', "Friendly staff"]
+    path = tmp_path / "joined.tsv"
+    path.write_text("review\tlabel\n" + "".join(f"{r}\t{lab}\n" for r, lab in zip(
+        reviews, ["positive", "negative", "negative", "negative", "positive"])))
+    review_file, texts, rows, labels = read_all(path)
+    assert texts == reviews and rows == [1, 2, 3, 4, 5] and labels == [1, 0, 0, 0, 1]
+    assert any(n.startswith("quotes are read as part of the text") for n in review_file.notes)
+
+
+@pytest.mark.parametrize("body,texts", [
+    # A CSV writer's TSV: quoted fields with doubled quotes, a tab and a line break inside.
+    ('"""Best"" pizza"\tpositive\n"Two\tparts"\tnegative\n"Line one\nline two"\tnegative\n',
+     ['"Best" pizza', "Two\tparts", "Line one\nline two"]),
+    # No field opens with a quote that closes early: quoting as usual.
+    ('"Quoted"\tpositive\nplain "inner" quotes\tnegative\n', ["Quoted", 'plain "inner" quotes']),
+])
+def test_reader_tsv_written_with_csv_quoting_keeps_it(tmp_path, body, texts):
+    path = tmp_path / "quoted.tsv"
+    path.write_text("review\tlabel\n" + body)
+    review_file, got, _, _ = read_all(path)
+    assert got == texts
+    assert not any(n.startswith("quotes are read") for n in review_file.notes)
+
+
+def test_reader_csv_keeps_csv_quoting_whatever_its_quotes(tmp_path):
+    path = tmp_path / "comma.csv"
+    path.write_text('review,label\n"Cold soup, rude waiter",negative\n"Best" pizza,positive\n')
+    _, texts, _, _ = read_all(path)
+    assert texts[0] == "Cold soup, rude waiter"

@@ -11,7 +11,7 @@ import re
 import warnings
 import zlib
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -291,10 +291,12 @@ class _Record:
     end: int  # the physical line (1-based, in the sample) the record ends on
 
 
-def _sample_records(sample: str, delimiter: str) -> tuple[list[_Record], csv.Error | None]:
+def _sample_records(sample: str, delimiter: str, literal_quotes: bool = False
+                    ) -> tuple[list[_Record], csv.Error | None]:
     """The sample's records, read as leniently as the file's reader, up to a csv error."""
     reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, quotechar='"',
-                        doublequote=True, strict=False)
+                        doublequote=True, strict=False,
+                        quoting=csv.QUOTE_NONE if literal_quotes else csv.QUOTE_MINIMAL)
     records: list[_Record] = []
     try:
         with unlimited_fields():
@@ -392,6 +394,35 @@ class _HeaderPastSample(Exception):
     of columns, a very long first review): read more."""
 
 
+# A field that opens with a quote closed before the field ends: '"Best" pizza in town'.
+_MISQUOTED = re.compile(r'^"(?:[^"]|"")*"(?!")(?=.)', re.S)
+
+
+def _literal_quotes(sample: str, delimiter: str) -> bool:
+    """Whether a tab-separated file's quotes are its text's, not quoting.
+
+    Programs that write TSV by joining fields with tabs leave a review's quotes as they are, and
+    a review that opens with one ('"Best" pizza in town') reads, under CSV quoting, as the field
+    'Best pizza in town': its quotes vanish without a sign. A field like that in the sample, and
+    no quoted field with doubled quotes inside (a CSV writer's sign), means the quotes are text.
+    A CSV writer never leaves a field like '"Best" pizza', so in such a file a quote that opens
+    a field and never closes is text too. Other delimiters keep CSV quoting: there a field
+    holding the delimiter must be quoted.
+    """
+    if delimiter != "\t":
+        return False
+    misquoted = False
+    for line in sample.split("\n"):
+        for cell in line.rstrip("\r").split("\t"):
+            if not cell.startswith('"'):
+                continue
+            if _MISQUOTED.match(cell):
+                misquoted = True
+            elif len(cell) > 2 and cell.endswith('"') and '""' in cell[1:-1]:
+                return False  # a CSV writer's quoting: a quoted field with its quotes doubled
+    return misquoted
+
+
 @dataclass
 class _Layout:
     delimiter: str
@@ -400,6 +431,7 @@ class _Layout:
     columns: list[str]
     notes: list[str]
     has_header: bool = True
+    literal_quotes: bool = False  # quotes are the text's (_literal_quotes), not quoting
 
 
 def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
@@ -415,7 +447,11 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
         delimiter = "\t"
     else:
         delimiter = choose_delimiter(sample, complete)
-    records, error = _sample_records(sample, delimiter)
+    literal = _literal_quotes(sample, delimiter)
+    records, error = _sample_records(sample, delimiter, literal)
+    if literal:
+        notes.append("quotes are read as part of the text: a field opens with a quote that "
+                     "closes before the field ends, as tab-separated files without quoting have")
     if not complete and records:
         records.pop()  # the sample may end inside its last record
         if sum(1 for r in records if _filled(r.fields)) < 3 and len(sample) < _SCAN_BYTES:
@@ -440,12 +476,13 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
                      f"skipped: {', '.join(show(t, 40) for t in titles)}); row numbers count "
                      f"records after the header")
     if data is not None:
-        return _headerless(delimiter, skip, header, data, notes)
+        return replace(_headerless(delimiter, skip, header, data, notes), literal_quotes=literal)
     columns = unique_names(header)
     if any(not h.strip() for h in header):
         notes.append("blank header cells named " + ", ".join(
             repr(c) for c, h in zip(columns, header) if not h.strip()))
-    return _Layout(delimiter, skip, records[index].end - before, columns, notes)
+    return _Layout(delimiter, skip, records[index].end - before, columns, notes,
+                   literal_quotes=literal)
 
 
 def _headerless(delimiter: str, skip: int, first: list[str], why: str,
@@ -517,6 +554,7 @@ def _read_csv(path: Path, layout: _Layout, encoding: str, chunk_rows: int):
                 header=0 if layout.has_header else None, names=layout.columns,
                 skiprows=layout.skip_lines, dtype=str, keep_default_na=False, na_filter=False,
                 skip_blank_lines=False, index_col=False, quotechar='"', doublequote=True,
+                quoting=csv.QUOTE_NONE if layout.literal_quotes else csv.QUOTE_MINIMAL,
                 engine="c", chunksize=chunk_rows,
             )
     except pd.errors.EmptyDataError as exc:
@@ -630,7 +668,8 @@ def _records(path: Path, layout: _Layout, encoding: str) -> Iterator[tuple[int, 
     with open_text(path, encoding, newline="") as fh, unlimited_fields():
         for _ in range(layout.skip_lines):
             fh.readline()
-        reader = csv.reader(fh, delimiter=layout.delimiter, quotechar='"', doublequote=True)
+        reader = csv.reader(fh, delimiter=layout.delimiter, quotechar='"', doublequote=True,
+                            quoting=csv.QUOTE_NONE if layout.literal_quotes else csv.QUOTE_MINIMAL)
         if layout.has_header and next(reader, None) is None:
             return
         previous = reader.line_num
