@@ -32,7 +32,7 @@ from review_scorer.io.common import (
     show,
     unique_names,
 )
-from review_scorer.io.quote_guard import SwallowGuard, unlimited_fields
+from review_scorer.io.quote_guard import SwallowGuard, literal_quotes, unlimited_fields
 
 log = logging.getLogger(__name__)
 
@@ -394,35 +394,6 @@ class _HeaderPastSample(Exception):
     of columns, a very long first review): read more."""
 
 
-# A field that opens with a quote closed before the field ends: '"Best" pizza in town'.
-_MISQUOTED = re.compile(r'^"(?:[^"]|"")*"(?!")(?=.)', re.S)
-
-
-def _literal_quotes(sample: str, delimiter: str) -> bool:
-    """Whether a tab-separated file's quotes are its text's, not quoting.
-
-    Programs that write TSV by joining fields with tabs leave a review's quotes as they are, and
-    a review that opens with one ('"Best" pizza in town') reads, under CSV quoting, as the field
-    'Best pizza in town': its quotes vanish without a sign. A field like that in the sample, and
-    no quoted field with doubled quotes inside (a CSV writer's sign), means the quotes are text.
-    A CSV writer never leaves a field like '"Best" pizza', so in such a file a quote that opens
-    a field and never closes is text too. Other delimiters keep CSV quoting: there a field
-    holding the delimiter must be quoted.
-    """
-    if delimiter != "\t":
-        return False
-    misquoted = False
-    for line in sample.split("\n"):
-        for cell in line.rstrip("\r").split("\t"):
-            if not cell.startswith('"'):
-                continue
-            if _MISQUOTED.match(cell):
-                misquoted = True
-            elif len(cell) > 2 and cell.endswith('"') and '""' in cell[1:-1]:
-                return False  # a CSV writer's quoting: a quoted field with its quotes doubled
-    return misquoted
-
-
 @dataclass
 class _Layout:
     delimiter: str
@@ -431,7 +402,7 @@ class _Layout:
     columns: list[str]
     notes: list[str]
     has_header: bool = True
-    literal_quotes: bool = False  # quotes are the text's (_literal_quotes), not quoting
+    literal_quotes: bool = False  # quotes are the text's (quote_guard.literal_quotes), not quoting
 
 
 def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
@@ -447,7 +418,7 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
         delimiter = "\t"
     else:
         delimiter = choose_delimiter(sample, complete)
-    literal = _literal_quotes(sample, delimiter)
+    literal = literal_quotes(sample, delimiter)
     records, error = _sample_records(sample, delimiter, literal)
     if literal:
         notes.append("quotes are read as part of the text: a field opens with a quote that "

@@ -1,4 +1,5 @@
-"""The guard against a quote that is opened and never closed, fusing later records into one field."""
+"""The guard against a quote that is opened and never closed, fusing later records into one field;
+and the test for tab-separated files whose quotes are text, not quoting."""
 
 # pandas (like every lenient CSV reader) reads ``4,"I liked it,neg`` to the next quote character
 # anywhere in the file and keeps going, so the records in between vanish into one field without
@@ -284,3 +285,32 @@ def _fits(value: str, kind: str | None) -> bool:
     if kind == "num":
         return _is_float(value)
     return len(value) <= _SHORT
+
+
+# A field that opens with a quote closed before the field ends: '"Best" pizza in town'.
+_MISQUOTED = re.compile(r'^"(?:[^"]|"")*"(?!")(?=.)', re.S)
+
+
+def literal_quotes(sample: str, delimiter: str) -> bool:
+    """Whether a tab-separated file's quotes are its text's, not quoting.
+
+    Programs that write TSV by joining fields with tabs leave a review's quotes as they are, and
+    a review that opens with one ('"Best" pizza in town') reads, under CSV quoting, as the field
+    'Best pizza in town': its quotes vanish without a sign. A field like that in the sample, and
+    no quoted field with doubled quotes inside (a CSV writer's sign), means the quotes are text.
+    A CSV writer never leaves a field like '"Best" pizza', so in such a file a quote that opens
+    a field and never closes is text too. Other delimiters keep CSV quoting: there a field
+    holding the delimiter must be quoted.
+    """
+    if delimiter != "\t":
+        return False
+    misquoted = False
+    for line in sample.split("\n"):
+        for cell in line.rstrip("\r").split("\t"):
+            if not cell.startswith('"'):
+                continue
+            if _MISQUOTED.match(cell):
+                misquoted = True
+            elif len(cell) > 2 and cell.endswith('"') and '""' in cell[1:-1]:
+                return False  # a CSV writer's quoting: a quoted field with its quotes doubled
+    return misquoted
