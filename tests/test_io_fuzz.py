@@ -212,21 +212,18 @@ def _mutate_xlsx(rng: random.Random, path: Path) -> str:
             raw[rng.randrange(len(raw))] = rng.randrange(256)
         path.write_bytes(bytes(raw))
         return kind
-    with zipfile.ZipFile(path) as src:
-        items = [(i.filename, src.read(i.filename)) for i in src.infolist()]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-        for name, data in items:
-            if name == "xl/worksheets/sheet1.xml":
-                if kind == "dimension":
-                    data = re.sub(rb'<dimension ref="[^"]*"', rb'<dimension ref="A1:B2"', data)
-                elif kind == "truncate_xml":
-                    data = data[: rng.randint(0, len(data))]
-                else:  # a text cell pointing past the shared-string table
-                    data = re.sub(rb't="inlineStr"><is><t>[^<]*</t></is>', b't="s"><v>99999</v>',
-                                  data, count=1)
-                    data = re.sub(rb'(t="s"[^>]*><v>)\d+(</v>)', rb"\g<1>99999\g<2>", data,
-                                  count=1)
-            dst.writestr(name, data)
+    def damage(name: str, data: bytes) -> bytes:
+        if name != "xl/worksheets/sheet1.xml":
+            return data
+        if kind == "dimension":
+            return re.sub(rb'<dimension ref="[^"]*"', rb'<dimension ref="A1:B2"', data)
+        if kind == "truncate_xml":
+            return data[: rng.randint(0, len(data))]
+        # a text cell pointing past the shared-string table
+        data = re.sub(rb't="inlineStr"><is><t>[^<]*</t></is>', b't="s"><v>99999</v>', data, count=1)
+        return re.sub(rb'(t="s"[^>]*><v>)\d+(</v>)', rb"\g<1>99999\g<2>", data, count=1)
+
+    _rewrite_zip(path, damage)
     return kind
 
 
@@ -270,13 +267,18 @@ def _timeless(path: Path) -> None:
     """The workbook with its zip entries' dates and docProps/core.xml's timestamps fixed: the
     mutations pick byte positions from the file's length and bytes, and a save time in them
     made a seed's damage differ from run to run (a rare mutation then read differently)."""
+    _rewrite_zip(path, lambda name, data: _SAVE_TIME.sub(b"2024-05-01T00:00:00Z", data)
+                 if name == "docProps/core.xml" else data)
+
+
+def _rewrite_zip(path: Path, change) -> None:
+    """The workbook's zip written again, each entry through change(name, data), with a fixed
+    entry date (the current one would make the bytes differ from run to run)."""
     with zipfile.ZipFile(path) as src:
         items = [(i.filename, src.read(i.filename)) for i in src.infolist()]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
         for name, data in items:
-            if name == "docProps/core.xml":
-                data = _SAVE_TIME.sub(b"2024-05-01T00:00:00Z", data)
-            dst.writestr(zipfile.ZipInfo(name, date_time=(2024, 5, 1, 0, 0, 0)), data,
+            dst.writestr(zipfile.ZipInfo(name, date_time=(2024, 5, 1, 0, 0, 0)), change(name, data),
                          compress_type=zipfile.ZIP_DEFLATED)
 
 

@@ -484,8 +484,9 @@ class Explainer:
         weighted sum of its spans' network logits, so its word weights are the spans' weights
         times the same coefficients, each at its span's place."""
         from review_scorer.model.calibration import finite_logits
+        from review_scorer.model.clauses import plan_spans
 
-        spans = [np.asarray(sequences[k])[s:e] for k, plan in plans.items() for _, s, e in plan]
+        spans = plan_spans(plans, sequences)
         if not spans:
             return
         span_scores, span_weights = self._network_ids(spans)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from review_scorer.model.calibration import finite_logits
+from review_scorer.text.batching import pad_batch
 
 CONTRAST_WORDS = ("but", "however")
 # Verbs of saying, thinking and judging whose negation reverses the clause after them. Left out on
@@ -149,31 +150,30 @@ class ClauseRules:
         return None
 
     def plans(self, sequences: Sequence[np.ndarray] | np.ndarray) -> dict[int, list[Segment]]:
-        """Each review's plan, for the reviews a rule applies to (a list of id arrays or
-        right-padded rows); the others are looked at by a vectorised test only."""
-        rows = [np.asarray(s) for s in sequences]
+        """Each review's plan, for the reviews a rule applies to (a list of id arrays or a
+        right-padded [batch, steps] array); the others are looked at by a vectorised test only."""
         out = {}
-        for k in self._candidates(rows):
-            ids = rows[k]
-            ids = ids[: int(np.flatnonzero(ids)[-1]) + 1] if ids.any() else ids[:0]
-            plan = self.plan(ids)
+        for k in self._candidates(sequences).tolist():
+            ids = np.asarray(sequences[k])
+            plan = self.plan(ids[: np.count_nonzero(ids)])  # the ids before any padding
             if plan is not None:
-                out[int(k)] = plan
+                out[k] = plan
         return out
 
-    def _candidates(self, rows: list[np.ndarray]) -> np.ndarray:
-        if not rows or not self._reach:
+    def _candidates(self, sequences: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """The reviews short enough for a rule that hold a contrast word or a negator."""
+        if not len(sequences) or not self._reach:
             return np.zeros(0, dtype=np.int64)
-        lengths = np.array([np.count_nonzero(r) for r in rows])
-        short = np.flatnonzero((lengths > 0) & (lengths <= self._reach))
-        if not len(short):
-            return short
-        width = max(len(rows[k]) for k in short)
-        ids = np.zeros((len(short), width), dtype=np.int64)
-        for j, k in enumerate(short):
-            ids[j, : len(rows[k])] = rows[k]
+        if isinstance(sequences, np.ndarray) and sequences.ndim == 2:  # a padded batch, as scored
+            ids, short = sequences, np.arange(len(sequences))
+        else:  # only the short rows are padded into one matrix: a list may hold long reviews
+            lengths = np.fromiter(map(np.count_nonzero, sequences), dtype=np.int64, count=len(sequences))
+            short = np.flatnonzero(lengths <= self._reach)
+            ids = pad_batch([sequences[k] for k in short])
         ids = np.minimum(ids, len(self.contrast) - 1)
-        return short[(self.contrast[ids] | self.negator[ids]).any(axis=1)]
+        length = np.count_nonzero(ids, axis=1)
+        marked = (self.contrast[ids] | self.negator[ids]).any(axis=1)
+        return short[marked & (length > 0) & (length <= self._reach)]
 
     # ------------------------------------------------------------------ scores
 
@@ -185,9 +185,7 @@ class ClauseRules:
         found = self.plans(sequences)
         if not found:
             return probabilities
-        rows = [np.asarray(sequences[k]) for k in found]
-        spans = [rows[j][s:e] for j, plan in enumerate(found.values()) for _, s, e in plan]
-        z = finite_logits(np.asarray(network(spans), dtype=np.float64))
+        z = finite_logits(np.asarray(network(plan_spans(found, sequences)), dtype=np.float64))
         out = np.array(probabilities, dtype=np.result_type(probabilities, np.float32), copy=True)
         at = 0
         for k, plan in found.items():
@@ -226,6 +224,11 @@ class ClauseRules:
         return cls(_marks(tokens, set(contrast).__contains__), _marks(tokens, set(verbs).__contains__),
                    _marks(tokens, _negator_test(negators, suffix)),
                    _marks(tokens, set(keeping).__contains__), **params, words=words)
+
+
+def plan_spans(plans: dict[int, list[Segment]], sequences) -> list[np.ndarray]:
+    """The id spans the plans read, in plan order (each review's, then each of its segments)."""
+    return [np.asarray(sequences[k])[s:e] for k, plan in plans.items() for _, s, e in plan]
 
 
 def _marks(tokens: Sequence[str], test: Callable[[str], bool]) -> np.ndarray:

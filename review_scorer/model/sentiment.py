@@ -192,7 +192,8 @@ class SentimentModel:
         if sequences is None:
             raise ValueError(f"{self.name} reads the reviews' words beside the network: "
                              "calibrate needs the reviews' ids")
-        sequences = list(sequences)
+        if not isinstance(sequences, np.ndarray):  # a padded batch stays one array
+            sequences = list(sequences)
         if self.clauses is not None and not composed:
             probabilities = self.clauses.compose(probabilities, sequences, self.network_scores)
         if self.lexicon is not None:
