@@ -150,6 +150,11 @@ class TrainConfig(_Settings):
     # network's logit, before the temperature is fitted (model/lexicon.py); 0 leaves it out.
     # Chosen on validation data (benchmarks/lexicon_weight.py).
     lexicon_weight: float = 0.25
+    # With it, reviews of at least ngram_min_words known words get ngram_weight times an
+    # NB-weighted regression on word 1-3 grams of the training labels (model/ngram_term.py);
+    # weight 0 leaves it out. Chosen on validation data (benchmarks/ngram_term.py).
+    ngram_weight: float = 0.5
+    ngram_min_words: int = 40
     # And the clause rules for short reviews (model/clauses.py): a contrast's last clause and a
     # negated opinion verb's clause read from the network's scores of the clauses. Their
     # parameters were chosen on validation data (benchmarks/clause_rules.py).
@@ -169,6 +174,10 @@ class TrainConfig(_Settings):
             problems.append("distill_fragments must be between 0 and 10")
         if not 0.0 <= self.lexicon_weight <= 10.0:
             problems.append("lexicon_weight must be between 0 and 10")
+        if not 0.0 <= self.ngram_weight <= 10.0:
+            problems.append("ngram_weight must be between 0 and 10")
+        if self.ngram_min_words < 0:
+            problems.append("ngram_min_words must not be negative")
         if self.svd_window < 1:
             problems.append("svd_window must be at least 1")
         if self.pooling not in POOLING_CHOICES:

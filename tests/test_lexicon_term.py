@@ -110,8 +110,8 @@ def test_training_attaches_the_term_to_the_same_network(tiny_config, tmp_path):
     model = SentimentModel.load(with_term.model_dir)
     assert model.lexicon is not None and model.lexicon.weight == 2.0
     assert model.meta["lexicon_term"]["weight"] == 2.0 and model.meta["lexicon_term"]["words"] > 10
-    without = run_training(tiny_config.replace(lexicon_weight=0.0), data_source=str(MINI_IMDB),
-                           model_dir=tmp_path / "plain")
+    without = run_training(tiny_config.replace(lexicon_weight=0.0, ngram_weight=0.0),
+                           data_source=str(MINI_IMDB), model_dir=tmp_path / "plain")
     plain = SentimentModel.load(without.model_dir)
     assert plain.lexicon is None and not (without.model_dir / "lexicon.npz").exists()
     assert plain.meta["lexicon_term"] is None

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from review_scorer.model.ngram_head import lexicon_scores, word_valences
+from review_scorer.model.ngram_term import NgramTerm
 
 LEXICON_FILE = "lexicon.npz"
 LEXICON_SOURCE = "VADER valence lexicon (vaderSentiment {version}, MIT licence)"
@@ -151,6 +152,7 @@ class LexiconTerm:
     source: str
     ratings: RatingWords | None = None
     rating_weight: float = 0.0
+    ngrams: NgramTerm | None = None  # long reviews' n-gram regression (model/ngram_term.py)
 
     @classmethod
     def for_vocabulary(cls, tokens: Sequence[str], weight: float, *,
@@ -171,6 +173,8 @@ class LexiconTerm:
         out = self.weight * lexicon_scores(sequences, self.valence, self.negator)
         if self.rating_weight:
             out += self.rating_weight * self.rating_scores(sequences)
+        if self.ngrams is not None:
+            out += self.ngrams.logits(sequences)
         return out
 
     def apply(self, probabilities: np.ndarray, sequences: Sequence[np.ndarray]) -> np.ndarray:
@@ -190,6 +194,8 @@ class LexiconTerm:
         found = self.ratings.ratings(ids) if self.rating_weight and self.ratings is not None else []
         for r, positions in found:
             out[positions] += self.rating_weight * (2 * r - 1) / len(found) / len(positions)
+        if self.ngrams is not None:
+            out += self.ngrams.token_weights(ids)
         return out.astype(np.float32)
 
     def save(self, path: str | Path) -> None:
@@ -200,7 +206,8 @@ class LexiconTerm:
         with open(path, "wb") as fh:
             np.savez_compressed(fh, weight=np.float64(self.weight), valence=self.valence,
                      negator=self.negator, source=np.array(self.source),
-                     rating_weight=np.float64(self.rating_weight), **ratings)
+                     rating_weight=np.float64(self.rating_weight), **ratings,
+                     **({} if self.ngrams is None else self.ngrams.arrays()))
 
     @classmethod
     def load(cls, path: str | Path, *, vocab_size: int) -> LexiconTerm:
@@ -212,7 +219,8 @@ class LexiconTerm:
                                       *map(int, data["rating_ids"]))
             term = cls(float(data["weight"]), data["valence"].astype(np.float64),
                        data["negator"].astype(bool), str(data["source"]), ratings,
-                       float(data["rating_weight"]) if "rating_weight" in data.files else 0.0)
+                       float(data["rating_weight"]) if "rating_weight" in data.files else 0.0,
+                       NgramTerm.from_arrays(data, vocab_size=vocab_size))
         consistent = (len(term.valence) == len(term.negator) == vocab_size
                       and np.all(np.isfinite(term.valence)) and np.isfinite(term.weight)
                       and np.isfinite(term.rating_weight))
@@ -228,7 +236,8 @@ class LexiconTerm:
         return {"weight": round(self.weight, 6), "lexicon": self.source,
                 "words": int(np.count_nonzero(self.valence)),
                 "negators": int(np.count_nonzero(self.negator)),
-                "rating_weight": round(self.rating_weight, 6)}
+                "rating_weight": round(self.rating_weight, 6),
+                **({} if self.ngrams is None else {"ngram_term": self.ngrams.meta()})}
 
 
 def fit_rating_weight(sequences: Sequence[np.ndarray], labels: np.ndarray,

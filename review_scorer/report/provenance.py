@@ -315,8 +315,19 @@ def lexicon_stage(term: Any) -> dict[str, Any] | None:
             ("Weight", weight is not None and f"{weight:g}"),
             ("Stated ratings", rating and f"weight {rating:.2f}, learned from the training "
                                           "reviews that state one"),
+            ("Long reviews", _ngram_fact(d.get("ngram_term"))),
         ),
     }
+
+
+def _ngram_fact(record: Any) -> str | None:
+    """The n-gram term's line (model/ngram_term.py): what it is and from how many words on."""
+    d = _dict(record)
+    ngrams, min_words = _count(d.get("ngrams")), _number(d.get("min_words"))
+    if not d or not ngrams or min_words is None:
+        return None
+    return (f"from {min_words:g} known words on, an n-gram model of the training labels is added "
+            f"too ({ngrams} word 1-3 grams; {d.get('source') or 'NB-weighted regression'})")
 
 
 def clause_stage(record: Any) -> dict[str, Any] | None:

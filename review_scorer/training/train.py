@@ -219,15 +219,21 @@ def _evaluated_model(fitted: FittedMembers, data: PreparedData, config: TrainCon
 
 def lexicon_term(data: PreparedData, config: TrainConfig):
     """The recipe's last stage: the lexicon term added to the network's logit (model/lexicon.py),
-    its rating weight fitted on the fit part's reviews that state a rating; None when
-    config.lexicon_weight is 0."""
-    if not config.lexicon_weight:
+    its rating weight fitted on the fit part's reviews that state a rating, with the n-gram term
+    for long reviews fitted on the fit part (model/ngram_term.py); None when both weights are 0."""
+    if not config.lexicon_weight and not config.ngram_weight:
         return None
     from review_scorer.model.lexicon import LexiconTerm, fit_rating_weight
+    from review_scorer.model.ngram_term import NgramTerm
 
     term = LexiconTerm.for_vocabulary(data.vocab.tokens, config.lexicon_weight)
     seqs, idx = data.fit
-    term.rating_weight, _ = fit_rating_weight(seqs, data.labels[idx], term.ratings)
+    if config.lexicon_weight:
+        term.rating_weight, _ = fit_rating_weight(seqs, data.labels[idx], term.ratings)
+    if config.ngram_weight:
+        term.ngrams = NgramTerm.fit(seqs, data.labels[idx], vocab_size=len(data.vocab.tokens),
+                                    weight=config.ngram_weight, min_words=config.ngram_min_words,
+                                    seed=config.seed)
     return term
 
 
