@@ -153,4 +153,8 @@ def test_how_the_model_was_made_names_the_ngram_term():
             "ngram_term": {"ngrams": 263415, "min_words": 40, "source": "NB-weighted regression"}}
     stages = model_provenance({"lexicon_term": term, "sizes": {"train": 100}}, {})["stages"]
     facts = {f["label"]: f["value"] for f in next(s for s in stages if s["key"] == "lexicon")["facts"]}
-    assert facts["Long reviews"].startswith("from 40 known words on") and "263,415" in facts["Long reviews"]
+    line = facts["Long reviews"]
+    assert line.startswith("from 40 known words on, an n-gram term is added too: NB-weighted regression")
+    assert line.endswith("(263,415 n-grams)")
+    assert all(f["label"] != "Long reviews" for f in model_provenance(
+        {"lexicon_term": {**term, "ngram_term": None}}, {})["stages"][0]["facts"])

@@ -326,8 +326,8 @@ def _ngram_fact(record: Any) -> str | None:
     ngrams, min_words = _count(d.get("ngrams")), _number(d.get("min_words"))
     if not d or not ngrams or min_words is None:
         return None
-    return (f"from {min_words:g} known words on, an n-gram model of the training labels is added "
-            f"too ({ngrams} word 1-3 grams; {d.get('source') or 'NB-weighted regression'})")
+    source = str(d.get("source") or "a regression on n-grams of the training labels")
+    return f"from {min_words:g} known words on, an n-gram term is added too: {source} ({ngrams} n-grams)"
 
 
 def clause_stage(record: Any) -> dict[str, Any] | None:
