@@ -111,20 +111,21 @@ class _KeyTable:
 
     @staticmethod
     def _hash(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(bucket, nonzero 16-bit fingerprint) of each key."""
+        """(bucket, nonzero 16-bit fingerprint) of each key (non-negative int64)."""
         with np.errstate(over="ignore"):
-            h = keys.astype(np.uint64) * _GOLDEN
-        bucket = (h >> np.uint64(64 - BUCKET_BITS)).astype(np.int64)
+            h = keys.view(np.uint64) * _GOLDEN
+        bucket = (h >> np.uint64(64 - BUCKET_BITS)).view(np.int64)
         fingerprint = ((h >> np.uint64(64 - BUCKET_BITS - 16)) & np.uint64(0xFFFF)).astype(np.uint16)
         return bucket, np.maximum(fingerprint, np.uint16(1))
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """Each key's slot in the table, -1 when it is not there."""
-        bucket, print_ = self._hash(keys)
-        first = 2 * bucket
-        slot = np.where(self.fingerprint[first] == print_, first, -1)
-        second = self.fingerprint[first + 1] == print_
-        return np.where(second, first + 1, slot)
+        bucket, print_ = self._hash(np.ascontiguousarray(keys, dtype=np.int64))
+        # A bucket's two 16-bit slots read as one little-endian 32-bit number: one gather.
+        both = self.fingerprint.view("<u4")[bucket]
+        first = (both & np.uint32(0xFFFF)) == print_
+        second = (both >> np.uint32(16)) == print_
+        return np.where(first | second, 2 * bucket + second, -1)
 
 
 @dataclass
@@ -184,7 +185,7 @@ class NgramTerm:
 
     def _found(self, sequences: Sequence[np.ndarray], detail: bool = False):
         """(known words per row, and for every occurrence of a kept n-gram in a row with at
-        least min_words known words: its row, its key's index, the index of its first word in
+        least min_words known words: its row, its slot in the hash table, the index of its first word in
         the stream, the words it covers; then every known word's position in its row). Without
         `detail`, the last three are None."""
         ids, row, pos, n = _known_stream(sequences)
@@ -192,12 +193,25 @@ class NgramTerm:
         gated = words[row] >= self.min_words
         if not gated.all():  # rows under the gate never reach the n-grams
             ids, row, pos = ids[gated], row[gated], pos[gated]
-        keys, krow, start, order = _ngram_keys(ids, row, self.vocab_size)
-        slot = self._table().find(keys)
-        hit = np.flatnonzero(slot >= 0)
-        if not detail:  # scoring needs the rows and slots only
-            return words, krow[hit], slot[hit], None, None, None
-        return words, krow[hit], slot[hit], start[hit], order[hit], pos
+        if detail:
+            keys, krow, start, order = _ngram_keys(ids, row, self.vocab_size)
+            slot = self._table().find(keys)
+            hit = np.flatnonzero(slot >= 0)
+            return words, krow[hit], slot[hit], start[hit], order[hit], pos
+        # Scoring needs the rows and slots only: every 1-3 gram of the stream is looked up,
+        # those across two rows too (two per row, cheaper than leaving them out first), and
+        # only then are hits across rows dropped.
+        table, v = self._table(), np.int64(self.vocab_size)
+        slot = [table.find(ids)]
+        hit = [slot[0] >= 0]
+        if len(ids) > 1:
+            slot.append(table.find(v * (1 + ids[:-1]) + ids[1:]))
+            hit.append((slot[-1] >= 0) & (row[1:] == row[:-1]))
+        if len(ids) > 2:
+            slot.append(table.find(v * (v + 1) + (ids[:-2] * v + ids[1:-1]) * v + ids[2:]))
+            hit.append((slot[-1] >= 0) & (row[2:] == row[:-2]))
+        rows = np.concatenate([row[:len(h)][h] for h in hit])
+        return words, rows, np.concatenate([s[h] for s, h in zip(slot, hit)]), None, None, None
 
     def logits(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
         """What the term adds to each review's logit (0 below min_words known words)."""
