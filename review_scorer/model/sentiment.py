@@ -282,9 +282,7 @@ class SentimentModel:
         """
         pipeline = _StreamPipeline(self, items, texts_of, batch_size)
         for number, batch, ids in pipeline.dataset():
-            pipeline.record(int(number), batch.numpy(),
-                            self.calibrate(self.infer(ids).numpy(),
-                                           ids.numpy() if self.reads_ids else None))
+            pipeline.record(int(number), batch.numpy(), self.infer(ids).numpy())
             yield from pipeline.pop_ready(with_words)
         if pipeline.error is not None:
             raise pipeline.error
@@ -351,10 +349,17 @@ class _StreamPipeline:
                 if self.states[first]["pending"] > 0:
                     return
                 state = self.states.pop(first)
-            prepared = state["prepared"]
+            prepared, scores = state["prepared"], state["scores"]
+            # The network's batches are back: the item is calibrated in one call (clause rules,
+            # lexicon and n-gram terms, temperature). Per batch, their many small numpy calls
+            # each waited for the GIL held by the preparing thread.
+            if len(prepared.positions):
+                raw = scores[prepared.positions]
+                scores[prepared.positions] = self.model.calibrate(
+                    raw, prepared.sequences if self.model.reads_ids else None)
             if with_words:
                 from review_scorer.scoring.domain import count_words
 
-                yield state["item"], prepared.status, state["scores"], count_words(prepared.sequences)
+                yield state["item"], prepared.status, scores, count_words(prepared.sequences)
             else:
-                yield state["item"], prepared.status, state["scores"]
+                yield state["item"], prepared.status, scores
