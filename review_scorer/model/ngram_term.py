@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FIRST_WORD_ID = 2  # ids 0 (padding) and 1 (unknown) carry no word
+from review_scorer.model.ngram_head import FIRST_WORD_ID  # ids 0 (padding) and 1 (unknown)
+
 NB_C = 4.0  # inverse L2 strength of the regression (the distillation teacher's NB-LR)
 MIN_DF = 2  # n-grams in fewer training reviews than this are not kept
 PRUNE_BELOW = 0.01  # folded weights smaller than this in size are dropped
