@@ -429,3 +429,55 @@ def test_reader_csv_keeps_csv_quoting_whatever_its_quotes(tmp_path):
     path.write_text('review,label\n"Cold soup, rude waiter",negative\n"Best" pizza,positive\n')
     _, texts, _, _ = read_all(path)
     assert texts[0] == "Cold soup, rude waiter"
+
+
+PROSE = ["Great kettle, boils fast and looks nice", "Terrible service, we waited an hour",
+         "Lovely hotel, friendly staff, a quiet room, a view", "Broke after two days",
+         "Cheap, cheerful and quick"]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+@pytest.mark.parametrize("lines", [PROSE, [PROSE[0], PROSE[1], "Lovely hotel, friendly staff"]],
+                         ids=["ragged", "two-fields-a-line"])
+def test_reader_one_review_per_line_with_commas_is_read_whole(tmp_path, delimiter, lines):
+    """A file of one review per line whose reviews hold commas once lost its first review as a
+    header and, when every line had one comma, the half of each review before it (exit 0); with
+    a varying number of commas it was refused."""
+    lines = [line.replace(",", delimiter) for line in lines]
+    path = tmp_path / "prose.csv"
+    path.write_text("\n".join(lines) + "\n")
+    review_file, texts, rows, labels = read_all(path)
+    assert texts == lines and rows == list(range(1, len(lines) + 1)) and labels is None
+    assert any(n.startswith("each line is read as one review") and repr(delimiter) in n
+               for n in review_file.notes)
+    assert any(n.startswith("no header row: line 1 reads as a record") for n in review_file.notes)
+
+
+@pytest.mark.parametrize("first, review", [
+    ("Great kettle boils fast and looks nice", True),  # seven words: a sentence
+    ("Love it!", True),
+    ("Broke in a week.", True),
+    ("review", False),
+    ("How was your stay?", False),  # survey exports name columns by their questions
+    ("Customer comments", False),
+])
+def test_reader_one_column_first_line_is_a_review_only_when_it_reads_as_one(tmp_path, first, review):
+    path = tmp_path / "onecol.csv"
+    path.write_text(first + "\nSlow delivery and a rude driver\nLovely staff\n")
+    review_file, texts, rows, _ = read_all(path)
+    if review:
+        assert texts == [first, "Slow delivery and a rude driver", "Lovely staff"]
+        assert rows == [1, 2, 3] and any(n.startswith("no header row") for n in review_file.notes)
+    else:
+        assert texts == ["Slow delivery and a rude driver", "Lovely staff"]
+        assert review_file.info.columns == (first,)
+
+
+def test_reader_prose_header_over_a_label_column_is_still_two_columns(tmp_path):
+    """Spaces after the commas alone do not make a file prose: the last pieces here are labels."""
+    path = tmp_path / "spaced.csv"
+    path.write_text("Your thoughts on the stay, overall verdict\nLovely room, positive\n"
+                    "Noisy and dirty, negative\nQuiet and clean, positive\n")
+    review_file, texts, _, _ = read_all(path)
+    assert review_file.info.delimiter == "," and len(review_file.info.columns) == 2
+    assert texts == ["Lovely room", "Noisy and dirty", "Quiet and clean"]

@@ -18,29 +18,36 @@ import numpy as np
 import pandas as pd
 
 from review_scorer.errors import InputError
-from review_scorer.io.columns import COLUMN_NAMES, data_in_header, is_number
+from review_scorer.io.columns import data_in_header
 from review_scorer.io.common import (
     SUPPORTED_FORMATS,
     Block,
     Source,
     column_list,
     is_gzip,
-    norm_name,
     one_line,
     open_binary,
     open_text,
     show,
     unique_names,
 )
+from review_scorer.io.line_shapes import (
+    DELIMITERS,
+    filled,
+    may_be_title,
+    names_like,
+    prose_split_lines,
+    reads_as_review,
+    split_prose,
+    title_text,
+)
 from review_scorer.io.quote_guard import SwallowGuard, literal_quotes, unlimited_fields
 
 log = logging.getLogger(__name__)
 
-_DELIMITERS = (",", ";", "\t", "|")
 SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1 << 20
 _SEP_LINE = re.compile(r"^sep=(.)\r?\n", re.IGNORECASE)
-_SEP_TITLE = re.compile(r"^sep=.?$", re.IGNORECASE)
 _LOOKAHEAD = 200  # records under the header read from the sample to judge it
 _TITLE_LINES = 10  # title lines skipped above a header, at most
 
@@ -262,18 +269,20 @@ def choose_delimiter(sample: str, complete: bool) -> str:
 
     Parsing the sample with each candidate (quotes respected, so multi-line fields are fine) is
     more reliable here than csv.Sniffer, which works line by line and is thrown off by long reviews.
-    Title lines above the header (see _header_after_titles) are not the header.
+    Title lines above the header (see _header_after_titles) are not the header. A delimiter
+    that only splits prose (line_shapes.prose_split_lines: a review per line, with a space after
+    each comma) is not the file's: one absent from it then reads each line as one field.
     """
     best: tuple[tuple[bool, float, int], str] | None = None
-    for delimiter in _DELIMITERS:
+    for delimiter in DELIMITERS:
         records, error = _sample_records(sample, delimiter)
         if error is not None:
             continue
         if not complete and len(records) > 1:
             records = records[:-1]  # the sample may end inside the last record
         index, _ = _header_index(records, delimiter)
-        if index is None:
-            continue
+        if index is None or prose_split_lines([r.fields for r in records[index:]]):
+            continue  # no header, or the delimiter splits one review per line, not columns
         width = len(records[index].fields)
         body = [r.fields for r in records[index + 1:] if r.fields]
         agree = sum(len(r) == width for r in body) / len(body) if body else 1.0
@@ -307,13 +316,9 @@ def _sample_records(sample: str, delimiter: str, literal_quotes: bool = False
     return records, None
 
 
-def _filled(fields: list[str]) -> int:
-    return sum(1 for f in fields if f.strip())
-
-
 def _header_index(records: list[_Record], delimiter: str) -> tuple[int | None, bool]:
     """(index of the header record or None, whether title lines sit above it)."""
-    first = next((i for i, r in enumerate(records) if _filled(r.fields)), None)
+    first = next((i for i, r in enumerate(records) if filled(r.fields)), None)
     if first is None:
         return None, False
     titled = _header_after_titles(records, first, delimiter)
@@ -333,10 +338,10 @@ def _header_after_titles(records: list[_Record], first: int, delimiter: str) -> 
     that read like prose (a space after each delimiter: a one-column file's reviews).
     """
     titles, i = 0, first
-    while i < len(records) and (_filled(records[i].fields) <= 1 or _split_prose(records[i].fields)):
-        title = _title_text(records[i].fields, delimiter)
+    while i < len(records) and (filled(records[i].fields) <= 1 or split_prose(records[i].fields)):
+        title = title_text(records[i].fields, delimiter)
         if title:
-            if not _may_be_title(title, delimiter):
+            if not may_be_title(title, delimiter):
                 return None
             titles += 1
             if titles > _TITLE_LINES:
@@ -345,48 +350,12 @@ def _header_after_titles(records: list[_Record], first: int, delimiter: str) -> 
     if i >= len(records) or i == first:
         return None
     header = records[i].fields
-    rows = [r.fields for r in records[i + 1:i + 1 + _LOOKAHEAD] if _filled(r.fields)]
-    if not rows or not _names_like(header) or data_in_header(header, rows):
+    rows = [r.fields for r in records[i + 1:i + 1 + _LOOKAHEAD] if filled(r.fields)]
+    if not rows or not names_like(header) or data_in_header(header, rows):
         return None
     # Most records, not all: a ragged one is then an error naming it, not a one-column read.
     same = sum(len(r) == len(header) for r in rows)
     return i if same * 2 > len(rows) else None
-
-
-def _split_prose(fields: list[str]) -> bool:
-    """A line of words the delimiter happens to split, each piece after the first opening with a
-    space as prose after a comma does ("Exported 2024-05-01, 3 rows"): a title's shape, never a
-    header's or a record's that a title could be taken for."""
-    pieces = [f for f in fields if f.strip()]
-    return len(pieces) >= 2 and all(f[:1].isspace() for f in fields[1:])
-
-
-def _title_text(fields: list[str], delimiter: str) -> str:
-    return (delimiter.join(fields) if _split_prose(fields) else "".join(fields)).strip()
-
-
-def _may_be_title(text: str, delimiter: str) -> bool:
-    """A title names an export in words ("Reviews export 2024-05-01", "Export; May 2024"), not a
-    column, a piece of one split by a line break ("rev"), names split by another delimiter
-    ("review;date"), or ``sep=``."""
-    if len(text.split()) < 2 and not (len(text) >= 6 and any(c.isdigit() for c in text)):
-        return False
-    # An out-of-place ``sep=,`` line has lost its delimiter to the split: "sep=".
-    if "\n" in text or "\r" in text or norm_name(text) in COLUMN_NAMES or _SEP_TITLE.match(text):
-        return False
-    # Names split by another delimiter are short names, without a space after the delimiter.
-    return not any(other in text and not _split_prose(text.split(other))
-                   for other in _DELIMITERS if other != delimiter)
-
-
-def _names_like(fields: list[str]) -> bool:
-    """Column names: distinct, mostly short and not numbers, not prose split at its commas."""
-    filled = [f.strip() for f in fields if f.strip()]
-    if len(set(filled)) != len(filled):
-        return False
-    short = sum(len(f) <= 40 and len(f.split()) <= 5 and not is_number(f) for f in filled)
-    spaced = sum(f[:1].isspace() for f in fields[1:] if f.strip())
-    return short * 2 > len(filled) and spaced * 2 <= max(len(filled) - 1, 0)
 
 
 class _HeaderPastSample(Exception):
@@ -425,7 +394,7 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
                      "closes before the field ends, as tab-separated files without quoting have")
     if not complete and records:
         records.pop()  # the sample may end inside its last record
-        if sum(1 for r in records if _filled(r.fields)) < 3 and len(sample) < _SCAN_BYTES:
+        if sum(1 for r in records if filled(r.fields)) < 3 and len(sample) < _SCAN_BYTES:
             raise _HeaderPastSample()  # a title, a header and a record at least, to judge them
     index, titled = _header_index(records, delimiter)
     if index is None:
@@ -436,13 +405,16 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
         raise InputError(f"{path}: no header row; the first line must name the columns")
     header = records[index].fields
     before = records[index - 1].end if index else 0
-    rows = [r.fields for r in records[index + 1:index + 1 + _LOOKAHEAD] if _filled(r.fields)]
+    rows = [r.fields for r in records[index + 1:index + 1 + _LOOKAHEAD] if filled(r.fields)]
     if len(header) == 1:
         _refuse_quoted_lines(path, sample, records[index:], skip)
-    data = None if titled or len(header) < 2 else data_in_header(header, rows)
+    prose = _prose_note(records[index:], delimiter, len(header))
+    data = (None if titled else reads_as_review(header[0], prose=bool(prose)) if len(header) == 1
+            else data_in_header(header, rows))
+    notes.extend(prose)
     skip += before
     if titled:
-        titles = [t for r in records[:index] if (t := _title_text(r.fields, delimiter))]
+        titles = [t for r in records[:index] if (t := title_text(r.fields, delimiter))]
         notes.append(f"the header is line {skip + 1} (lines above it are blank or a title, "
                      f"skipped: {', '.join(show(t, 40) for t in titles)}); row numbers count "
                      f"records after the header")
@@ -454,6 +426,20 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
             repr(c) for c, h in zip(columns, header) if not h.strip()))
     return _Layout(delimiter, skip, records[index].end - before, columns, notes,
                    literal_quotes=literal)
+
+
+def _prose_note(records: list[_Record], delimiter: str, width: int) -> list[str]:
+    """A note when a delimiter that occurs in the lines was passed over because it splits prose."""
+    if width != 1:
+        return []
+    for other in DELIMITERS:
+        if other != delimiter:
+            split = [r.fields[0].split(other) for r in records[:_LOOKAHEAD] if filled(r.fields)]
+            if any(len(f) > 1 for f in split) and prose_split_lines(split):
+                return [f"each line is read as one review: the {other!r} characters in its lines "
+                        f"are part of the text (prose, with a space after each), not a delimiter; quote the "
+                        f"reviews (or add a header row naming the columns) if the file has columns"]
+    return []
 
 
 def _headerless(delimiter: str, skip: int, first: list[str], why: str,
@@ -476,7 +462,7 @@ def _refuse_quoted_lines(path: Path, sample: str, records: list[_Record], skip: 
     or not), and a wrong guess corrupts text with no sign; the fix on the user's side is one
     search and replace or a new export. So the file is refused with exactly that advice.
     """
-    rows = [r for r in records if _filled(r.fields)]
+    rows = [r for r in records if filled(r.fields)]
     if len(rows) < 2 or any(len(r.fields) != 1 or "\n" in r.fields[0] or "\r" in r.fields[0]
                             for r in rows):
         return
@@ -484,10 +470,10 @@ def _refuse_quoted_lines(path: Path, sample: str, records: list[_Record], skip: 
     raw = [lines[r.end - 1].strip() for r in rows if r.end <= len(lines)]
     if len(raw) != len(rows) or not all(len(x) > 1 and x[0] == x[-1] == '"' for x in raw):
         return
-    for delimiter in _DELIMITERS:
+    for delimiter in DELIMITERS:
         with unlimited_fields():
             inner = [next(csv.reader([r.fields[0]], delimiter=delimiter), []) for r in rows]
-        if len({len(f) for f in inner}) == 1 and len(inner[0]) > 1 and _names_like(inner[0]):
+        if len({len(f) for f in inner}) == 1 and len(inner[0]) > 1 and names_like(inner[0]):
             raise InputError(
                 f"{path}: every line is one quoted field that holds the delimiter {delimiter!r} "
                 f"(line {skip + rows[0].end}: {show(raw[0])}): the program that wrote it quoted "
