@@ -31,7 +31,8 @@ def describe(model_dir: Path) -> dict:
             "test_accuracy": metrics.get("accuracy"), "test_loss": metrics.get("loss"),
             "temperature": (meta.get("calibration") or {}).get("temperature"),
             "teacher_accuracy": (meta.get("distillation") or {}).get("teacher_validation_accuracy"),
-            "created": meta.get("created_at"), "fingerprint": meta.get("data_fingerprint")}
+            "created": meta.get("created_at"), "fingerprint": meta.get("data_fingerprint"),
+            "files": meta.get("files") or {}}
 
 
 def compare(a: dict, b: dict) -> list[list[str]]:
@@ -45,7 +46,11 @@ def compare(a: dict, b: dict) -> list[list[str]]:
                    if epoch < len(a["history"][k]) and epoch < len(b["history"].get(k, [])))
 
     first_gap = next((e + 1 for e in range(epochs) if differs(e)), None)
+    names = sorted(set(a["files"]) & set(b["files"]))
+    same_files = [n for n in names if a["files"][n] == b["files"][n]]
     return [
+        ["model files with the same checksum", f"{len(same_files)} of {len(names)}: "
+         + (", ".join(same_files) or "none")],
         ["same training data (fingerprint)", str(a["fingerprint"] == b["fingerprint"])],
         ["bit-identical weights", str(identical)],
         ["largest weight difference", f"{max(diffs):.3g}" if diffs else "shapes differ"],
