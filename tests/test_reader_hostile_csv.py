@@ -481,3 +481,15 @@ def test_reader_prose_header_over_a_label_column_is_still_two_columns(tmp_path):
     review_file, texts, _, _ = read_all(path)
     assert review_file.info.delimiter == "," and len(review_file.info.columns) == 2
     assert texts == ["Lovely room", "Noisy and dirty", "Quiet and clean"]
+
+
+
+def test_reader_columns_with_spaces_after_the_commas_are_not_prose(tmp_path):
+    """A hand-written file of columns, a space after each comma and words in every field, keeps
+    its columns when its first line reads as names, not as a sentence."""
+    path = tmp_path / "branches.csv"
+    path.write_text("Branch name, What customers said\nSoho, Great coffee and friendly staff\n"
+                    "Leeds, Cold food and a long wait\n")
+    review_file, texts, _, _ = read_all(path)
+    assert review_file.info.columns == ("Branch name", " What customers said")
+    assert texts == [" Great coffee and friendly staff", " Cold food and a long wait"]

@@ -65,7 +65,11 @@ def prose_split_lines(lines: list[list[str]]) -> bool:
     """Whether a delimiter splits prose rather than columns: its first line and nearly every
     line under it are words with a space after each delimiter, the last piece of most split
     lines is words too (not a label, a number or a date), and no piece of the first line is a
-    column's name. Such a file holds one review per line, commas and all."""
+    column's name. Such a file holds one review per line, commas and all.
+
+    When every line splits into the same number of pieces, a hand-written file of columns with
+    a space after each delimiter ("Branch name, What customers said" over "Soho, Great coffee")
+    has that shape too; the first line must then also read as a sentence (reads_as_review)."""
     lines = [f for f in lines if filled(f)]
     if not lines or not split_prose(lines[0]):
         return False
@@ -74,7 +78,10 @@ def prose_split_lines(lines: list[list[str]]) -> bool:
     split = [f for f in lines if len(f) > 1]
     broken = sum(not split_prose(f) for f in split)
     worded = sum(len(f[-1].split()) >= 2 for f in split)
-    return broken <= _PROSE_EXCEPTIONS * len(split) and worded * 2 > len(split)
+    if broken > _PROSE_EXCEPTIONS * len(split) or worded * 2 <= len(split):
+        return False
+    even = all(len(f) == len(lines[0]) for f in split)
+    return not even or reads_as_review(" ".join(lines[0])) is not None
 
 
 def reads_as_review(cell: str, *, prose: bool = False) -> str | None:
