@@ -47,9 +47,9 @@ def _expected_rows(path) -> int | None:
     result = _read(path)
     if isinstance(result, str):
         return None
-    info, _ = result
+    info, _, header = result
     if path.suffix == ".csv":
-        return _strict_count(path.read_bytes(), info.encoding, info.delimiter)
+        return _strict_count(path.read_bytes(), info.encoding, info.delimiter, header)
     return _strict_xlsx_count(path, info.sheet, info.notes)
 
 
