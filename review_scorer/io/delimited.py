@@ -264,8 +264,9 @@ def decode_head(head: bytes, encoding: str, complete: bool) -> str:
     return text.lstrip("\ufeff")
 
 
-def choose_delimiter(sample: str, complete: bool) -> str:
-    """The delimiter under which the header has several fields and the rows agree with it.
+def choose_delimiter(sample: str, complete: bool) -> tuple[str, list[str]]:
+    """(the delimiter under which the header has several fields and the rows agree with it, the
+    delimiters passed over because they only split prose).
 
     Parsing the sample with each candidate (quotes respected, so multi-line fields are fine) is
     more reliable here than csv.Sniffer, which works line by line and is thrown off by long reviews.
@@ -274,6 +275,7 @@ def choose_delimiter(sample: str, complete: bool) -> str:
     each comma) is not the file's: one absent from it then reads each line as one field.
     """
     best: tuple[tuple[bool, float, int], str] | None = None
+    prose: list[str] = []
     for delimiter in DELIMITERS:
         records, error = _sample_records(sample, delimiter)
         if error is not None:
@@ -281,8 +283,11 @@ def choose_delimiter(sample: str, complete: bool) -> str:
         if not complete and len(records) > 1:
             records = records[:-1]  # the sample may end inside the last record
         index, _ = _header_index(records, delimiter)
-        if index is None or prose_split_lines([r.fields for r in records[index:]]):
-            continue  # no header, or the delimiter splits one review per line, not columns
+        if index is None:
+            continue
+        if prose_split_lines([r.fields for r in records[index:]]):
+            prose.append(delimiter)  # it splits one review per line, not columns
+            continue
         width = len(records[index].fields)
         body = [r.fields for r in records[index + 1:] if r.fields]
         agree = sum(len(r) == width for r in body) / len(body) if body else 1.0
@@ -291,7 +296,7 @@ def choose_delimiter(sample: str, complete: bool) -> str:
         key = (width > 1, agree, width)
         if best is None or key > best[0]:
             best = (key, delimiter)
-    return best[1] if best else ","
+    return (best[1] if best else ","), prose
 
 
 @dataclass
@@ -378,6 +383,7 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
     """Delimiter (Excel's ``sep=`` line, the suffix, or sniffed), lines before the header, names."""
     notes: list[str] = []
     skip = 0
+    prose_delimiters: list[str] = []
     sep = _SEP_LINE.match(sample)
     if sep:
         delimiter, skip = sep.group(1), 1
@@ -386,7 +392,7 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
     elif suffix in (".tsv", ".tab"):
         delimiter = "\t"
     else:
-        delimiter = choose_delimiter(sample, complete)
+        delimiter, prose_delimiters = choose_delimiter(sample, complete)
     literal = literal_quotes(sample, delimiter)
     records, error = _sample_records(sample, delimiter, literal)
     if literal:
@@ -408,7 +414,7 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
     rows = [r.fields for r in records[index + 1:index + 1 + _LOOKAHEAD] if filled(r.fields)]
     if len(header) == 1:
         _refuse_quoted_lines(path, sample, records[index:], skip)
-    prose = _prose_note(records[index:], delimiter, len(header))
+    prose = _prose_note(prose_delimiters) if len(header) == 1 else []
     data = (None if titled else reads_as_review(header[0], prose=bool(prose)) if len(header) == 1
             else data_in_header(header, rows))
     notes.extend(prose)
@@ -428,18 +434,11 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
                    literal_quotes=literal)
 
 
-def _prose_note(records: list[_Record], delimiter: str, width: int) -> list[str]:
-    """A note when a delimiter that occurs in the lines was passed over because it splits prose."""
-    if width != 1:
-        return []
-    for other in DELIMITERS:
-        if other != delimiter:
-            split = [r.fields[0].split(other) for r in records[:_LOOKAHEAD] if filled(r.fields)]
-            if any(len(f) > 1 for f in split) and prose_split_lines(split):
-                return [f"each line is read as one review: the {other!r} characters in its lines "
-                        f"are part of the text (prose, with a space after each), not a delimiter; quote the "
-                        f"reviews (or add a header row naming the columns) if the file has columns"]
-    return []
+def _prose_note(prose_delimiters: list[str]) -> list[str]:
+    """The note of a one-column read chosen because the delimiters in the lines split prose."""
+    return [f"each line is read as one review: the {d!r} characters in its lines are part of the "
+            f"text (prose, with a space after each), not a delimiter; quote the reviews (or add "
+            f"a header row naming the columns) if the file has columns" for d in prose_delimiters[:1]]
 
 
 def _headerless(delimiter: str, skip: int, first: list[str], why: str,
