@@ -181,21 +181,63 @@ def _rates_scores(labels: np.ndarray, tpr: float, fpr: float, rng) -> np.ndarray
     return np.where(called, rng.uniform(0.5, 1.0, len(labels)), rng.uniform(0.0, 0.5, len(labels)))
 
 
+def _biased_scores(labels: np.ndarray, rng, bias: float = 1.0) -> np.ndarray:
+    """A starting model's scores that rank well but over-call positives: sigmoid of a latent
+    N(+-1.5, 1) (true log-odds 3z, so a Platt fit on the labels can calibrate them) plus `bias`."""
+    z = rng.normal(np.where(labels == 1, 1.5, -1.5), 1.0)
+    return 1.0 / (1.0 + np.exp(-(z + bias)))
+
+
 @pytest.mark.parametrize("true_share", [0.15, 0.5, 0.85])
 def test_class_mix_is_estimated_from_unlabeled_rows(true_share):
-    """Adjusted count: a starting model that over-calls positives (FPR 0.3) still gives the
-    file's real mix once its rates, measured on the labels, are taken out."""
+    """EM on the starting model's scores calibrated on the labels: a model that over-calls
+    positives still gives the file's real mix, where counting its calls is far off."""
     from review_scorer.training.adapt import estimate_mix
 
     rng = np.random.default_rng(0)
-    labels = np.array([1, 0] * 2000)  # enough labels that the rates, and so the mix, are close
-    start = _rates_scores(labels, 0.8, 0.3, rng)
+    labels = np.array([1, 0] * 2000)  # enough labels that the calibration, and so the mix, is close
+    start = _biased_scores(labels, rng)
     hidden = (rng.random(4000) < true_share).astype(int)
-    mix = estimate_mix(start, labels, _rates_scores(hidden, 0.8, 0.3, rng))
-    assert mix.known and mix.unlabeled == 4000 and mix.labels_positive == 0.5
+    unlabeled = _biased_scores(hidden, rng)
+    mix = estimate_mix(start, labels, unlabeled)
+    assert mix.known and mix.unlabeled == 4000 and mix.labels_positive == 0.5 and mix.method == "EM"
     assert abs(mix.positive - true_share) < 0.04
-    naive = np.mean(_rates_scores(hidden, 0.8, 0.3, rng) >= 0.5)  # plain counting is far off
-    assert abs(naive - true_share) > 0.07 or true_share == 0.5
+    assert 0 < mix.standard_error < 0.02
+    naive = np.mean(unlabeled >= 0.5)  # plain counting is several times further off
+    assert abs(naive - true_share) > 3 * abs(mix.positive - true_share) + 0.01
+
+
+def test_class_mix_em_beats_the_adjusted_count_when_the_classes_overlap():
+    """With overlapping classes the call rates are loose and the adjusted count wanders; EM reads
+    how sure the model is of each review. 100 labels a class, a file 85% positive, five draws."""
+    from review_scorer.training.class_mix import _platt, fit_platt, prior_by_em
+
+    rng = np.random.default_rng(3)
+    errors = {"em": [], "count": []}
+    for _ in range(5):
+        labels = np.array([1, 0] * 100)
+        start = _biased_scores(labels, rng, bias=0.5)
+        hidden = (rng.random(5000) < 0.85).astype(int)
+        unlabeled = _biased_scores(hidden, rng, bias=0.5)
+        called = start >= 0.5
+        tpr, fpr = called[labels == 1].mean(), called[labels == 0].mean()
+        errors["count"].append(abs((np.mean(unlabeled >= 0.5) - fpr) / (tpr - fpr) - 0.85))
+        ab = fit_platt(start, labels, np.ones(len(labels)))
+        errors["em"].append(abs(prior_by_em(_platt(unlabeled, ab), 0.5) - 0.85))
+    assert np.mean(errors["em"]) < np.mean(errors["count"])
+    assert np.mean(errors["em"]) < 0.02
+
+
+def test_prior_by_em_recovers_a_known_prior():
+    """Posteriors made at a 50% prior for reviews drawn at 80%: EM's fixed point is 80%."""
+    from review_scorer.training.class_mix import prior_by_em
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(20000) < 0.8).astype(int)
+    z = rng.normal(np.where(y == 1, 1.0, -1.0), 1.0)
+    posteriors = 1.0 / (1.0 + np.exp(-2.0 * z))  # exact at a 50% prior: log-odds 2z
+    assert prior_by_em(posteriors, 0.5) == pytest.approx(0.8, abs=0.015)
+    assert prior_by_em(np.full(10, 0.5), 0.5) == pytest.approx(0.5)  # nothing to learn from
 
 
 def test_class_mix_falls_back_to_the_labels_and_says_why():
@@ -228,7 +270,7 @@ def test_class_mix_of_labels_far_from_balanced_is_their_own_share():
     few = estimate_mix(start, labels, rng.random(20))
     assert few.known and few.note.startswith("20 unlabeled reviews; estimating the class mix needs 100")
     # the unlabeled reviews still win when there are enough of them
-    assert estimate_mix(start, labels, rng.random(500)).method == "adjusted count"
+    assert estimate_mix(start, labels, rng.random(500)).method == "EM"
     # at the edge of balanced, or with too few labels, the mix stays unknown
     near = np.array([1] * int(100 * (0.5 - SKEWED_LABELS) + 1) + [0] * int(100 * (0.5 + SKEWED_LABELS) - 1))
     assert not estimate_mix(_rates_scores(near, 0.9, 0.1, rng), near, None).known
@@ -413,21 +455,18 @@ def test_guard_judges_a_refit_on_labels_it_was_not_fitted_to():
 
 
 def test_class_mix_from_few_labels_is_drawn_toward_the_labels_share():
-    """25 labels a class measure the starting model's rates loosely; an adjusted count near the
-    edge (all reviews positive) is pulled back by its standard error, toward the labels' 50%."""
+    """25 labels a class calibrate the starting model loosely; an estimate near the edge (nearly
+    all reviews positive) is pulled back by its standard error, toward the labels' 50%."""
     from review_scorer.training.adapt import estimate_mix
 
+    rng = np.random.default_rng(2)
     labels = np.array([1] * 25 + [0] * 25)
-    start = np.zeros(50)
-    start[:19] = 0.9  # TPR 19/25 = 0.76
-    start[25:33] = 0.9  # FPR 8/25 = 0.32
-    unlabeled = np.where(np.arange(4000) < 3000, 0.9, 0.1)  # q = 0.75
-    mix = estimate_mix(start, labels, unlabeled)
-    assert mix.raw == pytest.approx((0.75 - 0.32) / (0.76 - 0.32))
-    assert mix.standard_error > 0.1
-    assert mix.positive == pytest.approx(mix.raw - mix.standard_error)
-    assert 0.5 < mix.positive < mix.raw - 0.1
-    near = estimate_mix(start, labels, np.where(np.arange(4000) < 2200, 0.9, 0.1))
+    start = _biased_scores(labels, rng)
+    far = estimate_mix(start, labels, _biased_scores((rng.random(4000) < 0.97).astype(int), rng))
+    assert far.raw > 0.85 and far.standard_error > 0.02
+    assert far.positive == pytest.approx(far.raw - far.standard_error)
+    near = estimate_mix(start, labels, _biased_scores((rng.random(4000) < 0.5).astype(int), rng))
+    assert abs(near.raw - 0.5) < near.standard_error
     assert near.positive == 0.5  # within a standard error of the labels' share: that share
 
 

@@ -345,3 +345,57 @@ def test_with_labels_alone_a_stack_refused_for_trading_classes_says_what_to_do()
     _, plain = _verdict(per_class, None, 0, {"accuracy": 0.75}, {"accuracy": 0.75}, 0.75,
                         labels_only, alone, traded=False)
     assert plain.startswith("label more reviews")
+
+
+def _file_words_case(seed: int):
+    """100 labels, each holding one product word seen in no other label (50 words a class), and a
+    network right on 70% of them with little confidence; 2,000 rows of the same file without a
+    label, each with one of those words, which the network scores confidently and rightly."""
+    from review_scorer.training.stack import FileRows
+
+    rng = np.random.default_rng(seed)
+    vocab_size, fillers = 200, np.arange(2, 12)
+    labels = np.array([1] * 50 + [0] * 50)
+    words = np.r_[20 + np.arange(50), 70 + np.arange(50)]
+    seqs = [np.r_[rng.choice(fillers, 3), w] for w in words]
+    right = rng.random(100) < 0.7
+    network = np.where(right == (labels == 1), 0.6, 0.4)
+    file_words = rng.choice(words, 2000)
+    file_seqs = [np.r_[rng.choice(fillers, 3), w] for w in file_words]
+    file_scores = np.where(file_words < 70, 0.97, 0.03)
+    return vocab_size, labels, seqs, network, FileRows(file_seqs, file_scores, network)
+
+
+def test_the_files_confident_rows_teach_the_ngram_model_words_the_labels_show_once():
+    """Each label's product word appears in no other label, so an n-gram model of the labels
+    alone cannot carry it across folds; the file's rows, labelled by the network's confident
+    calls, teach it every word, and the stack then gets the held-out labels right."""
+    from review_scorer.metrics import log_loss
+    from review_scorer.training.stack import choose_stack
+
+    vocab_size, labels, seqs, network, file_rows = _file_words_case(seed=0)
+    kwargs = dict(base_raw=network, base_judged=network, base_loss=log_loss(labels, network),
+                  weights=np.ones(100), fold_of=np.arange(100) % 5, vocab_size=vocab_size,
+                  min_per_class=50)
+    alone = choose_stack(seqs, labels, **kwargs)
+    assert alone.accuracy < 0.8 and alone.file_rows == 0
+    taught = choose_stack(seqs, labels, **kwargs, file_rows=file_rows)
+    assert taught.used and taught.accuracy > 0.95 and taught.file_rows > 1500
+    assert taught.meta()["file_rows_in_ngram_model"] == taught.file_rows
+    # the saved n-gram model knows a word from the file's rows: its weight has the rows' sign
+    assert taught.head.ngram_logits([np.array([25])])[0] > taught.head.ngram_logits([np.array([75])])[0]
+
+
+def test_file_rows_give_only_the_networks_confident_calls_weighted_against_the_labels():
+    from review_scorer.training.stack import MIN_PSEUDO, PSEUDO_WEIGHT, FileRows
+
+    labels = np.array([1] * 50 + [0] * 50)
+    labeled = np.where(labels == 1, 0.8, 0.2)  # right on every label: a steep calibration
+    scores = np.r_[np.full(150, 0.9), np.full(150, 0.1), np.full(200, 0.5)]
+    rows = FileRows([np.array([2 + i % 7]) for i in range(500)], scores, labeled)
+    weights = np.full(100, 2.0)
+    seqs, calls, w = rows.examples(np.arange(100), labels, weights)
+    assert len(seqs) == 300 and calls.tolist() == [1] * 150 + [0] * 150  # the 0.5s are not sure
+    assert w.sum() == pytest.approx(PSEUDO_WEIGHT * weights.sum())
+    few = FileRows(rows.sequences[:MIN_PSEUDO - 1], scores[:MIN_PSEUDO - 1], labeled)
+    assert len(few.examples(np.arange(100), labels, weights)[0]) == 0

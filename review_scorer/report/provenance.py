@@ -458,10 +458,10 @@ def _class_mix(mix: dict) -> str | None:
     share, unlabeled = _number(mix.get("positive")), _count(mix.get("unlabeled"))
     if share is None:
         return None
-    if mix.get("method") == "adjusted count":
+    if mix.get("method") in ("EM", "adjusted count"):  # "adjusted count": models adapted before EM
         return (f"{share:.0%} positive, estimated from the {unlabeled} rows without a label "
-                "(the starting model's count, corrected by its error rates on your labels and "
-                "drawn toward your labels' share by its standard error)")
+                "(the starting model's scores there, calibrated on your labels, and drawn toward "
+                "your labels' share by the estimate's standard error)")
     if mix.get("method") == "labels sample":
         return (f"{share:.0%} positive, as in your labels, taken for a random sample of your file "
                 "because they are far from balanced")

@@ -28,6 +28,7 @@ from review_scorer.model.lexicon import lexicon_arrays
 from review_scorer.training.class_mix import (  # noqa: F401 (the class mix's names, re-exported)
     MIN_SEPARATION_FOR_MIX,
     MIN_UNLABELED_FOR_MIX,
+    MIX_METHOD,
     MIX_RANGE,
     SHIFT_LIMIT,
     ClassMix,
@@ -36,7 +37,7 @@ from review_scorer.training.class_mix import (  # noqa: F401 (the class mix's na
     estimate_mix,
     fit_platt,
 )
-from review_scorer.training.stack import StackChoice, choose_stack, scoring_head
+from review_scorer.training.stack import FileRows, StackChoice, choose_stack, scoring_head
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,9 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
     schedule = schedule or Schedule()
     oof, k, fold_of = cross_validate(start, config, schedule, sequences, labels, seed=seed,
                                      progress=progress)
-    mix = estimate_mix(oof[0], labels, _unlabeled_scores(start, unlabeled, seed))
+    file_rows = _file_rows(start, unlabeled, sequences, seed)
+    mix = estimate_mix(oof[0] if file_rows is None else file_rows.labeled_scores, labels,
+                       None if file_rows is None else file_rows.scores)
     choice = choose_epochs(oof, labels, mix, schedule.max_epochs, folds=fold_of)
     weights = None
     if choice.epochs:
@@ -273,7 +276,7 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
         base_loss=choice.start_loss if choice.chosen is None else choice.losses[choice.chosen],
         weights=choice.weights, fold_of=fold_of, vocab_size=len(start.vocab),
         min_per_class=FEW_LABELS_PER_CLASS, lexicon=lexicon_arrays(start.vocab.tokens),
-        mix_known=mix.known)
+        mix_known=mix.known, file_rows=file_rows if mix.method == MIX_METHOD else None)
     if stack.used:
         adapted_m = _metrics(labels, stack.oof, choice.weights)
     verdict, advice = _verdict(per_class, choice.chosen, choice.epochs, start_m, adapted_m,
@@ -304,17 +307,24 @@ def _recalls(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
 MAX_UNLABELED_SCORED = 5000  # a random sample of this many estimates the mix within about 1 point
 
 
-def _unlabeled_scores(start, unlabeled: list[str] | None, seed: int) -> np.ndarray | None:
-    """The starting model's scores on (a seeded sample of) the unlabeled reviews; only which side
-    of 0.5 they fall on is used, and a temperature does not move that."""
+def _file_rows(start, unlabeled: list[str] | None, labeled_sequences: list,
+               seed: int) -> FileRows | None:
+    """The starting model's scores on (a seeded sample of) the unlabeled reviews and on the
+    labeled ones, both as the model gives them (calibrated, so on one scale), with the unlabeled
+    reviews' word ids; None without unlabeled reviews that hold a known word."""
     if not unlabeled:
         return None
     texts = list(unlabeled)
     if len(texts) > MAX_UNLABELED_SCORED:
         picked = np.random.default_rng(seed).choice(len(texts), MAX_UNLABELED_SCORED, replace=False)
         texts = [texts[i] for i in np.sort(picked)]
-    scores = np.asarray(start.predict(texts), dtype=np.float64)
-    return scores[~np.isnan(scores)]
+    sequences = start.encode(texts)
+    rows = [i for i, s in enumerate(sequences) if len(s)]
+    if not rows:
+        return None
+    scores = np.asarray(start.predict_ids([sequences[i] for i in rows]), dtype=np.float64)
+    labeled = np.asarray(start.predict_ids(labeled_sequences), dtype=np.float64)
+    return FileRows([sequences[i] for i in rows], scores, labeled)
 
 
 @dataclass

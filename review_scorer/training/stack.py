@@ -24,6 +24,45 @@ from typing import Any
 import numpy as np
 
 STACK_C = 1.0  # inverse L2 strength of the stacker (two or three weights and a bias)
+# Rows of the file without a label, which the starting network scores confidently once it is
+# calibrated on the labels (|p - 0.5| >= PSEUDO_CONFIDENCE), join the n-gram model's training
+# data with the network's call as their label and PSEUDO_WEIGHT times the labels' total weight
+# between them; fewer than MIN_PSEUDO such rows are not used. Chosen on the development files at
+# 200 labels (RESULTS.md "Adapting: the file's own rows in the n-gram model").
+PSEUDO_CONFIDENCE = 0.3
+PSEUDO_WEIGHT = 3.0
+MIN_PSEUDO = 100
+
+
+@dataclass
+class FileRows:
+    """The file's rows without a label (a seeded sample of them) and the starting model's scores,
+    on them and on the labeled reviews, for the n-gram model's network-labelled examples.
+
+    Self-training in the manner of co-training (Blum & Mitchell 1998): the network's confident
+    calls on the user's own file teach the n-gram model the file's words (sizes, fabrics, flavours)
+    that a few hundred labels never show, while the labels keep it honest. The network's
+    calibration is refitted on each fold's training labels, so no held-out label shapes its own
+    n-gram logit."""
+
+    sequences: list
+    scores: np.ndarray  # the starting model's scores on the unlabeled rows
+    labeled_scores: np.ndarray  # and on the labeled reviews (in the order of the labels)
+
+    def examples(self, rows: np.ndarray, labels: np.ndarray,
+                 weights: np.ndarray) -> tuple[list, np.ndarray, np.ndarray]:
+        """(sequences, network's labels, weights) of the confidently scored unlabeled rows, with
+        the network calibrated on the labeled `rows`; empty when fewer than MIN_PSEUDO."""
+        from review_scorer.training.class_mix import _platt, fit_platt
+
+        ab = fit_platt(self.labeled_scores[rows], labels[rows], weights[rows])
+        p = _platt(self.scores, ab)
+        sure = np.flatnonzero(np.abs(p - 0.5) >= PSEUDO_CONFIDENCE)
+        if len(sure) < MIN_PSEUDO:
+            return [], np.zeros(0, np.int64), np.zeros(0)
+        each = PSEUDO_WEIGHT * float(np.sum(weights[rows])) / len(sure)
+        return ([self.sequences[i] for i in sure], (p[sure] >= 0.5).astype(np.int64),
+                np.full(len(sure), each))
 
 
 @dataclass
@@ -50,6 +89,7 @@ class StackChoice:
     ngram_only_loss: float | None = None  # and without it
     # labels alone: it got more labels right, but only by recalling fewer of one class
     traded: bool = False
+    file_rows: int = 0  # unlabeled rows of the file in the final n-gram model's training data
 
     def meta(self) -> dict[str, Any]:
         return {"used": self.used, "cv_accuracy": round(self.accuracy, 6),
@@ -58,6 +98,7 @@ class StackChoice:
                 "note": self.note, "lexicon": self.lexicon, "traded_classes": self.traded,
                 "cv_log_loss_with_lexicon": _rounded(self.lexicon_loss),
                 "cv_log_loss_without_lexicon": _rounded(self.ngram_only_loss),
+                "file_rows_in_ngram_model": self.file_rows,
                 **({"ngram_model": self.head.meta()} if self.used and self.head is not None else {})}
 
 
@@ -107,40 +148,53 @@ def _no_trade(base: np.ndarray, stacked: np.ndarray, labels: np.ndarray,
     return judged, dominance_shift(base, stacked, labels)
 
 
-def _ngram_oof(seqs: list, labels: np.ndarray, fold_of: np.ndarray, vocab_size: int) -> np.ndarray:
-    """Each label's n-gram logit from the n-gram model fitted on the other folds."""
+def _fit_ngram(seqs: list, labels: np.ndarray, w: np.ndarray, rows: np.ndarray, vocab_size: int,
+               file_rows: FileRows | None):
+    """The n-gram model of the labeled `rows`: unweighted on the labels alone, or, with the
+    file's rows, weighted to the file's mix beside the network-labelled rows. Returns (the
+    model, how many unlabeled rows it learnt from)."""
     from review_scorer.model.ngram_head import NgramHead
 
+    train = [seqs[i] for i in rows]
+    if file_rows is None:
+        return NgramHead.fit(train, labels[rows], vocab_size=vocab_size), 0
+    extra, extra_labels, extra_w = file_rows.examples(rows, labels, w)
+    return NgramHead.fit(train + extra, np.r_[labels[rows], extra_labels], vocab_size=vocab_size,
+                         weights=np.r_[w[rows], extra_w]), len(extra)
+
+
+def _ngram_oof(seqs: list, labels: np.ndarray, w: np.ndarray, fold_of: np.ndarray, vocab_size: int,
+               file_rows: FileRows | None = None) -> np.ndarray:
+    """Each label's n-gram logit from the n-gram model fitted on the other folds."""
     ngram = np.zeros(len(labels))
     for f in np.unique(fold_of):
         train, held = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
-        head = NgramHead.fit([seqs[i] for i in train], labels[train], vocab_size=vocab_size)
+        head, _ = _fit_ngram(seqs, labels, w, train, vocab_size, file_rows)
         ngram[held] = head.ngram_logits([seqs[i] for i in held])
     return ngram
 
 
 def _final_head(seqs: list, labels: np.ndarray, w: np.ndarray, x: np.ndarray, vocab_size: int,
-                lexicon, shift: float):
-    """The n-gram model fitted on all labels, with the stacker fitted on all out-of-fold inputs
-    x (the lexicon's weight third when `lexicon` is given) and its bias moved by `shift`."""
+                lexicon, shift: float, file_rows: FileRows | None):
+    """The n-gram model fitted on all labels (and the file's rows), with the stacker fitted on
+    all out-of-fold inputs x (the lexicon's weight third when `lexicon` is given) and its bias
+    moved by `shift`; and how many of the file's rows the n-gram model learnt from."""
     from sklearn.linear_model import LogisticRegression
 
-    from review_scorer.model.ngram_head import NgramHead
-
     fit = LogisticRegression(C=STACK_C).fit(x, labels, sample_weight=w)
-    head = NgramHead.fit(seqs, labels, vocab_size=vocab_size)
+    head, used_rows = _fit_ngram(seqs, labels, w, np.arange(len(labels)), vocab_size, file_rows)
     head.alpha, head.beta = float(fit.coef_[0, 0]), float(fit.coef_[0, 1])
     head.bias = float(fit.intercept_[0]) + shift
     if lexicon is not None:
         head.gamma = float(fit.coef_[0, 2])
         head.valence, head.negator, head.lexicon_source = lexicon
-    return head
+    return head, used_rows
 
 
 def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_judged: np.ndarray,
                  base_loss: float, weights: np.ndarray, fold_of: np.ndarray, vocab_size: int,
                  min_per_class: int, lexicon: tuple[np.ndarray, np.ndarray, str] | None = None,
-                 mix_known: bool = True) -> StackChoice:
+                 mix_known: bool = True, file_rows: FileRows | None = None) -> StackChoice:
     """Try an n-gram model of the labels stacked on a network whose out-of-fold scores are
     base_raw (as the network gives them) and base_judged (as the guard judged them); with
     `lexicon` (lexicon_arrays), also with the lexicon score as the stacker's third input.
@@ -148,7 +202,10 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
     mix_known=False (labels alone): balanced labels say nothing about the file's mix, and a stack
     fitted to them can buy its gain with errors on a file mostly of one class (clothing, 100
     labels: -9.4 points). So its decision bias moves to where it recalls as many positive and
-    negative labels as the network (cross-fitted), or it is not kept (`traded` if it won anyway)."""
+    negative labels as the network (cross-fitted), or it is not kept (`traded` if it won anyway).
+
+    file_rows (given only when the file's mix was estimated from them): the file's unlabeled rows,
+    whose confident network calls join the n-gram model's training data (FileRows)."""
     from review_scorer.metrics import log_loss
     from review_scorer.model.ngram_head import _logit
 
@@ -167,7 +224,7 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
     if any(len(np.unique(labels[fold_of != f])) < 2 for f in folds):
         return skipped("a fold's other labels hold only one class")
     seqs = list(sequences)
-    x = np.c_[_logit(base_raw), _ngram_oof(seqs, labels, fold_of, vocab_size)]
+    x = np.c_[_logit(base_raw), _ngram_oof(seqs, labels, w, fold_of, vocab_size, file_rows)]
     stacked = _cross_fitted(x, labels, w, fold_of)
     loss = ngram_only_loss = log_loss(labels, stacked, weights=w)
     with_lexicon, lexicon_loss = False, None
@@ -191,12 +248,13 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
     used = bool(allowed and loss < base_loss and accuracy >= base_accuracy)
     note = None if allowed else ("with labels alone, no decision threshold let it recall as many "
                                  "positive and as many negative labels as the network does")
-    head = _final_head(seqs, labels, w, x, vocab_size, lexicon if with_lexicon else None,
-                       shift) if used else None
+    head, used_rows = (_final_head(seqs, labels, w, x, vocab_size,
+                                   lexicon if with_lexicon else None, shift, file_rows)
+                       if used else (None, 0))
     return StackChoice(used, accuracy, base_accuracy, loss, base_loss, stacked, head, note=note,
                        lexicon=with_lexicon, lexicon_loss=lexicon_loss,
                        ngram_only_loss=ngram_only_loss,
-                       traded=not allowed and accuracy > base_accuracy)
+                       traded=not allowed and accuracy > base_accuracy, file_rows=used_rows)
 
 
 def scoring_head(stack: StackChoice | None, calibration: dict):
