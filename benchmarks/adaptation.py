@@ -20,9 +20,11 @@ runs) writes the medians table and plot of the given schedule and mode to RESULT
 (sections adaptation / adaptation_labels_only, plots adaptation.svg / adaptation_labels_only.svg).
 Runs since adaptation tries the n-gram stack (training/stack.py) record whether it was kept
 (stack_used), and runs since the stacker may also take a sentiment lexicon record whether it did
-(lexicon_used). Each stage is tabled apart from the others: the newest in section adaptation,
-the earlier ones with --report-only --stage stack (section adaptation_before_lexicon) or --stage
-fine-tune (adaptation_before_stack).
+(lexicon_used); runs since the class mix comes by EM and the n-gram model also learns from the
+file's confidently scored rows record the mix's method and how many rows (mix_method, file_rows).
+Each stage is tabled apart from the others: the newest in section adaptation, the earlier ones
+with --report-only --stage lexicon (section adaptation_before_file_rows), --stage stack
+(adaptation_before_lexicon) or --stage fine-tune (adaptation_before_stack).
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ def one_run(model, name, texts, labels, vader, shipped, size, seed, schedule,
             "stack_used": bool(result.stack is not None and result.stack.used),
             "lexicon_used": bool(result.stack is not None and result.stack.used
                                  and result.stack.lexicon),
+            "mix_method": result.mix.method,
+            "file_rows": int(result.stack.file_rows) if result.stack is not None else 0,
             "cv_recalls": result.class_recalls,
             "rest_recalls": {"adapted": recalls(adapted_scores, labels[rest]),
                              "shipped": recalls(shipped[rest], labels[rest])}}
@@ -122,7 +126,9 @@ def model_created(model_dir) -> str:
 
 
 STAGES = {  # stage: (section suffix, what the runs' adaptation could do)
-    "lexicon": ("", ""),
+    "file rows": ("", ""),
+    "lexicon": ("_before_file_rows", "; before the class mix came by EM and the n-gram model "
+                                     "learnt from the file's confidently scored rows"),
     "stack": ("_before_lexicon", "; fine-tuning and the n-gram stack, before the stacker could "
                                  "take a sentiment lexicon"),
     "fine-tune": ("_before_stack", "; fine-tuning alone, before adaptation tried the n-gram stack"),
@@ -130,11 +136,13 @@ STAGES = {  # stage: (section suffix, what the runs' adaptation could do)
 
 
 def _stage(run: dict) -> str:
+    if "file_rows" in run:
+        return "file rows"
     return "lexicon" if "lexicon_used" in run else "stack" if "stack_used" in run else "fine-tune"
 
 
 def write_results(schedule: dict, with_unlabeled: bool = True, created: str | None = None,
-                  stage: str = "lexicon", draw: str = "balanced") -> None:
+                  stage: str = "file rows", draw: str = "balanced") -> None:
     from _results import markdown_table, write_section
 
     # Runs carry stack_used since the n-gram stack (training/stack.py) and lexicon_used since
@@ -148,7 +156,7 @@ def write_results(schedule: dict, with_unlabeled: bool = True, created: str | No
             if r["schedule"] == schedule and "cv_recalls" in r and ("mix_se" in r or not with_unlabeled)
             and r.get("unlabeled", False) == with_unlabeled and r.get("model_created") == created
             and _stage(r) == stage and "superseded" not in r and r.get("draw", "balanced") == draw]
-    stacked, lexicon = stage != "fine-tune", stage == "lexicon"
+    stacked, lexicon = stage != "fine-tune", stage in ("lexicon", "file rows")
     keys = sorted({(r["file"], r["size"]) for r in runs})
     rows = []
     for file, size in keys:
@@ -221,7 +229,7 @@ def main(argv=None) -> int:
     parser.add_argument("--write-results", action="store_true")
     parser.add_argument("--report-only", action="store_true",
                         help="write the tables from benchmarks/adaptation.jsonl without new runs")
-    parser.add_argument("--stage", choices=list(STAGES), default="lexicon",
+    parser.add_argument("--stage", choices=list(STAGES), default="file rows",
                         help="with --report-only: table the runs of an earlier stage of adaptation "
                              "(stack: before the lexicon input; fine-tune: before the n-gram stack)")
     parser.add_argument("--labels-only", action="store_true",
