@@ -371,7 +371,7 @@ def test_the_files_confident_rows_teach_the_ngram_model_words_the_labels_show_on
     alone cannot carry it across folds; the file's rows, labelled by the network's confident
     calls, teach it every word, and the stack then gets the held-out labels right."""
     from review_scorer.metrics import log_loss
-    from review_scorer.training.stack import choose_stack
+    from review_scorer.training.stack import FILE_ROWS_CS, choose_stack
 
     vocab_size, labels, seqs, network, file_rows = _file_words_case(seed=0)
     kwargs = dict(base_raw=network, base_judged=network, base_loss=log_loss(labels, network),
@@ -382,6 +382,8 @@ def test_the_files_confident_rows_teach_the_ngram_model_words_the_labels_show_on
     taught = choose_stack(seqs, labels, **kwargs, file_rows=file_rows)
     assert taught.used and taught.accuracy > 0.95 and taught.file_rows > 1500
     assert taught.meta()["file_rows_in_ngram_model"] == taught.file_rows
+    assert taught.ngram_c in FILE_ROWS_CS and alone.ngram_c is None  # chosen only with the rows
+    assert taught.meta()["ngram_c"] == taught.ngram_c
     # the saved n-gram model knows a word from the file's rows: its weight has the rows' sign
     assert taught.head.ngram_logits([np.array([25])])[0] > taught.head.ngram_logits([np.array([75])])[0]
 

@@ -32,6 +32,11 @@ STACK_C = 1.0  # inverse L2 strength of the stacker (two or three weights and a 
 PSEUDO_CONFIDENCE = 0.3
 PSEUDO_WEIGHT = 3.0
 MIN_PSEUDO = 100
+# With the file's rows the n-gram regression learns from thousands of reviews, not a few hundred,
+# and may need less L2 than NGRAM_C: its inverse strength is the one of these whose stack on the
+# network has the lower cross-fitted log loss on the labels (at 200 labels the weaker L2 was
+# chosen in all three clothing draws, +0.3 points there, and in one of three tweet draws).
+FILE_ROWS_CS = (4.0, 16.0)
 
 
 @dataclass
@@ -90,6 +95,7 @@ class StackChoice:
     # labels alone: it got more labels right, but only by recalling fewer of one class
     traded: bool = False
     file_rows: int = 0  # unlabeled rows of the file in the final n-gram model's training data
+    ngram_c: float | None = None  # the n-gram regression's inverse L2 strength, when chosen
 
     def meta(self) -> dict[str, Any]:
         return {"used": self.used, "cv_accuracy": round(self.accuracy, 6),
@@ -98,7 +104,7 @@ class StackChoice:
                 "note": self.note, "lexicon": self.lexicon, "traded_classes": self.traded,
                 "cv_log_loss_with_lexicon": _rounded(self.lexicon_loss),
                 "cv_log_loss_without_lexicon": _rounded(self.ngram_only_loss),
-                "file_rows_in_ngram_model": self.file_rows,
+                "file_rows_in_ngram_model": self.file_rows, "ngram_c": self.ngram_c,
                 **({"ngram_model": self.head.meta()} if self.used and self.head is not None else {})}
 
 
@@ -149,7 +155,7 @@ def _no_trade(base: np.ndarray, stacked: np.ndarray, labels: np.ndarray,
 
 
 def _fit_ngram(seqs: list, labels: np.ndarray, w: np.ndarray, rows: np.ndarray, vocab_size: int,
-               file_rows: FileRows | None):
+               file_rows: FileRows | None, c: float | None = None):
     """The n-gram model of the labeled `rows`: unweighted on the labels alone, or, with the
     file's rows, weighted to the file's mix beside the network-labelled rows. Returns (the
     model, how many unlabeled rows it learnt from)."""
@@ -160,29 +166,48 @@ def _fit_ngram(seqs: list, labels: np.ndarray, w: np.ndarray, rows: np.ndarray, 
         return NgramHead.fit(train, labels[rows], vocab_size=vocab_size), 0
     extra, extra_labels, extra_w = file_rows.examples(rows, labels, w)
     return NgramHead.fit(train + extra, np.r_[labels[rows], extra_labels], vocab_size=vocab_size,
-                         weights=np.r_[w[rows], extra_w]), len(extra)
+                         weights=np.r_[w[rows], extra_w], c=c), len(extra)
 
 
 def _ngram_oof(seqs: list, labels: np.ndarray, w: np.ndarray, fold_of: np.ndarray, vocab_size: int,
-               file_rows: FileRows | None = None) -> np.ndarray:
+               file_rows: FileRows | None = None, c: float | None = None) -> np.ndarray:
     """Each label's n-gram logit from the n-gram model fitted on the other folds."""
     ngram = np.zeros(len(labels))
     for f in np.unique(fold_of):
         train, held = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
-        head, _ = _fit_ngram(seqs, labels, w, train, vocab_size, file_rows)
+        head, _ = _fit_ngram(seqs, labels, w, train, vocab_size, file_rows, c)
         ngram[held] = head.ngram_logits([seqs[i] for i in held])
     return ngram
 
 
+def _ngram_input(seqs: list, labels: np.ndarray, w: np.ndarray, fold_of: np.ndarray,
+                 vocab_size: int, file_rows: FileRows | None,
+                 network_logit: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """(each label's out-of-fold n-gram logit, the regression's C: None for NGRAM_C). With the
+    file's rows, C is the one of FILE_ROWS_CS whose cross-fitted stack on the network has the
+    lower log loss."""
+    from review_scorer.metrics import log_loss
+
+    if file_rows is None:
+        return _ngram_oof(seqs, labels, w, fold_of, vocab_size), None
+    best = None
+    for c in FILE_ROWS_CS:
+        ngram = _ngram_oof(seqs, labels, w, fold_of, vocab_size, file_rows, c)
+        loss = log_loss(labels, _cross_fitted(np.c_[network_logit, ngram], labels, w, fold_of), weights=w)
+        if best is None or loss < best[0]:
+            best = (loss, ngram, c)
+    return best[1], best[2]
+
+
 def _final_head(seqs: list, labels: np.ndarray, w: np.ndarray, x: np.ndarray, vocab_size: int,
-                lexicon, shift: float, file_rows: FileRows | None):
+                lexicon, shift: float, file_rows: FileRows | None, c: float | None):
     """The n-gram model fitted on all labels (and the file's rows), with the stacker fitted on
     all out-of-fold inputs x (the lexicon's weight third when `lexicon` is given) and its bias
     moved by `shift`; and how many of the file's rows the n-gram model learnt from."""
     from sklearn.linear_model import LogisticRegression
 
     fit = LogisticRegression(C=STACK_C).fit(x, labels, sample_weight=w)
-    head, used_rows = _fit_ngram(seqs, labels, w, np.arange(len(labels)), vocab_size, file_rows)
+    head, used_rows = _fit_ngram(seqs, labels, w, np.arange(len(labels)), vocab_size, file_rows, c)
     head.alpha, head.beta = float(fit.coef_[0, 0]), float(fit.coef_[0, 1])
     head.bias = float(fit.intercept_[0]) + shift
     if lexicon is not None:
@@ -224,7 +249,8 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
     if any(len(np.unique(labels[fold_of != f])) < 2 for f in folds):
         return skipped("a fold's other labels hold only one class")
     seqs = list(sequences)
-    x = np.c_[_logit(base_raw), _ngram_oof(seqs, labels, w, fold_of, vocab_size, file_rows)]
+    ngram, ngram_c = _ngram_input(seqs, labels, w, fold_of, vocab_size, file_rows, _logit(base_raw))
+    x = np.c_[_logit(base_raw), ngram]
     stacked = _cross_fitted(x, labels, w, fold_of)
     loss = ngram_only_loss = log_loss(labels, stacked, weights=w)
     with_lexicon, lexicon_loss = False, None
@@ -249,12 +275,13 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
     note = None if allowed else ("with labels alone, no decision threshold let it recall as many "
                                  "positive and as many negative labels as the network does")
     head, used_rows = (_final_head(seqs, labels, w, x, vocab_size,
-                                   lexicon if with_lexicon else None, shift, file_rows)
+                                   lexicon if with_lexicon else None, shift, file_rows, ngram_c)
                        if used else (None, 0))
     return StackChoice(used, accuracy, base_accuracy, loss, base_loss, stacked, head, note=note,
                        lexicon=with_lexicon, lexicon_loss=lexicon_loss,
                        ngram_only_loss=ngram_only_loss,
-                       traded=not allowed and accuracy > base_accuracy, file_rows=used_rows)
+                       traded=not allowed and accuracy > base_accuracy, file_rows=used_rows,
+                       ngram_c=ngram_c)
 
 
 def scoring_head(stack: StackChoice | None, calibration: dict):
