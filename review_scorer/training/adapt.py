@@ -459,7 +459,9 @@ def _verdict(per_class: dict[str, int], chosen: int | None, epochs: int, start: 
         network = ("the starting network" if chosen is None or epochs == 0 else
                    f"the network fine-tuned for {epochs} epoch(s)")
         inputs = " and a sentiment lexicon" if stack.lexicon else ""
-        verdict = (f"adapted: an n-gram model of your labels{inputs} stacked on {network}: {measured} "
+        rows = (f" (and of {stack.file_rows:,} rows of your file the network scored confidently)"
+                if stack.file_rows else "")
+        verdict = (f"adapted: an n-gram model of your labels{rows}{inputs} stacked on {network}: {measured} "
                    f"{adapted[key]:.1%} against {start[key]:.1%} for the starting model "
                    f"({gain:+.1%})")
     elif chosen is None:
