@@ -76,8 +76,10 @@ def stack_accuracy(seqs, labels, w, fold_of, rest_seqs, rest_labels, z, rest_z, 
     if c == "cv":
         ngram, c = stack._ngram_input(seqs, labels, w, fold_of, vocab_size, file_rows, z)
     else:
-        ngram = stack._ngram_oof(seqs, labels, w, fold_of, vocab_size, file_rows, c)
-    head, _ = stack._fit_ngram(seqs, labels, w, np.arange(len(labels)), vocab_size, file_rows, c)
+        ngram = stack._ngram_oof(seqs, labels, w, fold_of, vocab_size, file_rows,
+                                 None if c is None else (c,))[0]
+    head = stack._fit_ngram(seqs, labels, w, np.arange(len(labels)), vocab_size, file_rows,
+                            None if c is None else (c,))[0][0]
     x = np.c_[z, ngram, lexicon_scores(seqs, lexicon[0], lexicon[1])]
     rest_x = np.c_[rest_z, head.ngram_logits(rest_seqs), lexicon_scores(rest_seqs, lexicon[0], lexicon[1])]
     fit = LogisticRegression(C=stack.STACK_C).fit(x, labels, sample_weight=w)

@@ -85,9 +85,15 @@ class NgramHead:
 
     @classmethod
     def fit(cls, sequences: Sequence[np.ndarray], labels: np.ndarray, *, vocab_size: int,
-            weights: np.ndarray | None = None, c: float | None = None) -> NgramHead:
-        """The n-gram regression on labeled id sequences (the stacker's weights left neutral);
-        c: its inverse L2 strength (default NGRAM_C)."""
+            weights: np.ndarray | None = None) -> NgramHead:
+        """The n-gram regression on labeled id sequences (the stacker's weights left neutral)."""
+        return cls.fit_each_c(sequences, labels, vocab_size=vocab_size, weights=weights,
+                              cs=(NGRAM_C,))[0]
+
+    @classmethod
+    def fit_each_c(cls, sequences: Sequence[np.ndarray], labels: np.ndarray, *, vocab_size: int,
+                   weights: np.ndarray | None, cs: Sequence[float]) -> list[NgramHead]:
+        """One regression per inverse L2 strength in `cs`, on one TF-IDF matrix built once."""
         from sklearn.linear_model import LogisticRegression
 
         keys = np.unique(np.concatenate([_keys(s, vocab_size) for s in sequences]
@@ -97,9 +103,12 @@ class NgramHead:
             df[np.searchsorted(keys, np.unique(_keys(s, vocab_size)))] += 1
         idf = np.log((1.0 + len(sequences)) / (1.0 + df)) + 1.0
         x = _tfidf(sequences, vocab_size, keys, idf)
-        fit = LogisticRegression(C=NGRAM_C if c is None else c, max_iter=2000).fit(
-            x, labels, sample_weight=weights)
-        return cls(vocab_size, keys, idf, fit.coef_[0].astype(np.float64), float(fit.intercept_[0]))
+        heads = []
+        for c in cs:
+            fit = LogisticRegression(C=c, max_iter=2000).fit(x, labels, sample_weight=weights)
+            heads.append(cls(vocab_size, keys, idf, fit.coef_[0].astype(np.float64),
+                             float(fit.intercept_[0])))
+        return heads
 
     # ------------------------------------------------------------------ scoring
 

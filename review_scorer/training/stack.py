@@ -28,7 +28,7 @@ STACK_C = 1.0  # inverse L2 strength of the stacker (two or three weights and a 
 # calibrated on the labels (|p - 0.5| >= PSEUDO_CONFIDENCE), join the n-gram model's training
 # data with the network's call as their label and PSEUDO_WEIGHT times the labels' total weight
 # between them; fewer than MIN_PSEUDO such rows are not used. Chosen on the development files at
-# 200 labels (RESULTS.md "Adapting: the file's own rows in the n-gram model").
+# 200 labels (benchmarks/adaptation_file_rows.py, RESULTS.md section adaptation_file_rows).
 PSEUDO_CONFIDENCE = 0.3
 PSEUDO_WEIGHT = 3.0
 MIN_PSEUDO = 100
@@ -155,28 +155,34 @@ def _no_trade(base: np.ndarray, stacked: np.ndarray, labels: np.ndarray,
 
 
 def _fit_ngram(seqs: list, labels: np.ndarray, w: np.ndarray, rows: np.ndarray, vocab_size: int,
-               file_rows: FileRows | None, c: float | None = None):
-    """The n-gram model of the labeled `rows`: unweighted on the labels alone, or, with the
-    file's rows, weighted to the file's mix beside the network-labelled rows. Returns (the
-    model, how many unlabeled rows it learnt from)."""
+               file_rows: FileRows | None, cs: tuple[float, ...] | None = None):
+    """The n-gram model of the labeled `rows`: unweighted on the labels alone (NGRAM_C), or,
+    with the file's rows, weighted to the file's mix beside the network-labelled rows, one model
+    per C in `cs` (default FILE_ROWS_CS) from one TF-IDF matrix. Returns (the models, how many
+    unlabeled rows they learnt from)."""
     from review_scorer.model.ngram_head import NgramHead
 
     train = [seqs[i] for i in rows]
     if file_rows is None:
-        return NgramHead.fit(train, labels[rows], vocab_size=vocab_size), 0
+        return [NgramHead.fit(train, labels[rows], vocab_size=vocab_size)], 0
     extra, extra_labels, extra_w = file_rows.examples(rows, labels, w)
-    return NgramHead.fit(train + extra, np.r_[labels[rows], extra_labels], vocab_size=vocab_size,
-                         weights=np.r_[w[rows], extra_w], c=c), len(extra)
+    return NgramHead.fit_each_c(train + extra, np.r_[labels[rows], extra_labels],
+                                vocab_size=vocab_size, weights=np.r_[w[rows], extra_w],
+                                cs=cs or FILE_ROWS_CS), len(extra)
 
 
 def _ngram_oof(seqs: list, labels: np.ndarray, w: np.ndarray, fold_of: np.ndarray, vocab_size: int,
-               file_rows: FileRows | None = None, c: float | None = None) -> np.ndarray:
-    """Each label's n-gram logit from the n-gram model fitted on the other folds."""
-    ngram = np.zeros(len(labels))
+               file_rows: FileRows | None = None,
+               cs: tuple[float, ...] | None = None) -> list[np.ndarray]:
+    """Each label's n-gram logit from the n-gram model fitted on the other folds: one array, or,
+    with the file's rows, one per C in `cs` (default FILE_ROWS_CS)."""
+    ngram: list[np.ndarray] = []
     for f in np.unique(fold_of):
         train, held = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
-        head, _ = _fit_ngram(seqs, labels, w, train, vocab_size, file_rows, c)
-        ngram[held] = head.ngram_logits([seqs[i] for i in held])
+        heads, _ = _fit_ngram(seqs, labels, w, train, vocab_size, file_rows, cs)
+        ngram = ngram or [np.zeros(len(labels)) for _ in heads]
+        for out, head in zip(ngram, heads):
+            out[held] = head.ngram_logits([seqs[i] for i in held])
     return ngram
 
 
@@ -188,15 +194,13 @@ def _ngram_input(seqs: list, labels: np.ndarray, w: np.ndarray, fold_of: np.ndar
     lower log loss."""
     from review_scorer.metrics import log_loss
 
+    candidates = _ngram_oof(seqs, labels, w, fold_of, vocab_size, file_rows)
     if file_rows is None:
-        return _ngram_oof(seqs, labels, w, fold_of, vocab_size), None
-    best = None
-    for c in FILE_ROWS_CS:
-        ngram = _ngram_oof(seqs, labels, w, fold_of, vocab_size, file_rows, c)
-        loss = log_loss(labels, _cross_fitted(np.c_[network_logit, ngram], labels, w, fold_of), weights=w)
-        if best is None or loss < best[0]:
-            best = (loss, ngram, c)
-    return best[1], best[2]
+        return candidates[0], None
+    losses = [log_loss(labels, _cross_fitted(np.c_[network_logit, ngram], labels, w, fold_of),
+                       weights=w) for ngram in candidates]
+    best = int(np.argmin(losses))
+    return candidates[best], FILE_ROWS_CS[best]
 
 
 def _final_head(seqs: list, labels: np.ndarray, w: np.ndarray, x: np.ndarray, vocab_size: int,
@@ -207,13 +211,34 @@ def _final_head(seqs: list, labels: np.ndarray, w: np.ndarray, x: np.ndarray, vo
     from sklearn.linear_model import LogisticRegression
 
     fit = LogisticRegression(C=STACK_C).fit(x, labels, sample_weight=w)
-    head, used_rows = _fit_ngram(seqs, labels, w, np.arange(len(labels)), vocab_size, file_rows, c)
+    heads, used_rows = _fit_ngram(seqs, labels, w, np.arange(len(labels)), vocab_size, file_rows,
+                                  None if c is None else (c,))
+    head = heads[0]
     head.alpha, head.beta = float(fit.coef_[0, 0]), float(fit.coef_[0, 1])
     head.bias = float(fit.intercept_[0]) + shift
     if lexicon is not None:
         head.gamma = float(fit.coef_[0, 2])
         head.valence, head.negator, head.lexicon_source = lexicon
     return head, used_rows
+
+
+def _with_lexicon(x: np.ndarray, lexicon_scores: np.ndarray | None, labels: np.ndarray,
+                  w: np.ndarray, fold_of: np.ndarray):
+    """The stacker's inputs x, with the lexicon score as a third when that lowers the cross-fitted
+    log loss: (inputs, cross-fitted scores, their loss, the loss without the lexicon, the loss
+    with it or None when there is none to try)."""
+    from review_scorer.metrics import log_loss
+
+    stacked = _cross_fitted(x, labels, w, fold_of)
+    loss = ngram_only_loss = log_loss(labels, stacked, weights=w)
+    lexicon_loss = None
+    if lexicon_scores is not None:  # it needs no fitting, so it is the same in every fold
+        x3 = np.c_[x, lexicon_scores]
+        stacked3 = _cross_fitted(x3, labels, w, fold_of)
+        lexicon_loss = log_loss(labels, stacked3, weights=w)
+        if lexicon_loss < loss:
+            x, stacked, loss = x3, stacked3, lexicon_loss
+    return x, stacked, loss, ngram_only_loss, lexicon_loss
 
 
 def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_judged: np.ndarray,
@@ -250,17 +275,9 @@ def choose_stack(sequences, labels: np.ndarray, *, base_raw: np.ndarray, base_ju
         return skipped("a fold's other labels hold only one class")
     seqs = list(sequences)
     ngram, ngram_c = _ngram_input(seqs, labels, w, fold_of, vocab_size, file_rows, _logit(base_raw))
-    x = np.c_[_logit(base_raw), ngram]
-    stacked = _cross_fitted(x, labels, w, fold_of)
-    loss = ngram_only_loss = log_loss(labels, stacked, weights=w)
-    with_lexicon, lexicon_loss = False, None
-    lexicon_scores = _lexicon_input(seqs, lexicon)
-    if lexicon_scores is not None:  # it needs no fitting, so it is the same in every fold
-        x3 = np.c_[x, lexicon_scores]
-        stacked3 = _cross_fitted(x3, labels, w, fold_of)
-        lexicon_loss = log_loss(labels, stacked3, weights=w)
-        if lexicon_loss < loss:
-            with_lexicon, x, stacked, loss = True, x3, stacked3, lexicon_loss
+    x, stacked, loss, ngram_only_loss, lexicon_loss = _with_lexicon(
+        np.c_[_logit(base_raw), ngram], _lexicon_input(seqs, lexicon), labels, w, fold_of)
+    with_lexicon = x.shape[1] == 3
     shift, allowed = 0.0, True
     if not mix_known:
         judged, shift = _no_trade(np.asarray(base_judged), stacked, labels, fold_of)
