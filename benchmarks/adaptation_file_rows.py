@@ -47,7 +47,7 @@ SETTINGS = [None, (0.3, 1.0, 4.0), (0.3, 3.0, 4.0), (0.0, 3.0, 4.0), (0.3, 10.0,
 def _name(setting) -> str:
     if setting is None:
         return "labels alone"
-    return f"+ file rows, |p-0.5| >= {setting[0]}, x{setting[1]:g}, C {setting[2]}"
+    return f"+ file rows, p within {0.5 - setting[0]:.1f} of 0 or 1, x{setting[1]:g}, C {setting[2]}"
 
 
 def adjusted_count(start: np.ndarray, labels: np.ndarray, unlabeled: np.ndarray) -> float:
