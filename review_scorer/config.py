@@ -118,6 +118,9 @@ class TrainConfig(_Settings):
     # optimisation
     learning_rate: float = 2e-3
     clipnorm: float = 1.0
+    # Adversarial training on the word embeddings (model/adversarial.py): each step also trains
+    # on the batch pushed eps word-vector lengths along its loss gradient; 0 turns it off.
+    adversarial_eps: float = 0.0
     # Polyak averaging: validate, early-stop and save the exponential moving average of the
     # weights (0 turns it off).
     ema_momentum: float = 0.99
@@ -197,6 +200,8 @@ class TrainConfig(_Settings):
                 problems.append(f"{name} must be between 0 and 1")
         if self.dense_units < 0 or self.patience < 0 or self.l2 < 0 or self.clipnorm < 0:
             problems.append("dense_units, patience, l2 and clipnorm must not be negative")
+        if not 0.0 <= self.adversarial_eps <= 10.0:
+            problems.append("adversarial_eps must be between 0 and 10")
         if not self.learning_rate > 0:
             problems.append("learning_rate must be positive")
         if self.finetune_head_epochs < 0:

@@ -6,6 +6,7 @@ import keras
 from keras import layers, ops
 
 from review_scorer.config import TrainConfig
+from review_scorer.model.adversarial import AdversarialModel, PerturbedEmbedding
 from review_scorer.model.layers import CUSTOM_OBJECTS_PACKAGE, MaskedPooling, WordDropout
 
 
@@ -41,7 +42,8 @@ def build_model(
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     tokens = WordDropout(config.word_dropout, seed=config.seed, name="word_dropout")(ids) \
         if config.word_dropout > 0 else ids
-    x = layers.Embedding(
+    adversarial = config.adversarial_eps > 0
+    x = (PerturbedEmbedding if adversarial else layers.Embedding)(
         vocab_size, config.embedding_dim, mask_zero=True,
         trainable=not config.freeze_embeddings, name="embedding",
     )(tokens)
@@ -64,7 +66,9 @@ def build_model(
         if config.dropout > 0:
             x = layers.Dropout(config.dropout, name="dense_dropout")(x)
     out = layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="sentiment")(x)
-    model = keras.Model(ids, out, name=name or "review_scorer_lstm")
+    name = name or "review_scorer_lstm"
+    model = (AdversarialModel(ids, out, name=name, adversarial_eps=config.adversarial_eps)
+             if adversarial else keras.Model(ids, out, name=name))
     if embedding_weights is not None:
         model.get_layer("embedding").set_weights([embedding_weights])
     optimizer = keras.optimizers.Adam(
@@ -80,12 +84,15 @@ STORED_EMBEDDING_DTYPE = "float16"
 
 
 def _export_config(config):
-    """Walk a model config: no compile settings anywhere, embedding tables in half precision."""
+    """Walk a model config: no compile settings anywhere, embedding tables in half precision,
+    and the training-only PerturbedEmbedding (model/adversarial.py) as the plain Keras one."""
     if isinstance(config, list):
         return [_export_config(item) for item in config]
     if not isinstance(config, dict):
         return config
     out = {k: _export_config(v) for k, v in config.items() if k != "compile_config"}
+    if out.get("class_name") == PerturbedEmbedding.__name__:
+        out.update(module="keras.layers", class_name="Embedding", registered_name=None)
     if out.get("class_name") == "Embedding" and isinstance(out.get("config"), dict):
         out["config"]["dtype"] = STORED_EMBEDDING_DTYPE
     return out

@@ -1,0 +1,104 @@
+"""Adversarial training on the word embeddings (TrainConfig.adversarial_eps).
+
+Each training step also scores the batch with every review's embedded words pushed a small
+distance in the direction that raises its loss the most, and trains on both: the fast gradient
+method of Goodfellow, Shlens & Szegedy (2015), applied to the embeddings of a text classifier as
+Miyato, Dai & Goodfellow (2017) do. The push for one review is
+
+    r = eps * (mean length of its word vectors) * g / ||g||
+
+with g the loss's gradient at its embedded words and ||g|| the norm over the whole review (so
+eps is measured in word vectors: 1.0 moves the review as far as one word vector is long, shared
+out over its words). The step minimises 0.5 * clean loss + 0.5 * pushed loss (Goodfellow et al.'s
+alpha = 0.5; under Adam the same as Miyato's sum up to clipping). It costs a second forward and
+backward pass per batch. Only training changes: the saved network is the plain one
+(export_model writes PerturbedEmbedding as a Keras Embedding).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from review_scorer.model.layers import CUSTOM_OBJECTS_PACKAGE
+
+
+@keras.saving.register_keras_serializable(package=CUSTOM_OBJECTS_PACKAGE)
+class PerturbedEmbedding(layers.Embedding):
+    """A Keras Embedding that adds `perturbation` (a [batch, steps, dim] tensor) to its output
+    while one is set: AdversarialModel sets it inside its training step, and nothing else."""
+
+    perturbation = None
+
+    def call(self, inputs):
+        out = super().call(inputs)
+        return out if self.perturbation is None else out + self.perturbation
+
+
+class AdversarialModel(keras.Model):
+    """The functional classifier whose training step adds the adversarial pass (module doc).
+
+    Only the training object is this class: export_model rebuilds a plain keras.Model from its
+    config, so nothing saved or scored depends on it.
+    """
+
+    def __init__(self, *args, adversarial_eps: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.adversarial_eps = float(adversarial_eps)
+
+    def train_step(self, data):
+        import tensorflow as tf
+        from keras.src.trainers.data_adapters import data_adapter_utils
+
+        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        embedding = self.get_layer("embedding")
+        weights = self.trainable_weights
+        dim = embedding.output_dim
+        zero = tf.zeros(tf.concat([tf.shape(x), [dim]], 0), embedding.compute_dtype)
+        with tf.GradientTape() as tape:
+            tape.watch(zero)
+            embedding.perturbation = zero
+            y_pred = self(x, training=True)
+            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                      training=True)
+        embedding.perturbation = None
+        # The curves show the clean loss, comparable with a run without the adversarial pass.
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        *clean_grads, at_words = tape.gradient(loss, [*weights, zero])
+        push = tf.stop_gradient(self._push(at_words, x, embedding))
+        with tf.GradientTape() as tape:
+            embedding.perturbation = push
+            pushed = self._compute_loss(x=x, y=y, y_pred=self(x, training=True),
+                                        sample_weight=sample_weight, training=True)
+        embedding.perturbation = None
+        pushed_grads = tape.gradient(pushed, weights)
+        grads = [_half_sum(a, b) for a, b in zip(clean_grads, pushed_grads)]
+        self.optimizer.apply_gradients(zip(grads, weights))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _push(self, grad, ids, embedding):
+        """eps * mean word-vector length * grad / ||grad|| per review (padding gets 0)."""
+        import tensorflow as tf
+
+        valid = tf.cast(tf.not_equal(ids, 0), grad.dtype)[..., None]
+        grad = grad * valid
+        norm = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=[1, 2], keepdims=True)) + 1e-12
+        vectors = tf.gather(tf.convert_to_tensor(embedding.embeddings), ids)
+        lengths = tf.sqrt(tf.reduce_sum(tf.square(vectors), axis=-1, keepdims=True)) * valid
+        mean_length = tf.reduce_sum(lengths, axis=[1, 2], keepdims=True) / tf.maximum(
+            tf.reduce_sum(valid, axis=[1, 2], keepdims=True), 1.0)
+        return self.adversarial_eps * mean_length * grad / norm
+
+
+def _half_sum(a, b):
+    """0.5 * (a + b) for two gradients of one variable (dense or IndexedSlices)."""
+    import tensorflow as tf
+
+    if a is None:
+        return None if b is None else 0.5 * tf.convert_to_tensor(b)
+    if b is None:
+        return 0.5 * tf.convert_to_tensor(a)
+    if isinstance(a, tf.IndexedSlices) and isinstance(b, tf.IndexedSlices):
+        return tf.IndexedSlices(tf.concat([a.values, b.values], 0) * 0.5,
+                                tf.concat([a.indices, b.indices], 0), a.dense_shape)
+    return 0.5 * (tf.convert_to_tensor(a) + tf.convert_to_tensor(b))
