@@ -11,7 +11,9 @@ with g the loss's gradient at its embedded words and ||g|| the norm over the who
 eps is measured in word vectors: 1.0 moves the review as far as one word vector is long, shared
 out over its words). The step minimises 0.5 * clean loss + 0.5 * pushed loss (Goodfellow et al.'s
 alpha = 0.5; under Adam the same as Miyato's sum up to clipping). It costs a second forward and
-backward pass per batch. Only training changes: the saved network is the plain one
+backward pass per batch. The embedding table's gradient holds both passes' looked-up rows, as
+Keras builds it for one loss over two lookups (Adam's second moment then sums their squares, as
+it does for a word seen twice in one batch). Only training changes: the saved network is the plain one
 (export_model writes PerturbedEmbedding as a Keras Embedding).
 """
 

@@ -1,0 +1,161 @@
+"""Adversarial training on the word embeddings (model/adversarial.py, TrainConfig.adversarial_eps)."""
+
+import numpy as np
+import pytest
+
+from review_scorer.config import ConfigError, TrainConfig
+
+VOCAB = 40
+
+
+def _config(eps: float, **changes) -> TrainConfig:
+    return TrainConfig(vocab_size=VOCAB, embedding_dim=6, lstm_units=4, dense_units=4, dropout=0.0,
+                       embedding_dropout=0.0, word_dropout=0.0, ema_momentum=0.0,
+                       adversarial_eps=eps, **changes)
+
+
+def _batch(seed: int = 0, n: int = 32, steps: int = 12):
+    """Right-padded ids; the label is whether ids 2-9 outnumber ids 10-17."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(2, VOCAB, size=(n, steps)).astype(np.int32)
+    lengths = rng.integers(3, steps + 1, size=n)
+    ids[np.arange(steps)[None, :] >= lengths[:, None]] = 0
+    good = np.isin(ids, np.arange(2, 10)).sum(1)
+    bad = np.isin(ids, np.arange(10, 18)).sum(1)
+    return ids, (good > bad).astype(np.float32)
+
+
+def _built(eps: float, seed: int = 3):
+    import keras
+
+    from review_scorer.model.network import build_model
+
+    keras.utils.set_random_seed(seed)
+    return build_model(_config(eps), VOCAB)
+
+
+def _gradient_at_words(model, ids, labels):
+    """The loss gradient at the embedded words, as the training step takes it."""
+    import tensorflow as tf
+
+    embedding = model.get_layer("embedding")
+    zero = tf.zeros((*ids.shape, embedding.output_dim))
+    with tf.GradientTape() as tape:
+        tape.watch(zero)
+        embedding.perturbation = zero
+        loss = keras_loss(labels, model(ids, training=False))
+    embedding.perturbation = None
+    return tape.gradient(loss, zero)
+
+
+def keras_loss(labels, predictions):
+    import keras
+
+    return keras.losses.binary_crossentropy(labels[:, None], predictions)
+
+
+def test_the_push_has_eps_word_lengths_per_review_and_leaves_padding_alone():
+    import tensorflow as tf
+
+    model = _built(0.7)
+    ids, labels = _batch()
+    grad = _gradient_at_words(model, ids, labels)
+    push = model._push(grad, tf.constant(ids), model.get_layer("embedding")).numpy()
+    table = model.get_layer("embedding").embeddings.numpy()
+    for row in range(len(ids)):
+        valid = ids[row] != 0
+        mean_length = np.linalg.norm(table[ids[row][valid]], axis=1).mean()
+        assert np.linalg.norm(push[row]) == pytest.approx(0.7 * mean_length, rel=1e-4)
+        assert np.all(push[row][~valid] == 0)
+        g = grad.numpy()[row][valid].ravel()
+        cosine = push[row][valid].ravel() @ g / (np.linalg.norm(g) * np.linalg.norm(push[row]))
+        assert cosine == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_push_raises_the_loss_more_than_pushing_the_other_way():
+    """The push goes uphill: scoring the pushed words costs more than the clean ones and more
+    than the opposite push (a sign error would make it a descent step)."""
+    import tensorflow as tf
+
+    model = _built(0.5)
+    model.fit(*_batch(1, n=128), epochs=2, batch_size=32, verbose=0)
+    ids, labels = _batch(2)
+    push = model._push(_gradient_at_words(model, ids, labels), tf.constant(ids),
+                       model.get_layer("embedding"))
+    embedding = model.get_layer("embedding")
+
+    def loss_with(perturbation):
+        embedding.perturbation = perturbation
+        try:
+            return float(np.mean(keras_loss(labels, model(ids, training=False))))
+        finally:
+            embedding.perturbation = None
+
+    clean, up, down = loss_with(None), loss_with(push), loss_with(-push)
+    assert up > clean > down
+
+
+def test_a_training_step_with_the_adversarial_pass_differs_from_plain_training_only_by_it():
+    """Same start and batch: eps 0 through the adversarial step trains every layer above the
+    embedding exactly as plain Keras training does (the push is then 0, so both passes are the
+    clean one), and eps > 0 moves the weights elsewhere while reporting the clean loss."""
+    ids, labels = _batch(4)
+    plain = _built(0.0)
+    plain_loss = plain.fit(ids, labels, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    from review_scorer.model.adversarial import AdversarialModel
+
+    zero_eps = _built(1.0)
+    assert isinstance(zero_eps, AdversarialModel)
+    zero_eps.adversarial_eps = 0.0
+    zero_loss = zero_eps.fit(ids, labels, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    start = _built(0.0).get_weights()
+    for a, b in zip(plain.get_weights()[1:], zero_eps.get_weights()[1:]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # The table's gradient holds both lookups' rows, as Keras builds it for a loss over two
+    # lookups, so Adam's second moment sums their squares: the step differs in size, not in
+    # which rows move or which way.
+    plain_step, zero_step = plain.get_weights()[0] - start[0], zero_eps.get_weights()[0] - start[0]
+    assert np.array_equal(plain_step != 0, zero_step != 0)
+    moved = plain_step != 0
+    assert np.array_equal(np.sign(plain_step[moved]), np.sign(zero_step[moved]))
+    assert zero_loss.history["loss"][0] == pytest.approx(plain_loss.history["loss"][0], rel=1e-5)
+
+    pushed = _built(1.0)
+    pushed_loss = pushed.fit(ids, labels, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    assert pushed_loss.history["loss"][0] == pytest.approx(plain_loss.history["loss"][0], rel=1e-5)
+    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(plain.get_weights()[1:],
+                                                              pushed.get_weights()[1:]))
+    assert moved > 1e-4
+
+
+def test_the_saved_network_is_the_plain_one_and_takes_the_fast_path(tmp_path):
+    import keras
+
+    from review_scorer.model.network import compile_inference, export_model
+
+    model = _built(0.5)
+    ids, labels = _batch(5, n=64)
+    model.fit(ids, labels, batch_size=32, epochs=1, verbose=0)
+    exported = export_model(model)
+    assert type(exported.get_layer("embedding")) is keras.layers.Embedding
+    assert type(exported) is not type(model)
+    exported.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True, compile=False)
+    assert type(loaded.get_layer("embedding")) is keras.layers.Embedding
+    expected = model(ids, training=False).numpy().ravel()
+    infer = compile_inference(loaded)
+    assert infer.fast
+    np.testing.assert_allclose(np.asarray(infer(ids)), expected, atol=2e-3)
+
+
+def test_plain_config_builds_the_plain_network():
+    import keras
+
+    model = _built(0.0)
+    assert type(model.get_layer("embedding")) is keras.layers.Embedding
+
+
+@pytest.mark.parametrize("eps", [-0.1, 11.0, float("nan")])
+def test_adversarial_eps_out_of_range_is_refused(eps):
+    with pytest.raises(ConfigError, match="adversarial_eps"):
+        _config(eps)
