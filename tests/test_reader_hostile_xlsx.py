@@ -149,6 +149,29 @@ def test_xlsx_sheet_without_a_header_row_keeps_every_row(write):
     assert labeled.label_column == "column_2"
 
 
+@pytest.mark.parametrize(("first", "is_review"), [
+    ("Loved it.", True), ("Not worth the money!", True), ("Would not buy this kettle ever again", True),
+    ("Great product", False), ("Comments:", False), ("How was your stay?", False),
+    ("Review", False),
+])
+def test_xlsx_one_column_sheet_reads_its_first_row_as_a_delimited_file_does(write, tmp_path,
+                                                                            first, is_review):
+    """A one-column sheet whose first row is a short sentence starts with a review, not a
+    header: the same rule (line_shapes.reads_as_review) as a one-column CSV file, so the same
+    reviews come out of the same column saved either way."""
+    below = LONG[:5]
+    info, _, texts, rows, _ = _read(write("one.xlsx", [[first], *[[t] for t in below]]))
+    csv_path = tmp_path / "one.csv"
+    csv_path.write_text("\n".join([first, *below]) + "\n", encoding="utf-8")
+    csv_info, _, csv_texts, _, _ = _read(csv_path)
+    assert texts == csv_texts and info.columns == csv_info.columns
+    if is_review:
+        assert texts == [first, *below] and rows == [1, 2, 3, 4, 5, 6]
+        assert info.columns == ("column_1",)
+    else:
+        assert texts == below and info.columns == (first,)
+
+
 @pytest.mark.parametrize("kinds", [["long"], ["long", "stars"], ["id", "long", "date"]])
 def test_xlsx_sheet_of_records_without_labels_is_read_without_a_header(write, kinds):
     def cell(kind, i):

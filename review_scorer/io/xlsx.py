@@ -40,6 +40,7 @@ from review_scorer.io.common import (
     unique_names,
 )
 from review_scorer.io.labels import label_of
+from review_scorer.io.line_shapes import reads_as_review
 
 # What a workbook may expand to. A 1M-row workbook of IMDB-length reviews holds about 1.3 GB of
 # shared-string XML and a few hundred MB of sheet XML, with at most a few million distinct
@@ -394,6 +395,8 @@ class _Body:
             return _LEAN
         if value.rstrip().endswith(("?", ":")) and len(words) <= 12:
             return _LEAN  # a survey question over its answers
+        if reads_as_review(value) is not None:
+            return -_LEAN  # a sentence ("Loved it.") over texts: a review, as in a CSV file
         if len(words) <= 3 and len(value) <= 30 and median_words >= 5:
             return _LEAN  # a short name over long texts
         if len(value) > 100 or (len(words) >= 6 and median_words >= 5):
