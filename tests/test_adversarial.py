@@ -159,3 +159,17 @@ def test_plain_config_builds_the_plain_network():
 def test_adversarial_eps_out_of_range_is_refused(eps):
     with pytest.raises(ConfigError, match="adversarial_eps"):
         _config(eps)
+
+
+def test_fine_tuning_a_model_trained_with_the_adversarial_pass_leaves_it_out():
+    from types import SimpleNamespace
+
+    from review_scorer.model.adversarial import AdversarialModel
+    from review_scorer.model.network import build_model
+    from review_scorer.training.adapt import adaptation_config
+
+    start = SimpleNamespace(config=_config(0.5, ensemble_size=2))
+    config = adaptation_config(start)
+    assert config.adversarial_eps == 0.0 and config.ensemble_size == 1
+    assert config.replace(adversarial_eps=0.5, ensemble_size=2) == start.config
+    assert not isinstance(build_model(config, VOCAB), AdversarialModel)

@@ -115,6 +115,12 @@ class Schedule:
         return max(self.min_steps, -(-n // self.batch_size))
 
 
+def adaptation_config(start):
+    """The starting model's config as fine-tuning uses it: one network and no adversarial pass
+    (model/adversarial.py), which the schedule was not chosen with and which doubles the time."""
+    return start.config.replace(ensemble_size=1, adversarial_eps=0.0)
+
+
 def _trainable_copy(start, config, schedule: Schedule):
     """A float32, trainable network with the starting model's weights."""
     from review_scorer.model.network import build_model, compile_classifier
@@ -253,7 +259,7 @@ def adapt(start, texts: list[str], labels: np.ndarray, *, seed: int = 1337, prog
     sequences = [s for s, k in zip(sequences, keep) if k]
     labels = labels[keep]
     per_class = {"negative": int((labels == 0).sum()), "positive": int((labels == 1).sum())}
-    config = start.config.replace(ensemble_size=1)
+    config = adaptation_config(start)
     schedule = schedule or Schedule()
     oof, k, fold_of = cross_validate(start, config, schedule, sequences, labels, seed=seed,
                                      progress=progress)
@@ -507,7 +513,7 @@ def adapted_model(start, result: AdaptationResult, *, name: str):
     from review_scorer.model.network import build_model, export_model
     from review_scorer.model.sentiment import SentimentModel
 
-    config = start.config.replace(ensemble_size=1)
+    config = adaptation_config(start)
     network = build_model(config, len(start.vocab), name="adapted")
     source = result.weights if result.weights is not None else start.keras_model.get_weights()
     network.set_weights([np.asarray(w, dtype=np.float32) for w in source])
