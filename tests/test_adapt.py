@@ -49,6 +49,40 @@ def test_adapt_starts_from_the_starting_weights(trained_model):
         np.testing.assert_allclose(mine, np.asarray(theirs, dtype=np.float32))
 
 
+def test_each_fold_gets_the_network_a_new_copy_would_be_without_retracing(trained_model):
+    """One network serves every fold: after it has been fine-tuned, the next fold's copy holds
+    exactly what a new copy made under the same seed holds (the start's weights, the dropout
+    seed states it would draw) and a new optimizer's state, and it is the same Keras object, so
+    the training step traced on its first fit is not traced again."""
+    import keras
+
+    from review_scorer.model.sentiment import SentimentModel
+    from review_scorer.text.batching import pad_batch
+    from review_scorer.training.adapt import Schedule, _fresh_copy, _trainable_copy
+
+    start = SentimentModel.load(trained_model.model_dir)
+    config, schedule = start.config.replace(ensemble_size=1), Schedule(learning_rate=0.05)
+    keras.utils.set_random_seed(5)
+    first = _fresh_copy(start, config, schedule)
+    texts, labels = _texts_labels()
+    first.fit(pad_batch(start.encode(texts)), labels.astype(np.float32), epochs=2, verbose=0)
+    traced = first.train_function
+    assert int(first.optimizer.iterations) > 0
+    keras.utils.set_random_seed(9)
+    again = _fresh_copy(start, config, schedule)
+    keras.utils.set_random_seed(9)
+    new = _trainable_copy(start, config, schedule)
+    assert again is first and again.train_function is traced
+    names = [v.path for v in again.variables]
+    assert any("seed_generator" in n for n in names)  # the dropout seeds are among them
+    for mine, theirs in zip(again.variables, new.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    assert int(again.optimizer.iterations) == 0
+    assert all(not np.any(np.asarray(v)) for v in again.optimizer.variables
+               if "momentum" in v.path or "velocity" in v.path)
+    assert _fresh_copy(start, config, Schedule(learning_rate=0.01)) is not first  # own schedule
+
+
 def test_scores_during_fine_tuning_follow_the_weights_as_they_change(trained_model):
     """The guard scores a network between epochs through one traced function per network; it
     must read the weights as they are at each call, exactly as calling the model does."""

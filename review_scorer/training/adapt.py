@@ -134,6 +134,30 @@ def _trainable_copy(start, config, schedule: Schedule):
     return network
 
 
+_REUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # start -> {key: (network, state)}
+
+
+def _fresh_copy(start, config, schedule: Schedule):
+    """What _trainable_copy would return now (call keras.utils.set_random_seed first), made by
+    resetting one network kept per starting model, config and schedule: the start's weights,
+    the dropout seeds a new copy would draw, a new optimizer's state. Keras traces a network's
+    training step on its first fit, and retracing it for every fold's new copy took most of a
+    small adaptation's time. The caller uses the network until its next call."""
+    copy = _trainable_copy(start, config, schedule)  # cheap: built and compiled, never traced
+    kept = _REUSED.setdefault(start, {})
+    key = (config, schedule)
+    if key not in kept:
+        copy.optimizer.build(copy.trainable_variables)
+        kept[key] = (copy, [np.array(v) for v in copy.optimizer.variables])
+        return copy
+    network, optimizer_start = kept[key]
+    for target, value in zip(network.variables, copy.variables, strict=True):
+        target.assign(value)  # weights and dropout seed states
+    for target, value in zip(network.optimizer.variables, optimizer_start, strict=True):
+        target.assign(value)
+    return network
+
+
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> its traced scorer
 # network -> the starting model's (lexicon term, clause rules) (model/lexicon.py, model/clauses.py):
 # the adapted model keeps both, so every candidate, the starting weights included, is judged with
@@ -175,7 +199,7 @@ def _fold_curve(start, config, schedule, sequences, labels, train_idx, held_idx,
     from review_scorer.training.train import _dataset
 
     keras.utils.set_random_seed(seed)
-    network = _trainable_copy(start, config, schedule)
+    network = _fresh_copy(start, config, schedule)
     held = [sequences[i] for i in held_idx]
     curve = [_scores(network, held)]
     train = [sequences[i] for i in train_idx]
@@ -428,7 +452,7 @@ def _fine_tune_all(start, config, schedule, sequences, labels, epochs, *, seed, 
     if progress is not None:
         progress(f"fine-tuning on all {len(labels):,} labels for {epochs} epoch(s)")
     keras.utils.set_random_seed(seed)
-    network = _trainable_copy(start, config, schedule)
+    network = _fresh_copy(start, config, schedule)
     start_logit = _mean_logit(network, sequences) if schedule.keep_prior else None
     data = _dataset(sequences, labels.astype(np.float32), schedule.batch_size, seed=seed)
     network.fit(data.repeat(), epochs=epochs, steps_per_epoch=schedule.steps(len(labels)),
