@@ -240,7 +240,10 @@ def main(argv=None) -> int:
     for directory in args.model_dir or [None]:
         model = SentimentModel.load(directory)
         made = str(model.meta.get("created_at", ""))[:16].replace("T", " ")  # two a day happen
-        scores[f"{model.name} of {made}"] = model.predict(texts)
+        key = f"{model.name} of {made}"
+        if key in scores:  # one network with other later stages (an edited copy): name the folder
+            key = f"{key} ({directory})"
+        scores[key] = model.predict(texts)
     scores["VADER"] = vader_scores(texts)
     rows = accuracy_table(cases, scores)
     header = ["capability", "n", *scores]

@@ -14,7 +14,9 @@ from review_scorer.errors import ArtifactError
 TOKENS = ["<pad>", "<unk>", "the", "food", "was", "great", "but", "service", "slow", "i",
           "wouldn't", "say", "don't", "really", "think", "it", "bad", "however", "not", "good",
           "and", "very", "can't", "enough", "things", "never", "thought", "i'd", "love", "expect",
-          "ever", "had", "better"]
+          "ever", "had", "better", "no", "complaints", "a", "single", "problem", "issues", "with",
+          "zero", "so", "far", "could", "be", "more", "disappointed", "nothing", "to", "complain",
+          "about", "there", "were", "any", "this"]
 IDS = {t: i for i, t in enumerate(TOKENS)}
 
 
@@ -78,13 +80,39 @@ def test_a_negated_opinion_verb_turns_the_clause_after_it():
     assert plan == [(0.8, 8, 12), (pytest.approx(-0.2 * 0.5), 3, 7)]
 
 
+def test_a_denied_trouble_takes_the_trouble_words_reading_back_out():
+    rules = _rules(contrast_max_words=0, trouble_max_words=15, trouble_weight=1.5)
+    assert rules.plan(_ids("no complaints")) == [(1.0, 0, 2), (-1.5, 1, 2)]
+    # The negator reaches the trouble word through filler words only, and "never" counts.
+    assert rules.plan(_ids("never had a single problem with it")) == [(1.0, 0, 7), (-1.5, 4, 5)]
+    assert rules.plan(_ids("nothing to complain about")) == [(1.0, 0, 4), (-1.5, 2, 3)]
+    assert rules.plan(_ids("zero issues so far")) == [(1.0, 0, 4), (-1.5, 1, 2)]
+    # Each denied trouble word counts; one no negator reaches does not.
+    assert rules.plan(_ids("no complaints no issues")) == [(1.0, 0, 4), (-1.5, 1, 2), (-1.5, 3, 4)]
+    assert rules.plan(_ids("the food was great no complaints and there were issues")) == \
+        [(1.0, 0, 10), (-1.5, 5, 6)]
+    # Not reached: a trouble word without a negator, a word that is no filler between them,
+    # "more" ("could not be more disappointed" blames), a review longer than the rule's reach.
+    assert rules.plan(_ids("there were issues")) is None
+    assert rules.plan(_ids("no food and issues")) is None
+    assert rules.plan(_ids("could not be more disappointed")) is None
+    assert _rules(trouble_max_words=3, trouble_weight=1.5).plan(_ids("never had a problem")) is None
+    assert _rules(trouble_max_words=15, trouble_weight=0.0).plan(_ids("no complaints")) is None
+    # Inside a contrast, the clause it sits in is composed with it.
+    both = _rules(contrast_max_words=30, contrast_mix=1.0, after_share=0.8, trouble_max_words=15,
+                  trouble_weight=1.0)
+    plan = both.plan(_ids("the food was bad but no complaints with the service"))
+    assert plan == [(0.8, 5, 10), (-0.8, 6, 7), (pytest.approx(0.2), 0, 4)]
+
+
 def test_composed_scores_are_the_planned_sum_of_span_logits_and_read_padded_rows():
     from review_scorer.text.batching import pad_batch
 
     rules = _rules(contrast_max_words=30, contrast_mix=1.0, after_share=0.8, negation_max_words=15,
-                   negation_mix=0.75, negation_flip=1.0)
+                   negation_mix=0.75, negation_flip=1.0, trouble_max_words=15, trouble_weight=1.5)
     seqs = [_ids(t) for t in ("the food was great but the service was slow",
-                              "i wouldn't say the food was great", "the food was great")]
+                              "i wouldn't say the food was great", "no complaints",
+                              "the food was great")]
 
     def network(spans):  # any function of the span's ids will do: here, of their sum and length
         return np.array([1 / (1 + np.exp(-(np.sum(s) % 7 - 3 + 0.1 * len(s)))) for s in spans])
@@ -98,19 +126,24 @@ def test_composed_scores_are_the_planned_sum_of_span_logits_and_read_padded_rows
             continue
         want = sum(c * _logit(network([s[a:b]]))[0] for c, a, b in plan)
         np.testing.assert_allclose(_logit(got[k]), want, rtol=1e-5)
-    assert not np.allclose(got[:2], probs[:2])
+    assert not np.any(np.isclose(got[:3], probs[:3]))
     np.testing.assert_allclose(rules.compose(probs, pad_batch(seqs), network), got)
 
 
 def test_the_record_in_meta_rebuilds_the_same_rules_and_a_damaged_one_is_refused():
     from review_scorer.model.clauses import ClauseRules
 
-    rules = _rules(contrast_max_words=25, negation_mix=0.5)
+    rules = _rules(contrast_max_words=25, negation_mix=0.5, trouble_max_words=12, trouble_weight=2.0)
     record = json.loads(json.dumps(rules.meta()))
     again = ClauseRules.from_meta(record, TOKENS)
-    for text in ("the food was great but the service was slow", "i don't think it was bad"):
-        assert again.plan(_ids(text)) == rules.plan(_ids(text))
+    for text in ("the food was great but the service was slow", "i don't think it was bad",
+                 "never had a single problem with it"):
+        assert again.plan(_ids(text)) == rules.plan(_ids(text)) is not None
     assert again.contrast_max_words == 25 and again.negation_mix == 0.5
+    assert again.trouble_max_words == 12 and again.trouble_weight == 2.0
+    # A record saved before the denied-trouble rule existed has no trouble words: no such plan.
+    old = {k: v for k, v in record.items() if not k.startswith("trouble")}
+    assert ClauseRules.from_meta(old, TOKENS).plan(_ids("no complaints")) is None
     for damaged in ({**record, "contrast_mix": "a lot"}, {**record, "opinion_verbs": "say"}, [1, 2]):
         with pytest.raises(ValueError):
             ClauseRules.from_meta(damaged, TOKENS)
@@ -244,6 +277,12 @@ def test_how_the_model_was_made_names_the_clause_stage():
     facts = {f["label"]: f["value"] for f in stage["facts"]}
     assert "but" in facts["Contrast"] and "30 words" in facts["Contrast"]
     assert "say" in facts["Negated opinion verbs"]
+    assert "complaints" in facts["Denied trouble"] and "15 words" in facts["Denied trouble"]
+    assert "denied trouble" in stage["text"]
+    # A model saved before the denied-trouble rule existed is described without it.
+    before = {k: v for k, v in record.items() if not k.startswith("trouble")}
+    stage = next(s for s in model_provenance({"clause_rules": before}, {})["stages"] if s["key"] == "clauses")
+    assert "Denied trouble" not in {f["label"] for f in stage["facts"]} and "trouble" not in stage["text"]
     adapted = model_provenance({"clause_rules": record, "adaptation": {"start_model": "imdb-lstm"}}, {})
     assert [s["key"] for s in adapted["stages"]] == ["adaptation", "clauses"]
     assert all(s["key"] != "clauses" for s in model_provenance({"clause_rules": None}, {})["stages"])

@@ -1,7 +1,7 @@
 """Clause rules: a short review's score composed from the network's scores of its clauses.
 
 The network reads a review left to right and learned its sense of structure from long movie
-reviews. Two constructions that decide short reviews are rare there, and it misreads them:
+reviews. Three constructions that decide short reviews are rare there, and it misreads them:
 
 - contrast: "The fit was great, but the fabric is itchy." The clause after "but" (or "however")
   carries the verdict. VADER has the same rule (Hutto & Gilbert 2014: words before "but" count
@@ -11,6 +11,10 @@ reviews. Two constructions that decide short reviews are rare there, and it misr
   negation sits on the verb of saying or thinking, but it reverses the clause that follows (what
   linguists call neg-raising, Horn 1978). The negator is more than three words before the
   sentiment word, out of reach of the lexicon's negation window and, measured, of the network.
+- a denied trouble, "No complaints whatsoever", "Never had an issue", "The staff was not rude at
+  all": the negator sits on a word of blame (a noun, verb or adjective). The network learned
+  negation from negated praise ("was not good") and reads the blame word as the verdict (0.37
+  and 0.49 for the first and the last).
 
 On a review of at most `contrast_max_words` words with a contrast word inside it, the logit is
 
@@ -20,6 +24,12 @@ split at the last contrast word; on a review (or clause) of at most `negation_ma
 where a negator is followed, within two words, by an opinion verb, it is
 
     (1 - negation_mix) * z(review) - negation_mix * negation_flip * z(the clause after the verb)
+
+and on a review (or clause) of at most `trouble_max_words` words, each trouble word reached from a
+negator through filler words only ("no", "never had a", "not a single") takes its own reading
+back out, `trouble_weight` times over:
+
+    z(review) - trouble_weight * z(the trouble word)
 
 where z is the network's raw logit, and the clauses are composed the same way in turn. Every
 other review keeps the network's own logit. The result is a weighted sum of the network's logits
@@ -55,10 +65,43 @@ NEGATOR_SUFFIX = "n't"  # "wouldn't", "can't", "isn't": every word that ends wit
 # "I don't think I've ever had better" praise, they do not deny.
 KEEPING_WORDS = ("enough", "ever")
 VERB_REACH = 2  # the verb stands at most this many words after the negator ("don't really think")
+# Words of trouble that reviews deny: nouns and verbs ("no complaints", "never had an issue",
+# "can't fault it", "didn't disappoint") and adjectives of blame ("not rude at all", "wasn't slow").
+# Each is a word whose own reading is blame, so a negator in front of it reads as praise. Words
+# whose negation reads as blame or as nothing are left out: "cheap" ("not cheap" is a price),
+# "worst" ("not the worst" is faint praise at best).
+TROUBLE_WORDS = (
+    # nouns and verbs
+    "complaint", "complaints", "complain", "complaining", "problem", "problems", "issue", "issues",
+    "trouble", "troubles", "hassle", "hassles", "fault", "faults", "flaw", "flaws", "defect",
+    "defects", "glitch", "glitches", "bug", "bugs", "crash", "crashes", "regret", "regrets",
+    "regretted", "disappoint", "disappoints", "disappointed", "disappointment", "fail", "fails",
+    "failed", "failure", "failures", "worries", "worry", "concerns", "downside", "downsides",
+    "drawback", "drawbacks", "negatives", "cons", "error", "errors", "delays", "leaks", "damage",
+    "scratches",
+    # adjectives of blame
+    "bad", "awful", "terrible", "horrible", "horrendous", "dreadful", "poor", "lousy", "rude",
+    "unfriendly", "unhelpful", "dirty", "filthy", "smelly", "slow", "laggy", "buggy", "noisy",
+    "loud", "cramped", "uncomfortable", "unpleasant", "painful", "difficult", "complicated",
+    "confusing", "flimsy", "fragile", "broken", "faulty", "defective", "useless", "pointless",
+    "disappointing", "mediocre", "bland", "tasteless", "stale", "soggy", "greasy", "overcooked",
+    "undercooked", "salty", "overpriced", "boring", "annoying", "frustrating", "itchy", "scratchy",
+    "ugly", "tacky", "shoddy", "sloppy", "unreliable", "inaccurate", "unusable", "wrong",
+    "disgusting", "gross", "nasty", "awkward", "clunky", "sticky", "leaky", "weak")
+# Negators of a trouble word, besides NEGATORS: "never" and "without" deny a trouble as well.
+TROUBLE_NEGATORS = ("never", "without", "zero")
+# Words that may stand between the negator and the trouble word ("not a single", "never had any
+# real", "won't be", "not too", "not at all", "can't go wrong"); any other word ends the reach.
+# "more", "so" and "such" are not among them: "could not be more disappointed", "never been so
+# disappointed", "never had such awful service" make the blame stronger.
+TROUBLE_FILLERS = ("a", "an", "any", "single", "one", "real", "major", "serious", "big", "other",
+                   "the", "had", "have", "has", "having", "got", "ever", "experienced", "be", "been",
+                   "to", "slightest", "significant", "too", "that", "overly", "at", "all", "go")
 
 # The parameters chosen on validation data (benchmarks/clause_rules.py, RESULTS.md clause_rules).
 CHOSEN = {"contrast_max_words": 30, "contrast_mix": 1.0, "after_share": 0.85,
-          "negation_max_words": 15, "negation_mix": 0.75, "negation_flip": 1.0}
+          "negation_max_words": 15, "negation_mix": 0.75, "negation_flip": 1.0,
+          "trouble_max_words": 15, "trouble_weight": 1.0}
 
 Segment = tuple[float, int, int]  # (coefficient, start, end): coefficient * z(ids[start:end])
 
@@ -76,30 +119,42 @@ class ClauseRules:
     verb: np.ndarray  # bool [vocab_size]
     negator: np.ndarray  # bool [vocab_size]
     keeping: np.ndarray | None = None  # bool [vocab_size]: words that stop the negation rule
+    trouble: np.ndarray | None = None  # bool [vocab_size]: trouble words (TROUBLE_WORDS)
+    trouble_negator: np.ndarray | None = None  # bool [vocab_size]: their negators (+ TROUBLE_NEGATORS)
+    filler: np.ndarray | None = None  # bool [vocab_size]: TROUBLE_FILLERS
     contrast_max_words: int = CHOSEN["contrast_max_words"]
     contrast_mix: float = CHOSEN["contrast_mix"]
     after_share: float = CHOSEN["after_share"]
     negation_max_words: int = CHOSEN["negation_max_words"]
     negation_mix: float = CHOSEN["negation_mix"]
     negation_flip: float = CHOSEN["negation_flip"]
+    trouble_max_words: int = CHOSEN["trouble_max_words"]
+    trouble_weight: float = CHOSEN["trouble_weight"]
     # the word lists the masks were made from, as meta.json records them
     words: dict = field(default_factory=lambda: {
         "contrast_words": list(CONTRAST_WORDS), "opinion_verbs": list(OPINION_VERBS),
         "negators": list(NEGATORS), "negator_suffix": NEGATOR_SUFFIX,
-        "keeping_words": list(KEEPING_WORDS)})
+        "keeping_words": list(KEEPING_WORDS), "trouble_words": list(TROUBLE_WORDS),
+        "trouble_negators": list(TROUBLE_NEGATORS), "trouble_fillers": list(TROUBLE_FILLERS)})
     _reach: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.keeping is None:
-            self.keeping = np.zeros(len(self.negator), dtype=bool)
+        none = np.zeros(len(self.negator), dtype=bool)
+        for name in ("keeping", "trouble", "trouble_negator", "filler"):
+            if getattr(self, name) is None:
+                setattr(self, name, none)
+        self._denies = self.trouble.any() and self.trouble_weight != 0.0
         self._reach = max(self.contrast_max_words if self.contrast.any() else 0,
-                          self.negation_max_words if self.verb.any() else 0)
+                          self.negation_max_words if self.verb.any() else 0,
+                          self.trouble_max_words if self._denies else 0)
 
     @classmethod
     def for_vocabulary(cls, tokens: Sequence[str], **params) -> ClauseRules:
         return cls(_marks(tokens, CONTRAST_WORDS.__contains__), _marks(tokens, OPINION_VERBS.__contains__),
                    _marks(tokens, _negator_test(NEGATORS, NEGATOR_SUFFIX)),
-                   _marks(tokens, KEEPING_WORDS.__contains__), **params)
+                   _marks(tokens, KEEPING_WORDS.__contains__), _marks(tokens, TROUBLE_WORDS.__contains__),
+                   _marks(tokens, _negator_test(NEGATORS + TROUBLE_NEGATORS, NEGATOR_SUFFIX)),
+                   _marks(tokens, TROUBLE_FILLERS.__contains__), **params)
 
     # ------------------------------------------------------------------ plans
 
@@ -133,6 +188,9 @@ class ClauseRules:
                 self._compose(ids, verb + 1, end, -coef * self.negation_mix * self.negation_flip, out)
                 return
         out.append((coef, start, end))
+        if self._denies and n <= self.trouble_max_words:
+            weight = -coef * self.trouble_weight
+            out.extend((weight, t, t + 1) for t in self._denied_troubles(ids, start, end))
 
     @staticmethod
     def _keep_whole(start: int, end: int, coef: float, mix: float, out: list[Segment]) -> None:
@@ -148,6 +206,17 @@ class ClauseRules:
                 if self.verb[ids[j]]:
                     return None if self.keeping[ids[j + 1:end]].any() else j
         return None
+
+    def _denied_troubles(self, ids: np.ndarray, start: int, end: int) -> list[int]:
+        """The positions of the trouble words a negator reaches through filler words only."""
+        found = []
+        for t in np.flatnonzero(self.trouble[ids[start:end]]) + start:
+            i = t - 1
+            while i >= start and self.filler[ids[i]] and not self.trouble_negator[ids[i]]:
+                i -= 1
+            if i >= start and self.trouble_negator[ids[i]]:
+                found.append(int(t))
+        return found
 
     def plans(self, sequences: Sequence[np.ndarray] | np.ndarray) -> dict[int, list[Segment]]:
         """Each review's plan, for the reviews a rule applies to (a list of id arrays or a
@@ -172,7 +241,7 @@ class ClauseRules:
             ids = pad_batch([sequences[k] for k in short])
         ids = np.minimum(ids, len(self.contrast) - 1)
         length = np.count_nonzero(ids, axis=1)
-        marked = (self.contrast[ids] | self.negator[ids]).any(axis=1)
+        marked = (self.contrast[ids] | self.negator[ids] | self.trouble_negator[ids]).any(axis=1)
         return short[marked & (length > 0) & (length <= self._reach)]
 
     # ------------------------------------------------------------------ scores
@@ -212,18 +281,20 @@ class ClauseRules:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                 raise ValueError(f"{key} is not a number")
             params[key] = type(default)(value)
-        lists = [meta.get(k, []) for k in ("contrast_words", "opinion_verbs", "negators",
-                                             "keeping_words")]
+        names = ("contrast_words", "opinion_verbs", "negators", "keeping_words", "trouble_words",
+                 "trouble_negators", "trouble_fillers")
+        lists = [meta.get(k, []) for k in names]  # a record made before a rule lacks its lists
         suffix = meta.get("negator_suffix", "")
         if not all(isinstance(v, list) and all(isinstance(w, str) for w in v) for v in lists) \
                 or not isinstance(suffix, str):
             raise ValueError("word lists are not lists of words")
-        contrast, verbs, negators, keeping = lists
-        words = {"contrast_words": contrast, "opinion_verbs": verbs, "negators": negators,
-                 "negator_suffix": suffix, "keeping_words": keeping}
+        contrast, verbs, negators, keeping, trouble, trouble_negators, fillers = lists
+        words = {**dict(zip(names, lists)), "negator_suffix": suffix}
         return cls(_marks(tokens, set(contrast).__contains__), _marks(tokens, set(verbs).__contains__),
                    _marks(tokens, _negator_test(negators, suffix)),
-                   _marks(tokens, set(keeping).__contains__), **params, words=words)
+                   _marks(tokens, set(keeping).__contains__), _marks(tokens, set(trouble).__contains__),
+                   _marks(tokens, _negator_test(negators + trouble_negators, suffix)),
+                   _marks(tokens, set(fillers).__contains__), **params, words=words)
 
 
 def plan_spans(plans: dict[int, list[Segment]], sequences) -> list[np.ndarray]:

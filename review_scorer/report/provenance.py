@@ -338,12 +338,19 @@ def clause_stage(record: Any) -> dict[str, Any] | None:
     contrast, verbs = d.get("contrast_words"), d.get("opinion_verbs")
     c_words, n_words = _number(d.get("contrast_max_words")), _number(d.get("negation_max_words"))
     after = _number(d.get("after_share"))
+    trouble, t_words = d.get("trouble_words"), _number(d.get("trouble_max_words"))
+    t_weight = _number(d.get("trouble_weight"))
     return {
         "key": "clauses",
         "title": "Clause rules for short reviews",
-        "text": ("On a short review, the clause after \"but\" counts most, and a negated opinion "
-                 "verb (\"I wouldn't say the food was great\") turns the clause after it; both are "
-                 "read from the network's scores of the clauses."),
+        "text": ("On a short review, the clause after \"but\" counts most, "
+                 + ("a negated opinion verb (\"I wouldn't say the food was great\") turns the "
+                    "clause after it, and a denied trouble (\"no complaints\", \"never had an "
+                    "issue\") takes the trouble word's reading back out; all are"
+                    if trouble and t_weight else
+                    "and a negated opinion verb (\"I wouldn't say the food was great\") turns the "
+                    "clause after it; both are")
+                 + " read from the network's scores of the clauses."),
         "facts": _facts(
             ("Contrast", isinstance(contrast, list) and c_words and _joined(
                 ", ".join(f'"{w}"' for w in contrast),
@@ -352,6 +359,9 @@ def clause_stage(record: Any) -> dict[str, Any] | None:
             ("Negated opinion verbs", isinstance(verbs, list) and n_words and _joined(
                 ", ".join(str(v) for v in verbs[:8]) + (", ..." if len(verbs) > 8 else ""),
                 f"reviews up to {n_words:g} words", sep="; ")),
+            ("Denied trouble", isinstance(trouble, list) and trouble and t_words and t_weight and _joined(
+                ", ".join(str(v) for v in trouble[:8]) + (", ..." if len(trouble) > 8 else ""),
+                f"reviews up to {t_words:g} words", f"weight {t_weight:g}", sep="; ")),
         ),
     }
 
