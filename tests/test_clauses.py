@@ -286,3 +286,16 @@ def test_how_the_model_was_made_names_the_clause_stage():
     adapted = model_provenance({"clause_rules": record, "adaptation": {"start_model": "imdb-lstm"}}, {})
     assert [s["key"] for s in adapted["stages"]] == ["adaptation", "clauses"]
     assert all(s["key"] != "clauses" for s in model_provenance({"clause_rules": None}, {})["stages"])
+
+
+def test_the_shipped_model_holds_the_rules_training_writes_now():
+    """The shipped meta.json's clause record is what `review-scorer train` writes for its
+    vocabulary today, so the recipe still makes the shipped model (README "The shipped model")."""
+    from review_scorer.model.clauses import ClauseRules
+    from review_scorer.text.vocabulary import Vocabulary
+    from tests.conftest import REPO
+
+    shipped = REPO / "review_scorer" / "default_model"
+    record = json.loads((shipped / "meta.json").read_text(encoding="utf-8"))["clause_rules"]
+    tokens = Vocabulary.load(shipped / "vocab.txt").tokens
+    assert record == json.loads(json.dumps(ClauseRules.for_vocabulary(tokens).meta()))
