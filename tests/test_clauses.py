@@ -16,7 +16,8 @@ TOKENS = ["<pad>", "<unk>", "the", "food", "was", "great", "but", "service", "sl
           "and", "very", "can't", "enough", "things", "never", "thought", "i'd", "love", "expect",
           "ever", "had", "better", "no", "complaints", "a", "single", "problem", "issues", "with",
           "zero", "so", "far", "could", "be", "more", "disappointed", "nothing", "to", "complain",
-          "about", "there", "were", "any", "this"]
+          "about", "there", "were", "any", "this", "couldn't", "happier", "recommend", "ask", "for",
+          "kettle", "care", "less", "hardly", "easier"]
 IDS = {t: i for i, t in enumerate(TOKENS)}
 
 
@@ -62,7 +63,7 @@ def test_reviews_the_rules_do_not_reach_keep_the_networks_logit():
 
 
 def test_a_negated_opinion_verb_turns_the_clause_after_it():
-    rules = _rules(negation_max_words=15, negation_mix=0.75, negation_flip=1.0)
+    rules = _rules(negation_max_words=15, negation_mix=0.75, negation_flip=1.0, limit_max_words=0)
     assert rules.plan(_ids("i wouldn't say the food was great")) == [(0.25, 0, 7), (-0.75, 3, 7)]
     # Up to two words between the negator and the verb.
     assert rules.plan(_ids("i don't really think it was bad")) == [(0.25, 0, 7), (-0.75, 4, 7)]
@@ -81,7 +82,7 @@ def test_a_negated_opinion_verb_turns_the_clause_after_it():
 
 
 def test_a_denied_trouble_takes_the_trouble_words_reading_back_out():
-    rules = _rules(contrast_max_words=0, trouble_max_words=15, trouble_weight=1.5)
+    rules = _rules(contrast_max_words=0, trouble_max_words=15, trouble_weight=1.5, limit_max_words=0)
     assert rules.plan(_ids("no complaints")) == [(1.0, 0, 2), (-1.5, 1, 2)]
     # The negator reaches the trouble word through filler words only, and "never" counts.
     assert rules.plan(_ids("never had a single problem with it")) == [(1.0, 0, 7), (-1.5, 4, 5)]
@@ -105,6 +106,28 @@ def test_a_denied_trouble_takes_the_trouble_words_reading_back_out():
     assert plan == [(0.8, 5, 10), (-0.8, 6, 7), (pytest.approx(0.2), 0, 4)]
 
 
+def test_a_limit_reached_reads_the_words_after_the_negated_can():
+    rules = _rules(contrast_max_words=0, negation_max_words=0, trouble_max_words=0, limit_max_words=10,
+                   limit_mix=0.75)
+    # From the comparative on, after "be", "ask for a" and the like.
+    assert rules.plan(_ids("couldn't be happier")) == [(0.25, 0, 3), (0.75, 2, 3)]
+    assert rules.plan(_ids("i couldn't be happier with it")) == [(0.25, 0, 6), (0.75, 3, 6)]
+    assert rules.plan(_ids("could not ask for a better kettle")) == [(0.25, 0, 7), (0.75, 5, 7)]
+    assert rules.plan(_ids("could hardly be easier")) == [(0.25, 0, 4), (0.75, 3, 4)]
+    assert rules.plan(_ids("couldn't be more disappointed")) == [(0.25, 0, 4), (0.75, 2, 4)]
+    # With an "enough" after at least one word: every word after the negator.
+    assert rules.plan(_ids("can't recommend it enough")) == [(0.25, 0, 4), (0.75, 1, 4)]
+    # Not a limit: no comparative or "enough", a word that is no filler before the comparative,
+    # "enough" right after the negator, a negator that is not of "can", too long a review.
+    for text in ("can't recommend it", "couldn't care less", "can't enough", "not be happier",
+                 "i couldn't be happier with it and the food was great"):
+        assert rules.plan(_ids(text)) is None, text
+    # The verdict's words are composed in turn: a denied trouble inside them still counts.
+    both = _rules(contrast_max_words=0, negation_max_words=0, trouble_max_words=15, trouble_weight=1.0,
+                  limit_max_words=10, limit_mix=1.0)
+    assert both.plan(_ids("couldn't be happier no complaints")) == [(1.0, 2, 5), (-1.0, 4, 5)]
+
+
 def test_composed_scores_are_the_planned_sum_of_span_logits_and_read_padded_rows():
     from review_scorer.text.batching import pad_batch
 
@@ -112,7 +135,7 @@ def test_composed_scores_are_the_planned_sum_of_span_logits_and_read_padded_rows
                    negation_mix=0.75, negation_flip=1.0, trouble_max_words=15, trouble_weight=1.5)
     seqs = [_ids(t) for t in ("the food was great but the service was slow",
                               "i wouldn't say the food was great", "no complaints",
-                              "the food was great")]
+                              "couldn't be happier", "the food was great")]
 
     def network(spans):  # any function of the span's ids will do: here, of their sum and length
         return np.array([1 / (1 + np.exp(-(np.sum(s) % 7 - 3 + 0.1 * len(s)))) for s in spans])
@@ -126,24 +149,28 @@ def test_composed_scores_are_the_planned_sum_of_span_logits_and_read_padded_rows
             continue
         want = sum(c * _logit(network([s[a:b]]))[0] for c, a, b in plan)
         np.testing.assert_allclose(_logit(got[k]), want, rtol=1e-5)
-    assert not np.any(np.isclose(got[:3], probs[:3]))
+    assert not np.any(np.isclose(got[:4], probs[:4]))
     np.testing.assert_allclose(rules.compose(probs, pad_batch(seqs), network), got)
 
 
 def test_the_record_in_meta_rebuilds_the_same_rules_and_a_damaged_one_is_refused():
     from review_scorer.model.clauses import ClauseRules
 
-    rules = _rules(contrast_max_words=25, negation_mix=0.5, trouble_max_words=12, trouble_weight=2.0)
+    rules = _rules(contrast_max_words=25, negation_mix=0.5, trouble_max_words=12, trouble_weight=2.0,
+                   limit_max_words=8, limit_mix=0.5)
     record = json.loads(json.dumps(rules.meta()))
     again = ClauseRules.from_meta(record, TOKENS)
     for text in ("the food was great but the service was slow", "i don't think it was bad",
-                 "never had a single problem with it"):
+                 "never had a single problem with it", "couldn't be happier"):
         assert again.plan(_ids(text)) == rules.plan(_ids(text)) is not None
     assert again.contrast_max_words == 25 and again.negation_mix == 0.5
     assert again.trouble_max_words == 12 and again.trouble_weight == 2.0
-    # A record saved before the denied-trouble rule existed has no trouble words: no such plan.
-    old = {k: v for k, v in record.items() if not k.startswith("trouble")}
+    assert again.limit_max_words == 8 and again.limit_mix == 0.5
+    # A record saved before these rules existed has none of their words: no such plans.
+    old = {k: v for k, v in record.items()
+           if not k.startswith(("trouble", "limit", "comparative", "enough"))}
     assert ClauseRules.from_meta(old, TOKENS).plan(_ids("no complaints")) is None
+    assert ClauseRules.from_meta(old, TOKENS).plan(_ids("couldn't be happier")) is None
     for damaged in ({**record, "contrast_mix": "a lot"}, {**record, "opinion_verbs": "say"}, [1, 2]):
         with pytest.raises(ValueError):
             ClauseRules.from_meta(damaged, TOKENS)
@@ -278,11 +305,14 @@ def test_how_the_model_was_made_names_the_clause_stage():
     assert "but" in facts["Contrast"] and "30 words" in facts["Contrast"]
     assert "say" in facts["Negated opinion verbs"]
     assert "complaints" in facts["Denied trouble"] and "15 words" in facts["Denied trouble"]
-    assert "denied trouble" in stage["text"]
+    assert "denied trouble" in stage["text"] and "limit reached" in stage["text"]
+    assert "10 words" in facts["Limit reached"]
     # A model saved before the denied-trouble rule existed is described without it.
-    before = {k: v for k, v in record.items() if not k.startswith("trouble")}
+    before = {k: v for k, v in record.items()
+              if not k.startswith(("trouble", "limit", "comparative", "enough"))}
     stage = next(s for s in model_provenance({"clause_rules": before}, {})["stages"] if s["key"] == "clauses")
-    assert "Denied trouble" not in {f["label"] for f in stage["facts"]} and "trouble" not in stage["text"]
+    assert not {"Denied trouble", "Limit reached"} & {f["label"] for f in stage["facts"]}
+    assert "trouble" not in stage["text"] and "limit" not in stage["text"]
     adapted = model_provenance({"clause_rules": record, "adaptation": {"start_model": "imdb-lstm"}}, {})
     assert [s["key"] for s in adapted["stages"]] == ["adaptation", "clauses"]
     assert all(s["key"] != "clauses" for s in model_provenance({"clause_rules": None}, {})["stages"])

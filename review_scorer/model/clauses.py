@@ -1,7 +1,7 @@
 """Clause rules: a short review's score composed from the network's scores of its clauses.
 
 The network reads a review left to right and learned its sense of structure from long movie
-reviews. Three constructions that decide short reviews are rare there, and it misreads them:
+reviews. Four constructions that decide short reviews are rare there, and it misreads them:
 
 - contrast: "The fit was great, but the fabric is itchy." The clause after "but" (or "however")
   carries the verdict. VADER has the same rule (Hutto & Gilbert 2014: words before "but" count
@@ -15,6 +15,11 @@ reviews. Three constructions that decide short reviews are rare there, and it mi
   all": the negator sits on a word of blame (a noun, verb or adjective). The network learned
   negation from negated praise ("was not good") and reads the blame word as the verdict (0.37
   and 0.49 for the first and the last).
+- a limit reached: "Couldn't be happier", "Couldn't ask for a better kettle", "Can't recommend it
+  enough". A negated "can" says the praise (or blame) cannot go further, and the network reads
+  the negation as blame (0.46 and 0.26 for the first and the last). The verdict is the reading of
+  the words after the negator: from the comparative on ("happier", "more disappointed"), or,
+  with an "enough" after them, all of them ("recommend it enough").
 
 On a review of at most `contrast_max_words` words with a contrast word inside it, the logit is
 
@@ -30,6 +35,10 @@ negator through filler words only ("no", "never had a", "not a single") takes it
 back out, `trouble_weight` times over:
 
     z(review) - trouble_weight * z(the trouble word)
+
+and, on a review (or clause) of at most `limit_max_words` words with a limit reached,
+
+    (1 - limit_mix) * z(review) + limit_mix * z(the verdict's words)
 
 where z is the network's raw logit, and the clauses are composed the same way in turn. Every
 other review keeps the network's own logit. The result is a weighted sum of the network's logits
@@ -97,11 +106,23 @@ TROUBLE_NEGATORS = ("never", "without", "zero")
 TROUBLE_FILLERS = ("a", "an", "any", "single", "one", "real", "major", "serious", "big", "other",
                    "the", "had", "have", "has", "having", "got", "ever", "experienced", "be", "been",
                    "to", "slightest", "significant", "too", "that", "overly", "at", "all", "go")
+# A limit reached: a negated "can" ("can't", "couldn't", "cannot", "can not", "could not"), then only
+# LIMIT_FILLERS, then a comparative ("couldn't be happier", "couldn't ask for a better ..."); or the
+# negated "can", at least one word, then "enough" ("can't recommend it enough", "can't say enough").
+LIMIT_NEGATORS = ("can't", "cannot", "couldn't", "cant", "couldnt")
+LIMIT_MODALS = ("can", "could")  # followed by "not", they negate the same way
+LIMIT_FILLERS = ("be", "been", "have", "ask", "for", "a", "an", "any", "possibly", "really", "even",
+                 "get", "wish", "hope", "the")
+COMPARATIVES = ("more", "less", "better", "worse", "greater", "nicer", "faster", "finer", "simpler",
+                "smoother", "quicker", "cleaner", "softer", "stronger", "sweeter", "fresher",
+                "quieter", "brighter", "warmer", "safer", "kinder", "sharper")
+COMPARATIVE_SUFFIX = "ier"  # "happier", "easier", "friendlier", "tastier", "comfier"
+ENOUGH_WORDS = ("enough",)
 
 # The parameters chosen on validation data (benchmarks/clause_rules.py, RESULTS.md clause_rules).
 CHOSEN = {"contrast_max_words": 30, "contrast_mix": 1.0, "after_share": 0.85,
           "negation_max_words": 15, "negation_mix": 0.75, "negation_flip": 1.0,
-          "trouble_max_words": 15, "trouble_weight": 1.0}
+          "trouble_max_words": 15, "trouble_weight": 1.0, "limit_max_words": 10, "limit_mix": 0.75}
 
 Segment = tuple[float, int, int]  # (coefficient, start, end): coefficient * z(ids[start:end])
 
@@ -122,6 +143,11 @@ class ClauseRules:
     trouble: np.ndarray | None = None  # bool [vocab_size]: trouble words (TROUBLE_WORDS)
     trouble_negator: np.ndarray | None = None  # bool [vocab_size]: their negators (+ TROUBLE_NEGATORS)
     filler: np.ndarray | None = None  # bool [vocab_size]: TROUBLE_FILLERS
+    limit_negator: np.ndarray | None = None  # bool [vocab_size]: LIMIT_NEGATORS
+    limit_modal: np.ndarray | None = None  # bool [vocab_size]: LIMIT_MODALS
+    limit_filler: np.ndarray | None = None  # bool [vocab_size]: LIMIT_FILLERS
+    comparative: np.ndarray | None = None  # bool [vocab_size]: COMPARATIVES and COMPARATIVE_SUFFIX
+    enough: np.ndarray | None = None  # bool [vocab_size]: ENOUGH_WORDS
     contrast_max_words: int = CHOSEN["contrast_max_words"]
     contrast_mix: float = CHOSEN["contrast_mix"]
     after_share: float = CHOSEN["after_share"]
@@ -130,23 +156,31 @@ class ClauseRules:
     negation_flip: float = CHOSEN["negation_flip"]
     trouble_max_words: int = CHOSEN["trouble_max_words"]
     trouble_weight: float = CHOSEN["trouble_weight"]
+    limit_max_words: int = CHOSEN["limit_max_words"]
+    limit_mix: float = CHOSEN["limit_mix"]
     # the word lists the masks were made from, as meta.json records them
     words: dict = field(default_factory=lambda: {
         "contrast_words": list(CONTRAST_WORDS), "opinion_verbs": list(OPINION_VERBS),
         "negators": list(NEGATORS), "negator_suffix": NEGATOR_SUFFIX,
         "keeping_words": list(KEEPING_WORDS), "trouble_words": list(TROUBLE_WORDS),
-        "trouble_negators": list(TROUBLE_NEGATORS), "trouble_fillers": list(TROUBLE_FILLERS)})
+        "trouble_negators": list(TROUBLE_NEGATORS), "trouble_fillers": list(TROUBLE_FILLERS),
+        "limit_negators": list(LIMIT_NEGATORS), "limit_modals": list(LIMIT_MODALS),
+        "limit_fillers": list(LIMIT_FILLERS), "comparatives": list(COMPARATIVES),
+        "comparative_suffix": COMPARATIVE_SUFFIX, "enough_words": list(ENOUGH_WORDS)})
     _reach: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         none = np.zeros(len(self.negator), dtype=bool)
-        for name in ("keeping", "trouble", "trouble_negator", "filler"):
+        for name in ("keeping", "trouble", "trouble_negator", "filler", "limit_negator", "limit_modal",
+                     "limit_filler", "comparative", "enough"):
             if getattr(self, name) is None:
                 setattr(self, name, none)
         self._denies = self.trouble.any() and self.trouble_weight != 0.0
+        self._limits = self.limit_negator.any() and self.limit_mix != 0.0
         self._reach = max(self.contrast_max_words if self.contrast.any() else 0,
                           self.negation_max_words if self.verb.any() else 0,
-                          self.trouble_max_words if self._denies else 0)
+                          self.trouble_max_words if self._denies else 0,
+                          self.limit_max_words if self._limits else 0)
 
     @classmethod
     def for_vocabulary(cls, tokens: Sequence[str], **params) -> ClauseRules:
@@ -154,7 +188,9 @@ class ClauseRules:
                    _marks(tokens, _negator_test(NEGATORS, NEGATOR_SUFFIX)),
                    _marks(tokens, KEEPING_WORDS.__contains__), _marks(tokens, TROUBLE_WORDS.__contains__),
                    _marks(tokens, _negator_test(NEGATORS + TROUBLE_NEGATORS, NEGATOR_SUFFIX)),
-                   _marks(tokens, TROUBLE_FILLERS.__contains__), **params)
+                   _marks(tokens, TROUBLE_FILLERS.__contains__), *_limit_marks(
+                       tokens, LIMIT_NEGATORS, LIMIT_MODALS, LIMIT_FILLERS, COMPARATIVES,
+                       COMPARATIVE_SUFFIX, ENOUGH_WORDS), **params)
 
     # ------------------------------------------------------------------ plans
 
@@ -181,6 +217,12 @@ class ClauseRules:
                 self._compose(ids, at + 1, end, mix * self.after_share, out)
                 self._compose(ids, start, at, mix * (1.0 - self.after_share), out)
                 return
+        if self._limits and n <= self.limit_max_words:
+            verdict = self._limit_verdict(ids, start, end)
+            if verdict is not None:
+                self._keep_whole(start, end, coef, self.limit_mix, out)
+                self._compose(ids, verdict, end, coef * self.limit_mix, out)
+                return
         if n <= self.negation_max_words:
             verb = self._negated_verb(ids, start, end)
             if verb is not None:
@@ -205,6 +247,22 @@ class ClauseRules:
             for j in range(i + 1, min(i + 1 + VERB_REACH, end - 1)):
                 if self.verb[ids[j]]:
                     return None if self.keeping[ids[j + 1:end]].any() else j
+        return None
+
+    def _limit_verdict(self, ids: np.ndarray, start: int, end: int) -> int | None:
+        """Where the verdict's words start when a negated "can" says a limit is reached (the
+        comparative, or the word after the negator when an "enough" follows); else None."""
+        for i in range(start, end - 1):
+            if not (self.limit_negator[ids[i]]
+                    or (i > start and self.limit_modal[ids[i - 1]] and self.negator[ids[i]])):
+                continue
+            j = i + 1
+            while j < end and self.limit_filler[ids[j]]:
+                j += 1
+            if j < end and self.comparative[ids[j]]:
+                return j
+            if self.enough[ids[i + 2:end]].any():
+                return i + 1
         return None
 
     def _denied_troubles(self, ids: np.ndarray, start: int, end: int) -> list[int]:
@@ -282,24 +340,37 @@ class ClauseRules:
                 raise ValueError(f"{key} is not a number")
             params[key] = type(default)(value)
         names = ("contrast_words", "opinion_verbs", "negators", "keeping_words", "trouble_words",
-                 "trouble_negators", "trouble_fillers")
+                 "trouble_negators", "trouble_fillers", "limit_negators", "limit_modals",
+                 "limit_fillers", "comparatives", "enough_words")
         lists = [meta.get(k, []) for k in names]  # a record made before a rule lacks its lists
-        suffix = meta.get("negator_suffix", "")
+        suffix, c_suffix = meta.get("negator_suffix", ""), meta.get("comparative_suffix", "")
         if not all(isinstance(v, list) and all(isinstance(w, str) for w in v) for v in lists) \
-                or not isinstance(suffix, str):
+                or not isinstance(suffix, str) or not isinstance(c_suffix, str):
             raise ValueError("word lists are not lists of words")
-        contrast, verbs, negators, keeping, trouble, trouble_negators, fillers = lists
-        words = {**dict(zip(names, lists)), "negator_suffix": suffix}
+        contrast, verbs, negators, keeping, trouble, trouble_negators, fillers, *limit = lists
+        words = {**dict(zip(names, lists)), "negator_suffix": suffix, "comparative_suffix": c_suffix}
         return cls(_marks(tokens, set(contrast).__contains__), _marks(tokens, set(verbs).__contains__),
                    _marks(tokens, _negator_test(negators, suffix)),
                    _marks(tokens, set(keeping).__contains__), _marks(tokens, set(trouble).__contains__),
                    _marks(tokens, _negator_test(negators + trouble_negators, suffix)),
-                   _marks(tokens, set(fillers).__contains__), **params, words=words)
+                   _marks(tokens, set(fillers).__contains__),
+                   *_limit_marks(tokens, *limit[:4], c_suffix, limit[4]), **params, words=words)
 
 
 def plan_spans(plans: dict[int, list[Segment]], sequences) -> list[np.ndarray]:
     """The id spans the plans read, in plan order (each review's, then each of its segments)."""
     return [np.asarray(sequences[k])[s:e] for k, plan in plans.items() for _, s, e in plan]
+
+
+def _limit_marks(tokens: Sequence[str], negators, modals, fillers, comparatives, suffix: str,
+                 enough) -> tuple[np.ndarray, ...]:
+    """The limit rule's masks: negators, modals, fillers, comparatives (the list, or the suffix on a
+    word of at least five letters) and "enough" words."""
+    comparative = _negator_test(comparatives, "")
+    return (_marks(tokens, _negator_test(negators, "")), _marks(tokens, set(modals).__contains__),
+            _marks(tokens, set(fillers).__contains__),
+            _marks(tokens, lambda t: comparative(t) or (bool(suffix) and len(t) >= 5 and t.endswith(suffix))),
+            _marks(tokens, set(enough).__contains__))
 
 
 def _marks(tokens: Sequence[str], test: Callable[[str], bool]) -> np.ndarray:

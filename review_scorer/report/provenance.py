@@ -330,6 +330,19 @@ def _ngram_fact(record: Any) -> str | None:
     return f"from {min_words:g} known words on, an n-gram term is added too: {source} ({ngrams} n-grams)"
 
 
+def _clause_text(trouble: bool, limit: bool) -> str:
+    rules = ["the clause after \"but\" counts most",
+             "a negated opinion verb (\"I wouldn't say the food was great\") turns the clause after it"]
+    if trouble:
+        rules.append("a denied trouble (\"no complaints\", \"not rude at all\") takes the trouble "
+                     "word's reading back out")
+    if limit:
+        rules.append("a limit reached (\"couldn't be happier\") counts the words after the negation")
+    listed = ", ".join(rules[:-1]) + ", and " + rules[-1] if len(rules) > 2 else " and ".join(rules)
+    return (f"On a short review, {listed}; {'all' if len(rules) > 2 else 'both'} are read from the "
+            "network's scores of the clauses.")
+
+
 def clause_stage(record: Any) -> dict[str, Any] | None:
     """The clause rules' stage from meta["clause_rules"] (None when the model has none)."""
     d = _dict(record)
@@ -340,17 +353,12 @@ def clause_stage(record: Any) -> dict[str, Any] | None:
     after = _number(d.get("after_share"))
     trouble, t_words = d.get("trouble_words"), _number(d.get("trouble_max_words"))
     t_weight = _number(d.get("trouble_weight"))
+    limit, l_words = d.get("comparatives"), _number(d.get("limit_max_words"))
+    l_mix = _number(d.get("limit_mix"))
     return {
         "key": "clauses",
         "title": "Clause rules for short reviews",
-        "text": ("On a short review, the clause after \"but\" counts most, "
-                 + ("a negated opinion verb (\"I wouldn't say the food was great\") turns the "
-                    "clause after it, and a denied trouble (\"no complaints\", \"never had an "
-                    "issue\") takes the trouble word's reading back out; all are"
-                    if trouble and t_weight else
-                    "and a negated opinion verb (\"I wouldn't say the food was great\") turns the "
-                    "clause after it; both are")
-                 + " read from the network's scores of the clauses."),
+        "text": _clause_text(bool(trouble and t_weight), bool(limit and l_words and l_mix)),
         "facts": _facts(
             ("Contrast", isinstance(contrast, list) and c_words and _joined(
                 ", ".join(f'"{w}"' for w in contrast),
@@ -362,6 +370,10 @@ def clause_stage(record: Any) -> dict[str, Any] | None:
             ("Denied trouble", isinstance(trouble, list) and trouble and t_words and t_weight and _joined(
                 ", ".join(str(v) for v in trouble[:8]) + (", ..." if len(trouble) > 8 else ""),
                 f"reviews up to {t_words:g} words", f"weight {t_weight:g}", sep="; ")),
+            ("Limit reached", isinstance(limit, list) and limit and l_words and l_mix and _joined(
+                "\"couldn't be happier\", \"can't recommend it enough\"",
+                f"reviews up to {l_words:g} words", f"the words after the negation weigh {l_mix:g}",
+                sep="; ")),
         ),
     }
 
