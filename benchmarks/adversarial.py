@@ -97,6 +97,9 @@ def main() -> None:
     parser.add_argument("--model-dir", action="append", required=True,
                         help="a trained model directory (repeat; the first is the baseline)")
     parser.add_argument("--write-results", action="store_true")
+    parser.add_argument("--section", default="adversarial", help="RESULTS.md section to write")
+    parser.add_argument("--title", default="Adversarial training on the embeddings",
+                        help="the section's heading (what the models differ in)")
     args = parser.parse_args()
     started = time.time()
     rows, sizes = measure(args.model_dir)
@@ -106,7 +109,7 @@ def main() -> None:
               "fitting time", "best epoch"]
     table = markdown_table(header, rows)
     body = (
-        "## Adversarial training on the embeddings (validation data only)\n\n" + table + "\n\n"
+        f"## {args.title} (validation data only)\n\n" + table + "\n\n"
         "Each model was trained by `review-scorer train` on the IMDB archive with the same seed, so "
         "all hold out the same movie-disjoint validation slice; 'network alone' is the network "
         "without clause rules, lexicon term, n-gram term or temperature, 'whole model' is what "
@@ -116,7 +119,7 @@ def main() -> None:
         f"- command: `{command()}`\n- took: {time.time() - started:.0f} s\n")
     print(body)
     if args.write_results:
-        write_section("adversarial", body)
+        write_section(args.section, body)
 
 
 if __name__ == "__main__":
