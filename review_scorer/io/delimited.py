@@ -415,8 +415,10 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
     if len(header) == 1:
         _refuse_quoted_lines(path, sample, records[index:], skip)
     prose = _prose_note(prose_delimiters) if len(header) == 1 else []
-    data = (None if titled else reads_as_review(header[0], prose=bool(prose)) if len(header) == 1
-            else data_in_header(header, rows))
+    below = sorted(len(r[0].split()) for r in rows)
+    data = (None if titled else reads_as_review(header[0], prose=bool(prose),
+                                                words_below=below[len(below) // 2] if below else 0)
+            if len(header) == 1 else data_in_header(header, rows))
     notes.extend(prose)
     skip += before
     if titled:

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import re
 
-from review_scorer.io.columns import COLUMN_NAMES, is_number
+from review_scorer.io.columns import (
+    COLUMN_NAMES,
+    DATE_COLUMN_NAMES,
+    RATING_COLUMN_NAMES,
+    TEXT_COLUMN_NAMES,
+    is_number,
+)
 from review_scorer.io.common import norm_name
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -18,6 +24,10 @@ _SEP_TITLE = re.compile(r"^sep=.?$", re.IGNORECASE)
 # A one-column file's first line with at least this many words is a review, not the column's
 # name (names and survey questions are shorter, or end with "?" or ":").
 REVIEW_WORDS = 7
+LONG_LINE_WORDS = 5  # ... or one word fewer over lines of this median length or more
+# A phrase of up to this many words with a column-name word in it ("Customer review.") is a name.
+NAME_PHRASE_WORDS = 4
+NAME_WORDS = frozenset(TEXT_COLUMN_NAMES + RATING_COLUMN_NAMES + DATE_COLUMN_NAMES)
 _PROSE_EXCEPTIONS = 0.1  # share of split lines that may break the prose shape ("3,5 stars")
 
 
@@ -84,19 +94,22 @@ def prose_split_lines(lines: list[list[str]]) -> bool:
     return not even or reads_as_review(" ".join(lines[0])) is not None
 
 
-def reads_as_review(cell: str, *, prose: bool = False) -> str | None:
+def reads_as_review(cell: str, *, prose: bool = False, words_below: int = 0) -> str | None:
     """Why a one-column file's first line is a review and not the column's name, or None.
 
-    A name is a known column name, a short phrase, or a survey question or prompt ("How was
-    your stay?", "Comments:"); a review is a sentence: REVIEW_WORDS words or more, or words
-    ending with "." or "!", or (`prose`: the file's lines are prose that a delimiter splits)
-    words with a delimiter in them as the lines under it have."""
+    A name is a known column name, a short phrase (one with a column-name word in up to
+    NAME_PHRASE_WORDS words: "Customer review."), or a survey question or prompt ("How was your
+    stay?", "Comments:"); a review is a sentence: REVIEW_WORDS words or more (one fewer over
+    lines whose median length, `words_below`, is LONG_LINE_WORDS or more), or words ending with
+    "." or "!", or (`prose`: the file's lines are prose that a delimiter splits) words with a
+    delimiter in them as the lines under it have. The Excel reader (io/xlsx.py) asks the same."""
     text = " ".join(cell.split())
-    words = len(text.split())
-    if words < 2 or norm_name(text) in COLUMN_NAMES or text.endswith(("?", ":")):
+    words = text.split()
+    if (len(words) < 2 or norm_name(text) in COLUMN_NAMES or text.endswith(("?", ":"))
+            or (len(words) <= NAME_PHRASE_WORDS and any(norm_name(w) in NAME_WORDS for w in words))):
         return None
-    if words >= REVIEW_WORDS:
-        return f"it is a sentence of {words} words"
+    if len(words) >= REVIEW_WORDS or (len(words) >= REVIEW_WORDS - 1 and words_below >= LONG_LINE_WORDS):
+        return f"it is a sentence of {len(words)} words"
     if text.endswith((".", "!")):
         return f"it is a sentence ending with {text[-1]!r}"
     if prose and any(d + " " in text for d in DELIMITERS):

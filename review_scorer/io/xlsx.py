@@ -22,10 +22,7 @@ import pandas as pd
 from review_scorer.errors import InputError
 from review_scorer.io.columns import (
     COLUMN_NAMES,
-    DATE_COLUMN_NAMES,
-    RATING_COLUMN_NAMES,
     SPLIT_COLUMN_NAMES,
-    TEXT_COLUMN_NAMES,
     is_number,
 )
 from review_scorer.io.common import (
@@ -40,7 +37,7 @@ from review_scorer.io.common import (
     unique_names,
 )
 from review_scorer.io.labels import label_of
-from review_scorer.io.line_shapes import reads_as_review
+from review_scorer.io.line_shapes import NAME_PHRASE_WORDS, NAME_WORDS, reads_as_review
 
 # What a workbook may expand to. A 1M-row workbook of IMDB-length reviews holds about 1.3 GB of
 # shared-string XML and a few hundred MB of sheet XML, with at most a few million distinct
@@ -318,8 +315,6 @@ _HEADER_NAMES = COLUMN_NAMES | frozenset(SPLIT_COLUMN_NAMES) | frozenset((
         "status", "helpful", "votes", "pros", "cons", "reply", "response", "answer", "question",
         "reviewtitle", "version", "platform", "channel", "region", "verified",
     ))  # fmt: skip
-# A word that makes a short cell read like a column name ("Customer review", "Date of stay").
-_NAME_WORDS = frozenset(TEXT_COLUMN_NAMES + RATING_COLUMN_NAMES + DATE_COLUMN_NAMES)
 _DATE_TEXT = re.compile(r"\d{4}-\d{1,2}-\d{1,2}(?:[ T][\d:.]+)?|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"
                         r"|\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?")
 _TITLE_ROWS = 5  # non-blank rows (a title block) that may sit above the header
@@ -391,11 +386,11 @@ class _Body:
         if " ".join(value.split()).lower() in seen:  # "positive" again below: a value
             return -_NAME
         words = value.split()
-        if len(words) <= 4 and any(norm_name(w) in _NAME_WORDS for w in words):
+        if len(words) <= NAME_PHRASE_WORDS and any(norm_name(w) in NAME_WORDS for w in words):
             return _LEAN
         if value.rstrip().endswith(("?", ":")) and len(words) <= 12:
             return _LEAN  # a survey question over its answers
-        if reads_as_review(value) is not None:
+        if reads_as_review(value, words_below=median_words) is not None:
             return -_LEAN  # a sentence ("Loved it.") over texts: a review, as in a CSV file
         if len(words) <= 3 and len(value) <= 30 and median_words >= 5:
             return _LEAN  # a short name over long texts
