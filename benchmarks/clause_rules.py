@@ -160,9 +160,18 @@ def main(argv=None) -> int:
     print(table)
     print(f"{len(results)} settings; chosen: {_label(chosen[0])} ({took:.0f} s)")
     if args.write_results and args.trouble:
-        write_section("clause_rules_trouble", _trouble_body(args, results, table))
+        write_section("clause_rules_trouble", _later_rule_body(
+            "denied trouble", "the contrast and negation rules as chosen (section clause_rules), the "
+            "denied-trouble rule off (the baseline, first row) or on reviews and clauses up to "
+            f"15/20/30 words, weight 0.5/1/1.5/2/3. The {args.top} best by the mean of the four "
+            "validation sets are shown.", model_label(args.model_dir), results, table))
     elif args.write_results and args.limit:
-        write_section("clause_rules_limit", _limit_body(args, results, table))
+        write_section("clause_rules_limit", _later_rule_body(
+            "a limit reached", "the contrast, negation and denied-trouble rules as chosen (sections "
+            "clause_rules and clause_rules_trouble), the limit-reached rule (\"couldn't be "
+            "happier\", \"can't recommend it enough\") off (the baseline, first row) or on reviews "
+            "and clauses up to 10/15/20 words, mix 0.5/0.75/1.", model_label(args.model_dir),
+            results, table))
     elif args.write_results:
         body = (f"## Clause rules (model of {model_label(args.model_dir)}; validation data only)\n\n"
                 f"{len(results)} settings: contrast rule off or reviews up to 20/30/40/60 words, "
@@ -179,34 +188,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def _trouble_body(args, results, table: str) -> str:
-    return (f"## Clause rules: denied trouble (model of {model_label_of(args.model_dir)}; validation "
-            f"data only)\n\n{len(results)} settings: the contrast and negation rules as chosen "
-            "(section clause_rules), the denied-trouble rule off (the baseline, first row) or on "
-            "reviews and clauses up to 15/20/30 words, weight 0.5/1/1.5/2/3. "
-            f"The {args.top} best by the mean of the four validation sets are shown.\n\n" + table +
-            "\n\nChosen by the same rule as the other two: the highest mean accuracy over IMDB "
-            f"validation and the three development files, settings within {TIE} points of it "
-            "counted as tied and the tie broken by the behaviour suite. Each setting's temperature "
-            "is fitted on IMDB validation. The IMDB test set is not read.")
-
-
-def _limit_body(args, results, table: str) -> str:
-    return (f"## Clause rules: a limit reached (model of {model_label_of(args.model_dir)}; validation "
-            f"data only)\n\n{len(results)} settings: the contrast, negation and denied-trouble rules "
-            "as chosen (sections clause_rules and clause_rules_trouble), the limit-reached rule "
-            "(\"couldn't be happier\", \"can't recommend it enough\") off (the baseline, first "
-            "row) or on reviews and clauses up to 10/15/20 words, mix 0.5/0.75/1.\n\n" + table +
+def _later_rule_body(title: str, grid: str, model: str, results, table: str) -> str:
+    """A RESULTS.md section for a rule chosen after the others (--trouble, --limit)."""
+    return (f"## Clause rules: {title} (model of {model}; validation data only)\n\n"
+            f"{len(results)} settings: {grid}\n\n" + table +
             "\n\nChosen by the same rule as the others: the highest mean accuracy over IMDB "
             f"validation and the three development files, settings within {TIE} points of it "
             "counted as tied and the tie broken by the behaviour suite. Each setting's temperature "
             "is fitted on IMDB validation. The IMDB test set is not read.")
-
-
-def model_label_of(model_dir: str) -> str:
-    from _results import model_label
-
-    return model_label(model_dir)
 
 
 if __name__ == "__main__":

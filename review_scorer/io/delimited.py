@@ -415,10 +415,14 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
     if len(header) == 1:
         _refuse_quoted_lines(path, sample, records[index:], skip)
     prose = _prose_note(prose_delimiters) if len(header) == 1 else []
-    below = sorted(len(r[0].split()) for r in rows)
-    data = (None if titled else reads_as_review(header[0], prose=bool(prose),
-                                                words_below=below[len(below) // 2] if below else 0)
-            if len(header) == 1 else data_in_header(header, rows))
+    if len(header) > 1:
+        data = data_in_header(header, rows)
+    elif titled:
+        data = None
+    else:  # the lines' median length, as the Excel reader weighs a sheet's first row
+        below = sorted(len(r[0].split()) for r in rows)
+        data = reads_as_review(header[0], prose=bool(prose),
+                               words_below=below[len(below) // 2] if below else 0)
     notes.extend(prose)
     skip += before
     if titled:

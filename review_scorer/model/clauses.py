@@ -124,6 +124,16 @@ CHOSEN = {"contrast_max_words": 30, "contrast_mix": 1.0, "after_share": 0.85,
           "negation_max_words": 15, "negation_mix": 0.75, "negation_flip": 1.0,
           "trouble_max_words": 15, "trouble_weight": 1.0, "limit_max_words": 10, "limit_mix": 0.75}
 
+# The word lists as meta.json records them (the suffixes are strings, the rest lists of words).
+WORD_LISTS = {
+    "contrast_words": CONTRAST_WORDS, "opinion_verbs": OPINION_VERBS, "negators": NEGATORS,
+    "negator_suffix": NEGATOR_SUFFIX, "keeping_words": KEEPING_WORDS, "trouble_words": TROUBLE_WORDS,
+    "trouble_negators": TROUBLE_NEGATORS, "trouble_fillers": TROUBLE_FILLERS,
+    "limit_negators": LIMIT_NEGATORS, "limit_modals": LIMIT_MODALS, "limit_fillers": LIMIT_FILLERS,
+    "comparatives": COMPARATIVES, "comparative_suffix": COMPARATIVE_SUFFIX,
+    "enough_words": ENOUGH_WORDS}
+_SUFFIXES = ("negator_suffix", "comparative_suffix")
+
 Segment = tuple[float, int, int]  # (coefficient, start, end): coefficient * z(ids[start:end])
 
 
@@ -160,13 +170,7 @@ class ClauseRules:
     limit_mix: float = CHOSEN["limit_mix"]
     # the word lists the masks were made from, as meta.json records them
     words: dict = field(default_factory=lambda: {
-        "contrast_words": list(CONTRAST_WORDS), "opinion_verbs": list(OPINION_VERBS),
-        "negators": list(NEGATORS), "negator_suffix": NEGATOR_SUFFIX,
-        "keeping_words": list(KEEPING_WORDS), "trouble_words": list(TROUBLE_WORDS),
-        "trouble_negators": list(TROUBLE_NEGATORS), "trouble_fillers": list(TROUBLE_FILLERS),
-        "limit_negators": list(LIMIT_NEGATORS), "limit_modals": list(LIMIT_MODALS),
-        "limit_fillers": list(LIMIT_FILLERS), "comparatives": list(COMPARATIVES),
-        "comparative_suffix": COMPARATIVE_SUFFIX, "enough_words": list(ENOUGH_WORDS)})
+        k: v if isinstance(v, str) else list(v) for k, v in WORD_LISTS.items()})
     _reach: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -184,13 +188,27 @@ class ClauseRules:
 
     @classmethod
     def for_vocabulary(cls, tokens: Sequence[str], **params) -> ClauseRules:
-        return cls(_marks(tokens, CONTRAST_WORDS.__contains__), _marks(tokens, OPINION_VERBS.__contains__),
-                   _marks(tokens, _negator_test(NEGATORS, NEGATOR_SUFFIX)),
-                   _marks(tokens, KEEPING_WORDS.__contains__), _marks(tokens, TROUBLE_WORDS.__contains__),
-                   _marks(tokens, _negator_test(NEGATORS + TROUBLE_NEGATORS, NEGATOR_SUFFIX)),
-                   _marks(tokens, TROUBLE_FILLERS.__contains__), *_limit_marks(
-                       tokens, LIMIT_NEGATORS, LIMIT_MODALS, LIMIT_FILLERS, COMPARATIVES,
-                       COMPARATIVE_SUFFIX, ENOUGH_WORDS), **params)
+        return cls._from_words(tokens, {k: v if isinstance(v, str) else list(v)
+                                        for k, v in WORD_LISTS.items()}, params)
+
+    @classmethod
+    def _from_words(cls, tokens: Sequence[str], words: dict, params: dict) -> ClauseRules:
+        """The masks of a vocabulary from a record of word lists (missing lists: no such words)."""
+        def listed(key: str, suffix: str = "") -> np.ndarray:
+            return _marks(tokens, _negator_test(words.get(key, []), suffix))
+
+        suffix, c_suffix = words.get("negator_suffix", ""), words.get("comparative_suffix", "")
+        negators = list(words.get("negators", []))
+        listed_comparative = _negator_test(words.get("comparatives", []), "")
+        return cls(listed("contrast_words"), listed("opinion_verbs"), listed("negators", suffix),
+                   listed("keeping_words"), listed("trouble_words"),
+                   _marks(tokens, _negator_test(negators + list(words.get("trouble_negators", [])),
+                                                suffix)),
+                   listed("trouble_fillers"), listed("limit_negators"), listed("limit_modals"),
+                   listed("limit_fillers"),
+                   _marks(tokens, lambda t: listed_comparative(t)  # the suffix on 5+ letters
+                          or (bool(c_suffix) and len(t) >= 5 and t.endswith(c_suffix))),
+                   listed("enough_words"), **params, words=words)
 
     # ------------------------------------------------------------------ plans
 
@@ -339,38 +357,18 @@ class ClauseRules:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                 raise ValueError(f"{key} is not a number")
             params[key] = type(default)(value)
-        names = ("contrast_words", "opinion_verbs", "negators", "keeping_words", "trouble_words",
-                 "trouble_negators", "trouble_fillers", "limit_negators", "limit_modals",
-                 "limit_fillers", "comparatives", "enough_words")
-        lists = [meta.get(k, []) for k in names]  # a record made before a rule lacks its lists
-        suffix, c_suffix = meta.get("negator_suffix", ""), meta.get("comparative_suffix", "")
-        if not all(isinstance(v, list) and all(isinstance(w, str) for w in v) for v in lists) \
-                or not isinstance(suffix, str) or not isinstance(c_suffix, str):
+        # a record made before a rule lacks its lists: that rule then finds no words
+        words = {k: meta.get(k, "" if k in _SUFFIXES else []) for k in WORD_LISTS}
+        if not all(isinstance(v, str) if k in _SUFFIXES
+                   else isinstance(v, list) and all(isinstance(w, str) for w in v)
+                   for k, v in words.items()):
             raise ValueError("word lists are not lists of words")
-        contrast, verbs, negators, keeping, trouble, trouble_negators, fillers, *limit = lists
-        words = {**dict(zip(names, lists)), "negator_suffix": suffix, "comparative_suffix": c_suffix}
-        return cls(_marks(tokens, set(contrast).__contains__), _marks(tokens, set(verbs).__contains__),
-                   _marks(tokens, _negator_test(negators, suffix)),
-                   _marks(tokens, set(keeping).__contains__), _marks(tokens, set(trouble).__contains__),
-                   _marks(tokens, _negator_test(negators + trouble_negators, suffix)),
-                   _marks(tokens, set(fillers).__contains__),
-                   *_limit_marks(tokens, *limit[:4], c_suffix, limit[4]), **params, words=words)
+        return cls._from_words(tokens, words, params)
 
 
 def plan_spans(plans: dict[int, list[Segment]], sequences) -> list[np.ndarray]:
     """The id spans the plans read, in plan order (each review's, then each of its segments)."""
     return [np.asarray(sequences[k])[s:e] for k, plan in plans.items() for _, s, e in plan]
-
-
-def _limit_marks(tokens: Sequence[str], negators, modals, fillers, comparatives, suffix: str,
-                 enough) -> tuple[np.ndarray, ...]:
-    """The limit rule's masks: negators, modals, fillers, comparatives (the list, or the suffix on a
-    word of at least five letters) and "enough" words."""
-    comparative = _negator_test(comparatives, "")
-    return (_marks(tokens, _negator_test(negators, "")), _marks(tokens, set(modals).__contains__),
-            _marks(tokens, set(fillers).__contains__),
-            _marks(tokens, lambda t: comparative(t) or (bool(suffix) and len(t) >= 5 and t.endswith(suffix))),
-            _marks(tokens, set(enough).__contains__))
 
 
 def _marks(tokens: Sequence[str], test: Callable[[str], bool]) -> np.ndarray:
