@@ -17,6 +17,7 @@ TRUNCATING_CHOICES = ("pre", "post", "head_tail")
 TEACHER_CHOICES = ("none", "nb_lexicon", "nb_pieces_lexicon")
 POOLING_CHOICES = ("last", "max", "mean", "max_mean")
 EMBEDDING_INIT_CHOICES = ("svd", "random", "encoder")
+ADVERSARIAL_KINDS = ("fgm", "virtual")
 SOFTMAX_CHOICES = ("sampled", "tied")
 
 
@@ -121,6 +122,9 @@ class TrainConfig(_Settings):
     # Adversarial training on the word embeddings (model/adversarial.py): each step also trains
     # on the batch pushed eps word-vector lengths along its loss gradient; 0 turns it off.
     adversarial_eps: float = 0.0
+    # "fgm": the pushed batch is trained on its labels (fast gradient method); "virtual": to keep
+    # the network's own clean prediction (virtual adversarial training, no label needed).
+    adversarial_kind: str = "fgm"
     # Polyak averaging: validate, early-stop and save the exponential moving average of the
     # weights (0 turns it off).
     ema_momentum: float = 0.99
@@ -203,6 +207,8 @@ class TrainConfig(_Settings):
             problems.append("dense_units, patience, l2 and clipnorm must not be negative")
         if not 0.0 <= self.adversarial_eps <= 10.0:
             problems.append("adversarial_eps must be between 0 and 10")
+        if self.adversarial_kind not in ADVERSARIAL_KINDS:
+            problems.append(f"adversarial_kind must be one of {', '.join(ADVERSARIAL_KINDS)}")
         if not self.learning_rate > 0:
             problems.append("learning_rate must be positive")
         if self.finetune_head_epochs < 0:

@@ -173,3 +173,80 @@ def test_fine_tuning_a_model_trained_with_the_adversarial_pass_leaves_it_out():
     assert config.adversarial_eps == 0.0 and config.ensemble_size == 1
     assert config.replace(adversarial_eps=0.5, ensemble_size=2) == start.config
     assert not isinstance(build_model(config, VOCAB), AdversarialModel)
+
+
+def _virtual(eps: float, seed: int = 3):
+    import keras
+
+    from review_scorer.model.network import build_model
+
+    keras.utils.set_random_seed(seed)
+    return build_model(_config(eps, adversarial_kind="virtual"), VOCAB)
+
+
+def _kl_with(model, ids, perturbation):
+    """Mean KL(clean prediction || prediction with the words perturbed), as the VAT pass reads it."""
+    from review_scorer.model.adversarial import _bernoulli_kl
+
+    embedding = model.get_layer("embedding")
+    clean = model(ids, training=False)
+    embedding.perturbation = perturbation
+    try:
+        return float(_bernoulli_kl(clean, model(ids, training=False)))
+    finally:
+        embedding.perturbation = None
+
+
+def test_the_virtual_push_is_the_fastest_rising_direction_of_the_kl_and_needs_no_label():
+    """For a sigmoid output the KL's top direction is dz/dr: the push made from the loss
+    gradient with any labels is the same, and it raises the KL more than random pushes of the
+    same length and than the opposite push (it points towards the decision boundary)."""
+    import tensorflow as tf
+
+    model = _virtual(0.5)
+    model.fit(*_batch(1, n=512), epochs=30, batch_size=32, verbose=0)  # confident predictions
+    ids, labels = _batch(2)
+    embedding = model.get_layer("embedding")
+    pred = model(ids, training=False)
+    pushes = []
+    for targets in (labels, 1.0 - labels, np.full_like(labels, 0.3)):
+        grad = _gradient_at_words(model, ids, targets)
+        pushes.append(model._push(grad * model._towards_boundary(tf.constant(targets), pred),
+                                  tf.constant(ids), embedding).numpy())
+    np.testing.assert_allclose(pushes[0], pushes[1], atol=1e-5)
+    np.testing.assert_allclose(pushes[0], pushes[2], atol=1e-5)
+    push = pushes[0]
+    assert np.abs(push).max() > 0
+    rng = np.random.default_rng(0)
+    up = _kl_with(model, ids, push)
+    assert up > _kl_with(model, ids, -push)
+    for _ in range(5):
+        noise = rng.normal(size=push.shape).astype(np.float32) * (ids != 0)[..., None]
+        noise *= np.linalg.norm(push, axis=(1, 2), keepdims=True) / np.maximum(
+            np.linalg.norm(noise, axis=(1, 2), keepdims=True), 1e-12)
+        assert up > 3 * _kl_with(model, ids, noise)
+
+
+def test_a_virtual_step_trains_on_clean_loss_plus_kl_and_reports_the_clean_loss():
+    """eps 0: the pushed pass is the clean one, so the KL and its gradient vanish and the step is
+    plain training's; eps > 0 moves the weights elsewhere, with the same reported loss."""
+    ids, labels = _batch(4)
+    plain = _built(0.0)
+    plain_loss = plain.fit(ids, labels, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    zero = _virtual(1.0)
+    zero.adversarial_eps = 0.0
+    zero_loss = zero.fit(ids, labels, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(plain.get_weights()[1:], zero.get_weights()[1:]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert zero_loss.history["loss"][0] == pytest.approx(plain_loss.history["loss"][0], rel=1e-5)
+    pushed = _virtual(1.0)
+    pushed_loss = pushed.fit(ids, labels, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    assert pushed_loss.history["loss"][0] == pytest.approx(plain_loss.history["loss"][0], rel=1e-5)
+    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(plain.get_weights()[1:],
+                                                              pushed.get_weights()[1:]))
+    assert moved > 1e-4
+
+
+def test_an_unknown_adversarial_kind_is_refused():
+    with pytest.raises(ConfigError, match="adversarial_kind"):
+        _config(0.3, adversarial_kind="random")

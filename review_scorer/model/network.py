@@ -67,7 +67,8 @@ def build_model(
             x = layers.Dropout(config.dropout, name="dense_dropout")(x)
     out = layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="sentiment")(x)
     name = name or "review_scorer_lstm"
-    model = (AdversarialModel(ids, out, name=name, adversarial_eps=config.adversarial_eps)
+    model = (AdversarialModel(ids, out, name=name, adversarial_eps=config.adversarial_eps,
+                              virtual=config.adversarial_kind == "virtual")
              if adversarial else keras.Model(ids, out, name=name))
     if embedding_weights is not None:
         model.get_layer("embedding").set_weights([embedding_weights])
