@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 
 from review_scorer.errors import InputError
@@ -157,6 +158,31 @@ def test_io_xlsx_cells_under_a_blank_header_cell_are_kept(tmp_path):
     csv_path = tmp_path / "blank.csv"
     csv_path.write_text("id,review,,sentiment\n1,a good film,note,pos\n")
     assert open_reviews(csv_path).info.columns == ("id", "review", "column_3", "sentiment")
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_io_columns_named_alike_are_kept_apart_and_named_in_a_note(tmp_path, kind):
+    """Two columns called 'review' (a pasted-in column): both kept, the second renamed, the
+    first read as the text, and a note says so, in both readers."""
+    rows = [["review", "stars", "review"]] + [[text, 5, f"reply {i}"] for i, text in enumerate(REVIEWS)]
+    if kind == "csv":
+        path = tmp_path / "alike.csv"
+        path.write_text(pd.DataFrame(rows[1:]).to_csv(header=rows[0], index=False))
+    else:
+        path = write_xlsx(tmp_path / "alike.xlsx", rows)
+    review_file, chunks, texts, _rows = read_all(path)
+    info = review_file.info
+    assert info.columns == ("review", "stars", "review.1") and info.text_column == "review"
+    assert texts == REVIEWS
+    assert chunks[0].frame["review.1"].tolist()[:2] == ["reply 0", "reply 1"]
+    note = [n for n in info.notes if "named alike" in n]
+    assert len(note) == 1 and "'review' (column 3) as 'review.1'" in note[0]
+    plain = tmp_path / f"plain.{kind}"
+    if kind == "csv":
+        plain.write_text("review,stars\na good film,5\n")
+    else:
+        write_xlsx(plain, [["review", "stars"], ["a good film", 5]])
+    assert not any("named alike" in n for n in read_all(plain)[0].info.notes)
 
 
 def test_io_xlsx_value_right_of_the_columns_after_the_first_chunk_is_an_error(tmp_path):

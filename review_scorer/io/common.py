@@ -107,6 +107,19 @@ def unique_names(names: Sequence[object]) -> list[str]:
     return out
 
 
+def renamed_note(header: Sequence[object], columns: Sequence[str], where: str = "") -> list[str]:
+    """The note naming header cells that repeat a name to their left, and what they are read as
+    (`columns` from unique_names(header)); [] when no name repeats."""
+    renamed = [f"{text!r} (column {i + 1}) as {name!r}" for i, (text, name)
+               in enumerate(zip(map(cell_text, header), columns))
+               if text is not None and text.strip() and text != name]
+    if not renamed:
+        return []
+    return [f"{where}columns named alike, kept apart: {', '.join(renamed[:4])}"
+            f"{', ...' if len(renamed) > 4 else ''}; pass --text-column NAME (or "
+            f"--label-column NAME) to choose one"]
+
+
 def cell_text(value: object) -> str | None:
     """A spreadsheet/JSON/Parquet cell as the text a person would see (None when empty)."""
     if value is None:

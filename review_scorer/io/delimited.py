@@ -28,6 +28,7 @@ from review_scorer.io.common import (
     one_line,
     open_binary,
     open_text,
+    renamed_note,
     show,
     unique_names,
 )
@@ -433,6 +434,7 @@ def _layout(path: Path, sample: str, complete: bool, suffix: str) -> _Layout:
     if data is not None:
         return replace(_headerless(delimiter, skip, header, data, notes), literal_quotes=literal)
     columns = unique_names(header)
+    notes.extend(renamed_note(header, columns))
     if any(not h.strip() for h in header):
         notes.append("blank header cells named " + ", ".join(
             repr(c) for c, h in zip(columns, header) if not h.strip()))

@@ -33,6 +33,7 @@ from review_scorer.io.common import (
     human_bytes,
     norm_name,
     one_line,
+    renamed_note,
     show,
     unique_names,
 )
@@ -546,6 +547,7 @@ def _header_notes(sheet: str, rows: Sequence[_Row], choice: HeaderChoice, column
         notes.append(f"sheet '{sheet}': the header is sheet row {first.number} ({above}); row "
                      f"numbers count records after the header")
     header = first.values
+    notes.extend(renamed_note(header, columns, f"sheet '{sheet}': "))
     blank = [c for i, c in enumerate(columns) if i >= len(header) or header[i] in (None, "")]
     if blank:
         labels = [c for c in blank if _holds_labels(rows[choice.index + 1:], columns.index(c))]
