@@ -50,7 +50,10 @@ def _describe(model_dir: str) -> dict:
     base = Path(model_dir)
     meta = json.loads((base / "meta.json").read_text(encoding="utf-8"))
     config = json.loads((base / "config.json").read_text(encoding="utf-8"))
-    return {"eps": float(config.get("adversarial_eps", 0.0)), "seconds": meta.get("train_seconds"),
+    eps = float(config.get("adversarial_eps", 0.0))
+    kind = config.get("adversarial_kind", "fgm")
+    return {"eps": f"{eps:g}" + (f" ({kind})" if eps and kind != "fgm" else ""),
+            "seconds": meta.get("train_seconds"),
             "best_epoch": meta.get("best_epoch"), "epochs_run": meta.get("epochs_run")}
 
 
@@ -84,7 +87,7 @@ def measure(model_dirs: list[str]):
             b, c, p = mcnemar(base_right, right)
             paired = "baseline" if d == model_dirs[0] else f"{c - b:+d} ({b} / {c}, p = {p:.2f})"
             seconds = "" if info["seconds"] is None else f"{info['seconds']:,.0f} s"
-            rows.append([model_label(d, with_path=False) + f", `{d}`", f"{info['eps']:g}", reading,
+            rows.append([model_label(d, with_path=False) + f", `{d}`", info["eps"], reading,
                          *cells, paired, seconds, f"{info['best_epoch']} of {info['epochs_run']}"])
     sizes = {name: len(y) for name, (_, y) in sets.items()}
     return rows, sizes
