@@ -91,6 +91,13 @@ def _negation(rng) -> list[Case]:
              ("Not a single problem in a year of use.", 1), ("Not happy with this purchase.", 0),
              ("Didn't like it.", 0), ("I did not enjoy our stay.", 0), ("Did not work.", 0),
              ("It doesn't work.", 0), ("Does not disappoint.", 1), ("Can't recommend it enough.", 1)]
+    # A negated subject (added with the negated-subject clause rule, 2026-12-03: these sentences
+    # were written along with it, so the suite's number for them is not an independent estimate).
+    fixed += [("Nobody at the front desk was helpful.", 0), ("No one on the staff was friendly.", 0),
+              ("Nothing about the room was clean.", 0), ("None of the dishes were good.", 0),
+              ("No one was rude to us.", 1), ("Nothing in the box was broken.", 1),
+              ("Nothing about the fit is wrong.", 1), ("None of the seams were loose.", 1),
+              ("No one does it better.", 1), ("Nothing happened when I pressed the button.", 0)]
     cases += [Case(text, label, "negation") for text, label in fixed]
     return cases
 

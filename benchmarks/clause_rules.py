@@ -45,6 +45,10 @@ TROUBLE = [dict(trouble_max_words=0)] + [
 # --limit: the limit-reached rule's grid, the other three rules held at their chosen setting.
 LIMIT = [dict(limit_max_words=0)] + [
     dict(limit_max_words=n, limit_mix=m) for n, m in itertools.product((10, 15, 20), (0.5, 0.75, 1.0))]
+# --subject: the negated-subject rule's grid, the other four rules held at their chosen setting.
+SUBJECT = [dict(subject_max_words=0)] + [
+    dict(subject_max_words=n, subject_mix=m, subject_flip=f)
+    for n, m, f in itertools.product((10, 15, 20), (0.5, 0.75, 1.0), (0.5, 1.0))]
 
 
 class CachedNetwork:
@@ -63,7 +67,7 @@ class CachedNetwork:
 
 
 def _label(setting: tuple) -> str:
-    c, n, t, lim = (*setting, {}, {})[:4]
+    c, n, t, lim, sub = (*setting, {}, {}, {})[:5]
     parts = []
     if c.get("contrast_max_words"):
         parts.append(f"contrast <= {c['contrast_max_words']} words, mix {c['contrast_mix']:g}, "
@@ -75,24 +79,31 @@ def _label(setting: tuple) -> str:
         parts.append(f"denied trouble <= {t['trouble_max_words']} words, weight {t['trouble_weight']:g}")
     if lim.get("limit_max_words"):
         parts.append(f"limit reached <= {lim['limit_max_words']} words, mix {lim['limit_mix']:g}")
+    if sub.get("subject_max_words"):
+        parts.append(f"negated subject <= {sub['subject_max_words']} words, mix "
+                     f"{sub['subject_mix']:g}, flip {sub['subject_flip']:g}")
     return "; ".join(parts) or "no rules"
 
 
 def _grid(rule: str) -> list[tuple]:
     """The settings: contrast x negation; or ("trouble") the chosen two with each trouble
-    setting; or ("limit") the chosen three with each limit setting. Later rules are off unless
-    a setting names them."""
+    setting; or ("limit") the chosen three with each limit setting; or ("subject") the chosen
+    four with each negated-subject setting. Later rules are off unless a setting names them."""
+    off = {"subject_max_words": 0}
     if rule == "contrast and negation":
-        return [(c, n, {"trouble_max_words": 0}, {"limit_max_words": 0})
+        return [(c, n, {"trouble_max_words": 0}, {"limit_max_words": 0}, off)
                 for c, n in itertools.product(CONTRAST, NEGATION)]
     from review_scorer.model.clauses import CHOSEN
 
     contrast = {k: CHOSEN[k] for k in ("contrast_max_words", "contrast_mix", "after_share")}
     negation = {k: CHOSEN[k] for k in ("negation_max_words", "negation_mix", "negation_flip")}
     if rule == "trouble":
-        return [(contrast, negation, t, {"limit_max_words": 0}) for t in TROUBLE]
+        return [(contrast, negation, t, {"limit_max_words": 0}, off) for t in TROUBLE]
     trouble = {k: CHOSEN[k] for k in ("trouble_max_words", "trouble_weight")}
-    return [(contrast, negation, trouble, lim) for lim in LIMIT]
+    if rule == "limit":
+        return [(contrast, negation, trouble, lim, off) for lim in LIMIT]
+    limit = {k: CHOSEN[k] for k in ("limit_max_words", "limit_mix")}
+    return [(contrast, negation, trouble, limit, sub) for sub in SUBJECT]
 
 
 def measure(model_dir: str, rule: str = "contrast and negation"):
@@ -141,11 +152,14 @@ def main(argv=None) -> int:
                       help="the denied-trouble rule's grid, contrast and negation as chosen")
     rule.add_argument("--limit", action="store_true",
                       help="the limit-reached rule's grid, the other three as chosen")
+    rule.add_argument("--subject", action="store_true",
+                      help="the negated-subject rule's grid, the other four as chosen")
     args = parser.parse_args(argv)
     from _results import markdown_table, model_label, write_section
 
     started = time.perf_counter()
-    rule = "trouble" if args.trouble else "limit" if args.limit else "contrast and negation"
+    rule = ("trouble" if args.trouble else "limit" if args.limit else "subject" if args.subject
+            else "contrast and negation")
     results, chosen, sizes = measure(args.model_dir, rule)
     base = results[0]
     ranked = sorted(results[1:], key=lambda r: -r[3])[: args.top]
@@ -172,6 +186,13 @@ def main(argv=None) -> int:
             "happier\", \"can't recommend it enough\") off (the baseline, first row) or on reviews "
             "and clauses up to 10/15/20 words, mix 0.5/0.75/1.", model_label(args.model_dir),
             results, table))
+    elif args.write_results and args.subject:
+        write_section("clause_rules_subject", _later_rule_body(
+            "a negated subject", "the contrast, negation, denied-trouble and limit-reached rules as "
+            "chosen (sections clause_rules, clause_rules_trouble, clause_rules_limit), the "
+            "negated-subject rule (\"nobody was helpful\", \"no one was rude\") off (the baseline, "
+            "first row) or on reviews and clauses up to 10/15/20 words, mix 0.5/0.75/1, flip 0.5/1.",
+            model_label(args.model_dir), results, table))
     elif args.write_results:
         body = (f"## Clause rules (model of {model_label(args.model_dir)}; validation data only)\n\n"
                 f"{len(results)} settings: contrast rule off or reviews up to 20/30/40/60 words, "
@@ -189,7 +210,7 @@ def main(argv=None) -> int:
 
 
 def _later_rule_body(title: str, grid: str, model: str, results, table: str) -> str:
-    """A RESULTS.md section for a rule chosen after the others (--trouble, --limit)."""
+    """A RESULTS.md section for a rule chosen after the others (--trouble, --limit, --subject)."""
     return (f"## Clause rules: {title} (model of {model}; validation data only)\n\n"
             f"{len(results)} settings: {grid}\n\n" + table +
             "\n\nChosen by the same rule as the others: the highest mean accuracy over IMDB "

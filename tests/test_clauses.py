@@ -17,7 +17,9 @@ TOKENS = ["<pad>", "<unk>", "the", "food", "was", "great", "but", "service", "sl
           "ever", "had", "better", "no", "complaints", "a", "single", "problem", "issues", "with",
           "zero", "so", "far", "could", "be", "more", "disappointed", "nothing", "to", "complain",
           "about", "there", "were", "any", "this", "couldn't", "happier", "recommend", "ask", "for",
-          "kettle", "care", "less", "hardly", "easier"]
+          "kettle", "care", "less", "hardly", "easier", "nobody", "one", "of", "is", "helpful",
+          "rude", "beats", "happened", "staff", "dishes", "none", "on", "at", "desk", "us", "responded",
+          "has", "second"]
 IDS = {t: i for i, t in enumerate(TOKENS)}
 
 
@@ -128,6 +130,27 @@ def test_a_limit_reached_reads_the_words_after_the_negated_can():
     assert both.plan(_ids("couldn't be happier no complaints")) == [(1.0, 2, 5), (-1.0, 4, 5)]
 
 
+def test_a_negated_subject_turns_what_is_said_of_it_from_the_linking_verb_on():
+    rules = _rules(contrast_max_words=0, negation_max_words=0, trouble_max_words=0, limit_max_words=0,
+                   subject_max_words=10, subject_mix=0.75, subject_flip=1.0)
+    assert rules.plan(_ids("nobody at the desk was helpful")) == [(0.25, 0, 6), (-0.75, 4, 6)]
+    assert rules.plan(_ids("no one was rude to us")) == [(0.25, 0, 6), (-0.75, 2, 6)]
+    assert rules.plan(_ids("none of the dishes were good")) == [(0.25, 0, 6), (-0.75, 4, 6)]
+    assert rules.plan(_ids("nothing is bad")) == [(0.25, 0, 3), (-0.75, 1, 3)]
+    # Not turned: no linking verb (a service that never came is a complaint in itself), a
+    # comparison ("no one is better": praise), "no" or "none" on their own, nothing after the
+    # verb, too long a review.
+    for text in ("no one has responded", "nothing happened", "nobody is better", "nothing beats it",
+                 "no complaints", "second to none", "nothing was", "the food was great and the "
+                 "service was slow and nobody on the staff was helpful"):
+        assert rules.plan(_ids(text)) is None, text
+    # What is said is composed in turn, and flip scales the turn.
+    both = _rules(contrast_max_words=0, negation_max_words=0, trouble_max_words=15, trouble_weight=1.0,
+                  limit_max_words=0, subject_max_words=10, subject_mix=1.0, subject_flip=0.5)
+    assert both.plan(_ids("nothing was bad")) == [(-0.5, 1, 3)]
+    assert _rules(subject_max_words=0).plan(_ids("nobody was helpful")) is None
+
+
 def test_composed_scores_are_the_planned_sum_of_span_logits_and_read_padded_rows():
     from review_scorer.text.batching import pad_batch
 
@@ -157,19 +180,21 @@ def test_the_record_in_meta_rebuilds_the_same_rules_and_a_damaged_one_is_refused
     from review_scorer.model.clauses import ClauseRules
 
     rules = _rules(contrast_max_words=25, negation_mix=0.5, trouble_max_words=12, trouble_weight=2.0,
-                   limit_max_words=8, limit_mix=0.5)
+                   limit_max_words=8, limit_mix=0.5, subject_max_words=9, subject_flip=0.5)
     record = json.loads(json.dumps(rules.meta()))
     again = ClauseRules.from_meta(record, TOKENS)
     for text in ("the food was great but the service was slow", "i don't think it was bad",
-                 "never had a single problem with it", "couldn't be happier"):
+                 "never had a single problem with it", "couldn't be happier", "nobody was helpful"):
         assert again.plan(_ids(text)) == rules.plan(_ids(text)) is not None
     assert again.contrast_max_words == 25 and again.negation_mix == 0.5
     assert again.trouble_max_words == 12 and again.trouble_weight == 2.0
     assert again.limit_max_words == 8 and again.limit_mix == 0.5
+    assert again.subject_max_words == 9 and again.subject_flip == 0.5
     # A record saved before these rules existed has none of their words: no such plans.
     old = {k: v for k, v in record.items()
-           if not k.startswith(("trouble", "limit", "comparative", "enough"))}
+           if not k.startswith(("trouble", "limit", "comparative", "enough", "subject"))}
     assert ClauseRules.from_meta(old, TOKENS).plan(_ids("no complaints")) is None
+    assert ClauseRules.from_meta(old, TOKENS).plan(_ids("nobody was helpful")) is None
     assert ClauseRules.from_meta(old, TOKENS).plan(_ids("couldn't be happier")) is None
     for damaged in ({**record, "contrast_mix": "a lot"}, {**record, "opinion_verbs": "say"}, [1, 2]):
         with pytest.raises(ValueError):
@@ -307,12 +332,15 @@ def test_how_the_model_was_made_names_the_clause_stage():
     assert "complaints" in facts["Denied trouble"] and "15 words" in facts["Denied trouble"]
     assert "denied trouble" in stage["text"] and "limit reached" in stage["text"]
     assert "10 words" in facts["Limit reached"]
+    assert "nobody" in facts["Negated subject"] and "10 words" in facts["Negated subject"]
+    assert "negated subject" in stage["text"]
     # A model saved before the denied-trouble rule existed is described without it.
     before = {k: v for k, v in record.items()
-              if not k.startswith(("trouble", "limit", "comparative", "enough"))}
+              if not k.startswith(("trouble", "limit", "comparative", "enough", "subject"))}
     stage = next(s for s in model_provenance({"clause_rules": before}, {})["stages"] if s["key"] == "clauses")
-    assert not {"Denied trouble", "Limit reached"} & {f["label"] for f in stage["facts"]}
+    assert not {"Denied trouble", "Limit reached", "Negated subject"} & {f["label"] for f in stage["facts"]}
     assert "trouble" not in stage["text"] and "limit" not in stage["text"]
+    assert "subject" not in stage["text"]
     adapted = model_provenance({"clause_rules": record, "adaptation": {"start_model": "imdb-lstm"}}, {})
     assert [s["key"] for s in adapted["stages"]] == ["adaptation", "clauses"]
     assert all(s["key"] != "clauses" for s in model_provenance({"clause_rules": None}, {})["stages"])

@@ -20,6 +20,11 @@ reviews. Four constructions that decide short reviews are rare there, and it mis
   the negation as blame (0.46 and 0.26 for the first and the last). The verdict is the reading of
   the words after the negator: from the comparative on ("happier", "more disappointed"), or,
   with an "enough" after them, all of them ("recommend it enough").
+- a negated subject: "Nobody at the desk was helpful", "No one was rude", "Nothing was clean",
+  "None of the dishes were good". A negative quantifier as the subject negates what is said of
+  it (it takes scope over the predicate), but the network reads the predicate's words and
+  leaves the quantifier at about 0.5. The verdict is the reverse of the words from the linking
+  verb on, unless they compare ("No one is better", "Nothing beats it": praise).
 
 On a review of at most `contrast_max_words` words with a contrast word inside it, the logit is
 
@@ -39,6 +44,10 @@ back out, `trouble_weight` times over:
 and, on a review (or clause) of at most `limit_max_words` words with a limit reached,
 
     (1 - limit_mix) * z(review) + limit_mix * z(the verdict's words)
+
+and, on one of at most `subject_max_words` words with a negated subject,
+
+    (1 - subject_mix) * z(review) - subject_mix * subject_flip * z(from the linking verb on)
 
 where z is the network's raw logit, and the clauses are composed the same way in turn. Every
 other review keeps the network's own logit. The result is a weighted sum of the network's logits
@@ -118,11 +127,26 @@ COMPARATIVES = ("more", "less", "better", "worse", "greater", "nicer", "faster",
                 "quieter", "brighter", "warmer", "safer", "kinder", "sharper")
 COMPARATIVE_SUFFIX = "ier"  # "happier", "easier", "friendlier", "tastier", "comfier"
 ENOUGH_WORDS = ("enough",)
+# A negated subject: one of SUBJECT_NEGATORS, or a word of SUBJECT_FIRST then one of SUBJECT_SECOND
+# ("no one", "none of"), then a linking verb (SUBJECT_VERBS) and at least one word, none of the
+# words after the subject a comparative or one of SUBJECT_KEEPING ("no one is better", "nothing
+# beats it", "nothing compares" praise). Only a linking verb says what the subject is like:
+# "nobody was helpful" reverses "was helpful", while "no one has responded", "nothing happened"
+# and "nobody apologised" tell of a service that did not come, a complaint the reversal would
+# misread (measured on the tweets). "none" alone and "no" + a noun are left out: "second to none"
+# praises, "no refund" is a complaint in itself; "neither" too ("but neither is being on hold").
+SUBJECT_NEGATORS = ("nobody", "noone", "nothing")
+SUBJECT_FIRST, SUBJECT_SECOND = ("no", "none"), ("one", "of")
+SUBJECT_VERBS = ("is", "was", "are", "were", "be", "been", "seemed", "seems", "looked", "looks",
+                 "felt", "feels", "tasted", "tastes", "smelled", "smells", "sounded", "sounds")
+SUBJECT_KEEPING = ("beat", "beats", "beating", "compare", "compares", "compared", "rival", "rivals",
+                   "top", "tops", "match", "matches", "else", "short")
 
 # The parameters chosen on validation data (benchmarks/clause_rules.py, RESULTS.md clause_rules).
 CHOSEN = {"contrast_max_words": 30, "contrast_mix": 1.0, "after_share": 0.85,
           "negation_max_words": 15, "negation_mix": 0.75, "negation_flip": 1.0,
-          "trouble_max_words": 15, "trouble_weight": 1.0, "limit_max_words": 10, "limit_mix": 0.75}
+          "trouble_max_words": 15, "trouble_weight": 1.0, "limit_max_words": 10, "limit_mix": 0.75,
+          "subject_max_words": 10, "subject_mix": 0.75, "subject_flip": 1.0}
 
 # The word lists as meta.json records them (the suffixes are strings, the rest lists of words).
 WORD_LISTS = {
@@ -131,7 +155,9 @@ WORD_LISTS = {
     "trouble_negators": TROUBLE_NEGATORS, "trouble_fillers": TROUBLE_FILLERS,
     "limit_negators": LIMIT_NEGATORS, "limit_modals": LIMIT_MODALS, "limit_fillers": LIMIT_FILLERS,
     "comparatives": COMPARATIVES, "comparative_suffix": COMPARATIVE_SUFFIX,
-    "enough_words": ENOUGH_WORDS}
+    "enough_words": ENOUGH_WORDS, "subject_negators": SUBJECT_NEGATORS, "subject_first": SUBJECT_FIRST,
+    "subject_second": SUBJECT_SECOND, "subject_verbs": SUBJECT_VERBS,
+    "subject_keeping": SUBJECT_KEEPING}
 _SUFFIXES = ("negator_suffix", "comparative_suffix")
 
 Segment = tuple[float, int, int]  # (coefficient, start, end): coefficient * z(ids[start:end])
@@ -158,6 +184,11 @@ class ClauseRules:
     limit_filler: np.ndarray | None = None  # bool [vocab_size]: LIMIT_FILLERS
     comparative: np.ndarray | None = None  # bool [vocab_size]: COMPARATIVES and COMPARATIVE_SUFFIX
     enough: np.ndarray | None = None  # bool [vocab_size]: ENOUGH_WORDS
+    subject: np.ndarray | None = None  # bool [vocab_size]: SUBJECT_NEGATORS
+    subject_first: np.ndarray | None = None  # bool [vocab_size]: SUBJECT_FIRST ("no" one, "none" of)
+    subject_second: np.ndarray | None = None  # bool [vocab_size]: SUBJECT_SECOND
+    subject_verb: np.ndarray | None = None  # bool [vocab_size]: SUBJECT_VERBS
+    subject_keeping: np.ndarray | None = None  # bool [vocab_size]: SUBJECT_KEEPING
     contrast_max_words: int = CHOSEN["contrast_max_words"]
     contrast_mix: float = CHOSEN["contrast_mix"]
     after_share: float = CHOSEN["after_share"]
@@ -168,6 +199,9 @@ class ClauseRules:
     trouble_weight: float = CHOSEN["trouble_weight"]
     limit_max_words: int = CHOSEN["limit_max_words"]
     limit_mix: float = CHOSEN["limit_mix"]
+    subject_max_words: int = CHOSEN["subject_max_words"]
+    subject_mix: float = CHOSEN["subject_mix"]
+    subject_flip: float = CHOSEN["subject_flip"]
     # the word lists the masks were made from, as meta.json records them
     words: dict = field(default_factory=lambda: {
         k: v if isinstance(v, str) else list(v) for k, v in WORD_LISTS.items()})
@@ -176,15 +210,18 @@ class ClauseRules:
     def __post_init__(self) -> None:
         none = np.zeros(len(self.negator), dtype=bool)
         for name in ("keeping", "trouble", "trouble_negator", "filler", "limit_negator", "limit_modal",
-                     "limit_filler", "comparative", "enough"):
+                     "limit_filler", "comparative", "enough", "subject", "subject_first",
+                     "subject_second", "subject_verb", "subject_keeping"):
             if getattr(self, name) is None:
                 setattr(self, name, none)
         self._denies = self.trouble.any() and self.trouble_weight != 0.0
         self._limits = self.limit_negator.any() and self.limit_mix != 0.0
+        self._subjects = self.subject.any() and self.subject_mix != 0.0
         self._reach = max(self.contrast_max_words if self.contrast.any() else 0,
                           self.negation_max_words if self.verb.any() else 0,
                           self.trouble_max_words if self._denies else 0,
-                          self.limit_max_words if self._limits else 0)
+                          self.limit_max_words if self._limits else 0,
+                          self.subject_max_words if self._subjects else 0)
 
     @classmethod
     def for_vocabulary(cls, tokens: Sequence[str], **params) -> ClauseRules:
@@ -208,7 +245,9 @@ class ClauseRules:
                    listed("limit_fillers"),
                    _marks(tokens, lambda t: listed_comparative(t)  # the suffix on 5+ letters
                           or (bool(c_suffix) and len(t) >= 5 and t.endswith(c_suffix))),
-                   listed("enough_words"), **params, words=words)
+                   listed("enough_words"), listed("subject_negators"), listed("subject_first"),
+                   listed("subject_second"), listed("subject_verbs"),
+                   listed("subject_keeping"), **params, words=words)
 
     # ------------------------------------------------------------------ plans
 
@@ -240,6 +279,12 @@ class ClauseRules:
             if verdict is not None:
                 self._keep_whole(start, end, coef, self.limit_mix, out)
                 self._compose(ids, verdict, end, coef * self.limit_mix, out)
+                return
+        if self._subjects and n <= self.subject_max_words:
+            after = self._negated_subject(ids, start, end)
+            if after is not None:
+                self._keep_whole(start, end, coef, self.subject_mix, out)
+                self._compose(ids, after, end, -coef * self.subject_mix * self.subject_flip, out)
                 return
         if n <= self.negation_max_words:
             verb = self._negated_verb(ids, start, end)
@@ -283,6 +328,24 @@ class ClauseRules:
                 return i + 1
         return None
 
+    def _negated_subject(self, ids: np.ndarray, start: int, end: int) -> int | None:
+        """Where what is said of a negated subject starts ("nobody", "nothing", "no one", "none
+        of"): the linking verb after the first such subject, when a word follows the verb and
+        none of the words after the subject compares; else None."""
+        for i in range(start, end - 1):
+            if self.subject[ids[i]]:
+                after = i + 1
+            elif self.subject_first[ids[i]] and self.subject_second[ids[i + 1]]:
+                after = i + 2
+            else:
+                continue
+            rest = ids[after:end]
+            verbs = np.flatnonzero(self.subject_verb[rest[:-1]])
+            if not len(verbs) or (self.comparative[rest] | self.subject_keeping[rest]).any():
+                return None
+            return after + int(verbs[0])
+        return None
+
     def _denied_troubles(self, ids: np.ndarray, start: int, end: int) -> list[int]:
         """The positions of the trouble words a negator reaches through filler words only."""
         found = []
@@ -317,7 +380,8 @@ class ClauseRules:
             ids = pad_batch([sequences[k] for k in short])
         ids = np.minimum(ids, len(self.contrast) - 1)
         length = np.count_nonzero(ids, axis=1)
-        marked = (self.contrast[ids] | self.negator[ids] | self.trouble_negator[ids]).any(axis=1)
+        marked = (self.contrast[ids] | self.negator[ids] | self.trouble_negator[ids]
+                  | self.subject[ids] | self.subject_first[ids]).any(axis=1)
         return short[marked & (length > 0) & (length <= self._reach)]
 
     # ------------------------------------------------------------------ scores
