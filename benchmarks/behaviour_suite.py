@@ -227,7 +227,7 @@ def accuracy_table(cases: list[Case], scores_by_model: dict) -> list[tuple]:
 
 
 SECTION_NOTE = (
-    "414 sentences from this project's own templates (benchmarks/behaviour_suite.py). The target "
+    "{n} sentences from this project's own templates (benchmarks/behaviour_suite.py). The target "
     "is 90% over all of them. A model directory from an earlier commit is unpacked with, e.g., "
     "`git archive a11a648 review_scorer/default_model | tar -x -C /tmp/oldmodel`.")
 
@@ -268,7 +268,7 @@ def main(argv=None) -> int:
         from _results import write_section
 
         write_section("behaviour_suite", "## Behavioural suite: short reviews (accuracy, threshold 0.5)\n\n"
-                      + table + "\n\n" + SECTION_NOTE)
+                      + table + "\n\n" + SECTION_NOTE.format(n=len(cases)))
     return 0
 
 
