@@ -125,6 +125,9 @@ class TrainConfig(_Settings):
     # "fgm": the pushed batch is trained on its labels (fast gradient method); "virtual": to keep
     # the network's own clean prediction (virtual adversarial training, no label needed).
     adversarial_kind: str = "fgm"
+    # Entropy minimisation (model/adversarial.py): each step also minimises this times the mean
+    # entropy of the batch's predictions; 0 turns it off.
+    entropy_weight: float = 0.0
     # Polyak averaging: validate, early-stop and save the exponential moving average of the
     # weights (0 turns it off).
     ema_momentum: float = 0.99
@@ -207,6 +210,8 @@ class TrainConfig(_Settings):
             problems.append("dense_units, patience, l2 and clipnorm must not be negative")
         if not 0.0 <= self.adversarial_eps <= 10.0:
             problems.append("adversarial_eps must be between 0 and 10")
+        if not 0.0 <= self.entropy_weight <= 10.0:
+            problems.append("entropy_weight must be between 0 and 10")
         if self.adversarial_kind not in ADVERSARIAL_KINDS:
             problems.append(f"adversarial_kind must be one of {', '.join(ADVERSARIAL_KINDS)}")
         if not self.learning_rate > 0:

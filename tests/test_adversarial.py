@@ -168,10 +168,10 @@ def test_fine_tuning_a_model_trained_with_the_adversarial_pass_leaves_it_out():
     from review_scorer.model.network import build_model
     from review_scorer.training.adapt import adaptation_config
 
-    start = SimpleNamespace(config=_config(0.5, ensemble_size=2))
+    start = SimpleNamespace(config=_config(0.5, ensemble_size=2, entropy_weight=0.3))
     config = adaptation_config(start)
-    assert config.adversarial_eps == 0.0 and config.ensemble_size == 1
-    assert config.replace(adversarial_eps=0.5, ensemble_size=2) == start.config
+    assert config.adversarial_eps == 0.0 and config.ensemble_size == 1 and config.entropy_weight == 0
+    assert config.replace(adversarial_eps=0.5, ensemble_size=2, entropy_weight=0.3) == start.config
     assert not isinstance(build_model(config, VOCAB), AdversarialModel)
 
 
@@ -250,3 +250,57 @@ def test_a_virtual_step_trains_on_clean_loss_plus_kl_and_reports_the_clean_loss(
 def test_an_unknown_adversarial_kind_is_refused():
     with pytest.raises(ConfigError, match="adversarial_kind"):
         _config(0.3, adversarial_kind="random")
+
+
+def _entropy_model(weight: float, seed: int = 3):
+    import keras
+
+    from review_scorer.model.network import build_model
+
+    keras.utils.set_random_seed(seed)
+    return build_model(_config(0.0, entropy_weight=weight, learning_rate=0.05), VOCAB)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_entropy_minimisation_sharpens_soft_targets_to_its_fixed_point(weight):
+    """Every target 0.7: plain training settles near 0.7, with the entropy term near the p at
+    which p - 0.7 = w z p (1 - p) (0.81 for w = 0.5), the sharper copy the module doc derives."""
+    from scipy.optimize import brentq
+
+    from review_scorer.model.adversarial import AdversarialModel
+
+    model = _entropy_model(weight)
+    assert isinstance(model, AdversarialModel) == (weight > 0)
+    ids, _ = _batch(6, n=256)
+    targets = np.full(len(ids), 0.7, dtype=np.float32)
+    model.fit(ids, targets, batch_size=64, epochs=40, verbose=0)
+    mean = float(np.mean(model(ids, training=False)))
+    want = 0.7 if weight == 0 else brentq(
+        lambda p: p - 0.7 - weight * np.log(p / (1 - p)) * p * (1 - p), 0.7, 0.99)
+    assert mean == pytest.approx(want, abs=0.02)
+    if weight:
+        assert want > 0.8
+
+
+def test_the_entropy_term_stays_out_of_the_reported_and_validation_losses():
+    import keras
+
+    ids, labels = _batch(7)
+    soft = np.where(labels > 0, 0.8, 0.3).astype(np.float32)
+    model = _entropy_model(2.0)
+    before = model(ids, training=False).numpy().ravel()
+    history = model.fit(ids, soft, batch_size=len(ids), epochs=1, shuffle=False, verbose=0)
+    # The reported loss is the cross-entropy before the step (the L2 penalty is under 2e-3 here);
+    # with the entropy term, at w = 2, it would be about 1.3 higher (2 x the entropy, near ln 2).
+    bce = float(np.mean(keras.losses.binary_crossentropy(soft[:, None], before[:, None])))
+    assert history.history["loss"][0] == pytest.approx(bce, abs=2e-3)
+    after = model(ids, training=False).numpy().ravel()
+    evaluated = model.evaluate(ids, soft, batch_size=len(ids), verbose=0, return_dict=True)["loss"]
+    plain = float(np.mean(keras.losses.binary_crossentropy(soft[:, None], after[:, None])))
+    assert evaluated == pytest.approx(plain, abs=2e-3)
+
+
+@pytest.mark.parametrize("weight", [-0.5, 11.0])
+def test_entropy_weight_out_of_range_is_refused(weight):
+    with pytest.raises(ConfigError, match="entropy_weight"):
+        _config(0.0, entropy_weight=weight)

@@ -68,8 +68,9 @@ def build_model(
     out = layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="sentiment")(x)
     name = name or "review_scorer_lstm"
     model = (AdversarialModel(ids, out, name=name, adversarial_eps=config.adversarial_eps,
-                              virtual=config.adversarial_kind == "virtual")
-             if adversarial else keras.Model(ids, out, name=name))
+                              virtual=config.adversarial_kind == "virtual",
+                              entropy_weight=config.entropy_weight)
+             if adversarial or config.entropy_weight > 0 else keras.Model(ids, out, name=name))
     if embedding_weights is not None:
         model.get_layer("embedding").set_weights([embedding_weights])
     optimizer = keras.optimizers.Adam(

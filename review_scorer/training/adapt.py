@@ -116,9 +116,10 @@ class Schedule:
 
 
 def adaptation_config(start):
-    """The starting model's config as fine-tuning uses it: one network and no adversarial pass
-    (model/adversarial.py), which the schedule was not chosen with and which doubles the time."""
-    return start.config.replace(ensemble_size=1, adversarial_eps=0.0)
+    """The starting model's config as fine-tuning uses it: one network, no adversarial pass and
+    no entropy term (model/adversarial.py), which the schedule was not chosen with (the pass
+    doubles the time)."""
+    return start.config.replace(ensemble_size=1, adversarial_eps=0.0, entropy_weight=0.0)
 
 
 def _trainable_copy(start, config, schedule: Schedule):
