@@ -52,7 +52,9 @@ def _describe(model_dir: str) -> dict:
     config = json.loads((base / "config.json").read_text(encoding="utf-8"))
     eps = float(config.get("adversarial_eps", 0.0))
     kind = config.get("adversarial_kind", "fgm")
-    return {"eps": f"{eps:g}" + (f" ({kind})" if eps and kind != "fgm" else ""),
+    entropy = float(config.get("entropy_weight", 0.0))
+    return {"eps": f"{eps:g}" + (f" ({kind})" if eps and kind != "fgm" else "")
+            + (f"; entropy {entropy:g}" if entropy else ""),
             "seconds": meta.get("train_seconds"),
             "best_epoch": meta.get("best_epoch"), "epochs_run": meta.get("epochs_run")}
 
@@ -103,10 +105,11 @@ def main() -> None:
     parser.add_argument("--section", default="adversarial", help="RESULTS.md section to write")
     parser.add_argument("--title", default="Adversarial training on the embeddings",
                         help="the section's heading (what the models differ in)")
+    parser.add_argument("--note", default="", help="a sentence added under the table")
     args = parser.parse_args()
     started = time.time()
     rows, sizes = measure(args.model_dir)
-    header = ["model", "adversarial eps", "reading",
+    header = ["model", "adversarial eps (kind); entropy weight", "reading",
               *[f"{name} ({n:,}) acc / AUC" for name, n in sizes.items()],
               "IMDB validation reviews gained vs the baseline (lost / gained, McNemar p)",
               "fitting time", "best epoch"]
@@ -117,7 +120,7 @@ def main() -> None:
         "all hold out the same movie-disjoint validation slice; 'network alone' is the network "
         "without clause rules, lexicon term, n-gram term or temperature, 'whole model' is what "
         "`score` uses. Accuracy at 0.5. The IMDB test set is not read here (each training run "
-        "reads it once, counted in the README).\n\n"
+        "reads it once, counted in the README)." + (f" {args.note}" if args.note else "") + "\n\n"
         f"- machine: {machine()}\n- date: {time.strftime('%Y-%m-%dT%H:%M:%S+00:00', time.gmtime())}\n"
         f"- command: `{command()}`\n- took: {time.time() - started:.0f} s\n")
     print(body)
