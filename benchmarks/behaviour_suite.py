@@ -98,6 +98,11 @@ def _negation(rng) -> list[Case]:
               ("No one was rude to us.", 1), ("Nothing in the box was broken.", 1),
               ("Nothing about the fit is wrong.", 1), ("None of the seams were loose.", 1),
               ("No one does it better.", 1), ("Nothing happened when I pressed the button.", 0)]
+    # A comparison left unmet (added with the unmet-comparison clause rule, 2026-12-03, the same way).
+    fixed += [("The pasta could have been better.", 0), ("The staff could have been friendlier.", 0),
+              ("I expected better from this brand.", 0), ("Our guests deserved better service.", 0),
+              ("The checkout should be a lot simpler.", 0), ("Honestly, I hoped for more.", 0),
+              ("The jacket could not be warmer.", 1), ("The soup could be even better with salt.", 1)]
     cases += [Case(text, label, "negation") for text, label in fixed]
     return cases
 

@@ -49,6 +49,9 @@ LIMIT = [dict(limit_max_words=0)] + [
 SUBJECT = [dict(subject_max_words=0)] + [
     dict(subject_max_words=n, subject_mix=m, subject_flip=f)
     for n, m, f in itertools.product((10, 15, 20), (0.5, 0.75, 1.0), (0.5, 1.0))]
+# --unmet: the unmet-comparison rule's grid, the other five rules held at their chosen setting.
+UNMET = [dict(unmet_max_words=0)] + [
+    dict(unmet_max_words=n, unmet_mix=m) for n, m in itertools.product((10, 15, 20), (0.5, 0.75, 1.0))]
 
 
 class CachedNetwork:
@@ -67,7 +70,7 @@ class CachedNetwork:
 
 
 def _label(setting: tuple) -> str:
-    c, n, t, lim, sub = (*setting, {}, {}, {})[:5]
+    c, n, t, lim, sub, unmet = (*setting, {}, {}, {}, {})[:6]
     parts = []
     if c.get("contrast_max_words"):
         parts.append(f"contrast <= {c['contrast_max_words']} words, mix {c['contrast_mix']:g}, "
@@ -82,14 +85,17 @@ def _label(setting: tuple) -> str:
     if sub.get("subject_max_words"):
         parts.append(f"negated subject <= {sub['subject_max_words']} words, mix "
                      f"{sub['subject_mix']:g}, flip {sub['subject_flip']:g}")
+    if unmet.get("unmet_max_words"):
+        parts.append(f"unmet comparison <= {unmet['unmet_max_words']} words, mix {unmet['unmet_mix']:g}")
     return "; ".join(parts) or "no rules"
 
 
 def _grid(rule: str) -> list[tuple]:
     """The settings: contrast x negation; or ("trouble") the chosen two with each trouble
     setting; or ("limit") the chosen three with each limit setting; or ("subject") the chosen
-    four with each negated-subject setting. Later rules are off unless a setting names them."""
-    off = {"subject_max_words": 0}
+    four with each negated-subject setting; or ("unmet") the chosen five with each unmet-comparison
+    setting. Later rules are off unless a setting names them."""
+    off = {"subject_max_words": 0, "unmet_max_words": 0}
     if rule == "contrast and negation":
         return [(c, n, {"trouble_max_words": 0}, {"limit_max_words": 0}, off)
                 for c, n in itertools.product(CONTRAST, NEGATION)]
@@ -103,7 +109,10 @@ def _grid(rule: str) -> list[tuple]:
     if rule == "limit":
         return [(contrast, negation, trouble, lim, off) for lim in LIMIT]
     limit = {k: CHOSEN[k] for k in ("limit_max_words", "limit_mix")}
-    return [(contrast, negation, trouble, limit, sub) for sub in SUBJECT]
+    if rule == "subject":
+        return [(contrast, negation, trouble, limit, {**sub, "unmet_max_words": 0}) for sub in SUBJECT]
+    subject = {k: CHOSEN[k] for k in ("subject_max_words", "subject_mix", "subject_flip")}
+    return [(contrast, negation, trouble, limit, subject, unmet) for unmet in UNMET]
 
 
 def measure(model_dir: str, rule: str = "contrast and negation"):
@@ -154,12 +163,14 @@ def main(argv=None) -> int:
                       help="the limit-reached rule's grid, the other three as chosen")
     rule.add_argument("--subject", action="store_true",
                       help="the negated-subject rule's grid, the other four as chosen")
+    rule.add_argument("--unmet", action="store_true",
+                      help="the unmet-comparison rule's grid, the other five as chosen")
     args = parser.parse_args(argv)
     from _results import markdown_table, model_label, write_section
 
     started = time.perf_counter()
     rule = ("trouble" if args.trouble else "limit" if args.limit else "subject" if args.subject
-            else "contrast and negation")
+            else "unmet" if args.unmet else "contrast and negation")
     results, chosen, sizes = measure(args.model_dir, rule)
     base = results[0]
     ranked = sorted(results[1:], key=lambda r: -r[3])[: args.top]
@@ -193,6 +204,13 @@ def main(argv=None) -> int:
             "negated-subject rule (\"nobody was helpful\", \"no one was rude\") off (the baseline, "
             "first row) or on reviews and clauses up to 10/15/20 words, mix 0.5/0.75/1, flip 0.5/1.",
             model_label(args.model_dir), results, table))
+    elif args.write_results and args.unmet:
+        write_section("clause_rules_unmet", _later_rule_body(
+            "a comparison left unmet", "the other five rules as chosen (sections clause_rules, "
+            "clause_rules_trouble, clause_rules_limit, clause_rules_subject), the unmet-comparison "
+            "rule (\"could have been better\", \"I expected better\") off (the baseline, first "
+            "row) or on reviews and clauses up to 10/15/20 words, mix 0.5/0.75/1.",
+            model_label(args.model_dir), results, table))
     elif args.write_results:
         body = (f"## Clause rules (model of {model_label(args.model_dir)}; validation data only)\n\n"
                 f"{len(results)} settings: contrast rule off or reviews up to 20/30/40/60 words, "
@@ -210,7 +228,7 @@ def main(argv=None) -> int:
 
 
 def _later_rule_body(title: str, grid: str, model: str, results, table: str) -> str:
-    """A RESULTS.md section for a rule chosen after the others (--trouble, --limit, --subject)."""
+    """A RESULTS.md section for a rule chosen after the others (--trouble, --limit, --subject, --unmet)."""
     return (f"## Clause rules: {title} (model of {model}; validation data only)\n\n"
             f"{len(results)} settings: {grid}\n\n" + table +
             "\n\nChosen by the same rule as the others: the highest mean accuracy over IMDB "

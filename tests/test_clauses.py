@@ -19,7 +19,7 @@ TOKENS = ["<pad>", "<unk>", "the", "food", "was", "great", "but", "service", "sl
           "about", "there", "were", "any", "this", "couldn't", "happier", "recommend", "ask", "for",
           "kettle", "care", "less", "hardly", "easier", "nobody", "one", "of", "is", "helpful",
           "rude", "beats", "happened", "staff", "dishes", "none", "on", "at", "desk", "us", "responded",
-          "has", "second"]
+          "has", "second", "should", "expected", "worse", "even", "lot", "have", "been", "friendlier"]
 IDS = {t: i for i, t in enumerate(TOKENS)}
 
 
@@ -151,6 +151,26 @@ def test_a_negated_subject_turns_what_is_said_of_it_from_the_linking_verb_on():
     assert _rules(subject_max_words=0).plan(_ids("nobody was helpful")) is None
 
 
+def test_an_unmet_comparison_turns_the_words_from_the_comparative_on():
+    rules = _rules(contrast_max_words=0, negation_max_words=0, trouble_max_words=0, limit_max_words=0,
+                   subject_max_words=0, unmet_max_words=10, unmet_mix=0.5)
+    assert rules.plan(_ids("could be better")) == [(0.5, 0, 3), (-0.5, 2, 3)]
+    assert rules.plan(_ids("the food could have been a lot better")) == [(0.5, 0, 8), (-0.5, 7, 8)]
+    assert rules.plan(_ids("i expected better")) == [(0.5, 0, 3), (-0.5, 2, 3)]
+    assert rules.plan(_ids("the staff should have been friendlier")) == [(0.5, 0, 6), (-0.5, 5, 6)]
+    assert rules.plan(_ids("could have been worse")) == [(0.5, 0, 4), (-0.5, 3, 4)]
+    # Not unmet: "even" (better still), a negator before or on the modal, no comparative after
+    # fillers only, too long a review.
+    for text in ("could be even better", "i don't think it could be better", "couldn't be better",
+                 "could not be better", "the food could be great", "could have been better and the "
+                 "food was great and the service was slow"):
+        assert rules.plan(_ids(text)) is None, text
+    # A negated modal is the limit-reached rule's, which comes first.
+    both = _rules(contrast_max_words=0, negation_max_words=0, trouble_max_words=0, limit_max_words=10,
+                  limit_mix=0.75, subject_max_words=0, unmet_max_words=10, unmet_mix=0.5)
+    assert both.plan(_ids("couldn't be happier")) == [(0.25, 0, 3), (0.75, 2, 3)]
+
+
 def test_composed_scores_are_the_planned_sum_of_span_logits_and_read_padded_rows():
     from review_scorer.text.batching import pad_batch
 
@@ -180,20 +200,24 @@ def test_the_record_in_meta_rebuilds_the_same_rules_and_a_damaged_one_is_refused
     from review_scorer.model.clauses import ClauseRules
 
     rules = _rules(contrast_max_words=25, negation_mix=0.5, trouble_max_words=12, trouble_weight=2.0,
-                   limit_max_words=8, limit_mix=0.5, subject_max_words=9, subject_flip=0.5)
+                   limit_max_words=8, limit_mix=0.5, subject_max_words=9, subject_flip=0.5,
+                   unmet_max_words=7, unmet_mix=0.25)
     record = json.loads(json.dumps(rules.meta()))
     again = ClauseRules.from_meta(record, TOKENS)
     for text in ("the food was great but the service was slow", "i don't think it was bad",
-                 "never had a single problem with it", "couldn't be happier", "nobody was helpful"):
+                 "never had a single problem with it", "couldn't be happier", "nobody was helpful",
+                 "could be better"):
         assert again.plan(_ids(text)) == rules.plan(_ids(text)) is not None
     assert again.contrast_max_words == 25 and again.negation_mix == 0.5
     assert again.trouble_max_words == 12 and again.trouble_weight == 2.0
     assert again.limit_max_words == 8 and again.limit_mix == 0.5
     assert again.subject_max_words == 9 and again.subject_flip == 0.5
+    assert again.unmet_max_words == 7 and again.unmet_mix == 0.25
     # A record saved before these rules existed has none of their words: no such plans.
     old = {k: v for k, v in record.items()
-           if not k.startswith(("trouble", "limit", "comparative", "enough", "subject"))}
+           if not k.startswith(("trouble", "limit", "comparative", "enough", "subject", "unmet"))}
     assert ClauseRules.from_meta(old, TOKENS).plan(_ids("no complaints")) is None
+    assert ClauseRules.from_meta(old, TOKENS).plan(_ids("could be better")) is None
     assert ClauseRules.from_meta(old, TOKENS).plan(_ids("nobody was helpful")) is None
     assert ClauseRules.from_meta(old, TOKENS).plan(_ids("couldn't be happier")) is None
     for damaged in ({**record, "contrast_mix": "a lot"}, {**record, "opinion_verbs": "say"}, [1, 2]):
@@ -333,14 +357,16 @@ def test_how_the_model_was_made_names_the_clause_stage():
     assert "denied trouble" in stage["text"] and "limit reached" in stage["text"]
     assert "10 words" in facts["Limit reached"]
     assert "nobody" in facts["Negated subject"] and "10 words" in facts["Negated subject"]
-    assert "negated subject" in stage["text"]
+    assert "negated subject" in stage["text"] and "left unmet" in stage["text"]
+    assert "10 words" in facts["Unmet comparison"] and "0.5" in facts["Unmet comparison"]
     # A model saved before the denied-trouble rule existed is described without it.
     before = {k: v for k, v in record.items()
-              if not k.startswith(("trouble", "limit", "comparative", "enough", "subject"))}
+              if not k.startswith(("trouble", "limit", "comparative", "enough", "subject", "unmet"))}
     stage = next(s for s in model_provenance({"clause_rules": before}, {})["stages"] if s["key"] == "clauses")
-    assert not {"Denied trouble", "Limit reached", "Negated subject"} & {f["label"] for f in stage["facts"]}
+    assert not ({"Denied trouble", "Limit reached", "Negated subject", "Unmet comparison"}
+                & {f["label"] for f in stage["facts"]})
     assert "trouble" not in stage["text"] and "limit" not in stage["text"]
-    assert "subject" not in stage["text"]
+    assert "subject" not in stage["text"] and "unmet" not in stage["text"]
     adapted = model_provenance({"clause_rules": record, "adaptation": {"start_model": "imdb-lstm"}}, {})
     assert [s["key"] for s in adapted["stages"]] == ["adaptation", "clauses"]
     assert all(s["key"] != "clauses" for s in model_provenance({"clause_rules": None}, {})["stages"])

@@ -25,6 +25,11 @@ reviews. Four constructions that decide short reviews are rare there, and it mis
   it (it takes scope over the predicate), but the network reads the predicate's words and
   leaves the quantifier at about 0.5. The verdict is the reverse of the words from the linking
   verb on, unless they compare ("No one is better", "Nothing beats it": praise).
+- a comparison left unmet: "Could have been better", "The room could be cleaner", "I expected
+  more", "You deserve better". A modal of what did not happen (could, should, would, might) or a
+  verb of expecting, then a comparative, says the thing fell short of it; the network reads the
+  comparative as praise (0.57 for the first). The verdict is the reverse of the words from the
+  comparative on ("Could have been worse" is then mild praise).
 
 On a review of at most `contrast_max_words` words with a contrast word inside it, the logit is
 
@@ -44,6 +49,10 @@ back out, `trouble_weight` times over:
 and, on a review (or clause) of at most `limit_max_words` words with a limit reached,
 
     (1 - limit_mix) * z(review) + limit_mix * z(the verdict's words)
+
+and, on one of at most `unmet_max_words` words with a comparison left unmet,
+
+    (1 - unmet_mix) * z(review) - unmet_mix * z(from the comparative on)
 
 and, on one of at most `subject_max_words` words with a negated subject,
 
@@ -137,6 +146,15 @@ ENOUGH_WORDS = ("enough",)
 # praises, "no refund" is a complaint in itself; "neither" too ("but neither is being on hold").
 SUBJECT_NEGATORS = ("nobody", "noone", "nothing")
 SUBJECT_FIRST, SUBJECT_SECOND = ("no", "none"), ("one", "of")
+# A comparison left unmet: one of UNMET_MODALS or UNMET_VERBS, then only UNMET_FILLERS, then a
+# comparative ("could have been better", "should be a lot cheaper", "expected more", "hoped for
+# better"). "even" is no filler: "could be even better" praises what is already good. A negated
+# modal ("couldn't be better") is the limit-reached rule's, which comes first.
+UNMET_MODALS = ("could", "should", "would", "might")
+UNMET_VERBS = ("expected", "expect", "hoped", "hope", "wanted", "deserve", "deserved", "deserves")
+UNMET_FILLERS = ("be", "have", "been", "a", "lot", "much", "bit", "little", "far", "way", "slightly",
+                 "somewhat", "for", "so", "something", "done", "made", "tasted", "looked", "felt",
+                 "been", "it", "to")
 SUBJECT_VERBS = ("is", "was", "are", "were", "be", "been", "seemed", "seems", "looked", "looks",
                  "felt", "feels", "tasted", "tastes", "smelled", "smells", "sounded", "sounds")
 SUBJECT_KEEPING = ("beat", "beats", "beating", "compare", "compares", "compared", "rival", "rivals",
@@ -146,7 +164,8 @@ SUBJECT_KEEPING = ("beat", "beats", "beating", "compare", "compares", "compared"
 CHOSEN = {"contrast_max_words": 30, "contrast_mix": 1.0, "after_share": 0.85,
           "negation_max_words": 15, "negation_mix": 0.75, "negation_flip": 1.0,
           "trouble_max_words": 15, "trouble_weight": 1.0, "limit_max_words": 10, "limit_mix": 0.75,
-          "subject_max_words": 10, "subject_mix": 0.75, "subject_flip": 1.0}
+          "subject_max_words": 10, "subject_mix": 0.75, "subject_flip": 1.0,
+          "unmet_max_words": 10, "unmet_mix": 0.5}
 
 # The word lists as meta.json records them (the suffixes are strings, the rest lists of words).
 WORD_LISTS = {
@@ -157,7 +176,8 @@ WORD_LISTS = {
     "comparatives": COMPARATIVES, "comparative_suffix": COMPARATIVE_SUFFIX,
     "enough_words": ENOUGH_WORDS, "subject_negators": SUBJECT_NEGATORS, "subject_first": SUBJECT_FIRST,
     "subject_second": SUBJECT_SECOND, "subject_verbs": SUBJECT_VERBS,
-    "subject_keeping": SUBJECT_KEEPING}
+    "subject_keeping": SUBJECT_KEEPING, "unmet_modals": UNMET_MODALS, "unmet_verbs": UNMET_VERBS,
+    "unmet_fillers": UNMET_FILLERS}
 _SUFFIXES = ("negator_suffix", "comparative_suffix")
 
 Segment = tuple[float, int, int]  # (coefficient, start, end): coefficient * z(ids[start:end])
@@ -189,6 +209,8 @@ class ClauseRules:
     subject_second: np.ndarray | None = None  # bool [vocab_size]: SUBJECT_SECOND
     subject_verb: np.ndarray | None = None  # bool [vocab_size]: SUBJECT_VERBS
     subject_keeping: np.ndarray | None = None  # bool [vocab_size]: SUBJECT_KEEPING
+    unmet: np.ndarray | None = None  # bool [vocab_size]: UNMET_MODALS + UNMET_VERBS
+    unmet_filler: np.ndarray | None = None  # bool [vocab_size]: UNMET_FILLERS
     contrast_max_words: int = CHOSEN["contrast_max_words"]
     contrast_mix: float = CHOSEN["contrast_mix"]
     after_share: float = CHOSEN["after_share"]
@@ -202,6 +224,8 @@ class ClauseRules:
     subject_max_words: int = CHOSEN["subject_max_words"]
     subject_mix: float = CHOSEN["subject_mix"]
     subject_flip: float = CHOSEN["subject_flip"]
+    unmet_max_words: int = CHOSEN["unmet_max_words"]
+    unmet_mix: float = CHOSEN["unmet_mix"]
     # the word lists the masks were made from, as meta.json records them
     words: dict = field(default_factory=lambda: {
         k: v if isinstance(v, str) else list(v) for k, v in WORD_LISTS.items()})
@@ -211,17 +235,19 @@ class ClauseRules:
         none = np.zeros(len(self.negator), dtype=bool)
         for name in ("keeping", "trouble", "trouble_negator", "filler", "limit_negator", "limit_modal",
                      "limit_filler", "comparative", "enough", "subject", "subject_first",
-                     "subject_second", "subject_verb", "subject_keeping"):
+                     "subject_second", "subject_verb", "subject_keeping", "unmet", "unmet_filler"):
             if getattr(self, name) is None:
                 setattr(self, name, none)
         self._denies = self.trouble.any() and self.trouble_weight != 0.0
         self._limits = self.limit_negator.any() and self.limit_mix != 0.0
         self._subjects = self.subject.any() and self.subject_mix != 0.0
+        self._unmet = self.unmet.any() and self.unmet_mix != 0.0
         self._reach = max(self.contrast_max_words if self.contrast.any() else 0,
                           self.negation_max_words if self.verb.any() else 0,
                           self.trouble_max_words if self._denies else 0,
                           self.limit_max_words if self._limits else 0,
-                          self.subject_max_words if self._subjects else 0)
+                          self.subject_max_words if self._subjects else 0,
+                          self.unmet_max_words if self._unmet else 0)
 
     @classmethod
     def for_vocabulary(cls, tokens: Sequence[str], **params) -> ClauseRules:
@@ -247,7 +273,10 @@ class ClauseRules:
                           or (bool(c_suffix) and len(t) >= 5 and t.endswith(c_suffix))),
                    listed("enough_words"), listed("subject_negators"), listed("subject_first"),
                    listed("subject_second"), listed("subject_verbs"),
-                   listed("subject_keeping"), **params, words=words)
+                   listed("subject_keeping"),
+                   _marks(tokens, _negator_test(list(words.get("unmet_modals", []))
+                                                + list(words.get("unmet_verbs", [])), "")),
+                   listed("unmet_fillers"), **params, words=words)
 
     # ------------------------------------------------------------------ plans
 
@@ -279,6 +308,12 @@ class ClauseRules:
             if verdict is not None:
                 self._keep_whole(start, end, coef, self.limit_mix, out)
                 self._compose(ids, verdict, end, coef * self.limit_mix, out)
+                return
+        if self._unmet and n <= self.unmet_max_words:
+            verdict = self._unmet_verdict(ids, start, end)
+            if verdict is not None:
+                self._keep_whole(start, end, coef, self.unmet_mix, out)
+                self._compose(ids, verdict, end, -coef * self.unmet_mix, out)
                 return
         if self._subjects and n <= self.subject_max_words:
             after = self._negated_subject(ids, start, end)
@@ -326,6 +361,19 @@ class ClauseRules:
                 return j
             if self.enough[ids[i + 2:end]].any():
                 return i + 1
+        return None
+
+    def _unmet_verdict(self, ids: np.ndarray, start: int, end: int) -> int | None:
+        """Where the comparative starts when a modal of what did not happen or a verb of expecting
+        reaches it through UNMET_FILLERS only, with no negator before it in the clause; else None."""
+        for i in np.flatnonzero(self.unmet[ids[start:end - 1]]) + start:
+            if self.negator[ids[start:i + 2]].any():
+                return None
+            j = i + 1
+            while j < end and self.unmet_filler[ids[j]]:
+                j += 1
+            if j < end and self.comparative[ids[j]]:
+                return int(j)
         return None
 
     def _negated_subject(self, ids: np.ndarray, start: int, end: int) -> int | None:
@@ -381,7 +429,7 @@ class ClauseRules:
         ids = np.minimum(ids, len(self.contrast) - 1)
         length = np.count_nonzero(ids, axis=1)
         marked = (self.contrast[ids] | self.negator[ids] | self.trouble_negator[ids]
-                  | self.subject[ids] | self.subject_first[ids]).any(axis=1)
+                  | self.subject[ids] | self.subject_first[ids] | self.unmet[ids]).any(axis=1)
         return short[marked & (length > 0) & (length <= self._reach)]
 
     # ------------------------------------------------------------------ scores

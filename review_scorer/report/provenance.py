@@ -330,7 +330,7 @@ def _ngram_fact(record: Any) -> str | None:
     return f"from {min_words:g} known words on, an n-gram term is added too: {source} ({ngrams} n-grams)"
 
 
-def _clause_text(trouble: bool, limit: bool, subject: bool = False) -> str:
+def _clause_text(trouble: bool, limit: bool, subject: bool = False, unmet: bool = False) -> str:
     rules = ["the clause after \"but\" counts most",
              "a negated opinion verb (\"I wouldn't say the food was great\") turns the clause after it"]
     if trouble:
@@ -340,6 +340,8 @@ def _clause_text(trouble: bool, limit: bool, subject: bool = False) -> str:
         rules.append("a limit reached (\"couldn't be happier\") counts the words after the negation")
     if subject:
         rules.append("a negated subject (\"nobody was helpful\") turns what is said of it")
+    if unmet:
+        rules.append("a comparison left unmet (\"could have been better\") turns the comparative")
     listed = ", ".join(rules[:-1]) + ", and " + rules[-1] if len(rules) > 2 else " and ".join(rules)
     return (f"On a short review, {listed}; {'all' if len(rules) > 2 else 'both'} are read from the "
             "network's scores of the clauses.")
@@ -359,11 +361,13 @@ def clause_stage(record: Any) -> dict[str, Any] | None:
     l_mix = _number(d.get("limit_mix"))
     subject, s_words = d.get("subject_negators"), _number(d.get("subject_max_words"))
     s_mix = _number(d.get("subject_mix"))
+    unmet, u_words = d.get("unmet_modals"), _number(d.get("unmet_max_words"))
+    u_mix = _number(d.get("unmet_mix"))
     return {
         "key": "clauses",
         "title": "Clause rules for short reviews",
         "text": _clause_text(bool(trouble and t_weight), bool(limit and l_words and l_mix),
-                             bool(subject and s_words and s_mix)),
+                             bool(subject and s_words and s_mix), bool(unmet and u_words and u_mix)),
         "facts": _facts(
             ("Contrast", isinstance(contrast, list) and c_words and _joined(
                 ", ".join(f'"{w}"' for w in contrast),
@@ -382,6 +386,9 @@ def clause_stage(record: Any) -> dict[str, Any] | None:
             ("Negated subject", isinstance(subject, list) and subject and s_words and s_mix and _joined(
                 "\"nobody was helpful\", \"no one was rude\"", f"reviews up to {s_words:g} words",
                 f"what is said of the subject weighs {s_mix:g}, turned", sep="; ")),
+            ("Unmet comparison", isinstance(unmet, list) and unmet and u_words and u_mix and _joined(
+                "\"could have been better\", \"I expected better\"", f"reviews up to {u_words:g} words",
+                f"the comparative's words weigh {u_mix:g}, turned", sep="; ")),
         ),
     }
 
