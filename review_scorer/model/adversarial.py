@@ -79,7 +79,8 @@ class AdversarialModel(keras.Model):
 
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
         weights = self.trainable_weights
-        if self.adversarial_eps == 0.0:  # entropy minimisation alone: one pass
+        embedding = self.get_layer("embedding")
+        if not isinstance(embedding, PerturbedEmbedding):  # entropy minimisation alone: one pass
             with tf.GradientTape() as tape:
                 y_pred = self(x, training=True)
                 loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
@@ -88,7 +89,6 @@ class AdversarialModel(keras.Model):
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
             self.optimizer.apply_gradients(zip(tape.gradient(total, weights), weights))
             return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        embedding = self.get_layer("embedding")
         dim = embedding.output_dim
         zero = tf.zeros(tf.concat([tf.shape(x), [dim]], 0), embedding.compute_dtype)
         with tf.GradientTape() as tape:
