@@ -1,7 +1,7 @@
 """Clause rules: a short review's score composed from the network's scores of its clauses.
 
 The network reads a review left to right and learned its sense of structure from long movie
-reviews. Four constructions that decide short reviews are rare there, and it misreads them:
+reviews. Six constructions that decide short reviews are rare there, and it misreads them:
 
 - contrast: "The fit was great, but the fabric is itchy." The clause after "but" (or "however")
   carries the verdict. VADER has the same rule (Hutto & Gilbert 2014: words before "but" count
