@@ -166,9 +166,10 @@ class TrainConfig(_Settings):
     ngram_weight: float = 0.5
     ngram_min_words: int = 40
     # And the clause rules for short reviews (model/clauses.py): a contrast's last clause, a
-    # negated opinion verb's clause, a denied trouble ("no complaints") and a limit reached
-    # ("couldn't be happier") read from the network's scores of the clauses. Their parameters
-    # were chosen on validation data (benchmarks/clause_rules.py).
+    # negated opinion verb's clause, a denied trouble ("no complaints"), a limit reached
+    # ("couldn't be happier"), a negated subject ("nobody was helpful") and a comparison left
+    # unmet ("could have been better") read from the network's scores of the clauses. Their
+    # parameters were chosen on validation data (benchmarks/clause_rules.py).
     clause_rules: bool = True
 
     def __post_init__(self) -> None:

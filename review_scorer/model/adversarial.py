@@ -82,10 +82,7 @@ class AdversarialModel(keras.Model):
         embedding = self.get_layer("embedding")
         if not isinstance(embedding, PerturbedEmbedding):  # entropy minimisation alone: one pass
             with tf.GradientTape() as tape:
-                y_pred = self(x, training=True)
-                loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                          training=True)
-                total = loss + self._entropy(y_pred)
+                y_pred, loss, total = self._clean_pass(x, y, sample_weight)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
             self.optimizer.apply_gradients(zip(tape.gradient(total, weights), weights))
             return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
@@ -94,10 +91,7 @@ class AdversarialModel(keras.Model):
         with tf.GradientTape() as tape:
             tape.watch(zero)
             embedding.perturbation = zero
-            y_pred = self(x, training=True)
-            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                      training=True)
-            total = loss + self._entropy(y_pred)
+            y_pred, loss, total = self._clean_pass(x, y, sample_weight)
         embedding.perturbation = None
         # The curves show the clean loss, comparable with a run without the adversarial pass.
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
@@ -117,6 +111,12 @@ class AdversarialModel(keras.Model):
         grads = [_weighted_sum(a, b, share) for a, b in zip(clean_grads, pushed_grads)]
         self.optimizer.apply_gradients(zip(grads, weights))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _clean_pass(self, x, y, sample_weight):
+        """(predictions, the compiled loss, that loss plus the entropy term) of the batch as it is."""
+        y_pred = self(x, training=True)
+        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        return y_pred, loss, loss + self._entropy(y_pred)
 
     def _entropy(self, y_pred):
         """entropy_weight x the batch's mean prediction entropy (0 when off)."""

@@ -154,7 +154,7 @@ UNMET_MODALS = ("could", "should", "would", "might")
 UNMET_VERBS = ("expected", "expect", "hoped", "hope", "wanted", "deserve", "deserved", "deserves")
 UNMET_FILLERS = ("be", "have", "been", "a", "lot", "much", "bit", "little", "far", "way", "slightly",
                  "somewhat", "for", "so", "something", "done", "made", "tasted", "looked", "felt",
-                 "been", "it", "to")
+                 "it", "to")
 SUBJECT_VERBS = ("is", "was", "are", "were", "be", "been", "seemed", "seems", "looked", "looks",
                  "felt", "feels", "tasted", "tastes", "smelled", "smells", "sounded", "sounds")
 SUBJECT_KEEPING = ("beat", "beats", "beating", "compare", "compares", "compared", "rival", "rivals",
@@ -354,10 +354,8 @@ class ClauseRules:
             if not (self.limit_negator[ids[i]]
                     or (i > start and self.limit_modal[ids[i - 1]] and self.negator[ids[i]])):
                 continue
-            j = i + 1
-            while j < end and self.limit_filler[ids[j]]:
-                j += 1
-            if j < end and self.comparative[ids[j]]:
+            j = self._comparative_after(ids, i, end, self.limit_filler)
+            if j is not None:
                 return j
             if self.enough[ids[i + 2:end]].any():
                 return i + 1
@@ -369,12 +367,17 @@ class ClauseRules:
         for i in np.flatnonzero(self.unmet[ids[start:end - 1]]) + start:
             if self.negator[ids[start:i + 2]].any():
                 return None
-            j = i + 1
-            while j < end and self.unmet_filler[ids[j]]:
-                j += 1
-            if j < end and self.comparative[ids[j]]:
-                return int(j)
+            j = self._comparative_after(ids, i, end, self.unmet_filler)
+            if j is not None:
+                return j
         return None
+
+    def _comparative_after(self, ids: np.ndarray, i: int, end: int, fillers: np.ndarray) -> int | None:
+        """The position of a comparative that follows position i through `fillers` only."""
+        j = i + 1
+        while j < end and fillers[ids[j]]:
+            j += 1
+        return int(j) if j < end and self.comparative[ids[j]] else None
 
     def _negated_subject(self, ids: np.ndarray, start: int, end: int) -> int | None:
         """Where what is said of a negated subject starts ("nobody", "nothing", "no one", "none
